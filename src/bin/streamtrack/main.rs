@@ -1,0 +1,31 @@
+//! The `streamtrack` command-line tool.
+
+mod demo;
+mod match_cmd;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Real-time keyword tracking over message streams.
+#[derive(Parser)]
+#[command(name = "streamtrack", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Match messages (JSON Lines) against rules and print the matching messages.
+    Match(match_cmd::MatchArgs),
+    /// Track a built-in stream of messages against built-in subscriptions and show live figures.
+    Demo(demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Match(args) => match_cmd::run(args),
+        Command::Demo(args) => demo::run(args),
+    }
+}

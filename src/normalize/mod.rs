@@ -1,0 +1,384 @@
+//! Text normalisation and tokenisation (spec section 2 and section 7 "Text").
+//!
+//! Every matcher sees text through this module, so rule terms and message fields are compared
+//! in one normal form:
+//!
+//! 1. Default-ignorable code points (soft hyphen, zero-width characters, variation selectors,
+//!    tag characters, bidi controls) are dropped, so `b\u{200B}omb` is the word `bomb`.
+//! 2. White space (the Unicode `White_Space` property) splits the text into *raw tokens*.
+//! 3. In message text, a URL inside a raw token loses its scheme and one leading `www.`.
+//! 4. Each raw token splits into *words* at punctuation, symbols, separators and control
+//!    characters; every emoji is a word of its own; a run of a no-space script (Han, Hiragana,
+//!    Katakana, Thai, Lao, Khmer, Myanmar) is a word inside which matches may start and end
+//!    anywhere.
+//! 5. Each word and each separator is put in the caseless normal form NFC, full case folding,
+//!    NFC (`STRASSE` and `straße` both become `strasse`).
+//!
+//! The normalised text of a field is its raw tokens joined by single spaces: exact phrases and
+//! `contains:` are substring searches over it. [`Tokens`] holds that text plus the raw tokens
+//! and words with their byte ranges both in the normalised text and in the original text (for
+//! highlighting). [`Tokens::clear`] keeps its buffers, so tokenising message after message into
+//! one `Tokens` allocates nothing once the buffers have grown.
+
+mod message;
+#[allow(clippy::all)]
+mod tables;
+
+pub use message::{Field, FieldKind, NormalizedMessage};
+
+use std::ops::Range;
+use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
+
+/// The class of a code point, which decides how it tokenises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CharClass {
+    /// A letter, mark or number of a script written with spaces: part of a word.
+    Word,
+    /// A letter or mark of a script written without spaces (Han, Hiragana, Katakana, Thai, Lao,
+    /// Khmer, Myanmar): part of a no-space run, inside which matches start and end anywhere.
+    NoSpace,
+    /// A code point with the Unicode `Emoji` property (ASCII `#`, `*` and digits excepted):
+    /// always a word of its own.
+    Emoji,
+    /// Punctuation, a symbol, a separator or a format character: splits words.
+    Punct,
+    /// A control character that is not white space (NUL, ESC, …): splits words and can never be
+    /// part of a match.
+    Control,
+    /// White space: splits raw tokens.
+    Space,
+    /// A default-ignorable code point: removed before anything else.
+    Ignorable,
+}
+
+impl CharClass {
+    /// Whether characters of this class make up words.
+    #[inline]
+    pub fn is_word(self) -> bool {
+        matches!(self, CharClass::Word | CharClass::NoSpace)
+    }
+}
+
+/// The class of `c` (Unicode 15.0).
+#[inline]
+pub fn char_class(c: char) -> CharClass {
+    let cp = c as u32;
+    if cp < 128 {
+        return tables::ASCII_CLASS[cp as usize];
+    }
+    match tables::CLASS_RANGES.binary_search_by(|&(lo, hi, _)| {
+        if hi < cp {
+            std::cmp::Ordering::Less
+        } else if lo > cp {
+            std::cmp::Ordering::Greater
+        } else {
+            std::cmp::Ordering::Equal
+        }
+    }) {
+        Ok(i) => tables::CLASS_RANGES[i].2,
+        Err(_) => CharClass::Word,
+    }
+}
+
+/// Whether a text position between `before` and `after` is a word boundary: not between two
+/// word characters, except that a no-space run and a change of script are boundaries too.
+#[inline]
+pub fn is_boundary(before: Option<char>, after: Option<char>) -> bool {
+    match (before, after) {
+        (Some(a), Some(b)) => {
+            !(char_class(a) == CharClass::Word && char_class(b) == CharClass::Word)
+        }
+        _ => true,
+    }
+}
+
+/// Appends the full case folding of `c` (CaseFolding.txt statuses C and F) to `out`.
+#[inline]
+pub fn push_case_folded(c: char, out: &mut String) {
+    if c.is_ascii() {
+        out.push(c.to_ascii_lowercase());
+        return;
+    }
+    match tables::CASE_FOLD.binary_search_by_key(&(c as u32), |&(cp, _)| cp) {
+        Ok(i) => out.push_str(tables::CASE_FOLD[i].1),
+        Err(_) => out.push(c),
+    }
+}
+
+/// Appends the caseless normal form of `chars` (NFC, full case folding, NFC) to `out`.
+fn push_caseless<I>(chars: I, out: &mut String, scratch: &mut String)
+where
+    I: Iterator<Item = char> + Clone,
+{
+    if chars.clone().all(|c| c.is_ascii()) {
+        out.extend(chars.map(|c| c.to_ascii_lowercase()));
+        return;
+    }
+    scratch.clear();
+    if is_nfc_quick(chars.clone()) == IsNormalized::Yes {
+        for c in chars {
+            push_case_folded(c, scratch);
+        }
+    } else {
+        for c in chars.nfc() {
+            push_case_folded(c, scratch);
+        }
+    }
+    if is_nfc_quick(scratch.chars()) == IsNormalized::Yes {
+        out.push_str(scratch);
+    } else {
+        out.extend(scratch.chars().nfc());
+    }
+}
+
+/// The caseless normal form of a short value (an operator value such as a screen name, a
+/// hashtag or a language tag): default-ignorables dropped, then NFC, case folding, NFC.
+/// White space and punctuation are kept as they are (folded).
+pub fn fold(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut scratch = String::new();
+    push_caseless(
+        text.chars().filter(|&c| char_class(c) != CharClass::Ignorable),
+        &mut out,
+        &mut scratch,
+    );
+    out
+}
+
+/// Whether the text holds a character that splits words (punctuation, symbols, separators or
+/// control characters, but not emoji or white space). Default-ignorables do not count.
+pub fn has_punctuation(text: &str) -> bool {
+    text.chars().any(|c| matches!(char_class(c), CharClass::Punct | CharClass::Control))
+}
+
+/// Whether URLs are canonicalised while tokenising: message fields do it, rule terms never do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum UrlMode {
+    /// Remove the scheme and one leading `www.` of each URL (message fields).
+    #[default]
+    Canonicalize,
+    /// Leave URLs as written (rule terms).
+    Keep,
+}
+
+/// A raw token: a white-space-delimited piece of a field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawToken {
+    /// Byte range in the normalised text ([`Tokens::text`]).
+    pub norm: Range<usize>,
+    /// Byte range in the original text.
+    pub source: Range<usize>,
+    /// Whether a URL was found (and canonicalised) in this raw token.
+    pub is_url: bool,
+}
+
+/// A word: the unit keywords match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Word {
+    /// Byte range in the normalised text ([`Tokens::text`]).
+    pub norm: Range<usize>,
+    /// Byte range in the original text.
+    pub source: Range<usize>,
+    /// Index of the raw token holding the word.
+    pub raw_token: usize,
+    /// Whether this word is a run of a no-space script (matches may start and end inside it).
+    pub no_space: bool,
+}
+
+/// The tokenisation of one text: its normalised form, raw tokens and words.
+///
+/// ```
+/// use streamtrack::normalize::{Tokens, UrlMode};
+/// let mut tokens = Tokens::new();
+/// tokens.tokenize("I like Coca-Cola! http://www.Example.com/x", UrlMode::Canonicalize);
+/// assert_eq!(tokens.text(), "i like coca-cola! example.com/x");
+/// let words: Vec<&str> = tokens.word_texts().collect();
+/// assert_eq!(words, ["i", "like", "coca", "cola", "example", "com", "x"]);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Tokens {
+    text: String,
+    raw_tokens: Vec<RawToken>,
+    words: Vec<Word>,
+    /// Non-ignorable characters of the raw token being processed, with their source offsets.
+    chars: Vec<(usize, char)>,
+    scratch: String,
+}
+
+impl Tokens {
+    /// An empty tokenisation.
+    pub fn new() -> Self {
+        Tokens::default()
+    }
+
+    /// Tokenises `text` and returns the result (allocates; see [`Tokens::tokenize`] to reuse).
+    pub fn of(text: &str, mode: UrlMode) -> Self {
+        let mut t = Tokens::new();
+        t.tokenize(text, mode);
+        t
+    }
+
+    /// Forgets the previous text but keeps the buffers.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.raw_tokens.clear();
+        self.words.clear();
+    }
+
+    /// The normalised text: raw tokens, each normalised, joined by single spaces.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The raw tokens, in order.
+    pub fn raw_tokens(&self) -> &[RawToken] {
+        &self.raw_tokens
+    }
+
+    /// The words, in order; a word's index is its position (adjacent words are 1 apart).
+    pub fn words(&self) -> &[Word] {
+        &self.words
+    }
+
+    /// The normalised text of word `i`.
+    #[inline]
+    pub fn word_text(&self, i: usize) -> &str {
+        &self.text[self.words[i].norm.clone()]
+    }
+
+    /// The normalised text of raw token `i`.
+    #[inline]
+    pub fn raw_token_text(&self, i: usize) -> &str {
+        &self.text[self.raw_tokens[i].norm.clone()]
+    }
+
+    /// The normalised texts of all words.
+    pub fn word_texts(&self) -> impl Iterator<Item = &str> + '_ {
+        self.words.iter().map(move |w| &self.text[w.norm.clone()])
+    }
+
+    /// Replaces the content with the tokenisation of `text`.
+    pub fn tokenize(&mut self, text: &str, mode: UrlMode) {
+        self.clear();
+        self.append(text, mode);
+    }
+
+    /// Appends the tokenisation of `text` as more raw tokens (for fields made of several
+    /// strings). Source ranges are relative to `text`.
+    pub fn append(&mut self, text: &str, mode: UrlMode) {
+        let mut start = None;
+        for (i, c) in text.char_indices() {
+            if char_class(c) == CharClass::Space {
+                if let Some(s) = start.take() {
+                    self.push_raw_token(text, s..i, mode);
+                }
+            } else if start.is_none() {
+                start = Some(i);
+            }
+        }
+        if let Some(s) = start {
+            self.push_raw_token(text, s..text.len(), mode);
+        }
+    }
+
+    fn push_raw_token(&mut self, text: &str, range: Range<usize>, mode: UrlMode) {
+        let token = &text[range.clone()];
+        let mut chars = std::mem::take(&mut self.chars);
+        chars.clear();
+        chars.extend(
+            token
+                .char_indices()
+                .filter(|&(_, c)| char_class(c) != CharClass::Ignorable)
+                .map(|(i, c)| (range.start + i, c)),
+        );
+        let (skip, is_url) = match mode {
+            UrlMode::Canonicalize => url_prefix(&chars),
+            UrlMode::Keep => (None, false),
+        };
+        if let Some((from, to)) = skip {
+            // Leading punctuation stays; the scheme and `www.` go.
+            chars.drain(from..to);
+        }
+        let body: &[(usize, char)] = &chars;
+        if body.is_empty() {
+            self.chars = chars;
+            return;
+        }
+        if !self.text.is_empty() {
+            self.text.push(' ');
+        }
+        let norm_start = self.text.len();
+        let raw_index = self.raw_tokens.len();
+        let mut i = 0;
+        while i < body.len() {
+            let class = char_class(body[i].1);
+            let mut j = i + 1;
+            match class {
+                CharClass::Word | CharClass::NoSpace => {
+                    while j < body.len() && char_class(body[j].1) == class {
+                        j += 1;
+                    }
+                }
+                _ => {}
+            }
+            let seg = &body[i..j];
+            let seg_start = self.text.len();
+            let mut scratch = std::mem::take(&mut self.scratch);
+            push_caseless(seg.iter().map(|&(_, c)| c), &mut self.text, &mut scratch);
+            self.scratch = scratch;
+            if matches!(class, CharClass::Word | CharClass::NoSpace | CharClass::Emoji) {
+                let (last_off, last_c) = seg[seg.len() - 1];
+                self.words.push(Word {
+                    norm: seg_start..self.text.len(),
+                    source: seg[0].0..last_off + last_c.len_utf8(),
+                    raw_token: raw_index,
+                    no_space: class == CharClass::NoSpace,
+                });
+            }
+            i = j;
+        }
+        self.raw_tokens.push(RawToken { norm: norm_start..self.text.len(), source: range, is_url });
+        self.chars = chars;
+    }
+}
+
+/// Finds the URL prefix to remove in a raw token: `(from, to)` char indices of the scheme (and
+/// `www.`) after leading punctuation, and whether the token holds a URL.
+fn url_prefix(chars: &[(usize, char)]) -> (Option<(usize, usize)>, bool) {
+    let start = chars.iter().position(|&(_, c)| char_class(c) != CharClass::Punct);
+    let Some(start) = start else { return (None, false) };
+    let rest = &chars[start..];
+    let lower = |k: usize| rest.get(k).map(|&(_, c)| c.to_ascii_lowercase());
+    let is_www = |k: usize| {
+        lower(k) == Some('w')
+            && lower(k + 1) == Some('w')
+            && lower(k + 2) == Some('w')
+            && lower(k + 3) == Some('.')
+    };
+    // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) "://"
+    if rest.first().is_some_and(|&(_, c)| c.is_ascii_alphabetic()) {
+        let mut k = 1;
+        while rest
+            .get(k)
+            .is_some_and(|&(_, c)| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        {
+            k += 1;
+        }
+        if lower(k) == Some(':') && lower(k + 1) == Some('/') && lower(k + 2) == Some('/') {
+            let mut end = k + 3;
+            if is_www(end) {
+                end += 4;
+            }
+            return (Some((start, start + end)), true);
+        }
+    }
+    if is_www(0) {
+        return (Some((start, start + 4)), true);
+    }
+    (None, false)
+}
+
+#[cfg(test)]
+mod tests;
