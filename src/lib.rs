@@ -2,6 +2,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod matcher;
 pub mod message;
 pub mod normalize;
 
@@ -12,3 +13,4 @@ pub mod rule;
 pub use rule::{Dialect, Rule, RuleError};
 #[cfg(feature = "json")]
 pub mod rules_file;
+pub mod workload;

@@ -7,7 +7,6 @@
 //!
 //! ```
 //! use streamtrack::reference::ReferenceMatcher;
-//! use streamtrack::normalize::NormalizedMessage;
 //! use streamtrack::rule::Rule;
 //! use streamtrack::Message;
 //!
@@ -15,11 +14,11 @@
 //!     Rule::parse("cat #meme -grumpy").unwrap(),
 //!     Rule::parse_track("twitter api,twitter streaming").unwrap(),
 //! ]);
-//! let msg = NormalizedMessage::of(&Message::new("1", "The Twitter API is awesome, cat #meme"));
+//! let msg = Message::new("1", "The Twitter API is awesome, cat #meme");
 //! assert_eq!(matcher.matching(&msg), vec![0, 1]);
 //! ```
 
-use crate::message::GeoBox;
+use crate::message::{GeoBox, Message};
 use crate::normalize::{is_boundary, FieldKind, NormalizedMessage, Tokens};
 use crate::rule::{DistanceUnit, HasKind, IsKind, Node, Rule, Term};
 
@@ -40,10 +39,28 @@ impl ReferenceMatcher {
         &self.rules
     }
 
-    /// Indices of the rules that match `msg`, ascending.
-    pub fn matching(&self, msg: &NormalizedMessage) -> Vec<usize> {
+    /// Indices of the rules that match `msg`, ascending. The message is prepared with the
+    /// plain reference tokenizer ([`NormalizedMessage::prepare_reference`]).
+    pub fn matching(&self, msg: &Message) -> Vec<usize> {
+        self.matching_prepared(&NormalizedMessage::of_reference(msg))
+    }
+
+    /// Indices of the rules that match an already prepared message, ascending.
+    pub fn matching_prepared(&self, msg: &NormalizedMessage) -> Vec<usize> {
         (0..self.rules.len()).filter(|&i| rule_matches(&self.rules[i], msg)).collect()
     }
+}
+
+/// Whether `rule` matches `msg` (prepared with the reference tokenizer).
+///
+/// ```
+/// use streamtrack::{reference, Message, Rule};
+/// let rule = Rule::parse("\"call gnip\"").unwrap();
+/// assert!(reference::matches(&rule, &Message::new("1", "I need to call gnip, again")));
+/// assert!(!reference::matches(&rule, &Message::new("2", "I called gnip")));
+/// ```
+pub fn matches(rule: &Rule, msg: &Message) -> bool {
+    rule_matches(rule, &NormalizedMessage::of_reference(msg))
 }
 
 /// Whether `rule` matches `msg`.

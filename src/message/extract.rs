@@ -1,6 +1,19 @@
 //! Entity extraction from text, for messages whose source carried no entity lists.
 
-use crate::normalize::{char_class, CharClass};
+use crate::normalize::{char_class, url_prefix, CharClass};
+
+/// The kinds of entity found in text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum EntityKind {
+    /// `#tag`.
+    Hashtag,
+    /// `@name`.
+    Mention,
+    /// `$tag`.
+    Cashtag,
+    /// A URL (from its scheme or `www.` to the end of the raw token).
+    Url,
+}
 
 /// Hashtags, mentions, cashtags and URLs found in a text (spec section 7).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -17,7 +30,8 @@ pub struct ExtractedEntities {
 
 /// Extracts entities from `text`: an ASCII `#`, `@` or `$` at the start of a raw token or after
 /// a non-word character, followed by word characters or `_` (`$5` is a cashtag, `@alice123` is
-/// `alice123`). Raw tokens holding a URL give the URL and no other entity.
+/// `alice123`). Raw tokens holding a URL give the URL and no other entity. Default-ignorable
+/// code points are skipped, as everywhere else.
 ///
 /// ```
 /// use streamtrack::message::extract_entities;
@@ -29,66 +43,81 @@ pub struct ExtractedEntities {
 /// ```
 pub fn extract_entities(text: &str) -> ExtractedEntities {
     let mut out = ExtractedEntities::default();
-    for token in text.split(|c: char| char_class(c) == CharClass::Space) {
-        if token.is_empty() {
-            continue;
-        }
-        if let Some(url) = url_in_token(token) {
-            out.urls.push(url.to_string());
-            continue;
-        }
-        let mut prev_is_word = false;
-        let mut iter = token.char_indices().peekable();
-        while let Some((i, c)) = iter.next() {
-            let class = char_class(c);
-            if class == CharClass::Ignorable {
-                continue;
-            }
-            if matches!(c, '#' | '@' | '$') && !prev_is_word {
-                let start = i + 1;
-                let mut end = start;
-                while let Some(&(j, d)) = iter.peek() {
-                    let k = char_class(d);
-                    if k.is_word() || d == '_' || k == CharClass::Ignorable {
-                        end = j + d.len_utf8();
-                        iter.next();
-                    } else {
-                        break;
-                    }
-                }
-                if end > start {
-                    let value: String = token[start..end]
-                        .chars()
-                        .filter(|&d| char_class(d) != CharClass::Ignorable)
-                        .collect();
-                    match c {
-                        '#' => out.hashtags.push(value),
-                        '@' => out.mentions.push(value),
-                        _ => out.cashtags.push(value),
-                    }
-                    prev_is_word = true;
-                    continue;
-                }
-            }
-            prev_is_word = class.is_word() || c == '_';
-        }
-    }
+    EntityScanner::default().scan(text, |kind, value| {
+        let list = match kind {
+            EntityKind::Hashtag => &mut out.hashtags,
+            EntityKind::Mention => &mut out.mentions,
+            EntityKind::Cashtag => &mut out.cashtags,
+            EntityKind::Url => &mut out.urls,
+        };
+        list.push(value.to_string());
+    });
     out
 }
 
-/// The URL part of a raw token: after leading punctuation, starting with `scheme://` or `www.`.
-pub(crate) fn url_in_token(token: &str) -> Option<&str> {
-    let start = token.find(|c: char| char_class(c) != CharClass::Punct)?;
-    let rest = &token[start..];
-    let bytes = rest.as_bytes();
-    if bytes.len() >= 4 && bytes[..4].eq_ignore_ascii_case(b"www.") {
-        return Some(rest);
+/// Whether `text` may hold an entity at all: a `#`, `@` or `$`, a `://` or a `www.` (any case).
+/// When false, [`EntityScanner::scan`] finds nothing, so it can be skipped. Non-ASCII text
+/// (where default-ignorables could hide inside a marker) always answers true.
+pub(crate) fn may_hold_entities(text: &str) -> bool {
+    let b = text.as_bytes();
+    !text.is_ascii()
+        || memchr::memchr3(b'#', b'@', b'$', b).is_some()
+        || memchr::memmem::find(b, b"://").is_some()
+        || memchr::memchr_iter(b'.', b).any(|i| i >= 3 && b[i - 3..i].eq_ignore_ascii_case(b"www"))
+}
+
+/// Finds entities with reusable buffers (no allocation once they have grown).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct EntityScanner {
+    chars: Vec<(usize, char)>,
+    value: String,
+}
+
+impl EntityScanner {
+    /// Calls `f` with each entity of `text`, in text order.
+    pub(crate) fn scan(&mut self, text: &str, mut f: impl FnMut(EntityKind, &str)) {
+        for token in text.split(|c: char| char_class(c) == CharClass::Space) {
+            if token.is_empty() {
+                continue;
+            }
+            self.chars.clear();
+            self.chars.extend(
+                token.char_indices().filter(|&(_, c)| char_class(c) != CharClass::Ignorable),
+            );
+            if let (Some((from, _)), true) = url_prefix(&self.chars) {
+                self.value.clear();
+                self.value.extend(self.chars[from..].iter().map(|&(_, c)| c));
+                f(EntityKind::Url, &self.value);
+                continue;
+            }
+            let chars = &self.chars;
+            let mut prev_is_word = false;
+            let mut i = 0;
+            while i < chars.len() {
+                let c = chars[i].1;
+                if matches!(c, '#' | '@' | '$') && !prev_is_word {
+                    let mut j = i + 1;
+                    while j < chars.len() && (char_class(chars[j].1).is_word() || chars[j].1 == '_')
+                    {
+                        j += 1;
+                    }
+                    if j > i + 1 {
+                        self.value.clear();
+                        self.value.extend(chars[i + 1..j].iter().map(|&(_, c)| c));
+                        let kind = match c {
+                            '#' => EntityKind::Hashtag,
+                            '@' => EntityKind::Mention,
+                            _ => EntityKind::Cashtag,
+                        };
+                        f(kind, &self.value);
+                        prev_is_word = true;
+                        i = j;
+                        continue;
+                    }
+                }
+                prev_is_word = char_class(c).is_word() || c == '_';
+                i += 1;
+            }
+        }
     }
-    if !bytes.first().is_some_and(u8::is_ascii_alphabetic) {
-        return None;
-    }
-    let k = bytes
-        .iter()
-        .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.')))?;
-    bytes[k..].starts_with(b"://").then_some(rest)
 }

@@ -10,7 +10,7 @@ mod json;
 #[cfg(feature = "json")]
 pub use json::{JsonError, MessageFormat};
 
-mod extract;
+pub(crate) mod extract;
 pub use extract::{extract_entities, ExtractedEntities};
 
 /// A URL entity: what the message links to.

@@ -1,8 +1,9 @@
 //! The normalised view of a message: every searchable field tokenised, every entity and
 //! operator value folded.
 
-use super::{fold, Tokens, UrlMode};
-use crate::message::{extract_entities, GeoBox, Message};
+use super::{push_fold, Tokens, UrlMode};
+use crate::message::extract::{may_hold_entities, EntityKind, EntityScanner};
+use crate::message::{GeoBox, Message};
 
 /// Which part of a message a field comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -33,28 +34,77 @@ pub struct Field {
     pub tokens: Tokens,
 }
 
+/// A list of short strings in one buffer (no allocation per string).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StrList {
+    buf: String,
+    ends: Vec<usize>,
+}
+
+impl StrList {
+    /// Removes every string, keeping the buffers.
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.ends.clear();
+    }
+
+    /// Appends the folded form of `s` (see [`super::fold`]).
+    pub fn push_folded(&mut self, s: &str) {
+        push_fold(s, &mut self.buf);
+        self.ends.push(self.buf.len());
+    }
+
+    /// The number of strings.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// String `i`.
+    pub fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.buf[start..self.ends[i]]
+    }
+
+    /// The strings, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        (0..self.len()).map(move |i| self.get(i))
+    }
+
+    /// Whether `s` is in the list.
+    pub fn contains(&self, s: &str) -> bool {
+        self.iter().any(|x| x == s)
+    }
+}
+
 /// A message prepared for matching: the fields searched by words, phrases, proximity and
 /// `contains:` (text, quoted and retweeted text, URL and media entities, hashtags, mentions),
 /// and the folded values read by the operators.
 ///
-/// [`NormalizedMessage::prepare`] reuses the buffers of the previous message.
+/// [`NormalizedMessage::prepare`] reuses the buffers of the previous message, so preparing
+/// message after message into one value allocates nothing once its buffers have grown.
 #[derive(Clone, Debug, Default)]
 pub struct NormalizedMessage {
     fields: Vec<Field>,
     field_count: usize,
+    scanner: EntityScanner,
     /// The message id (for `sample:`).
     pub id: String,
     /// Folded hashtag texts (entities, or extracted from the text).
-    pub hashtags: Vec<String>,
+    pub hashtags: StrList,
     /// Folded mentioned names.
-    pub mentions: Vec<String>,
+    pub mentions: StrList,
     /// Folded cashtag texts.
-    pub cashtags: Vec<String>,
+    pub cashtags: StrList,
     /// Whether the message links somewhere (`has:links`).
     pub has_links: bool,
     /// Whether the message carries media (`has:media`).
     pub has_media: bool,
-    /// Folded author screen name.
+    /// Folded author screen name (without `@`).
     pub user: Option<String>,
     /// Author id.
     pub user_id: Option<String>,
@@ -76,16 +126,31 @@ pub struct NormalizedMessage {
     pub is_quote: bool,
 }
 
+/// Which tokenizer [`NormalizedMessage`] uses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Path {
+    Fast,
+    Reference,
+}
+
 impl NormalizedMessage {
     /// An empty prepared message, to be filled by [`NormalizedMessage::prepare`].
     pub fn new() -> Self {
         NormalizedMessage::default()
     }
 
-    /// Prepares `msg`.
+    /// Prepares `msg` (allocates; see [`NormalizedMessage::prepare`] to reuse buffers).
     pub fn of(msg: &Message) -> Self {
         let mut n = NormalizedMessage::new();
         n.prepare(msg);
+        n
+    }
+
+    /// Prepares `msg` with the plain reference algorithms only (see
+    /// [`NormalizedMessage::prepare_reference`]).
+    pub fn of_reference(msg: &Message) -> Self {
+        let mut n = NormalizedMessage::new();
+        n.prepare_reference(msg);
         n
     }
 
@@ -100,79 +165,108 @@ impl NormalizedMessage {
         self.fields().iter().filter(move |f| f.kind == kind)
     }
 
-    fn push_field(&mut self, kind: FieldKind, text: &str) {
+    fn push_field(&mut self, kind: FieldKind, text: &str, path: Path) {
         if self.field_count == self.fields.len() {
             self.fields.push(Field { kind, tokens: Tokens::new() });
         }
         let field = &mut self.fields[self.field_count];
         field.kind = kind;
-        field.tokens.tokenize(text, UrlMode::Canonicalize);
+        match path {
+            Path::Fast => field.tokens.tokenize(text, UrlMode::Canonicalize),
+            Path::Reference => field.tokens.tokenize_reference(text, UrlMode::Canonicalize),
+        }
         self.field_count += 1;
     }
 
-    /// Replaces the content with the normalised view of `msg`.
+    /// Replaces the content with the normalised view of `msg`, using the fast tokenizer.
     pub fn prepare(&mut self, msg: &Message) {
+        self.prepare_with(msg, Path::Fast)
+    }
+
+    /// Like [`NormalizedMessage::prepare`], but with the plain per-character tokenizer and
+    /// an unconditional entity scan: the reference the fast path is tested against.
+    pub fn prepare_reference(&mut self, msg: &Message) {
+        self.prepare_with(msg, Path::Reference)
+    }
+
+    fn prepare_with(&mut self, msg: &Message, path: Path) {
         self.field_count = 0;
-        self.push_field(FieldKind::Text, &msg.text);
+        self.push_field(FieldKind::Text, &msg.text, path);
         if let Some(q) = &msg.quoted_text {
-            self.push_field(FieldKind::QuotedText, q);
+            self.push_field(FieldKind::QuotedText, q, path);
         }
         if let Some(r) = &msg.retweeted_text {
-            self.push_field(FieldKind::RetweetedText, r);
+            self.push_field(FieldKind::RetweetedText, r, path);
         }
-        let needs_extraction = msg.hashtags.is_none()
+        // Entities absent from the source are extracted from the text.
+        let extract = msg.hashtags.is_none()
             || msg.mentions.is_none()
             || msg.cashtags.is_none()
             || msg.urls.is_none();
-        let extracted =
-            if needs_extraction { extract_entities(&msg.text) } else { Default::default() };
+        self.hashtags.clear();
+        self.mentions.clear();
+        self.cashtags.clear();
         self.has_links = false;
-        match &msg.urls {
-            Some(urls) => {
-                for u in urls {
-                    for s in [&u.expanded_url, &u.display_url].into_iter().flatten() {
-                        self.push_field(FieldKind::Url, s);
-                        self.has_links = true;
-                    }
-                }
-            }
-            None => {
-                for u in &extracted.urls {
-                    self.push_field(FieldKind::Url, u);
+        if let Some(urls) = &msg.urls {
+            for u in urls {
+                for s in [&u.expanded_url, &u.display_url].into_iter().flatten() {
+                    self.push_field(FieldKind::Url, s, path);
                     self.has_links = true;
                 }
             }
+        }
+        if extract && (path == Path::Reference || may_hold_entities(&msg.text)) {
+            let mut scanner = std::mem::take(&mut self.scanner);
+            scanner.scan(&msg.text, |kind, value| match kind {
+                EntityKind::Url if msg.urls.is_none() => {
+                    self.push_field(FieldKind::Url, value, path);
+                    self.has_links = true;
+                }
+                EntityKind::Hashtag if msg.hashtags.is_none() => self.hashtags.push_folded(value),
+                EntityKind::Mention if msg.mentions.is_none() => self.mentions.push_folded(value),
+                EntityKind::Cashtag if msg.cashtags.is_none() => self.cashtags.push_folded(value),
+                _ => {}
+            });
+            self.scanner = scanner;
         }
         self.has_media = false;
         if let Some(media) = &msg.media {
             for u in media {
                 for s in [&u.expanded_url, &u.display_url].into_iter().flatten() {
-                    self.push_field(FieldKind::Media, s);
+                    self.push_field(FieldKind::Media, s, path);
                     self.has_media = true;
                 }
             }
         }
-        fill_folded(&mut self.hashtags, msg.hashtags.as_deref(), &extracted.hashtags);
-        fill_folded(&mut self.mentions, msg.mentions.as_deref(), &extracted.mentions);
-        fill_folded(&mut self.cashtags, msg.cashtags.as_deref(), &extracted.cashtags);
+        for (given, list) in [
+            (&msg.hashtags, &mut self.hashtags),
+            (&msg.mentions, &mut self.mentions),
+            (&msg.cashtags, &mut self.cashtags),
+        ] {
+            for s in given.iter().flatten() {
+                list.push_folded(s.trim_start_matches(['#', '@', '$']));
+            }
+        }
         for i in 0..self.hashtags.len() {
-            let tag = std::mem::take(&mut self.hashtags[i]);
-            self.push_field(FieldKind::Hashtag, &tag);
-            self.hashtags[i] = tag;
+            let tags = std::mem::take(&mut self.hashtags);
+            self.push_field(FieldKind::Hashtag, tags.get(i), path);
+            self.hashtags = tags;
         }
         for i in 0..self.mentions.len() {
-            let name = std::mem::take(&mut self.mentions[i]);
-            self.push_field(FieldKind::Mention, &name);
-            self.mentions[i] = name;
+            let names = std::mem::take(&mut self.mentions);
+            self.push_field(FieldKind::Mention, names.get(i), path);
+            self.mentions = names;
         }
         self.id.clear();
         self.id.push_str(&msg.id);
-        self.user = msg.user.as_deref().map(|u| fold(u.trim_start_matches('@')));
-        self.user_id = msg.user_id.clone();
-        self.in_reply_to_user =
-            msg.in_reply_to_user.as_deref().map(|u| fold(u.trim_start_matches('@')));
-        self.in_reply_to_user_id = msg.in_reply_to_user_id.clone();
-        self.lang = msg.lang.as_deref().map(fold);
+        set_folded(&mut self.user, msg.user.as_deref().map(|u| u.trim_start_matches('@')));
+        set_copy(&mut self.user_id, msg.user_id.as_deref());
+        set_folded(
+            &mut self.in_reply_to_user,
+            msg.in_reply_to_user.as_deref().map(|u| u.trim_start_matches('@')),
+        );
+        set_copy(&mut self.in_reply_to_user_id, msg.in_reply_to_user_id.as_deref());
+        set_folded(&mut self.lang, msg.lang.as_deref());
         self.coordinates = msg.coordinates;
         self.place = msg.place;
         self.is_retweet = msg.is_retweet || msg.retweeted_text.is_some();
@@ -186,8 +280,24 @@ impl NormalizedMessage {
     }
 }
 
-fn fill_folded(out: &mut Vec<String>, given: Option<&[String]>, extracted: &[String]) {
-    out.clear();
-    let source = given.unwrap_or(extracted);
-    out.extend(source.iter().map(|s| fold(s.trim_start_matches(['#', '@', '$']))));
+fn set_folded(slot: &mut Option<String>, value: Option<&str>) {
+    match value {
+        Some(v) => {
+            let s = slot.get_or_insert_with(String::new);
+            s.clear();
+            push_fold(v, s);
+        }
+        None => *slot = None,
+    }
+}
+
+fn set_copy(slot: &mut Option<String>, value: Option<&str>) {
+    match value {
+        Some(v) => {
+            let s = slot.get_or_insert_with(String::new);
+            s.clear();
+            s.push_str(v);
+        }
+        None => *slot = None,
+    }
 }

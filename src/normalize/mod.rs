@@ -137,13 +137,24 @@ where
 /// White space and punctuation are kept as they are (folded).
 pub fn fold(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    push_fold(text, &mut out);
+    out
+}
+
+/// Appends [`fold`]`(text)` to `out`; allocates nothing for ASCII text.
+pub fn push_fold(text: &str, out: &mut String) {
+    if text.is_ascii() {
+        let start = out.len();
+        out.push_str(text);
+        out[start..].make_ascii_lowercase();
+        return;
+    }
     let mut scratch = String::new();
     push_caseless(
         text.chars().filter(|&c| char_class(c) != CharClass::Ignorable),
-        &mut out,
+        out,
         &mut scratch,
     );
-    out
 }
 
 /// Whether the text holds a character that splits words (punctuation, symbols, separators or
@@ -260,6 +271,10 @@ impl Tokens {
     }
 
     /// Replaces the content with the tokenisation of `text`.
+    ///
+    /// Raw tokens made only of ASCII take a fast path (a byte table, in-place lower-casing);
+    /// any other raw token goes through [`Tokens::tokenize_reference`]'s per-character path.
+    /// Both give the same result (tested differentially).
     pub fn tokenize(&mut self, text: &str, mode: UrlMode) {
         self.clear();
         self.append(text, mode);
@@ -268,6 +283,45 @@ impl Tokens {
     /// Appends the tokenisation of `text` as more raw tokens (for fields made of several
     /// strings). Source ranges are relative to `text`.
     pub fn append(&mut self, text: &str, mode: UrlMode) {
+        let bytes = text.as_bytes();
+        let n = bytes.len();
+        let mut i = 0;
+        while i < n {
+            let b = bytes[i];
+            if b < 0x80 && ASCII_SPACE[b as usize] {
+                i += 1;
+                continue;
+            }
+            if b >= 0x80 {
+                let c = text[i..].chars().next().expect("i is on a char boundary");
+                if char_class(c) == CharClass::Space {
+                    i += c.len_utf8();
+                    continue;
+                }
+            }
+            let start = i;
+            while i < n && bytes[i] < 0x80 && !ASCII_SPACE[bytes[i] as usize] {
+                i += 1;
+            }
+            if i < n && bytes[i] >= 0x80 {
+                // A non-ASCII character: find the end of the raw token char by char.
+                let rest = &text[i..];
+                let end = rest
+                    .char_indices()
+                    .find(|&(_, c)| char_class(c) == CharClass::Space)
+                    .map_or(n, |(k, _)| i + k);
+                self.push_raw_token(text, start..end, mode);
+                i = end;
+            } else {
+                self.push_ascii_token(text, start..i, mode);
+            }
+        }
+    }
+
+    /// The tokenisation of `text` by the plain per-character algorithm, straight from the
+    /// spec: the reference that [`Tokens::tokenize`] is tested against.
+    pub fn tokenize_reference(&mut self, text: &str, mode: UrlMode) {
+        self.clear();
         let mut start = None;
         for (i, c) in text.char_indices() {
             if char_class(c) == CharClass::Space {
@@ -281,6 +335,57 @@ impl Tokens {
         if let Some(s) = start {
             self.push_raw_token(text, s..text.len(), mode);
         }
+    }
+
+    /// The fast path for a raw token of ASCII characters (none of them white space).
+    fn push_ascii_token(&mut self, text: &str, range: Range<usize>, mode: UrlMode) {
+        let token = &text.as_bytes()[range.clone()];
+        let (skip, is_url) = match mode {
+            UrlMode::Canonicalize => ascii_url_prefix(token),
+            UrlMode::Keep => (None, false),
+        };
+        let (lead, rest) = match skip {
+            Some((from, to)) => (from, to),
+            None => (0, 0),
+        };
+        if lead == 0 && rest == token.len() {
+            return;
+        }
+        if !self.text.is_empty() {
+            self.text.push(' ');
+        }
+        let norm_start = self.text.len();
+        let raw_index = self.raw_tokens.len();
+        // `lead` bytes of leading punctuation, then the token from `rest` on.
+        let src = &text[range.clone()];
+        self.text.push_str(&src[..lead]);
+        self.text.push_str(&src[rest..]);
+        self.text[norm_start..].make_ascii_lowercase();
+        let out = self.text.as_bytes();
+        let mut k = norm_start;
+        let end = out.len();
+        while k < end {
+            if !ASCII_WORD[out[k] as usize] {
+                k += 1;
+                continue;
+            }
+            let w = k;
+            while k < end && ASCII_WORD[out[k] as usize] {
+                k += 1;
+            }
+            // Map back to source: bytes before `lead` are at the same offset, after it shifted.
+            let src_of = |p: usize| {
+                let rel = p - norm_start;
+                range.start + if rel < lead { rel } else { rel - lead + rest }
+            };
+            self.words.push(Word {
+                norm: w..k,
+                source: src_of(w)..src_of(k - 1) + 1,
+                raw_token: raw_index,
+                no_space: false,
+            });
+        }
+        self.raw_tokens.push(RawToken { norm: norm_start..end, source: range, is_url });
     }
 
     fn push_raw_token(&mut self, text: &str, range: Range<usize>, mode: UrlMode) {
@@ -344,9 +449,61 @@ impl Tokens {
     }
 }
 
+/// ASCII bytes that are white space.
+static ASCII_SPACE: [bool; 128] = {
+    let mut t = [false; 128];
+    let mut i = 0;
+    while i < 128 {
+        t[i] = matches!(tables::ASCII_CLASS[i], CharClass::Space);
+        i += 1;
+    }
+    t
+};
+
+/// Bytes that are ASCII word characters (letters and digits); false for every byte >= 0x80.
+static ASCII_WORD: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 128 {
+        t[i] = matches!(tables::ASCII_CLASS[i], CharClass::Word);
+        i += 1;
+    }
+    t
+};
+
+/// [`url_prefix`] for an ASCII raw token, in byte indices.
+fn ascii_url_prefix(token: &[u8]) -> (Option<(usize, usize)>, bool) {
+    let Some(start) =
+        token.iter().position(|&b| tables::ASCII_CLASS[b as usize] != CharClass::Punct)
+    else {
+        return (None, false);
+    };
+    let rest = &token[start..];
+    let is_www = |k: usize| rest.len() >= k + 4 && rest[k..k + 4].eq_ignore_ascii_case(b"www.");
+    if rest[0].is_ascii_alphabetic() {
+        let mut k = 1;
+        while k < rest.len()
+            && (rest[k].is_ascii_alphanumeric() || matches!(rest[k], b'+' | b'-' | b'.'))
+        {
+            k += 1;
+        }
+        if rest[k..].starts_with(b"://") {
+            let mut end = k + 3;
+            if is_www(end) {
+                end += 4;
+            }
+            return (Some((start, start + end)), true);
+        }
+    }
+    if is_www(0) {
+        return (Some((start, start + 4)), true);
+    }
+    (None, false)
+}
+
 /// Finds the URL prefix to remove in a raw token: `(from, to)` char indices of the scheme (and
 /// `www.`) after leading punctuation, and whether the token holds a URL.
-fn url_prefix(chars: &[(usize, char)]) -> (Option<(usize, usize)>, bool) {
+pub(crate) fn url_prefix(chars: &[(usize, char)]) -> (Option<(usize, usize)>, bool) {
     let start = chars.iter().position(|&(_, c)| char_class(c) != CharClass::Punct);
     let Some(start) = start else { return (None, false) };
     let rest = &chars[start..];

@@ -479,21 +479,21 @@ impl<'a> Parser<'a> {
                 }
                 Term::Lang(v)
             }
-            "has" => {
-                Term::Has(match raw.as_str() {
-                    "links" => HasKind::Links,
-                    "mentions" => HasKind::Mentions,
-                    "hashtags" => HasKind::Hashtags,
-                    "media" => HasKind::Media,
-                    "geo" => HasKind::Geo,
-                    _ => return Err(invalid(
+            "has" => Term::Has(match raw.as_str() {
+                "links" => HasKind::Links,
+                "mentions" => HasKind::Mentions,
+                "hashtags" => HasKind::Hashtags,
+                "media" => HasKind::Media,
+                "geo" => HasKind::Geo,
+                _ => {
+                    return Err(invalid(
                         self,
                         format!(
                             "unknown has:{raw}; supported: links, mentions, hashtags, media, geo"
                         ),
-                    )),
-                })
-            }
+                    ))
+                }
+            }),
             "is" => Term::Is(match raw.as_str() {
                 "retweet" => IsKind::Retweet,
                 "reply" => IsKind::Reply,

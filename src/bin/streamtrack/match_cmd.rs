@@ -169,9 +169,9 @@ pub fn run(args: MatchArgs) -> ExitCode {
                 continue;
             }
         };
-        norm.prepare(&msg);
+        norm.prepare_reference(&msg);
         let hits: Vec<&RuleEntry> =
-            matcher.matching(&norm).into_iter().map(|i| &entries[i]).collect();
+            matcher.matching_prepared(&norm).into_iter().map(|i| &entries[i]).collect();
         if hits.is_empty() && !args.all {
             continue;
         }

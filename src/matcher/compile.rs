@@ -1,0 +1,192 @@
+//! From rule trees to what the matcher runs: key terms (the presearcher's index entries) and a
+//! small verification program per rule.
+
+use crate::normalize::{char_class, CharClass, Tokens, UrlMode};
+use crate::rule::{Node, Term};
+
+/// How a term is recognised in a message.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum KeyKind {
+    /// A whole word of some field (word table).
+    Word(String),
+    /// A substring of a no-space run (Aho-Corasick over runs).
+    NoSpaceWord(String),
+    /// A wordless raw token, exactly (track terms like `!!!`).
+    RawToken(String),
+    /// A hashtag entity.
+    Hashtag(String),
+    /// A mention entity.
+    Mention(String),
+    /// A cashtag entity.
+    Cashtag(String),
+    /// The author's screen name or id (`from:`).
+    From(String),
+    /// The replied-to user's screen name or id (`to:`).
+    To(String),
+    /// The author's id (track `follow`).
+    Follow(String),
+    /// A substring of a field's normalised text (`contains:`).
+    Contains(String),
+    /// A geo term: a box of candidate cells; the term itself is verified exactly.
+    Geo,
+}
+
+/// Whether a word belongs to a no-space script (then it matches inside runs).
+pub(crate) fn is_no_space_word(w: &str) -> bool {
+    w.chars().next().is_some_and(|c| char_class(c) == CharClass::NoSpace)
+}
+
+/// The words of a term's text, with whether each is a no-space word.
+fn words_of_text(text: &str) -> Vec<String> {
+    Tokens::of(text, UrlMode::Keep).word_texts().map(str::to_string).collect()
+}
+
+/// Estimated cost of waking on a word: long words are rarer than short ones.
+fn word_cost(w: &str) -> f64 {
+    let n = w.chars().count().max(1) as f64;
+    if is_no_space_word(w) {
+        // Each character of a no-space script carries more information.
+        4.0 / (n * 2.0)
+    } else {
+        4.0 / n
+    }
+}
+
+/// The cheapest word of `words` to key on.
+fn best_word(words: &[String]) -> Option<(f64, KeyKind)> {
+    words
+        .iter()
+        .map(|w| (word_cost(w), w))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(c, w)| (c, word_key(w)))
+}
+
+fn word_key(w: &str) -> KeyKind {
+    if is_no_space_word(w) {
+        KeyKind::NoSpaceWord(w.to_string())
+    } else {
+        KeyKind::Word(w.to_string())
+    }
+}
+
+/// The key a positive term is found by, and its cost; `None` for terms that do not anchor
+/// (`has:`, `is:`, `lang:`, `sample:`).
+pub(crate) fn term_key(term: &Term) -> Option<(f64, KeyKind)> {
+    match term {
+        Term::Keyword(words) | Term::Url(words) | Term::Proximity { words, .. } => best_word(words),
+        Term::Phrase(p) => best_word(&words_of_text(p)),
+        Term::Token(t) => {
+            best_word(&words_of_text(t)).or_else(|| Some((0.5, KeyKind::RawToken(t.clone()))))
+        }
+        Term::Hashtag(v) => Some((0.3, KeyKind::Hashtag(v.clone()))),
+        Term::Mention(v) => Some((0.3, KeyKind::Mention(v.clone()))),
+        Term::Cashtag(v) => Some((0.3, KeyKind::Cashtag(v.clone()))),
+        Term::From(v) => Some((0.1, KeyKind::From(v.clone()))),
+        Term::To(v) => Some((0.1, KeyKind::To(v.clone()))),
+        Term::Follow(v) => Some((0.1, KeyKind::Follow(v.clone()))),
+        Term::Contains(s) => Some((2.0, KeyKind::Contains(s.clone()))),
+        Term::BoundingBox(_) | Term::PointRadius { .. } | Term::Locations(_) => {
+            Some((1.0, KeyKind::Geo))
+        }
+        Term::Lang(_) | Term::Has(_) | Term::Is(_) | Term::Sample(_) => None,
+    }
+}
+
+/// Whether finding the term's key already proves the term matches (no verification needed).
+pub(crate) fn key_is_exact(term: &Term) -> bool {
+    match term {
+        Term::Keyword(words) => words.len() == 1,
+        Term::Token(t) => words_of_text(t).is_empty(),
+        Term::Hashtag(_)
+        | Term::Mention(_)
+        | Term::Cashtag(_)
+        | Term::From(_)
+        | Term::To(_)
+        | Term::Follow(_)
+        | Term::Contains(_) => true,
+        _ => false,
+    }
+}
+
+/// A set of terms one of which is present whenever the rule matches: the rule is registered
+/// under each. Returns the terms (by reference into the tree) and the total cost.
+pub(crate) fn key_terms(node: &Node) -> Option<(f64, Vec<&Term>)> {
+    match node {
+        Node::Term(t) => term_key(t).map(|(c, _)| (c, vec![t])),
+        Node::Not(_) => None,
+        Node::And(children) => {
+            children.iter().filter_map(key_terms).min_by(|a, b| a.0.total_cmp(&b.0))
+        }
+        Node::Or(children) => {
+            let mut cost = 0.0;
+            let mut terms = Vec::new();
+            for c in children {
+                let (k, t) = key_terms(c)?;
+                cost += k;
+                terms.extend(t);
+            }
+            Some((cost, terms))
+        }
+    }
+}
+
+/// Whether the rule matches exactly when any of its key terms' keys is found: a single exact
+/// term, or an OR of exact terms.
+pub(crate) fn rule_is_exact(node: &Node) -> bool {
+    match node {
+        Node::Term(t) => key_is_exact(t),
+        Node::Or(children) => {
+            children.iter().all(|c| matches!(c, Node::Term(t) if key_is_exact(t)))
+        }
+        _ => false,
+    }
+}
+
+/// Opcodes of verification programs: the high two bits of each `u32`.
+pub(crate) const OP_TERM: u32 = 0;
+pub(crate) const OP_AND: u32 = 1;
+pub(crate) const OP_OR: u32 = 2;
+pub(crate) const OP_NOT: u32 = 3;
+pub(crate) const PAYLOAD: u32 = (1 << 30) - 1;
+
+/// Appends the prefix-order program of `node` to `out`; `term_id` interns each term.
+/// An `AND`/`OR`/`NOT` op's payload is the length of its operands, so evaluation can skip.
+pub(crate) fn emit_program(
+    node: &Node,
+    out: &mut Vec<u32>,
+    term_id: &mut impl FnMut(&Term) -> u32,
+) {
+    match node {
+        Node::Term(t) => out.push((OP_TERM << 30) | term_id(t)),
+        Node::And(children) | Node::Or(children) => {
+            let op = if matches!(node, Node::And(_)) { OP_AND } else { OP_OR };
+            let at = out.len();
+            out.push(0);
+            for c in children {
+                emit_program(c, out, term_id);
+            }
+            out[at] = (op << 30) | (out.len() - at - 1) as u32;
+        }
+        Node::Not(inner) => {
+            let at = out.len();
+            out.push(0);
+            emit_program(inner, out, term_id);
+            out[at] = (OP_NOT << 30) | (out.len() - at - 1) as u32;
+        }
+    }
+}
+
+/// The length of the operation at `pc` including its operands.
+#[inline]
+pub(crate) fn op_len(op: u32) -> usize {
+    if op >> 30 == OP_TERM {
+        1
+    } else {
+        1 + (op & PAYLOAD) as usize
+    }
+}
+
+/// A canonical text for a term, to intern equal terms once.
+pub(crate) fn term_signature(term: &Term) -> String {
+    format!("{term:?}")
+}

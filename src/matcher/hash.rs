@@ -1,0 +1,254 @@
+//! Keyed hashing, a blocked Bloom filter and an open-addressing word table: the structures that
+//! recognise a message's words without walking a byte automaton.
+//!
+//! Every table is keyed by a random seed drawn when it is built, so an adversary who registers
+//! rules (or writes messages) cannot craft words that collide (hash flooding, target R5).
+
+use std::hash::{BuildHasher, Hasher};
+
+/// A seeded, multiply-based hash of short byte strings (words are a few bytes long).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WordHasher {
+    k0: u64,
+    k1: u64,
+}
+
+const P0: u64 = 0xa076_1d64_78bd_642f;
+const P1: u64 = 0xe703_7ed1_a0b4_28db;
+const P2: u64 = 0x8ebc_6af0_9c88_c6e3;
+
+#[inline(always)]
+fn folded_mul(a: u64, b: u64) -> u64 {
+    let r = u128::from(a) * u128::from(b);
+    (r as u64) ^ ((r >> 64) as u64)
+}
+
+impl WordHasher {
+    /// A hasher with a random key (from the standard library's per-process randomness).
+    pub(crate) fn random() -> Self {
+        let state = std::collections::hash_map::RandomState::new();
+        let mut a = state.build_hasher();
+        a.write_u64(0x5eed);
+        let mut b = state.build_hasher();
+        b.write_u64(0xfeed);
+        WordHasher::with_seed(a.finish(), b.finish())
+    }
+
+    /// A hasher with a fixed key (reproducible tests and benchmarks).
+    pub(crate) fn with_seed(k0: u64, k1: u64) -> Self {
+        WordHasher { k0: k0 | 1, k1 }
+    }
+
+    /// The hash of `bytes`.
+    #[inline]
+    pub(crate) fn hash(&self, bytes: &[u8]) -> u64 {
+        let mut h = self.k0 ^ (bytes.len() as u64).wrapping_mul(P0);
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let v = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            h = folded_mul(h ^ v, P1 ^ self.k1);
+        }
+        let tail = chunks.remainder();
+        if !tail.is_empty() {
+            let mut buf = [0u8; 8];
+            buf[..tail.len()].copy_from_slice(tail);
+            h = folded_mul(h ^ u64::from_le_bytes(buf), P2 ^ self.k1);
+        }
+        folded_mul(h, P0 ^ self.k0)
+    }
+}
+
+/// A blocked Bloom filter: one `u64` per block, three bits per key, about 16 bits per key.
+/// It answers "certainly absent" for most words that no rule uses, from a block that the
+/// frequent words of a stream keep in cache.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BloomFilter {
+    blocks: Vec<u64>,
+    mask: usize,
+}
+
+impl BloomFilter {
+    /// A filter sized for `keys` keys.
+    pub(crate) fn with_capacity(keys: usize) -> Self {
+        let blocks = (keys / 4).max(1).next_power_of_two();
+        BloomFilter { blocks: vec![0; blocks], mask: blocks - 1 }
+    }
+
+    #[inline(always)]
+    fn slot(&self, h: u64) -> (usize, u64) {
+        let block = (h >> 32) as usize & self.mask;
+        let bits = (1u64 << (h & 63)) | (1u64 << ((h >> 6) & 63)) | (1u64 << ((h >> 12) & 63));
+        (block, bits)
+    }
+
+    /// Adds a key by its hash.
+    pub(crate) fn insert(&mut self, h: u64) {
+        let (b, bits) = self.slot(h);
+        self.blocks[b] |= bits;
+    }
+
+    /// Whether the key may be present.
+    #[inline(always)]
+    pub(crate) fn may_contain(&self, h: u64) -> bool {
+        let (b, bits) = self.slot(h);
+        self.blocks[b] & bits == bits
+    }
+
+    /// Heap bytes used.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.blocks.capacity() * 8
+    }
+}
+
+/// An exact map from words to dense ids (open addressing, linear probing, load <= 1/2).
+/// The words themselves live in one byte arena. The table owns its keyed hasher so that it
+/// can rehash when it grows.
+#[derive(Clone, Debug)]
+pub(crate) struct WordTable {
+    hasher: WordHasher,
+    /// `0` = empty; else `fingerprint << 32 | (id + 1)`.
+    slots: Vec<u64>,
+    mask: usize,
+    arena: Vec<u8>,
+    /// `ends[id]` = end of word `id` in `arena` (start = `ends[id - 1]`).
+    ends: Vec<u32>,
+}
+
+impl WordTable {
+    /// A table for about `words` words (it grows past that).
+    pub(crate) fn with_capacity(hasher: WordHasher, words: usize) -> Self {
+        let cap = (words * 2).max(8).next_power_of_two();
+        WordTable {
+            hasher,
+            slots: vec![0; cap],
+            mask: cap - 1,
+            arena: Vec::new(),
+            ends: Vec::with_capacity(words),
+        }
+    }
+
+    /// The hasher the table uses.
+    #[inline]
+    pub(crate) fn hasher(&self) -> &WordHasher {
+        &self.hasher
+    }
+
+    /// The number of words.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Word `id`.
+    #[inline]
+    pub(crate) fn word(&self, id: u32) -> &[u8] {
+        let i = id as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.arena[start..self.ends[i] as usize]
+    }
+
+    /// The id of `word`, whose hash is `h`, if present.
+    #[inline]
+    pub(crate) fn get(&self, h: u64, word: &[u8]) -> Option<u32> {
+        let fp = h >> 32;
+        let mut i = h as usize & self.mask;
+        loop {
+            let s = self.slots[i];
+            if s == 0 {
+                return None;
+            }
+            if s >> 32 == fp {
+                let id = (s as u32) - 1;
+                if self.word(id) == word {
+                    return Some(id);
+                }
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    /// Inserts `word` and returns its id; an existing word keeps its id.
+    pub(crate) fn insert(&mut self, word: &[u8]) -> u32 {
+        let h = self.hasher.hash(word);
+        if let Some(id) = self.get(h, word) {
+            return id;
+        }
+        if (self.ends.len() + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let id = self.ends.len() as u32;
+        self.arena.extend_from_slice(word);
+        self.ends.push(self.arena.len() as u32);
+        self.place(h, id);
+        id
+    }
+
+    fn place(&mut self, h: u64, id: u32) {
+        let mut i = h as usize & self.mask;
+        while self.slots[i] != 0 {
+            i = (i + 1) & self.mask;
+        }
+        self.slots[i] = ((h >> 32) << 32) | u64::from(id + 1);
+    }
+
+    fn grow(&mut self) {
+        let cap = self.slots.len() * 2;
+        self.slots = vec![0; cap];
+        self.mask = cap - 1;
+        for id in 0..self.ends.len() as u32 {
+            let h = self.hasher.hash(self.word(id));
+            self.place(h, id);
+        }
+    }
+
+    /// Frees spare capacity.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.arena.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
+
+    /// Heap bytes used.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * 8 + self.arena.capacity() + self.ends.capacity() * 4
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_finds_what_was_inserted_and_nothing_else() {
+        let h = WordHasher::with_seed(1, 2);
+        let words: Vec<String> = (0..1000).map(|i| format!("w{i}")).collect();
+        let mut t = WordTable::with_capacity(h, 10);
+        let mut bloom = BloomFilter::with_capacity(words.len());
+        for (i, w) in words.iter().enumerate() {
+            assert_eq!(t.insert(w.as_bytes()), i as u32);
+            bloom.insert(h.hash(w.as_bytes()));
+        }
+        assert_eq!(t.insert(b"w5"), 5, "no duplicates");
+        assert_eq!(t.len(), 1000);
+        for (i, w) in words.iter().enumerate() {
+            let hw = h.hash(w.as_bytes());
+            assert!(bloom.may_contain(hw));
+            assert_eq!(t.get(hw, w.as_bytes()), Some(i as u32));
+            assert_eq!(t.word(i as u32), w.as_bytes());
+        }
+        let mut false_positives = 0;
+        for i in 0..10_000 {
+            let w = format!("absent{i}");
+            let hw = h.hash(w.as_bytes());
+            assert_eq!(t.get(hw, w.as_bytes()), None);
+            false_positives += usize::from(bloom.may_contain(hw));
+        }
+        assert!(false_positives < 500, "bloom false positives: {false_positives} of 10000");
+    }
+
+    #[test]
+    fn seeds_change_hashes() {
+        let a = WordHasher::with_seed(1, 2).hash(b"hello");
+        let b = WordHasher::with_seed(3, 4).hash(b"hello");
+        assert_ne!(a, b);
+        assert_ne!(WordHasher::with_seed(1, 2).hash(b""), WordHasher::with_seed(1, 2).hash(b"\0"));
+    }
+}

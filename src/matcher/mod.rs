@@ -1,0 +1,157 @@
+//! The compiled matcher: all rules' terms in one index, a presearcher that wakes only the
+//! rules whose key term a message contains, and exact verification of those.
+//!
+//! How it works (details and figures in DESIGN.md):
+//!
+//! 1. Each rule is reduced to a set of *key terms*, one of which must be present whenever the
+//!    rule matches (an AND picks its most selective child, an OR needs all of its children's).
+//!    The rule is registered under each key (a posting list per key term).
+//! 2. A message is tokenised once (fast ASCII path). Each word is hashed with a keyed hash,
+//!    checked against a blocked Bloom filter and, if it may be a term, looked up in an
+//!    open-addressing word table. Runs of no-space scripts and `contains:` values go through
+//!    Aho-Corasick automata; entities, users and geo cells through small exact indexes.
+//! 3. The postings of the key terms found give the candidate rules. A rule that is a single
+//!    exact term (60% of a typical rule set) matches outright; the others run a tiny
+//!    verification program over the terms found, falling back to the reference semantics for
+//!    phrases, proximity and operators.
+//!
+//! ```
+//! use streamtrack::matcher::{Matcher, Scratch};
+//! use streamtrack::{Message, Rule};
+//!
+//! let rules = vec![
+//!     Rule::parse("cat #meme -grumpy").unwrap(),
+//!     Rule::parse_track("nintendo,wii fit").unwrap(),
+//!     Rule::parse("\"product launch\" acme").unwrap(),
+//! ];
+//! let matcher = Matcher::new(&rules);
+//! let mut scratch = Scratch::new();
+//! let msg = Message::new("1", "Fit again with my Wii! cat #meme");
+//! assert_eq!(matcher.find(&msg, &mut scratch), &[0, 1]);
+//! ```
+
+mod compile;
+mod geo;
+pub(crate) mod hash;
+pub(crate) mod segment;
+
+use crate::normalize::NormalizedMessage;
+use crate::rule::Rule;
+use crate::Message;
+use hash::WordHasher;
+use segment::{Segment, SegmentScratch};
+
+/// Builds a [`Matcher`].
+#[derive(Clone, Debug, Default)]
+pub struct MatcherBuilder {
+    seed: Option<(u64, u64)>,
+}
+
+impl MatcherBuilder {
+    /// A builder with default settings (a random hash key).
+    pub fn new() -> Self {
+        MatcherBuilder::default()
+    }
+
+    /// Fixes the key of the word hash (reproducible benchmarks). By default every matcher
+    /// draws a random key, so that no one can craft colliding terms (hash flooding).
+    pub fn hash_seed(mut self, k0: u64, k1: u64) -> Self {
+        self.seed = Some((k0, k1));
+        self
+    }
+
+    pub(crate) fn hasher(&self) -> WordHasher {
+        match self.seed {
+            Some((a, b)) => WordHasher::with_seed(a, b),
+            None => WordHasher::random(),
+        }
+    }
+
+    /// Compiles `rules`; rule `i` of the iterator is reported as `i`.
+    pub fn build<'a>(&self, rules: impl IntoIterator<Item = &'a Rule>) -> Matcher {
+        Matcher { segment: Segment::build(rules, self.hasher()) }
+    }
+}
+
+/// Per-thread working memory for matching: the prepared message and the candidate lists.
+/// Reusing one `Scratch` for every message makes matching allocation-free in steady state.
+#[derive(Clone, Debug, Default)]
+pub struct Scratch {
+    norm: NormalizedMessage,
+    segment: SegmentScratch,
+    results: Vec<u32>,
+}
+
+impl Scratch {
+    /// Empty working memory.
+    pub fn new() -> Self {
+        Scratch::default()
+    }
+
+    /// The message prepared by the last call to [`Matcher::find`].
+    pub fn prepared(&self) -> &NormalizedMessage {
+        &self.norm
+    }
+}
+
+/// A compiled, immutable set of rules. `Send + Sync`: share one across matching threads, each
+/// with its own [`Scratch`].
+#[derive(Clone, Debug)]
+pub struct Matcher {
+    segment: Segment,
+}
+
+impl Matcher {
+    /// Compiles `rules` with default settings.
+    pub fn new<'a>(rules: impl IntoIterator<Item = &'a Rule>) -> Matcher {
+        MatcherBuilder::new().build(rules)
+    }
+
+    /// A builder.
+    pub fn builder() -> MatcherBuilder {
+        MatcherBuilder::new()
+    }
+
+    /// The number of rules.
+    pub fn rule_count(&self) -> usize {
+        self.segment.rule_count()
+    }
+
+    /// The numbers of the rules matching `msg`, each once, ascending.
+    pub fn find<'s>(&self, msg: &Message, scratch: &'s mut Scratch) -> &'s [u32] {
+        scratch.norm.prepare(msg);
+        scratch.results.clear();
+        self.segment.find(&scratch.norm, &mut scratch.segment, &mut scratch.results);
+        &scratch.results
+    }
+
+    /// Like [`Matcher::find`] for a message already prepared by the caller.
+    pub fn find_prepared<'s>(
+        &self,
+        msg: &NormalizedMessage,
+        scratch: &'s mut Scratch,
+    ) -> &'s [u32] {
+        scratch.results.clear();
+        self.segment.find(msg, &mut scratch.segment, &mut scratch.results);
+        &scratch.results
+    }
+
+    /// Heap bytes held by the compiled structures (word table, filters, postings, programs,
+    /// automata, indexes).
+    pub fn heap_bytes(&self) -> usize {
+        self.segment.heap_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn matcher_and_scratch_are_send_and_sync() {
+        assert_send_sync::<Matcher>();
+        assert_send_sync::<Scratch>();
+    }
+}

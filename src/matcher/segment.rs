@@ -1,0 +1,492 @@
+//! A segment: an immutable, compiled set of rules (the unit the live registry stacks and
+//! merges). Rules are numbered `0..rule_count` inside a segment.
+
+use super::compile::{
+    emit_program, key_is_exact, key_terms, op_len, rule_is_exact, term_key, term_signature,
+    KeyKind, OP_AND, OP_NOT, OP_OR, OP_TERM, PAYLOAD,
+};
+use super::geo::GeoIndex;
+use super::hash::{BloomFilter, WordHasher, WordTable};
+use crate::normalize::NormalizedMessage;
+use crate::reference::term_matches;
+use crate::rule::{Rule, Term};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use std::collections::HashMap;
+
+/// How a term's presence is decided during verification.
+#[derive(Clone, Debug)]
+enum TermSlot {
+    /// Present iff its key was found in the message (the key is exact).
+    Key,
+    /// Evaluated with the reference semantics (phrases, proximity, geo, lang:, …).
+    Eval(Box<Term>),
+}
+
+/// A substring automaton and the term id of each pattern.
+#[derive(Clone, Debug)]
+struct Substrings {
+    automaton: AhoCorasick,
+    terms: Vec<u32>,
+}
+
+impl Substrings {
+    fn build(patterns: Vec<(String, u32)>) -> Option<Substrings> {
+        if patterns.is_empty() {
+            return None;
+        }
+        let (texts, terms): (Vec<String>, Vec<u32>) = patterns.into_iter().unzip();
+        let automaton = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .build(&texts)
+            .expect("patterns are small and non-empty");
+        Some(Substrings { automaton, terms })
+    }
+
+    #[inline]
+    fn find_all(&self, haystack: &[u8], hits: &mut Vec<u32>) {
+        for m in self.automaton.find_overlapping_iter(haystack) {
+            hits.push(self.terms[m.pattern().as_usize()]);
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.automaton.memory_usage() + self.terms.capacity() * 4
+    }
+}
+
+/// Per-thread working memory for [`Segment::find`]; reused from message to message.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SegmentScratch {
+    hits: Vec<u32>,
+    candidates: Vec<u32>,
+    memo: Vec<(u32, bool)>,
+}
+
+/// Exact maps from short values to key terms (entities, users, wordless tokens).
+type ValueIndex = HashMap<Box<str>, u32>;
+
+/// The compiled form of a set of rules.
+#[derive(Clone, Debug)]
+pub(crate) struct Segment {
+    words: WordTable,
+    bloom: BloomFilter,
+    /// Word id in `words` -> term id.
+    word_terms: Vec<u32>,
+    no_space: Option<Substrings>,
+    contains: Option<Substrings>,
+    raw_tokens: ValueIndex,
+    hashtags: ValueIndex,
+    mentions: ValueIndex,
+    cashtags: ValueIndex,
+    from: ValueIndex,
+    to: ValueIndex,
+    follow: ValueIndex,
+    geo: GeoIndex,
+    terms: Vec<TermSlot>,
+    /// Postings per key term: `rule << 1 | exact`.
+    post_start: Vec<u32>,
+    postings: Vec<u32>,
+    /// Verification program per rule (`u32::MAX` for exact rules, which need none).
+    prog_start: Vec<u32>,
+    programs: Vec<u32>,
+    /// Rules with no key term at all (never produced by the parser; evaluated every time).
+    unkeyed: Vec<u32>,
+    rule_count: usize,
+}
+
+/// Interns terms while a segment is compiled.
+struct Compiler {
+    words: WordTable,
+    word_terms: Vec<u32>,
+    no_space: HashMap<String, u32>,
+    contains: HashMap<String, u32>,
+    raw_tokens: ValueIndex,
+    hashtags: ValueIndex,
+    mentions: ValueIndex,
+    cashtags: ValueIndex,
+    from: ValueIndex,
+    to: ValueIndex,
+    follow: ValueIndex,
+    geo: GeoIndex,
+    eval_terms: HashMap<String, u32>,
+    terms: Vec<TermSlot>,
+}
+
+fn intern_value(index: &mut ValueIndex, terms: &mut Vec<TermSlot>, value: &str) -> u32 {
+    if let Some(&t) = index.get(value) {
+        return t;
+    }
+    let t = terms.len() as u32;
+    terms.push(TermSlot::Key);
+    index.insert(value.into(), t);
+    t
+}
+
+impl Compiler {
+    fn key_term(&mut self, key: KeyKind, term: &Term) -> u32 {
+        let terms = &mut self.terms;
+        match key {
+            KeyKind::Word(w) => {
+                let id = self.words.insert(w.as_bytes()) as usize;
+                if id == self.word_terms.len() {
+                    self.word_terms.push(terms.len() as u32);
+                    terms.push(TermSlot::Key);
+                }
+                self.word_terms[id]
+            }
+            KeyKind::NoSpaceWord(w) => *self.no_space.entry(w).or_insert_with(|| {
+                terms.push(TermSlot::Key);
+                terms.len() as u32 - 1
+            }),
+            KeyKind::Contains(s) => *self.contains.entry(s).or_insert_with(|| {
+                terms.push(TermSlot::Key);
+                terms.len() as u32 - 1
+            }),
+            KeyKind::RawToken(v) => intern_value(&mut self.raw_tokens, terms, &v),
+            KeyKind::Hashtag(v) => intern_value(&mut self.hashtags, terms, &v),
+            KeyKind::Mention(v) => intern_value(&mut self.mentions, terms, &v),
+            KeyKind::Cashtag(v) => intern_value(&mut self.cashtags, terms, &v),
+            KeyKind::From(v) => intern_value(&mut self.from, terms, &v),
+            KeyKind::To(v) => intern_value(&mut self.to, terms, &v),
+            KeyKind::Follow(v) => intern_value(&mut self.follow, terms, &v),
+            KeyKind::Geo => {
+                let t = terms.len() as u32;
+                terms.push(TermSlot::Key);
+                self.geo.insert(term, t);
+                t
+            }
+        }
+    }
+
+    /// The term id a program refers to: the key term when its key is exact, else an
+    /// evaluated term.
+    fn program_term(&mut self, term: &Term) -> u32 {
+        if key_is_exact(term) {
+            let (_, key) = term_key(term).expect("exact terms have keys");
+            return self.key_term(key, term);
+        }
+        // Make sure the words an evaluated term needs are not required to be keys: they are
+        // evaluated from the message itself.
+        let sig = term_signature(term);
+        if let Some(&t) = self.eval_terms.get(&sig) {
+            return t;
+        }
+        let t = self.terms.len() as u32;
+        self.terms.push(TermSlot::Eval(Box::new(term.clone())));
+        self.eval_terms.insert(sig, t);
+        t
+    }
+}
+
+impl Segment {
+    /// Compiles `rules`; rule `i` of the iterator is rule `i` of the segment.
+    pub(crate) fn build<'a>(
+        rules: impl IntoIterator<Item = &'a Rule>,
+        hasher: WordHasher,
+    ) -> Segment {
+        let rules: Vec<&Rule> = rules.into_iter().collect();
+        let mut c = Compiler {
+            words: WordTable::with_capacity(hasher, rules.len()),
+            word_terms: Vec::with_capacity(rules.len()),
+            no_space: HashMap::new(),
+            contains: HashMap::new(),
+            raw_tokens: HashMap::new(),
+            hashtags: HashMap::new(),
+            mentions: HashMap::new(),
+            cashtags: HashMap::new(),
+            from: HashMap::new(),
+            to: HashMap::new(),
+            follow: HashMap::new(),
+            geo: GeoIndex::default(),
+            eval_terms: HashMap::new(),
+            terms: Vec::with_capacity(rules.len()),
+        };
+        let mut entries: Vec<(u32, u32)> = Vec::with_capacity(rules.len() + rules.len() / 4);
+        let mut prog_start = Vec::with_capacity(rules.len());
+        let mut programs = Vec::new();
+        let mut unkeyed = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            let root = rule.root();
+            let exact = rule_is_exact(root);
+            match key_terms(root) {
+                Some((_, keys)) => {
+                    for t in keys {
+                        let (_, key) = term_key(t).expect("key terms have keys");
+                        let kid = c.key_term(key, t);
+                        entries.push((kid, (i as u32) << 1 | u32::from(exact)));
+                    }
+                }
+                None => unkeyed.push(i as u32),
+            }
+            if exact {
+                prog_start.push(u32::MAX);
+            } else {
+                prog_start.push(programs.len() as u32);
+                emit_program(root, &mut programs, &mut |t| c.program_term(t));
+            }
+        }
+        // Postings by key term (counting sort).
+        let n_terms = c.terms.len();
+        let mut post_start = vec![0u32; n_terms + 1];
+        for &(k, _) in &entries {
+            post_start[k as usize + 1] += 1;
+        }
+        for i in 0..n_terms {
+            post_start[i + 1] += post_start[i];
+        }
+        let mut fill = post_start.clone();
+        let mut postings = vec![0u32; entries.len()];
+        for &(k, e) in &entries {
+            postings[fill[k as usize] as usize] = e;
+            fill[k as usize] += 1;
+        }
+        let mut bloom = BloomFilter::with_capacity(c.words.len());
+        for id in 0..c.words.len() as u32 {
+            bloom.insert(c.words.hasher().hash(c.words.word(id)));
+        }
+        c.words.shrink_to_fit();
+        programs.shrink_to_fit();
+        Segment {
+            bloom,
+            word_terms: c.word_terms,
+            no_space: Substrings::build(c.no_space.into_iter().collect()),
+            contains: Substrings::build(c.contains.into_iter().collect()),
+            words: c.words,
+            raw_tokens: c.raw_tokens,
+            hashtags: c.hashtags,
+            mentions: c.mentions,
+            cashtags: c.cashtags,
+            from: c.from,
+            to: c.to,
+            follow: c.follow,
+            geo: c.geo,
+            terms: c.terms,
+            post_start,
+            postings,
+            prog_start,
+            programs,
+            unkeyed,
+            rule_count: rules.len(),
+        }
+    }
+
+    /// The number of rules.
+    pub(crate) fn rule_count(&self) -> usize {
+        self.rule_count
+    }
+
+    /// Appends the (segment-local) numbers of the rules matching `msg` to `out`, each once,
+    /// ascending.
+    pub(crate) fn find(&self, msg: &NormalizedMessage, s: &mut SegmentScratch, out: &mut Vec<u32>) {
+        let start = out.len();
+        s.hits.clear();
+        self.collect_hits(msg, &mut s.hits);
+        s.hits.sort_unstable();
+        s.hits.dedup();
+        s.candidates.clear();
+        for &h in &s.hits {
+            let (a, b) =
+                (self.post_start[h as usize] as usize, self.post_start[h as usize + 1] as usize);
+            for &e in &self.postings[a..b] {
+                if e & 1 == 1 {
+                    out.push(e >> 1);
+                } else {
+                    s.candidates.push(e >> 1);
+                }
+            }
+        }
+        s.candidates.extend_from_slice(&self.unkeyed);
+        if !s.candidates.is_empty() {
+            s.candidates.sort_unstable();
+            s.candidates.dedup();
+            s.memo.clear();
+            for i in 0..s.candidates.len() {
+                let rule = s.candidates[i];
+                let pc = self.prog_start[rule as usize] as usize;
+                if self.eval(pc, msg, &s.hits, &mut s.memo) {
+                    out.push(rule);
+                }
+            }
+        }
+        let found = &mut out[start..];
+        found.sort_unstable();
+        let mut w = start;
+        for r in start..out.len() {
+            if r == start || out[r] != out[w - 1] {
+                out[w] = out[r];
+                w += 1;
+            }
+        }
+        out.truncate(w);
+    }
+
+    /// Finds every key term present in `msg`.
+    fn collect_hits(&self, msg: &NormalizedMessage, hits: &mut Vec<u32>) {
+        let hasher = self.words.hasher();
+        let check_raw_tokens = !self.raw_tokens.is_empty();
+        for field in msg.fields() {
+            let t = &field.tokens;
+            let text = t.text().as_bytes();
+            for w in t.words() {
+                let bytes = &text[w.norm.clone()];
+                if w.no_space {
+                    if let Some(ns) = &self.no_space {
+                        ns.find_all(bytes, hits);
+                    }
+                    continue;
+                }
+                let h = hasher.hash(bytes);
+                if !self.bloom.may_contain(h) {
+                    continue;
+                }
+                if let Some(id) = self.words.get(h, bytes) {
+                    hits.push(self.word_terms[id as usize]);
+                }
+            }
+            if let Some(c) = &self.contains {
+                c.find_all(text, hits);
+            }
+            if check_raw_tokens {
+                // Only wordless raw tokens can equal a wordless track term.
+                let mut next_word = 0;
+                for (i, rt) in t.raw_tokens().iter().enumerate() {
+                    let mut has_word = false;
+                    while next_word < t.words().len() && t.words()[next_word].raw_token <= i {
+                        has_word |= t.words()[next_word].raw_token == i;
+                        next_word += 1;
+                    }
+                    if !has_word {
+                        if let Some(&k) = self.raw_tokens.get(&t.text()[rt.norm.clone()]) {
+                            hits.push(k);
+                        }
+                    }
+                }
+            }
+        }
+        let lookup = |index: &ValueIndex, value: Option<&str>, hits: &mut Vec<u32>| {
+            if let Some(&k) = value.and_then(|v| index.get(v)) {
+                hits.push(k);
+            }
+        };
+        if !self.hashtags.is_empty() {
+            msg.hashtags.iter().for_each(|v| lookup(&self.hashtags, Some(v), hits));
+        }
+        if !self.mentions.is_empty() {
+            msg.mentions.iter().for_each(|v| lookup(&self.mentions, Some(v), hits));
+        }
+        if !self.cashtags.is_empty() {
+            msg.cashtags.iter().for_each(|v| lookup(&self.cashtags, Some(v), hits));
+        }
+        if !self.from.is_empty() {
+            lookup(&self.from, msg.user.as_deref(), hits);
+            lookup(&self.from, msg.user_id.as_deref(), hits);
+        }
+        if !self.to.is_empty() {
+            lookup(&self.to, msg.in_reply_to_user.as_deref(), hits);
+            lookup(&self.to, msg.in_reply_to_user_id.as_deref(), hits);
+        }
+        if !self.follow.is_empty() {
+            lookup(&self.follow, msg.user_id.as_deref(), hits);
+        }
+        if !self.geo.is_empty() {
+            self.geo.candidates(msg.coordinates, msg.place, hits);
+        }
+    }
+
+    /// Evaluates the program at `pc` (short-circuit).
+    fn eval(
+        &self,
+        pc: usize,
+        msg: &NormalizedMessage,
+        hits: &[u32],
+        memo: &mut Vec<(u32, bool)>,
+    ) -> bool {
+        let op = self.programs[pc];
+        let payload = op & PAYLOAD;
+        match op >> 30 {
+            OP_TERM => match &self.terms[payload as usize] {
+                TermSlot::Key => hits.binary_search(&payload).is_ok(),
+                TermSlot::Eval(term) => {
+                    if let Some(&(_, v)) = memo.iter().find(|&&(t, _)| t == payload) {
+                        return v;
+                    }
+                    let v = term_matches(term, msg);
+                    memo.push((payload, v));
+                    v
+                }
+            },
+            OP_NOT => !self.eval(pc + 1, msg, hits, memo),
+            op_kind => {
+                let end = pc + 1 + payload as usize;
+                let mut p = pc + 1;
+                let want = op_kind == OP_OR;
+                debug_assert!(op_kind == OP_AND || op_kind == OP_OR);
+                while p < end {
+                    if self.eval(p, msg, hits, memo) == want {
+                        return want;
+                    }
+                    p += op_len(self.programs[p]);
+                }
+                !want
+            }
+        }
+    }
+
+    /// Heap bytes used by the segment, all structures included.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let index = |m: &ValueIndex| {
+            m.capacity() * (std::mem::size_of::<(Box<str>, u32)>() + 1)
+                + m.keys().map(|k| k.len()).sum::<usize>()
+        };
+        let eval_bytes: usize = self
+            .terms
+            .iter()
+            .map(|t| match t {
+                TermSlot::Key => 0,
+                TermSlot::Eval(term) => std::mem::size_of::<Term>() + term_heap(term),
+            })
+            .sum();
+        self.words.heap_bytes()
+            + self.bloom.heap_bytes()
+            + self.word_terms.capacity() * 4
+            + self.no_space.as_ref().map_or(0, Substrings::heap_bytes)
+            + self.contains.as_ref().map_or(0, Substrings::heap_bytes)
+            + [
+                &self.raw_tokens,
+                &self.hashtags,
+                &self.mentions,
+                &self.cashtags,
+                &self.from,
+                &self.to,
+                &self.follow,
+            ]
+            .into_iter()
+            .map(index)
+            .sum::<usize>()
+            + self.geo.heap_bytes()
+            + self.terms.capacity() * std::mem::size_of::<TermSlot>()
+            + eval_bytes
+            + (self.post_start.capacity() + self.postings.capacity()) * 4
+            + (self.prog_start.capacity() + self.programs.capacity() + self.unkeyed.capacity()) * 4
+    }
+}
+
+/// Approximate heap bytes held by a term's strings.
+fn term_heap(term: &Term) -> usize {
+    match term {
+        Term::Keyword(w) | Term::Url(w) | Term::Proximity { words: w, .. } => {
+            w.capacity() * 24 + w.iter().map(String::capacity).sum::<usize>()
+        }
+        Term::Token(s)
+        | Term::Phrase(s)
+        | Term::Hashtag(s)
+        | Term::Mention(s)
+        | Term::Cashtag(s)
+        | Term::From(s)
+        | Term::To(s)
+        | Term::Follow(s)
+        | Term::Contains(s)
+        | Term::Lang(s) => s.capacity(),
+        _ => 0,
+    }
+}

@@ -1,0 +1,172 @@
+//! The `streamtrack match` command, run as a built binary (a stable contract).
+#![cfg(feature = "cli")]
+
+mod common;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_streamtrack"))
+}
+
+fn temp_file(name: &str, content: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("streamtrack-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, content).unwrap();
+    path
+}
+
+fn run(args: &[&str], stdin: &str) -> Output {
+    let mut child = bin()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout_lines(o: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8(o.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("output line is JSON"))
+        .collect()
+}
+
+#[test]
+fn every_documented_example_through_the_match_command() {
+    let examples = common::documented_examples();
+    // One rules file with every distinct rule; one input line per example message.
+    let mut rules = String::new();
+    let mut ids = Vec::new();
+    for ex in &examples {
+        let key = (ex.dialect, ex.rule);
+        if !ids.contains(&key) {
+            ids.push(key);
+            let line = serde_json::json!({
+                "id": format!("r{}", ids.len() - 1), "value": ex.rule, "dialect": ex.dialect,
+            });
+            rules.push_str(&format!("{line}\n"));
+        }
+    }
+    let rules_path = temp_file("examples.jsonl", &rules);
+    let input: String = examples.iter().map(|e| format!("{}\n", e.message)).collect();
+    let out = run(&["match", "--rules", rules_path.to_str().unwrap(), "--all"], &input);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = stdout_lines(&out);
+    assert_eq!(lines.len(), examples.len(), "--all prints every message");
+    for (ex, line) in examples.iter().zip(&lines) {
+        let rid = format!("r{}", ids.iter().position(|k| *k == (ex.dialect, ex.rule)).unwrap());
+        let matched = line["matching_rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["id"] == serde_json::Value::String(rid.clone()));
+        assert_eq!(matched, ex.matches, "{} {:?} on {}", ex.dialect, ex.rule, ex.message);
+    }
+}
+
+#[test]
+fn output_echoes_the_input_unchanged_and_lists_rules_in_file_order() {
+    let rules = temp_file(
+        "order.jsonl",
+        "{\"id\":\"b\",\"value\":\"apple\",\"tag\":\"fruit\"}\n\n{\"id\":\"a\",\"value\":\"pie\"}\n{\"id\":\"c\",\"value\":\"apple pie,tart\",\"dialect\":\"track\"}\n",
+    );
+    let input = "{\"text\":\"Apple PIE!\",\"id\":7,\"extra\":{\"z\":1.50,\"a\":[]}}\n{\"id\":8,\"text\":\"nothing\"}\n";
+    let out = run(&["match", "--rules", rules.to_str().unwrap()], input);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text,
+        "{\"text\":\"Apple PIE!\",\"id\":7,\"extra\":{\"z\":1.50,\"a\":[]},\"matching_rules\":[{\"id\":\"b\",\"tag\":\"fruit\"},{\"id\":\"a\"},{\"id\":\"c\"}]}\n"
+    );
+}
+
+#[test]
+fn track_shortcut_and_input_file_and_dash() {
+    let input = temp_file(
+        "in.jsonl",
+        "{\"id\":1,\"text\":\"I love the Wii Fit\"}\n{\"id\":2,\"text\":\"fit\"}\n",
+    );
+    for args in [
+        vec!["match", "--track", "nintendo,wii fit", input.to_str().unwrap()],
+        vec!["match", "--track", "nintendo,wii fit", "-"],
+    ] {
+        let stdin = std::fs::read_to_string(&input).unwrap();
+        let out = run(&args, &stdin);
+        assert!(out.status.success());
+        let lines = stdout_lines(&out);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0]["id"], 1);
+        assert_eq!(lines[0]["matching_rules"], serde_json::json!([{"id": "track"}]));
+    }
+}
+
+#[test]
+fn dialect_flag_sets_the_default_dialect() {
+    let rules = temp_file("dialect.jsonl", "{\"id\":\"t\",\"value\":\"c++\"}\n");
+    let out = run(
+        &["match", "--rules", rules.to_str().unwrap(), "--dialect", "track"],
+        "{\"id\":1,\"text\":\"I like C++\"}\n{\"id\":2,\"text\":\"c\"}\n",
+    );
+    assert!(out.status.success());
+    assert_eq!(stdout_lines(&out).len(), 1);
+    // In the rule dialect `c++` is the keyword `c`.
+    let out = run(&["match", "--rules", rules.to_str().unwrap()], "{\"id\":2,\"text\":\"c\"}\n");
+    assert_eq!(stdout_lines(&out).len(), 1);
+}
+
+#[test]
+fn invalid_rule_exits_2_naming_line_id_and_column_and_matches_nothing() {
+    let rules = temp_file(
+        "bad.jsonl",
+        "{\"id\":\"ok\",\"value\":\"apple\"}\n{\"id\":\"broken\",\"value\":\"apple (pie\"}\n",
+    );
+    let out =
+        run(&["match", "--rules", rules.to_str().unwrap()], "{\"id\":1,\"text\":\"apple\"}\n");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "nothing is matched");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("rule 2 (id \"broken\"), column 7: unbalanced '(' opened here"), "{err}");
+}
+
+#[test]
+fn malformed_input_lines_are_reported_and_skipped() {
+    let input = "{\"id\":1,\"text\":\"apple\"}\nnot json\n{\"id\":3}\n\n\u{0}{\"id\":4,\"text\":\"apple\"}\n{\"id\":5,\"text\":\"apple\"}\n";
+    let out = run(&["match", "--track", "apple"], input);
+    assert!(out.status.success());
+    let ids: Vec<i64> = stdout_lines(&out).iter().map(|l| l["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, [1, 5]);
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("input line 2:"), "{err}");
+    assert!(err.contains("input line 3:"), "{err}");
+    assert!(err.contains("input line 5:"), "{err}");
+    assert!(err.contains("3 malformed input line(s) skipped"), "{err}");
+}
+
+#[test]
+fn invalid_utf8_input_is_skipped_not_fatal() {
+    let mut child = bin()
+        .args(["match", "--track", "apple"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"{\"id\":1,\"text\":\"\xff apple\"}\n{\"id\":2,\"text\":\"apple\"}\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(stdout_lines(&out).len(), 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("input line 1: invalid UTF-8"));
+}
