@@ -19,7 +19,7 @@
 //! ```
 
 use crate::message::{GeoBox, Message};
-use crate::normalize::{is_boundary, FieldKind, NormalizedMessage, Tokens};
+use crate::normalize::{is_boundary_at, FieldKind, NormalizedMessage, Tokens};
 use crate::rule::{DistanceUnit, HasKind, IsKind, Node, Rule, Term};
 
 /// Evaluates rules one by one, straight from the spec.
@@ -202,15 +202,11 @@ pub fn phrase_in(text: &str, p: &str) -> bool {
     if p.is_empty() {
         return false;
     }
-    let first = p.chars().next();
-    let last = p.chars().next_back();
-    let step = first.map_or(1, char::len_utf8);
+    let step = p.chars().next().map_or(1, char::len_utf8);
     let mut from = 0;
     while let Some(k) = text[from..].find(p) {
         let i = from + k;
-        let before = text[..i].chars().next_back();
-        let after = text[i + p.len()..].chars().next();
-        if is_boundary(before, first) && is_boundary(last, after) {
+        if is_boundary_at(text, i) && is_boundary_at(text, i + p.len()) {
             return true;
         }
         from = i + step;
@@ -220,28 +216,47 @@ pub fn phrase_in(text: &str, p: &str) -> bool {
 
 /// Whether each of `words` sits at a distinct position of the field, all within `distance`
 /// of each other (largest minus smallest position).
+///
+/// For each window `[s, s + distance]` starting at a position where some word occurs, a
+/// subset dynamic programme over the window's positions (at most 7) decides whether the words
+/// can take distinct positions in it: O(n · k · 2^(distance+1)) for n positions, k words.
 pub fn words_within(t: &Tokens, words: &[String], distance: usize) -> bool {
     let n = t.words().len();
-    let candidates: Vec<Vec<usize>> = words
-        .iter()
-        .map(|r| (0..n).filter(|&i| word_matches(t, i, r, true, true)).collect())
-        .collect();
-    if candidates.iter().any(Vec::is_empty) {
+    let k = words.len();
+    if k == 0 || k > distance + 1 || k > n {
         return false;
     }
-    // Try every window [s, s + distance] and look for distinct positions by backtracking.
-    fn assign(c: &[Vec<usize>], lo: usize, hi: usize, used: &mut Vec<usize>) -> bool {
-        let Some((first, rest)) = c.split_first() else { return true };
-        for &p in first {
-            if p >= lo && p <= hi && !used.contains(&p) {
-                used.push(p);
-                if assign(rest, lo, hi, used) {
-                    return true;
+    // matches[j][p]: word j can sit at position p.
+    let matches: Vec<Vec<bool>> =
+        words.iter().map(|r| (0..n).map(|i| word_matches(t, i, r, true, true)).collect()).collect();
+    if matches.iter().any(|m| !m.iter().any(|&b| b)) {
+        return false;
+    }
+    let width = (distance + 1).min(n);
+    let mut reachable = vec![false; 1 << width];
+    for s in 0..n {
+        if !matches.iter().any(|m| m[s]) {
+            continue;
+        }
+        let hi = (s + width).min(n);
+        // reachable[mask]: the first popcount(mask) words can take exactly the positions in
+        // mask (bit b = position s + b).
+        reachable.iter_mut().for_each(|r| *r = false);
+        reachable[0] = true;
+        for mask in 0..(1usize << (hi - s)) {
+            if !reachable[mask] {
+                continue;
+            }
+            let j = mask.count_ones() as usize;
+            if j == k {
+                return true;
+            }
+            for b in 0..hi - s {
+                if mask & (1 << b) == 0 && matches[j][s + b] {
+                    reachable[mask | (1 << b)] = true;
                 }
-                used.pop();
             }
         }
-        false
     }
-    (0..n).any(|s| assign(&candidates, s, s + distance, &mut Vec::new()))
+    false
 }

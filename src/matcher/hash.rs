@@ -39,7 +39,7 @@ impl WordHasher {
         WordHasher { k0: k0 | 1, k1 }
     }
 
-    /// The hash of `bytes`.
+    /// The hash of `bytes`: 8-byte little-endian chunks, the tail padded with zeros.
     #[inline]
     pub(crate) fn hash(&self, bytes: &[u8]) -> u64 {
         let mut h = self.k0 ^ (bytes.len() as u64).wrapping_mul(P0);
@@ -50,9 +50,32 @@ impl WordHasher {
         }
         let tail = chunks.remainder();
         if !tail.is_empty() {
-            let mut buf = [0u8; 8];
-            buf[..tail.len()].copy_from_slice(tail);
-            h = folded_mul(h ^ u64::from_le_bytes(buf), P2 ^ self.k1);
+            let mut v = 0u64;
+            for (i, &b) in tail.iter().enumerate() {
+                v |= u64::from(b) << (8 * i);
+            }
+            h = folded_mul(h ^ v, P2 ^ self.k1);
+        }
+        folded_mul(h, P0 ^ self.k0)
+    }
+
+    /// [`WordHasher::hash`] of `buf[start..start + len]`, for a buffer with at least 8
+    /// readable bytes past the word (the tail is read as one masked 8-byte load).
+    #[inline(always)]
+    pub(crate) fn hash_padded(&self, buf: &[u8], start: usize, len: usize) -> u64 {
+        let mut h = self.k0 ^ (len as u64).wrapping_mul(P0);
+        let mut p = start;
+        let end = start + len;
+        while p + 8 <= end {
+            let v = u64::from_le_bytes(buf[p..p + 8].try_into().expect("8 bytes"));
+            h = folded_mul(h ^ v, P1 ^ self.k1);
+            p += 8;
+        }
+        let rest = end - p;
+        if rest > 0 {
+            let v = u64::from_le_bytes(buf[p..p + 8].try_into().expect("padded buffer"));
+            let v = v & (u64::MAX >> (64 - 8 * rest));
+            h = folded_mul(h ^ v, P2 ^ self.k1);
         }
         folded_mul(h, P0 ^ self.k0)
     }
@@ -158,7 +181,7 @@ impl WordTable {
             }
             if s >> 32 == fp {
                 let id = (s as u32) - 1;
-                if self.word(id) == word {
+                if eq_bytes(self.word(id), word) {
                     return Some(id);
                 }
             }
@@ -212,6 +235,19 @@ impl WordTable {
     }
 }
 
+/// Byte-string equality without a call into `memcmp` for short words.
+#[inline(always)]
+fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() <= 16 {
+        a.iter().zip(b).all(|(x, y)| x == y)
+    } else {
+        a == b
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,6 +278,19 @@ mod tests {
             false_positives += usize::from(bloom.may_contain(hw));
         }
         assert!(false_positives < 500, "bloom false positives: {false_positives} of 10000");
+    }
+
+    #[test]
+    fn padded_hash_equals_plain_hash() {
+        let h = WordHasher::with_seed(9, 8);
+        let text = b"abcdefghijklmnopqrstuvwxyz0123456789";
+        let mut buf = text.to_vec();
+        buf.extend_from_slice(&[0xAA; 8]);
+        for start in 0..text.len() {
+            for len in 0..=text.len() - start {
+                assert_eq!(h.hash_padded(&buf, start, len), h.hash(&text[start..start + len]));
+            }
+        }
     }
 
     #[test]

@@ -33,13 +33,14 @@
 mod compile;
 mod geo;
 pub(crate) mod hash;
+mod scan;
 pub(crate) mod segment;
 
 use crate::normalize::NormalizedMessage;
 use crate::rule::Rule;
 use crate::Message;
 use hash::WordHasher;
-use segment::{Segment, SegmentScratch};
+use segment::{Prepared, Segment, SegmentScratch};
 
 /// Builds a [`Matcher`].
 #[derive(Clone, Debug, Default)]
@@ -77,7 +78,7 @@ impl MatcherBuilder {
 /// Reusing one `Scratch` for every message makes matching allocation-free in steady state.
 #[derive(Clone, Debug, Default)]
 pub struct Scratch {
-    norm: NormalizedMessage,
+    norm: Prepared,
     segment: SegmentScratch,
     results: Vec<u32>,
 }
@@ -88,9 +89,9 @@ impl Scratch {
         Scratch::default()
     }
 
-    /// The message prepared by the last call to [`Matcher::find`].
-    pub fn prepared(&self) -> &NormalizedMessage {
-        &self.norm
+    /// The message's normalised view, if the last call to [`Matcher::find`] needed it.
+    pub fn prepared(&self) -> Option<&NormalizedMessage> {
+        self.norm.as_ref()
     }
 }
 
@@ -119,20 +120,9 @@ impl Matcher {
 
     /// The numbers of the rules matching `msg`, each once, ascending.
     pub fn find<'s>(&self, msg: &Message, scratch: &'s mut Scratch) -> &'s [u32] {
-        scratch.norm.prepare(msg);
+        scratch.norm.reset();
         scratch.results.clear();
-        self.segment.find(&scratch.norm, &mut scratch.segment, &mut scratch.results);
-        &scratch.results
-    }
-
-    /// Like [`Matcher::find`] for a message already prepared by the caller.
-    pub fn find_prepared<'s>(
-        &self,
-        msg: &NormalizedMessage,
-        scratch: &'s mut Scratch,
-    ) -> &'s [u32] {
-        scratch.results.clear();
-        self.segment.find(msg, &mut scratch.segment, &mut scratch.results);
+        self.segment.find(msg, &mut scratch.norm, &mut scratch.segment, &mut scratch.results);
         &scratch.results
     }
 

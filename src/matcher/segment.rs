@@ -7,7 +7,11 @@ use super::compile::{
 };
 use super::geo::GeoIndex;
 use super::hash::{BloomFilter, WordHasher, WordTable};
-use crate::normalize::NormalizedMessage;
+use super::scan;
+use crate::message::extract::{may_hold_entities, EntityKind, EntityScanner};
+use crate::message::Message;
+use crate::normalize::message::StrList;
+use crate::normalize::{NormalizedMessage, Tokens, UrlMode};
 use crate::reference::term_matches;
 use crate::rule::{Rule, Term};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
@@ -60,6 +64,83 @@ pub(crate) struct SegmentScratch {
     hits: Vec<u32>,
     candidates: Vec<u32>,
     memo: Vec<(u32, bool)>,
+    buf: Vec<u8>,
+    tokens: Tokens,
+    fold_buf: String,
+    entities: Entities,
+}
+
+/// A message's folded entity lists, as [`NormalizedMessage`] has them.
+#[derive(Clone, Debug, Default)]
+struct Entities {
+    hashtags: StrList,
+    mentions: StrList,
+    cashtags: StrList,
+    scanner: EntityScanner,
+}
+
+impl Entities {
+    fn fill(&mut self, msg: &Message) {
+        self.hashtags.clear();
+        self.mentions.clear();
+        self.cashtags.clear();
+        let extract = msg.hashtags.is_none() || msg.mentions.is_none() || msg.cashtags.is_none();
+        if extract && may_hold_entities(&msg.text) {
+            let (h, m, c) = (&mut self.hashtags, &mut self.mentions, &mut self.cashtags);
+            self.scanner.scan(&msg.text, |kind, value| match kind {
+                EntityKind::Hashtag if msg.hashtags.is_none() => h.push_folded(value),
+                EntityKind::Mention if msg.mentions.is_none() => m.push_folded(value),
+                EntityKind::Cashtag if msg.cashtags.is_none() => c.push_folded(value),
+                _ => {}
+            });
+        }
+        for (given, list) in [
+            (&msg.hashtags, &mut self.hashtags),
+            (&msg.mentions, &mut self.mentions),
+            (&msg.cashtags, &mut self.cashtags),
+        ] {
+            for s in given.iter().flatten() {
+                list.push_folded(s.trim_start_matches(['#', '@', '$']));
+            }
+        }
+    }
+}
+
+/// A message's full normalised view, built once on first need.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Prepared {
+    norm: NormalizedMessage,
+    ready: bool,
+}
+
+impl Prepared {
+    /// Forgets the previous message.
+    pub(crate) fn reset(&mut self) {
+        self.ready = false;
+    }
+
+    /// The normalised view of `msg` (the same message since the last reset).
+    pub(crate) fn get(&mut self, msg: &Message) -> &NormalizedMessage {
+        if !self.ready {
+            self.norm.prepare(msg);
+            self.ready = true;
+        }
+        &self.norm
+    }
+
+    /// The view, if built.
+    pub(crate) fn as_ref(&self) -> Option<&NormalizedMessage> {
+        self.ready.then_some(&self.norm)
+    }
+}
+
+/// What verification reads: the key terms found, memoised term results, and the message
+/// (normalised on first need).
+struct EvalContext<'a> {
+    msg: &'a Message,
+    prepared: &'a mut Prepared,
+    hits: &'a [u32],
+    memo: &'a mut Vec<(u32, bool)>,
 }
 
 /// Exact maps from short values to key terms (entities, users, wordless tokens).
@@ -276,11 +357,23 @@ impl Segment {
     }
 
     /// Appends the (segment-local) numbers of the rules matching `msg` to `out`, each once,
-    /// ascending.
-    pub(crate) fn find(&self, msg: &NormalizedMessage, s: &mut SegmentScratch, out: &mut Vec<u32>) {
+    /// ascending. `prepared` is the message's full normalised view, built on first need and
+    /// shared by every segment that matches the same message.
+    pub(crate) fn find(
+        &self,
+        msg: &Message,
+        prepared: &mut Prepared,
+        s: &mut SegmentScratch,
+        out: &mut Vec<u32>,
+    ) {
         let start = out.len();
         s.hits.clear();
-        self.collect_hits(msg, &mut s.hits);
+        if self.contains.is_some() || !self.raw_tokens.is_empty() {
+            // Substring and raw-token terms read every field's normalised text.
+            self.collect_hits(prepared.get(msg), &mut s.hits);
+        } else {
+            self.collect_hits_fast(msg, s);
+        }
         s.hits.sort_unstable();
         s.hits.dedup();
         s.candidates.clear();
@@ -300,10 +393,10 @@ impl Segment {
             s.candidates.sort_unstable();
             s.candidates.dedup();
             s.memo.clear();
-            for i in 0..s.candidates.len() {
-                let rule = s.candidates[i];
+            let mut cx = EvalContext { msg, prepared, hits: &s.hits, memo: &mut s.memo };
+            for &rule in &s.candidates {
                 let pc = self.prog_start[rule as usize] as usize;
-                if self.eval(pc, msg, &s.hits, &mut s.memo) {
+                if self.eval(pc, &mut cx) {
                     out.push(rule);
                 }
             }
@@ -318,6 +411,112 @@ impl Segment {
             }
         }
         out.truncate(w);
+    }
+
+    /// Looks up one word (normal form `word`, hash `h`).
+    #[inline(always)]
+    fn lookup_word(&self, h: u64, word: &[u8], hits: &mut Vec<u32>) {
+        if self.bloom.may_contain(h) {
+            if let Some(id) = self.words.get(h, word) {
+                hits.push(self.word_terms[id as usize]);
+            }
+        }
+    }
+
+    /// Finds the key terms of one field's text: by the SWAR scanner when the text is ASCII
+    /// without URLs, else by the full tokenizer.
+    fn scan_field(&self, text: &str, s: &mut SegmentScratch) {
+        let bytes = text.as_bytes();
+        let hasher = self.words.hasher();
+        if scan::applies(bytes) {
+            let hits = &mut s.hits;
+            scan::for_each_word(bytes, &mut s.buf, hasher, |h, w| self.lookup_word(h, w, hits));
+            return;
+        }
+        s.tokens.tokenize(text, UrlMode::Canonicalize);
+        let t = &s.tokens;
+        let norm = t.text().as_bytes();
+        for w in t.words() {
+            let word = &norm[w.norm.clone()];
+            if w.no_space {
+                if let Some(ns) = &self.no_space {
+                    ns.find_all(word, &mut s.hits);
+                }
+            } else {
+                self.lookup_word(hasher.hash(word), word, &mut s.hits);
+            }
+        }
+    }
+
+    /// The presearch without the full normalised view: the words of every field, entity,
+    /// user and geo lookups. Fields extracted from the text (hashtags, mentions, URLs found
+    /// in it) hold only words the text already has, so they are not scanned again.
+    fn collect_hits_fast(&self, msg: &Message, s: &mut SegmentScratch) {
+        self.scan_field(&msg.text, s);
+        for t in [&msg.quoted_text, &msg.retweeted_text].into_iter().flatten() {
+            self.scan_field(t, s);
+        }
+        for list in [&msg.urls, &msg.media].into_iter().flatten() {
+            for u in list {
+                for t in [&u.expanded_url, &u.display_url].into_iter().flatten() {
+                    self.scan_field(t, s);
+                }
+            }
+        }
+        for list in [&msg.hashtags, &msg.mentions].into_iter().flatten() {
+            for v in list {
+                let mut f = std::mem::take(&mut s.fold_buf);
+                f.clear();
+                crate::normalize::push_fold(v.trim_start_matches(['#', '@', '$']), &mut f);
+                self.scan_field(&f, s);
+                s.fold_buf = f;
+            }
+        }
+        let needs_entities =
+            !(self.hashtags.is_empty() && self.mentions.is_empty() && self.cashtags.is_empty());
+        if needs_entities {
+            s.entities.fill(msg);
+            let hits = &mut s.hits;
+            for (index, list) in [
+                (&self.hashtags, &s.entities.hashtags),
+                (&self.mentions, &s.entities.mentions),
+                (&self.cashtags, &s.entities.cashtags),
+            ] {
+                if !index.is_empty() {
+                    for v in list.iter() {
+                        if let Some(&k) = index.get(v) {
+                            hits.push(k);
+                        }
+                    }
+                }
+            }
+        }
+        if !(self.from.is_empty() && self.to.is_empty() && self.follow.is_empty()) {
+            let mut f = std::mem::take(&mut s.fold_buf);
+            let mut by_name = |index: &ValueIndex, name: Option<&str>, hits: &mut Vec<u32>| {
+                if let Some(n) = name {
+                    f.clear();
+                    crate::normalize::push_fold(n.trim_start_matches('@'), &mut f);
+                    if let Some(&k) = index.get(f.as_str()) {
+                        hits.push(k);
+                    }
+                }
+            };
+            let by_id = |index: &ValueIndex, id: Option<&str>, hits: &mut Vec<u32>| {
+                if let Some(&k) = id.and_then(|i| index.get(i)) {
+                    hits.push(k);
+                }
+            };
+            by_name(&self.from, msg.user.as_deref(), &mut s.hits);
+            by_id(&self.from, msg.user_id.as_deref(), &mut s.hits);
+            by_name(&self.to, msg.in_reply_to_user.as_deref(), &mut s.hits);
+            by_id(&self.to, msg.in_reply_to_user_id.as_deref(), &mut s.hits);
+            by_id(&self.follow, msg.user_id.as_deref(), &mut s.hits);
+            s.fold_buf = f;
+        }
+        if !self.geo.is_empty() {
+            self.geo.candidates(msg.coordinates, msg.place, &mut s.hits);
+        }
     }
 
     /// Finds every key term present in `msg`.
@@ -393,36 +592,31 @@ impl Segment {
         }
     }
 
-    /// Evaluates the program at `pc` (short-circuit).
-    fn eval(
-        &self,
-        pc: usize,
-        msg: &NormalizedMessage,
-        hits: &[u32],
-        memo: &mut Vec<(u32, bool)>,
-    ) -> bool {
+    /// Evaluates the program at `pc` (short-circuit). The full normalised view of the message
+    /// is built only if an evaluated term (phrase, proximity, operator) is reached.
+    fn eval(&self, pc: usize, cx: &mut EvalContext<'_>) -> bool {
         let op = self.programs[pc];
         let payload = op & PAYLOAD;
         match op >> 30 {
             OP_TERM => match &self.terms[payload as usize] {
-                TermSlot::Key => hits.binary_search(&payload).is_ok(),
+                TermSlot::Key => cx.hits.binary_search(&payload).is_ok(),
                 TermSlot::Eval(term) => {
-                    if let Some(&(_, v)) = memo.iter().find(|&&(t, _)| t == payload) {
+                    if let Some(&(_, v)) = cx.memo.iter().find(|&&(t, _)| t == payload) {
                         return v;
                     }
-                    let v = term_matches(term, msg);
-                    memo.push((payload, v));
+                    let v = term_matches(term, cx.prepared.get(cx.msg));
+                    cx.memo.push((payload, v));
                     v
                 }
             },
-            OP_NOT => !self.eval(pc + 1, msg, hits, memo),
+            OP_NOT => !self.eval(pc + 1, cx),
             op_kind => {
                 let end = pc + 1 + payload as usize;
                 let mut p = pc + 1;
                 let want = op_kind == OP_OR;
                 debug_assert!(op_kind == OP_AND || op_kind == OP_OR);
                 while p < end {
-                    if self.eval(p, msg, hits, memo) == want {
+                    if self.eval(p, cx) == want {
                         return want;
                     }
                     p += op_len(self.programs[p]);

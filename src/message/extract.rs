@@ -1,6 +1,6 @@
 //! Entity extraction from text, for messages whose source carried no entity lists.
 
-use crate::normalize::{char_class, url_prefix, CharClass};
+use crate::normalize::{ascii_url_prefix, char_class, is_mark, url_prefix, CharClass};
 
 /// The kinds of entity found in text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,8 +76,20 @@ pub(crate) struct EntityScanner {
 impl EntityScanner {
     /// Calls `f` with each entity of `text`, in text order.
     pub(crate) fn scan(&mut self, text: &str, mut f: impl FnMut(EntityKind, &str)) {
+        if text.is_ascii() {
+            for token in text.split(|c: char| char_class(c) == CharClass::Space) {
+                if !token.is_empty() {
+                    scan_ascii_token(token, &mut f);
+                }
+            }
+            return;
+        }
         for token in text.split(|c: char| char_class(c) == CharClass::Space) {
             if token.is_empty() {
+                continue;
+            }
+            if token.is_ascii() {
+                scan_ascii_token(token, &mut f);
                 continue;
             }
             self.chars.clear();
@@ -97,7 +109,11 @@ impl EntityScanner {
                 let c = chars[i].1;
                 if matches!(c, '#' | '@' | '$') && !prev_is_word {
                     let mut j = i + 1;
-                    while j < chars.len() && (char_class(chars[j].1).is_word() || chars[j].1 == '_')
+                    // A mark right after the sigil belongs to it, so it starts no entity.
+                    while j < chars.len()
+                        && ((char_class(chars[j].1).is_word()
+                            && !(j == i + 1 && is_mark(chars[j].1)))
+                            || chars[j].1 == '_')
                     {
                         j += 1;
                     }
@@ -119,5 +135,46 @@ impl EntityScanner {
                 i += 1;
             }
         }
+    }
+}
+
+/// [`EntityScanner::scan`] for one raw token made of ASCII characters (no ignorables can be
+/// in it): the same rules on bytes.
+fn scan_ascii_token(token: &str, f: &mut impl FnMut(EntityKind, &str)) {
+    let b = token.as_bytes();
+    // A URL needs "://" or "www.".
+    if memchr::memchr2(b':', b'.', b).is_some() {
+        if let (Some((from, _)), true) = ascii_url_prefix(b) {
+            f(EntityKind::Url, &token[from..]);
+            return;
+        }
+    }
+    if memchr::memchr3(b'#', b'@', b'$', b).is_none() {
+        return;
+    }
+    let is_word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let mut prev_is_word = false;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if matches!(c, b'#' | b'@' | b'$') && !prev_is_word {
+            let mut j = i + 1;
+            while j < b.len() && is_word(b[j]) {
+                j += 1;
+            }
+            if j > i + 1 {
+                let kind = match c {
+                    b'#' => EntityKind::Hashtag,
+                    b'@' => EntityKind::Mention,
+                    _ => EntityKind::Cashtag,
+                };
+                f(kind, &token[i + 1..j]);
+                prev_is_word = true;
+                i = j;
+                continue;
+            }
+        }
+        prev_is_word = is_word(c);
+        i += 1;
     }
 }

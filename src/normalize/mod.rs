@@ -20,11 +20,11 @@
 //! highlighting). [`Tokens::clear`] keeps its buffers, so tokenising message after message into
 //! one `Tokens` allocates nothing once the buffers have grown.
 
-mod message;
+pub(crate) mod message;
 #[allow(clippy::all)]
 mod tables;
 
-pub use message::{Field, FieldKind, NormalizedMessage};
+pub use message::{Field, FieldKind, NormalizedMessage, StrList};
 
 use std::ops::Range;
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
@@ -60,12 +60,44 @@ impl CharClass {
     }
 }
 
+/// Classes in the order of their numbers in the generated tables.
+const CLASSES: [CharClass; 8] = [
+    CharClass::Word,
+    CharClass::NoSpace,
+    CharClass::Emoji,
+    CharClass::Punct,
+    CharClass::Control,
+    CharClass::Space,
+    CharClass::Ignorable,
+    CharClass::Word,
+];
+
+/// Flag: case folding changes the character.
+const FOLDS: u8 = 0x08;
+/// Flag: NFC may change a string holding the character.
+const NFC_UNSTABLE: u8 = 0x10;
+
+/// The class and flags of `c`: a two-level table below `FAST_LIMIT`, None above.
+#[inline(always)]
+fn flags(c: char) -> Option<u8> {
+    let cp = c as u32;
+    if cp < tables::FAST_LIMIT {
+        let block = tables::BLOCK_INDEX[(cp >> 8) as usize] as usize;
+        Some(tables::BLOCKS[block][(cp & 0xff) as usize])
+    } else {
+        None
+    }
+}
+
 /// The class of `c` (Unicode 15.0).
 #[inline]
 pub fn char_class(c: char) -> CharClass {
     let cp = c as u32;
     if cp < 128 {
         return tables::ASCII_CLASS[cp as usize];
+    }
+    if let Some(f) = flags(c) {
+        return CLASSES[(f & 7) as usize];
     }
     match tables::CLASS_RANGES.binary_search_by(|&(lo, hi, _)| {
         if hi < cp {
@@ -81,16 +113,54 @@ pub fn char_class(c: char) -> CharClass {
     }
 }
 
-/// Whether a text position between `before` and `after` is a word boundary: not between two
-/// word characters, except that a no-space run and a change of script are boundaries too.
-#[inline]
-pub fn is_boundary(before: Option<char>, after: Option<char>) -> bool {
-    match (before, after) {
-        (Some(a), Some(b)) => {
-            !(char_class(a) == CharClass::Word && char_class(b) == CharClass::Word)
-        }
-        _ => true,
+/// Flag: a combining mark (general category M*).
+const MARK: u8 = 0x20;
+
+/// Whether `c` is a combining mark, which belongs to the character before it.
+#[inline(always)]
+pub fn is_mark(c: char) -> bool {
+    flags(c).is_some_and(|f| f & MARK != 0)
+}
+
+/// Whether `c` is stable under NFC and case folding: neither can change a string because of it.
+#[inline(always)]
+fn is_caseless_stable(c: char) -> bool {
+    flags(c).is_some_and(|f| f & (FOLDS | NFC_UNSTABLE) == 0)
+}
+
+/// Whether NFC can be skipped for a string made of `c`s.
+#[inline(always)]
+fn is_nfc_stable(c: char) -> bool {
+    flags(c).is_some_and(|f| f & NFC_UNSTABLE == 0)
+}
+
+/// The class a character has in context: a combining mark takes the class of the character
+/// it is attached to (the nearest non-mark before it in the same raw token).
+fn class_in_context(text: &str, at: usize) -> Option<CharClass> {
+    let c = text[at..].chars().next()?;
+    if !is_mark(c) {
+        return Some(char_class(c));
     }
+    for b in text[..at].chars().rev() {
+        if !is_mark(b) {
+            let k = char_class(b);
+            return Some(if k == CharClass::Space { char_class(c) } else { k });
+        }
+    }
+    Some(char_class(c))
+}
+
+/// Whether byte position `i` of the normalised text `text` is a word boundary: not between
+/// two word characters (marks count as the character they are attached to), except that a
+/// no-space run and a change of script are boundaries too.
+pub fn is_boundary_at(text: &str, i: usize) -> bool {
+    if i == 0 || i >= text.len() {
+        return true;
+    }
+    let before_at = text[..i].char_indices().next_back().map_or(0, |(k, _)| k);
+    let before = class_in_context(text, before_at);
+    let after = class_in_context(text, i);
+    !(before == Some(CharClass::Word) && after == Some(CharClass::Word))
 }
 
 /// Appends the full case folding of `c` (CaseFolding.txt statuses C and F) to `out`.
@@ -100,6 +170,10 @@ pub fn push_case_folded(c: char, out: &mut String) {
         out.push(c.to_ascii_lowercase());
         return;
     }
+    if flags(c).is_some_and(|f| f & FOLDS == 0) {
+        out.push(c);
+        return;
+    }
     match tables::CASE_FOLD.binary_search_by_key(&(c as u32), |&(cp, _)| cp) {
         Ok(i) => out.push_str(tables::CASE_FOLD[i].1),
         Err(_) => out.push(c),
@@ -107,6 +181,10 @@ pub fn push_case_folded(c: char, out: &mut String) {
 }
 
 /// Appends the caseless normal form of `chars` (NFC, full case folding, NFC) to `out`.
+///
+/// Fast paths, all exact: ASCII is lower-cased; characters that neither NFC nor folding can
+/// change (by the generated flags) are copied; a string whose characters are NFC-stable skips
+/// the first NFC, and a folded result made of NFC-stable characters skips the second.
 fn push_caseless<I>(chars: I, out: &mut String, scratch: &mut String)
 where
     I: Iterator<Item = char> + Clone,
@@ -115,8 +193,14 @@ where
         out.extend(chars.map(|c| c.to_ascii_lowercase()));
         return;
     }
+    if chars.clone().all(|c| c.is_ascii() || is_caseless_stable(c)) {
+        out.extend(chars.map(|c| c.to_ascii_lowercase()));
+        return;
+    }
     scratch.clear();
-    if is_nfc_quick(chars.clone()) == IsNormalized::Yes {
+    if chars.clone().all(|c| c.is_ascii() || is_nfc_stable(c))
+        || is_nfc_quick(chars.clone()) == IsNormalized::Yes
+    {
         for c in chars {
             push_case_folded(c, scratch);
         }
@@ -125,7 +209,9 @@ where
             push_case_folded(c, scratch);
         }
     }
-    if is_nfc_quick(scratch.chars()) == IsNormalized::Yes {
+    if scratch.chars().all(|c| c.is_ascii() || is_nfc_stable(c))
+        || is_nfc_quick(scratch.chars()) == IsNormalized::Yes
+    {
         out.push_str(scratch);
     } else {
         out.extend(scratch.chars().nfc());
@@ -399,8 +485,11 @@ impl Tokens {
                 .map(|(i, c)| (range.start + i, c)),
         );
         let (skip, is_url) = match mode {
-            UrlMode::Canonicalize => url_prefix(&chars),
-            UrlMode::Keep => (None, false),
+            // A URL needs "://" or "www.": no ':' and no '.' means none.
+            UrlMode::Canonicalize if memchr::memchr2(b':', b'.', token.as_bytes()).is_some() => {
+                url_prefix(&chars)
+            }
+            _ => (None, false),
         };
         if let Some((from, to)) = skip {
             // Leading punctuation stays; the scheme and `www.` go.
@@ -420,13 +509,18 @@ impl Tokens {
         while i < body.len() {
             let class = char_class(body[i].1);
             let mut j = i + 1;
-            match class {
-                CharClass::Word | CharClass::NoSpace => {
-                    while j < body.len() && char_class(body[j].1) == class {
-                        j += 1;
-                    }
+            // A segment: one character (or a run of one word class), with the combining
+            // marks that follow it: a mark belongs to the character it is attached to.
+            while j < body.len() {
+                let c = body[j].1;
+                if is_mark(c)
+                    || (matches!(class, CharClass::Word | CharClass::NoSpace)
+                        && char_class(c) == class)
+                {
+                    j += 1;
+                } else {
+                    break;
                 }
-                _ => {}
             }
             let seg = &body[i..j];
             let seg_start = self.text.len();
@@ -472,7 +566,7 @@ static ASCII_WORD: [bool; 256] = {
 };
 
 /// [`url_prefix`] for an ASCII raw token, in byte indices.
-fn ascii_url_prefix(token: &[u8]) -> (Option<(usize, usize)>, bool) {
+pub(crate) fn ascii_url_prefix(token: &[u8]) -> (Option<(usize, usize)>, bool) {
     let Some(start) =
         token.iter().position(|&b| tables::ASCII_CLASS[b as usize] != CharClass::Punct)
     else {

@@ -450,7 +450,7 @@ impl<'a> Parser<'a> {
         let invalid = |p: &Self, why: String| p.error(RuleErrorKind::InvalidValue, offset, why);
         Ok(match name {
             "from" | "to" => {
-                let v = fold(raw.trim().trim_start_matches('@'));
+                let v = fold(raw.trim().trim_start_matches('@').trim_matches(is_space));
                 if v.is_empty() {
                     return Err(invalid(self, format!("'{name}:' needs a user name or id")));
                 }
@@ -665,6 +665,18 @@ pub(super) fn print_rule(node: &Node, f: &mut fmt::Formatter<'_>) -> fmt::Result
     }
 }
 
+/// A number printed in its shortest form that parses back to the same value (`5e-324`, not
+/// 324 decimals).
+struct Num(f64);
+
+impl fmt::Display for Num {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plain = format!("{}", self.0);
+        let sci = format!("{:e}", self.0);
+        f.write_str(if sci.len() < plain.len() { &sci } else { &plain })
+    }
+}
+
 fn needs_quotes(v: &str) -> bool {
     v.chars().any(|c| is_space(c) || matches!(c, '(' | ')' | '"' | '['))
 }
@@ -710,15 +722,20 @@ fn print_term(term: &Term, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             }
         ),
         Term::Sample(p) => write!(f, "sample:{p}"),
-        Term::BoundingBox(b) | Term::Locations(b) => {
-            write!(f, "bounding_box:[{} {} {} {}]", b.west, b.south, b.east, b.north)
-        }
+        Term::BoundingBox(b) | Term::Locations(b) => write!(
+            f,
+            "bounding_box:[{} {} {} {}]",
+            Num(b.west),
+            Num(b.south),
+            Num(b.east),
+            Num(b.north)
+        ),
         Term::PointRadius { lon, lat, radius, unit } => {
             let u = match unit {
                 DistanceUnit::Km => "km",
                 DistanceUnit::Mi => "mi",
             };
-            write!(f, "point_radius:[{lon} {lat} {radius}{u}]")
+            write!(f, "point_radius:[{} {} {}{u}]", Num(*lon), Num(*lat), Num(*radius))
         }
     }
 }

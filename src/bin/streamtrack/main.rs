@@ -1,5 +1,6 @@
 //! The `streamtrack` command-line tool.
 
+mod bench;
 mod demo;
 mod match_cmd;
 
@@ -18,6 +19,8 @@ struct Cli {
 enum Command {
     /// Match messages (JSON Lines) against rules and print the matching messages.
     Match(match_cmd::MatchArgs),
+    /// Benchmarks: `bench match` (throughput, compile time, memory; against aho-corasick).
+    Bench(bench::BenchArgs),
     /// Track a built-in stream of messages against built-in subscriptions and show live figures.
     Demo(demo::DemoArgs),
 }
@@ -27,5 +30,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Match(args) => match_cmd::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

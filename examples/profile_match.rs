@@ -1,0 +1,100 @@
+//! A loop for profilers: match the standard workload against N rules, repeatedly.
+//!
+//! `cargo run --release --example profile_match -- 100000 20` (rules, seconds), then e.g.
+//! `perf record -g target/release/examples/profile_match 100000 20`.
+
+use std::collections::HashSet;
+use std::time::Instant;
+use streamtrack::matcher::{Matcher, Scratch};
+use streamtrack::normalize::{NormalizedMessage, Tokens};
+use streamtrack::rule::Term;
+use streamtrack::workload::{RuleSetConfig, WorkloadConfig};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let secs: f64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(5.0);
+    let rules: Vec<_> =
+        RuleSetConfig::default().rules(n).iter().map(|g| g.parse().unwrap()).collect();
+    let messages = WorkloadConfig::default().count(100_000).messages();
+    // How many message words are rule words at all (the Bloom filter cannot reject those)?
+    let mut rule_words = HashSet::new();
+    for r in &rules {
+        r.root().visit_terms(&mut |t, _| match t {
+            Term::Keyword(w) | Term::Proximity { words: w, .. } | Term::Url(w) => {
+                rule_words.extend(w.iter().cloned())
+            }
+            Term::Phrase(p) => {
+                rule_words.extend(Tokens::of(p, Default::default()).word_texts().map(String::from))
+            }
+            _ => {}
+        });
+    }
+    let (mut words, mut known) = (0usize, 0usize);
+    for m in messages.iter().take(10_000) {
+        let norm = NormalizedMessage::of(m);
+        for f in norm.fields() {
+            for w in f.tokens.word_texts() {
+                words += 1;
+                known += usize::from(rule_words.contains(w));
+            }
+        }
+    }
+    println!(
+        "{} rules, {} distinct rule words; {:.1} words per message, {:.1}% of them rule words",
+        n,
+        rule_words.len(),
+        words as f64 / 10_000.0,
+        100.0 * known as f64 / words as f64
+    );
+    let ascii: Vec<_> = messages.iter().filter(|m| m.text.is_ascii()).cloned().collect();
+    let other: Vec<_> = messages.iter().filter(|m| !m.text.is_ascii()).cloned().collect();
+    if std::env::var_os("STAGES").is_some() {
+        println!("ASCII messages:");
+        stages(&ascii);
+        println!("non-ASCII messages:");
+        stages(&other);
+    }
+    let matcher = Matcher::builder().hash_seed(1, 2).build(&rules);
+    let mut scratch = Scratch::new();
+    let start = Instant::now();
+    let mut done = 0usize;
+    let mut matched = 0usize;
+    while start.elapsed().as_secs_f64() < secs {
+        for m in &messages {
+            matched += matcher.find(m, &mut scratch).len();
+        }
+        done += messages.len();
+    }
+    let el = start.elapsed().as_secs_f64();
+    println!(
+        "{:.3} M msgs/s, {:.2} matches/msg",
+        done as f64 / el / 1e6,
+        matched as f64 / done as f64
+    );
+}
+
+/// Times the stages separately: tokenising the text, preparing the whole message.
+#[allow(dead_code)]
+fn stages(messages: &[streamtrack::Message]) {
+    let mut tokens = Tokens::new();
+    let t = Instant::now();
+    for _ in 0..5 {
+        for m in messages {
+            tokens.tokenize(&m.text, Default::default());
+            std::hint::black_box(tokens.words().len());
+        }
+    }
+    let per = t.elapsed().as_nanos() as f64 / (5 * messages.len()) as f64;
+    println!("tokenize text: {per:.0} ns/msg");
+    let mut norm = NormalizedMessage::new();
+    let t = Instant::now();
+    for _ in 0..5 {
+        for m in messages {
+            norm.prepare(m);
+            std::hint::black_box(norm.fields().len());
+        }
+    }
+    let per = t.elapsed().as_nanos() as f64 / (5 * messages.len()) as f64;
+    println!("prepare message: {per:.0} ns/msg");
+}

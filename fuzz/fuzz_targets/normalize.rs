@@ -1,0 +1,6 @@
+#![no_main]
+//! See `streamtrack_fuzz::check_normalize` (fuzz/src/lib.rs) for what this target asserts.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| streamtrack_fuzz::check_normalize(data));

@@ -1,0 +1,796 @@
+//! The properties the cargo-fuzz targets check, shared with the regression tests.
+//!
+//! Each fuzz target in `fuzz/fuzz_targets/` is one line calling a `check_*` function of this
+//! file, and `tests/fuzz_regressions.rs` includes this file with `#[path]`, so every input a
+//! fuzzer ever found (and the seed corpus) replays under plain `cargo test` on stable.
+//! A `check_*` function panics when a property fails and returns normally otherwise.
+//!
+//! Known bugs that are already pinned by ignored tests (`tests/properties.rs`,
+//! `tests/fuzz_regressions.rs`) are skipped, so that fuzzing keeps looking for new ones; set
+//! `STREAMTRACK_FUZZ_STRICT=1` to check them too. See [`known_round_trip_bug`].
+
+use std::sync::OnceLock;
+use streamtrack::matcher::{Matcher, Scratch};
+use streamtrack::message::{GeoBox, MessageFormat, UrlEntity};
+use streamtrack::normalize::{char_class, fold, CharClass, NormalizedMessage, Tokens, UrlMode};
+use streamtrack::reference::ReferenceMatcher;
+use streamtrack::rule::{Dialect, Node, Parser, RuleError, RuleErrorKind, Term};
+use streamtrack::{Message, Rule};
+
+/// Whether known (ignored) bugs are checked too (`STREAMTRACK_FUZZ_STRICT=1`).
+fn strict() -> bool {
+    static STRICT: OnceLock<bool> = OnceLock::new();
+    *STRICT.get_or_init(|| std::env::var_os("STREAMTRACK_FUZZ_STRICT").is_some_and(|v| v == "1"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// parse_rule: both dialects, default and tight limits; round trip through the printer
+// ---------------------------------------------------------------------------------------------
+
+/// Arbitrary bytes (lossy UTF-8) parsed in both dialects, with the default limits and with
+/// tight ones (`max_rule_chars(64)`, `max_depth(4)`): never a panic; errors point inside the
+/// text; trees have the documented shape; a rule prints to a text that parses to the same rule
+/// and prints the same again; what the tight parser accepts, the default one accepts as the
+/// same rule.
+pub fn check_parse_rule(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let default = Parser::new();
+    let tight = Parser::builder().max_rule_chars(64).max_depth(4).build();
+    for dialect in [Dialect::Rule, Dialect::Track] {
+        let full = parse_checked(&default, &text, dialect);
+        if let Ok(rule) = &full {
+            assert_round_trip(&default, rule, &text);
+        }
+        if let Ok(rule) = &parse_checked(&tight, &text, dialect) {
+            assert_eq!(
+                full.as_ref(),
+                Ok(rule),
+                "{dialect:?} {text:?}: the tight parser's rule differs from the default parser's"
+            );
+            assert_round_trip(&tight, rule, &text);
+        }
+    }
+}
+
+/// Parses and checks the error position or the tree shape.
+fn parse_checked(parser: &Parser, text: &str, dialect: Dialect) -> Result<Rule, RuleError> {
+    let result = parser.parse(text, dialect);
+    match &result {
+        Err(e) => {
+            let at = e.offset();
+            assert!(
+                at <= text.len() && text.is_char_boundary(at),
+                "{dialect:?} {text:?}: error offset {at} is not a char boundary: {e}"
+            );
+            assert_eq!(e.column(), text[..at].chars().count() + 1, "{dialect:?} {text:?}: {e}");
+            assert!(!e.message().is_empty() && !e.to_string().is_empty());
+        }
+        Ok(rule) => {
+            assert_eq!(rule.dialect(), dialect);
+            check_shape(rule.root(), None, dialect, text);
+        }
+    }
+    result
+}
+
+/// The tree invariants documented on [`Node`]: AND and OR have at least two children, no AND
+/// directly in an AND, no OR or NOT directly in an OR, NOT only directly inside an AND (and
+/// never in the track dialect), and no NOT of a NOT.
+fn check_shape(node: &Node, parent: Option<&Node>, dialect: Dialect, text: &str) {
+    let bad = |what: &str| panic!("{dialect:?} {text:?}: {what} in {node:?}");
+    match node {
+        Node::And(children) | Node::Or(children) => {
+            if children.len() < 2 {
+                bad("an AND/OR with fewer than two children");
+            }
+            for c in children {
+                match (node, c) {
+                    (Node::And(_), Node::And(_)) => bad("an AND directly in an AND"),
+                    (Node::Or(_), Node::Or(_)) => bad("an OR directly in an OR"),
+                    (Node::Or(_), Node::Not(_)) => bad("a NOT directly in an OR"),
+                    _ => {}
+                }
+                check_shape(c, Some(node), dialect, text);
+            }
+        }
+        Node::Not(inner) => {
+            if dialect == Dialect::Track {
+                bad("a NOT in the track dialect");
+            }
+            if !matches!(parent, Some(Node::And(_))) {
+                bad("a NOT outside an AND");
+            }
+            if !matches!(**inner, Node::Term(_)) {
+                bad("a NOT of something other than a term");
+            }
+        }
+        Node::Term(_) => {}
+    }
+}
+
+/// Whether a reparse failed only because printing made the text longer than a limit (the
+/// known bug `bug_canonical_text_can_exceed_the_limits` in `tests/properties.rs`).
+fn grew_past_a_limit(e: &RuleError) -> bool {
+    matches!(e.kind(), RuleErrorKind::TooLong { .. } | RuleErrorKind::PhraseTooLong { .. })
+}
+
+/// Whether `c` changes tokenisation class under folding (`Ⓜ` is an emoji, `ⓜ` a symbol;
+/// composition exclusions such as `⫝̸` gain a combining mark): known bugs pinned in
+/// `tests/properties.rs`.
+fn class_unstable(c: char) -> bool {
+    let k = char_class(c);
+    if matches!(k, CharClass::Ignorable | CharClass::Space | CharClass::Control) {
+        return false;
+    }
+    fold(c.encode_utf8(&mut [0; 4])).chars().any(|x| char_class(x) != k)
+}
+
+/// Whether a failed round trip of `rule` (parsed from `input`) is one of the known bugs:
+/// a character whose class changes when folded, or a `from:`/`to:` value starting with white
+/// space once its `@` is removed (`from:"@ a"`, `bug_from_value_with_at_then_space…`).
+pub fn known_round_trip_bug(input: &str, rule: &Rule) -> bool {
+    if input.chars().any(class_unstable) {
+        return true;
+    }
+    let mut found = false;
+    rule.root().visit_terms(&mut |t, _| {
+        if let Term::From(v) | Term::To(v) = t {
+            found |= v.starts_with(char::is_whitespace);
+        }
+    });
+    found
+}
+
+fn assert_round_trip(parser: &Parser, rule: &Rule, input: &str) {
+    let printed = rule.to_string();
+    let mut again = parser.parse(&printed, rule.dialect());
+    if let Err(e) = &again {
+        if grew_past_a_limit(e) && !strict() {
+            // Known bug: check the tree with the lengths unlimited instead.
+            let mut limits = parser.limits().clone();
+            limits.max_rule_chars = usize::MAX;
+            limits.max_phrase_bytes = usize::MAX;
+            again = Parser::builder().limits(limits).build().parse(&printed, rule.dialect());
+        }
+    }
+    if again.as_ref() != Ok(rule) && !strict() && known_round_trip_bug(input, rule) {
+        return;
+    }
+    assert_eq!(
+        again.as_ref(),
+        Ok(rule),
+        "{:?} {input:?} parses to {:?}, which prints as {printed:?}",
+        rule.dialect(),
+        rule.root()
+    );
+    let printed_again = again.expect("checked").to_string();
+    assert_eq!(printed_again, printed, "{input:?}: printing is not idempotent");
+}
+
+// ---------------------------------------------------------------------------------------------
+// normalize: the fast tokenizer against the reference one, and tokenisation invariants
+// ---------------------------------------------------------------------------------------------
+
+/// Arbitrary bytes (lossy UTF-8) tokenised in both URL modes: [`Tokens::tokenize`] equals
+/// [`Tokens::tokenize_reference`] (text, raw tokens, words), also into reused buffers; ranges
+/// are in bounds and on char boundaries; words are non-empty, hold no white space and are
+/// folded (`fold(word) == word`); the text is the raw tokens joined by single spaces; and
+/// tokenising the normalised text again (`UrlMode::Keep`) gives the same text (and the same
+/// words, known bugs aside).
+pub fn check_normalize(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut reused = Tokens::of("Prior TEXT, ÀÉ 東京タワー 🍕 http://www.x.y/z", UrlMode::Canonicalize);
+    for mode in [UrlMode::Canonicalize, UrlMode::Keep] {
+        let mut fast = Tokens::new();
+        fast.tokenize(&text, mode);
+        let mut slow = Tokens::new();
+        slow.tokenize_reference(&text, mode);
+        assert_same_tokens(&fast, &slow, &format!("{mode:?} fast vs reference of {text:?}"));
+        reused.tokenize(&text, mode);
+        assert_same_tokens(&reused, &slow, &format!("{mode:?} reused buffers for {text:?}"));
+        check_token_invariants(&text, &fast);
+
+        let again = Tokens::of(fast.text(), UrlMode::Keep);
+        assert_eq!(again.text(), fast.text(), "{mode:?}: normalising {text:?} twice");
+        if strict() || !text.chars().any(class_unstable) {
+            let once: Vec<&str> = fast.word_texts().collect();
+            let twice: Vec<&str> = again.word_texts().collect();
+            assert_eq!(twice, once, "{mode:?}: words of the normalised text of {text:?}");
+        }
+    }
+}
+
+fn assert_same_tokens(a: &Tokens, b: &Tokens, what: &str) {
+    assert_eq!(a.text(), b.text(), "text: {what}");
+    assert_eq!(a.raw_tokens(), b.raw_tokens(), "raw tokens: {what}");
+    assert_eq!(a.words(), b.words(), "words: {what}");
+}
+
+fn check_token_invariants(source: &str, t: &Tokens) {
+    let norm = t.text();
+    let in_bounds = |s: &str, r: &std::ops::Range<usize>| {
+        r.start < r.end && r.end <= s.len() && s.is_char_boundary(r.start) && s.is_char_boundary(r.end)
+    };
+    let mut joined = String::with_capacity(norm.len());
+    let mut last_source_end = 0;
+    for (i, raw) in t.raw_tokens().iter().enumerate() {
+        assert!(in_bounds(norm, &raw.norm), "raw token {i} {raw:?} of {source:?}");
+        assert!(in_bounds(source, &raw.source), "raw token {i} {raw:?} of {source:?}");
+        assert!(raw.source.start >= last_source_end, "raw tokens out of order in {source:?}");
+        last_source_end = raw.source.end;
+        assert!(
+            !source[raw.source.clone()].chars().any(|c| char_class(c) == CharClass::Space),
+            "raw token {i} of {source:?} holds white space"
+        );
+        if i > 0 {
+            joined.push(' ');
+        }
+        joined.push_str(t.raw_token_text(i));
+    }
+    assert_eq!(joined, norm, "the text is not the raw tokens joined by spaces: {source:?}");
+    let mut last_end = 0;
+    for (i, w) in t.words().iter().enumerate() {
+        assert!(in_bounds(norm, &w.norm), "word {i} {w:?} of {source:?}");
+        assert!(in_bounds(source, &w.source), "word {i} {w:?} of {source:?}");
+        assert!(w.norm.start >= last_end, "words out of order or overlapping in {source:?}");
+        last_end = w.norm.end;
+        let raw = &t.raw_tokens()[w.raw_token];
+        assert!(
+            raw.norm.start <= w.norm.start && w.norm.end <= raw.norm.end,
+            "word {i} {w:?} outside its raw token {raw:?} in {source:?}"
+        );
+        assert!(
+            raw.source.start <= w.source.start && w.source.end <= raw.source.end,
+            "word {i} {w:?} outside its raw token {raw:?} (source) in {source:?}"
+        );
+        let word = t.word_text(i);
+        assert!(
+            !word.chars().any(|c| c.is_whitespace() || char_class(c) == CharClass::Space),
+            "word {word:?} of {source:?} holds white space"
+        );
+        assert_eq!(fold(word), word, "word {i} of {source:?} is not folded");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// message_json: every reader; the fast message preparation against the reference one
+// ---------------------------------------------------------------------------------------------
+
+/// Arbitrary bytes read with [`Message::from_json_bytes`] and, as lossy UTF-8, with
+/// [`Message::from_json_with`] in every [`MessageFormat`]: never a panic; bytes and string
+/// readers agree; and for every message read, [`NormalizedMessage::prepare`] and
+/// [`NormalizedMessage::prepare_reference`] give the same fields, entities and operator
+/// values, and the compiled matcher agrees with the reference matcher on a fixed rule set.
+pub fn check_message_json(data: &[u8]) {
+    let mut messages = Vec::new();
+    let from_bytes = Message::from_json_bytes(data);
+    if let Ok(s) = std::str::from_utf8(data) {
+        let from_str = Message::from_json(s);
+        assert_eq!(
+            from_bytes.as_ref().ok(),
+            from_str.as_ref().ok(),
+            "from_json_bytes and from_json disagree on {s:?}"
+        );
+    }
+    match from_bytes {
+        Ok(m) => messages.push(m),
+        Err(e) => assert!(!e.to_string().is_empty()),
+    }
+    let text = String::from_utf8_lossy(data);
+    for format in
+        [MessageFormat::Auto, MessageFormat::Simple, MessageFormat::TwitterV1, MessageFormat::TwitterV2]
+    {
+        match Message::from_json_with(&text, format) {
+            Ok(m) => messages.push(m),
+            Err(e) => assert!(!e.to_string().is_empty()),
+        }
+    }
+    let (matcher, reference) = fixed_rules();
+    let mut scratch = Scratch::new();
+    let mut reused = NormalizedMessage::of(&Message::new("0", "warm #up @buffers $x http://a.b/c"));
+    for m in &messages {
+        let fast = NormalizedMessage::of(m);
+        let slow = NormalizedMessage::of_reference(m);
+        assert_same_prepared(&fast, &slow, &format!("fast vs reference for {m:?}"));
+        reused.prepare(m);
+        assert_same_prepared(&reused, &slow, &format!("reused buffers for {m:?}"));
+        assert_matchers_agree(&[(matcher, None)], reference, m, &mut [&mut scratch]);
+    }
+}
+
+/// Compares two prepared messages field by field.
+pub fn assert_same_prepared(a: &NormalizedMessage, b: &NormalizedMessage, what: &str) {
+    assert_eq!(a.fields().len(), b.fields().len(), "field count: {what}");
+    for (i, (x, y)) in a.fields().iter().zip(b.fields()).enumerate() {
+        assert_eq!(x.kind, y.kind, "field {i} kind: {what}");
+        assert_same_tokens(&x.tokens, &y.tokens, &format!("field {i} ({:?}): {what}", x.kind));
+    }
+    let list = |l: &streamtrack::normalize::StrList| l.iter().map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(list(&a.hashtags), list(&b.hashtags), "hashtags: {what}");
+    assert_eq!(list(&a.mentions), list(&b.mentions), "mentions: {what}");
+    assert_eq!(list(&a.cashtags), list(&b.cashtags), "cashtags: {what}");
+    assert_eq!(a.has_links, b.has_links, "has_links: {what}");
+    assert_eq!(a.has_media, b.has_media, "has_media: {what}");
+    assert_eq!(a.has_geo(), b.has_geo(), "has_geo: {what}");
+    assert_eq!(a.id, b.id, "id: {what}");
+    assert_eq!(a.user, b.user, "user: {what}");
+    assert_eq!(a.user_id, b.user_id, "user_id: {what}");
+    assert_eq!(a.in_reply_to_user, b.in_reply_to_user, "in_reply_to_user: {what}");
+    assert_eq!(a.in_reply_to_user_id, b.in_reply_to_user_id, "in_reply_to_user_id: {what}");
+    assert_eq!(a.lang, b.lang, "lang: {what}");
+    assert_eq!(format!("{:?}", a.coordinates), format!("{:?}", b.coordinates), "coords: {what}");
+    assert_eq!(format!("{:?}", a.place), format!("{:?}", b.place), "place: {what}");
+    assert_eq!(
+        (a.is_retweet, a.is_reply, a.is_quote),
+        (b.is_retweet, b.is_reply, b.is_quote),
+        "is_retweet/is_reply/is_quote: {what}"
+    );
+}
+
+/// The rules the JSON messages are matched against: the documented examples and one or two
+/// rules per operator.
+const FIXED_RULES: &[(&str, Dialect)] = &[
+    ("twitter", Dialect::Track),
+    ("Twitter’s", Dialect::Track),
+    ("twitter api,twitter streaming", Dialect::Track),
+    ("example.com", Dialect::Track),
+    ("example.com/foobarbaz", Dialect::Track),
+    ("example com", Dialect::Track),
+    ("$acme,c++,#meme,@bob", Dialect::Track),
+    ("touché,東京,ภาษา,🍕", Dialect::Track),
+    ("gnip", Dialect::Rule),
+    ("cola OR snow OR coachella", Dialect::Rule),
+    ("\"call gnip\"", Dialect::Rule),
+    ("contains:phone", Dialect::Rule),
+    ("cat #meme -grumpy", Dialect::Rule),
+    ("diacrítica OR #thanku OR $acme OR @alice", Dialect::Rule),
+    ("\"love good\"~3 -\"not good\"", Dialect::Rule),
+    ("from:alice OR to:bob OR from:42", Dialect::Rule),
+    ("url:\"example com\" OR url:wikipedia", Dialect::Rule),
+    ("the (lang:en OR lang:ja OR lang:zh-hant) (has:links OR has:media OR has:geo)", Dialect::Rule),
+    ("a (has:mentions OR has:hashtags) (is:retweet OR is:reply OR is:quote)", Dialect::Rule),
+    ("i sample:50", Dialect::Rule),
+    ("bounding_box:[-10 40 10 50] OR point_radius:[139.69 35.68 50km]", Dialect::Rule),
+    ("東京 OR 大阪 OR タワー OR ไทย OR 人 OR الإنسان OR 👍", Dialect::Rule),
+    ("love -hate -\"so bad\" -#fail -@spam", Dialect::Rule),
+];
+
+fn fixed_rules() -> (&'static Matcher, &'static ReferenceMatcher) {
+    static RULES: OnceLock<(Matcher, ReferenceMatcher)> = OnceLock::new();
+    let (m, r) = RULES.get_or_init(|| {
+        let parser = Parser::new();
+        let rules: Vec<Rule> = FIXED_RULES
+            .iter()
+            .map(|(text, d)| parser.parse(text, *d).unwrap_or_else(|e| panic!("{text}: {e}")))
+            .collect();
+        (Matcher::new(&rules), ReferenceMatcher::new(rules))
+    });
+    (m, r)
+}
+
+/// Checks each matcher (with its optional renumbering: rule `i` of the matcher is rule
+/// `map[i]` of the reference) against the reference on `msg`; scratches are reused.
+fn assert_matchers_agree(
+    matchers: &[(&Matcher, Option<&[usize]>)],
+    reference: &ReferenceMatcher,
+    msg: &Message,
+    scratches: &mut [&mut Scratch],
+) {
+    let want: Vec<u32> = reference.matching(msg).into_iter().map(|i| i as u32).collect();
+    let prepared_fast: Vec<u32> = reference
+        .matching_prepared(&NormalizedMessage::of(msg))
+        .into_iter()
+        .map(|i| i as u32)
+        .collect();
+    let describe = || {
+        reference
+            .rules()
+            .iter()
+            .enumerate()
+            .map(|(i, r)| format!("  {i}: {r}  [{:?}] {:?}", r.dialect(), r.root()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(
+        prepared_fast,
+        want,
+        "reference on prepare vs prepare_reference differs for {msg:?}\nrules:\n{}",
+        describe()
+    );
+    for (k, ((matcher, map), scratch)) in matchers.iter().zip(scratches.iter_mut()).enumerate() {
+        let mut got: Vec<u32> = matcher.find(msg, scratch).to_vec();
+        if let Some(map) = map {
+            got = got.iter().map(|&i| map[i as usize] as u32).collect();
+            got.sort_unstable();
+        }
+        assert_eq!(got, want, "matcher #{k} vs reference for {msg:?}\nrules:\n{}", describe());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// match_vs_reference: a byte-driven decoder of rule sets and messages
+// ---------------------------------------------------------------------------------------------
+
+/// Reads the fuzzer's bytes as a stream of choices; zeros once the bytes run out, so every
+/// input decodes to something and shorter inputs give simpler cases.
+struct Choices<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Choices<'a> {
+    fn byte(&mut self) -> u8 {
+        let b = self.data.get(self.pos).copied().unwrap_or(0);
+        self.pos += 1;
+        b
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        usize::from(self.byte()) % n
+    }
+
+    fn u16(&mut self) -> u16 {
+        u16::from_le_bytes([self.byte(), self.byte()])
+    }
+
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+
+    /// Up to `max` raw bytes of the input as lossy UTF-8 (where dictionary tokens land).
+    fn literal(&mut self, max: usize) -> String {
+        let n = self.below(max + 1);
+        let from = self.pos.min(self.data.len());
+        let to = (self.pos + n).min(self.data.len());
+        self.pos += n;
+        String::from_utf8_lossy(&self.data[from..to]).into_owned()
+    }
+
+    /// A number in `lo..=hi` with two decimals, or out of range one time in eight.
+    fn coordinate(&mut self, lo: f64, hi: f64) -> f64 {
+        let raw = f64::from(self.u16()) / 65535.0;
+        let x = lo + raw * (hi - lo);
+        match self.below(16) {
+            0 => x * 2.0,
+            1 => lo,
+            2 => hi,
+            _ => (x * 100.0).round() / 100.0,
+        }
+    }
+}
+
+/// Words shared by rules and messages: ASCII, accents (composed and decomposed), Greek, ß,
+/// no-space scripts (Han, Kana, Thai), Arabic, Korean, emoji (sequences, modifiers, flags),
+/// punctuated forms, digits.
+const VOCAB: &[&str] = &[
+    "apple", "pie", "gnip", "call", "cola", "coca", "snow", "the", "a", "twitter", "api", "cat",
+    "meme", "grumpy", "example", "com", "wii", "fit", "x1", "42", "iphone", "iPhone", "東京",
+    "東", "京", "タワー", "大東京", "欲しい", "人", "ภาษา", "ไทย", "🍕", "👍", "🏽", "👍🏽", "🇫🇷",
+    "straße", "STRASSE", "ΟΔΟΣ", "οδος", "touché", "touche\u{301}", "touche", "diacrítica",
+    "السلام", "الإنسان", "서울", "İstanbul", "c", "love", "OR", "or", "AND",
+];
+
+/// Pieces only messages have: white space of every kind, punctuation, URL parts, entity
+/// sigils, default-ignorables, a control, a combining mark.
+const NOISE: &[&str] = &[
+    " ", " ", " ", "  ", "\t", "\n", "\u{a0}", "\u{3000}", ", ", ". ", "!", "-", "'s", "’s", "_",
+    "(", ")", "\"", "#", "@", "$", "http://", "https://www.", "HTTP://WWW.", "www.", ".com/",
+    "/", "\u{200b}", "\u{ad}", "\u{fe0f}", "\u{1}", "\u{0}", "\u{301}", "RT ", "c++", "~",
+    "：", "、", "。",
+];
+
+const USERS: &[&str] = &["alice", "Bob", "@carol", "42", "bob", "ALICE"];
+const LANGS: &[&str] = &["en", "EN", "ja", "zh-Hant", "zh-hant", "zh", "", "th"];
+const URLS: &[&str] = &[
+    "https://www.example.com/apple-pie",
+    "example.com",
+    "http://twitter.com",
+    "https://en.wikipedia.org/wiki/Snow",
+    "www.example.com/foobarbaz",
+    "pic.example.org/snow.jpg",
+    "http://東京.jp/タワー",
+    "https://x.y/🍕",
+];
+const CONTAINS: &[&str] =
+    &["pp", "ple pi", "京タ", "e.co", "🍕", "phone", "a", "tter", "'s", "ภา", "ß", "ss", "/x"];
+const POINTS: &[(f64, f64)] = &[
+    (0.0, 45.0),
+    (-10.0, 40.0),
+    (10.0, 50.0),
+    (2.35, 48.85),
+    (2.35, 49.2),
+    (139.69, 35.68),
+    (180.0, 90.0),
+    (-180.0, -90.0),
+];
+const BOXES: &[&str] = &["[-10 40 10 50]", "[0 45 3 49]", "[-180 -90 180 90]", "[139 35 140 36]"];
+const RADII: &[&str] =
+    &["[2.35 48.85 50km]", "[139.69 35.68 10mi]", "[0 45 1km]", "[-10 40 0.5km]"];
+
+fn word(c: &mut Choices<'_>) -> String {
+    if c.below(16) == 0 {
+        let lit = c.literal(12);
+        if !lit.is_empty() {
+            return lit;
+        }
+    }
+    c.pick(VOCAB).to_string()
+}
+
+fn space(c: &mut Choices<'_>) -> &'static str {
+    c.pick(&[" ", " ", " ", "  ", "\u{3000}", "\t"])
+}
+
+fn rule_leaf(c: &mut Choices<'_>, out: &mut String) {
+    match c.below(22) {
+        0..=5 => out.push_str(&word(c)),
+        6 => {
+            let sep = c.pick(&["-", ".", "'", "_", ""]);
+            out.push_str(&format!("{}{sep}{}", word(c), word(c)));
+        }
+        7 => out.push_str(&format!("\"{} {}\"", word(c), word(c))),
+        8 => {
+            let sep = c.pick(NOISE);
+            out.push_str(&format!("\"{}{sep}{} {}\"", word(c), word(c), word(c)));
+        }
+        9 => out.push_str(&format!("\"{} {}\"~{}", word(c), word(c), c.below(8))),
+        10 => out.push_str(&format!("\"{} {} {}\"~{}", word(c), word(c), word(c), c.below(7))),
+        11 => {
+            let sigil = c.pick(&['#', '@', '$']);
+            out.push(sigil);
+            out.push_str(&word(c));
+        }
+        12 => {
+            let op = c.pick(&["from", "to"]);
+            out.push_str(&format!("{op}:{}", c.pick(USERS)));
+        }
+        13 => out.push_str(&format!("url:\"{}.{}\"", word(c), word(c))),
+        14 => out.push_str(&format!("url:{}", word(c))),
+        15 => out.push_str(&format!("contains:\"{}\"", c.pick(CONTAINS))),
+        16 => out.push_str(&format!("lang:{}", c.pick(LANGS))),
+        17 => {
+            let v = c.pick(&["links", "mentions", "hashtags", "media", "geo"]);
+            out.push_str(&format!("has:{v}"));
+        }
+        18 => {
+            let v = c.pick(&["retweet", "reply", "quote"]);
+            out.push_str(&format!("is:{v}"));
+        }
+        19 => out.push_str(&format!("sample:{}", 1 + c.below(100))),
+        20 => match c.below(4) {
+            0 => out.push_str(&format!("bounding_box:{}", c.pick(BOXES))),
+            1 => out.push_str(&format!("point_radius:{}", c.pick(RADII))),
+            2 => {
+                let (w, s) = (c.coordinate(-180.0, 180.0), c.coordinate(-90.0, 90.0));
+                let (e, n) = (c.coordinate(w, 180.0), c.coordinate(s, 90.0));
+                out.push_str(&format!("bounding_box:[{w} {s} {e} {n}]"));
+            }
+            _ => {
+                let (lon, lat) = (c.coordinate(-180.0, 180.0), c.coordinate(-90.0, 90.0));
+                let r = f64::from(c.u16()) / 10.0;
+                let unit = c.pick(&["km", "mi"]);
+                out.push_str(&format!("point_radius:[{lon} {lat} {r}{unit}]"));
+            }
+        },
+        _ => out.push_str(&c.literal(24)),
+    }
+}
+
+fn rule_expr(c: &mut Choices<'_>, depth: u32, out: &mut String) {
+    let kind = if depth >= 3 { 0 } else { c.below(10) };
+    match kind {
+        0..=4 => rule_leaf(c, out),
+        5 | 6 => {
+            for i in 0..2 + c.below(2) {
+                if i > 0 {
+                    out.push_str(space(c));
+                }
+                if c.below(4) == 0 {
+                    out.push('-');
+                }
+                rule_expr(c, depth + 1, out);
+            }
+        }
+        7 | 8 => {
+            for i in 0..2 + c.below(2) {
+                if i > 0 {
+                    out.push_str(c.pick(&[" OR ", " OR ", "  OR\u{3000}", ")OR(", " OR("]));
+                }
+                rule_expr(c, depth + 1, out);
+            }
+        }
+        _ => {
+            out.push('(');
+            rule_expr(c, depth + 1, out);
+            out.push(')');
+        }
+    }
+}
+
+fn track_value(c: &mut Choices<'_>) -> String {
+    let mut out = String::new();
+    for p in 0..1 + c.below(4) {
+        if p > 0 {
+            out.push_str(c.pick(&[",", ", ", " ,"]));
+        }
+        for t in 0..1 + c.below(3) {
+            if t > 0 {
+                out.push_str(space(c));
+            }
+            match c.below(8) {
+                0 => out.push_str(c.pick(&[
+                    "c++", "$acme", "#meme", "@bob", "example.com", "example.com/x", "!!!", "hi🍕",
+                    "apple's", "twitter’s", "www.example.com", "touché.", "東京!",
+                ])),
+                1 => out.push_str(&c.literal(12)),
+                _ => out.push_str(&word(c)),
+            }
+        }
+    }
+    out
+}
+
+fn text(c: &mut Choices<'_>, max_pieces: usize) -> String {
+    let mut out = String::new();
+    for _ in 0..c.below(max_pieces + 1) {
+        match c.below(8) {
+            0..=3 => out.push_str(&word(c)),
+            4..=6 => out.push_str(c.pick(NOISE)),
+            _ => out.push_str(&c.literal(16)),
+        }
+    }
+    out
+}
+
+fn opt_list(c: &mut Choices<'_>, items: &[&str]) -> Option<Vec<String>> {
+    match c.below(4) {
+        0 | 1 => None,
+        2 => Some(Vec::new()),
+        _ => Some(
+            (0..1 + c.below(3))
+                .map(|_| if c.below(4) == 0 { word(c) } else { c.pick(items).to_string() })
+                .collect(),
+        ),
+    }
+}
+
+fn opt_urls(c: &mut Choices<'_>) -> Option<Vec<UrlEntity>> {
+    match c.below(4) {
+        0 | 1 => None,
+        2 => Some(Vec::new()),
+        _ => Some(
+            (0..1 + c.below(2))
+                .map(|_| {
+                    let mut u = UrlEntity::new(c.pick(URLS));
+                    match c.below(4) {
+                        0 => u.display_url = None,
+                        1 => u.expanded_url = None,
+                        2 => u.display_url = Some(c.pick(URLS).to_string()),
+                        _ => {}
+                    }
+                    u
+                })
+                .collect(),
+        ),
+    }
+}
+
+fn message(c: &mut Choices<'_>) -> Message {
+    let id = c.u16().to_string();
+    let mut m = Message::new(id, text(c, 16));
+    let flags = c.byte();
+    if flags & 1 != 0 {
+        m = m.with_quoted_text(text(c, 6));
+    }
+    if flags & 2 != 0 {
+        m.retweeted_text = Some(text(c, 6));
+    }
+    m.is_retweet = flags & 4 != 0;
+    if flags & 8 != 0 {
+        m.is_reply = true;
+        m.in_reply_to_user = Some(c.pick(USERS).to_string());
+        m.in_reply_to_user_id = Some(c.pick(&["7", "42"]).to_string());
+    }
+    m.is_quote |= flags & 16 != 0;
+    m.user = match c.below(8) {
+        0 | 1 => None,
+        2 => Some(word(c)),
+        _ => Some(c.pick(USERS).to_string()),
+    };
+    m.user_id = c.pick(&[None, Some("42"), Some("7")]).map(str::to_string);
+    m.lang = if c.below(3) == 0 { None } else { Some(c.pick(LANGS).to_string()) };
+    m.hashtags = opt_list(c, &["meme", "Apple", "#thanku", "東京", "twitter", "ΟΔΟΣ"]);
+    m.mentions = opt_list(c, USERS);
+    m.cashtags = opt_list(c, &["acme", "ACME", "5", "$acme"]);
+    m.urls = opt_urls(c);
+    m.media = opt_urls(c);
+    m.coordinates = match c.below(5) {
+        0 | 1 => None,
+        2 | 3 => Some(c.pick(POINTS)),
+        _ => Some((c.coordinate(-180.0, 180.0), c.coordinate(-90.0, 90.0))),
+    };
+    m.place = match c.below(6) {
+        0..=2 => None,
+        3 => Some(GeoBox { west: 0.0, south: 45.0, east: 3.0, north: 49.0 }),
+        4 => Some(GeoBox { west: 139.0, south: 35.0, east: 140.5, north: 36.0 }),
+        _ => {
+            let (w, s) = (c.coordinate(-180.0, 180.0), c.coordinate(-90.0, 90.0));
+            let (e, n) = (c.coordinate(w, 180.0), c.coordinate(s, 90.0));
+            Some(GeoBox { west: w, south: s, east: e, north: n })
+        }
+    };
+    m
+}
+
+/// Decodes a rule set and messages from the fuzzer's bytes, in one of two modes.
+///
+/// Text mode, for hand-written seeds: UTF-8 starting with `%%`, then lines `r RULE` (rule
+/// dialect), `t TRACK` (track dialect), `m TEXT` (a message with only a text) and `j JSON` (a
+/// message read by [`Message::from_json`]); other lines are ignored.
+///
+/// Byte mode, anything else: a hash key, 1-10 rule texts of both dialects generated from a
+/// vocabulary, operators and raw input bytes, and 1-4 messages with every field set or not.
+///
+/// Rules that do not parse and messages that do not read are dropped.
+pub fn decode_case(data: &[u8]) -> (Vec<Rule>, Vec<Message>, (u64, u64)) {
+    if let Some(text) = data.strip_prefix(b"%%").and_then(|d| std::str::from_utf8(d).ok()) {
+        let (mut rules, mut messages) = (Vec::new(), Vec::new());
+        for line in text.lines() {
+            match line.split_at_checked(2) {
+                Some(("r ", r)) if rules.len() < 16 => rules.extend(Rule::parse(r).ok()),
+                Some(("t ", t)) if rules.len() < 16 => rules.extend(Rule::parse_track(t).ok()),
+                Some(("m ", m)) if messages.len() < 8 => {
+                    messages.push(Message::new(messages.len().to_string(), m))
+                }
+                Some(("j ", j)) if messages.len() < 8 => messages.extend(Message::from_json(j).ok()),
+                _ => {}
+            }
+        }
+        return (rules, messages, (1, 2));
+    }
+    let mut c = Choices { data, pos: 0 };
+    let seed = (u64::from(c.u16()), u64::from(c.u16()));
+    let mut rules = Vec::new();
+    for _ in 0..1 + c.below(10) {
+        let parsed = if c.below(4) == 0 {
+            Rule::parse_track(&track_value(&mut c))
+        } else {
+            let mut t = String::new();
+            rule_expr(&mut c, 0, &mut t);
+            Rule::parse(&t)
+        };
+        rules.extend(parsed.ok());
+    }
+    let messages = (0..1 + c.below(4)).map(|_| message(&mut c)).collect();
+    (rules, messages, seed)
+}
+
+/// A rule set and messages decoded from the bytes ([`decode_case`]): [`Matcher::find`] equals
+/// [`ReferenceMatcher::matching`] for every message, for a matcher built with
+/// [`Matcher::new`] and for one built with a fixed hash key from the input over the rules in
+/// reverse order (results mapped back), each reusing its [`Scratch`] from message to message;
+/// and the reference gives the same on a message prepared by the fast path.
+///
+/// TODO: the crate has no live, incrementally updated matcher yet (no `Registry` or
+/// `LiveMatcher` in `src/`; `src/matcher/segment.rs` mentions "the live registry"). When it
+/// lands, add a third matcher built by random adds and removes decoded from the input, and
+/// check it against the reference on the rules still present.
+pub fn check_match_vs_reference(data: &[u8]) {
+    let (rules, messages, (k0, k1)) = decode_case(data);
+    if rules.is_empty() {
+        return;
+    }
+    let matcher = Matcher::new(&rules);
+    let reversed: Vec<usize> = (0..rules.len()).rev().collect();
+    let reversed_matcher = Matcher::builder().hash_seed(k0, k1).build(reversed.iter().map(|&i| &rules[i]));
+    let reference = ReferenceMatcher::new(rules);
+    let (mut s1, mut s2) = (Scratch::new(), Scratch::new());
+    for m in &messages {
+        assert_matchers_agree(
+            &[(&matcher, None), (&reversed_matcher, Some(&reversed))],
+            &reference,
+            m,
+            &mut [&mut s1, &mut s2],
+        );
+    }
+}

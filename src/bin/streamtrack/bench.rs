@@ -1,0 +1,322 @@
+//! `streamtrack bench`: benchmark tables measured in one run, against the baselines a user
+//! would otherwise reach for (the `aho-corasick` crate, the reference matcher).
+
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use streamtrack::matcher::{Matcher, Scratch};
+use streamtrack::reference::ReferenceMatcher;
+use streamtrack::rule::{Node, Rule, Term};
+use streamtrack::workload::{self, RuleSetConfig, WorkloadConfig};
+use streamtrack::Message;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    what: BenchWhat,
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// Matching throughput, compile time and memory for several rule-set sizes.
+    Match(MatchBench),
+}
+
+#[derive(Args)]
+struct MatchBench {
+    /// Rule-set sizes, e.g. `1k,10k,100k,1m` (prefixes of one generated or given rule set).
+    #[arg(long, default_value = "1k,10k,100k,1m")]
+    sizes: String,
+    /// Rules to use instead of generated ones (rules JSONL, or one rule per line).
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// Messages to use instead of generated ones (JSON Lines, or one plain-text message per line).
+    #[arg(long)]
+    messages: Option<PathBuf>,
+    /// Number of generated messages.
+    #[arg(long, default_value_t = 200_000)]
+    count: usize,
+    /// Timed passes over the messages per measurement (the best is reported).
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Skip the aho-corasick baseline above this many rules (its build takes ~15 s at 1M).
+    #[arg(long, default_value_t = 1_000_000)]
+    aho_corasick_max: usize,
+    /// Print one JSON object per size instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: BenchArgs) -> ExitCode {
+    match args.what {
+        BenchWhat::Match(m) => bench_match(m),
+    }
+}
+
+fn parse_size(s: &str) -> Option<usize> {
+    let s = s.trim().to_ascii_lowercase();
+    let (num, mul) = if let Some(n) = s.strip_suffix('k') {
+        (n, 1_000)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 1_000_000)
+    } else {
+        (s.as_str(), 1)
+    };
+    num.parse::<f64>().ok().map(|n| (n * mul as f64) as usize)
+}
+
+/// Resident set size of this process, in bytes (Linux; 0 elsewhere).
+pub fn rss_bytes() -> usize {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<usize>().ok()))
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// Best of `rounds` timed runs of `f`.
+fn best_of(rounds: usize, mut f: impl FnMut()) -> Duration {
+    (0..rounds.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .min()
+        .unwrap_or_default()
+}
+
+/// The distinct literal terms of the rules, as a user feeding `aho-corasick` would list them:
+/// keywords and phrases as written in normal form, entity and operator values.
+fn distinct_terms(rules: &[Rule]) -> Vec<String> {
+    let mut set = std::collections::HashSet::new();
+    for r in rules {
+        collect_terms(r.root(), &mut set);
+    }
+    let mut v: Vec<String> = set.into_iter().collect();
+    v.sort();
+    v
+}
+
+fn collect_terms(node: &Node, out: &mut std::collections::HashSet<String>) {
+    node.visit_terms(&mut |t, _| {
+        let s = match t {
+            Term::Keyword(w) | Term::Url(w) | Term::Proximity { words: w, .. } => w.join(" "),
+            Term::Phrase(p) | Term::Token(p) | Term::Contains(p) => p.clone(),
+            Term::Hashtag(v) => format!("#{v}"),
+            Term::Mention(v) => format!("@{v}"),
+            Term::Cashtag(v) => format!("${v}"),
+            _ => return,
+        };
+        if !s.is_empty() {
+            out.insert(s);
+        }
+    });
+}
+
+#[derive(Default)]
+struct Row {
+    rules: usize,
+    distinct_terms: usize,
+    msgs_per_sec: f64,
+    mb_per_sec: f64,
+    non_ascii_msgs_per_sec: f64,
+    ascii_msgs_per_sec: f64,
+    compile_secs: f64,
+    parse_secs: f64,
+    bytes_per_rule: f64,
+    rss_bytes_per_rule: f64,
+    matches_per_msg: f64,
+    aho_corasick_msgs_per_sec: Option<f64>,
+    aho_corasick_build_secs: Option<f64>,
+    reference_msgs_per_sec: Option<f64>,
+}
+
+fn bench_match(args: MatchBench) -> ExitCode {
+    let mut sizes: Vec<usize> = Vec::new();
+    for s in args.sizes.split(',') {
+        match parse_size(s) {
+            Some(n) if n > 0 => sizes.push(n),
+            _ => {
+                eprintln!("error: bad size {s:?} in --sizes (use e.g. 1k,10k,100k,1m)");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let max = sizes.iter().copied().max().unwrap_or(0);
+    let messages: Vec<Message> = match &args.messages {
+        Some(p) => match workload::read_messages(p) {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("error: {}: {e}", p.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => WorkloadConfig::default().count(args.count).messages(),
+    };
+    if messages.is_empty() {
+        eprintln!("error: no messages");
+        return ExitCode::from(2);
+    }
+    let t = Instant::now();
+    let (_rule_texts, rules): (Vec<String>, Vec<Rule>) = match &args.rules {
+        Some(p) => match workload::read_rules(p) {
+            Ok(entries) => entries.into_iter().map(|e| (e.value, e.rule)).unzip(),
+            Err(e) => {
+                eprintln!("error: {}: {e}", p.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => RuleSetConfig::default()
+            .rules(max)
+            .into_iter()
+            .map(|g| {
+                let r = g.parse().expect("generated rules parse");
+                (g.value, r)
+            })
+            .unzip(),
+    };
+    let parse_all = t.elapsed().as_secs_f64();
+    let summary = workload::summary(&messages);
+    let bytes: usize = messages.iter().map(|m| m.text.len()).sum();
+    let non_ascii: Vec<Message> = messages.iter().filter(|m| !m.text.is_ascii()).cloned().collect();
+    let ascii: Vec<Message> = messages.iter().filter(|m| m.text.is_ascii()).cloned().collect();
+    if !args.json {
+        println!(
+            "streamtrack bench match: {} messages ({:.0} bytes mean, {:.1}% non-ASCII), {} rules available (parsed in {:.2} s), best of {} rounds, one thread",
+            summary.messages,
+            summary.mean_bytes,
+            summary.non_ascii * 100.0,
+            rules.len(),
+            parse_all,
+            args.rounds
+        );
+        println!();
+        println!(
+            "| rules | msgs/s | MB/s | non-ASCII msgs/s | compile s | bytes/rule (heap) | bytes/rule (RSS) | aho-corasick msgs/s | vs aho-corasick | reference msgs/s | matches/msg |"
+        );
+        println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    }
+    for &n in &sizes {
+        let n = n.min(rules.len());
+        let set = &rules[..n];
+        let mut row = Row {
+            rules: n,
+            parse_secs: parse_all * n as f64 / rules.len() as f64,
+            ..Row::default()
+        };
+        let rss0 = rss_bytes();
+        let t = Instant::now();
+        let matcher = Matcher::builder().hash_seed(0x1234, 0x5678).build(set);
+        row.compile_secs = t.elapsed().as_secs_f64();
+        let rss1 = rss_bytes();
+        row.bytes_per_rule = matcher.heap_bytes() as f64 / n as f64;
+        row.rss_bytes_per_rule = rss1.saturating_sub(rss0) as f64 / n as f64;
+        let mut scratch = Scratch::new();
+        let mut matched = 0usize;
+        let d = best_of(args.rounds, || {
+            matched = 0;
+            for m in &messages {
+                matched += matcher.find(m, &mut scratch).len();
+            }
+        });
+        row.matches_per_msg = matched as f64 / messages.len() as f64;
+        row.msgs_per_sec = messages.len() as f64 / d.as_secs_f64();
+        row.mb_per_sec = bytes as f64 / d.as_secs_f64() / 1e6;
+        if !non_ascii.is_empty() {
+            let d = best_of(args.rounds, || {
+                for m in &non_ascii {
+                    std::hint::black_box(matcher.find(m, &mut scratch).len());
+                }
+            });
+            row.non_ascii_msgs_per_sec = non_ascii.len() as f64 / d.as_secs_f64();
+        }
+        if !ascii.is_empty() {
+            let d = best_of(args.rounds, || {
+                for m in &ascii {
+                    std::hint::black_box(matcher.find(m, &mut scratch).len());
+                }
+            });
+            row.ascii_msgs_per_sec = ascii.len() as f64 / d.as_secs_f64();
+        }
+        drop(matcher);
+        let terms = distinct_terms(set);
+        row.distinct_terms = terms.len();
+        if n <= args.aho_corasick_max {
+            let t = Instant::now();
+            let ac = aho_corasick::AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .match_kind(aho_corasick::MatchKind::Standard)
+                .build(&terms)
+                .expect("aho-corasick builds");
+            row.aho_corasick_build_secs = Some(t.elapsed().as_secs_f64());
+            let d = best_of(args.rounds.min(2), || {
+                for m in &messages {
+                    std::hint::black_box(ac.find_overlapping_iter(m.text.as_bytes()).count());
+                }
+            });
+            row.aho_corasick_msgs_per_sec = Some(messages.len() as f64 / d.as_secs_f64());
+        }
+        if n <= 10_000 {
+            let reference = ReferenceMatcher::new(set.to_vec());
+            let sample = &messages[..messages.len().min(if n <= 1_000 { 20_000 } else { 2_000 })];
+            let d = best_of(1, || {
+                for m in sample {
+                    std::hint::black_box(reference.matching(m).len());
+                }
+            });
+            row.reference_msgs_per_sec = Some(sample.len() as f64 / d.as_secs_f64());
+        }
+        print_row(&row, args.json);
+    }
+    if !args.json {
+        println!();
+        println!("msgs/s: all messages through Matcher::find (tokenise, look up, verify, full rule semantics).");
+        println!("aho-corasick: the aho-corasick crate (ASCII-caseless, overlapping) scanning the same messages for the same distinct terms, no rule logic.");
+    }
+    ExitCode::SUCCESS
+}
+
+fn fmt_opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    v.map_or_else(|| "-".to_string(), f)
+}
+
+fn print_row(r: &Row, json: bool) {
+    if json {
+        let mut o = serde_json::json!({
+            "rules": r.rules,
+            "distinct_terms": r.distinct_terms,
+            "msgs_per_sec": r.msgs_per_sec.round(),
+            "mb_per_sec": (r.mb_per_sec * 100.0).round() / 100.0,
+            "non_ascii_msgs_per_sec": r.non_ascii_msgs_per_sec.round(),
+            "ascii_msgs_per_sec": r.ascii_msgs_per_sec.round(),
+            "compile_secs": r.compile_secs,
+            "parse_secs": r.parse_secs,
+            "bytes_per_rule": r.bytes_per_rule.round(),
+            "rss_bytes_per_rule": r.rss_bytes_per_rule.round(),
+            "matches_per_msg": r.matches_per_msg,
+            "aho_corasick_msgs_per_sec": r.aho_corasick_msgs_per_sec.map(f64::round),
+            "aho_corasick_build_secs": r.aho_corasick_build_secs,
+        });
+        if let Some(v) = r.reference_msgs_per_sec {
+            o["reference_msgs_per_sec"] = v.round().into();
+        }
+        println!("{o}");
+        return;
+    }
+    let m = |v: f64| format!("{:.2} M", v / 1e6);
+    println!(
+        "| {} | {} | {:.0} | {} | {:.3} | {:.0} | {:.0} | {} | {} | {} | {:.2} |",
+        r.rules,
+        m(r.msgs_per_sec),
+        r.mb_per_sec,
+        m(r.non_ascii_msgs_per_sec),
+        r.compile_secs,
+        r.bytes_per_rule,
+        r.rss_bytes_per_rule,
+        fmt_opt(r.aho_corasick_msgs_per_sec, m),
+        fmt_opt(r.aho_corasick_msgs_per_sec, |a| format!("{:.1}x", r.msgs_per_sec / a)),
+        fmt_opt(r.reference_msgs_per_sec, |v| format!("{:.0}", v)),
+        r.matches_per_msg,
+    );
+}
