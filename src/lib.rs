@@ -8,6 +8,7 @@ pub mod normalize;
 
 pub use message::Message;
 pub mod reference;
+pub mod registry;
 pub mod rule;
 
 pub use rule::{Dialect, Rule, RuleError};

@@ -1,0 +1,723 @@
+//! The live subscription registry: rules added and removed while the stream runs, matching
+//! threads that never take a lock and never wait for a writer.
+//!
+//! # Design (details and figures in DESIGN.md)
+//!
+//! The registry publishes immutable [`Snapshot`]s through an atomic pointer swap (`arc-swap`).
+//! A snapshot is a stack of compiled segments, in the spirit of an LSM tree:
+//!
+//! - *frozen layers*: large immutable segments (the base, plus a few smaller ones);
+//! - the *delta*: a small segment holding the rules added since the last freeze, rebuilt on
+//!   every write (its size is bounded, so a write costs the same at 1k or 1M rules);
+//! - *tombstones*: the ids of removed rules that still sit in a frozen layer, hidden from
+//!   results at once.
+//!
+//! When the delta is full it is frozen into a layer; when there are too many layers or
+//! tombstones, a background thread merges layers into one, dropping removed rules and so
+//! reclaiming their memory. Merges build outside the writer lock and publish like any write,
+//! so matching never stalls.
+//!
+//! # Visibility guarantee
+//!
+//! A rule whose [`Registry::subscribe`] returned before a message starts matching (before
+//! the matching thread calls [`Registry::snapshot`]) is applied to that message; a rule whose
+//! [`Registry::unsubscribe`] returned is never applied to a message that starts matching
+//! after it. A snapshot already taken keeps matching with the rules it holds.
+//!
+//! ```
+//! use streamtrack::registry::{Registry, Scratch};
+//! use streamtrack::{Message, Rule};
+//!
+//! let registry = Registry::new();
+//! let id = registry.subscribe("alice", Rule::parse("rust -rusty").unwrap(), None).unwrap();
+//! let mut scratch = Scratch::new();
+//! let msg = Message::new("1", "I love Rust");
+//! let found: Vec<_> = registry.snapshot().find(&msg, &mut scratch).iter().map(|r| r.id).collect();
+//! assert_eq!(found, [id]);
+//! registry.unsubscribe(id).unwrap();
+//! assert!(registry.snapshot().find(&msg, &mut scratch).is_empty());
+//! ```
+
+use crate::matcher::hash::WordHasher;
+use crate::matcher::segment::{Prepared, Segment, SegmentScratch};
+use crate::rule::{Dialect, Rule};
+use crate::Message;
+use arc_swap::ArcSwap;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+/// Identifies a registered rule; never reused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RuleId(pub u64);
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A registered rule and whom it belongs to.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct RuleInfo {
+    /// The rule's id.
+    pub id: RuleId,
+    /// The subscriber the rule delivers to.
+    pub subscriber: Arc<str>,
+    /// The tag reported with matches.
+    pub tag: Option<Arc<str>>,
+    /// The rule.
+    pub rule: Rule,
+}
+
+/// Why a registry operation was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// The subscriber already has this rule (same dialect and canonical text).
+    Duplicate {
+        /// The rule already registered.
+        existing: RuleId,
+    },
+    /// The subscriber has as many rules as allowed.
+    TooManyRulesForSubscriber {
+        /// The subscriber.
+        subscriber: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// The registry holds as many rules as allowed.
+    TooManyRules {
+        /// The limit.
+        limit: usize,
+    },
+    /// No rule has this id (never registered, or already removed).
+    UnknownRule(RuleId),
+}
+
+impl fmt::Display for RegistryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegistryError::Duplicate { existing } => {
+                write!(f, "the subscriber already has this rule (rule {existing})")
+            }
+            RegistryError::TooManyRulesForSubscriber { subscriber, limit } => {
+                write!(f, "subscriber {subscriber:?} already has {limit} rules, the limit")
+            }
+            RegistryError::TooManyRules { limit } => {
+                write!(f, "the registry already holds {limit} rules, the limit")
+            }
+            RegistryError::UnknownRule(id) => write!(f, "no rule {id} is registered"),
+        }
+    }
+}
+
+impl std::error::Error for RegistryError {}
+
+/// Settings of a [`Registry`].
+#[derive(Clone, Debug)]
+pub struct RegistryBuilder {
+    max_rules_per_subscriber: usize,
+    max_rules: usize,
+    delta_max: usize,
+    max_layers: usize,
+    tombstones_max: usize,
+    background_merges: bool,
+    seed: Option<(u64, u64)>,
+}
+
+impl Default for RegistryBuilder {
+    fn default() -> Self {
+        RegistryBuilder {
+            max_rules_per_subscriber: 100_000,
+            max_rules: 10_000_000,
+            delta_max: 64,
+            max_layers: 8,
+            tombstones_max: 4096,
+            background_merges: true,
+            seed: None,
+        }
+    }
+}
+
+impl RegistryBuilder {
+    /// Most rules one subscriber may hold (default 100,000).
+    pub fn max_rules_per_subscriber(mut self, n: usize) -> Self {
+        self.max_rules_per_subscriber = n;
+        self
+    }
+
+    /// Most rules in total (default 10,000,000).
+    pub fn max_rules(mut self, n: usize) -> Self {
+        self.max_rules = n;
+        self
+    }
+
+    /// Rules added since the last freeze that the delta may hold (default 64). Each write
+    /// rebuilds the delta, so this bounds the cost of a write.
+    pub fn delta_max(mut self, n: usize) -> Self {
+        self.delta_max = n.max(1);
+        self
+    }
+
+    /// Frozen layers above which a merge starts (default 8).
+    pub fn max_layers(mut self, n: usize) -> Self {
+        self.max_layers = n.max(2);
+        self
+    }
+
+    /// Tombstones above which a merge starts (default 4,096).
+    pub fn tombstones_max(mut self, n: usize) -> Self {
+        self.tombstones_max = n.max(1);
+        self
+    }
+
+    /// Whether merges run on a background thread (default) or inside the write that
+    /// triggers them (deterministic, for tests).
+    pub fn background_merges(mut self, yes: bool) -> Self {
+        self.background_merges = yes;
+        self
+    }
+
+    /// Fixes the word-hash key (reproducible benchmarks).
+    pub fn hash_seed(mut self, k0: u64, k1: u64) -> Self {
+        self.seed = Some((k0, k1));
+        self
+    }
+
+    /// The registry.
+    pub fn build(self) -> Registry {
+        let hasher = match self.seed {
+            Some((a, b)) => WordHasher::with_seed(a, b),
+            None => WordHasher::random(),
+        };
+        let empty = Arc::new(Layer::build(Vec::new(), hasher));
+        let state = State {
+            layers: Vec::new(),
+            delta: empty.clone(),
+            removed: Arc::new(HashSet::new()),
+            version: 0,
+        };
+        Registry {
+            shared: Arc::new(Shared {
+                current: ArcSwap::from_pointee(state),
+                writer: Mutex::new(Writer {
+                    rules: HashMap::new(),
+                    by_subscriber: HashMap::new(),
+                    dedup: HashMap::new(),
+                    layers: Vec::new(),
+                    delta: Vec::new(),
+                    removed: HashSet::new(),
+                    next_id: 1,
+                    version: 0,
+                    merging: false,
+                }),
+                settings: self,
+                hasher,
+            }),
+        }
+    }
+}
+
+/// One compiled, immutable group of rules.
+#[derive(Debug)]
+struct Layer {
+    segment: Segment,
+    /// Segment-local rule number -> rule, ascending by id.
+    infos: Vec<Arc<RuleInfo>>,
+}
+
+impl Layer {
+    fn build(infos: Vec<Arc<RuleInfo>>, hasher: WordHasher) -> Layer {
+        let segment = Segment::build(infos.iter().map(|i| &i.rule), hasher);
+        Layer { segment, infos }
+    }
+
+    fn contains(&self, id: RuleId) -> bool {
+        self.infos.binary_search_by_key(&id, |i| i.id).is_ok()
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.segment.heap_bytes() + self.infos.capacity() * 8
+    }
+}
+
+/// What a snapshot holds.
+#[derive(Debug)]
+struct State {
+    layers: Vec<Arc<Layer>>,
+    delta: Arc<Layer>,
+    removed: Arc<HashSet<RuleId>>,
+    version: u64,
+}
+
+/// The writer side, behind a mutex (writers may wait for each other; readers never do).
+#[derive(Debug)]
+struct Writer {
+    rules: HashMap<RuleId, Arc<RuleInfo>>,
+    by_subscriber: HashMap<Arc<str>, HashSet<RuleId>>,
+    dedup: HashMap<(Arc<str>, Dialect, String), RuleId>,
+    layers: Vec<Arc<Layer>>,
+    /// Rules added since the last freeze, ascending by id.
+    delta: Vec<Arc<RuleInfo>>,
+    /// Removed rules still present in a frozen layer.
+    removed: HashSet<RuleId>,
+    next_id: u64,
+    version: u64,
+    merging: bool,
+}
+
+#[derive(Debug)]
+struct Shared {
+    current: ArcSwap<State>,
+    writer: Mutex<Writer>,
+    settings: RegistryBuilder,
+    hasher: WordHasher,
+}
+
+/// A live set of subscriptions. `Send + Sync`; clone it (cheap, shared) to hand to writer
+/// and matcher threads.
+#[derive(Clone, Debug)]
+pub struct Registry {
+    shared: Arc<Shared>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new()
+    }
+}
+
+/// A rule to add in a batch.
+#[derive(Clone, Debug)]
+pub struct NewRule {
+    /// The subscriber.
+    pub subscriber: String,
+    /// The rule.
+    pub rule: Rule,
+    /// The tag reported with matches.
+    pub tag: Option<String>,
+}
+
+impl Registry {
+    /// A registry with default settings.
+    pub fn new() -> Self {
+        RegistryBuilder::default().build()
+    }
+
+    /// A builder for settings and limits.
+    pub fn builder() -> RegistryBuilder {
+        RegistryBuilder::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Writer> {
+        // A writer that panicked left consistent state behind (every mutation publishes
+        // whole snapshots), so a poisoned lock is recovered.
+        self.shared.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The current rules, for matching. Lock-free and wait-free: never blocks on writers.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot { state: self.shared.current.load_full() }
+    }
+
+    /// Adds `rule` for `subscriber`; it applies to every message matched after this returns.
+    pub fn subscribe(
+        &self,
+        subscriber: &str,
+        rule: Rule,
+        tag: Option<String>,
+    ) -> Result<RuleId, RegistryError> {
+        let mut w = self.lock();
+        let id = self.add_locked(&mut w, subscriber, rule, tag)?;
+        self.publish(&mut w);
+        Ok(id)
+    }
+
+    /// Adds many rules with one publication; each result says what became of each rule.
+    pub fn subscribe_all(
+        &self,
+        rules: impl IntoIterator<Item = NewRule>,
+    ) -> Vec<Result<RuleId, RegistryError>> {
+        let mut w = self.lock();
+        let results: Vec<_> = rules
+            .into_iter()
+            .map(|r| self.add_locked(&mut w, &r.subscriber, r.rule, r.tag))
+            .collect();
+        // A bulk load freezes straight into a layer instead of growing the delta.
+        if w.delta.len() > self.shared.settings.delta_max {
+            let infos = std::mem::take(&mut w.delta);
+            w.layers.push(Arc::new(Layer::build(infos, self.shared.hasher)));
+        }
+        self.publish(&mut w);
+        results
+    }
+
+    /// Removes a rule; it applies to no message matched after this returns.
+    pub fn unsubscribe(&self, id: RuleId) -> Result<(), RegistryError> {
+        let mut w = self.lock();
+        self.remove_locked(&mut w, id)?;
+        self.publish(&mut w);
+        Ok(())
+    }
+
+    /// Removes many rules with one publication.
+    pub fn unsubscribe_all(
+        &self,
+        ids: impl IntoIterator<Item = RuleId>,
+    ) -> Vec<Result<(), RegistryError>> {
+        let mut w = self.lock();
+        let results: Vec<_> = ids.into_iter().map(|id| self.remove_locked(&mut w, id)).collect();
+        self.publish(&mut w);
+        results
+    }
+
+    /// Replaces a rule's tree and tag in one publication, keeping its id and subscriber.
+    pub fn replace(
+        &self,
+        id: RuleId,
+        rule: Rule,
+        tag: Option<String>,
+    ) -> Result<(), RegistryError> {
+        let mut w = self.lock();
+        let old = w.rules.get(&id).cloned().ok_or(RegistryError::UnknownRule(id))?;
+        let key = (old.subscriber.clone(), rule.dialect(), rule.to_string());
+        if let Some(&existing) = w.dedup.get(&key) {
+            if existing != id {
+                return Err(RegistryError::Duplicate { existing });
+            }
+        }
+        self.remove_locked(&mut w, id)?;
+        let info = Arc::new(RuleInfo {
+            id,
+            subscriber: old.subscriber.clone(),
+            tag: tag.map(Into::into),
+            rule,
+        });
+        self.insert_locked(&mut w, info, key);
+        // The replacement keeps its (old) id, so the delta may no longer be in id order.
+        w.delta.sort_by_key(|i| i.id);
+        self.publish(&mut w);
+        Ok(())
+    }
+
+    /// Removes every rule of `subscriber`; returns how many there were.
+    pub fn remove_subscriber(&self, subscriber: &str) -> usize {
+        let mut w = self.lock();
+        let ids: Vec<RuleId> = w
+            .by_subscriber
+            .get(subscriber)
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default();
+        for &id in &ids {
+            let _ = self.remove_locked(&mut w, id);
+        }
+        self.publish(&mut w);
+        ids.len()
+    }
+
+    /// The rules of `subscriber`, ascending by id.
+    pub fn rules_of(&self, subscriber: &str) -> Vec<Arc<RuleInfo>> {
+        let w = self.lock();
+        let mut v: Vec<Arc<RuleInfo>> = w
+            .by_subscriber
+            .get(subscriber)
+            .map(|ids| ids.iter().filter_map(|id| w.rules.get(id).cloned()).collect())
+            .unwrap_or_default();
+        v.sort_by_key(|i| i.id);
+        v
+    }
+
+    /// The rule with this id, if registered.
+    pub fn get(&self, id: RuleId) -> Option<Arc<RuleInfo>> {
+        self.lock().rules.get(&id).cloned()
+    }
+
+    /// The number of registered rules.
+    pub fn len(&self) -> usize {
+        self.lock().rules.len()
+    }
+
+    /// Whether no rule is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Merges every layer, the delta and the tombstones into one layer now (in this thread).
+    pub fn compact(&self) {
+        let mut w = self.lock();
+        let mut infos: Vec<Arc<RuleInfo>> = w.rules.values().cloned().collect();
+        infos.sort_by_key(|i| i.id);
+        w.layers = vec![Arc::new(Layer::build(infos, self.shared.hasher))];
+        w.delta.clear();
+        w.removed.clear();
+        self.publish(&mut w);
+    }
+
+    /// Heap bytes held by the published structures (segments, rule records, tombstones).
+    pub fn heap_bytes(&self) -> usize {
+        let s = self.shared.current.load();
+        let layers: usize = s.layers.iter().map(|l| l.heap_bytes()).sum();
+        let infos = self.lock().rules.len() * (std::mem::size_of::<RuleInfo>() + 64);
+        layers + s.delta.heap_bytes() + s.removed.capacity() * 16 + infos
+    }
+
+    /// The number of frozen layers and tombstones (for monitoring merges).
+    pub fn layer_stats(&self) -> (usize, usize) {
+        let s = self.shared.current.load();
+        (s.layers.len(), s.removed.len())
+    }
+
+    fn add_locked(
+        &self,
+        w: &mut Writer,
+        subscriber: &str,
+        rule: Rule,
+        tag: Option<String>,
+    ) -> Result<RuleId, RegistryError> {
+        let settings = &self.shared.settings;
+        let sub: Arc<str> = match w.by_subscriber.get_key_value(subscriber) {
+            Some((k, _)) => k.clone(),
+            None => subscriber.into(),
+        };
+        let key = (sub.clone(), rule.dialect(), rule.to_string());
+        if let Some(&existing) = w.dedup.get(&key) {
+            return Err(RegistryError::Duplicate { existing });
+        }
+        if w.by_subscriber.get(subscriber).map_or(0, HashSet::len)
+            >= settings.max_rules_per_subscriber
+        {
+            return Err(RegistryError::TooManyRulesForSubscriber {
+                subscriber: subscriber.to_string(),
+                limit: settings.max_rules_per_subscriber,
+            });
+        }
+        if w.rules.len() >= settings.max_rules {
+            return Err(RegistryError::TooManyRules { limit: settings.max_rules });
+        }
+        let id = RuleId(w.next_id);
+        w.next_id += 1;
+        let info = Arc::new(RuleInfo { id, subscriber: sub, tag: tag.map(Into::into), rule });
+        self.insert_locked(w, info, key);
+        Ok(id)
+    }
+
+    fn insert_locked(&self, w: &mut Writer, info: Arc<RuleInfo>, key: (Arc<str>, Dialect, String)) {
+        let id = info.id;
+        w.dedup.insert(key, id);
+        w.by_subscriber.entry(info.subscriber.clone()).or_default().insert(id);
+        w.rules.insert(id, info.clone());
+        w.delta.push(info);
+    }
+
+    fn remove_locked(&self, w: &mut Writer, id: RuleId) -> Result<(), RegistryError> {
+        let info = w.rules.remove(&id).ok_or(RegistryError::UnknownRule(id))?;
+        w.dedup.remove(&(info.subscriber.clone(), info.rule.dialect(), info.rule.to_string()));
+        if let Some(set) = w.by_subscriber.get_mut(&info.subscriber) {
+            set.remove(&id);
+            if set.is_empty() {
+                w.by_subscriber.remove(&info.subscriber);
+            }
+        }
+        if let Ok(i) = w.delta.binary_search_by_key(&id, |i| i.id) {
+            w.delta.remove(i);
+        } else {
+            w.removed.insert(id);
+        }
+        Ok(())
+    }
+
+    /// Freezes a full delta, starts a merge when needed, and publishes a new snapshot.
+    fn publish(&self, w: &mut Writer) {
+        let settings = &self.shared.settings;
+        if w.delta.len() >= settings.delta_max {
+            let infos = std::mem::take(&mut w.delta);
+            w.layers.push(Arc::new(Layer::build(infos, self.shared.hasher)));
+        }
+        if !w.merging {
+            if let Some(range) = merge_plan(&w.layers, w.removed.len(), settings) {
+                let inputs: Vec<Arc<Layer>> = w.layers[range.clone()].to_vec();
+                if settings.background_merges {
+                    w.merging = true;
+                    let weak = Arc::downgrade(&self.shared);
+                    let removed = w.removed.clone();
+                    let start = range.start;
+                    let spawned = std::thread::Builder::new()
+                        .name("streamtrack-merge".into())
+                        .spawn(move || merge_in_background(weak, start, inputs, removed));
+                    if spawned.is_err() {
+                        w.merging = false;
+                    }
+                } else {
+                    let merged = merge_layers(&inputs, &w.removed, self.shared.hasher);
+                    install_merge(w, range.start, &inputs, merged);
+                }
+            }
+        }
+        w.version += 1;
+        let delta = Arc::new(Layer::build(w.delta.clone(), self.shared.hasher));
+        self.shared.current.store(Arc::new(State {
+            layers: w.layers.clone(),
+            delta,
+            removed: Arc::new(w.removed.clone()),
+            version: w.version,
+        }));
+    }
+}
+
+/// Which layers to merge, if any: with too many tombstones, every layer (reclaiming removed
+/// rules); with too many layers, the newest half (size-tiered, like an LSM tree: layers grow
+/// geometrically, so a rule is rebuilt O(log n) times), or everything when the newer layers
+/// are no longer small next to the oldest.
+fn merge_plan(
+    layers: &[Arc<Layer>],
+    tombstones: usize,
+    settings: &RegistryBuilder,
+) -> Option<std::ops::Range<usize>> {
+    if layers.is_empty() {
+        return None;
+    }
+    if tombstones > settings.tombstones_max {
+        return Some(0..layers.len());
+    }
+    if layers.len() <= settings.max_layers {
+        return None;
+    }
+    let start = layers.len() - layers.len() / 2;
+    let newer: usize = layers[1..].iter().map(|l| l.infos.len()).sum();
+    if newer * 2 >= layers[0].infos.len() {
+        return Some(0..layers.len());
+    }
+    Some(start..layers.len())
+}
+
+/// The live rules of `inputs`, compiled into one layer (in id order).
+fn merge_layers(inputs: &[Arc<Layer>], removed: &HashSet<RuleId>, hasher: WordHasher) -> Layer {
+    let mut infos: Vec<Arc<RuleInfo>> = inputs
+        .iter()
+        .flat_map(|l| l.infos.iter())
+        .filter(|i| !removed.contains(&i.id))
+        .cloned()
+        .collect();
+    infos.sort_by_key(|i| i.id);
+    Layer::build(infos, hasher)
+}
+
+/// Replaces `inputs` (the writer's layers from `start` on) by `merged` and drops the
+/// tombstones no layer needs any more.
+fn install_merge(w: &mut Writer, start: usize, inputs: &[Arc<Layer>], merged: Layer) {
+    let end = start + inputs.len();
+    debug_assert!(w.layers[start..end].iter().zip(inputs).all(|(a, b)| Arc::ptr_eq(a, b)));
+    w.layers.splice(start..end, [Arc::new(merged)]);
+    let layers = &w.layers;
+    w.removed.retain(|id| layers.iter().any(|l| l.contains(*id)));
+}
+
+fn merge_in_background(
+    shared: Weak<Shared>,
+    start: usize,
+    inputs: Vec<Arc<Layer>>,
+    removed: HashSet<RuleId>,
+) {
+    let Some(s) = shared.upgrade() else { return };
+    let hasher = s.hasher;
+    drop(s);
+    let merged = merge_layers(&inputs, &removed, hasher);
+    let Some(s) = shared.upgrade() else { return };
+    let registry = Registry { shared: s };
+    let mut w = registry.lock();
+    w.merging = false;
+    // Layers are only appended while a merge runs (merges are exclusive), so the inputs are
+    // still where they were.
+    let end = start + inputs.len();
+    let still_there = w.layers.len() >= end
+        && w.layers[start..end].iter().zip(&inputs).all(|(a, b)| Arc::ptr_eq(a, b));
+    if still_there {
+        install_merge(&mut w, start, &inputs, merged);
+        registry.publish(&mut w);
+    }
+}
+
+/// The rules at one instant, for matching. Cheap to clone; matching threads take one per
+/// message (or per batch) with [`Registry::snapshot`].
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    state: Arc<State>,
+}
+
+/// Per-thread working memory for [`Snapshot::find`].
+#[derive(Debug, Default)]
+pub struct Scratch {
+    prepared: Prepared,
+    segment: SegmentScratch,
+    local: Vec<u32>,
+    out: Vec<Arc<RuleInfo>>,
+}
+
+impl Scratch {
+    /// Empty working memory.
+    pub fn new() -> Self {
+        Scratch::default()
+    }
+}
+
+impl Snapshot {
+    /// The rules that match `msg`, each once, ascending by id.
+    pub fn find<'s>(&self, msg: &Message, scratch: &'s mut Scratch) -> &'s [Arc<RuleInfo>] {
+        let s = &*self.state;
+        scratch.prepared.reset();
+        scratch.out.clear();
+        for layer in &s.layers {
+            scratch.local.clear();
+            layer.segment.find(
+                msg,
+                &mut scratch.prepared,
+                &mut scratch.segment,
+                &mut scratch.local,
+            );
+            for &i in &scratch.local {
+                let info = &layer.infos[i as usize];
+                if !s.removed.contains(&info.id) {
+                    scratch.out.push(info.clone());
+                }
+            }
+        }
+        scratch.local.clear();
+        s.delta.segment.find(msg, &mut scratch.prepared, &mut scratch.segment, &mut scratch.local);
+        scratch.out.extend(scratch.local.iter().map(|&i| s.delta.infos[i as usize].clone()));
+        scratch.out.sort_by_key(|i| i.id);
+        &scratch.out
+    }
+
+    /// The snapshot's version: it grows with every publication.
+    pub fn version(&self) -> u64 {
+        self.state.version
+    }
+
+    /// The number of rules the snapshot holds.
+    pub fn len(&self) -> usize {
+        let s = &*self.state;
+        s.layers.iter().map(|l| l.infos.len()).sum::<usize>() - s.removed.len()
+            + s.delta.infos.len()
+    }
+
+    /// Whether the snapshot holds no rule.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn registry_and_snapshot_are_send_and_sync() {
+        assert_send_sync::<Registry>();
+        assert_send_sync::<Snapshot>();
+        assert_send_sync::<Scratch>();
+    }
+}
