@@ -690,6 +690,21 @@ impl Snapshot {
         &scratch.out
     }
 
+    /// The rules the snapshot holds, ascending by id.
+    pub fn rules(&self) -> Vec<Arc<RuleInfo>> {
+        let s = &*self.state;
+        let mut v: Vec<Arc<RuleInfo>> = s
+            .layers
+            .iter()
+            .flat_map(|l| l.infos.iter())
+            .filter(|i| !s.removed.contains(&i.id))
+            .chain(s.delta.infos.iter())
+            .cloned()
+            .collect();
+        v.sort_by_key(|i| i.id);
+        v
+    }
+
     /// The snapshot's version: it grows with every publication.
     pub fn version(&self) -> u64 {
         self.state.version

@@ -726,3 +726,44 @@ fn bug_proximity_on_repeated_words_is_catastrophically_slow() {
         .expect("no answer within 30 s for a 2,000-word message");
     assert!(!answer);
 }
+
+
+
+#[test]
+fn zz_probe() {
+    use unicode_normalization::UnicodeNormalization;
+    let mut m = 0;
+    for cp in 0..=0x10FFFFu32 {
+        if (0xAC00..=0xD7A3).contains(&cp) { continue }
+        let Some(c) = char::from_u32(cp) else { continue };
+        let s = c.to_string();
+        let d: String = s.nfd().collect();
+        if d != s {
+            let a = Tokens::of(&s, UrlMode::Keep);
+            let b = Tokens::of(&d, UrlMode::Keep);
+            if a.text() != b.text() || a.word_texts().collect::<Vec<_>>() != b.word_texts().collect::<Vec<_>>() {
+                m += 1;
+                println!("nfd U+{cp:04X} {:?}/{:?} vs {:?}/{:?}", a.text(), a.word_texts().collect::<Vec<_>>(), b.text(), b.word_texts().collect::<Vec<_>>());
+            }
+        }
+    }
+    println!("non-hangul nfd differences {m}");
+    for t in ["\u{1100}\u{1161}", "가", "\u{1100}\u{1161}\u{11A8}"] {
+        let a = Tokens::of(t, UrlMode::Keep);
+        println!("{t:?} -> {:?} {:?}", a.text(), a.word_texts().collect::<Vec<_>>());
+    }
+    let r = Rule::parse("가").unwrap();
+    println!("rule 가 on NFD: {}", hits(&r, &text("\u{1100}\u{1161}")));
+    println!("rule NFD on 가: {}", hits(&Rule::parse("\u{1100}\u{1161}").unwrap(), &text("가")));
+    println!("{:?}", Rule::parse("\u{1100}\u{1161}").unwrap());
+    for r in ["\u{0300}ι", "[\u{345}\u{300}"] {
+        let a = Tokens::of(r, UrlMode::Keep);
+        let b = Tokens::of(a.text(), UrlMode::Keep);
+        println!("{r:?} -> {:?} {:?} -> {:?} {:?}", a.text(), a.word_texts().collect::<Vec<_>>(), b.text(), b.word_texts().collect::<Vec<_>>());
+    }
+    let big = "İ".repeat(2048);
+    let r = Rule::parse(&big).unwrap();
+    println!("{:?}", Rule::parse(&r.to_string()).map(|_| ()));
+    let padded = format!("a point_radius:[0 0 5e-324km] {}", "b ".repeat(1000));
+    println!("{}", Rule::parse(&padded).unwrap().to_string().len());
+}

@@ -9,11 +9,13 @@
 //! `tests/fuzz_regressions.rs`) are skipped, so that fuzzing keeps looking for new ones; set
 //! `STREAMTRACK_FUZZ_STRICT=1` to check them too. See [`known_round_trip_bug`].
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use streamtrack::matcher::{Matcher, Scratch};
 use streamtrack::message::{GeoBox, MessageFormat, UrlEntity};
 use streamtrack::normalize::{char_class, fold, CharClass, NormalizedMessage, Tokens, UrlMode};
 use streamtrack::reference::ReferenceMatcher;
+use streamtrack::registry::{NewRule, Registry, RegistryError, RuleId, Scratch as RegistryScratch};
 use streamtrack::rule::{Dialect, Node, Parser, RuleError, RuleErrorKind, Term};
 use streamtrack::{Message, Rule};
 
@@ -179,7 +181,8 @@ fn assert_round_trip(parser: &Parser, rule: &Rule, input: &str) {
 /// words, known bugs aside).
 pub fn check_normalize(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
-    let mut reused = Tokens::of("Prior TEXT, ÀÉ 東京タワー 🍕 http://www.x.y/z", UrlMode::Canonicalize);
+    let mut reused =
+        Tokens::of("Prior TEXT, ÀÉ 東京タワー 🍕 http://www.x.y/z", UrlMode::Canonicalize);
     for mode in [UrlMode::Canonicalize, UrlMode::Keep] {
         let mut fast = Tokens::new();
         fast.tokenize(&text, mode);
@@ -209,7 +212,10 @@ fn assert_same_tokens(a: &Tokens, b: &Tokens, what: &str) {
 fn check_token_invariants(source: &str, t: &Tokens) {
     let norm = t.text();
     let in_bounds = |s: &str, r: &std::ops::Range<usize>| {
-        r.start < r.end && r.end <= s.len() && s.is_char_boundary(r.start) && s.is_char_boundary(r.end)
+        r.start < r.end
+            && r.end <= s.len()
+            && s.is_char_boundary(r.start)
+            && s.is_char_boundary(r.end)
     };
     let mut joined = String::with_capacity(norm.len());
     let mut last_source_end = 0;
@@ -277,9 +283,12 @@ pub fn check_message_json(data: &[u8]) {
         Err(e) => assert!(!e.to_string().is_empty()),
     }
     let text = String::from_utf8_lossy(data);
-    for format in
-        [MessageFormat::Auto, MessageFormat::Simple, MessageFormat::TwitterV1, MessageFormat::TwitterV2]
-    {
+    for format in [
+        MessageFormat::Auto,
+        MessageFormat::Simple,
+        MessageFormat::TwitterV1,
+        MessageFormat::TwitterV2,
+    ] {
         match Message::from_json_with(&text, format) {
             Ok(m) => messages.push(m),
             Err(e) => assert!(!e.to_string().is_empty()),
@@ -305,7 +314,8 @@ pub fn assert_same_prepared(a: &NormalizedMessage, b: &NormalizedMessage, what: 
         assert_eq!(x.kind, y.kind, "field {i} kind: {what}");
         assert_same_tokens(&x.tokens, &y.tokens, &format!("field {i} ({:?}): {what}", x.kind));
     }
-    let list = |l: &streamtrack::normalize::StrList| l.iter().map(str::to_string).collect::<Vec<_>>();
+    let list =
+        |l: &streamtrack::normalize::StrList| l.iter().map(str::to_string).collect::<Vec<_>>();
     assert_eq!(list(&a.hashtags), list(&b.hashtags), "hashtags: {what}");
     assert_eq!(list(&a.mentions), list(&b.mentions), "mentions: {what}");
     assert_eq!(list(&a.cashtags), list(&b.cashtags), "cashtags: {what}");
@@ -463,20 +473,103 @@ impl<'a> Choices<'a> {
 /// no-space scripts (Han, Kana, Thai), Arabic, Korean, emoji (sequences, modifiers, flags),
 /// punctuated forms, digits.
 const VOCAB: &[&str] = &[
-    "apple", "pie", "gnip", "call", "cola", "coca", "snow", "the", "a", "twitter", "api", "cat",
-    "meme", "grumpy", "example", "com", "wii", "fit", "x1", "42", "iphone", "iPhone", "東京",
-    "東", "京", "タワー", "大東京", "欲しい", "人", "ภาษา", "ไทย", "🍕", "👍", "🏽", "👍🏽", "🇫🇷",
-    "straße", "STRASSE", "ΟΔΟΣ", "οδος", "touché", "touche\u{301}", "touche", "diacrítica",
-    "السلام", "الإنسان", "서울", "İstanbul", "c", "love", "OR", "or", "AND",
+    "apple",
+    "pie",
+    "gnip",
+    "call",
+    "cola",
+    "coca",
+    "snow",
+    "the",
+    "a",
+    "twitter",
+    "api",
+    "cat",
+    "meme",
+    "grumpy",
+    "example",
+    "com",
+    "wii",
+    "fit",
+    "x1",
+    "42",
+    "iphone",
+    "iPhone",
+    "東京",
+    "東",
+    "京",
+    "タワー",
+    "大東京",
+    "欲しい",
+    "人",
+    "ภาษา",
+    "ไทย",
+    "🍕",
+    "👍",
+    "🏽",
+    "👍🏽",
+    "🇫🇷",
+    "straße",
+    "STRASSE",
+    "ΟΔΟΣ",
+    "οδος",
+    "touché",
+    "touche\u{301}",
+    "touche",
+    "diacrítica",
+    "السلام",
+    "الإنسان",
+    "서울",
+    "İstanbul",
+    "c",
+    "love",
+    "OR",
+    "or",
+    "AND",
 ];
 
 /// Pieces only messages have: white space of every kind, punctuation, URL parts, entity
 /// sigils, default-ignorables, a control, a combining mark.
 const NOISE: &[&str] = &[
-    " ", " ", " ", "  ", "\t", "\n", "\u{a0}", "\u{3000}", ", ", ". ", "!", "-", "'s", "’s", "_",
-    "(", ")", "\"", "#", "@", "$", "http://", "https://www.", "HTTP://WWW.", "www.", ".com/",
-    "/", "\u{200b}", "\u{ad}", "\u{fe0f}", "\u{1}", "\u{0}", "\u{301}", "RT ", "c++", "~",
-    "：", "、", "。",
+    " ",
+    " ",
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    "\u{a0}",
+    "\u{3000}",
+    ", ",
+    ". ",
+    "!",
+    "-",
+    "'s",
+    "’s",
+    "_",
+    "(",
+    ")",
+    "\"",
+    "#",
+    "@",
+    "$",
+    "http://",
+    "https://www.",
+    "HTTP://WWW.",
+    "www.",
+    ".com/",
+    "/",
+    "\u{200b}",
+    "\u{ad}",
+    "\u{fe0f}",
+    "\u{1}",
+    "\u{0}",
+    "\u{301}",
+    "RT ",
+    "c++",
+    "~",
+    "：",
+    "、",
+    "。",
 ];
 
 const USERS: &[&str] = &["alice", "Bob", "@carol", "42", "bob", "ALICE"];
@@ -619,8 +712,19 @@ fn track_value(c: &mut Choices<'_>) -> String {
             }
             match c.below(8) {
                 0 => out.push_str(c.pick(&[
-                    "c++", "$acme", "#meme", "@bob", "example.com", "example.com/x", "!!!", "hi🍕",
-                    "apple's", "twitter’s", "www.example.com", "touché.", "東京!",
+                    "c++",
+                    "$acme",
+                    "#meme",
+                    "@bob",
+                    "example.com",
+                    "example.com/x",
+                    "!!!",
+                    "hi🍕",
+                    "apple's",
+                    "twitter’s",
+                    "www.example.com",
+                    "touché.",
+                    "東京!",
                 ])),
                 1 => out.push_str(&c.literal(12)),
                 _ => out.push_str(&word(c)),
@@ -722,17 +826,19 @@ fn message(c: &mut Choices<'_>) -> Message {
     m
 }
 
-/// Decodes a rule set and messages from the fuzzer's bytes, in one of two modes.
+/// Decodes a rule set, messages and registry operations from the fuzzer's bytes, in one of
+/// two modes.
 ///
 /// Text mode, for hand-written seeds: UTF-8 starting with `%%`, then lines `r RULE` (rule
 /// dialect), `t TRACK` (track dialect), `m TEXT` (a message with only a text) and `j JSON` (a
 /// message read by [`Message::from_json`]); other lines are ignored.
 ///
 /// Byte mode, anything else: a hash key, 1-10 rule texts of both dialects generated from a
-/// vocabulary, operators and raw input bytes, and 1-4 messages with every field set or not.
+/// vocabulary, operators and raw input bytes, 1-4 messages with every field set or not, and
+/// the remaining bytes as registry operations (text mode has none: every rule is added).
 ///
 /// Rules that do not parse and messages that do not read are dropped.
-pub fn decode_case(data: &[u8]) -> (Vec<Rule>, Vec<Message>, (u64, u64)) {
+pub fn decode_case(data: &[u8]) -> Case<'_> {
     if let Some(text) = data.strip_prefix(b"%%").and_then(|d| std::str::from_utf8(d).ok()) {
         let (mut rules, mut messages) = (Vec::new(), Vec::new());
         for line in text.lines() {
@@ -742,11 +848,13 @@ pub fn decode_case(data: &[u8]) -> (Vec<Rule>, Vec<Message>, (u64, u64)) {
                 Some(("m ", m)) if messages.len() < 8 => {
                     messages.push(Message::new(messages.len().to_string(), m))
                 }
-                Some(("j ", j)) if messages.len() < 8 => messages.extend(Message::from_json(j).ok()),
+                Some(("j ", j)) if messages.len() < 8 => {
+                    messages.extend(Message::from_json(j).ok())
+                }
                 _ => {}
             }
         }
-        return (rules, messages, (1, 2));
+        return Case { rules, messages, seed: (1, 2), ops: &[] };
     }
     let mut c = Choices { data, pos: 0 };
     let seed = (u64::from(c.u16()), u64::from(c.u16()));
@@ -762,27 +870,38 @@ pub fn decode_case(data: &[u8]) -> (Vec<Rule>, Vec<Message>, (u64, u64)) {
         rules.extend(parsed.ok());
     }
     let messages = (0..1 + c.below(4)).map(|_| message(&mut c)).collect();
-    (rules, messages, seed)
+    Case { rules, messages, seed, ops: data.get(c.pos..).unwrap_or(&[]) }
+}
+
+/// A decoded differential case.
+pub struct Case<'a> {
+    /// The rules (all parsed).
+    pub rules: Vec<Rule>,
+    /// The messages.
+    pub messages: Vec<Message>,
+    /// A hash key for the matchers built with one.
+    pub seed: (u64, u64),
+    /// The bytes left, which drive the live registry's adds and removes.
+    pub ops: &'a [u8],
 }
 
 /// A rule set and messages decoded from the bytes ([`decode_case`]): [`Matcher::find`] equals
 /// [`ReferenceMatcher::matching`] for every message, for a matcher built with
 /// [`Matcher::new`] and for one built with a fixed hash key from the input over the rules in
 /// reverse order (results mapped back), each reusing its [`Scratch`] from message to message;
-/// and the reference gives the same on a message prepared by the fast path.
-///
-/// TODO: the crate has no live, incrementally updated matcher yet (no `Registry` or
-/// `LiveMatcher` in `src/`; `src/matcher/segment.rs` mentions "the live registry"). When it
-/// lands, add a third matcher built by random adds and removes decoded from the input, and
-/// check it against the reference on the rules still present.
+/// the reference gives the same on a message prepared by the fast path; and a live
+/// [`Registry`] driven by adds, removes, replacements, batch loads and compactions decoded from
+/// the input (tiny delta, layer and tombstone limits, merges in the writing thread) finds
+/// exactly the live rules the reference finds, at random points and at the end.
 pub fn check_match_vs_reference(data: &[u8]) {
-    let (rules, messages, (k0, k1)) = decode_case(data);
+    let Case { rules, messages, seed: (k0, k1), ops } = decode_case(data);
     if rules.is_empty() {
         return;
     }
     let matcher = Matcher::new(&rules);
     let reversed: Vec<usize> = (0..rules.len()).rev().collect();
-    let reversed_matcher = Matcher::builder().hash_seed(k0, k1).build(reversed.iter().map(|&i| &rules[i]));
+    let reversed_matcher =
+        Matcher::builder().hash_seed(k0, k1).build(reversed.iter().map(|&i| &rules[i]));
     let reference = ReferenceMatcher::new(rules);
     let (mut s1, mut s2) = (Scratch::new(), Scratch::new());
     for m in &messages {
@@ -793,4 +912,135 @@ pub fn check_match_vs_reference(data: &[u8]) {
             &mut [&mut s1, &mut s2],
         );
     }
+    check_registry(&reference, &messages, ops, (k0, k1));
+}
+
+/// Drives a [`Registry`] with operations decoded from `ops` and checks it against the
+/// reference matcher restricted to the rules live at each check.
+fn check_registry(
+    reference: &ReferenceMatcher,
+    messages: &[Message],
+    ops: &[u8],
+    (k0, k1): (u64, u64),
+) {
+    let rules = reference.rules();
+    let expected: Vec<Vec<usize>> = messages.iter().map(|m| reference.matching(m)).collect();
+    let mut c = Choices { data: ops, pos: 0 };
+    let registry = Registry::builder()
+        .delta_max(1 + c.below(4))
+        .max_layers(2 + c.below(3))
+        .tombstones_max(1 + c.below(4))
+        .background_merges(false)
+        .hash_seed(k0, k1)
+        .build();
+    // The model: live rule id -> (rule number, subscriber).
+    let mut live: BTreeMap<RuleId, (usize, String)> = BTreeMap::new();
+    let mut next_rule = 0;
+    let mut subscribers = 0;
+    let mut scratch = RegistryScratch::new();
+    let mut check = |registry: &Registry, live: &BTreeMap<RuleId, (usize, String)>, when: &str| {
+        let snapshot = registry.snapshot();
+        assert_eq!(snapshot.len(), live.len(), "snapshot size {when}");
+        assert_eq!(registry.len(), live.len(), "registry size {when}");
+        for (m, want_rules) in messages.iter().zip(&expected) {
+            let want: Vec<RuleId> = live
+                .iter()
+                .filter(|(_, (i, _))| want_rules.contains(i))
+                .map(|(&id, _)| id)
+                .collect();
+            let got: Vec<RuleId> = snapshot.find(m, &mut scratch).iter().map(|r| r.id).collect();
+            assert_eq!(
+                got,
+                want,
+                "registry vs reference {when} for {m:?}\nlive: {live:?}\nrules:\n{}",
+                rules
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| format!("  {i}: {r}  [{:?}]", r.dialect()))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+    };
+    let n_ops = rules.len() + c.below(12);
+    for step in 0..n_ops {
+        let any_live = |c: &mut Choices<'_>, live: &BTreeMap<RuleId, (usize, String)>| {
+            let k = c.below(live.len().max(1));
+            live.keys().nth(k).copied()
+        };
+        let mut new_subscriber = || {
+            subscribers += 1;
+            format!("s{}", subscribers % 5)
+        };
+        match c.below(8) {
+            // Add the next rule (or, once all are in, any rule again).
+            0..=2 => {
+                let i = if next_rule < rules.len() { next_rule } else { c.below(rules.len()) };
+                next_rule += 1;
+                let sub = new_subscriber();
+                match registry.subscribe(&sub, rules[i].clone(), None) {
+                    Ok(id) => {
+                        assert!(live.insert(id, (i, sub)).is_none(), "rule id {id} reused");
+                    }
+                    Err(RegistryError::Duplicate { existing }) => {
+                        let (j, s) = &live[&existing];
+                        assert_eq!((rules[*j].to_string(), s), (rules[i].to_string(), &sub));
+                    }
+                    Err(e) => panic!("subscribe: {e}"),
+                }
+            }
+            3 => {
+                if let Some(id) = any_live(&mut c, &live) {
+                    registry.unsubscribe(id).expect("live rule");
+                    live.remove(&id);
+                    assert!(registry.unsubscribe(id).is_err(), "a removed rule removed again");
+                }
+            }
+            4 => {
+                if let Some(id) = any_live(&mut c, &live) {
+                    let i = c.below(rules.len());
+                    match registry.replace(id, rules[i].clone(), Some("tag".into())) {
+                        Ok(()) => live.get_mut(&id).expect("live").0 = i,
+                        Err(RegistryError::Duplicate { existing }) => {
+                            assert!(live.contains_key(&existing))
+                        }
+                        Err(e) => panic!("replace: {e}"),
+                    }
+                }
+            }
+            5 => {
+                let batch: Vec<(usize, String)> =
+                    (0..1 + c.below(3)).map(|_| (c.below(rules.len()), new_subscriber())).collect();
+                let results = registry.subscribe_all(batch.iter().map(|(i, sub)| NewRule {
+                    subscriber: sub.clone(),
+                    rule: rules[*i].clone(),
+                    tag: None,
+                }));
+                for ((i, sub), r) in batch.into_iter().zip(results) {
+                    match r {
+                        Ok(id) => {
+                            assert!(live.insert(id, (i, sub)).is_none(), "rule id {id} reused")
+                        }
+                        Err(RegistryError::Duplicate { existing }) => {
+                            assert!(live.contains_key(&existing))
+                        }
+                        Err(e) => panic!("subscribe_all: {e}"),
+                    }
+                }
+            }
+            6 => {
+                if c.below(2) == 0 {
+                    registry.compact();
+                } else {
+                    let sub = format!("s{}", c.below(5));
+                    let n = registry.remove_subscriber(&sub);
+                    let before = live.len();
+                    live.retain(|_, (_, s)| *s != sub);
+                    assert_eq!(n, before - live.len(), "remove_subscriber({sub})");
+                }
+            }
+            _ => check(&registry, &live, &format!("after step {step}")),
+        }
+    }
+    check(&registry, &live, "at the end");
 }
