@@ -668,7 +668,7 @@ impl Snapshot {
         let s = &*self.state;
         scratch.prepared.reset();
         scratch.out.clear();
-        for layer in &s.layers {
+        for layer in s.layers.iter().filter(|l| !l.infos.is_empty()) {
             scratch.local.clear();
             layer.segment.find(
                 msg,
@@ -683,9 +683,11 @@ impl Snapshot {
                 }
             }
         }
-        scratch.local.clear();
-        s.delta.segment.find(msg, &mut scratch.prepared, &mut scratch.segment, &mut scratch.local);
-        scratch.out.extend(scratch.local.iter().map(|&i| s.delta.infos[i as usize].clone()));
+        if !s.delta.infos.is_empty() {
+            scratch.local.clear();
+            s.delta.segment.find(msg, &mut scratch.prepared, &mut scratch.segment, &mut scratch.local);
+            scratch.out.extend(scratch.local.iter().map(|&i| s.delta.infos[i as usize].clone()));
+        }
         scratch.out.sort_by_key(|i| i.id);
         &scratch.out
     }

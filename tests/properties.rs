@@ -148,6 +148,11 @@ fn caseless_upper(s: &str) -> String {
     out
 }
 
+/// Which raw tokens of `text` hold a URL.
+fn url_flags(text: &str) -> Vec<bool> {
+    Tokens::of(text, UrlMode::Canonicalize).raw_tokens().iter().map(|r| r.is_url).collect()
+}
+
 fn assert_rule_round_trip(rule: &Rule) -> Result<(), TestCaseError> {
     let printed = rule.to_string();
     let reparsed = match rule.dialect() {
@@ -658,7 +663,8 @@ fn text_piece() -> impl Strategy<Value = String> {
         1 => "[а-яА-ЯёЁ]{1,5}",
         1 => "[\u{4e00}-\u{4e20}\u{3041}-\u{3090}\u{30a1}-\u{30f0}]{1,4}",
         1 => "[\u{0e01}-\u{0e2e}]{1,4}",
-        1 => "[\u{0300}-\u{036f}]{1,2}",
+        // Combining marks (U+0345 left out: `bug_combining_characters_that_are_not_marks…`).
+        1 => "[\u{0300}-\u{0344}\u{0346}-\u{036f}]{1,2}",
         1 => "[0-9]{1,3}",
         2 => "[!-/:-@\\[-`{-~]{1,3}",
         2 => select(vec![
@@ -738,6 +744,8 @@ fn check_tokenisation(s: &str, mode: UrlMode) -> Result<(), TestCaseError> {
 /// Normalising twice changes nothing: see `tokenisation_invariants` for the exact statement.
 fn check_idempotent(s: &str, first: UrlMode) -> Result<(), TestCaseError> {
     let once = Tokens::of(s, first);
+    // The normalised text is in NFC (spec: both sides are NFC-normalised first).
+    prop_assert!(is_nfc(once.text()), "{:?} is not NFC", once.text());
     let twice = Tokens::of(once.text(), UrlMode::Keep);
     prop_assert_eq!(twice.text(), once.text());
     let w1: Vec<&str> = once.word_texts().collect();
@@ -912,6 +920,14 @@ proptest! {
         up.text = caseless_upper(&msg.text);
         up.quoted_text = msg.quoted_text.as_deref().map(caseless_upper);
         up.user = msg.user.as_deref().map(caseless_upper);
+        // URL detection is ASCII and happens before case folding, so a case change that
+        // turns a non-ASCII letter into ASCII ones can make a URL appear (`ﬁsh-http://x` has
+        // none, `FISH-HTTP://x` has one): see `url_detection_precedes_case_folding`.
+        prop_assume!(url_flags(&msg.text) == url_flags(&up.text));
+        prop_assume!(
+            url_flags(msg.quoted_text.as_deref().unwrap_or(""))
+                == url_flags(up.quoted_text.as_deref().unwrap_or(""))
+        );
         let expected = hits(&r1, &msg);
         prop_assert_eq!(hits(&r1, &up), expected, "{:?} on {:?} vs {:?}", plain, msg.text, up.text);
         prop_assert_eq!(hits(&r2, &msg), expected);
@@ -1006,8 +1022,21 @@ fn generators_produce_parsable_rules() {
     assert_eq!(ok, 200);
 }
 
+#[test]
+fn url_detection_precedes_case_folding() {
+    // URLs are found on the raw text (an ASCII scheme, or `www.`), before case folding. So
+    // two caseless-equal texts can differ in whether they hold a URL: `ﬁ` folds to `fi`, yet
+    // `ﬁsh-http://…` holds no URL while `FISH-HTTP://…` does (`fish-http` is a valid scheme).
+    assert_eq!(fold("ﬁsh-http://x.org/a"), fold("FISH-HTTP://x.org/a"));
+    assert_eq!(url_flags("ﬁsh-http://x.org/a"), [false]);
+    assert_eq!(url_flags("FISH-HTTP://x.org/a"), [true]);
+    let r = Rule::parse("url:\"x.org/a\"").unwrap();
+    assert!(hits(&r, &Message::new("1", "FISH-HTTP://x.org/a")));
+    assert!(!hits(&r, &Message::new("1", "ﬁsh-http://x.org/a")));
+}
+
 // ---------------------------------------------------------------------------------------------
-// Known bugs (ignored until fixed)
+// Regression tests for bugs found by these properties and since fixed
 // ---------------------------------------------------------------------------------------------
 
 fn round_trip_error(text: &str, track: bool) -> Option<String> {
@@ -1020,79 +1049,139 @@ fn round_trip_error(text: &str, track: bool) -> Option<String> {
     }
 }
 
+fn word_list(text: &str, mode: UrlMode) -> Vec<String> {
+    Tokens::of(text, mode).word_texts().map(String::from).collect()
+}
+
+/// `Ⓜ` (U+24C2) has the Emoji property but folds to `ⓜ` (U+24DC), a symbol. It used to be a
+/// word that printed as a non-word (rule `Ⓜ` printed `ⓜ`, which was NoWord) and made `Ⓜ` and
+/// `ⓜ` match differently. Now both are symbols.
 #[test]
-#[ignore = "BUG: U+24C2 Ⓜ is an emoji (a word) but folds to U+24DC ⓜ, a symbol (not a word)"]
-fn bug_emoji_that_folds_to_a_symbol_breaks_round_trip_and_case_insensitivity() {
-    // Rule dialect: `Ⓜ` parses to Keyword(["ⓜ"]), which prints as `ⓜ`, which is NoWord.
+fn emoji_that_folds_to_a_symbol_is_consistent() {
     assert_eq!(round_trip_error("Ⓜ", false), None);
-    // Track dialect: `Ⓜ` is Keyword(["ⓜ"]); its printed form `ⓜ` parses to Token("ⓜ").
     assert_eq!(round_trip_error("Ⓜ", true), None);
-    // Tokenising the normalised text again loses the word.
+    assert_eq!(
+        Rule::parse("Ⓜ").map_err(|e| e.kind().clone()),
+        Rule::parse("ⓜ").map_err(|e| e.kind().clone())
+    );
+    assert_eq!(Rule::parse_track("Ⓜ"), Rule::parse_track("ⓜ"));
     let once = Tokens::of("Ⓜ", UrlMode::Canonicalize);
-    let twice = Tokens::of(once.text(), UrlMode::Keep);
-    assert_eq!(twice.word_texts().collect::<Vec<_>>(), once.word_texts().collect::<Vec<_>>());
-    // Case-insensitivity: `ⓜ` and `Ⓜ` are caseless-equal, yet only one matches.
-    let r = Rule::parse("Ⓜ").unwrap();
+    assert_eq!(word_list(once.text(), UrlMode::Keep), word_list("Ⓜ", UrlMode::Canonicalize));
+    let r = Rule::parse_track("Ⓜ").unwrap();
     assert_eq!(hits(&r, &Message::new("1", "ⓜ")), hits(&r, &Message::new("1", "Ⓜ")));
 }
 
+/// A symbol plus a combining mark and its precomposed form are canonically equivalent
+/// (`=` + U+0338 and `≠`); they used to tokenise differently (the mark was a word).
 #[test]
-#[ignore = "BUG: characters are classified before NFC: canonically equivalent texts tokenise differently"]
-fn bug_composition_exclusions_and_combining_marks_tokenise_differently_from_their_nfc() {
-    // `≠` (U+2260) and `=` + U+0338 are canonically equivalent, but the decomposed form has
-    // the word "\u{338}" and keeps its decomposed text, so `contains:"≠"` and a keyword
-    // made of the mark give different results on the two forms.
-    let composed = Tokens::of("≠", UrlMode::Canonicalize);
-    let decomposed = Tokens::of("=\u{338}", UrlMode::Canonicalize);
-    assert_eq!(decomposed.text(), composed.text());
-    assert_eq!(
-        decomposed.word_texts().collect::<Vec<_>>(),
-        composed.word_texts().collect::<Vec<_>>()
-    );
+fn symbol_plus_combining_mark_tokenises_like_its_composed_form() {
+    assert_eq!(Tokens::of("=\u{338}", UrlMode::Keep).text(), "≠");
+    assert_eq!(word_list("=\u{338}", UrlMode::Keep), word_list("≠", UrlMode::Keep));
     let contains = Rule::parse("x contains:\"≠\"").unwrap();
-    assert_eq!(
-        hits(&contains, &Message::new("1", "x =\u{338}")),
-        hits(&contains, &Message::new("1", "x ≠"))
-    );
-    // U+2ADC and the musical symbols U+1D15E.. are composition exclusions: their NFC is a
-    // symbol plus a combining mark, so the normalised text of `𝅗𝅥` has no word, but that
-    // text tokenised again has the word "\u{1D165}" (normalising twice is not idempotent).
-    for s in ["⫝̸", "\u{1D15E}"] {
+    assert!(hits(&contains, &Message::new("1", "x =\u{338}")));
+    assert!(hits(&contains, &Message::new("1", "x ≠")));
+    // Composition exclusions whose NFC is a symbol plus a mark: normalising twice is stable.
+    for s in ["⫝̸", "\u{1D15E}", "\u{0385}", "\u{219A}"] {
         let once = Tokens::of(s, UrlMode::Keep);
-        let twice = Tokens::of(once.text(), UrlMode::Keep);
-        assert_eq!(
-            twice.word_texts().collect::<Vec<_>>(),
-            once.word_texts().collect::<Vec<_>>(),
-            "{s:?}"
-        );
+        assert_eq!(word_list(once.text(), UrlMode::Keep), word_list(s, UrlMode::Keep), "{s:?}");
     }
-    // All 68 characters whose decomposition crosses classes (e.g. U+0385, U+219A, U+2204).
-    let crossing = (0..=0x10FFFFu32)
-        .filter_map(char::from_u32)
-        .filter(|&c| {
-            let d: String = c.to_string().nfd().collect();
-            d.chars().count() > 1 && d.chars().any(|x| char_class(x) != char_class(c))
-        })
-        .count();
-    assert_eq!(crossing, 0, "characters whose NFD crosses tokenisation classes");
 }
 
+/// `from:"@ a"` used to give From(" a"), printed `from:" a"`, parsed back as From("a").
 #[test]
-#[ignore = "BUG: from:/to: trim white space before removing '@', so `from:\"@ a\"` prints `from:\" a\"`, which parses to From(\"a\")"]
-fn bug_from_value_with_at_then_space_does_not_round_trip() {
+fn from_value_with_at_then_space_round_trips() {
     assert_eq!(round_trip_error("from:\"@ a\"", false), None);
     assert_eq!(round_trip_error("x to:\"@\u{3000}bob\"", false), None);
+    assert_eq!(Rule::parse("from:\"@ a\"").unwrap(), Rule::parse("from:a").unwrap());
 }
 
+/// Numbers used to print in full (`5e-324` with 324 decimals), so a rule near the length
+/// limit printed past it.
 #[test]
-#[ignore = "BUG: the canonical text can exceed the limits the original met (case folding and float printing lengthen it)"]
-fn bug_canonical_text_can_exceed_the_limits() {
-    // Track: 30 × `İ` is 60 bytes; it folds to `i̇` (3 bytes each), so the printed phrase
-    // is 90 bytes and does not parse (PhraseTooLong).
-    assert_eq!(round_trip_error(&"İ".repeat(30), true), None);
-    // Rule dialect: 2,048 × `İ` prints as 4,096 code points (TooLong).
-    assert_eq!(round_trip_error(&"İ".repeat(2048), false), None);
-    // Floats print in full: `5e-324km` is printed with 324 decimals.
+fn tiny_numbers_print_short() {
     let padded = format!("a point_radius:[0 0 5e-324km] {}", "b ".repeat(1000));
     assert_eq!(round_trip_error(&padded, false), None);
+    let r = Rule::parse("a bounding_box:[-1e-300 -0.000001 1e-7 90]").unwrap();
+    assert_eq!(round_trip_error(&r.to_string(), false), None);
+    assert!(r.to_string().len() < 60, "{r}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Known bugs (ignored until fixed)
+// ---------------------------------------------------------------------------------------------
+
+/// Decomposed Hangul (conjoining jamo, as produced by NFD, e.g. macOS file names) is not
+/// composed: `Tokens::of("\u{1100}\u{1161}")` keeps the two jamo instead of `가` (U+AC00), so
+/// the rule `가` does not match the decomposed text and vice versa. The fast path of
+/// `push_caseless` skips NFC for strings whose characters are flagged NFC-stable, and the
+/// generated flags do not mark the jamo (Hangul composition is algorithmic, not in the
+/// decomposition mappings). The same happens for compositions of scripts newer than the
+/// Unicode 15.0 tables (Tulu-Tigalari U+11383, Gurung Khema U+16121, Kirat Rai U+16D68).
+#[test]
+#[ignore = "BUG: decomposed Hangul (jamo) is not NFC-composed, so `가` and `\u{1100}\u{1161}` do not match each other"]
+fn bug_decomposed_hangul_is_not_composed() {
+    assert_eq!(Tokens::of("\u{1100}\u{1161}", UrlMode::Canonicalize).text(), "가");
+    assert_eq!(Tokens::of("\u{1100}\u{1161}\u{11A8}", UrlMode::Canonicalize).text(), "각");
+    let r = Rule::parse("가").unwrap();
+    assert!(hits(&r, &Message::new("1", "\u{1100}\u{1161}")));
+    let r = Rule::parse("\u{1100}\u{1161}").unwrap();
+    assert!(hits(&r, &Message::new("1", "가")));
+    for s in ["\u{11382}\u{113C9}", "\u{1611E}\u{1611E}", "\u{16D67}\u{16D67}"] {
+        let t = Tokens::of(s, UrlMode::Keep);
+        assert!(is_nfc(t.text()), "{s:?} -> {:?}", t.text());
+    }
+}
+
+/// `↔` (U+2194) has the Emoji property; `↔` + U+0338 composes to `↮` (U+21AE), which does not.
+/// The decomposed form is an emoji segment, so it becomes the word `↮`, while `↮` itself is
+/// a symbol and no word. Canonically equivalent texts match differently, the normalised text
+/// of `↔\u{338}` tokenised again loses its word, and the rule `↔\u{338}` (Keyword ["↮"])
+/// prints as `↮`, which is NoWord.
+#[test]
+#[ignore = "BUG: an emoji base plus a mark that composes to a non-emoji (↔ + U+0338 = ↮) is a word in one form only"]
+fn bug_emoji_base_plus_mark_composing_to_a_symbol() {
+    assert_eq!(word_list("↔\u{338}", UrlMode::Keep), word_list("↮", UrlMode::Keep));
+    let once = Tokens::of("↔\u{338}", UrlMode::Keep);
+    assert_eq!(word_list(once.text(), UrlMode::Keep), word_list("↔\u{338}", UrlMode::Keep));
+    assert_eq!(round_trip_error("↔\u{338}", false), None);
+}
+
+/// NFC reorders combining characters by canonical combining class. The tokenizer attaches a
+/// mark to the character before it, but some combining characters are not marks to it:
+/// U+0345 (ccc 240; it folds to `ι`) and ~80 characters newer than its Unicode 15.0 tables
+/// (e.g. U+113CE, ccc 9, which the `unicode-normalization` crate knows). NFC then moves a
+/// real mark in front of them, across the segment boundary, so the normalised text tokenises
+/// differently the second time:
+/// - `[\u{345}\u{300}`: words `["\u{300}ι"]`, its normalised text `[\u{300}ι` gives `["ι"]`;
+/// - the rule `¹[\u{113CE}\u{16AF0}` is Keyword(["¹", "\u{16AF0}\u{113CE}"]), printed
+///   `¹-\u{16AF0}\u{113CE}`, parsed back as Keyword(["¹", "\u{113CE}"]).
+#[test]
+#[ignore = "BUG: combining characters the tables do not treat as marks (U+0345, post-15.0) are reordered by NFC across segments"]
+fn bug_combining_characters_that_are_not_marks_are_reordered_across_segments() {
+    let once = Tokens::of("[\u{345}\u{300}", UrlMode::Keep);
+    assert_eq!(word_list(once.text(), UrlMode::Keep), word_list("[\u{345}\u{300}", UrlMode::Keep));
+    assert_eq!(round_trip_error("¹[\u{113CE}\u{16AF0}", false), None);
+    let once = Tokens::of("!\u{1E5EE}\u{10A39}", UrlMode::Keep);
+    assert_eq!(
+        word_list(once.text(), UrlMode::Keep),
+        word_list("!\u{1E5EE}\u{10A39}", UrlMode::Keep)
+    );
+    let not_marks: Vec<String> = (0..=0x10FFFFu32)
+        .filter_map(char::from_u32)
+        .filter(|&c| canonical_combining_class(c) != 0 && !is_mark(c))
+        .map(|c| format!("U+{:04X}", c as u32))
+        .collect();
+    assert!(not_marks.is_empty(), "combining characters that are not marks: {not_marks:?}");
+}
+
+/// The canonical text can be longer than the original and exceed a limit the original met:
+/// case folding lengthens some characters (`İ`, 2 bytes, folds to `i̇`, 3 bytes and 2 code
+/// points). The documented promise "parsing that text gives the same tree" then fails.
+#[test]
+#[ignore = "BUG: the canonical text can exceed the limits the original met (case folding lengthens it)"]
+fn bug_canonical_text_can_exceed_the_limits() {
+    // Track: 30 × `İ` is 60 bytes; it prints as 90 bytes: PhraseTooLong.
+    assert_eq!(round_trip_error(&"İ".repeat(30), true), None);
+    // Rule dialect: 2,048 × `İ` prints as 4,096 code points: TooLong.
+    assert_eq!(round_trip_error(&"İ".repeat(2048), false), None);
 }

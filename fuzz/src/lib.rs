@@ -25,6 +25,12 @@ fn strict() -> bool {
     *STRICT.get_or_init(|| std::env::var_os("STREAMTRACK_FUZZ_STRICT").is_some_and(|v| v == "1"))
 }
 
+/// Whether the registry operations are printed (`STREAMTRACK_FUZZ_TRACE=1`), to debug a case.
+fn trace() -> bool {
+    static TRACE: OnceLock<bool> = OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("STREAMTRACK_FUZZ_TRACE").is_some_and(|v| v == "1"))
+}
+
 // ---------------------------------------------------------------------------------------------
 // parse_rule: both dialects, default and tight limits; round trip through the printer
 // ---------------------------------------------------------------------------------------------
@@ -962,6 +968,11 @@ fn check_registry(
             );
         }
     };
+    let log = |s: String| {
+        if trace() {
+            eprintln!("{s}");
+        }
+    };
     let n_ops = rules.len() + c.below(12);
     for step in 0..n_ops {
         let any_live = |c: &mut Choices<'_>, live: &BTreeMap<RuleId, (usize, String)>| {
@@ -978,7 +989,9 @@ fn check_registry(
                 let i = if next_rule < rules.len() { next_rule } else { c.below(rules.len()) };
                 next_rule += 1;
                 let sub = new_subscriber();
-                match registry.subscribe(&sub, rules[i].clone(), None) {
+                let result = registry.subscribe(&sub, rules[i].clone(), None);
+                log(format!("subscribe({sub}, rule {i}) -> {result:?}"));
+                match result {
                     Ok(id) => {
                         assert!(live.insert(id, (i, sub)).is_none(), "rule id {id} reused");
                     }
@@ -991,6 +1004,7 @@ fn check_registry(
             }
             3 => {
                 if let Some(id) = any_live(&mut c, &live) {
+                    log(format!("unsubscribe({id})"));
                     registry.unsubscribe(id).expect("live rule");
                     live.remove(&id);
                     assert!(registry.unsubscribe(id).is_err(), "a removed rule removed again");
@@ -999,7 +1013,9 @@ fn check_registry(
             4 => {
                 if let Some(id) = any_live(&mut c, &live) {
                     let i = c.below(rules.len());
-                    match registry.replace(id, rules[i].clone(), Some("tag".into())) {
+                    let result = registry.replace(id, rules[i].clone(), Some("tag".into()));
+                    log(format!("replace({id}, rule {i}) -> {result:?}"));
+                    match result {
                         Ok(()) => live.get_mut(&id).expect("live").0 = i,
                         Err(RegistryError::Duplicate { existing }) => {
                             assert!(live.contains_key(&existing))
@@ -1016,6 +1032,7 @@ fn check_registry(
                     rule: rules[*i].clone(),
                     tag: None,
                 }));
+                log(format!("subscribe_all({batch:?}) -> {results:?}"));
                 for ((i, sub), r) in batch.into_iter().zip(results) {
                     match r {
                         Ok(id) => {
@@ -1030,10 +1047,12 @@ fn check_registry(
             }
             6 => {
                 if c.below(2) == 0 {
+                    log("compact()".into());
                     registry.compact();
                 } else {
                     let sub = format!("s{}", c.below(5));
                     let n = registry.remove_subscriber(&sub);
+                    log(format!("remove_subscriber({sub}) -> {n}"));
                     let before = live.len();
                     live.retain(|_, (_, s)| *s != sub);
                     assert_eq!(n, before - live.len(), "remove_subscriber({sub})");
@@ -1041,6 +1060,13 @@ fn check_registry(
             }
             _ => check(&registry, &live, &format!("after step {step}")),
         }
+        log(format!(
+            "  live {:?}; registry.len() {}; snapshot().len() {}; layer_stats {:?}",
+            live.iter().map(|(id, (i, s))| format!("{id}:r{i}@{s}")).collect::<Vec<_>>(),
+            registry.len(),
+            registry.snapshot().len(),
+            registry.layer_stats()
+        ));
     }
     check(&registry, &live, "at the end");
 }

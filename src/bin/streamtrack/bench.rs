@@ -21,6 +21,8 @@ pub struct BenchArgs {
 enum BenchWhat {
     /// Matching throughput, compile time and memory for several rule-set sizes.
     Match(MatchBench),
+    /// Live updates: adds+removes per second, visibility delay, matching under churn, memory.
+    Churn(crate::churn_bench::ChurnBench),
 }
 
 #[derive(Args)]
@@ -51,6 +53,7 @@ struct MatchBench {
 pub fn run(args: BenchArgs) -> ExitCode {
     match args.what {
         BenchWhat::Match(m) => bench_match(m),
+        BenchWhat::Churn(c) => crate::churn_bench::run(c),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `streamtrack` command-line tool.
 
 mod bench;
+mod churn_bench;
 mod demo;
 mod match_cmd;
 
