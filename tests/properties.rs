@@ -106,10 +106,18 @@ fn known_bug_chars() -> &'static HashSet<char> {
 }
 
 /// Whether `text` holds the trigger of a known (ignored) bug, so that the "any string"
-/// properties skip it ([`known_bug_chars`]).
+/// properties skip it: a character of [`known_bug_chars`], or two adjacent combining
+/// characters out of canonical order, which NFC swaps (a token that starts with them takes
+/// the class of the first: `bug_combining_characters…`).
 fn known_bug_trigger(text: &str) -> bool {
     let set = known_bug_chars();
-    text.chars().any(|c| set.contains(&c))
+    let mut prev = 0;
+    text.chars().filter(|&c| char_class(c) != CharClass::Ignorable).any(|c| {
+        let ccc = canonical_combining_class(c);
+        let swapped = ccc != 0 && prev > ccc;
+        prev = ccc;
+        swapped || set.contains(&c)
+    })
 }
 
 /// Whether a reparse failed only because printing made the rule longer than a limit
@@ -1118,7 +1126,7 @@ fn tiny_numbers_print_short() {
 /// decomposition mappings). The same happens for compositions of scripts newer than the
 /// Unicode 15.0 tables (Tulu-Tigalari U+11383, Gurung Khema U+16121, Kirat Rai U+16D68).
 #[test]
-#[ignore = "BUG: decomposed Hangul (jamo) is not NFC-composed, so `가` and `\u{1100}\u{1161}` do not match each other"]
+#[ignore = "BUG: decomposed Hangul (jamo U+1100 U+1161) is not NFC-composed, so it and `가` (U+AC00) do not match each other"]
 fn bug_decomposed_hangul_is_not_composed() {
     assert_eq!(Tokens::of("\u{1100}\u{1161}", UrlMode::Canonicalize).text(), "가");
     assert_eq!(Tokens::of("\u{1100}\u{1161}\u{11A8}", UrlMode::Canonicalize).text(), "각");
@@ -1155,12 +1163,24 @@ fn bug_emoji_base_plus_mark_composing_to_a_symbol() {
 /// - `[\u{345}\u{300}`: words `["\u{300}ι"]`, its normalised text `[\u{300}ι` gives `["ι"]`;
 /// - the rule `¹[\u{113CE}\u{16AF0}` is Keyword(["¹", "\u{16AF0}\u{113CE}"]), printed
 ///   `¹-\u{16AF0}\u{113CE}`, parsed back as Keyword(["¹", "\u{113CE}"]).
+///
+/// The same happens with real marks at the start of a token (no base to attach to): the
+/// first mark's own class decides the segment, and NFC can put another mark first:
+/// - `\u{11100}\u{16FF0}` (Chakma mark, ccc 230; a Han-script mark, ccc 6) is a word with
+///   `no_space == false`; its normalised text `\u{16FF0}\u{11100}` is a no-space word;
+/// - the rule `"A"\u{7EB}\u{EC8}a` (NKo mark ccc 230, Lao mark ccc 122) has the keyword
+///   Keyword(["\u{EC8}\u{7EB}a"]), printed `\u{EC8}\u{7EB}a`, which parses as two words
+///   (`\u{EC8}\u{7EB}`, a Lao no-space segment, and `a`).
 #[test]
-#[ignore = "BUG: combining characters the tables do not treat as marks (U+0345, post-15.0) are reordered by NFC across segments"]
+#[ignore = "BUG: NFC reorders combining characters across segment boundaries (U+0345, post-15.0 marks, leading marks), changing the tokenisation"]
 fn bug_combining_characters_that_are_not_marks_are_reordered_across_segments() {
     let once = Tokens::of("[\u{345}\u{300}", UrlMode::Keep);
     assert_eq!(word_list(once.text(), UrlMode::Keep), word_list("[\u{345}\u{300}", UrlMode::Keep));
     assert_eq!(round_trip_error("¹[\u{113CE}\u{16AF0}", false), None);
+    let once = Tokens::of("\u{11100}\u{16FF0}", UrlMode::Keep);
+    let twice = Tokens::of(once.text(), UrlMode::Keep);
+    assert_eq!(twice.words()[0].no_space, once.words()[0].no_space);
+    assert_eq!(round_trip_error("\"A\"\u{7EB}\u{EC8}a", false), None);
     let once = Tokens::of("!\u{1E5EE}\u{10A39}", UrlMode::Keep);
     assert_eq!(
         word_list(once.text(), UrlMode::Keep),

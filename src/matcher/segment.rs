@@ -64,8 +64,6 @@ pub(crate) struct SegmentScratch {
     hits: Vec<u32>,
     candidates: Vec<u32>,
     memo: Vec<(u32, bool)>,
-    buf: Vec<u8>,
-    tokens: Tokens,
     fold_buf: String,
     entities: Entities,
 }
@@ -106,17 +104,102 @@ impl Entities {
     }
 }
 
-/// A message's full normalised view, built once on first need.
+/// The words of every field of a message, in normal form, with their hashes: what every
+/// segment's presearch looks up. Fields extracted from the text (hashtags, mentions, URLs
+/// found in it) hold only words the text already has, so they are not scanned again.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MessageWords {
+    ready: bool,
+    /// Normal-form bytes of the words, one after the other.
+    bytes: Vec<u8>,
+    /// `(hash, start, end)` of each word (not of no-space runs) in `bytes`.
+    words: Vec<(u64, u32, u32)>,
+    /// `(start, end)` of each no-space run in `bytes`.
+    runs: Vec<(u32, u32)>,
+    buf: Vec<u8>,
+    tokens: Tokens,
+    fold_buf: String,
+}
+
+impl MessageWords {
+    fn fill(&mut self, msg: &Message, hasher: &WordHasher) {
+        self.bytes.clear();
+        self.words.clear();
+        self.runs.clear();
+        self.field(&msg.text, hasher);
+        for t in [&msg.quoted_text, &msg.retweeted_text].into_iter().flatten() {
+            self.field(t, hasher);
+        }
+        for list in [&msg.urls, &msg.media].into_iter().flatten() {
+            for u in list {
+                for t in [&u.expanded_url, &u.display_url].into_iter().flatten() {
+                    self.field(t, hasher);
+                }
+            }
+        }
+        for list in [&msg.hashtags, &msg.mentions].into_iter().flatten() {
+            for v in list {
+                let mut f = std::mem::take(&mut self.fold_buf);
+                f.clear();
+                crate::normalize::push_fold(v.trim_start_matches(['#', '@', '$']), &mut f);
+                self.field(&f, hasher);
+                self.fold_buf = f;
+            }
+        }
+        self.ready = true;
+    }
+
+    /// The words of one field: by the SWAR scanner when the text is ASCII without URLs, else
+    /// by the full tokenizer.
+    fn field(&mut self, text: &str, hasher: &WordHasher) {
+        let bytes = text.as_bytes();
+        if scan::applies(bytes) {
+            let (out, words) = (&mut self.bytes, &mut self.words);
+            scan::for_each_word(bytes, &mut self.buf, hasher, |h, w| {
+                let a = out.len() as u32;
+                out.extend_from_slice(w);
+                words.push((h, a, out.len() as u32));
+            });
+            return;
+        }
+        self.tokens.tokenize(text, UrlMode::Canonicalize);
+        let norm = self.tokens.text().as_bytes();
+        for w in self.tokens.words() {
+            let word = &norm[w.norm.clone()];
+            let a = self.bytes.len() as u32;
+            self.bytes.extend_from_slice(word);
+            let b = self.bytes.len() as u32;
+            if w.no_space {
+                self.runs.push((a, b));
+            } else {
+                self.words.push((hasher.hash(word), a, b));
+            }
+        }
+    }
+}
+
+/// A message's derived views, each built once on first need and shared by all segments:
+/// its words (for the presearch) and its full normalised view (for verification).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Prepared {
     norm: NormalizedMessage,
     ready: bool,
+    words: MessageWords,
 }
 
 impl Prepared {
     /// Forgets the previous message.
     pub(crate) fn reset(&mut self) {
         self.ready = false;
+        self.words.ready = false;
+    }
+
+    /// The words of `msg` (the same message since the last reset).
+    fn words(&mut self, msg: &Message, hasher: &WordHasher) -> &MessageWords {
+        if !self.words.ready {
+            self.words.fill(msg, hasher);
+        }
+        &self.words
     }
 
     /// The normalised view of `msg` (the same message since the last reset).
@@ -372,7 +455,7 @@ impl Segment {
             // Substring and raw-token terms read every field's normalised text.
             self.collect_hits(prepared.get(msg), &mut s.hits);
         } else {
-            self.collect_hits_fast(msg, s);
+            self.collect_hits_fast(msg, prepared, s);
         }
         s.hits.sort_unstable();
         s.hits.dedup();
@@ -423,53 +506,16 @@ impl Segment {
         }
     }
 
-    /// Finds the key terms of one field's text: by the SWAR scanner when the text is ASCII
-    /// without URLs, else by the full tokenizer.
-    fn scan_field(&self, text: &str, s: &mut SegmentScratch) {
-        let bytes = text.as_bytes();
-        let hasher = self.words.hasher();
-        if scan::applies(bytes) {
-            let hits = &mut s.hits;
-            scan::for_each_word(bytes, &mut s.buf, hasher, |h, w| self.lookup_word(h, w, hits));
-            return;
+    /// The presearch without the full normalised view: the words of every field (found once
+    /// per message and shared by all segments), entity, user and geo lookups.
+    fn collect_hits_fast(&self, msg: &Message, prepared: &mut Prepared, s: &mut SegmentScratch) {
+        let words = prepared.words(msg, self.words.hasher());
+        for &(h, a, b) in &words.words {
+            self.lookup_word(h, &words.bytes[a as usize..b as usize], &mut s.hits);
         }
-        s.tokens.tokenize(text, UrlMode::Canonicalize);
-        let t = &s.tokens;
-        let norm = t.text().as_bytes();
-        for w in t.words() {
-            let word = &norm[w.norm.clone()];
-            if w.no_space {
-                if let Some(ns) = &self.no_space {
-                    ns.find_all(word, &mut s.hits);
-                }
-            } else {
-                self.lookup_word(hasher.hash(word), word, &mut s.hits);
-            }
-        }
-    }
-
-    /// The presearch without the full normalised view: the words of every field, entity,
-    /// user and geo lookups. Fields extracted from the text (hashtags, mentions, URLs found
-    /// in it) hold only words the text already has, so they are not scanned again.
-    fn collect_hits_fast(&self, msg: &Message, s: &mut SegmentScratch) {
-        self.scan_field(&msg.text, s);
-        for t in [&msg.quoted_text, &msg.retweeted_text].into_iter().flatten() {
-            self.scan_field(t, s);
-        }
-        for list in [&msg.urls, &msg.media].into_iter().flatten() {
-            for u in list {
-                for t in [&u.expanded_url, &u.display_url].into_iter().flatten() {
-                    self.scan_field(t, s);
-                }
-            }
-        }
-        for list in [&msg.hashtags, &msg.mentions].into_iter().flatten() {
-            for v in list {
-                let mut f = std::mem::take(&mut s.fold_buf);
-                f.clear();
-                crate::normalize::push_fold(v.trim_start_matches(['#', '@', '$']), &mut f);
-                self.scan_field(&f, s);
-                s.fold_buf = f;
+        if let Some(ns) = &self.no_space {
+            for &(a, b) in &words.runs {
+                ns.find_all(&words.bytes[a as usize..b as usize], &mut s.hits);
             }
         }
         let needs_entities =
