@@ -133,7 +133,16 @@ def main():
         v = cls[c]
         if c in folds_set:
             v |= 0x08
-        unstable = ccc[c] != 0 or c in second
+        # Hangul vowels and trailing consonants compose algorithmically (no decomposition
+        # mapping lists them): NFC_QC=Maybe. Unassigned code points may be assigned by the
+        # normalisation library's newer Unicode version: treat them as unstable.
+        unstable = (
+            ccc[c] != 0
+            or c in second
+            or 0x1161 <= c <= 0x1175
+            or 0x11A8 <= c <= 0x11C2
+            or gc[c] == "Cn"
+        )
         if not unstable and gc[c] != "Cn" and not (0xD800 <= c <= 0xDFFF):
             try:
                 ch = chr(c)

@@ -1,7 +1,18 @@
 //! streamtrack: real-time keyword tracking over message streams.
+//!
+//! Modules, one concept each (DESIGN.md maps them in detail):
+//!
+//! - [`message`]: messages and their JSON readers;
+//! - [`normalize`]: text normalisation and tokenisation;
+//! - [`rule`]: the two rule dialects, parsed into one tree;
+//! - [`reference`]: the reference matcher, the oracle for tests;
+//! - [`matcher`]: the compiled matcher (presearch index + verification);
+//! - [`registry`]: live subscriptions with lock-free snapshots;
+//! - [`workload`]: a deterministic generator of messages and rule sets.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+pub mod engine;
 pub mod matcher;
 pub mod message;
 pub mod normalize;
@@ -10,8 +21,14 @@ pub use message::Message;
 pub mod reference;
 pub mod registry;
 pub mod rule;
+mod sync;
 
 pub use rule::{Dialect, Rule, RuleError};
 #[cfg(feature = "json")]
 pub mod rules_file;
 pub mod workload;
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

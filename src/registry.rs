@@ -41,11 +41,11 @@
 use crate::matcher::hash::WordHasher;
 use crate::matcher::segment::{Prepared, Segment, SegmentScratch};
 use crate::rule::{Dialect, Rule};
+use crate::sync::{Mutex, MutexGuard, PublishCell};
 use crate::Message;
-use arc_swap::ArcSwap;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Weak};
 
 /// Identifies a registered rule; never reused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -69,6 +69,9 @@ pub struct RuleInfo {
     pub tag: Option<Arc<str>>,
     /// The rule.
     pub rule: Rule,
+    /// Unique per registration (a replacement gets a new one), so that a tombstone hides
+    /// exactly the version it was made for.
+    serial: u64,
 }
 
 /// Why a registry operation was refused.
@@ -196,19 +199,19 @@ impl RegistryBuilder {
         let state = State {
             layers: Vec::new(),
             delta: empty.clone(),
-            removed: Arc::new(HashSet::new()),
+            removed: Arc::new(HashMap::new()),
             version: 0,
         };
         Registry {
             shared: Arc::new(Shared {
-                current: ArcSwap::from_pointee(state),
+                current: PublishCell::new(state),
                 writer: Mutex::new(Writer {
                     rules: HashMap::new(),
                     by_subscriber: HashMap::new(),
                     dedup: HashMap::new(),
                     layers: Vec::new(),
                     delta: Vec::new(),
-                    removed: HashSet::new(),
+                    removed: HashMap::new(),
                     next_id: 1,
                     version: 0,
                     merging: false,
@@ -234,8 +237,9 @@ impl Layer {
         Layer { segment, infos }
     }
 
-    fn contains(&self, id: RuleId) -> bool {
-        self.infos.binary_search_by_key(&id, |i| i.id).is_ok()
+    /// Whether the layer holds this version (serial) of rule `id`.
+    fn holds(&self, id: RuleId, serial: u64) -> bool {
+        self.infos.binary_search_by_key(&id, |i| i.id).is_ok_and(|k| self.infos[k].serial == serial)
     }
 
     fn heap_bytes(&self) -> usize {
@@ -248,7 +252,7 @@ impl Layer {
 struct State {
     layers: Vec<Arc<Layer>>,
     delta: Arc<Layer>,
-    removed: Arc<HashSet<RuleId>>,
+    removed: Arc<HashMap<u64, RuleId>>,
     version: u64,
 }
 
@@ -261,16 +265,24 @@ struct Writer {
     layers: Vec<Arc<Layer>>,
     /// Rules added since the last freeze, ascending by id.
     delta: Vec<Arc<RuleInfo>>,
-    /// Removed rules still present in a frozen layer.
-    removed: HashSet<RuleId>,
+    /// Removed rule versions still present in a frozen layer: serial -> id.
+    removed: HashMap<u64, RuleId>,
     next_id: u64,
     version: u64,
     merging: bool,
 }
 
+impl Writer {
+    fn next_serial(&mut self) -> u64 {
+        let s = self.next_id;
+        self.next_id += 1;
+        s
+    }
+}
+
 #[derive(Debug)]
 struct Shared {
-    current: ArcSwap<State>,
+    current: PublishCell<State>,
     writer: Mutex<Writer>,
     settings: RegistryBuilder,
     hasher: WordHasher,
@@ -319,7 +331,7 @@ impl Registry {
 
     /// The current rules, for matching. Lock-free and wait-free: never blocks on writers.
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot { state: self.shared.current.load_full() }
+        Snapshot { state: self.shared.current.load() }
     }
 
     /// Adds `rule` for `subscriber`; it applies to every message matched after this returns.
@@ -389,11 +401,13 @@ impl Registry {
             }
         }
         self.remove_locked(&mut w, id)?;
+        let serial = w.next_serial();
         let info = Arc::new(RuleInfo {
             id,
             subscriber: old.subscriber.clone(),
             tag: tag.map(Into::into),
             rule,
+            serial,
         });
         self.insert_locked(&mut w, info, key);
         // The replacement keeps its (old) id, so the delta may no longer be in id order.
@@ -497,8 +511,9 @@ impl Registry {
             return Err(RegistryError::TooManyRules { limit: settings.max_rules });
         }
         let id = RuleId(w.next_id);
-        w.next_id += 1;
-        let info = Arc::new(RuleInfo { id, subscriber: sub, tag: tag.map(Into::into), rule });
+        let serial = w.next_serial();
+        let info =
+            Arc::new(RuleInfo { id, subscriber: sub, tag: tag.map(Into::into), rule, serial });
         self.insert_locked(w, info, key);
         Ok(id)
     }
@@ -520,10 +535,13 @@ impl Registry {
                 w.by_subscriber.remove(&info.subscriber);
             }
         }
-        if let Ok(i) = w.delta.binary_search_by_key(&id, |i| i.id) {
-            w.delta.remove(i);
-        } else {
-            w.removed.insert(id);
+        match w.delta.binary_search_by_key(&id, |i| i.id) {
+            Ok(i) if w.delta[i].serial == info.serial => {
+                w.delta.remove(i);
+            }
+            _ => {
+                w.removed.insert(info.serial, id);
+            }
         }
         Ok(())
     }
@@ -538,7 +556,7 @@ impl Registry {
         if !w.merging {
             if let Some(range) = merge_plan(&w.layers, w.removed.len(), settings) {
                 let inputs: Vec<Arc<Layer>> = w.layers[range.clone()].to_vec();
-                if settings.background_merges {
+                if settings.background_merges && cfg!(not(loom)) {
                     w.merging = true;
                     let weak = Arc::downgrade(&self.shared);
                     let removed = w.removed.clone();
@@ -593,11 +611,15 @@ fn merge_plan(
 }
 
 /// The live rules of `inputs`, compiled into one layer (in id order).
-fn merge_layers(inputs: &[Arc<Layer>], removed: &HashSet<RuleId>, hasher: WordHasher) -> Layer {
+fn merge_layers(
+    inputs: &[Arc<Layer>],
+    removed: &HashMap<u64, RuleId>,
+    hasher: WordHasher,
+) -> Layer {
     let mut infos: Vec<Arc<RuleInfo>> = inputs
         .iter()
         .flat_map(|l| l.infos.iter())
-        .filter(|i| !removed.contains(&i.id))
+        .filter(|i| !removed.contains_key(&i.serial))
         .cloned()
         .collect();
     infos.sort_by_key(|i| i.id);
@@ -611,14 +633,14 @@ fn install_merge(w: &mut Writer, start: usize, inputs: &[Arc<Layer>], merged: La
     debug_assert!(w.layers[start..end].iter().zip(inputs).all(|(a, b)| Arc::ptr_eq(a, b)));
     w.layers.splice(start..end, [Arc::new(merged)]);
     let layers = &w.layers;
-    w.removed.retain(|id| layers.iter().any(|l| l.contains(*id)));
+    w.removed.retain(|&serial, &mut id| layers.iter().any(|l| l.holds(id, serial)));
 }
 
 fn merge_in_background(
     shared: Weak<Shared>,
     start: usize,
     inputs: Vec<Arc<Layer>>,
-    removed: HashSet<RuleId>,
+    removed: HashMap<u64, RuleId>,
 ) {
     let Some(s) = shared.upgrade() else { return };
     let hasher = s.hasher;
@@ -678,14 +700,19 @@ impl Snapshot {
             );
             for &i in &scratch.local {
                 let info = &layer.infos[i as usize];
-                if !s.removed.contains(&info.id) {
+                if !s.removed.contains_key(&info.serial) {
                     scratch.out.push(info.clone());
                 }
             }
         }
         if !s.delta.infos.is_empty() {
             scratch.local.clear();
-            s.delta.segment.find(msg, &mut scratch.prepared, &mut scratch.segment, &mut scratch.local);
+            s.delta.segment.find(
+                msg,
+                &mut scratch.prepared,
+                &mut scratch.segment,
+                &mut scratch.local,
+            );
             scratch.out.extend(scratch.local.iter().map(|&i| s.delta.infos[i as usize].clone()));
         }
         scratch.out.sort_by_key(|i| i.id);
@@ -699,7 +726,7 @@ impl Snapshot {
             .layers
             .iter()
             .flat_map(|l| l.infos.iter())
-            .filter(|i| !s.removed.contains(&i.id))
+            .filter(|i| !s.removed.contains_key(&i.serial))
             .chain(s.delta.infos.iter())
             .cloned()
             .collect();

@@ -58,18 +58,27 @@ fn every_documented_example_through_the_match_command() {
     }
     let rules_path = temp_file("examples.jsonl", &rules);
     let input: String = examples.iter().map(|e| format!("{}\n", e.message)).collect();
-    let out = run(&["match", "--rules", rules_path.to_str().unwrap(), "--all"], &input);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines = stdout_lines(&out);
-    assert_eq!(lines.len(), examples.len(), "--all prints every message");
-    for (ex, line) in examples.iter().zip(&lines) {
-        let rid = format!("r{}", ids.iter().position(|k| *k == (ex.dialect, ex.rule)).unwrap());
-        let matched = line["matching_rules"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["id"] == serde_json::Value::String(rid.clone()));
-        assert_eq!(matched, ex.matches, "{} {:?} on {}", ex.dialect, ex.rule, ex.message);
+    for engine in ["compiled", "reference"] {
+        let out = run(
+            &["match", "--rules", rules_path.to_str().unwrap(), "--all", "--engine", engine],
+            &input,
+        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let lines = stdout_lines(&out);
+        assert_eq!(lines.len(), examples.len(), "--all prints every message");
+        for (ex, line) in examples.iter().zip(&lines) {
+            let rid = format!("r{}", ids.iter().position(|k| *k == (ex.dialect, ex.rule)).unwrap());
+            let matched = line["matching_rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["id"] == serde_json::Value::String(rid.clone()));
+            assert_eq!(
+                matched, ex.matches,
+                "{engine}: {} {:?} on {}",
+                ex.dialect, ex.rule, ex.message
+            );
+        }
     }
 }
 

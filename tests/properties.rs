@@ -10,7 +10,11 @@
 //!
 //! Known bugs are pinned by the `#[ignore = "BUG: …"]` tests at the end of this file. The
 //! generators avoid their triggers, and the "any string" properties skip inputs that contain
-//! one ([`known_bug_trigger`]), so that the properties test everything else.
+//! one ([`known_bug_trigger`], computed from the library's answers, so it shrinks as bugs are
+//! fixed), so that the properties test everything else. Bugs these properties found that are
+//! fixed have plain regression tests just before them. When a rule-dialect round trip fails
+//! only because the printed text grew past a length limit, the "any string" properties skip
+//! it too (`bug_canonical_text_can_exceed_the_limits`).
 //!
 //! Properties:
 //! 1. rule dialect: `parse(print(r)) == r` and printing is idempotent, for generated rule texts
@@ -32,7 +36,7 @@ use streamtrack::reference::rule_matches;
 use streamtrack::rule::RuleErrorKind;
 use streamtrack::{Message, Rule};
 use unicode_normalization::char::canonical_combining_class;
-use unicode_normalization::{is_nfc, UnicodeNormalization};
+use unicode_normalization::{is_nfc, is_nfd_quick, IsNormalized, UnicodeNormalization};
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -87,15 +91,17 @@ fn known_bug_chars() -> &'static HashSet<char> {
             if canonical_combining_class(c) != 0 && !is_mark(c) {
                 set.insert(c);
             }
-            let one = c.encode_utf8(&mut [0; 4]).to_string();
+            let mut buf = [0; 4];
+            let one: &str = c.encode_utf8(&mut buf);
             if !matches!(k, CharClass::Ignorable | CharClass::Space | CharClass::Control)
-                && fold(&one).chars().any(|x| char_class(x) != k && !is_mark(x))
+                && !c.is_ascii()
+                && fold(one).chars().any(|x| char_class(x) != k && !is_mark(x))
             {
                 set.insert(c);
             }
-            let d: String = one.nfd().collect();
-            if d != one {
-                let (a, b) = (Tokens::of(&one, UrlMode::Keep), Tokens::of(&d, UrlMode::Keep));
+            if is_nfd_quick(one.chars()) != IsNormalized::Yes {
+                let d: String = one.nfd().collect();
+                let (a, b) = (Tokens::of(one, UrlMode::Keep), Tokens::of(&d, UrlMode::Keep));
                 if a.text() != b.text() || !a.word_texts().eq(b.word_texts()) {
                     set.extend(d.chars());
                 }
@@ -880,9 +886,12 @@ proptest! {
     ///   words and the same no-space flags as `Tokens::of(s, m)`. The second pass must use
     ///   `Keep`: URL canonicalisation removes one scheme and one `www.` per pass, so it is not
     ///   idempotent (`https://www.www.x.org` → `www.x.org` → `x.org`, see
-    ///   `url_canonicalisation_is_not_idempotent`).
+    ///   `url_canonicalisation_is_not_idempotent`);
+    /// - the normalised text is in NFC;
     /// - tokenising into a reused `Tokens` (after another text) gives the same result as a
     ///   fresh one.
+    ///
+    /// The last three are skipped for inputs that trigger a known bug ([`known_bug_trigger`]).
     #[test]
     fn tokenisation_invariants(text in mixed_text(), before in mixed_text()) {
         prop_assume!(!known_bug_trigger(&text));
@@ -1126,7 +1135,6 @@ fn tiny_numbers_print_short() {
 /// decomposition mappings). The same happens for compositions of scripts newer than the
 /// Unicode 15.0 tables (Tulu-Tigalari U+11383, Gurung Khema U+16121, Kirat Rai U+16D68).
 #[test]
-#[ignore = "BUG: decomposed Hangul (jamo U+1100 U+1161) is not NFC-composed, so it and `가` (U+AC00) do not match each other"]
 fn bug_decomposed_hangul_is_not_composed() {
     assert_eq!(Tokens::of("\u{1100}\u{1161}", UrlMode::Canonicalize).text(), "가");
     assert_eq!(Tokens::of("\u{1100}\u{1161}\u{11A8}", UrlMode::Canonicalize).text(), "각");
@@ -1146,7 +1154,6 @@ fn bug_decomposed_hangul_is_not_composed() {
 /// of `↔\u{338}` tokenised again loses its word, and the rule `↔\u{338}` (Keyword ["↮"])
 /// prints as `↮`, which is NoWord.
 #[test]
-#[ignore = "BUG: an emoji base plus a mark that composes to a non-emoji (↔ + U+0338 = ↮) is a word in one form only"]
 fn bug_emoji_base_plus_mark_composing_to_a_symbol() {
     assert_eq!(word_list("↔\u{338}", UrlMode::Keep), word_list("↮", UrlMode::Keep));
     let once = Tokens::of("↔\u{338}", UrlMode::Keep);
@@ -1197,11 +1204,25 @@ fn bug_combining_characters_that_are_not_marks_are_reordered_across_segments() {
 /// The canonical text can be longer than the original and exceed a limit the original met:
 /// case folding lengthens some characters (`İ`, 2 bytes, folds to `i̇`, 3 bytes and 2 code
 /// points). The documented promise "parsing that text gives the same tree" then fails.
+/// Decision (documented in `Rule`'s docs): limits apply to the text as written, and the
+/// canonical text can be longer (case folding lengthens `İ`), so it re-parses to the same
+/// tree under limits that admit it; under the original limits it is refused with the limit
+/// error, never accepted as a different tree.
 #[test]
-#[ignore = "BUG: the canonical text can exceed the limits the original met (case folding lengthens it)"]
-fn bug_canonical_text_can_exceed_the_limits() {
-    // Track: 30 × `İ` is 60 bytes; it prints as 90 bytes: PhraseTooLong.
-    assert_eq!(round_trip_error(&"İ".repeat(30), true), None);
-    // Rule dialect: 2,048 × `İ` prints as 4,096 code points: TooLong.
-    assert_eq!(round_trip_error(&"İ".repeat(2048), false), None);
+fn canonical_text_longer_than_the_limits_reparses_under_relaxed_limits() {
+    use streamtrack::rule::{Dialect, Parser};
+    let relaxed = Parser::builder().max_rule_chars(1 << 20).max_phrase_bytes(1 << 20).build();
+    for (text, dialect) in [("İ".repeat(30), Dialect::Track), ("İ".repeat(2048), Dialect::Rule)] {
+        let rule = Parser::new().parse(&text, dialect).unwrap();
+        let printed = rule.to_string();
+        assert_eq!(relaxed.parse(&printed, dialect).unwrap(), rule);
+        let err = Parser::new().parse(&printed, dialect).unwrap_err();
+        assert!(
+            matches!(
+                err.kind(),
+                RuleErrorKind::PhraseTooLong { .. } | RuleErrorKind::TooLong { .. }
+            ),
+            "{err}"
+        );
+    }
 }

@@ -33,7 +33,10 @@ fn subscribe_and_unsubscribe_apply_to_the_next_message() {
     // A snapshot taken before a change keeps the rules it holds.
     let before = registry.snapshot();
     registry.replace(b, rule("zebra"), None).unwrap();
-    assert_eq!(before.find(&msg, &mut Scratch::new()).iter().map(|r| r.id).collect::<Vec<_>>(), [b]);
+    assert_eq!(
+        before.find(&msg, &mut Scratch::new()).iter().map(|r| r.id).collect::<Vec<_>>(),
+        [b]
+    );
     assert!(found(&registry, &msg).is_empty());
     assert_eq!(registry.get(b).unwrap().rule, rule("zebra"));
     assert!(registry.snapshot().version() > before.version());
@@ -48,13 +51,19 @@ fn registry_api_errors_duplicates_and_limits() {
         Err(RegistryError::Duplicate { existing: a }),
         "the same rule for one subscriber is reported, not doubled"
     );
-    assert!(registry.subscribe("bob", rule("apple"), None).is_ok(), "another subscriber may have it");
+    assert!(
+        registry.subscribe("bob", rule("apple"), None).is_ok(),
+        "another subscriber may have it"
+    );
     registry.subscribe("alice", rule("pear"), None).unwrap();
     assert!(matches!(
         registry.subscribe("alice", rule("plum"), None),
         Err(RegistryError::TooManyRulesForSubscriber { limit: 2, .. })
     ));
-    assert!(matches!(registry.subscribe("carol", rule("fig"), None), Err(RegistryError::TooManyRules { limit: 3 })));
+    assert!(matches!(
+        registry.subscribe("carol", rule("fig"), None),
+        Err(RegistryError::TooManyRules { limit: 3 })
+    ));
     assert_eq!(registry.unsubscribe(RuleId(999)), Err(RegistryError::UnknownRule(RuleId(999))));
     assert_eq!(registry.rules_of("alice").len(), 2);
     assert_eq!(registry.remove_subscriber("alice"), 2);
@@ -78,7 +87,9 @@ fn a_rule_subscribed_in_another_thread_applies_once_subscribe_returned() {
         let (tx, rx) = crossbeam_channel::bounded::<RuleId>(0);
         let r = registry.clone();
         let writer = std::thread::spawn(move || {
-            let id = r.subscribe("w", rule(&format!("zanzibar \"about zanzibar\" -r{round}")), None).unwrap();
+            let id = r
+                .subscribe("w", rule(&format!("zanzibar \"about zanzibar\" -r{round}")), None)
+                .unwrap();
             tx.send(id).unwrap();
             let _ = tx.send(id);
             r.unsubscribe(id).unwrap();
@@ -99,7 +110,8 @@ fn a_rule_subscribed_in_another_thread_applies_once_subscribe_returned() {
 fn concurrent_writers_and_matchers_agree_with_what_the_registry_held() {
     let registry = Registry::builder().delta_max(8).max_layers(3).tombstones_max(16).build();
     let messages = WorkloadConfig::default().count(300).messages();
-    let pool: Vec<Rule> = RuleSetConfig::default().rules(400).iter().map(|g| g.parse().unwrap()).collect();
+    let pool: Vec<Rule> =
+        RuleSetConfig::default().rules(400).iter().map(|g| g.parse().unwrap()).collect();
     // Event log: a global counter ticks after each operation returns.
     let clock = Arc::new(AtomicU64::new(0));
     #[derive(Clone, Copy, Default)]
@@ -112,14 +124,18 @@ fn concurrent_writers_and_matchers_agree_with_what_the_registry_held() {
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
     for w in 0..3 {
-        let (registry, clock, lives, pool) = (registry.clone(), clock.clone(), lives.clone(), pool.clone());
+        let (registry, clock, lives, pool) =
+            (registry.clone(), clock.clone(), lives.clone(), pool.clone());
         writers.push(std::thread::spawn(move || {
             let mut mine = Vec::new();
             for i in 0..300 {
                 let r = pool[(w * 131 + i * 7) % pool.len()].clone();
                 if let Ok(id) = registry.subscribe(&format!("writer{w}"), r, None) {
                     let t = clock.fetch_add(1, Ordering::SeqCst) + 1;
-                    lives.lock().unwrap().insert(id, Life { added: t, removing_from: u64::MAX, removed: u64::MAX });
+                    lives
+                        .lock()
+                        .unwrap()
+                        .insert(id, Life { added: t, removing_from: u64::MAX, removed: u64::MAX });
                     mine.push(id);
                 }
                 if i % 3 == 2 && !mine.is_empty() {
@@ -146,22 +162,31 @@ fn concurrent_writers_and_matchers_agree_with_what_the_registry_held() {
                 let snap = registry.snapshot();
                 let after = clock.load(Ordering::SeqCst);
                 let held = snap.rules();
-                let held_ids: std::collections::HashSet<RuleId> = held.iter().map(|r| r.id).collect();
+                let held_ids: std::collections::HashSet<RuleId> =
+                    held.iter().map(|r| r.id).collect();
                 {
                     let lives = lives.lock().unwrap();
                     for (id, life) in lives.iter() {
                         if life.added <= before && life.removing_from > after {
-                            assert!(held_ids.contains(id), "rule {id} subscribed before the snapshot is missing");
+                            assert!(
+                                held_ids.contains(id),
+                                "rule {id} subscribed before the snapshot is missing"
+                            );
                         }
                         if life.removed <= before {
-                            assert!(!held_ids.contains(id), "rule {id} unsubscribed before the snapshot is present");
+                            assert!(
+                                !held_ids.contains(id),
+                                "rule {id} unsubscribed before the snapshot is present"
+                            );
                         }
                     }
                 }
                 let msg = &messages[i % messages.len()];
                 let got: Vec<RuleId> = snap.find(msg, &mut scratch).iter().map(|r| r.id).collect();
-                let reference = ReferenceMatcher::new(held.iter().map(|r| r.rule.clone()).collect());
-                let want: Vec<RuleId> = reference.matching(msg).into_iter().map(|k| held[k].id).collect();
+                let reference =
+                    ReferenceMatcher::new(held.iter().map(|r| r.rule.clone()).collect());
+                let want: Vec<RuleId> =
+                    reference.matching(msg).into_iter().map(|k| held[k].id).collect();
                 assert_eq!(got, want, "message {i}");
                 checked += 1;
                 i += 2;
@@ -179,7 +204,8 @@ fn concurrent_writers_and_matchers_agree_with_what_the_registry_held() {
     let lives = lives.lock().unwrap();
     let live: std::collections::HashSet<RuleId> =
         lives.iter().filter(|(_, l)| l.removed == u64::MAX).map(|(id, _)| *id).collect();
-    let held: std::collections::HashSet<RuleId> = registry.snapshot().rules().iter().map(|r| r.id).collect();
+    let held: std::collections::HashSet<RuleId> =
+        registry.snapshot().rules().iter().map(|r| r.id).collect();
     assert_eq!(held, live);
 }
 
@@ -242,7 +268,8 @@ fn memory_stays_bounded_under_add_remove_churn() {
     let added = registry.subscribe_all(base).iter().filter(|r| r.is_ok()).count();
     registry.compact();
     let before = registry.heap_bytes();
-    let churn: Vec<Rule> = RuleSetConfig::default().seed(7).rules(100).iter().map(|g| g.parse().unwrap()).collect();
+    let churn: Vec<Rule> =
+        RuleSetConfig::default().seed(7).rules(100).iter().map(|g| g.parse().unwrap()).collect();
     for i in 0..20_000 {
         let id = registry.subscribe("churn", churn[i % churn.len()].clone(), None).unwrap();
         registry.unsubscribe(id).unwrap();

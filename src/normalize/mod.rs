@@ -527,7 +527,17 @@ impl Tokens {
             let mut scratch = std::mem::take(&mut self.scratch);
             push_caseless(seg.iter().map(|&(_, c)| c), &mut self.text, &mut scratch);
             self.scratch = scratch;
-            if matches!(class, CharClass::Word | CharClass::NoSpace | CharClass::Emoji) {
+            // An emoji with marks may compose into a symbol (`↔` + U+0338 is `↮`): it is a
+            // word only if it still starts with an emoji.
+            let is_word = match class {
+                CharClass::Word | CharClass::NoSpace => true,
+                CharClass::Emoji => self.text[seg_start..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| char_class(c) == CharClass::Emoji),
+                _ => false,
+            };
+            if is_word {
                 let (last_off, last_c) = seg[seg.len() - 1];
                 self.words.push(Word {
                     norm: seg_start..self.text.len(),

@@ -3,6 +3,9 @@
 //! A [`Rule`] is a tree of [`Node`]s whose leaves are [`Term`]s, already normalised (folded,
 //! tokenised), so matchers never look at rule text again. Every rule prints back to a canonical
 //! text in its dialect ([`Rule`]'s `Display`), and parsing that text gives the same tree.
+//! Limits apply to the text as written; the canonical text can be longer (case folding
+//! lengthens a few characters, e.g. `İ`), and then parses back to the same tree under limits
+//! that admit it.
 //!
 //! ```
 //! use streamtrack::rule::Rule;

@@ -52,7 +52,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 pub fn run(args: ChurnBench) -> ExitCode {
     let messages = WorkloadConfig::default().count(50_000).messages();
     let generated = RuleSetConfig::default().rules(args.rules);
-    let rules: Vec<Rule> = generated.iter().map(|g| g.parse().expect("generated rules parse")).collect();
+    let rules: Vec<Rule> =
+        generated.iter().map(|g| g.parse().expect("generated rules parse")).collect();
     let registry = Registry::builder().hash_seed(0x1234, 0x5678).build();
     registry.subscribe_all(rules.iter().enumerate().map(|(i, r)| NewRule {
         subscriber: format!("s{}", i % 10_000),
@@ -93,7 +94,8 @@ pub fn run(args: ChurnBench) -> ExitCode {
                 if let Some(wait) = due.checked_sub(start.elapsed()) {
                     std::thread::sleep(wait);
                 }
-                let id = registry.subscribe("churn", churn_rules[k % churn_rules.len()].clone(), None);
+                let id =
+                    registry.subscribe("churn", churn_rules[k % churn_rules.len()].clone(), None);
                 if let Ok(id) = id {
                     let _ = registry.unsubscribe(id);
                 }
@@ -161,7 +163,9 @@ pub fn run(args: ChurnBench) -> ExitCode {
     let rss_before = rss_bytes();
     let t = Instant::now();
     for i in 0..args.cycles {
-        let id = registry.subscribe("churn", churn_rules[i % churn_rules.len()].clone(), None).expect("subscribe");
+        let id = registry
+            .subscribe("churn", churn_rules[i % churn_rules.len()].clone(), None)
+            .expect("subscribe");
         registry.unsubscribe(id).expect("unsubscribe");
     }
     let cycles_secs = t.elapsed().as_secs_f64();
@@ -214,7 +218,11 @@ pub fn run(args: ChurnBench) -> ExitCode {
             })
         );
     } else {
-        println!("streamtrack bench churn: {} rules registered, {} messages", args.rules, messages.len());
+        println!(
+            "streamtrack bench churn: {} rules registered, {} messages",
+            args.rules,
+            messages.len()
+        );
         println!();
         println!("| measure | value |");
         println!("|---|---:|");

@@ -4,6 +4,7 @@ use clap::{Args, ValueEnum};
 use std::io::{self, BufRead, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use streamtrack::matcher::{Matcher, Scratch};
 use streamtrack::normalize::NormalizedMessage;
 use streamtrack::reference::ReferenceMatcher;
 use streamtrack::rule::{Dialect, Parser};
@@ -18,8 +19,10 @@ pub enum DialectArg {
 
 #[derive(Clone, Copy, ValueEnum, Default)]
 pub enum EngineArg {
-    /// The reference matcher (the spec, rule by rule).
+    /// The compiled matcher (presearch index and verification).
     #[default]
+    Compiled,
+    /// The reference matcher (the spec, rule by rule).
     Reference,
 }
 
@@ -38,7 +41,7 @@ pub struct MatchArgs {
     #[arg(long)]
     all: bool,
     /// Which matcher to use.
-    #[arg(long, value_enum, default_value = "reference")]
+    #[arg(long, value_enum, default_value = "compiled")]
     engine: EngineArg,
     /// Messages as JSON Lines; standard input when omitted or `-`.
     input: Option<PathBuf>,
@@ -127,11 +130,10 @@ pub fn run(args: MatchArgs) -> ExitCode {
             }
         },
     };
-    let matcher = match args.engine {
-        EngineArg::Reference => {
-            ReferenceMatcher::new(entries.iter().map(|e| e.rule.clone()).collect())
-        }
-    };
+    let rules: Vec<_> = entries.iter().map(|e| e.rule.clone()).collect();
+    let compiled = matches!(args.engine, EngineArg::Compiled).then(|| Matcher::new(&rules));
+    let reference = ReferenceMatcher::new(rules);
+    let mut scratch = Scratch::new();
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut norm = NormalizedMessage::new();
@@ -169,9 +171,13 @@ pub fn run(args: MatchArgs) -> ExitCode {
                 continue;
             }
         };
-        norm.prepare_reference(&msg);
-        let hits: Vec<&RuleEntry> =
-            matcher.matching_prepared(&norm).into_iter().map(|i| &entries[i]).collect();
+        let hits: Vec<&RuleEntry> = match &compiled {
+            Some(m) => m.find(&msg, &mut scratch).iter().map(|&i| &entries[i as usize]).collect(),
+            None => {
+                norm.prepare_reference(&msg);
+                reference.matching_prepared(&norm).into_iter().map(|i| &entries[i]).collect()
+            }
+        };
         if hits.is_empty() && !args.all {
             continue;
         }

@@ -1,0 +1,342 @@
+//! What a subscriber receives: matched messages and the control notices of the streaming
+//! protocol (spec section 5).
+//!
+//! With feature `json`, every [`Delivery`] serialises to the line a streaming client expects:
+//!
+//! | delivery | JSON |
+//! |---|---|
+//! | [`Delivery::Match`] | the message's JSON (the object it was read from, else [`Message::to_json_value`]) plus `"matching_rules":[{"id":"7","tag":"t"}]` (`tag` left out when there is none; ids are strings, as in Twitter API v2, so JavaScript readers keep every digit) |
+//! | [`Delivery::Limit`] | `{"limit":{"track":N}}` |
+//! | [`Delivery::Warning`] | `{"warning":{"code":"FALLING_BEHIND","message":"…","percent_full":P}}` |
+//! | [`Delivery::Disconnect`] | `{"disconnect":{"code":C,"stream_name":"…","reason":"…"}}` |
+//!
+//! Deserialising reads the same lines back.
+
+use crate::registry::RuleId;
+use crate::Message;
+use std::fmt;
+use std::sync::Arc;
+
+/// One rule that matched a delivered message, as reported in `matching_rules`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct MatchingRule {
+    /// The rule's id in the [`Registry`](crate::registry::Registry).
+    pub id: RuleId,
+    /// The rule's tag, shared with the registry (not copied per delivery).
+    pub tag: Option<Arc<str>>,
+}
+
+impl MatchingRule {
+    /// A matching rule entry.
+    pub fn new(id: RuleId, tag: Option<Arc<str>>) -> Self {
+        MatchingRule { id, tag }
+    }
+}
+
+/// Why a subscriber's stream was closed: Twitter's streaming disconnect codes, where they fit.
+///
+/// | code | name | when the engine sends it |
+/// |---|---|---|
+/// | 1 | shutdown | [`Engine::shutdown`](crate::engine::Engine::shutdown) |
+/// | 3 | control request | [`Engine::detach`](crate::engine::Engine::detach) |
+/// | 4 | stall | the subscriber's queue filled up under [`FullPolicy::Disconnect`](crate::engine::FullPolicy::Disconnect), or a blocked hand-off outlived its stall timeout |
+/// | 5 | normal | the source reached the end of its stream |
+/// | 7 | admin logout | another sink was attached under the same subscriber name |
+/// | 10 | stream exception | the source failed; or this subscriber's sink failed or panicked (then it is recorded in the statistics, not sent to the broken sink) |
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DisconnectCode(pub u32);
+
+impl DisconnectCode {
+    /// The engine was shut down.
+    pub const SHUTDOWN: DisconnectCode = DisconnectCode(1);
+    /// The application closed this subscriber's stream.
+    pub const CONTROL_REQUEST: DisconnectCode = DisconnectCode(3);
+    /// The subscriber read too slowly.
+    pub const STALL: DisconnectCode = DisconnectCode(4);
+    /// The stream ended normally (the source has no more messages).
+    pub const NORMAL: DisconnectCode = DisconnectCode(5);
+    /// A newer sink replaced this one for the same subscriber.
+    pub const ADMIN_LOGOUT: DisconnectCode = DisconnectCode(7);
+    /// An internal failure (the source's or this subscriber's sink's).
+    pub const STREAM_EXCEPTION: DisconnectCode = DisconnectCode(10);
+
+    /// The protocol's short name for the code, e.g. `"Stall"`.
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            1 => "Shutdown",
+            2 => "Duplicate stream",
+            3 => "Control request",
+            4 => "Stall",
+            5 => "Normal",
+            6 => "Token revoked",
+            7 => "Admin logout",
+            9 => "Max message limit",
+            10 => "Stream exception",
+            11 => "Broker stall",
+            12 => "Shed load",
+            _ => "Unknown",
+        }
+    }
+}
+
+impl fmt::Display for DisconnectCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.0, self.name())
+    }
+}
+
+/// The warning code of a stall warning.
+pub const FALLING_BEHIND: &str = "FALLING_BEHIND";
+
+/// One item of a subscriber's stream.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Delivery {
+    /// A message that matched at least one of the subscriber's rules.
+    Match {
+        /// The message, shared by every subscriber it is delivered to.
+        message: Arc<Message>,
+        /// This subscriber's rules that matched, ascending by id.
+        matching_rules: Vec<MatchingRule>,
+    },
+    /// Matches were not delivered (queue full or rate cap): `track` is the cumulative number of
+    /// undelivered matches since the subscriber was attached.
+    Limit {
+        /// Cumulative number of matched messages not delivered to this subscriber.
+        track: u64,
+    },
+    /// The subscriber's queue is filling up: it reads more slowly than its messages arrive.
+    Warning {
+        /// Always [`FALLING_BEHIND`].
+        code: String,
+        /// A sentence for humans.
+        message: String,
+        /// How full the queue was, in percent.
+        percent_full: u8,
+    },
+    /// The stream is closed; nothing follows.
+    Disconnect {
+        /// Why (see [`DisconnectCode`]).
+        code: DisconnectCode,
+        /// The subscriber's name.
+        stream_name: String,
+        /// A sentence for humans.
+        reason: String,
+    },
+}
+
+impl Delivery {
+    /// A stall warning with the standard code and sentence.
+    pub fn falling_behind(percent_full: u8, then: &str) -> Delivery {
+        Delivery::Warning {
+            code: FALLING_BEHIND.to_string(),
+            message: format!(
+                "Your connection is falling behind and messages are being queued for delivery \
+                 to you. Your queue is now over {percent_full}% full. {then}"
+            ),
+            percent_full,
+        }
+    }
+
+    /// The matched message, for a [`Delivery::Match`].
+    pub fn message(&self) -> Option<&Arc<Message>> {
+        match self {
+            Delivery::Match { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a matched message (not a control notice).
+    pub fn is_match(&self) -> bool {
+        matches!(self, Delivery::Match { .. })
+    }
+}
+
+#[cfg(feature = "json")]
+mod json {
+    use super::*;
+    use serde::de::Error as _;
+    use serde::ser::{SerializeMap, SerializeStruct};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::{Map, Value};
+
+    impl Serialize for MatchingRule {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut st = s.serialize_struct("MatchingRule", 1 + usize::from(self.tag.is_some()))?;
+            st.serialize_field("id", &self.id.0.to_string())?;
+            if let Some(tag) = &self.tag {
+                st.serialize_field("tag", &**tag)?;
+            }
+            st.end()
+        }
+    }
+
+    fn rule_from_value<E: serde::de::Error>(v: &Value) -> Result<MatchingRule, E> {
+        let Value::Object(o) = v else {
+            return Err(E::custom("a matching rule must be an object"));
+        };
+        let id = match o.get("id") {
+            Some(Value::String(s)) => s.parse::<u64>().ok(),
+            Some(Value::Number(n)) => n.as_u64(),
+            _ => None,
+        }
+        .ok_or_else(|| E::custom("a matching rule needs an \"id\" (a non-negative integer)"))?;
+        let tag = match o.get("tag") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(Arc::from(s.as_str())),
+            Some(_) => return Err(E::custom("a matching rule's \"tag\" must be a string")),
+        };
+        Ok(MatchingRule { id: RuleId(id), tag })
+    }
+
+    impl<'de> Deserialize<'de> for MatchingRule {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            rule_from_value(&Value::deserialize(d)?)
+        }
+    }
+
+    impl Serialize for DisconnectCode {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_u32(self.0)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for DisconnectCode {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            u32::deserialize(d).map(DisconnectCode)
+        }
+    }
+
+    /// `{"key": {…}}` with the inner object's fields.
+    struct Wrapped<'a>(&'static str, &'a Delivery);
+
+    impl Serialize for Wrapped<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            match self.1 {
+                Delivery::Limit { track } => {
+                    let mut st = s.serialize_struct("limit", 1)?;
+                    st.serialize_field("track", track)?;
+                    st.end()
+                }
+                Delivery::Warning { code, message, percent_full } => {
+                    let mut st = s.serialize_struct("warning", 3)?;
+                    st.serialize_field("code", code)?;
+                    st.serialize_field("message", message)?;
+                    st.serialize_field("percent_full", percent_full)?;
+                    st.end()
+                }
+                Delivery::Disconnect { code, stream_name, reason } => {
+                    let mut st = s.serialize_struct("disconnect", 3)?;
+                    st.serialize_field("code", code)?;
+                    st.serialize_field("stream_name", stream_name)?;
+                    st.serialize_field("reason", reason)?;
+                    st.end()
+                }
+                Delivery::Match { .. } => Err(serde::ser::Error::custom(self.0)),
+            }
+        }
+    }
+
+    impl Serialize for Delivery {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let key = match self {
+                Delivery::Match { message, matching_rules } => {
+                    let built;
+                    let object: &Map<String, Value> = match &message.source {
+                        Some(source) => source,
+                        None => {
+                            built = match message.to_json_value() {
+                                Value::Object(o) => o,
+                                _ => Map::new(),
+                            };
+                            &built
+                        }
+                    };
+                    let mut map = s.serialize_map(None)?;
+                    for (k, v) in object {
+                        if k != "matching_rules" {
+                            map.serialize_entry(k, v)?;
+                        }
+                    }
+                    map.serialize_entry("matching_rules", matching_rules)?;
+                    return map.end();
+                }
+                Delivery::Limit { .. } => "limit",
+                Delivery::Warning { .. } => "warning",
+                Delivery::Disconnect { .. } => "disconnect",
+            };
+            let mut map = s.serialize_map(Some(1))?;
+            map.serialize_entry(key, &Wrapped(key, self))?;
+            map.end()
+        }
+    }
+
+    fn control<E: serde::de::Error>(key: &str, body: &Map<String, Value>) -> Result<Delivery, E> {
+        let string = |k: &str| match body.get(k) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            _ => Err(E::custom(format!("\"{key}\" needs a string \"{k}\""))),
+        };
+        let number = |k: &str| {
+            body.get(k)
+                .and_then(Value::as_u64)
+                .ok_or_else(|| E::custom(format!("\"{key}\" needs a number \"{k}\"")))
+        };
+        Ok(match key {
+            "limit" => Delivery::Limit { track: number("track")? },
+            "warning" => Delivery::Warning {
+                code: string("code")?,
+                message: string("message").unwrap_or_default(),
+                percent_full: u8::try_from(number("percent_full")?)
+                    .map_err(|_| E::custom("\"percent_full\" must be at most 255"))?,
+            },
+            _ => Delivery::Disconnect {
+                code: DisconnectCode(
+                    u32::try_from(number("code")?).map_err(|_| E::custom("code out of range"))?,
+                ),
+                stream_name: string("stream_name").unwrap_or_default(),
+                reason: string("reason").unwrap_or_default(),
+            },
+        })
+    }
+
+    impl<'de> Deserialize<'de> for Delivery {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let Value::Object(mut object) = Value::deserialize(d)? else {
+                return Err(D::Error::custom("a delivery must be a JSON object"));
+            };
+            if object.len() == 1 {
+                if let Some((key, Value::Object(body))) = object.iter().next() {
+                    if matches!(key.as_str(), "limit" | "warning" | "disconnect") {
+                        return control(key, body);
+                    }
+                }
+            }
+            let rules = match object.shift_remove("matching_rules") {
+                Some(Value::Array(items)) => {
+                    items.iter().map(rule_from_value).collect::<Result<Vec<_>, _>>()?
+                }
+                None | Some(Value::Null) => Vec::new(),
+                Some(_) => return Err(D::Error::custom("\"matching_rules\" must be an array")),
+            };
+            let message = Message::from_json_value(
+                Value::Object(object),
+                crate::message::MessageFormat::Auto,
+            )
+            .map_err(D::Error::custom)?;
+            Ok(Delivery::Match { message: Arc::new(message), matching_rules: rules })
+        }
+    }
+
+    impl Delivery {
+        /// The delivery as a JSON value (see the [module documentation](self) for the shapes).
+        pub fn to_json_value(&self) -> Value {
+            serde_json::to_value(self).unwrap_or(Value::Null)
+        }
+
+        /// The delivery as one line of JSON, without the line feed.
+        pub fn to_json_line(&self) -> String {
+            serde_json::to_string(self).unwrap_or_default()
+        }
+    }
+}

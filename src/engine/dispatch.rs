@@ -1,0 +1,318 @@
+//! The dispatcher pool: a few threads that hand queued deliveries to sinks.
+//!
+//! A subscriber with something to send is put on the run queue once (its `scheduled` flag);
+//! a dispatcher takes it, sends chunks until its queue is empty or its turn is over, and lets
+//! go of it. So ten thousand subscribers need no ten thousand threads, and a message matched
+//! for all of them reaches every sink after a few microseconds of work each.
+//!
+//! A sink may block. A watchdog notices a dispatcher that has made no progress inside a sink
+//! for a while and starts a replacement, so the other subscribers keep being served; the spare
+//! thread exits when it finds the pool above strength and idle. Panics in sinks are caught:
+//! they fail that subscriber only.
+
+use super::pipeline::Shared;
+use super::subscriber::{Subscriber, Taken};
+use super::{Delivery, EngineEvent, SinkError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Deliveries a dispatcher takes off a queue at once.
+const CHUNK: usize = 64;
+/// Deliveries a subscriber gets per turn before others are served.
+const TURN: u64 = 512;
+/// How often the watchdog looks.
+const WATCH_EVERY: Duration = Duration::from_millis(10);
+/// Watchdog looks without progress after which a dispatcher counts as stuck.
+const STUCK_AFTER: u32 = 3;
+/// How long an idle dispatcher waits for work before checking whether it is surplus.
+const IDLE_WAIT: Duration = Duration::from_millis(50);
+
+/// One dispatcher's heartbeat, read by the watchdog.
+#[derive(Debug, Default)]
+struct Slot {
+    in_sink: AtomicBool,
+    progress: AtomicU64,
+    exited: AtomicBool,
+    /// Set by the watchdog while the dispatcher sits in a sink without progress.
+    stuck: AtomicBool,
+}
+
+/// The pool of dispatcher threads and its run queue.
+pub(crate) struct Pool {
+    tx: Sender<Arc<Subscriber>>,
+    rx: Receiver<Arc<Subscriber>>,
+    target: usize,
+    /// The live dispatchers' heartbeats.
+    slots: Mutex<Vec<Arc<Slot>>>,
+    handles: Mutex<Vec<JoinHandle<()>>>,
+    pub stop: AtomicBool,
+}
+
+impl Pool {
+    pub fn new(target: usize) -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Pool {
+            tx,
+            rx,
+            target: target.max(1),
+            slots: Mutex::new(Vec::new()),
+            handles: Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// Puts a subscriber on the run queue unless it is there or running already.
+    pub fn schedule(&self, sub: &Arc<Subscriber>) {
+        if !sub.scheduled.swap(true, Ordering::SeqCst) {
+            // The receiver lives as long as the pool, so this cannot fail.
+            let _ = self.tx.send(sub.clone());
+        }
+    }
+
+    /// Starts the initial dispatchers and the watchdog.
+    pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
+        for _ in 0..shared.pool.target {
+            Pool::spawn_dispatcher(shared)?;
+        }
+        let weak = Arc::downgrade(shared);
+        let handle = std::thread::Builder::new()
+            .name("streamtrack-watchdog".into())
+            .spawn(move || watchdog(weak))?;
+        lock(&shared.pool.handles).push(handle);
+        Ok(())
+    }
+
+    fn spawn_dispatcher(shared: &Arc<Shared>) -> std::io::Result<()> {
+        let slot = Arc::new(Slot::default());
+        let s = shared.clone();
+        let sl = slot.clone();
+        lock(&shared.pool.slots).push(slot);
+        let spawned = std::thread::Builder::new()
+            .name("streamtrack-dispatch".into())
+            .spawn(move || dispatcher(s, sl));
+        match spawned {
+            Ok(handle) => {
+                let mut handles = lock(&shared.pool.handles);
+                handles.retain(|h| !h.is_finished());
+                handles.push(handle);
+                Ok(())
+            }
+            Err(e) => {
+                lock(&shared.pool.slots).retain(|s| !s.exited.load(Ordering::SeqCst));
+                Err(e)
+            }
+        }
+    }
+
+    /// Stops the threads once the run queue is empty, and joins those that are not stuck in
+    /// a sink (a stuck one is left to finish on its own).
+    pub fn stop_and_join(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let handles = std::mem::take(&mut *lock(&self.handles));
+        let slots = std::mem::take(&mut *lock(&self.slots));
+        // Wait a little for threads in sinks to come back; never forever.
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        for h in handles {
+            while !h.is_finished() && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if h.is_finished() {
+                let _ = h.join();
+            }
+        }
+        drop(slots);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        format!("panicked: {s}")
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        format!("panicked: {s}")
+    } else {
+        "panicked".to_string()
+    }
+}
+
+fn dispatcher(shared: Arc<Shared>, slot: Arc<Slot>) {
+    let pool = &shared.pool;
+    let mut out: Vec<Delivery> = Vec::with_capacity(CHUNK + 3);
+    loop {
+        match pool.rx.recv_timeout(IDLE_WAIT) {
+            Ok(sub) => run(&shared, &sub, &slot, &mut out),
+            Err(RecvTimeoutError::Timeout) => {
+                if pool.stop.load(Ordering::SeqCst) && pool.rx.is_empty() {
+                    break;
+                }
+                // A spare started for a stuck dispatcher leaves once the pool is whole again.
+                let mut slots = lock(&pool.slots);
+                let healthy = slots
+                    .iter()
+                    .filter(|s| !s.exited.load(Ordering::SeqCst) && !s.stuck.load(Ordering::SeqCst))
+                    .count();
+                if healthy > pool.target {
+                    slot.exited.store(true, Ordering::SeqCst);
+                    slots.retain(|s| !Arc::ptr_eq(s, &slot));
+                    return;
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    slot.exited.store(true, Ordering::SeqCst);
+}
+
+/// Calls a sink method, catching panics; `in_sink` tells the watchdog where we are.
+fn call<T>(slot: &Slot, f: impl FnOnce() -> Result<T, SinkError>) -> Result<T, String> {
+    slot.in_sink.store(true, Ordering::Relaxed);
+    let r = catch_unwind(AssertUnwindSafe(f));
+    slot.in_sink.store(false, Ordering::Relaxed);
+    slot.progress.fetch_add(1, Ordering::Relaxed);
+    match r {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(payload) => Err(panic_message(&*payload)),
+    }
+}
+
+/// Serves one subscriber for one turn.
+fn run(shared: &Arc<Shared>, sub: &Arc<Subscriber>, slot: &Slot, out: &mut Vec<Delivery>) {
+    let mut guard = lock(&sub.sink);
+    let Some(sink) = guard.as_mut() else {
+        // The stream is over; nothing will be sent again.
+        sub.try_unschedule();
+        return;
+    };
+    let mut sent_total = 0u64;
+    let mut delivered = 0u64;
+    let mut dirty = false;
+    loop {
+        out.clear();
+        match sub.take_chunk(delivered, CHUNK, out) {
+            Taken::Gone => {
+                drop(guard);
+                sub.try_unschedule();
+                return;
+            }
+            Taken::Empty => {
+                delivered = 0;
+                if dirty {
+                    dirty = false;
+                    if let Err(e) = call(slot, || sink.flush()) {
+                        fail(shared, sub, &mut guard, 0, e);
+                        return;
+                    }
+                }
+                if sub.try_unschedule() {
+                    return;
+                }
+            }
+            Taken::Some { last, .. } => {
+                delivered = 0;
+                for d in out.drain(..) {
+                    let is_match = d.is_match();
+                    if let Err(e) = call(slot, || sink.send(d)) {
+                        fail(shared, sub, &mut guard, delivered, e);
+                        return;
+                    }
+                    if is_match {
+                        delivered += 1;
+                    }
+                    sent_total += 1;
+                }
+                dirty = true;
+                if last {
+                    let closed = call(slot, || sink.close());
+                    let (code, reason) = sub.mark_closed(delivered);
+                    let sink = guard.take();
+                    drop(guard);
+                    let _ = catch_unwind(AssertUnwindSafe(move || drop(sink)));
+                    if let Err(e) = closed {
+                        shared.report(EngineEvent::SinkFailed {
+                            subscriber: sub.name.clone(),
+                            error: e,
+                        });
+                    }
+                    sub.try_unschedule();
+                    shared.retire(sub, code, reason);
+                    return;
+                }
+                if sent_total >= TURN {
+                    // Let others have a go; the subscriber stays scheduled.
+                    sub.settle(delivered);
+                    drop(guard);
+                    let _ = shared.pool.tx.send(sub.clone());
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn fail(
+    shared: &Arc<Shared>,
+    sub: &Arc<Subscriber>,
+    guard: &mut std::sync::MutexGuard<'_, Option<Box<dyn super::Sink>>>,
+    delivered: u64,
+    error: String,
+) {
+    sub.fail(delivered, &error);
+    let sink = guard.take();
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(sink)));
+    shared.report(EngineEvent::SinkFailed { subscriber: sub.name.clone(), error: error.clone() });
+    sub.try_unschedule();
+    shared.retire(
+        sub,
+        super::DisconnectCode::STREAM_EXCEPTION,
+        format!("the sink failed: {error}"),
+    );
+}
+
+/// Marks dispatchers stuck in a sink and starts spares so that the pool keeps its strength.
+fn watchdog(shared: std::sync::Weak<Shared>) {
+    // Per slot: progress seen and looks without progress.
+    let mut seen: Vec<(Arc<Slot>, u64, u32)> = Vec::new();
+    loop {
+        std::thread::sleep(WATCH_EVERY);
+        let Some(shared) = shared.upgrade() else { return };
+        let pool = &shared.pool;
+        if pool.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let healthy = {
+            let mut slots = lock(&pool.slots);
+            slots.retain(|s| !s.exited.load(Ordering::SeqCst));
+            seen.retain(|(s, ..)| slots.iter().any(|x| Arc::ptr_eq(s, x)));
+            for slot in slots.iter() {
+                let progress = slot.progress.load(Ordering::Relaxed);
+                let in_sink = slot.in_sink.load(Ordering::Relaxed);
+                match seen.iter_mut().find(|(s, ..)| Arc::ptr_eq(s, slot)) {
+                    None => seen.push((slot.clone(), progress, 0)),
+                    Some(entry) if in_sink && entry.1 == progress => {
+                        entry.2 += 1;
+                        if entry.2 >= STUCK_AFTER {
+                            slot.stuck.store(true, Ordering::SeqCst);
+                        }
+                    }
+                    Some(entry) => {
+                        entry.1 = progress;
+                        entry.2 = 0;
+                        slot.stuck.store(false, Ordering::SeqCst);
+                    }
+                }
+            }
+            slots.iter().filter(|s| !s.stuck.load(Ordering::SeqCst)).count()
+        };
+        for _ in healthy..pool.target {
+            let _ = Pool::spawn_dispatcher(&shared);
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! The streaming engine: pulls messages from a [`Source`], matches them against the live
+//! [`Registry`](crate::registry::Registry) on several threads, and delivers each match to its
+//! subscriber's [`Sink`] in source order, with per-subscriber flow control (spec section 5).
+//!
+//! ```
+//! use streamtrack::engine::{channel_sink, Delivery, Engine, IterSource};
+//! use streamtrack::registry::Registry;
+//! use streamtrack::{Message, Rule};
+//!
+//! let registry = Registry::new();
+//! let (sink, deliveries) = channel_sink(usize::MAX);
+//! let engine = Engine::builder(registry.clone())
+//!     .attach("alice", sink)
+//!     .start(IterSource::new(vec![
+//!         Message::new("1", "I love Rust"),
+//!         Message::new("2", "nothing to see"),
+//!     ]))
+//!     .unwrap();
+//! // Usually rules are added before or while the engine runs; this one may or may not see the
+//! // messages above, depending on timing. `join` waits for the end of the stream.
+//! registry.subscribe("alice", Rule::parse("rust").unwrap(), Some("lang".into())).unwrap();
+//! let finished = engine.join();
+//! assert_eq!(finished.stats.received, 2);
+//! // The stream always ends with a disconnect notice (code 5: the source ended).
+//! let last = deliveries.iter().last().unwrap();
+//! assert!(matches!(last, Delivery::Disconnect { code, .. } if code.0 == 5));
+//! ```
+//!
+//! # Design
+//!
+//! - **Source thread.** Calls [`Source::next_batch`], numbers the messages (their *position*),
+//!   wraps each in an `Arc` (a message is shared by every subscriber it goes to, never
+//!   copied), and sends units of work to the matcher threads over a bounded
+//!   `crossbeam-channel`. A batch smaller than `batch_size` is split among the matcher
+//!   threads, so that a trickle of messages is matched in parallel too. The number of units
+//!   between the source and the subscriber queues is bounded (`in_flight`), which is how
+//!   back-pressure reaches the source. The same thread acknowledges handled messages
+//!   ([`Source::ack`]) and coordinates the end of the stream.
+//! - **Matcher threads.** Each takes a unit, takes a registry snapshot *after* receiving it
+//!   (so a `subscribe` that returned before the source handed a message over applies to it),
+//!   finds the matching rules, and groups them by subscriber.
+//! - **Ordered emission.** Units carry sequence numbers. A finished unit goes into a reorder
+//!   buffer; the thread that completes the next unit in sequence emits it (and any ready
+//!   after it) into the subscriber queues, while the others return to matching. So each
+//!   subscriber sees matches in source order with any number of matcher threads, and there
+//!   is no extra thread hop on the way.
+//! - **Subscriber queues.** Bounded; when full, the subscriber's [`FullPolicy`] applies:
+//!   block (back-pressure), drop newest, drop oldest, or disconnect (code 4). An optional rate
+//!   cap drops above a rate. Every drop is counted and reported to the subscriber in a
+//!   cumulative [`Delivery::Limit`] notice; a [`Delivery::Warning`] is sent when the queue
+//!   passes the warning threshold (60% by default).
+//! - **Dispatchers.** A small pool of threads hands queued deliveries to sinks: a subscriber
+//!   with work is scheduled once, served in chunks, then released. A sink that blocks only
+//!   holds up its own subscriber: a watchdog replaces a dispatcher stuck in a sink. A sink
+//!   that fails or panics disconnects its subscriber only.
+//! - **End of stream.** At the end of the source's stream, on [`Engine::shutdown`] or a fatal
+//!   source error, reading stops, everything already read is matched and emitted, every
+//!   subscriber gets what is queued and then a [`Delivery::Disconnect`] (code 5, 1 or 10),
+//!   and the source is acknowledged up to the last message. A drain timeout bounds the wait
+//!   for stalled sinks; what they did not take is counted as dropped.
+//!
+//! Subscribers are attached ([`Engine::attach`]) and detached while the engine runs; rules
+//! are added and removed through the registry at any time. Matches for a subscriber that has
+//! no sink attached are counted as `unrouted` in [`EngineStats`].
+
+mod config;
+mod delivery;
+mod dispatch;
+mod error;
+mod event;
+mod pipeline;
+mod sink;
+mod source;
+mod stats;
+mod subscriber;
+
+#[cfg(feature = "async")]
+pub mod async_adapters;
+#[cfg(feature = "json")]
+pub mod jsonl;
+
+pub use config::{FullPolicy, SubscriberConfig};
+pub use delivery::{Delivery, DisconnectCode, MatchingRule, FALLING_BEHIND};
+pub use error::EngineError;
+pub use event::EngineEvent;
+pub use pipeline::{Engine, EngineBuilder, Finished, StopReason};
+pub use sink::{channel_sink, CallbackSink, ChannelSink, Sink, SinkError};
+pub use source::{
+    channel_source, ChannelSource, IterSource, Source, SourceError, SourceErrorKind, SourceStatus,
+    POLL_INTERVAL,
+};
+pub use stats::{EngineStats, SubscriberState, SubscriberStats};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_send<T: Send>() {}
+
+    #[test]
+    fn public_types_are_send_and_sync() {
+        assert_send_sync::<Engine>();
+        assert_send_sync::<Delivery>();
+        assert_send_sync::<EngineStats>();
+        assert_send_sync::<SourceError>();
+        assert_send_sync::<SinkError>();
+        assert_send::<ChannelSource>();
+        assert_send::<ChannelSink>();
+    }
+}

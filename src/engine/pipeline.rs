@@ -1,0 +1,899 @@
+//! The engine: source thread, matcher threads, ordered emission into subscriber queues, and
+//! the end of the stream.
+
+use super::dispatch::Pool;
+use super::subscriber::{Queued, Subscriber};
+use super::{
+    DisconnectCode, EngineError, EngineEvent, EngineStats, MatchingRule, Sink, Source, SourceError,
+    SourceErrorKind, SourceStatus, SubscriberConfig, SubscriberStats,
+};
+use crate::registry::{Registry, RuleInfo, Scratch};
+use crate::Message;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How many disconnected subscribers' final figures [`EngineStats`] keeps.
+const FINISHED_KEPT: usize = 10_000;
+/// How often the source thread recomputes the acknowledgement watermark.
+const ACK_EVERY: Duration = Duration::from_millis(10);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Why the engine stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// The source reached the end of its stream (subscribers got disconnect code 5).
+    EndOfStream,
+    /// [`Engine::shutdown`] was called (code 1).
+    Shutdown,
+    /// The source failed (code 10).
+    SourceFailed(SourceError),
+}
+
+/// What [`Engine::join`] and [`Engine::shutdown`] return.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Finished {
+    /// Why the engine stopped.
+    pub reason: StopReason,
+    /// The final figures.
+    pub stats: EngineStats,
+}
+
+type EventFn = Box<dyn Fn(&EngineEvent) + Send + Sync>;
+
+/// Settings of an [`Engine`]; start one with [`EngineBuilder::start`].
+pub struct EngineBuilder {
+    registry: Registry,
+    matcher_threads: usize,
+    dispatcher_threads: usize,
+    batch_size: usize,
+    in_flight: Option<usize>,
+    defaults: SubscriberConfig,
+    drain_timeout: Duration,
+    on_event: Option<EventFn>,
+    sinks: Vec<(String, Box<dyn Sink>, SubscriberConfig)>,
+}
+
+impl std::fmt::Debug for EngineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineBuilder")
+            .field("matcher_threads", &self.matcher_threads)
+            .field("dispatcher_threads", &self.dispatcher_threads)
+            .field("batch_size", &self.batch_size)
+            .field("defaults", &self.defaults)
+            .field("drain_timeout", &self.drain_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+impl EngineBuilder {
+    fn new(registry: Registry) -> Self {
+        EngineBuilder {
+            registry,
+            matcher_threads: cores(),
+            dispatcher_threads: cores(),
+            batch_size: 64,
+            in_flight: None,
+            defaults: SubscriberConfig::default(),
+            drain_timeout: Duration::from_secs(10),
+            on_event: None,
+            sinks: Vec::new(),
+        }
+    }
+
+    /// Threads matching messages in parallel (default: the number of cores).
+    pub fn matcher_threads(mut self, n: usize) -> Self {
+        self.matcher_threads = n.max(1);
+        self
+    }
+
+    /// Threads handing deliveries to sinks (default: the number of cores).
+    pub fn dispatcher_threads(mut self, n: usize) -> Self {
+        self.dispatcher_threads = n.max(1);
+        self
+    }
+
+    /// Most messages asked of the source at once and handed to a matcher thread as one unit
+    /// (default 64). Smaller batches from the source are split among the matcher threads.
+    pub fn batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n.max(1);
+        self
+    }
+
+    /// Most batches between the source and the subscriber queues (default four per matcher
+    /// thread); bounds memory and makes [`FullPolicy::Block`](super::FullPolicy::Block)
+    /// reach the source.
+    pub fn in_flight(mut self, n: usize) -> Self {
+        self.in_flight = Some(n.max(1));
+        self
+    }
+
+    /// The settings of subscribers attached with [`Engine::attach`].
+    pub fn subscriber_defaults(mut self, config: SubscriberConfig) -> Self {
+        self.defaults = config;
+        self
+    }
+
+    /// How long a graceful stop waits for sinks to take what is queued (default 10 s); what is
+    /// left then is dropped and counted.
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+
+    /// A callback for errors and disconnections (see [`EngineEvent`]).
+    pub fn on_event(mut self, f: impl Fn(&EngineEvent) + Send + Sync + 'static) -> Self {
+        self.on_event = Some(Box::new(f));
+        self
+    }
+
+    /// Attaches a sink before the first message is read, with the default settings.
+    pub fn attach(self, subscriber: &str, sink: impl Sink + 'static) -> Self {
+        let config = self.defaults.clone();
+        self.attach_with(subscriber, sink, config)
+    }
+
+    /// Attaches a sink before the first message is read.
+    pub fn attach_with(
+        mut self,
+        subscriber: &str,
+        sink: impl Sink + 'static,
+        config: SubscriberConfig,
+    ) -> Self {
+        self.sinks.push((subscriber.to_string(), Box::new(sink), config));
+        self
+    }
+
+    /// Starts the engine's threads reading `source`.
+    pub fn start(self, source: impl Source + 'static) -> Result<Engine, EngineError> {
+        let in_flight = self.in_flight.unwrap_or(4 * self.matcher_threads).max(1);
+        let (permit_tx, permit_rx) = crossbeam_channel::bounded(in_flight);
+        let shared = Arc::new(Shared {
+            registry: self.registry,
+            table: RwLock::new(Table::default()),
+            version: AtomicU64::new(0),
+            next_id: AtomicU64::new(0),
+            pool: Pool::new(self.dispatcher_threads),
+            counters: Counters::default(),
+            on_event: self.on_event,
+            stop: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            started: Instant::now(),
+            reorder: Mutex::new(Reorder::default()),
+            permit_rx,
+            defaults: self.defaults,
+            retired: Mutex::new(0),
+            live_changed: Condvar::new(),
+        });
+        for (name, sink, config) in self.sinks {
+            shared.attach(&name, sink, config)?;
+        }
+        Pool::start(&shared).map_err(EngineError::Spawn)?;
+        let (work_tx, work_rx) = crossbeam_channel::bounded::<Work>(in_flight);
+        let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
+        let mut matchers = Vec::new();
+        for _ in 0..self.matcher_threads {
+            let s = shared.clone();
+            let rx = work_rx.clone();
+            let done = done_tx.clone();
+            let spawned =
+                std::thread::Builder::new().name("streamtrack-match".into()).spawn(move || {
+                    matcher(&s, rx);
+                    drop(done);
+                });
+            match spawned {
+                Ok(h) => matchers.push(h),
+                Err(e) => {
+                    shared.pool.stop_and_join();
+                    return Err(EngineError::Spawn(e));
+                }
+            }
+        }
+        drop(done_tx);
+        drop(work_rx);
+        let s = shared.clone();
+        let config = SourceLoop {
+            batch_size: self.batch_size,
+            matcher_threads: self.matcher_threads,
+            drain_timeout: self.drain_timeout,
+        };
+        let source: Box<dyn Source> = Box::new(source);
+        let coordinator = std::thread::Builder::new()
+            .name("streamtrack-source".into())
+            .spawn(move || run_source(&s, source, config, work_tx, permit_tx, done_rx, matchers));
+        let coordinator = match coordinator {
+            Ok(h) => h,
+            Err(e) => {
+                shared.pool.stop_and_join();
+                return Err(EngineError::Spawn(e));
+            }
+        };
+        Ok(Engine { shared, coordinator: Some(coordinator) })
+    }
+}
+
+/// The running engine: reads a [`Source`], matches every message against the
+/// [`Registry`] on several threads, and delivers each match to its subscriber's [`Sink`]
+/// in source order. See the [module documentation](super) for the design.
+///
+/// Dropping an engine shuts it down gracefully (like [`Engine::shutdown`]).
+pub struct Engine {
+    shared: Arc<Shared>,
+    coordinator: Option<JoinHandle<Finished>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("running", &self.is_running()).finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// A builder over `registry` (the engine keeps a clone: subscribe and unsubscribe through
+    /// it, or through [`Engine::registry`], while the engine runs).
+    pub fn builder(registry: Registry) -> EngineBuilder {
+        EngineBuilder::new(registry)
+    }
+
+    /// The registry the engine matches against.
+    pub fn registry(&self) -> &Registry {
+        &self.shared.registry
+    }
+
+    /// Attaches `sink` as the subscriber's stream, with the default settings. Matches are
+    /// routed to it from the next message matched after this returns (attach before
+    /// subscribing the subscriber's rules to miss nothing). A sink already attached under
+    /// that name is replaced: it gets what was queued for it, then disconnect code 7.
+    pub fn attach(&self, subscriber: &str, sink: impl Sink + 'static) -> Result<(), EngineError> {
+        self.shared.attach(subscriber, Box::new(sink), self.shared.defaults.clone())
+    }
+
+    /// Like [`Engine::attach`], with the subscriber's own settings.
+    pub fn attach_with(
+        &self,
+        subscriber: &str,
+        sink: impl Sink + 'static,
+        config: SubscriberConfig,
+    ) -> Result<(), EngineError> {
+        self.shared.attach(subscriber, Box::new(sink), config)
+    }
+
+    /// Closes the subscriber's stream: what is queued is delivered, then disconnect code 3.
+    /// Its rules stay in the registry (their matches are counted as unrouted). Returns
+    /// whether a sink was attached.
+    pub fn detach(&self, subscriber: &str) -> bool {
+        let sub = {
+            let mut t = self.shared.table.write().unwrap_or_else(PoisonError::into_inner);
+            t.by_name.remove(subscriber)
+        };
+        self.shared.version.fetch_add(1, Ordering::SeqCst);
+        match sub {
+            Some(sub) => {
+                if sub.close(DisconnectCode::CONTROL_REQUEST, "the subscriber was detached") {
+                    self.shared.pool.schedule(&sub);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The figures now: received, matched, delivered and dropped, in total and per
+    /// subscriber.
+    pub fn stats(&self) -> EngineStats {
+        self.shared.stats()
+    }
+
+    /// Whether the engine is still running (not yet stopped after the end of the stream or a
+    /// shutdown).
+    pub fn is_running(&self) -> bool {
+        self.coordinator.as_ref().is_some_and(|h| !h.is_finished())
+    }
+
+    /// Asks the engine to stop reading, without waiting; [`Engine::join`] then returns once
+    /// everything already read is delivered. Callable from any thread.
+    pub fn request_shutdown(&self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Stops reading the source, delivers everything already read, sends every subscriber
+    /// disconnect code 1, acknowledges everything to the source, and returns the final
+    /// figures.
+    pub fn shutdown(mut self) -> Finished {
+        self.request_shutdown();
+        self.finish()
+    }
+
+    /// Waits until the source's stream ends and everything is delivered (subscribers get
+    /// disconnect code 5), then returns the final figures.
+    pub fn join(mut self) -> Finished {
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Finished {
+        let handle = self.coordinator.take();
+        match handle.map(JoinHandle::join) {
+            Some(Ok(finished)) => finished,
+            // The coordinator catches the source's panics and runs no other user code, so
+            // this is out of the ordinary; still report what is known.
+            _ => {
+                self.shared.pool.stop_and_join();
+                Finished {
+                    reason: StopReason::SourceFailed(SourceError {
+                        kind: SourceErrorKind::Panicked,
+                        line: None,
+                        message: "the engine's source thread panicked".into(),
+                        fatal: true,
+                    }),
+                    stats: self.shared.stats(),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if self.coordinator.is_some() {
+            self.request_shutdown();
+            let _ = self.finish();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared state.
+
+#[derive(Default)]
+struct Table {
+    /// Where matches are routed.
+    by_name: HashMap<Arc<str>, Arc<Subscriber>>,
+    /// Every subscriber whose stream is not finished (attached, or closing).
+    live: BTreeMap<u64, Arc<Subscriber>>,
+    /// Final figures of finished subscribers, oldest first.
+    finished: VecDeque<SubscriberStats>,
+    /// Figures of finished subscribers no longer kept one by one.
+    forgotten: Totals,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Totals {
+    routed: u64,
+    delivered: u64,
+    dropped: u64,
+}
+
+impl Totals {
+    fn add(&mut self, s: &SubscriberStats) {
+        self.routed += s.matched;
+        self.delivered += s.delivered;
+        self.dropped += s.dropped;
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    received: AtomicU64,
+    processed: AtomicU64,
+    malformed: AtomicU64,
+    source_errors: AtomicU64,
+    matched: AtomicU64,
+    unrouted: AtomicU64,
+    acked: AtomicU64,
+}
+
+/// Matched batches waiting for their turn to be emitted.
+#[derive(Default)]
+struct Reorder {
+    next: u64,
+    pending: BTreeMap<u64, Matched>,
+    emitting: bool,
+}
+
+pub(crate) struct Shared {
+    registry: Registry,
+    table: RwLock<Table>,
+    /// Bumped whenever routing changes, so matcher threads drop their caches.
+    version: AtomicU64,
+    next_id: AtomicU64,
+    pub(crate) pool: Pool,
+    counters: Counters,
+    on_event: Option<EventFn>,
+    /// Stop reading the source.
+    stop: AtomicBool,
+    /// No more attachments.
+    closed: AtomicBool,
+    started: Instant,
+    reorder: Mutex<Reorder>,
+    permit_rx: Receiver<()>,
+    defaults: SubscriberConfig,
+    /// Counts finished subscribers; `live_changed` is signalled with it.
+    retired: Mutex<u64>,
+    live_changed: Condvar,
+}
+
+impl Shared {
+    pub(crate) fn report(&self, event: EngineEvent) {
+        if let Some(f) = &self.on_event {
+            let _ = catch_unwind(AssertUnwindSafe(|| f(&event)));
+        }
+    }
+
+    fn attach(
+        &self,
+        name: &str,
+        sink: Box<dyn Sink>,
+        config: SubscriberConfig,
+    ) -> Result<(), EngineError> {
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        let name: Arc<str> = name.into();
+        let sub = Arc::new(Subscriber::new(id, name.clone(), sink, config));
+        let old = {
+            let mut t = self.table.write().unwrap_or_else(PoisonError::into_inner);
+            if self.closed.load(Ordering::SeqCst) {
+                return Err(EngineError::Stopped);
+            }
+            t.live.insert(id, sub.clone());
+            t.by_name.insert(name, sub)
+        };
+        self.version.fetch_add(1, Ordering::SeqCst);
+        if let Some(old) = old {
+            if old.close(
+                DisconnectCode::ADMIN_LOGOUT,
+                "another sink was attached for this subscriber",
+            ) {
+                self.pool.schedule(&old);
+            }
+        }
+        Ok(())
+    }
+
+    /// A subscriber's stream is over: it leaves the live set, its figures are kept.
+    pub(crate) fn retire(&self, sub: &Arc<Subscriber>, code: DisconnectCode, reason: String) {
+        if sub.finished.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        {
+            let mut t = self.table.write().unwrap_or_else(PoisonError::into_inner);
+            t.live.remove(&sub.id);
+            if t.by_name.get(&sub.name).is_some_and(|s| Arc::ptr_eq(s, sub)) {
+                t.by_name.remove(&sub.name);
+            }
+            t.finished.push_back(sub.stats());
+            while t.finished.len() > FINISHED_KEPT {
+                if let Some(s) = t.finished.pop_front() {
+                    t.forgotten.add(&s);
+                }
+            }
+        }
+        self.version.fetch_add(1, Ordering::SeqCst);
+        *lock(&self.retired) += 1;
+        self.live_changed.notify_all();
+        self.report(EngineEvent::Disconnected { subscriber: sub.name.clone(), code, reason });
+    }
+
+    fn live_is_empty(&self) -> bool {
+        self.table.read().unwrap_or_else(PoisonError::into_inner).live.is_empty()
+    }
+
+    fn live(&self) -> Vec<Arc<Subscriber>> {
+        let t = self.table.read().unwrap_or_else(PoisonError::into_inner);
+        t.live.values().cloned().collect()
+    }
+
+    /// The count of leading messages fully handled: matched, and each delivery taken by its
+    /// sink or dropped.
+    fn ack_watermark(&self) -> u64 {
+        let processed = self.counters.processed.load(Ordering::SeqCst);
+        let t = self.table.read().unwrap_or_else(PoisonError::into_inner);
+        t.live.values().map(|s| s.oldest_pending.load(Ordering::SeqCst)).fold(processed, u64::min)
+    }
+
+    fn stats(&self) -> EngineStats {
+        let c = &self.counters;
+        let (mut subscribers, mut totals) = {
+            let t = self.table.read().unwrap_or_else(PoisonError::into_inner);
+            let live: Vec<Arc<Subscriber>> = t.live.values().cloned().collect();
+            let mut v: Vec<SubscriberStats> = t.finished.iter().cloned().collect();
+            let totals = t.forgotten;
+            drop(t);
+            v.extend(live.iter().map(|s| s.stats()));
+            (v, totals)
+        };
+        for s in &subscribers {
+            totals.add(s);
+        }
+        subscribers.shrink_to_fit();
+        EngineStats {
+            elapsed: self.started.elapsed(),
+            received: c.received.load(Ordering::SeqCst),
+            processed: c.processed.load(Ordering::SeqCst),
+            malformed: c.malformed.load(Ordering::SeqCst),
+            source_errors: c.source_errors.load(Ordering::SeqCst),
+            matched: c.matched.load(Ordering::SeqCst),
+            unrouted: c.unrouted.load(Ordering::SeqCst),
+            routed: totals.routed,
+            delivered: totals.delivered,
+            dropped: totals.dropped,
+            acked: c.acked.load(Ordering::SeqCst),
+            subscribers,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Source thread (also the coordinator of the end of the stream).
+
+/// A unit of work for a matcher thread.
+struct Work {
+    seq: u64,
+    first_position: u64,
+    messages: Vec<Arc<Message>>,
+}
+
+/// A matched unit, ready to be emitted in sequence.
+struct Matched {
+    seq: u64,
+    end_position: u64,
+    routed: Vec<(Arc<Subscriber>, Queued)>,
+}
+
+struct SourceLoop {
+    batch_size: usize,
+    matcher_threads: usize,
+    drain_timeout: Duration,
+}
+
+fn source_panicked(payload: &(dyn std::any::Any + Send)) -> SourceError {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    SourceError { kind: SourceErrorKind::Panicked, line: None, message: text, fatal: true }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_source(
+    shared: &Arc<Shared>,
+    mut source: Box<dyn Source>,
+    cfg: SourceLoop,
+    work_tx: Sender<Work>,
+    permit_tx: Sender<()>,
+    done_rx: Receiver<()>,
+    matchers: Vec<JoinHandle<()>>,
+) -> Finished {
+    let c = &shared.counters;
+    let mut buf: Vec<Message> = Vec::with_capacity(cfg.batch_size);
+    let mut position = 0u64;
+    let mut seq = 0u64;
+    let mut acked = 0u64;
+    let mut last_ack = Instant::now();
+    let reason = loop {
+        if shared.stop.load(Ordering::SeqCst) {
+            break StopReason::Shutdown;
+        }
+        buf.clear();
+        let result = catch_unwind(AssertUnwindSafe(|| source.next_batch(&mut buf, cfg.batch_size)))
+            .unwrap_or_else(|p| Err(source_panicked(&*p)));
+        let mut end = None;
+        match result {
+            Ok(SourceStatus::Open) => {}
+            Ok(SourceStatus::Ended) => end = Some(StopReason::EndOfStream),
+            Err(e) => {
+                if e.kind == SourceErrorKind::Malformed {
+                    c.malformed.fetch_add(1, Ordering::SeqCst);
+                } else {
+                    c.source_errors.fetch_add(1, Ordering::SeqCst);
+                }
+                if e.fatal {
+                    end = Some(StopReason::SourceFailed(e.clone()));
+                }
+                shared.report(EngineEvent::Source(e));
+            }
+        }
+        if !buf.is_empty() {
+            let n = buf.len();
+            c.received.fetch_add(n as u64, Ordering::SeqCst);
+            // Small batches are split so that every matcher thread gets a share.
+            let per = n.div_ceil(cfg.matcher_threads).clamp(1, cfg.batch_size);
+            let mut messages = buf.drain(..).map(Arc::new);
+            let mut left = n;
+            while left > 0 {
+                let take = per.min(left);
+                let chunk: Vec<Arc<Message>> = messages.by_ref().take(take).collect();
+                left -= take;
+                // A permit per unit bounds the work between here and the queues.
+                if permit_tx.send(()).is_err() {
+                    break;
+                }
+                let work = Work { seq, first_position: position, messages: chunk };
+                seq += 1;
+                position += take as u64;
+                if work_tx.send(work).is_err() {
+                    break;
+                }
+            }
+        }
+        if last_ack.elapsed() >= ACK_EVERY {
+            last_ack = Instant::now();
+            let w = shared.ack_watermark();
+            if w > acked {
+                acked = w;
+                let _ = catch_unwind(AssertUnwindSafe(|| source.ack(w)));
+                c.acked.store(w, Ordering::SeqCst);
+            }
+        }
+        if let Some(reason) = end {
+            break reason;
+        }
+    };
+    drop(work_tx);
+    let deadline = Instant::now() + cfg.drain_timeout;
+    // Everything read is matched and emitted once every matcher thread has exited.
+    let emitted = loop {
+        match done_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Err(RecvTimeoutError::Disconnected) => break true,
+            Err(RecvTimeoutError::Timeout) => break false,
+            Ok(()) => {}
+        }
+    };
+    let (code, text) = match &reason {
+        StopReason::EndOfStream => (DisconnectCode::NORMAL, "the stream ended".to_string()),
+        StopReason::Shutdown => (DisconnectCode::SHUTDOWN, "the engine was shut down".to_string()),
+        StopReason::SourceFailed(e) => {
+            (DisconnectCode::STREAM_EXCEPTION, format!("the source failed: {e}"))
+        }
+    };
+    {
+        let _t = shared.table.write().unwrap_or_else(PoisonError::into_inner);
+        shared.closed.store(true, Ordering::SeqCst);
+    }
+    if !emitted {
+        // Some subscriber blocks the emission (FullPolicy::Block and a stalled sink): give up
+        // on it so that the matcher threads can finish.
+        for sub in shared.live() {
+            sub.abort("the drain timeout ran out before the subscriber took its messages");
+        }
+        while done_rx.recv().is_ok() {}
+    }
+    for h in matchers {
+        let _ = h.join();
+    }
+    for sub in shared.live() {
+        if sub.close(code, &text) {
+            shared.pool.schedule(&sub);
+        }
+    }
+    // Wait until every stream is finished, or the drain timeout runs out.
+    loop {
+        let now = Instant::now();
+        if now >= deadline || shared.live_is_empty() {
+            break;
+        }
+        let guard = lock(&shared.retired);
+        if shared.live_is_empty() {
+            break;
+        }
+        let wait = (deadline - now).min(Duration::from_millis(20));
+        let _ = shared.live_changed.wait_timeout(guard, wait);
+    }
+    for sub in shared.live() {
+        if sub.abort("the drain timeout ran out before the subscriber took its messages") {
+            let (code, reason) = sub.mark_closed(0);
+            shared.retire(&sub, code, reason);
+        }
+    }
+    let processed = c.processed.load(Ordering::SeqCst);
+    if processed > acked {
+        let _ = catch_unwind(AssertUnwindSafe(|| source.ack(processed)));
+        c.acked.store(processed, Ordering::SeqCst);
+    }
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(source)));
+    shared.pool.stop_and_join();
+    Finished { reason, stats: shared.stats() }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matcher threads.
+
+/// A matcher thread's view of where each subscriber name goes, keyed by the address of the
+/// registry's shared name (`Arc<str>`), which the cache keeps alive so it cannot be reused.
+#[derive(Default)]
+struct Routes {
+    version: u64,
+    by_ptr: HashMap<usize, usize, BuildPtrHasher>,
+    slots: Vec<Slot>,
+    by_sub: HashMap<u64, usize>,
+    keep: Vec<Arc<str>>,
+}
+
+struct Slot {
+    sub: Option<Arc<Subscriber>>,
+    /// The message this slot last got a group for, and which group.
+    stamp: u64,
+    group: usize,
+}
+
+/// Pointer keys are already well spread after a multiply.
+#[derive(Default, Clone, Copy)]
+struct BuildPtrHasher;
+
+#[derive(Default)]
+struct PtrHasher(u64);
+
+impl std::hash::Hasher for PtrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29);
+    }
+}
+
+impl std::hash::BuildHasher for BuildPtrHasher {
+    type Hasher = PtrHasher;
+    fn build_hasher(&self) -> PtrHasher {
+        PtrHasher(0)
+    }
+}
+
+impl Routes {
+    fn refresh(&mut self, shared: &Shared) {
+        let v = shared.version.load(Ordering::SeqCst);
+        if v != self.version || self.keep.len() > 1 << 20 {
+            self.version = v;
+            self.by_ptr.clear();
+            self.slots.clear();
+            self.by_sub.clear();
+            self.keep.clear();
+        }
+    }
+
+    fn slot(&mut self, shared: &Shared, name: &Arc<str>) -> usize {
+        let key = Arc::as_ptr(name) as *const u8 as usize;
+        if let Some(&i) = self.by_ptr.get(&key) {
+            return i;
+        }
+        let sub = {
+            let t = shared.table.read().unwrap_or_else(PoisonError::into_inner);
+            t.by_name.get(name).cloned()
+        };
+        let i = match &sub {
+            Some(s) => *self.by_sub.entry(s.id).or_insert_with(|| {
+                self.slots.push(Slot { sub: sub.clone(), stamp: 0, group: 0 });
+                self.slots.len() - 1
+            }),
+            None => {
+                self.slots.push(Slot { sub: None, stamp: 0, group: 0 });
+                self.slots.len() - 1
+            }
+        };
+        self.by_ptr.insert(key, i);
+        self.keep.push(name.clone());
+        i
+    }
+}
+
+fn matcher(shared: &Arc<Shared>, rx: Receiver<Work>) {
+    let mut scratch = Scratch::new();
+    let mut routes = Routes::default();
+    let mut stamp = 0u64;
+    // Per message: (slot, rules) for each subscriber it goes to.
+    let mut groups: Vec<(usize, Vec<MatchingRule>)> = Vec::new();
+    while let Ok(work) = rx.recv() {
+        // The snapshot is taken after the work arrived, so a rule whose subscribe returned
+        // before the source handed the message over applies to it.
+        let snapshot = shared.registry.snapshot();
+        routes.refresh(shared);
+        let mut routed = Vec::new();
+        let mut matched = 0u64;
+        let mut unrouted = 0u64;
+        for (i, message) in work.messages.iter().enumerate() {
+            let found: &[Arc<RuleInfo>] = snapshot.find(message, &mut scratch);
+            if found.is_empty() {
+                continue;
+            }
+            matched += 1;
+            stamp += 1;
+            groups.clear();
+            for info in found {
+                let s = routes.slot(shared, &info.subscriber);
+                let slot = &mut routes.slots[s];
+                if slot.stamp != stamp {
+                    slot.stamp = stamp;
+                    if slot.sub.is_none() {
+                        unrouted += 1;
+                        continue;
+                    }
+                    slot.group = groups.len();
+                    groups.push((s, Vec::with_capacity(1)));
+                } else if slot.sub.is_none() {
+                    continue;
+                }
+                groups[slot.group].1.push(MatchingRule::new(info.id, info.tag.clone()));
+            }
+            let position = work.first_position + i as u64;
+            for (s, rules) in groups.drain(..) {
+                if let Some(sub) = &routes.slots[s].sub {
+                    routed
+                        .push((sub.clone(), Queued { message: message.clone(), rules, position }));
+                }
+            }
+        }
+        let c = &shared.counters;
+        if matched > 0 {
+            c.matched.fetch_add(matched, Ordering::Relaxed);
+        }
+        if unrouted > 0 {
+            c.unrouted.fetch_add(unrouted, Ordering::Relaxed);
+        }
+        let end_position = work.first_position + work.messages.len() as u64;
+        let seq = work.seq;
+        drop(work);
+        emit(shared, Matched { seq, end_position, routed });
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ordered emission.
+
+/// Hands a matched unit over for emission. Units are emitted strictly in sequence: whichever
+/// matcher thread finds the next unit ready emits it (and any that follow), while the others
+/// go back to matching. So every subscriber's queue receives matches in source order.
+fn emit(shared: &Shared, batch: Matched) {
+    let mut r = lock(&shared.reorder);
+    r.pending.insert(batch.seq, batch);
+    if r.emitting {
+        return;
+    }
+    r.emitting = true;
+    let mut ready = Vec::new();
+    loop {
+        while let Some(b) = {
+            let next = r.next;
+            r.pending.remove(&next)
+        } {
+            r.next += 1;
+            ready.push(b);
+        }
+        if ready.is_empty() {
+            r.emitting = false;
+            return;
+        }
+        drop(r);
+        for b in ready.drain(..) {
+            deliver(shared, b);
+        }
+        r = lock(&shared.reorder);
+    }
+}
+
+fn deliver(shared: &Shared, batch: Matched) {
+    for (sub, item) in batch.routed {
+        if sub.push(item) {
+            shared.pool.schedule(&sub);
+        }
+    }
+    shared.counters.processed.store(batch.end_position, Ordering::SeqCst);
+    // Frees room for the source to send another unit.
+    let _ = shared.permit_rx.try_recv();
+}

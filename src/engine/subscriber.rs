@@ -1,0 +1,448 @@
+//! One subscriber's bounded queue and its flow control: full-queue policies, rate cap, stall
+//! warnings, limit notices, and the end of its stream.
+//!
+//! The emitting thread pushes matches in source order ([`Subscriber::push`]); one dispatcher
+//! at a time takes chunks off the front ([`Subscriber::take_chunk`]) and hands them to the
+//! sink. Control notices (warning, limit) are not queued behind matches: they go out with the
+//! next chunk, coalesced (one limit notice carries the latest cumulative count).
+
+use super::{
+    Delivery, DisconnectCode, FullPolicy, MatchingRule, Sink, SubscriberConfig, SubscriberState,
+    SubscriberStats,
+};
+use crate::Message;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+/// A matched message on its way to one subscriber.
+#[derive(Debug)]
+pub(crate) struct Queued {
+    pub message: Arc<Message>,
+    pub rules: Vec<MatchingRule>,
+    /// The message's position in the source's stream (0-based).
+    pub position: u64,
+}
+
+#[derive(Clone, Debug)]
+enum Life {
+    Open,
+    Closing { code: DisconnectCode, reason: String },
+    Closed { code: DisconnectCode, reason: String },
+}
+
+#[derive(Debug)]
+struct State {
+    items: VecDeque<Queued>,
+    /// Matches a dispatcher has taken and not yet reported back.
+    inflight: u64,
+    inflight_first: u64,
+    /// Cumulative matches not delivered (what the next limit notice reports).
+    undelivered: u64,
+    limit_pending: bool,
+    warning_pending: Option<u8>,
+    warned: bool,
+    life: Life,
+    disconnect_taken: bool,
+    tokens: f64,
+    refilled: Option<Instant>,
+    error: Option<String>,
+    matched: u64,
+    delivered: u64,
+    dropped_full: u64,
+    dropped_rate: u64,
+    dropped_closed: u64,
+    limit_notices: u64,
+    limit_track: u64,
+    warnings: u64,
+}
+
+/// What a dispatcher took off a queue.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Taken {
+    /// Deliveries were appended (`matches` of them are matches); `last` when the final
+    /// disconnect notice is among them.
+    Some { matches: u64, last: bool },
+    /// Nothing to do right now.
+    Empty,
+    /// The stream is closed; nothing will come.
+    Gone,
+}
+
+/// A subscriber: its sink, queue and counters.
+pub(crate) struct Subscriber {
+    /// Unique among the engine's subscribers (attach order).
+    pub id: u64,
+    pub name: Arc<str>,
+    pub config: SubscriberConfig,
+    state: Mutex<State>,
+    not_full: Condvar,
+    /// Whether the subscriber sits in the run queue or a dispatcher is running it.
+    pub scheduled: AtomicBool,
+    /// Set once, by whoever ends the stream for good (see `Shared::retire`).
+    pub finished: AtomicBool,
+    /// The position of the oldest match still queued or in flight (`u64::MAX`: none); read
+    /// without the lock to compute acknowledgements.
+    pub oldest_pending: AtomicU64,
+    /// Only the dispatcher running the subscriber locks it.
+    pub sink: Mutex<Option<Box<dyn Sink>>>,
+}
+
+impl std::fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber").field("id", &self.id).field("name", &self.name).finish()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section leaves the state consistent before anything that could panic.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Subscriber {
+    pub fn new(id: u64, name: Arc<str>, sink: Box<dyn Sink>, config: SubscriberConfig) -> Self {
+        let tokens = config.rate_limit.map_or(0.0, f64::from);
+        Subscriber {
+            id,
+            name,
+            state: Mutex::new(State {
+                items: VecDeque::new(),
+                inflight: 0,
+                inflight_first: 0,
+                undelivered: 0,
+                limit_pending: false,
+                warning_pending: None,
+                warned: false,
+                life: Life::Open,
+                disconnect_taken: false,
+                tokens,
+                refilled: None,
+                error: None,
+                matched: 0,
+                delivered: 0,
+                dropped_full: 0,
+                dropped_rate: 0,
+                dropped_closed: 0,
+                limit_notices: 0,
+                limit_track: 0,
+                warnings: 0,
+            }),
+            config: SubscriberConfig { capacity: config.capacity.max(1), ..config },
+            not_full: Condvar::new(),
+            scheduled: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+            oldest_pending: AtomicU64::new(u64::MAX),
+            sink: Mutex::new(Some(sink)),
+        }
+    }
+
+    fn refresh_oldest(&self, st: &State) {
+        let oldest = if st.inflight > 0 {
+            st.inflight_first
+        } else {
+            st.items.front().map_or(u64::MAX, |q| q.position)
+        };
+        self.oldest_pending.store(oldest, Ordering::SeqCst);
+    }
+
+    fn drop_all_queued(st: &mut State) -> u64 {
+        let n = st.items.len() as u64;
+        st.items.clear();
+        n
+    }
+
+    /// Closes the stream for a stall: what is queued is dropped and reported in a last limit
+    /// notice, then the disconnect notice follows.
+    fn stall(&self, st: &mut State, reason: String) {
+        let n = Self::drop_all_queued(st);
+        st.dropped_full += n;
+        st.undelivered += n;
+        if st.undelivered > 0 {
+            st.limit_pending = true;
+        }
+        st.life = Life::Closing { code: DisconnectCode::STALL, reason };
+        self.not_full.notify_all();
+    }
+
+    fn has_work(st: &State) -> bool {
+        !st.items.is_empty()
+            || st.warning_pending.is_some()
+            || st.limit_pending
+            || matches!(st.life, Life::Closing { .. }) && !st.disconnect_taken
+    }
+
+    /// Queues one match under the subscriber's policy. Returns whether a dispatcher should
+    /// run it (there is something new to send). May block under [`FullPolicy::Block`].
+    pub fn push(&self, item: Queued) -> bool {
+        let mut st = lock(&self.state);
+        st.matched += 1;
+        if !matches!(st.life, Life::Open) {
+            st.dropped_closed += 1;
+            return false;
+        }
+        if let Some(rate) = self.config.rate_limit {
+            let now = Instant::now();
+            let rate = f64::from(rate);
+            if let Some(then) = st.refilled {
+                let add = now.duration_since(then).as_secs_f64() * rate;
+                st.tokens = (st.tokens + add).min(rate);
+            }
+            st.refilled = Some(now);
+            if st.tokens < 1.0 {
+                st.dropped_rate += 1;
+                st.undelivered += 1;
+                st.limit_pending = true;
+                return true;
+            }
+            st.tokens -= 1.0;
+        }
+        let capacity = self.config.capacity;
+        if st.items.len() >= capacity {
+            match self.config.policy {
+                FullPolicy::DropNewest => {
+                    st.dropped_full += 1;
+                    st.undelivered += 1;
+                    st.limit_pending = true;
+                    return true;
+                }
+                FullPolicy::DropOldest => {
+                    st.items.pop_front();
+                    st.dropped_full += 1;
+                    st.undelivered += 1;
+                    st.limit_pending = true;
+                }
+                FullPolicy::Disconnect => {
+                    st.dropped_full += 1;
+                    st.undelivered += 1;
+                    let reason = format!(
+                        "the subscriber's queue of {capacity} messages was full: it reads too slowly"
+                    );
+                    self.stall(&mut st, reason);
+                    self.refresh_oldest(&st);
+                    return true;
+                }
+                FullPolicy::Block => {
+                    let deadline = self.config.stall_timeout.map(|t| Instant::now() + t);
+                    while st.items.len() >= capacity && matches!(st.life, Life::Open) {
+                        match deadline {
+                            None => {
+                                st = self.not_full.wait(st).unwrap_or_else(PoisonError::into_inner)
+                            }
+                            Some(deadline) => {
+                                let now = Instant::now();
+                                if now >= deadline {
+                                    st.dropped_full += 1;
+                                    st.undelivered += 1;
+                                    let reason = format!(
+                                        "the subscriber's queue stayed full for longer than {:?}",
+                                        self.config.stall_timeout.unwrap_or_default()
+                                    );
+                                    self.stall(&mut st, reason);
+                                    self.refresh_oldest(&st);
+                                    return true;
+                                }
+                                st = self
+                                    .not_full
+                                    .wait_timeout(st, deadline - now)
+                                    .unwrap_or_else(PoisonError::into_inner)
+                                    .0;
+                            }
+                        }
+                    }
+                    if !matches!(st.life, Life::Open) {
+                        st.dropped_closed += 1;
+                        return false;
+                    }
+                }
+            }
+        }
+        st.items.push_back(item);
+        let percent = self.config.warn_percent as usize;
+        if percent > 0 && !st.warned && st.items.len() * 100 >= percent * capacity {
+            st.warned = true;
+            st.warning_pending = Some((st.items.len() * 100 / capacity).min(100) as u8);
+        }
+        if st.items.len() == 1 && st.inflight == 0 {
+            self.refresh_oldest(&st);
+        }
+        true
+    }
+
+    fn warning_text(&self) -> &'static str {
+        match self.config.policy {
+            FullPolicy::Block => "When it is full, the whole stream waits for you.",
+            FullPolicy::DropNewest => "When it is full, new messages will be dropped.",
+            FullPolicy::DropOldest => "When it is full, the oldest messages will be dropped.",
+            FullPolicy::Disconnect => "You will be disconnected when it is full.",
+        }
+    }
+
+    /// Reports the previous chunk's `delivered` matches, then appends the next deliveries
+    /// (pending notices first, then up to `max` matches, then the disconnect notice when the
+    /// stream is closing and nothing is left) to `out`.
+    pub fn take_chunk(&self, delivered: u64, max: usize, out: &mut Vec<Delivery>) -> Taken {
+        let mut st = lock(&self.state);
+        st.delivered += delivered;
+        st.inflight = 0;
+        if matches!(st.life, Life::Closed { .. }) {
+            self.refresh_oldest(&st);
+            return Taken::Gone;
+        }
+        let start = out.len();
+        if let Some(percent) = st.warning_pending.take() {
+            out.push(Delivery::falling_behind(percent, self.warning_text()));
+            st.warnings += 1;
+        }
+        if st.limit_pending {
+            st.limit_pending = false;
+            st.limit_notices += 1;
+            st.limit_track = st.undelivered;
+            out.push(Delivery::Limit { track: st.undelivered });
+        }
+        let n = max.min(st.items.len());
+        if let Some(front) = st.items.front() {
+            st.inflight_first = front.position;
+        }
+        for q in st.items.drain(..n) {
+            out.push(Delivery::Match { message: q.message, matching_rules: q.rules });
+        }
+        st.inflight = n as u64;
+        if n > 0 && self.config.policy == FullPolicy::Block {
+            self.not_full.notify_all();
+        }
+        let percent = self.config.warn_percent as usize;
+        if st.warned && st.items.len() * 200 < percent * self.config.capacity {
+            st.warned = false;
+        }
+        self.refresh_oldest(&st);
+        let mut last = false;
+        if st.items.is_empty() && !st.disconnect_taken {
+            if let Life::Closing { code, reason } = &st.life {
+                out.push(Delivery::Disconnect {
+                    code: *code,
+                    stream_name: self.name.to_string(),
+                    reason: reason.clone(),
+                });
+                st.disconnect_taken = true;
+                last = true;
+            }
+        }
+        if out.len() == start {
+            Taken::Empty
+        } else {
+            Taken::Some { matches: n as u64, last }
+        }
+    }
+
+    /// Reports the previous chunk's `delivered` matches.
+    pub fn settle(&self, delivered: u64) {
+        let mut st = lock(&self.state);
+        st.delivered += delivered;
+        st.inflight = 0;
+        self.refresh_oldest(&st);
+    }
+
+    /// Clears the scheduled flag unless there is work (then the caller keeps running it).
+    pub fn try_unschedule(&self) -> bool {
+        let st = lock(&self.state);
+        if Self::has_work(&st) && !matches!(st.life, Life::Closed { .. }) {
+            return false;
+        }
+        self.scheduled.store(false, Ordering::SeqCst);
+        true
+    }
+
+    /// Marks the stream done after the disconnect notice went out; returns the code and
+    /// reason.
+    pub fn mark_closed(&self, delivered: u64) -> (DisconnectCode, String) {
+        let mut st = lock(&self.state);
+        st.delivered += delivered;
+        st.inflight = 0;
+        let (code, reason) = match &st.life {
+            Life::Closing { code, reason } | Life::Closed { code, reason } => {
+                (*code, reason.clone())
+            }
+            Life::Open => (DisconnectCode::NORMAL, String::new()),
+        };
+        st.life = Life::Closed { code, reason: reason.clone() };
+        self.refresh_oldest(&st);
+        (code, reason)
+    }
+
+    /// The sink failed after taking `delivered` of the chunk's matches: everything else is
+    /// dropped and the stream closed with code 10.
+    pub fn fail(&self, delivered: u64, error: &str) {
+        let mut st = lock(&self.state);
+        st.delivered += delivered;
+        let lost = st.inflight.saturating_sub(delivered) + Self::drop_all_queued(&mut st);
+        st.inflight = 0;
+        st.dropped_closed += lost;
+        st.error = Some(error.to_string());
+        st.life = Life::Closed {
+            code: DisconnectCode::STREAM_EXCEPTION,
+            reason: format!("the sink failed: {error}"),
+        };
+        self.not_full.notify_all();
+        self.refresh_oldest(&st);
+    }
+
+    /// Starts closing the stream (no new matches; the queue is delivered, then the
+    /// disconnect notice). Returns whether it was open.
+    pub fn close(&self, code: DisconnectCode, reason: &str) -> bool {
+        let mut st = lock(&self.state);
+        if !matches!(st.life, Life::Open) {
+            return false;
+        }
+        st.life = Life::Closing { code, reason: reason.to_string() };
+        self.not_full.notify_all();
+        true
+    }
+
+    /// Gives up on delivering (drain timeout): the queue is dropped and the stream closed.
+    /// Returns whether it was not closed yet.
+    pub fn abort(&self, reason: &str) -> bool {
+        let mut st = lock(&self.state);
+        if matches!(st.life, Life::Closed { .. }) {
+            return false;
+        }
+        let n = Self::drop_all_queued(&mut st);
+        st.dropped_closed += n;
+        let code = match &st.life {
+            Life::Closing { code, .. } => *code,
+            _ => DisconnectCode::SHUTDOWN,
+        };
+        st.life = Life::Closed { code, reason: reason.to_string() };
+        self.not_full.notify_all();
+        self.refresh_oldest(&st);
+        true
+    }
+
+    /// The subscriber's figures now.
+    pub fn stats(&self) -> SubscriberStats {
+        let st = lock(&self.state);
+        let state = match &st.life {
+            Life::Open => SubscriberState::Active,
+            Life::Closing { code, .. } => SubscriberState::Closing { code: *code },
+            Life::Closed { code, reason } => {
+                SubscriberState::Disconnected { code: *code, reason: reason.clone() }
+            }
+        };
+        SubscriberStats {
+            name: self.name.clone(),
+            state,
+            matched: st.matched,
+            delivered: st.delivered,
+            dropped: st.dropped_full + st.dropped_rate + st.dropped_closed,
+            dropped_full: st.dropped_full,
+            dropped_rate: st.dropped_rate,
+            dropped_closed: st.dropped_closed,
+            limit_track: st.limit_track,
+            limit_notices: st.limit_notices,
+            warnings: st.warnings,
+            queued: st.items.len() as u64 + st.inflight,
+            percent_full: (st.items.len() * 100 / self.config.capacity).min(100) as u8,
+            error: st.error.clone(),
+        }
+    }
+}
