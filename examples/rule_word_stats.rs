@@ -32,7 +32,7 @@ fn main() {
         }
     }
     let mut v: Vec<_> = freq.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1));
+    v.sort_by_key(|e| std::cmp::Reverse(e.1));
     for (w, c) in v.iter().take(15) {
         let rules = &rule_words[w];
         let kinds: HashSet<_> = rules.iter().take(3).collect();
