@@ -5,7 +5,7 @@
 //! - [`message`]: messages and their JSON readers;
 //! - [`normalize`]: text normalisation and tokenisation;
 //! - [`rule`]: the two rule dialects, parsed into one tree;
-//! - [`reference`]: the reference matcher, the oracle for tests;
+//! - [`reference`](mod@reference): the reference matcher, the oracle for tests;
 //! - [`matcher`]: the compiled matcher (presearch index + verification);
 //! - [`registry`]: live subscriptions with lock-free snapshots;
 //! - [`workload`]: a deterministic generator of messages and rule sets.

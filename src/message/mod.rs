@@ -2,8 +2,8 @@
 //!
 //! A [`Message`] is an id plus the fields rules can look at. Only `text` is required. Entity
 //! lists (`hashtags`, `mentions`, `cashtags`, `urls`) are `None` when the source did not carry
-//! them; matchers then extract them from the text (see [`Message::hashtags_or_extracted`] and
-//! friends), exactly as the spec asks.
+//! them; matchers then extract them from the text (see [`extract_entities`]), exactly as the
+//! spec asks.
 
 #[cfg(feature = "json")]
 mod json;

@@ -23,6 +23,8 @@ enum BenchWhat {
     Match(MatchBench),
     /// Live updates: adds+removes per second, visibility delay, matching under churn, memory.
     Churn(crate::churn_bench::ChurnBench),
+    /// Hash flooding: 100k terms crafted to collide under a known hash key.
+    Flood(crate::flood_bench::FloodBench),
 }
 
 #[derive(Args)]
@@ -54,6 +56,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
     match args.what {
         BenchWhat::Match(m) => bench_match(m),
         BenchWhat::Churn(c) => crate::churn_bench::run(c),
+        BenchWhat::Flood(f) => crate::flood_bench::run(f),
     }
 }
 

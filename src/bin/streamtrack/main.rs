@@ -3,6 +3,7 @@
 mod bench;
 mod churn_bench;
 mod demo;
+mod flood_bench;
 mod match_cmd;
 
 use clap::{Parser, Subcommand};
