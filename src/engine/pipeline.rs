@@ -363,8 +363,9 @@ struct Table {
     by_name: HashMap<Arc<str>, Arc<Subscriber>>,
     /// Every subscriber whose stream is not finished (attached, or closing).
     live: BTreeMap<u64, Arc<Subscriber>>,
-    /// Final figures of finished subscribers, oldest first.
-    finished: VecDeque<SubscriberStats>,
+    /// Finished subscribers, oldest first (their figures can still change while a push
+    /// that was waiting for room gives up).
+    finished: VecDeque<Arc<Subscriber>>,
     /// Figures of finished subscribers no longer kept one by one.
     forgotten: Totals,
 }
@@ -472,10 +473,10 @@ impl Shared {
             if t.by_name.get(&sub.name).is_some_and(|s| Arc::ptr_eq(s, sub)) {
                 t.by_name.remove(&sub.name);
             }
-            t.finished.push_back(sub.stats());
+            t.finished.push_back(sub.clone());
             while t.finished.len() > FINISHED_KEPT {
                 if let Some(s) = t.finished.pop_front() {
-                    t.forgotten.add(&s);
+                    t.forgotten.add(&s.stats());
                 }
             }
         }
@@ -506,11 +507,11 @@ impl Shared {
         let c = &self.counters;
         let (mut subscribers, mut totals) = {
             let t = self.table.read().unwrap_or_else(PoisonError::into_inner);
-            let live: Vec<Arc<Subscriber>> = t.live.values().cloned().collect();
-            let mut v: Vec<SubscriberStats> = t.finished.iter().cloned().collect();
+            let mut subs: Vec<Arc<Subscriber>> = t.finished.iter().cloned().collect();
+            subs.extend(t.live.values().cloned());
             let totals = t.forgotten;
             drop(t);
-            v.extend(live.iter().map(|s| s.stats()));
+            let v: Vec<SubscriberStats> = subs.iter().map(|s| s.stats()).collect();
             (v, totals)
         };
         for s in &subscribers {

@@ -34,46 +34,79 @@ fn movemask(x: u64) -> u64 {
     ((x & HIGH).wrapping_mul(0x0002_0408_1020_4081)) >> 56
 }
 
-/// Whether the scanner applies: ASCII text with nothing a URL could start with (`://` or
-/// `www.`, any case). Elsewhere the full tokenizer runs.
+/// Whether the scanner applies: ASCII text. (URLs are handled by blanking their scheme and
+/// `www.` before scanning: see [`blank_url_prefixes`].)
 pub(crate) fn applies(text: &[u8]) -> bool {
     text.is_ascii()
-        && memchr::memmem::find(text, b"://").is_none()
-        && !memchr::memchr_iter(b'.', text)
+}
+
+/// Whether `text` may hold a URL prefix (`://` or `www.` in any case).
+fn may_hold_url(text: &[u8]) -> bool {
+    memchr::memchr_iter(b':', text).any(|i| text[i + 1..].starts_with(b"//"))
+        || memchr::memchr_iter(b'.', text)
             .any(|i| i >= 3 && text[i - 3..i].eq_ignore_ascii_case(b"www"))
 }
 
-/// Calls `f(hash, word)` for each word of the ASCII `text` (lower-cased), in order.
-/// `buf` is working memory reused between calls.
+/// Overwrites with spaces the part of each raw token that URL canonicalisation removes (the
+/// scheme and one `www.`, after leading punctuation). The words of the result are those of
+/// the canonical text: the blanked part sits between leading punctuation (no word) and the
+/// rest of the token, so no two words merge or split. Only raw tokens holding a `:` or a
+/// `.` can hold a URL, so only those are examined.
+fn blank_url_prefixes(t: &mut [u8]) {
+    let space =
+        |c: u8| crate::normalize::char_class(c as char) == crate::normalize::CharClass::Space;
+    let mut done_to = 0;
+    let mut k = 0;
+    while let Some(off) = memchr::memchr2(b':', b'.', &t[k..]) {
+        let pos = k + off;
+        k = pos + 1;
+        if pos < done_to {
+            continue;
+        }
+        let s = t[..pos].iter().rposition(|&c| space(c)).map_or(0, |i| i + 1);
+        let e = t[pos..].iter().position(|&c| space(c)).map_or(t.len(), |i| pos + i);
+        if let (Some((from, to)), true) = crate::normalize::ascii_url_prefix(&t[s..e]) {
+            t[s + from..s + to].fill(b' ');
+        }
+        done_to = e;
+        k = e.max(k);
+    }
+}
+
+/// Appends the ASCII `text`, lower-cased and padded, to `buf`, and calls `f(hash, start, end)`
+/// for each of its words (`buf[start..end]`), in order.
 #[inline]
 pub(crate) fn for_each_word(
     text: &[u8],
     buf: &mut Vec<u8>,
     hasher: &WordHasher,
-    mut f: impl FnMut(u64, &[u8]),
+    mut f: impl FnMut(u64, usize, usize),
 ) {
+    let base = buf.len();
     let n = text.len();
     let padded = n.div_ceil(8) * 8 + 8;
-    buf.clear();
     buf.extend_from_slice(text);
-    buf.resize(padded, 0);
-    // Pass 1: lower-case in place and collect the word-byte mask, 8 bytes at a time.
+    buf.resize(base + padded, 0);
+    let chunk_area = &mut buf[base..];
+    if may_hold_url(text) {
+        blank_url_prefixes(&mut chunk_area[..n]);
+    }
+    // Lower-case in place and collect word-byte masks, 8 bytes at a time.
     let mut in_word = false;
     let mut start = 0usize;
     let mut k = 0;
     while k < padded - 8 {
-        let mut x = u64::from_le_bytes(buf[k..k + 8].try_into().expect("8 bytes"));
+        let lane: &mut [u8; 8] = (&mut chunk_area[k..k + 8]).try_into().expect("8 bytes");
+        let mut x = u64::from_le_bytes(*lane);
         x |= in_range(x, b'A', b'Z') >> 2;
-        buf[k..k + 8].copy_from_slice(&x.to_le_bytes());
-        let word = in_range(x, b'0', b'9') | in_range(x, b'a', b'z');
-        let m = movemask(word);
+        *lane = x.to_le_bytes();
+        let m = movemask(in_range(x, b'0', b'9') | in_range(x, b'a', b'z'));
         // Transitions between word and non-word bytes, relative to the previous byte.
-        let mut t = m ^ ((m << 1) | u64::from(in_word));
-        t &= 0xff;
+        let mut t = (m ^ ((m << 1) | u64::from(in_word))) & 0xff;
         while t != 0 {
             let p = k + t.trailing_zeros() as usize;
             if in_word {
-                emit(buf, start, p, hasher, &mut f);
+                f(hasher.hash_padded(chunk_area, start, p - start), base + start, base + p);
             } else {
                 start = p;
             }
@@ -83,13 +116,8 @@ pub(crate) fn for_each_word(
         k += 8;
     }
     if in_word {
-        emit(buf, start, n, hasher, &mut f);
+        f(hasher.hash_padded(chunk_area, start, n - start), base + start, base + n);
     }
-}
-
-#[inline(always)]
-fn emit(buf: &[u8], start: usize, end: usize, hasher: &WordHasher, f: &mut impl FnMut(u64, &[u8])) {
-    f(hasher.hash_padded(buf, start, end - start), &buf[start..end]);
 }
 
 #[cfg(test)]
@@ -100,10 +128,13 @@ mod tests {
     fn words(text: &str) -> Vec<String> {
         let mut out = Vec::new();
         let h = WordHasher::with_seed(1, 2);
-        for_each_word(text.as_bytes(), &mut Vec::new(), &h, |hash, w| {
-            assert_eq!(hash, h.hash(w));
-            out.push(String::from_utf8(w.to_vec()).unwrap());
-        });
+        let mut buf = b"prefix".to_vec();
+        let mut spans = Vec::new();
+        for_each_word(text.as_bytes(), &mut buf, &h, |hash, a, b| spans.push((hash, a, b)));
+        for (hash, a, b) in spans {
+            assert_eq!(hash, h.hash(&buf[a..b]));
+            out.push(String::from_utf8(buf[a..b].to_vec()).unwrap());
+        }
         out
     }
 
@@ -143,10 +174,17 @@ mod tests {
     }
 
     #[test]
-    fn urls_and_non_ascii_are_left_to_the_tokenizer() {
-        assert!(!applies(b"see http://x.com"));
-        assert!(!applies(b"see WWW.x.com"));
+    fn urls_are_canonicalised_like_the_tokenizer_does() {
+        for s in [
+            "see http://x.com and (HTTPS://WWW.Example.com/a). www.www.y.org ftp://z",
+            "http:// alone, x+y.z://q, a://b://c, http://a.com/?u=http://b, wwwx. www.",
+            "WWW.A http://www. https://www.www.",
+        ] {
+            assert!(applies(s.as_bytes()));
+            let want: Vec<String> =
+                Tokens::of(s, UrlMode::Canonicalize).word_texts().map(String::from).collect();
+            assert_eq!(words(s), want, "{s:?}");
+        }
         assert!(!applies("café".as_bytes()));
-        assert!(applies(b"www is not a url without a dot, nor is http: alone"));
     }
 }

@@ -8,7 +8,7 @@ use super::compile::{
 use super::geo::GeoIndex;
 use super::hash::{BloomFilter, WordHasher, WordTable};
 use super::scan;
-use crate::message::extract::{may_hold_entities, EntityKind, EntityScanner};
+use crate::message::extract::{EntityKind, EntityScanner};
 use crate::message::Message;
 use crate::normalize::message::StrList;
 use crate::normalize::{NormalizedMessage, Tokens, UrlMode};
@@ -83,9 +83,9 @@ impl Entities {
         self.mentions.clear();
         self.cashtags.clear();
         let extract = msg.hashtags.is_none() || msg.mentions.is_none() || msg.cashtags.is_none();
-        if extract && may_hold_entities(&msg.text) {
+        if extract {
             let (h, m, c) = (&mut self.hashtags, &mut self.mentions, &mut self.cashtags);
-            self.scanner.scan(&msg.text, |kind, value| match kind {
+            self.scanner.scan_tags(&msg.text, |kind, value| match kind {
                 EntityKind::Hashtag if msg.hashtags.is_none() => h.push_folded(value),
                 EntityKind::Mention if msg.mentions.is_none() => m.push_folded(value),
                 EntityKind::Cashtag if msg.cashtags.is_none() => c.push_folded(value),
@@ -116,7 +116,6 @@ pub(crate) struct MessageWords {
     words: Vec<(u64, u32, u32)>,
     /// `(start, end)` of each no-space run in `bytes`.
     runs: Vec<(u32, u32)>,
-    buf: Vec<u8>,
     tokens: Tokens,
     fold_buf: String,
 }
@@ -154,11 +153,9 @@ impl MessageWords {
     fn field(&mut self, text: &str, hasher: &WordHasher) {
         let bytes = text.as_bytes();
         if scan::applies(bytes) {
-            let (out, words) = (&mut self.bytes, &mut self.words);
-            scan::for_each_word(bytes, &mut self.buf, hasher, |h, w| {
-                let a = out.len() as u32;
-                out.extend_from_slice(w);
-                words.push((h, a, out.len() as u32));
+            let words = &mut self.words;
+            scan::for_each_word(bytes, &mut self.bytes, hasher, |h, a, b| {
+                words.push((h, a as u32, b as u32));
             });
             return;
         }
@@ -226,8 +223,35 @@ struct EvalContext<'a> {
     memo: &'a mut Vec<(u32, bool)>,
 }
 
-/// Exact maps from short values to key terms (entities, users, wordless tokens).
-type ValueIndex = HashMap<Box<str>, u32>;
+/// Exact maps from short values to key terms (entities, users, wordless tokens), hashed with
+/// the segment's keyed word hash.
+type ValueIndex = HashMap<Box<str>, u32, KeyedState>;
+
+/// A `BuildHasher` over the keyed word hash (random key per matcher: no hash flooding).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct KeyedState(WordHasher);
+
+/// The `Hasher` of [`KeyedState`].
+pub(crate) struct KeyedHasher {
+    key: WordHasher,
+    h: u64,
+}
+
+impl std::hash::BuildHasher for KeyedState {
+    type Hasher = KeyedHasher;
+    fn build_hasher(&self) -> KeyedHasher {
+        KeyedHasher { key: self.0, h: 0 }
+    }
+}
+
+impl std::hash::Hasher for KeyedHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.h = self.h.rotate_left(23) ^ self.key.hash(bytes);
+    }
+    fn finish(&self) -> u64 {
+        self.h
+    }
+}
 
 /// The compiled form of a set of rules.
 #[derive(Clone, Debug)]
@@ -354,13 +378,13 @@ impl Segment {
             word_terms: Vec::with_capacity(rules.len()),
             no_space: HashMap::new(),
             contains: HashMap::new(),
-            raw_tokens: HashMap::new(),
-            hashtags: HashMap::new(),
-            mentions: HashMap::new(),
-            cashtags: HashMap::new(),
-            from: HashMap::new(),
-            to: HashMap::new(),
-            follow: HashMap::new(),
+            raw_tokens: HashMap::with_hasher(KeyedState(hasher)),
+            hashtags: HashMap::with_hasher(KeyedState(hasher)),
+            mentions: HashMap::with_hasher(KeyedState(hasher)),
+            cashtags: HashMap::with_hasher(KeyedState(hasher)),
+            from: HashMap::with_hasher(KeyedState(hasher)),
+            to: HashMap::with_hasher(KeyedState(hasher)),
+            follow: HashMap::with_hasher(KeyedState(hasher)),
             geo: GeoIndex::default(),
             eval_terms: HashMap::new(),
             terms: Vec::with_capacity(rules.len()),

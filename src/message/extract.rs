@@ -74,6 +74,34 @@ pub(crate) struct EntityScanner {
 }
 
 impl EntityScanner {
+    /// Calls `f` with each hashtag, mention and cashtag of `text` (no URLs), in text order.
+    /// For ASCII text only the raw tokens holding a sigil are looked at.
+    pub(crate) fn scan_tags(&mut self, text: &str, mut f: impl FnMut(EntityKind, &str)) {
+        if !text.is_ascii() {
+            return self.scan(text, |kind, v| {
+                if kind != EntityKind::Url {
+                    f(kind, v)
+                }
+            });
+        }
+        let b = text.as_bytes();
+        let space = |c: u8| char_class(c as char) == CharClass::Space;
+        let mut done_to = 0;
+        for pos in memchr::memchr3_iter(b'#', b'@', b'$', b) {
+            if pos < done_to {
+                continue;
+            }
+            let start = b[..pos].iter().rposition(|&c| space(c)).map_or(0, |i| i + 1);
+            let end = b[pos..].iter().position(|&c| space(c)).map_or(b.len(), |i| pos + i);
+            scan_ascii_token(&text[start..end], &mut |kind, v| {
+                if kind != EntityKind::Url {
+                    f(kind, v)
+                }
+            });
+            done_to = end;
+        }
+    }
+
     /// Calls `f` with each entity of `text`, in text order.
     pub(crate) fn scan(&mut self, text: &str, mut f: impl FnMut(EntityKind, &str)) {
         if text.is_ascii() {

@@ -25,6 +25,8 @@ enum BenchWhat {
     Churn(crate::churn_bench::ChurnBench),
     /// Hash flooding: 100k terms crafted to collide under a known hash key.
     Flood(crate::flood_bench::FloodBench),
+    /// The streaming engine end to end: throughput by matcher threads, latency, fan-out.
+    Engine(crate::engine_bench::EngineBench),
 }
 
 #[derive(Args)]
@@ -57,6 +59,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
         BenchWhat::Match(m) => bench_match(m),
         BenchWhat::Churn(c) => crate::churn_bench::run(c),
         BenchWhat::Flood(f) => crate::flood_bench::run(f),
+        BenchWhat::Engine(e) => crate::engine_bench::run(e),
     }
 }
 

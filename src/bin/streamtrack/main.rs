@@ -3,8 +3,10 @@
 mod bench;
 mod churn_bench;
 mod demo;
+mod engine_bench;
 mod flood_bench;
 mod match_cmd;
+mod run_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -23,6 +25,8 @@ enum Command {
     Match(match_cmd::MatchArgs),
     /// Benchmarks: `bench match` (throughput, compile time, memory; against aho-corasick).
     Bench(bench::BenchArgs),
+    /// Run the streaming engine: messages (JSON Lines) in, every subscriber's deliveries out.
+    Run(run_cmd::RunArgs),
     /// Track a built-in stream of messages against built-in subscriptions and show live figures.
     Demo(demo::DemoArgs),
 }
@@ -31,6 +35,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Match(args) => match_cmd::run(args),
+        Command::Run(args) => run_cmd::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
     }

@@ -1,0 +1,367 @@
+//! `streamtrack bench engine`: the streaming engine end to end (source -> match -> sinks),
+//! measured in one run: throughput with 1 and 2 matcher threads, source-to-sink latency at a
+//! fixed offered rate, and the time to fan one message out to 10,000 subscribers.
+
+use clap::Args;
+use crossbeam_channel::Sender;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use streamtrack::engine::{
+    CallbackSink, ChannelSource, Delivery, Engine, FullPolicy, IterSource, Source, SourceError,
+    SourceStatus, SubscriberConfig,
+};
+use streamtrack::registry::{NewRule, Registry};
+use streamtrack::workload::{RuleSetConfig, WorkloadConfig};
+use streamtrack::{Message, Rule};
+
+#[derive(Args)]
+pub struct EngineBench {
+    /// Rules for the throughput and latency runs (e.g. `100k`).
+    #[arg(long, default_value = "100k")]
+    rules: String,
+    /// Subscribers the rules are spread over.
+    #[arg(long, default_value_t = 1_000)]
+    subscribers: usize,
+    /// Messages per throughput run.
+    #[arg(long, default_value_t = 200_000)]
+    messages: usize,
+    /// Offered rate of the latency run, messages per second.
+    #[arg(long, default_value_t = 100_000)]
+    rate: u64,
+    /// Seconds of the latency run.
+    #[arg(long, default_value_t = 3.0)]
+    latency_seconds: f64,
+    /// Subscribers of the fan-out run.
+    #[arg(long, default_value_t = 10_000)]
+    fanout: usize,
+    /// Print one JSON object instead of a report.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_count(s: &str) -> Option<usize> {
+    let s = s.trim().to_ascii_lowercase();
+    let (num, mul) = match s.strip_suffix('k') {
+        Some(n) => (n, 1_000.0),
+        None => match s.strip_suffix('m') {
+            Some(n) => (n, 1_000_000.0),
+            None => (s.as_str(), 1.0),
+        },
+    };
+    num.parse::<f64>().ok().filter(|n| *n > 0.0).map(|n| (n * mul) as usize)
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// The standard workload's first `n` rules, spread over `subscribers` subscribers.
+fn load_registry(n: usize, subscribers: usize) -> Registry {
+    let registry = Registry::builder().hash_seed(0x1234, 0x5678).build();
+    let rules = RuleSetConfig::default().rules(n);
+    registry.subscribe_all(rules.iter().enumerate().filter_map(|(i, g)| {
+        Some(NewRule {
+            subscriber: format!("s{}", i % subscribers.max(1)),
+            rule: g.parse().ok()?,
+            tag: None,
+        })
+    }));
+    registry.compact();
+    registry
+}
+
+/// Counts match deliveries; one per subscriber.
+fn counting_sink(
+    counter: Arc<AtomicU64>,
+) -> CallbackSink<impl FnMut(Delivery) -> Result<(), streamtrack::engine::SinkError> + Send> {
+    CallbackSink::new(move |d: Delivery| {
+        if d.is_match() {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    })
+}
+
+fn lossless() -> SubscriberConfig {
+    SubscriberConfig::new().capacity(1 << 16).policy(FullPolicy::Block)
+}
+
+/// One end-to-end run over `messages`: msgs/s from start to the last delivery.
+fn throughput(
+    registry: &Registry,
+    messages: &[Message],
+    threads: usize,
+    subs: usize,
+) -> (f64, u64) {
+    let counter = Arc::new(AtomicU64::new(0));
+    let mut builder =
+        Engine::builder(registry.clone()).matcher_threads(threads).subscriber_defaults(lossless());
+    for i in 0..subs {
+        builder = builder.attach(&format!("s{i}"), counting_sink(counter.clone()));
+    }
+    let input = messages.to_vec();
+    let start = Instant::now();
+    let finished = builder.start(IterSource::new(input)).expect("engine starts").join();
+    let secs = start.elapsed().as_secs_f64();
+    debug_assert_eq!(finished.stats.dropped, 0);
+    (messages.len() as f64 / secs, counter.load(Ordering::Relaxed))
+}
+
+/// Offers messages at a fixed rate; stamps each with the instant it is handed over.
+struct Paced {
+    messages: Vec<Message>,
+    next: usize,
+    rate: f64,
+    start: Option<Instant>,
+    base: Instant,
+    stamps: Arc<Vec<AtomicU64>>,
+}
+
+impl Source for Paced {
+    fn next_batch(
+        &mut self,
+        out: &mut Vec<Message>,
+        max: usize,
+    ) -> Result<SourceStatus, SourceError> {
+        if self.next >= self.messages.len() {
+            return Ok(SourceStatus::Ended);
+        }
+        let start = *self.start.get_or_insert_with(Instant::now);
+        loop {
+            let due = (start.elapsed().as_secs_f64() * self.rate) as usize + 1;
+            if due > self.next {
+                let end = due.min(self.next + max).min(self.messages.len());
+                let now = self.base.elapsed().as_nanos() as u64;
+                for i in self.next..end {
+                    self.stamps[i].store(now, Ordering::Relaxed);
+                    out.push(self.messages[i].clone());
+                }
+                self.next = end;
+                return Ok(SourceStatus::Open);
+            }
+            let wait = (self.next as f64 + 1.0) / self.rate - start.elapsed().as_secs_f64();
+            if wait > 0.0 {
+                std::thread::sleep(Duration::from_secs_f64(wait));
+            }
+        }
+    }
+}
+
+struct Latency {
+    p50_us: f64,
+    p99_us: f64,
+    p999_us: f64,
+    max_us: f64,
+    samples: usize,
+    achieved: f64,
+}
+
+fn latency(
+    registry: &Registry,
+    messages: &[Message],
+    rate: u64,
+    secs: f64,
+    subs: usize,
+) -> Latency {
+    let n = ((rate as f64 * secs) as usize).max(1);
+    let mut input: Vec<Message> = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut m = messages[i % messages.len()].clone();
+        m.id = i.to_string();
+        input.push(m);
+    }
+    let stamps: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| AtomicU64::new(0)).collect());
+    let base = Instant::now();
+    let capacity = n * 4;
+    let samples: Arc<Vec<AtomicU64>> = Arc::new((0..capacity).map(|_| AtomicU64::new(0)).collect());
+    let cursor = Arc::new(AtomicUsize::new(0));
+    let mut builder =
+        Engine::builder(registry.clone()).matcher_threads(2).subscriber_defaults(lossless());
+    for i in 0..subs {
+        let (stamps, samples, cursor) = (stamps.clone(), samples.clone(), cursor.clone());
+        builder = builder.attach(
+            &format!("s{i}"),
+            CallbackSink::new(move |d: Delivery| {
+                if let Some(m) = d.message() {
+                    let now = base.elapsed().as_nanos() as u64;
+                    if let Ok(i) = m.id.parse::<usize>() {
+                        let sent = stamps[i].load(Ordering::Relaxed);
+                        let k = cursor.fetch_add(1, Ordering::Relaxed);
+                        if k < samples.len() {
+                            samples[k].store(now.saturating_sub(sent), Ordering::Relaxed);
+                        }
+                    }
+                }
+                Ok(())
+            }),
+        );
+    }
+    let source = Paced { messages: input, next: 0, rate: rate as f64, start: None, base, stamps };
+    let start = Instant::now();
+    builder.start(source).expect("engine starts").join();
+    let achieved = n as f64 / start.elapsed().as_secs_f64();
+    let k = cursor.load(Ordering::Relaxed).min(capacity);
+    let mut v: Vec<u64> = samples[..k].iter().map(|a| a.load(Ordering::Relaxed)).collect();
+    v.sort_unstable();
+    let us = |ns: u64| ns as f64 / 1_000.0;
+    Latency {
+        p50_us: us(percentile(&v, 0.50)),
+        p99_us: us(percentile(&v, 0.99)),
+        p999_us: us(percentile(&v, 0.999)),
+        max_us: us(v.last().copied().unwrap_or(0)),
+        samples: k,
+        achieved,
+    }
+}
+
+/// Stamps the instant each message is handed to the engine.
+struct Stamped {
+    inner: ChannelSource,
+    at: Sender<Instant>,
+}
+
+impl Source for Stamped {
+    fn next_batch(
+        &mut self,
+        out: &mut Vec<Message>,
+        max: usize,
+    ) -> Result<SourceStatus, SourceError> {
+        let status = self.inner.next_batch(out, max)?;
+        if !out.is_empty() {
+            let _ = self.at.send(Instant::now());
+        }
+        Ok(status)
+    }
+}
+
+/// Microseconds from handing one message over to its last of `subs` sinks taking it
+/// (median and best of `rounds`).
+fn fanout(subs: usize, rounds: usize) -> (f64, f64) {
+    let registry = Registry::builder().hash_seed(0x1234, 0x5678).build();
+    let rule = Rule::parse("fanout").expect("rule parses");
+    registry.subscribe_all((0..subs).map(|i| NewRule {
+        subscriber: format!("f{i}"),
+        rule: rule.clone(),
+        tag: None,
+    }));
+    registry.compact();
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let (at_tx, at_rx) = crossbeam_channel::unbounded();
+    let (done_tx, done_rx) = crossbeam_channel::unbounded::<Instant>();
+    let count = Arc::new(AtomicUsize::new(0));
+    let mut builder = Engine::builder(registry).subscriber_defaults(lossless());
+    for i in 0..subs {
+        let (count, done) = (count.clone(), done_tx.clone());
+        builder = builder.attach(
+            &format!("f{i}"),
+            CallbackSink::new(move |d: Delivery| {
+                if d.is_match() && count.fetch_add(1, Ordering::AcqRel) + 1 == subs {
+                    let _ = done.send(Instant::now());
+                }
+                Ok(())
+            }),
+        );
+    }
+    let engine =
+        builder.start(Stamped { inner: ChannelSource::new(rx), at: at_tx }).expect("engine starts");
+    let mut times = Vec::new();
+    for round in 0..rounds + 2 {
+        count.store(0, Ordering::SeqCst);
+        let _ = tx.send(Message::new(round.to_string(), "a fanout message"));
+        let (Ok(t0), Ok(t1)) = (at_rx.recv(), done_rx.recv()) else { break };
+        if round >= 2 {
+            times.push(t1.saturating_duration_since(t0).as_secs_f64() * 1e6);
+        }
+        // Let the dispatchers go idle between rounds, as between real messages.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(tx);
+    engine.join();
+    times.sort_by(f64::total_cmp);
+    let median = times.get(times.len() / 2).copied().unwrap_or(0.0);
+    (median, times.first().copied().unwrap_or(0.0))
+}
+
+pub fn run(args: EngineBench) -> ExitCode {
+    let Some(n_rules) = parse_count(&args.rules) else {
+        eprintln!("error: bad --rules {:?} (use e.g. 100k)", args.rules);
+        return ExitCode::from(2);
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let subs = args.subscribers.clamp(1, n_rules);
+    let t = Instant::now();
+    let registry = load_registry(n_rules, subs);
+    let setup = t.elapsed().as_secs_f64();
+    let messages = WorkloadConfig::default().count(args.messages.max(1)).messages();
+    if !args.json {
+        println!(
+            "streamtrack bench engine: {n_rules} rules over {subs} subscribers (loaded in {setup:.2} s), \
+             {} messages, {cores} cores",
+            messages.len()
+        );
+    }
+    // Two interleaved rounds per thread count; the best of each is reported.
+    let mut one = Vec::new();
+    let mut two = Vec::new();
+    let mut deliveries = 0;
+    for _ in 0..2 {
+        let (r, d) = throughput(&registry, &messages, 1, subs);
+        one.push(r);
+        deliveries = d;
+        two.push(throughput(&registry, &messages, 2, subs).0);
+    }
+    let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+    let (one, two) = (best(&one), best(&two));
+    let lat = latency(&registry, &messages, args.rate, args.latency_seconds, subs);
+    drop(registry);
+    let (fan_median, fan_best) = fanout(args.fanout, 20);
+    if args.json {
+        let o = serde_json::json!({
+            "rules": n_rules,
+            "subscribers": subs,
+            "messages": messages.len(),
+            "cores": cores,
+            "deliveries_per_run": deliveries,
+            "msgs_per_sec_1_thread": one.round(),
+            "msgs_per_sec_2_threads": two.round(),
+            "speedup_2_threads": (two / one * 100.0).round() / 100.0,
+            "latency_offered_msgs_per_sec": args.rate,
+            "latency_achieved_msgs_per_sec": lat.achieved.round(),
+            "latency_samples": lat.samples,
+            "latency_us_p50": (lat.p50_us * 10.0).round() / 10.0,
+            "latency_us_p99": (lat.p99_us * 10.0).round() / 10.0,
+            "latency_us_p999": (lat.p999_us * 10.0).round() / 10.0,
+            "latency_us_max": lat.max_us.round(),
+            "fanout_subscribers": args.fanout,
+            "fanout_10k_us": fan_median.round(),
+            "fanout_10k_us_best": fan_best.round(),
+        });
+        println!("{o}");
+        return ExitCode::SUCCESS;
+    }
+    println!();
+    println!("| measure | value |");
+    println!("|---|---:|");
+    println!("| end to end, 1 matcher thread | {:.0} msgs/s |", one);
+    println!("| end to end, 2 matcher threads | {:.0} msgs/s |", two);
+    println!("| speed-up, 2 threads / 1 | {:.2}x |", two / one);
+    println!("| match deliveries per run | {deliveries} |");
+    println!(
+        "| latency source -> sink at {} msgs/s offered ({:.0} achieved, {} deliveries) | p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.0} µs |",
+        args.rate, lat.achieved, lat.samples, lat.p50_us, lat.p99_us, lat.p999_us, lat.max_us
+    );
+    println!(
+        "| one message to {} subscribers, in to last sink | median {:.0} µs, best {:.0} µs |",
+        args.fanout, fan_median, fan_best
+    );
+    println!();
+    println!(
+        "Throughput: best of 2 interleaved runs each; every match delivered (FullPolicy::Block)."
+    );
+    ExitCode::SUCCESS
+}
