@@ -61,7 +61,13 @@ fn main() {
     let mut done = 0usize;
     let mut matched = 0usize;
     let ascii_only = std::env::var_os("ASCII_ONLY").is_some();
-    let messages: Vec<_> = if ascii_only { ascii } else { messages };
+    let messages: Vec<_> = if ascii_only {
+        ascii
+    } else if std::env::var_os("NON_ASCII_ONLY").is_some() {
+        other
+    } else {
+        messages
+    };
     while start.elapsed().as_secs_f64() < secs {
         for m in &messages {
             matched += matcher.find(m, &mut scratch).len();

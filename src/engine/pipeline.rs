@@ -467,7 +467,7 @@ impl Shared {
         if sub.finished.swap(true, Ordering::SeqCst) {
             return;
         }
-        {
+        let none_left = {
             let mut t = self.table.write().unwrap_or_else(PoisonError::into_inner);
             t.live.remove(&sub.id);
             if t.by_name.get(&sub.name).is_some_and(|s| Arc::ptr_eq(s, sub)) {
@@ -479,10 +479,13 @@ impl Shared {
                     t.forgotten.add(&s.stats());
                 }
             }
-        }
+            t.live.is_empty()
+        };
         self.version.fetch_add(1, Ordering::SeqCst);
-        *lock(&self.retired) += 1;
-        self.live_changed.notify_all();
+        if none_left {
+            *lock(&self.retired) += 1;
+            self.live_changed.notify_all();
+        }
         self.report(EngineEvent::Disconnected { subscriber: sub.name.clone(), code, reason });
     }
 
@@ -803,6 +806,7 @@ fn matcher(shared: &Arc<Shared>, rx: Receiver<Work>) {
     while let Ok(work) = rx.recv() {
         // The snapshot is taken after the work arrived, so a rule whose subscribe returned
         // before the source handed the message over applies to it.
+        let t0 = Instant::now();
         let snapshot = shared.registry.snapshot();
         routes.refresh(shared);
         let mut routed = Vec::new();
@@ -810,6 +814,7 @@ fn matcher(shared: &Arc<Shared>, rx: Receiver<Work>) {
         let mut unrouted = 0u64;
         for (i, message) in work.messages.iter().enumerate() {
             let found: &[Arc<RuleInfo>] = snapshot.find(message, &mut scratch);
+            let t1 = Instant::now();
             if found.is_empty() {
                 continue;
             }
@@ -833,6 +838,8 @@ fn matcher(shared: &Arc<Shared>, rx: Receiver<Work>) {
                 groups[slot.group].1.push(MatchingRule::new(info.id, info.tag.clone()));
             }
             let position = work.first_position + i as u64;
+            let t2 = Instant::now();
+            let ng = groups.len();
             for (s, rules) in groups.drain(..) {
                 if let Some(sub) = &routes.slots[s].sub {
                     routed
@@ -850,7 +857,12 @@ fn matcher(shared: &Arc<Shared>, rx: Receiver<Work>) {
         let end_position = work.first_position + work.messages.len() as u64;
         let seq = work.seq;
         drop(work);
+        let t3 = Instant::now();
+        let big = routed.len() > 1000;
         emit(shared, Matched { seq, end_position, routed });
+        if big {
+            eprintln!("emit {:?}", t3.elapsed());
+        }
     }
 }
 

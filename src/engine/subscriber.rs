@@ -45,6 +45,8 @@ struct State {
     warned: bool,
     life: Life,
     disconnect_taken: bool,
+    /// Whether a push waits for room (so a take must wake it).
+    waiting: bool,
     tokens: f64,
     refilled: Option<Instant>,
     error: Option<String>,
@@ -116,6 +118,7 @@ impl Subscriber {
                 warned: false,
                 life: Life::Open,
                 disconnect_taken: false,
+                waiting: false,
                 tokens,
                 refilled: None,
                 error: None,
@@ -162,7 +165,9 @@ impl Subscriber {
             st.limit_pending = true;
         }
         st.life = Life::Closing { code: DisconnectCode::STALL, reason };
-        self.not_full.notify_all();
+        if st.waiting {
+            self.not_full.notify_all();
+        }
     }
 
     fn has_work(st: &State) -> bool {
@@ -225,6 +230,7 @@ impl Subscriber {
                 FullPolicy::Block => {
                     let deadline = self.config.stall_timeout.map(|t| Instant::now() + t);
                     while st.items.len() >= capacity && matches!(st.life, Life::Open) {
+                        st.waiting = true;
                         match deadline {
                             None => {
                                 st = self.not_full.wait(st).unwrap_or_else(PoisonError::into_inner)
@@ -232,6 +238,7 @@ impl Subscriber {
                             Some(deadline) => {
                                 let now = Instant::now();
                                 if now >= deadline {
+                                    st.waiting = false;
                                     st.dropped_full += 1;
                                     st.undelivered += 1;
                                     let reason = format!(
@@ -250,6 +257,7 @@ impl Subscriber {
                             }
                         }
                     }
+                    st.waiting = false;
                     if !matches!(st.life, Life::Open) {
                         st.dropped_closed += 1;
                         return false;
@@ -308,7 +316,7 @@ impl Subscriber {
             out.push(Delivery::Match { message: q.message, matching_rules: q.rules });
         }
         st.inflight = n as u64;
-        if n > 0 && self.config.policy == FullPolicy::Block {
+        if n > 0 && st.waiting {
             self.not_full.notify_all();
         }
         let percent = self.config.warn_percent as usize;
@@ -395,7 +403,9 @@ impl Subscriber {
             return false;
         }
         st.life = Life::Closing { code, reason: reason.to_string() };
-        self.not_full.notify_all();
+        if st.waiting {
+            self.not_full.notify_all();
+        }
         true
     }
 

@@ -75,29 +75,30 @@ pub(crate) struct EntityScanner {
 
 impl EntityScanner {
     /// Calls `f` with each hashtag, mention and cashtag of `text` (no URLs), in text order.
-    /// For ASCII text only the raw tokens holding a sigil are looked at.
+    /// Only the raw tokens holding a sigil are looked at (sigils are ASCII, so a byte search
+    /// finds them in any UTF-8 text).
     pub(crate) fn scan_tags(&mut self, text: &str, mut f: impl FnMut(EntityKind, &str)) {
-        if !text.is_ascii() {
-            return self.scan(text, |kind, v| {
-                if kind != EntityKind::Url {
-                    f(kind, v)
-                }
-            });
-        }
         let b = text.as_bytes();
-        let space = |c: u8| char_class(c as char) == CharClass::Space;
         let mut done_to = 0;
+        let mut no_urls = |kind: EntityKind, v: &str| {
+            if kind != EntityKind::Url {
+                f(kind, v)
+            }
+        };
         for pos in memchr::memchr3_iter(b'#', b'@', b'$', b) {
             if pos < done_to {
                 continue;
             }
-            let start = b[..pos].iter().rposition(|&c| space(c)).map_or(0, |i| i + 1);
-            let end = b[pos..].iter().position(|&c| space(c)).map_or(b.len(), |i| pos + i);
-            scan_ascii_token(&text[start..end], &mut |kind, v| {
-                if kind != EntityKind::Url {
-                    f(kind, v)
-                }
-            });
+            let start = text[..pos]
+                .char_indices()
+                .rev()
+                .find(|&(_, c)| char_class(c) == CharClass::Space)
+                .map_or(0, |(i, c)| i + c.len_utf8());
+            let end = text[pos..]
+                .char_indices()
+                .find(|&(_, c)| char_class(c) == CharClass::Space)
+                .map_or(b.len(), |(i, _)| pos + i);
+            self.scan_token(&text[start..end], &mut no_urls);
             done_to = end;
         }
     }
@@ -113,55 +114,57 @@ impl EntityScanner {
             return;
         }
         for token in text.split(|c: char| char_class(c) == CharClass::Space) {
-            if token.is_empty() {
-                continue;
+            if !token.is_empty() {
+                self.scan_token(token, &mut f);
             }
-            if token.is_ascii() {
-                scan_ascii_token(token, &mut f);
-                continue;
-            }
-            self.chars.clear();
-            self.chars.extend(
-                token.char_indices().filter(|&(_, c)| char_class(c) != CharClass::Ignorable),
-            );
-            if let (Some((from, _)), true) = url_prefix(&self.chars) {
-                self.value.clear();
-                self.value.extend(self.chars[from..].iter().map(|&(_, c)| c));
-                f(EntityKind::Url, &self.value);
-                continue;
-            }
-            let chars = &self.chars;
-            let mut prev_is_word = false;
-            let mut i = 0;
-            while i < chars.len() {
-                let c = chars[i].1;
-                if matches!(c, '#' | '@' | '$') && !prev_is_word {
-                    let mut j = i + 1;
-                    // A mark right after the sigil belongs to it, so it starts no entity.
-                    while j < chars.len()
-                        && ((char_class(chars[j].1).is_word()
-                            && !(j == i + 1 && is_mark(chars[j].1)))
-                            || chars[j].1 == '_')
-                    {
-                        j += 1;
-                    }
-                    if j > i + 1 {
-                        self.value.clear();
-                        self.value.extend(chars[i + 1..j].iter().map(|&(_, c)| c));
-                        let kind = match c {
-                            '#' => EntityKind::Hashtag,
-                            '@' => EntityKind::Mention,
-                            _ => EntityKind::Cashtag,
-                        };
-                        f(kind, &self.value);
-                        prev_is_word = true;
-                        i = j;
-                        continue;
-                    }
+        }
+    }
+
+    /// The entities of one raw token.
+    fn scan_token(&mut self, token: &str, f: &mut impl FnMut(EntityKind, &str)) {
+        if token.is_ascii() {
+            scan_ascii_token(token, f);
+            return;
+        }
+        self.chars.clear();
+        self.chars
+            .extend(token.char_indices().filter(|&(_, c)| char_class(c) != CharClass::Ignorable));
+        if let (Some((from, _)), true) = url_prefix(&self.chars) {
+            self.value.clear();
+            self.value.extend(self.chars[from..].iter().map(|&(_, c)| c));
+            f(EntityKind::Url, &self.value);
+            return;
+        }
+        let chars = &self.chars;
+        let mut prev_is_word = false;
+        let mut i = 0;
+        while i < chars.len() {
+            let c = chars[i].1;
+            if matches!(c, '#' | '@' | '$') && !prev_is_word {
+                let mut j = i + 1;
+                // A mark right after the sigil belongs to it, so it starts no entity.
+                while j < chars.len()
+                    && ((char_class(chars[j].1).is_word() && !(j == i + 1 && is_mark(chars[j].1)))
+                        || chars[j].1 == '_')
+                {
+                    j += 1;
                 }
-                prev_is_word = char_class(c).is_word() || c == '_';
-                i += 1;
+                if j > i + 1 {
+                    self.value.clear();
+                    self.value.extend(chars[i + 1..j].iter().map(|&(_, c)| c));
+                    let kind = match c {
+                        '#' => EntityKind::Hashtag,
+                        '@' => EntityKind::Mention,
+                        _ => EntityKind::Cashtag,
+                    };
+                    f(kind, &self.value);
+                    prev_is_word = true;
+                    i = j;
+                    continue;
+                }
             }
+            prev_is_word = char_class(c).is_word() || c == '_';
+            i += 1;
         }
     }
 }

@@ -189,14 +189,24 @@ fn push_caseless<I>(chars: I, out: &mut String, scratch: &mut String)
 where
     I: Iterator<Item = char> + Clone,
 {
-    if chars.clone().all(|c| c.is_ascii()) {
-        out.extend(chars.map(|c| c.to_ascii_lowercase()));
+    // One pass in the common case: copy (lower-casing ASCII) while every character is stable;
+    // on the first one that is not, undo and take the general path.
+    let start = out.len();
+    let mut stable = true;
+    for c in chars.clone() {
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else if is_caseless_stable(c) {
+            out.push(c);
+        } else {
+            stable = false;
+            break;
+        }
+    }
+    if stable {
         return;
     }
-    if chars.clone().all(|c| c.is_ascii() || is_caseless_stable(c)) {
-        out.extend(chars.map(|c| c.to_ascii_lowercase()));
-        return;
-    }
+    out.truncate(start);
     scratch.clear();
     if chars.clone().all(|c| c.is_ascii() || is_nfc_stable(c))
         || is_nfc_quick(chars.clone()) == IsNormalized::Yes
@@ -427,8 +437,11 @@ impl Tokens {
     fn push_ascii_token(&mut self, text: &str, range: Range<usize>, mode: UrlMode) {
         let token = &text.as_bytes()[range.clone()];
         let (skip, is_url) = match mode {
-            UrlMode::Canonicalize => ascii_url_prefix(token),
-            UrlMode::Keep => (None, false),
+            // A URL needs "://" or "www.": no ':' and no '.' means none.
+            UrlMode::Canonicalize if token.iter().any(|&b| b == b':' || b == b'.') => {
+                ascii_url_prefix(token)
+            }
+            _ => (None, false),
         };
         let (lead, rest) = match skip {
             Some((from, to)) => (from, to),
@@ -478,12 +491,11 @@ impl Tokens {
         let token = &text[range.clone()];
         let mut chars = std::mem::take(&mut self.chars);
         chars.clear();
-        chars.extend(
-            token
-                .char_indices()
-                .filter(|&(_, c)| char_class(c) != CharClass::Ignorable)
-                .map(|(i, c)| (range.start + i, c)),
-        );
+        for (i, c) in token.char_indices() {
+            if c.is_ascii() || char_class(c) != CharClass::Ignorable {
+                chars.push((range.start + i, c));
+            }
+        }
         let (skip, is_url) = match mode {
             // A URL needs "://" or "www.": no ':' and no '.' means none.
             UrlMode::Canonicalize if memchr::memchr2(b':', b'.', token.as_bytes()).is_some() => {
