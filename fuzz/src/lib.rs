@@ -945,15 +945,6 @@ pub struct Case<'a> {
 /// the input (tiny delta, layer and tombstone limits, merges in the writing thread) finds
 /// exactly the live rules the reference finds, at random points and at the end.
 pub fn check_match_vs_reference(data: &[u8]) {
-    match_vs_reference(data, strict());
-}
-
-/// [`check_match_vs_reference`] with the known bugs checked too.
-pub fn check_match_vs_reference_strict(data: &[u8]) {
-    match_vs_reference(data, true);
-}
-
-fn match_vs_reference(data: &[u8], strict: bool) {
     let Case { rules, messages, seed: (k0, k1), ops } = decode_case(data);
     if rules.is_empty() {
         return;
@@ -972,7 +963,7 @@ fn match_vs_reference(data: &[u8], strict: bool) {
             &mut [&mut s1, &mut s2],
         );
     }
-    check_registry(&reference, &messages, ops, (k0, k1), strict);
+    check_registry(&reference, &messages, ops, (k0, k1));
 }
 
 /// Drives a [`Registry`] with operations decoded from `ops` and checks it against the
@@ -982,7 +973,6 @@ fn check_registry(
     messages: &[Message],
     ops: &[u8],
     (k0, k1): (u64, u64),
-    strict: bool,
 ) {
     let rules = reference.rules();
     let expected: Vec<Vec<usize>> = messages.iter().map(|m| reference.matching(m)).collect();
@@ -1071,16 +1061,7 @@ fn check_registry(
                     let result = registry.replace(id, rules[i].clone(), Some("tag".into()));
                     log(format!("replace({id}, rule {i}) -> {result:?}"));
                     match result {
-                        Ok(()) => {
-                            live.get_mut(&id).expect("live").0 = i;
-                            if !strict {
-                                // Known bug (`bug_registry_replace_of_a_frozen_rule_…` in
-                                // tests/fuzz_regressions.rs): a replaced rule that was in a
-                                // frozen layer is lost when the delta freezes; compacting
-                                // right away avoids it.
-                                registry.compact();
-                            }
-                        }
+                        Ok(()) => live.get_mut(&id).expect("live").0 = i,
                         Err(RegistryError::Duplicate { existing }) => {
                             assert!(live.contains_key(&existing))
                         }

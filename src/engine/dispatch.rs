@@ -146,7 +146,12 @@ fn dispatcher(shared: Arc<Shared>, slot: Arc<Slot>) {
     let pool = &shared.pool;
     let mut out: Vec<Delivery> = Vec::with_capacity(CHUNK + 3);
     loop {
-        match pool.rx.recv_timeout(IDLE_WAIT) {
+        // `try_recv` first: the timed wait reads the clock, which a busy pool can skip.
+        let next = match pool.rx.try_recv() {
+            Ok(sub) => Ok(sub),
+            Err(_) => pool.rx.recv_timeout(IDLE_WAIT),
+        };
+        match next {
             Ok(sub) => run(&shared, &sub, &slot, &mut out),
             Err(RecvTimeoutError::Timeout) => {
                 if pool.stop.load(Ordering::SeqCst) && pool.rx.is_empty() {
@@ -188,7 +193,7 @@ fn run(shared: &Arc<Shared>, sub: &Arc<Subscriber>, slot: &Slot, out: &mut Vec<D
     let mut guard = lock(&sub.sink);
     let Some(sink) = guard.as_mut() else {
         // The stream is over; nothing will be sent again.
-        sub.try_unschedule();
+        sub.scheduled.store(false, Ordering::SeqCst);
         return;
     };
     let mut sent_total = 0u64;
@@ -196,26 +201,17 @@ fn run(shared: &Arc<Shared>, sub: &Arc<Subscriber>, slot: &Slot, out: &mut Vec<D
     let mut dirty = false;
     loop {
         out.clear();
-        match sub.take_chunk(delivered, CHUNK, out) {
-            Taken::Gone => {
-                drop(guard);
-                sub.try_unschedule();
-                return;
-            }
+        match sub.take_chunk(delivered, CHUNK, out, !dirty) {
+            Taken::Gone | Taken::Unscheduled => return,
             Taken::Empty => {
                 delivered = 0;
-                if dirty {
-                    dirty = false;
-                    if let Err(e) = call(slot, || sink.flush()) {
-                        fail(shared, sub, &mut guard, 0, e);
-                        return;
-                    }
-                }
-                if sub.try_unschedule() {
+                dirty = false;
+                if let Err(e) = call(slot, || sink.flush()) {
+                    fail(shared, sub, &mut guard, 0, e);
                     return;
                 }
             }
-            Taken::Some { last, .. } => {
+            Taken::Some { last, drained } => {
                 delivered = 0;
                 for d in out.drain(..) {
                     let is_match = d.is_match();
@@ -223,12 +219,9 @@ fn run(shared: &Arc<Shared>, sub: &Arc<Subscriber>, slot: &Slot, out: &mut Vec<D
                         fail(shared, sub, &mut guard, delivered, e);
                         return;
                     }
-                    if is_match {
-                        delivered += 1;
-                    }
+                    delivered += u64::from(is_match);
                     sent_total += 1;
                 }
-                dirty = true;
                 if last {
                     let closed = call(slot, || sink.close());
                     let (code, reason) = sub.mark_closed(delivered);
@@ -241,9 +234,18 @@ fn run(shared: &Arc<Shared>, sub: &Arc<Subscriber>, slot: &Slot, out: &mut Vec<D
                             error: e,
                         });
                     }
-                    sub.try_unschedule();
+                    sub.scheduled.store(false, Ordering::SeqCst);
                     shared.retire(sub, code, reason);
                     return;
+                }
+                dirty = true;
+                if drained {
+                    // The queue ran empty: write out what the sink buffered.
+                    dirty = false;
+                    if let Err(e) = call(slot, || sink.flush()) {
+                        fail(shared, sub, &mut guard, delivered, e);
+                        return;
+                    }
                 }
                 if sent_total >= TURN {
                     // Let others have a go; the subscriber stays scheduled.
@@ -268,7 +270,7 @@ fn fail(
     let sink = guard.take();
     let _ = catch_unwind(AssertUnwindSafe(move || drop(sink)));
     shared.report(EngineEvent::SinkFailed { subscriber: sub.name.clone(), error: error.clone() });
-    sub.try_unschedule();
+    sub.scheduled.store(false, Ordering::SeqCst);
     shared.retire(
         sub,
         super::DisconnectCode::STREAM_EXCEPTION,

@@ -727,7 +727,7 @@ struct Routes {
 
 struct Slot {
     sub: Option<Arc<Subscriber>>,
-    /// The message this slot last got a group for, and which group.
+    /// The message this slot last got a delivery for, and its index in the unit's output.
     stamp: u64,
     group: usize,
 }
@@ -801,49 +801,41 @@ fn matcher(shared: &Arc<Shared>, rx: Receiver<Work>) {
     let mut scratch = Scratch::new();
     let mut routes = Routes::default();
     let mut stamp = 0u64;
-    // Per message: (slot, rules) for each subscriber it goes to.
-    let mut groups: Vec<(usize, Vec<MatchingRule>)> = Vec::new();
     while let Ok(work) = rx.recv() {
         // The snapshot is taken after the work arrived, so a rule whose subscribe returned
         // before the source handed the message over applies to it.
-        let t0 = Instant::now();
         let snapshot = shared.registry.snapshot();
         routes.refresh(shared);
-        let mut routed = Vec::new();
+        let mut routed: Vec<(Arc<Subscriber>, Queued)> = Vec::new();
         let mut matched = 0u64;
         let mut unrouted = 0u64;
         for (i, message) in work.messages.iter().enumerate() {
             let found: &[Arc<RuleInfo>] = snapshot.find(message, &mut scratch);
-            let t1 = Instant::now();
             if found.is_empty() {
                 continue;
             }
             matched += 1;
             stamp += 1;
-            groups.clear();
+            let position = work.first_position + i as u64;
             for info in found {
                 let s = routes.slot(shared, &info.subscriber);
                 let slot = &mut routes.slots[s];
-                if slot.stamp != stamp {
-                    slot.stamp = stamp;
-                    if slot.sub.is_none() {
-                        unrouted += 1;
-                        continue;
+                let rule = MatchingRule::new(info.id, info.tag.clone());
+                if slot.stamp == stamp {
+                    // Another rule of a subscriber already in this message's deliveries.
+                    if slot.sub.is_some() {
+                        routed[slot.group].1.rules.push(rule);
                     }
-                    slot.group = groups.len();
-                    groups.push((s, Vec::with_capacity(1)));
-                } else if slot.sub.is_none() {
                     continue;
                 }
-                groups[slot.group].1.push(MatchingRule::new(info.id, info.tag.clone()));
-            }
-            let position = work.first_position + i as u64;
-            let t2 = Instant::now();
-            let ng = groups.len();
-            for (s, rules) in groups.drain(..) {
-                if let Some(sub) = &routes.slots[s].sub {
-                    routed
-                        .push((sub.clone(), Queued { message: message.clone(), rules, position }));
+                slot.stamp = stamp;
+                match &slot.sub {
+                    None => unrouted += 1,
+                    Some(sub) => {
+                        slot.group = routed.len();
+                        let q = Queued { message: message.clone(), rules: vec![rule], position };
+                        routed.push((sub.clone(), q));
+                    }
                 }
             }
         }
@@ -857,12 +849,7 @@ fn matcher(shared: &Arc<Shared>, rx: Receiver<Work>) {
         let end_position = work.first_position + work.messages.len() as u64;
         let seq = work.seq;
         drop(work);
-        let t3 = Instant::now();
-        let big = routed.len() > 1000;
         emit(shared, Matched { seq, end_position, routed });
-        if big {
-            eprintln!("emit {:?}", t3.elapsed());
-        }
     }
 }
 

@@ -63,11 +63,13 @@ struct State {
 /// What a dispatcher took off a queue.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Taken {
-    /// Deliveries were appended (`matches` of them are matches); `last` when the final
-    /// disconnect notice is among them.
-    Some { matches: u64, last: bool },
-    /// Nothing to do right now.
+    /// Deliveries were appended; `last` when the final disconnect notice is among them,
+    /// `drained` when the queue is empty after them.
+    Some { last: bool, drained: bool },
+    /// Nothing to do right now (and the caller may not let go of the subscriber).
     Empty,
+    /// Nothing to do: the scheduled flag was cleared, the caller lets go.
+    Unscheduled,
     /// The stream is closed; nothing will come.
     Gone,
 }
@@ -168,13 +170,6 @@ impl Subscriber {
         if st.waiting {
             self.not_full.notify_all();
         }
-    }
-
-    fn has_work(st: &State) -> bool {
-        !st.items.is_empty()
-            || st.warning_pending.is_some()
-            || st.limit_pending
-            || matches!(st.life, Life::Closing { .. }) && !st.disconnect_taken
     }
 
     /// Queues one match under the subscriber's policy. Returns whether a dispatcher should
@@ -288,13 +283,22 @@ impl Subscriber {
 
     /// Reports the previous chunk's `delivered` matches, then appends the next deliveries
     /// (pending notices first, then up to `max` matches, then the disconnect notice when the
-    /// stream is closing and nothing is left) to `out`.
-    pub fn take_chunk(&self, delivered: u64, max: usize, out: &mut Vec<Delivery>) -> Taken {
+    /// stream is closing and nothing is left) to `out`. With nothing to send and
+    /// `may_unschedule`, clears the scheduled flag (under the lock, so a concurrent push
+    /// either is seen here or sees the flag cleared and schedules again).
+    pub fn take_chunk(
+        &self,
+        delivered: u64,
+        max: usize,
+        out: &mut Vec<Delivery>,
+        may_unschedule: bool,
+    ) -> Taken {
         let mut st = lock(&self.state);
         st.delivered += delivered;
         st.inflight = 0;
         if matches!(st.life, Life::Closed { .. }) {
             self.refresh_oldest(&st);
+            self.scheduled.store(false, Ordering::SeqCst);
             return Taken::Gone;
         }
         let start = out.len();
@@ -336,10 +340,13 @@ impl Subscriber {
                 last = true;
             }
         }
-        if out.len() == start {
-            Taken::Empty
+        if out.len() > start {
+            Taken::Some { last, drained: st.items.is_empty() }
+        } else if may_unschedule {
+            self.scheduled.store(false, Ordering::SeqCst);
+            Taken::Unscheduled
         } else {
-            Taken::Some { matches: n as u64, last }
+            Taken::Empty
         }
     }
 
@@ -349,16 +356,6 @@ impl Subscriber {
         st.delivered += delivered;
         st.inflight = 0;
         self.refresh_oldest(&st);
-    }
-
-    /// Clears the scheduled flag unless there is work (then the caller keeps running it).
-    pub fn try_unschedule(&self) -> bool {
-        let st = lock(&self.state);
-        if Self::has_work(&st) && !matches!(st.life, Life::Closed { .. }) {
-            return false;
-        }
-        self.scheduled.store(false, Ordering::SeqCst);
-        true
     }
 
     /// Marks the stream done after the disconnect notice went out; returns the code and

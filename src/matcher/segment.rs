@@ -176,12 +176,16 @@ impl MessageWords {
 }
 
 /// A message's derived views, each built once on first need and shared by all segments:
-/// its words (for the presearch) and its full normalised view (for verification).
+/// its words (for the presearch), the normalised text of a message that is one ASCII text
+/// field (for phrases), and its full normalised view (for everything else).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Prepared {
     norm: NormalizedMessage,
     ready: bool,
     words: MessageWords,
+    simple: String,
+    /// `None`: not computed yet; `Some(false)`: the message is not simple.
+    simple_ready: Option<bool>,
 }
 
 impl Prepared {
@@ -189,6 +193,27 @@ impl Prepared {
     pub(crate) fn reset(&mut self) {
         self.ready = false;
         self.words.ready = false;
+        self.simple_ready = None;
+    }
+
+    /// For a message whose only searchable field is an ASCII text (entity fields extracted
+    /// from the text add nothing a phrase could match), that field's normalised text, built
+    /// without the full tokenisation.
+    fn simple_text(&mut self, msg: &Message) -> Option<&str> {
+        if self.simple_ready.is_none() {
+            let simple = msg.text.is_ascii()
+                && msg.quoted_text.is_none()
+                && msg.retweeted_text.is_none()
+                && msg.urls.is_none()
+                && msg.media.is_none()
+                && msg.hashtags.is_none()
+                && msg.mentions.is_none();
+            if simple {
+                crate::normalize::ascii_normalized_text(&msg.text, &mut self.simple);
+            }
+            self.simple_ready = Some(simple);
+        }
+        (self.simple_ready == Some(true)).then_some(self.simple.as_str())
     }
 
     /// The words of `msg` (the same message since the last reset).
@@ -674,7 +699,13 @@ impl Segment {
                     if let Some(&(_, v)) = cx.memo.iter().find(|&&(t, _)| t == payload) {
                         return v;
                     }
-                    let v = term_matches(term, cx.prepared.get(cx.msg));
+                    let v = match &**term {
+                        Term::Phrase(p) => match cx.prepared.simple_text(cx.msg) {
+                            Some(text) => crate::reference::phrase_in(text, p),
+                            None => term_matches(term, cx.prepared.get(cx.msg)),
+                        },
+                        _ => term_matches(term, cx.prepared.get(cx.msg)),
+                    };
                     cx.memo.push((payload, v));
                     v
                 }

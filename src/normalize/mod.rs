@@ -565,6 +565,60 @@ impl Tokens {
     }
 }
 
+/// The normalised text ([`Tokens::text`]) of an ASCII text, written to `out` without building
+/// the word and raw-token lists: raw tokens lower-cased, URL prefixes removed, joined by
+/// single spaces.
+pub(crate) fn ascii_normalized_text(text: &str, out: &mut String) {
+    debug_assert!(text.is_ascii());
+    out.clear();
+    let b = text.as_bytes();
+    let n = b.len();
+    // The common case: words separated by single spaces, no URL: the text itself, lower-cased.
+    let plain = b.first().is_some_and(|&c| c != b' ')
+        && b.last().is_some_and(|&c| c != b' ')
+        && !b.iter().any(|&c| c < 0x20 && ASCII_SPACE[c as usize])
+        && memchr::memmem::find(b, b"  ").is_none()
+        && !memchr::memchr_iter(b':', b).any(|i| b[i + 1..].starts_with(b"//"))
+        && !memchr::memchr_iter(b'.', b)
+            .any(|i| i >= 3 && b[i - 3..i].eq_ignore_ascii_case(b"www"));
+    if plain {
+        out.push_str(text);
+        out.make_ascii_lowercase();
+        return;
+    }
+    let mut i = 0;
+    while i < n {
+        if ASCII_SPACE[(b[i] & 0x7f) as usize] {
+            i += 1;
+            continue;
+        }
+        let s = i;
+        let mut maybe_url = false;
+        while i < n && !ASCII_SPACE[(b[i] & 0x7f) as usize] {
+            maybe_url |= b[i] == b':' || b[i] == b'.';
+            i += 1;
+        }
+        let token = &b[s..i];
+        let (lead, rest) = match maybe_url {
+            true => match ascii_url_prefix(token) {
+                (Some((from, to)), _) => (from, to),
+                _ => (0, 0),
+            },
+            false => (0, 0),
+        };
+        if lead == 0 && rest == token.len() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        let start = out.len();
+        out.push_str(&text[s..s + lead]);
+        out.push_str(&text[s + rest..i]);
+        out[start..].make_ascii_lowercase();
+    }
+}
+
 /// ASCII bytes that are white space.
 static ASCII_SPACE: [bool; 128] = {
     let mut t = [false; 128];

@@ -253,14 +253,24 @@ fn fanout(subs: usize, rounds: usize) -> (f64, f64) {
     let (tx, rx) = crossbeam_channel::bounded(1);
     let (at_tx, at_rx) = crossbeam_channel::unbounded();
     let (done_tx, done_rx) = crossbeam_channel::unbounded::<Instant>();
-    let count = Arc::new(AtomicUsize::new(0));
+    // Receipts are counted in shards (one cache line each) so that the sinks do not all
+    // contend on one counter; the sink completing the last shard reports the time.
+    const SHARDS: usize = 64;
+    let shard_counts: Arc<Vec<AtomicUsize>> =
+        Arc::new((0..SHARDS * 16).map(|_| AtomicUsize::new(0)).collect());
+    let full_shards = Arc::new(AtomicUsize::new(0));
     let mut builder = Engine::builder(registry).subscriber_defaults(lossless());
     for i in 0..subs {
-        let (count, done) = (count.clone(), done_tx.clone());
+        let (counts, full, done) = (shard_counts.clone(), full_shards.clone(), done_tx.clone());
+        let shard = i % SHARDS;
+        let shard_size = subs / SHARDS + usize::from(shard < subs % SHARDS);
         builder = builder.attach(
             &format!("f{i}"),
             CallbackSink::new(move |d: Delivery| {
-                if d.is_match() && count.fetch_add(1, Ordering::AcqRel) + 1 == subs {
+                if d.is_match()
+                    && counts[shard * 16].fetch_add(1, Ordering::AcqRel) + 1 == shard_size
+                    && full.fetch_add(1, Ordering::AcqRel) + 1 == SHARDS.min(subs)
+                {
                     let _ = done.send(Instant::now());
                 }
                 Ok(())
@@ -271,7 +281,10 @@ fn fanout(subs: usize, rounds: usize) -> (f64, f64) {
         builder.start(Stamped { inner: ChannelSource::new(rx), at: at_tx }).expect("engine starts");
     let mut times = Vec::new();
     for round in 0..rounds + 2 {
-        count.store(0, Ordering::SeqCst);
+        for c in shard_counts.iter() {
+            c.store(0, Ordering::SeqCst);
+        }
+        full_shards.store(0, Ordering::SeqCst);
         let _ = tx.send(Message::new(round.to_string(), "a fanout message"));
         let (Ok(t0), Ok(t1)) = (at_rx.recv(), done_rx.recv()) else { break };
         if round >= 2 {
