@@ -183,3 +183,53 @@ where
         poll_blocking(&waker, |cx| Pin::new(&mut *sink).poll_close(cx)).map_err(sink_error)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Engine, FullPolicy, SubscriberConfig};
+    use crate::registry::Registry;
+    use crate::Rule;
+    use futures::StreamExt;
+
+    #[test]
+    fn block_on_drives_a_future_woken_from_another_thread() {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        let t = std::thread::spawn(move || tx.send(7));
+        assert_eq!(block_on(rx), Ok(7));
+        t.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn a_stream_in_and_a_futures_sink_out() {
+        let registry = Registry::new();
+        registry.subscribe("a", Rule::parse("rust").unwrap(), None).unwrap();
+        // The stream is fed by another thread through a futures channel: messages arrive
+        // while the source is pending.
+        let (mut feed, messages) = futures::channel::mpsc::channel::<Message>(4);
+        let feeder = std::thread::spawn(move || {
+            for i in 0..100 {
+                let text = if i % 2 == 0 { "rust" } else { "go" };
+                block_on(futures::SinkExt::send(&mut feed, Message::new(i.to_string(), text)))
+                    .unwrap();
+            }
+        });
+        let (out, deliveries) = futures::channel::mpsc::channel::<Delivery>(2);
+        let engine = Engine::builder(registry)
+            .attach_with(
+                "a",
+                FuturesSink::new(out),
+                SubscriberConfig::new().policy(FullPolicy::Block),
+            )
+            .start(StreamSource::new(messages))
+            .unwrap();
+        let got: Vec<Delivery> = block_on(deliveries.collect());
+        feeder.join().unwrap();
+        let finished = engine.join();
+        let ids: Vec<u64> =
+            got.iter().filter_map(|d| d.message()).map(|m| m.id.parse().unwrap()).collect();
+        assert_eq!(ids, (0..100).step_by(2).collect::<Vec<_>>());
+        assert!(matches!(got.last(), Some(Delivery::Disconnect { code, .. }) if code.0 == 5));
+        assert_eq!(finished.stats.received, 100);
+    }
+}

@@ -340,3 +340,63 @@ mod json {
         }
     }
 }
+
+#[cfg(all(test, feature = "json"))]
+mod tests {
+    use super::*;
+
+    fn round_trip(d: &Delivery) -> Delivery {
+        serde_json::from_str(&d.to_json_line()).unwrap()
+    }
+
+    #[test]
+    fn control_notices_have_the_protocol_shapes() {
+        let limit = Delivery::Limit { track: 42 };
+        assert_eq!(limit.to_json_line(), r#"{"limit":{"track":42}}"#);
+        let warning = Delivery::falling_behind(60, "Hurry.");
+        let line = warning.to_json_line();
+        assert!(line.starts_with(r#"{"warning":{"code":"FALLING_BEHIND","message":"#), "{line}");
+        assert!(line.ends_with(r#","percent_full":60}}"#), "{line}");
+        let bye = Delivery::Disconnect {
+            code: DisconnectCode::STALL,
+            stream_name: "alice".into(),
+            reason: "too slow".into(),
+        };
+        assert_eq!(
+            bye.to_json_line(),
+            r#"{"disconnect":{"code":4,"stream_name":"alice","reason":"too slow"}}"#
+        );
+        for d in [limit, warning, bye] {
+            assert_eq!(round_trip(&d), d);
+        }
+    }
+
+    #[test]
+    fn a_match_is_the_message_plus_matching_rules() {
+        let source = r#"{"id_str":"7","text":"hi","matching_rules":"stale","x":[1]}"#;
+        let d = Delivery::Match {
+            message: Arc::new(Message::from_json(source).unwrap()),
+            matching_rules: vec![
+                MatchingRule::new(RuleId(3), Some("t".into())),
+                MatchingRule::new(RuleId(9), None),
+            ],
+        };
+        assert_eq!(
+            d.to_json_line(),
+            r#"{"id_str":"7","text":"hi","x":[1],"matching_rules":[{"id":"3","tag":"t"},{"id":"9"}]}"#
+        );
+        let back = round_trip(&d);
+        let Delivery::Match { message, matching_rules } = &back else { panic!("{back:?}") };
+        assert_eq!(message.id, "7");
+        assert_eq!(
+            matching_rules,
+            &[MatchingRule::new(RuleId(3), Some("t".into())), MatchingRule::new(RuleId(9), None)]
+        );
+        // Without a source object, the simple shape is written.
+        let plain = Delivery::Match {
+            message: Arc::new(Message::new("1", "yo")),
+            matching_rules: vec![MatchingRule::new(RuleId(1), None)],
+        };
+        assert_eq!(plain.to_json_line(), r#"{"id":"1","text":"yo","matching_rules":[{"id":"1"}]}"#);
+    }
+}

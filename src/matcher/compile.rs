@@ -3,30 +3,31 @@
 
 use crate::normalize::{char_class, CharClass, Tokens, UrlMode};
 use crate::rule::{Node, Term};
+use std::borrow::Cow;
 
-/// How a term is recognised in a message.
+/// How a term is recognised in a message (borrowing the term's text where it can).
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum KeyKind {
+pub(crate) enum KeyKind<'a> {
     /// A whole word of some field (word table).
-    Word(String),
+    Word(Cow<'a, str>),
     /// A substring of a no-space run (Aho-Corasick over runs).
-    NoSpaceWord(String),
+    NoSpaceWord(Cow<'a, str>),
     /// A wordless raw token, exactly (track terms like `!!!`).
-    RawToken(String),
+    RawToken(Cow<'a, str>),
     /// A hashtag entity.
-    Hashtag(String),
+    Hashtag(Cow<'a, str>),
     /// A mention entity.
-    Mention(String),
+    Mention(Cow<'a, str>),
     /// A cashtag entity.
-    Cashtag(String),
+    Cashtag(Cow<'a, str>),
     /// The author's screen name or id (`from:`).
-    From(String),
+    From(Cow<'a, str>),
     /// The replied-to user's screen name or id (`to:`).
-    To(String),
+    To(Cow<'a, str>),
     /// The author's id (track `follow`).
-    Follow(String),
+    Follow(Cow<'a, str>),
     /// A substring of a field's normalised text (`contains:`).
-    Contains(String),
+    Contains(Cow<'a, str>),
     /// A geo term: a box of candidate cells; the term itself is verified exactly.
     Geo,
 }
@@ -53,7 +54,7 @@ fn word_cost(w: &str) -> f64 {
 }
 
 /// The cheapest word of `words` to key on.
-fn best_word(words: &[String]) -> Option<(f64, KeyKind)> {
+fn best_word<'a>(words: &'a [String]) -> Option<(f64, KeyKind<'a>)> {
     words
         .iter()
         .map(|w| (word_cost(w), w))
@@ -61,30 +62,42 @@ fn best_word(words: &[String]) -> Option<(f64, KeyKind)> {
         .map(|(c, w)| (c, word_key(w)))
 }
 
-fn word_key(w: &str) -> KeyKind {
+fn word_key(w: &str) -> KeyKind<'_> {
     if is_no_space_word(w) {
-        KeyKind::NoSpaceWord(w.to_string())
+        KeyKind::NoSpaceWord(Cow::Borrowed(w))
     } else {
-        KeyKind::Word(w.to_string())
+        KeyKind::Word(Cow::Borrowed(w))
     }
+}
+
+/// [`best_word`] for words the caller does not keep (tokenised from a phrase).
+fn best_owned_word(words: Vec<String>) -> Option<(f64, KeyKind<'static>)> {
+    let (cost, key) = best_word(&words)?;
+    Some((
+        cost,
+        match key {
+            KeyKind::NoSpaceWord(w) => KeyKind::NoSpaceWord(Cow::Owned(w.into_owned())),
+            KeyKind::Word(w) => KeyKind::Word(Cow::Owned(w.into_owned())),
+            other => unreachable!("best_word gives words, not {other:?}"),
+        },
+    ))
 }
 
 /// The key a positive term is found by, and its cost; `None` for terms that do not anchor
 /// (`has:`, `is:`, `lang:`, `sample:`).
-pub(crate) fn term_key(term: &Term) -> Option<(f64, KeyKind)> {
+pub(crate) fn term_key(term: &Term) -> Option<(f64, KeyKind<'_>)> {
     match term {
         Term::Keyword(words) | Term::Url(words) | Term::Proximity { words, .. } => best_word(words),
-        Term::Phrase(p) => best_word(&words_of_text(p)),
-        Term::Token(t) => {
-            best_word(&words_of_text(t)).or_else(|| Some((0.5, KeyKind::RawToken(t.clone()))))
-        }
-        Term::Hashtag(v) => Some((0.3, KeyKind::Hashtag(v.clone()))),
-        Term::Mention(v) => Some((0.3, KeyKind::Mention(v.clone()))),
-        Term::Cashtag(v) => Some((0.3, KeyKind::Cashtag(v.clone()))),
-        Term::From(v) => Some((0.1, KeyKind::From(v.clone()))),
-        Term::To(v) => Some((0.1, KeyKind::To(v.clone()))),
-        Term::Follow(v) => Some((0.1, KeyKind::Follow(v.clone()))),
-        Term::Contains(s) => Some((2.0, KeyKind::Contains(s.clone()))),
+        Term::Phrase(p) => best_owned_word(words_of_text(p)),
+        Term::Token(t) => best_owned_word(words_of_text(t))
+            .or_else(|| Some((0.5, KeyKind::RawToken(Cow::Borrowed(t))))),
+        Term::Hashtag(v) => Some((0.3, KeyKind::Hashtag(Cow::Borrowed(v)))),
+        Term::Mention(v) => Some((0.3, KeyKind::Mention(Cow::Borrowed(v)))),
+        Term::Cashtag(v) => Some((0.3, KeyKind::Cashtag(Cow::Borrowed(v)))),
+        Term::From(v) => Some((0.1, KeyKind::From(Cow::Borrowed(v)))),
+        Term::To(v) => Some((0.1, KeyKind::To(Cow::Borrowed(v)))),
+        Term::Follow(v) => Some((0.1, KeyKind::Follow(Cow::Borrowed(v)))),
+        Term::Contains(s) => Some((2.0, KeyKind::Contains(Cow::Borrowed(s)))),
         Term::BoundingBox(_) | Term::PointRadius { .. } | Term::Locations(_) => {
             Some((1.0, KeyKind::Geo))
         }

@@ -311,8 +311,8 @@ pub(crate) struct Segment {
 struct Compiler {
     words: WordTable,
     word_terms: Vec<u32>,
-    no_space: HashMap<String, u32>,
-    contains: HashMap<String, u32>,
+    no_space: HashMap<String, u32, KeyedState>,
+    contains: HashMap<String, u32, KeyedState>,
     raw_tokens: ValueIndex,
     hashtags: ValueIndex,
     mentions: ValueIndex,
@@ -321,7 +321,7 @@ struct Compiler {
     to: ValueIndex,
     follow: ValueIndex,
     geo: GeoIndex,
-    eval_terms: HashMap<String, u32>,
+    eval_terms: HashMap<String, u32, KeyedState>,
     terms: Vec<TermSlot>,
 }
 
@@ -336,7 +336,7 @@ fn intern_value(index: &mut ValueIndex, terms: &mut Vec<TermSlot>, value: &str) 
 }
 
 impl Compiler {
-    fn key_term(&mut self, key: KeyKind, term: &Term) -> u32 {
+    fn key_term(&mut self, key: KeyKind<'_>, term: &Term) -> u32 {
         let terms = &mut self.terms;
         match key {
             KeyKind::Word(w) => {
@@ -347,11 +347,11 @@ impl Compiler {
                 }
                 self.word_terms[id]
             }
-            KeyKind::NoSpaceWord(w) => *self.no_space.entry(w).or_insert_with(|| {
+            KeyKind::NoSpaceWord(w) => *self.no_space.entry(w.into_owned()).or_insert_with(|| {
                 terms.push(TermSlot::Key);
                 terms.len() as u32 - 1
             }),
-            KeyKind::Contains(s) => *self.contains.entry(s).or_insert_with(|| {
+            KeyKind::Contains(s) => *self.contains.entry(s.into_owned()).or_insert_with(|| {
                 terms.push(TermSlot::Key);
                 terms.len() as u32 - 1
             }),
@@ -401,8 +401,8 @@ impl Segment {
         let mut c = Compiler {
             words: WordTable::with_capacity(hasher, rules.len()),
             word_terms: Vec::with_capacity(rules.len()),
-            no_space: HashMap::new(),
-            contains: HashMap::new(),
+            no_space: HashMap::with_hasher(KeyedState(hasher)),
+            contains: HashMap::with_hasher(KeyedState(hasher)),
             raw_tokens: HashMap::with_hasher(KeyedState(hasher)),
             hashtags: HashMap::with_hasher(KeyedState(hasher)),
             mentions: HashMap::with_hasher(KeyedState(hasher)),
@@ -411,7 +411,7 @@ impl Segment {
             to: HashMap::with_hasher(KeyedState(hasher)),
             follow: HashMap::with_hasher(KeyedState(hasher)),
             geo: GeoIndex::default(),
-            eval_terms: HashMap::new(),
+            eval_terms: HashMap::with_hasher(KeyedState(hasher)),
             terms: Vec::with_capacity(rules.len()),
         };
         let mut entries: Vec<(u32, u32)> = Vec::with_capacity(rules.len() + rules.len() / 4);

@@ -329,7 +329,7 @@ fn run_engine(
         }
     };
     while engine.is_running() {
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(20));
         if broken_pipe.load(Ordering::SeqCst) {
             // The reader went away (e.g. `| head`): stop quietly.
             engine.request_shutdown();
