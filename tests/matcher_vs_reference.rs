@@ -234,3 +234,27 @@ fn compiled_matcher_equals_reference_on_the_generated_workload() {
     let total = check(&rules, &messages).unwrap();
     assert!(total > 0, "the workload exercises real matches: {total}");
 }
+
+#[test]
+fn spans_highlight_the_words_of_positive_terms() {
+    let rules = vec![
+        Rule::parse("cat #meme -grumpy").unwrap(),
+        Rule::parse_track("wii fit,nintendo").unwrap(),
+        Rule::parse("東京").unwrap(),
+    ];
+    let matcher = Matcher::new(&rules);
+    let mut scratch = Scratch::new();
+    let msg = Message::new("1", "My CAT loves the Wii! #Meme, Fit 大東京タワー");
+    let found = matcher.find_with_spans(&msg, &mut scratch);
+    let text = |r: &streamtrack::matcher::MatchSpans| -> Vec<&str> {
+        r.spans.iter().map(|s| &msg.text[s.clone()]).collect()
+    };
+    assert_eq!(found.len(), 3);
+    assert_eq!(found[0].rule, 0);
+    assert_eq!(text(&found[0]), ["CAT", "Meme"]);
+    assert_eq!(text(&found[1]), ["Wii", "Fit"]);
+    assert_eq!(text(&found[2]), ["大東京タワー"]);
+    // No span for a negated term, and none for rules that do not match.
+    let grumpy = Message::new("2", "grumpy cat #meme");
+    assert!(matcher.find_with_spans(&grumpy, &mut scratch).is_empty());
+}

@@ -50,6 +50,16 @@ pub fn word_hash(k0: u64, k1: u64, word: &[u8]) -> u64 {
     WordHasher::with_seed(k0, k1).hash(word)
 }
 
+/// A matching rule and the byte ranges of the message text to highlight for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MatchSpans {
+    /// The rule's number.
+    pub rule: u32,
+    /// Byte ranges of `Message::text`, ascending.
+    pub spans: Vec<std::ops::Range<usize>>,
+}
+
 /// Builds a [`Matcher`].
 #[derive(Clone, Debug, Default)]
 pub struct MatcherBuilder {
@@ -132,6 +142,46 @@ impl Matcher {
         scratch.results.clear();
         self.segment.find(msg, &mut scratch.norm, &mut scratch.segment, &mut scratch.results);
         &scratch.results
+    }
+
+    /// Like [`Matcher::find`], with the byte ranges of `msg.text` to highlight for each
+    /// matching rule: the words of the text that belong to the rule's positive terms (words
+    /// of a no-space script are highlighted where the term occurs inside them).
+    ///
+    /// ```
+    /// use streamtrack::matcher::{Matcher, Scratch};
+    /// use streamtrack::{Message, Rule};
+    /// let rules = [Rule::parse("\"product launch\" -job").unwrap()];
+    /// let matcher = Matcher::new(&rules);
+    /// let msg = Message::new("1", "The Product Launch is today");
+    /// let found = matcher.find_with_spans(&msg, &mut Scratch::new());
+    /// assert_eq!(found[0].rule, 0);
+    /// let words: Vec<&str> = found[0].spans.iter().map(|r| &msg.text[r.clone()]).collect();
+    /// assert_eq!(words, ["Product", "Launch"]);
+    /// ```
+    pub fn find_with_spans(&self, msg: &Message, scratch: &mut Scratch) -> Vec<MatchSpans> {
+        let rules = self.find(msg, scratch).to_vec();
+        let norm = NormalizedMessage::of(msg);
+        let text = &norm.fields()[0].tokens;
+        let mut words = Vec::new();
+        rules
+            .into_iter()
+            .map(|rule| {
+                words.clear();
+                self.segment.positive_words(rule, &mut words);
+                let mut spans: Vec<std::ops::Range<usize>> = Vec::new();
+                for (i, w) in text.words().iter().enumerate() {
+                    let t = text.word_text(i);
+                    let hit = words
+                        .iter()
+                        .any(|x| x == t || (w.no_space && !x.is_empty() && t.contains(x.as_str())));
+                    if hit {
+                        spans.push(w.source.clone());
+                    }
+                }
+                MatchSpans { rule, spans }
+            })
+            .collect()
     }
 
     /// Heap bytes held by the compiled structures (word table, filters, postings, programs,

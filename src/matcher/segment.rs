@@ -22,6 +22,8 @@ use std::collections::HashMap;
 enum TermSlot {
     /// Present iff its key was found in the message (the key is exact).
     Key,
+    /// A word key (word id in the word table): present iff found; also used for highlighting.
+    KeyWord(u32),
     /// Evaluated with the reference semantics (phrases, proximity, geo, lang:, …).
     Eval(Box<Term>),
 }
@@ -31,6 +33,8 @@ enum TermSlot {
 struct Substrings {
     automaton: AhoCorasick,
     terms: Vec<u32>,
+    /// The patterns, for highlighting.
+    patterns: Vec<String>,
 }
 
 impl Substrings {
@@ -43,7 +47,7 @@ impl Substrings {
             .match_kind(MatchKind::Standard)
             .build(&texts)
             .expect("patterns are small and non-empty");
-        Some(Substrings { automaton, terms })
+        Some(Substrings { automaton, terms, patterns: texts })
     }
 
     #[inline]
@@ -54,7 +58,9 @@ impl Substrings {
     }
 
     fn heap_bytes(&self) -> usize {
-        self.automaton.memory_usage() + self.terms.capacity() * 4
+        self.automaton.memory_usage()
+            + self.terms.capacity() * 4
+            + self.patterns.iter().map(|p| p.capacity() + 24).sum::<usize>()
     }
 }
 
@@ -343,7 +349,7 @@ impl Compiler {
                 let id = self.words.insert(w.as_bytes()) as usize;
                 if id == self.word_terms.len() {
                     self.word_terms.push(terms.len() as u32);
-                    terms.push(TermSlot::Key);
+                    terms.push(TermSlot::KeyWord(id as u32));
                 }
                 self.word_terms[id]
             }
@@ -694,7 +700,7 @@ impl Segment {
         let payload = op & PAYLOAD;
         match op >> 30 {
             OP_TERM => match &self.terms[payload as usize] {
-                TermSlot::Key => cx.hits.binary_search(&payload).is_ok(),
+                TermSlot::Key | TermSlot::KeyWord(_) => cx.hits.binary_search(&payload).is_ok(),
                 TermSlot::Eval(term) => {
                     if let Some(&(_, v)) = cx.memo.iter().find(|&&(t, _)| t == payload) {
                         return v;
@@ -727,6 +733,69 @@ impl Segment {
         }
     }
 
+    /// The normal-form words of rule `rule`'s positive (non-negated) terms, for highlighting.
+    pub(crate) fn positive_words(&self, rule: u32, out: &mut Vec<String>) {
+        let pc = self.prog_start[rule as usize];
+        if pc == u32::MAX {
+            // An exact rule: a single term or an OR of them; its key terms are in postings.
+            for t in 0..self.terms.len() {
+                let (a, b) = (self.post_start[t] as usize, self.post_start[t + 1] as usize);
+                if self.postings[a..b].iter().any(|&e| e >> 1 == rule) {
+                    self.term_words(t as u32, out);
+                }
+            }
+            return;
+        }
+        let mut stack = vec![(pc as usize, false)];
+        while let Some((p, negated)) = stack.pop() {
+            let op = self.programs[p];
+            let payload = op & PAYLOAD;
+            match op >> 30 {
+                OP_TERM if !negated => self.term_words(payload, out),
+                OP_TERM => {}
+                OP_NOT => stack.push((p + 1, !negated)),
+                _ => {
+                    let end = p + 1 + payload as usize;
+                    let mut q = p + 1;
+                    while q < end {
+                        stack.push((q, negated));
+                        q += op_len(self.programs[q]);
+                    }
+                }
+            }
+        }
+    }
+
+    fn term_words(&self, term: u32, out: &mut Vec<String>) {
+        match &self.terms[term as usize] {
+            TermSlot::KeyWord(w) => {
+                out.push(String::from_utf8_lossy(self.words.word(*w)).into_owned())
+            }
+            TermSlot::Key => {
+                // Entities: their words (a reverse lookup; highlighting is not the hot path).
+                for index in [&self.hashtags, &self.mentions, &self.cashtags] {
+                    if let Some((v, _)) = index.iter().find(|&(_, &t)| t == term) {
+                        out.extend(Tokens::of(v, UrlMode::Keep).word_texts().map(String::from));
+                    }
+                }
+                if let Some(ns) = &self.no_space {
+                    if let Some(k) = ns.terms.iter().position(|&t| t == term) {
+                        out.push(ns.patterns[k].clone());
+                    }
+                }
+            }
+            TermSlot::Eval(t) => match &**t {
+                Term::Keyword(w) | Term::Url(w) | Term::Proximity { words: w, .. } => {
+                    out.extend(w.iter().cloned())
+                }
+                Term::Phrase(p) | Term::Token(p) => {
+                    out.extend(Tokens::of(p, UrlMode::Keep).word_texts().map(String::from))
+                }
+                _ => {}
+            },
+        }
+    }
+
     /// Heap bytes used by the segment, all structures included.
     pub(crate) fn heap_bytes(&self) -> usize {
         let index = |m: &ValueIndex| {
@@ -737,7 +806,7 @@ impl Segment {
             .terms
             .iter()
             .map(|t| match t {
-                TermSlot::Key => 0,
+                TermSlot::Key | TermSlot::KeyWord(_) => 0,
                 TermSlot::Eval(term) => std::mem::size_of::<Term>() + term_heap(term),
             })
             .sum();
