@@ -131,6 +131,15 @@ impl GeoIndex {
         }
     }
 
+    /// Renumbers every term id.
+    pub(crate) fn remap(&mut self, f: impl Fn(u32) -> u32) {
+        for ids in self.cells.values_mut() {
+            ids.iter_mut().for_each(|v| *v = f(*v));
+        }
+        self.wide.iter_mut().for_each(|v| *v = f(*v));
+        self.all.iter_mut().for_each(|v| *v = f(*v));
+    }
+
     /// Heap bytes used.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.cells.capacity() * (4 + 24 + 1)

@@ -124,17 +124,35 @@ impl BloomFilter {
 }
 
 /// An exact map from words to dense ids (open addressing, linear probing, load <= 1/2).
-/// The words themselves live in one byte arena. The table owns its keyed hasher so that it
-/// can rehash when it grows.
+///
+/// A slot is 16 bytes: the word's first 8 bytes, and a fingerprint (24 hash bits), the
+/// length and the id. A word of at most 8 bytes (most words) is confirmed from the slot
+/// alone, one cache line; longer words are checked against the byte arena. The table owns
+/// its keyed hasher so that it can rehash when it grows.
 #[derive(Clone, Debug)]
 pub(crate) struct WordTable {
     hasher: WordHasher,
-    /// `0` = empty; else `fingerprint << 32 | (id + 1)`.
-    slots: Vec<u64>,
+    /// `[prefix, fp << 40 | len << 32 | (id + 1)]`; `[_, 0]` is empty.
+    slots: Vec<[u64; 2]>,
     mask: usize,
     arena: Vec<u8>,
     /// `ends[id]` = end of word `id` in `arena` (start = `ends[id - 1]`).
     ends: Vec<u32>,
+}
+
+/// The first 8 bytes of `word`, little-endian, zero-padded (words never hold NUL).
+#[inline(always)]
+fn prefix(word: &[u8]) -> u64 {
+    let mut p = 0u64;
+    for (i, &b) in word.iter().take(8).enumerate() {
+        p |= u64::from(b) << (8 * i);
+    }
+    p
+}
+
+#[inline(always)]
+fn meta_key(h: u64, len: usize) -> u64 {
+    ((h >> 40) << 40) | ((len.min(255) as u64) << 32)
 }
 
 impl WordTable {
@@ -143,7 +161,7 @@ impl WordTable {
         let cap = (words * 2).max(8).next_power_of_two();
         WordTable {
             hasher,
-            slots: vec![0; cap],
+            slots: vec![[0, 0]; cap],
             mask: cap - 1,
             arena: Vec::new(),
             ends: Vec::with_capacity(words),
@@ -172,16 +190,17 @@ impl WordTable {
     /// The id of `word`, whose hash is `h`, if present.
     #[inline]
     pub(crate) fn get(&self, h: u64, word: &[u8]) -> Option<u32> {
-        let fp = h >> 32;
+        let key = meta_key(h, word.len());
+        let p = prefix(word);
         let mut i = h as usize & self.mask;
         loop {
-            let s = self.slots[i];
-            if s == 0 {
+            let [sp, meta] = self.slots[i];
+            if meta == 0 {
                 return None;
             }
-            if s >> 32 == fp {
-                let id = (s as u32) - 1;
-                if eq_bytes(self.word(id), word) {
+            if meta & !0xffff_ffff == key && sp == p {
+                let id = (meta as u32) - 1;
+                if word.len() <= 8 || eq_bytes(self.word(id), word) {
                     return Some(id);
                 }
             }
@@ -201,25 +220,27 @@ impl WordTable {
         let id = self.ends.len() as u32;
         self.arena.extend_from_slice(word);
         self.ends.push(self.arena.len() as u32);
-        self.place(h, id);
+        self.place(h, word, id);
         id
     }
 
-    fn place(&mut self, h: u64, id: u32) {
+    fn place(&mut self, h: u64, word: &[u8], id: u32) {
         let mut i = h as usize & self.mask;
-        while self.slots[i] != 0 {
+        while self.slots[i][1] != 0 {
             i = (i + 1) & self.mask;
         }
-        self.slots[i] = ((h >> 32) << 32) | u64::from(id + 1);
+        self.slots[i] = [prefix(word), meta_key(h, word.len()) | u64::from(id + 1)];
     }
 
     fn grow(&mut self) {
         let cap = self.slots.len() * 2;
-        self.slots = vec![0; cap];
+        self.slots = vec![[0, 0]; cap];
         self.mask = cap - 1;
         for id in 0..self.ends.len() as u32 {
-            let h = self.hasher.hash(self.word(id));
-            self.place(h, id);
+            let start = if id == 0 { 0 } else { self.ends[id as usize - 1] as usize };
+            let word = self.arena[start..self.ends[id as usize] as usize].to_vec();
+            let h = self.hasher.hash(&word);
+            self.place(h, &word, id);
         }
     }
 
@@ -231,7 +252,7 @@ impl WordTable {
 
     /// Heap bytes used.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.slots.capacity() * 8 + self.arena.capacity() + self.ends.capacity() * 4
+        self.slots.capacity() * 16 + self.arena.capacity() + self.ends.capacity() * 4
     }
 }
 

@@ -289,8 +289,6 @@ impl std::hash::Hasher for KeyedHasher {
 pub(crate) struct Segment {
     words: WordTable,
     bloom: BloomFilter,
-    /// Word id in `words` -> term id.
-    word_terms: Vec<u32>,
     no_space: Option<Substrings>,
     contains: Option<Substrings>,
     raw_tokens: ValueIndex,
@@ -313,10 +311,13 @@ pub(crate) struct Segment {
     rule_count: usize,
 }
 
+/// Marks a term id of a non-word term while compiling (word terms are numbered by the word
+/// table, the others after them once the number of words is known).
+const OTHER: u32 = 1 << 29;
+
 /// Interns terms while a segment is compiled.
 struct Compiler {
     words: WordTable,
-    word_terms: Vec<u32>,
     no_space: HashMap<String, u32, KeyedState>,
     contains: HashMap<String, u32, KeyedState>,
     raw_tokens: ValueIndex,
@@ -335,7 +336,7 @@ fn intern_value(index: &mut ValueIndex, terms: &mut Vec<TermSlot>, value: &str) 
     if let Some(&t) = index.get(value) {
         return t;
     }
-    let t = terms.len() as u32;
+    let t = OTHER | terms.len() as u32;
     terms.push(TermSlot::Key);
     index.insert(value.into(), t);
     t
@@ -345,21 +346,14 @@ impl Compiler {
     fn key_term(&mut self, key: KeyKind<'_>, term: &Term) -> u32 {
         let terms = &mut self.terms;
         match key {
-            KeyKind::Word(w) => {
-                let id = self.words.insert(w.as_bytes()) as usize;
-                if id == self.word_terms.len() {
-                    self.word_terms.push(terms.len() as u32);
-                    terms.push(TermSlot::KeyWord(id as u32));
-                }
-                self.word_terms[id]
-            }
+            KeyKind::Word(w) => self.words.insert(w.as_bytes()),
             KeyKind::NoSpaceWord(w) => *self.no_space.entry(w.into_owned()).or_insert_with(|| {
                 terms.push(TermSlot::Key);
-                terms.len() as u32 - 1
+                OTHER | (terms.len() as u32 - 1)
             }),
             KeyKind::Contains(s) => *self.contains.entry(s.into_owned()).or_insert_with(|| {
                 terms.push(TermSlot::Key);
-                terms.len() as u32 - 1
+                OTHER | (terms.len() as u32 - 1)
             }),
             KeyKind::RawToken(v) => intern_value(&mut self.raw_tokens, terms, &v),
             KeyKind::Hashtag(v) => intern_value(&mut self.hashtags, terms, &v),
@@ -369,7 +363,7 @@ impl Compiler {
             KeyKind::To(v) => intern_value(&mut self.to, terms, &v),
             KeyKind::Follow(v) => intern_value(&mut self.follow, terms, &v),
             KeyKind::Geo => {
-                let t = terms.len() as u32;
+                let t = OTHER | terms.len() as u32;
                 terms.push(TermSlot::Key);
                 self.geo.insert(term, t);
                 t
@@ -390,7 +384,7 @@ impl Compiler {
         if let Some(&t) = self.eval_terms.get(&sig) {
             return t;
         }
-        let t = self.terms.len() as u32;
+        let t = OTHER | self.terms.len() as u32;
         self.terms.push(TermSlot::Eval(Box::new(term.clone())));
         self.eval_terms.insert(sig, t);
         t
@@ -406,7 +400,6 @@ impl Segment {
         let rules: Vec<&Rule> = rules.into_iter().collect();
         let mut c = Compiler {
             words: WordTable::with_capacity(hasher, rules.len()),
-            word_terms: Vec::with_capacity(rules.len()),
             no_space: HashMap::with_hasher(KeyedState(hasher)),
             contains: HashMap::with_hasher(KeyedState(hasher)),
             raw_tokens: HashMap::with_hasher(KeyedState(hasher)),
@@ -444,6 +437,38 @@ impl Segment {
                 emit_program(root, &mut programs, &mut |t| c.program_term(t));
             }
         }
+        // Final term ids: words first (a word's id is its word-table id), then the others.
+        let n_words = c.words.len() as u32;
+        let fix = |id: u32| if id & OTHER != 0 { n_words + (id & !OTHER) } else { id };
+        for e in &mut entries {
+            e.0 = fix(e.0);
+        }
+        let mut pc = 0;
+        while pc < programs.len() {
+            if programs[pc] >> 30 == OP_TERM {
+                programs[pc] = (OP_TERM << 30) | fix(programs[pc] & PAYLOAD);
+                pc += 1;
+            } else {
+                pc += 1; // operands follow in place
+            }
+        }
+        for index in [
+            &mut c.raw_tokens,
+            &mut c.hashtags,
+            &mut c.mentions,
+            &mut c.cashtags,
+            &mut c.from,
+            &mut c.to,
+            &mut c.follow,
+        ] {
+            index.values_mut().for_each(|v| *v = fix(*v));
+        }
+        c.no_space.values_mut().for_each(|v| *v = fix(*v));
+        c.contains.values_mut().for_each(|v| *v = fix(*v));
+        c.geo.remap(fix);
+        let mut terms: Vec<TermSlot> = (0..n_words).map(TermSlot::KeyWord).collect();
+        terms.append(&mut c.terms);
+        c.terms = terms;
         // Postings by key term (counting sort).
         let n_terms = c.terms.len();
         let mut post_start = vec![0u32; n_terms + 1];
@@ -467,7 +492,6 @@ impl Segment {
         programs.shrink_to_fit();
         Segment {
             bloom,
-            word_terms: c.word_terms,
             no_space: Substrings::build(c.no_space.into_iter().collect()),
             contains: Substrings::build(c.contains.into_iter().collect()),
             words: c.words,
@@ -556,7 +580,7 @@ impl Segment {
     fn lookup_word(&self, h: u64, word: &[u8], hits: &mut Vec<u32>) {
         if self.bloom.may_contain(h) {
             if let Some(id) = self.words.get(h, word) {
-                hits.push(self.word_terms[id as usize]);
+                hits.push(id);
             }
         }
     }
@@ -640,7 +664,7 @@ impl Segment {
                     continue;
                 }
                 if let Some(id) = self.words.get(h, bytes) {
-                    hits.push(self.word_terms[id as usize]);
+                    hits.push(id);
                 }
             }
             if let Some(c) = &self.contains {
@@ -812,7 +836,6 @@ impl Segment {
             .sum();
         self.words.heap_bytes()
             + self.bloom.heap_bytes()
-            + self.word_terms.capacity() * 4
             + self.no_space.as_ref().map_or(0, Substrings::heap_bytes)
             + self.contains.as_ref().map_or(0, Substrings::heap_bytes)
             + [

@@ -207,11 +207,13 @@ pub fn run(args: DemoArgs) -> ExitCode {
     let secs = start.elapsed().as_secs_f64();
     println!();
     println!(
-        "done: {} messages in {secs:.1} s = {} msgs/s; {} matched at least one rule; \
-         {} deliveries to {} subscribers, {} dropped; {} rules replaced while running.",
+        "done: {} messages in {secs:.1} s = {} msgs/s; {} of them matched at least one rule;",
         group(s.processed),
         group((s.processed as f64 / secs) as u64),
         group(s.matched),
+    );
+    println!(
+        "      {} deliveries to {} subscribers, {} dropped; {} rules replaced while running.",
         group(s.delivered),
         group(subscribers as u64 + 1),
         group(s.dropped),

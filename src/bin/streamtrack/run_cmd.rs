@@ -353,11 +353,16 @@ fn run_engine(
         } else {
             String::new()
         };
+        let gone = if s.unrouted > 0 {
+            format!(", {} for subscribers already disconnected", group(s.unrouted))
+        } else {
+            String::new()
+        };
         eprintln!(
-            "streamtrack run: {} messages read{malformed} in {secs:.2} s ({:.0} msgs/s); {} matched; \
-             {} deliveries to {} subscribers, {} dropped",
+            "streamtrack run: {} messages read{malformed} in {secs:.2} s ({} msgs/s); {} matched; \
+             {} deliveries to {} subscribers, {} dropped{gone}",
             group(s.received),
-            s.received as f64 / secs.max(1e-9),
+            group((s.received as f64 / secs.max(1e-9)) as u64),
             group(s.matched),
             group(s.delivered),
             group(subscribers.len() as u64),
