@@ -1,16 +1,5 @@
 //! What a subscriber receives: matched messages and the control notices of the streaming
-//! protocol (spec section 5).
-//!
-//! With feature `json`, every [`Delivery`] serialises to the line a streaming client expects:
-//!
-//! | delivery | JSON |
-//! |---|---|
-//! | [`Delivery::Match`] | the message's JSON (the object it was read from, else [`Message::to_json_value`]) plus `"matching_rules":[{"id":"7","tag":"t"}]` (`tag` left out when there is none; ids are strings, as in Twitter API v2, so JavaScript readers keep every digit) |
-//! | [`Delivery::Limit`] | `{"limit":{"track":N}}` |
-//! | [`Delivery::Warning`] | `{"warning":{"code":"FALLING_BEHIND","message":"…","percent_full":P}}` |
-//! | [`Delivery::Disconnect`] | `{"disconnect":{"code":C,"stream_name":"…","reason":"…"}}` |
-//!
-//! Deserialising reads the same lines back.
+//! protocol (spec section 5), with their JSON shapes (feature `json`).
 
 use crate::registry::RuleId;
 use crate::Message;
@@ -90,6 +79,17 @@ impl fmt::Display for DisconnectCode {
 pub const FALLING_BEHIND: &str = "FALLING_BEHIND";
 
 /// One item of a subscriber's stream.
+///
+/// With feature `json`, a delivery serialises to the line a streaming client expects:
+///
+/// | delivery | JSON |
+/// |---|---|
+/// | [`Delivery::Match`] | the message's JSON (the object it was read from, else [`Message::to_json_value`]) plus `"matching_rules":[{"id":"7","tag":"t"}]` (`tag` left out when there is none; ids are strings, as in Twitter API v2) |
+/// | [`Delivery::Limit`] | `{"limit":{"track":N}}` |
+/// | [`Delivery::Warning`] | `{"warning":{"code":"FALLING_BEHIND","message":"…","percent_full":P}}` |
+/// | [`Delivery::Disconnect`] | `{"disconnect":{"code":C,"stream_name":"…","reason":"…"}}` |
+///
+/// Deserialising reads the same lines back.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum Delivery {
@@ -329,7 +329,7 @@ mod json {
     }
 
     impl Delivery {
-        /// The delivery as a JSON value (see the [module documentation](self) for the shapes).
+        /// The delivery as a JSON value (the shapes are listed on [`Delivery`]).
         pub fn to_json_value(&self) -> Value {
             serde_json::to_value(self).unwrap_or(Value::Null)
         }

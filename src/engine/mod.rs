@@ -8,6 +8,8 @@
 //! use streamtrack::{Message, Rule};
 //!
 //! let registry = Registry::new();
+//! let rule = registry.subscribe("alice", Rule::parse("rust").unwrap(), Some("lang".into()))
+//!     .unwrap();
 //! let (sink, deliveries) = channel_sink(usize::MAX);
 //! let engine = Engine::builder(registry.clone())
 //!     .attach("alice", sink)
@@ -16,14 +18,21 @@
 //!         Message::new("2", "nothing to see"),
 //!     ]))
 //!     .unwrap();
-//! // Usually rules are added before or while the engine runs; this one may or may not see the
-//! // messages above, depending on timing. `join` waits for the end of the stream.
-//! registry.subscribe("alice", Rule::parse("rust").unwrap(), Some("lang".into())).unwrap();
+//! // Rules can be added and removed through `registry` while the engine runs; `join` waits
+//! // for the end of the stream.
 //! let finished = engine.join();
 //! assert_eq!(finished.stats.received, 2);
+//! let got: Vec<Delivery> = deliveries.try_iter().collect();
+//! match &got[0] {
+//!     Delivery::Match { message, matching_rules } => {
+//!         assert_eq!(message.id, "1");
+//!         assert_eq!(matching_rules[0].id, rule);
+//!         assert_eq!(matching_rules[0].tag.as_deref(), Some("lang"));
+//!     }
+//!     other => panic!("{other:?}"),
+//! }
 //! // The stream always ends with a disconnect notice (code 5: the source ended).
-//! let last = deliveries.iter().last().unwrap();
-//! assert!(matches!(last, Delivery::Disconnect { code, .. } if code.0 == 5));
+//! assert!(matches!(got[1], Delivery::Disconnect { code, .. } if code.0 == 5));
 //! ```
 //!
 //! # Design

@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 
 /// How many disconnected subscribers' final figures [`EngineStats`] keeps.
 const FINISHED_KEPT: usize = 10_000;
-/// How often the source thread recomputes the acknowledgement watermark.
-const ACK_EVERY: Duration = Duration::from_millis(10);
+/// How often the source thread recomputes the acknowledgement watermark (a scan of the
+/// live subscribers).
+const ACK_EVERY: Duration = Duration::from_millis(50);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -632,7 +633,7 @@ fn run_source(
                 }
             }
         }
-        if last_ack.elapsed() >= ACK_EVERY {
+        if c.processed.load(Ordering::Relaxed) > acked && last_ack.elapsed() >= ACK_EVERY {
             last_ack = Instant::now();
             let w = shared.ack_watermark();
             if w > acked {
@@ -824,7 +825,7 @@ fn matcher(shared: &Arc<Shared>, rx: Receiver<Work>) {
                 if slot.stamp == stamp {
                     // Another rule of a subscriber already in this message's deliveries.
                     if slot.sub.is_some() {
-                        routed[slot.group].1.rules.push(rule);
+                        routed[slot.group].1.more.push(rule);
                     }
                     continue;
                 }
@@ -833,7 +834,12 @@ fn matcher(shared: &Arc<Shared>, rx: Receiver<Work>) {
                     None => unrouted += 1,
                     Some(sub) => {
                         slot.group = routed.len();
-                        let q = Queued { message: message.clone(), rules: vec![rule], position };
+                        let q = Queued {
+                            message: message.clone(),
+                            first: rule,
+                            more: Vec::new(),
+                            position,
+                        };
                         routed.push((sub.clone(), q));
                     }
                 }

@@ -20,9 +20,22 @@ use std::time::Instant;
 #[derive(Debug)]
 pub(crate) struct Queued {
     pub message: Arc<Message>,
-    pub rules: Vec<MatchingRule>,
+    /// The first matching rule, inline: most deliveries have one, and then the rule list is
+    /// allocated by the dispatcher that hands it over (and frees it), not by the matcher.
+    pub first: MatchingRule,
+    /// Any further matching rules.
+    pub more: Vec<MatchingRule>,
     /// The message's position in the source's stream (0-based).
     pub position: u64,
+}
+
+impl Queued {
+    fn into_delivery(self) -> Delivery {
+        let mut rules = Vec::with_capacity(1 + self.more.len());
+        rules.push(self.first);
+        rules.extend(self.more);
+        Delivery::Match { message: self.message, matching_rules: rules }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -33,6 +46,7 @@ enum Life {
 }
 
 #[derive(Debug)]
+#[repr(C)]
 struct State {
     items: VecDeque<Queued>,
     /// Matches a dispatcher has taken and not yet reported back.
@@ -74,23 +88,25 @@ pub(crate) enum Taken {
     Gone,
 }
 
-/// A subscriber: its sink, queue and counters.
+/// A subscriber: its sink, queue and counters. The fields every delivery touches come
+/// first (`repr(C)`), so that they share a cache line with the `Arc`'s counts.
+#[repr(C)]
 pub(crate) struct Subscriber {
+    /// Whether the subscriber sits in the run queue or a dispatcher is running it.
+    pub scheduled: AtomicBool,
+    /// Only the dispatcher running the subscriber locks it.
+    pub sink: Mutex<Option<Box<dyn Sink>>>,
+    state: Mutex<State>,
     /// Unique among the engine's subscribers (attach order).
     pub id: u64,
     pub name: Arc<str>,
     pub config: SubscriberConfig,
-    state: Mutex<State>,
     not_full: Condvar,
-    /// Whether the subscriber sits in the run queue or a dispatcher is running it.
-    pub scheduled: AtomicBool,
     /// Set once, by whoever ends the stream for good (see `Shared::retire`).
     pub finished: AtomicBool,
     /// The position of the oldest match still queued or in flight (`u64::MAX`: none); read
     /// without the lock to compute acknowledgements.
     pub oldest_pending: AtomicU64,
-    /// Only the dispatcher running the subscriber locks it.
-    pub sink: Mutex<Option<Box<dyn Sink>>>,
 }
 
 impl std::fmt::Debug for Subscriber {
@@ -317,7 +333,7 @@ impl Subscriber {
             st.inflight_first = front.position;
         }
         for q in st.items.drain(..n) {
-            out.push(Delivery::Match { message: q.message, matching_rules: q.rules });
+            out.push(q.into_delivery());
         }
         st.inflight = n as u64;
         if n > 0 && st.waiting {
