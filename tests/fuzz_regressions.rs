@@ -107,23 +107,31 @@ const REGISTRY_REPLACE_INPUT: &[u8] = &[
 /// printer wraps the value in quotes, so the canonical text has an unbalanced quote (or a
 /// stray keyword) and does not parse: `from:[a"b]` prints as `from:"[a"b]"`.
 #[test]
-#[ignore = "BUG: from:/to:/contains: values in brackets may hold '\"'; their canonical text (quoted) does not parse"]
 fn bug_bracketed_operator_value_with_a_quote_does_not_round_trip() {
+    // Fixed: only geo operators read `[…]` values; elsewhere `[` is an ordinary character and
+    // a `"` after it opens a phrase, so these are errors (or round-trip when they parse).
     for text in ["from:[a\"b]", "to:[a\"b]", "x contains:[a\"b]", "x contains:[\"]"] {
-        let rule = Rule::parse(text).unwrap();
-        let printed = rule.to_string();
-        assert_eq!(Rule::parse(&printed).as_ref(), Ok(&rule), "{text:?} printed as {printed:?}");
+        if let Ok(rule) = Rule::parse(text) {
+            let printed = rule.to_string();
+            assert_eq!(
+                Rule::parse(&printed).as_ref(),
+                Ok(&rule),
+                "{text:?} printed as {printed:?}"
+            );
+        }
     }
+    let rule = Rule::parse("from:[a]").unwrap();
+    assert_eq!(Rule::parse(&rule.to_string()).unwrap(), rule);
 }
 
 /// The fuzzer's input for the finding above (lossy UTF-8, as the `parse_rule` target reads
 /// it).
 #[test]
-#[ignore = "BUG: from:/to:/contains: values in brackets may hold '\"'; their canonical text (quoted) does not parse"]
 fn bug_bracketed_operator_value_fuzz_input() {
     let text = String::from_utf8_lossy(BRACKET_QUOTE_INPUT);
-    let rule = Rule::parse(&text).unwrap();
-    assert_eq!(Rule::parse(&rule.to_string()).as_ref(), Ok(&rule));
+    if let Ok(rule) = Rule::parse(&text) {
+        assert_eq!(Rule::parse(&rule.to_string()).as_ref(), Ok(&rule));
+    }
 }
 
 const BRACKET_QUOTE_INPUT: &[u8] =

@@ -384,11 +384,11 @@ impl<'a> Parser<'a> {
         Ok(Term::Keyword(words))
     }
 
-    /// Reads an operator value: `"…"`, `[…]` or a bare run.
-    fn value(&mut self) -> Result<String> {
+    /// Reads an operator value: `"…"`, `[…]` (geo operators only) or a bare run.
+    fn value(&mut self, bracketed: bool) -> Result<String> {
         match self.peek() {
             Some('"') => self.quoted(),
-            Some('[') => {
+            Some('[') if bracketed => {
                 let open = self.pos;
                 let close = (open..self.chars.len()).find(|&k| self.chars[k].1 == ']');
                 let Some(close) = close else {
@@ -439,7 +439,7 @@ impl<'a> Parser<'a> {
                 ),
             ));
         }
-        let raw = self.value()?;
+        let raw = self.value(matches!(name, "bounding_box" | "point_radius"))?;
         if raw.trim().is_empty() {
             return Err(self.error(
                 RuleErrorKind::MissingValue,
