@@ -63,18 +63,6 @@ pub fn run(args: BenchArgs) -> ExitCode {
     }
 }
 
-fn parse_size(s: &str) -> Option<usize> {
-    let s = s.trim().to_ascii_lowercase();
-    let (num, mul) = if let Some(n) = s.strip_suffix('k') {
-        (n, 1_000)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 1_000_000)
-    } else {
-        (s.as_str(), 1)
-    };
-    num.parse::<f64>().ok().map(|n| (n * mul as f64) as usize)
-}
-
 /// Resident set size of this process, in bytes (Linux; 0 elsewhere).
 pub fn rss_bytes() -> usize {
     std::fs::read_to_string("/proc/self/statm")
@@ -144,7 +132,7 @@ struct Row {
 fn bench_match(args: MatchBench) -> ExitCode {
     let mut sizes: Vec<usize> = Vec::new();
     for s in args.sizes.split(',') {
-        match parse_size(s) {
+        match crate::format::parse_count(s) {
             Some(n) if n > 0 => sizes.push(n),
             _ => {
                 eprintln!("error: bad size {s:?} in --sizes (use e.g. 1k,10k,100k,1m)");

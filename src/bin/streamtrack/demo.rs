@@ -7,6 +7,7 @@
 //! rule matched in that second. Output is plain text, one line per event, so it reads the
 //! same in a terminal, a pipe or a CI log.
 
+use crate::format::group;
 use clap::Args;
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -42,18 +43,6 @@ const SHOWCASE_SUBSCRIBER: &str = "showcase";
 
 /// Counts of the showcase subscriber's matches, per rule.
 type Counts = Arc<Mutex<HashMap<RuleId, u64>>>;
-
-fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 /// A showcase rule on screen: its column number, text and id while registered.
 struct Shown {

@@ -2,6 +2,7 @@
 //! measured in one run: throughput with 1 and 2 matcher threads, source-to-sink latency at a
 //! fixed offered rate, and the time to fan one message out to 10,000 subscribers.
 
+use crate::format::parse_count;
 use clap::Args;
 use crossbeam_channel::Sender;
 use std::process::ExitCode;
@@ -45,18 +46,6 @@ pub struct EngineBench {
     /// Print one JSON object instead of a report.
     #[arg(long)]
     json: bool,
-}
-
-fn parse_count(s: &str) -> Option<usize> {
-    let s = s.trim().to_ascii_lowercase();
-    let (num, mul) = match s.strip_suffix('k') {
-        Some(n) => (n, 1_000.0),
-        None => match s.strip_suffix('m') {
-            Some(n) => (n, 1_000_000.0),
-            None => (s.as_str(), 1.0),
-        },
-    };
-    num.parse::<f64>().ok().filter(|n| *n > 0.0).map(|n| (n * mul) as usize)
 }
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {

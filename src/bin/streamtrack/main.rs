@@ -5,6 +5,7 @@ mod churn_bench;
 mod demo;
 mod engine_bench;
 mod flood_bench;
+mod format;
 mod match_cmd;
 mod run_cmd;
 

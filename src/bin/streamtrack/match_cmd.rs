@@ -1,5 +1,6 @@
 //! `streamtrack match`: a stable, scriptable contract (see README).
 
+use crate::format::DialectArg;
 use clap::{Args, ValueEnum};
 use std::io::{self, BufRead, BufWriter, Write};
 use std::path::PathBuf;
@@ -10,12 +11,6 @@ use streamtrack::reference::ReferenceMatcher;
 use streamtrack::rule::{Dialect, Parser};
 use streamtrack::rules_file::{parse_rules_file, RuleEntry};
 use streamtrack::Message;
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum DialectArg {
-    Track,
-    Rule,
-}
 
 #[derive(Clone, Copy, ValueEnum, Default)]
 pub enum EngineArg {

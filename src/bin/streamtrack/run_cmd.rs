@@ -14,6 +14,8 @@
 //! the routine disconnect every subscriber gets at the end of the input (code 5) is left out
 //! unless `--disconnects` is given.
 
+use crate::format::group;
+use crate::format::DialectArg;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
@@ -32,12 +34,6 @@ use streamtrack::engine::{
 use streamtrack::registry::{Registry, RegistryError, RuleId};
 use streamtrack::rule::{Dialect, Parser};
 use streamtrack::rules_file::parse_rules_file;
-
-#[derive(Clone, Copy, ValueEnum)]
-pub enum DialectArg {
-    Track,
-    Rule,
-}
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum PolicyArg {
@@ -168,18 +164,6 @@ fn policy(p: PolicyArg) -> FullPolicy {
         PolicyArg::DropOldest => FullPolicy::DropOldest,
         PolicyArg::Disconnect => FullPolicy::Disconnect,
     }
-}
-
-fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 pub fn run(args: RunArgs) -> ExitCode {
