@@ -744,3 +744,33 @@ fn proximity_on_repeated_words_finishes() {
     words.push("b");
     assert!(hits(&rule("\"a a a a a a b\"~6"), &text(&words.join(" "))));
 }
+
+// ---------------------------------------------------------------------------------------------
+// A million subscribers
+// ---------------------------------------------------------------------------------------------
+
+/// One million subscribers with one rule each: the registry takes them within its limits,
+/// one message reaches all of them, and the next subscriber past a configured total limit is
+/// refused with a typed error instead of growing without bound.
+#[test]
+fn a_million_subscribers() {
+    use streamtrack::registry::{NewRule, Registry, RegistryError, Scratch};
+    const N: usize = 1_000_000;
+    let registry = Registry::builder().max_rules(N).background_merges(false).build();
+    let rule = rule("breaking");
+    let results = registry.subscribe_all((0..N).map(|i| NewRule {
+        subscriber: format!("s{i}"),
+        rule: rule.clone(),
+        tag: None,
+    }));
+    assert!(results.iter().all(Result::is_ok));
+    assert_eq!(registry.len(), N);
+    let mut scratch = Scratch::new();
+    let snap = registry.snapshot();
+    assert_eq!(snap.find(&text("breaking news"), &mut scratch).len(), N);
+    assert!(snap.find(&text("nothing"), &mut scratch).is_empty());
+    assert_eq!(
+        registry.subscribe("one more", rule.clone(), None),
+        Err(RegistryError::TooManyRules { limit: N })
+    );
+}
