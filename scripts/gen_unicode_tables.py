@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generate src/normalize/tables.rs from the Unicode Character Database.
 
-Usage: python3 scripts/gen_unicode_tables.py UCD_DIR > src/normalize/tables.rs
+Usage: python3 scripts/gen_unicode_tables.py UCD_DIR > src/normalize/tables.rs && cargo fmt
 
 UCD_DIR holds UnicodeData.txt, PropList.txt, DerivedCoreProperties.txt, Scripts.txt,
 ScriptExtensions.txt, CaseFolding.txt and emoji/emoji-data.txt (Unicode 15.0 was used).
@@ -37,6 +37,20 @@ def ranges(path, want=None):
             value = fields[1]
             if want is None or value == want:
                 yield lo, hi, value
+
+
+def case_folding():
+    """Full case folding (CaseFolding.txt statuses C and F): code point -> folded string."""
+    folds = {}
+    with open(os.path.join(UCD, "CaseFolding.txt"), encoding="utf-8") as f:
+        for line in f:
+            line = line.split("#", 1)[0].strip()
+            if not line:
+                continue
+            code, status, mapping = [x.strip() for x in line.split(";")[:3]]
+            if status in ("C", "F"):
+                folds[int(code, 16)] = "".join(chr(int(x, 16)) for x in mapping.split())
+    return folds
 
 
 def general_categories():
@@ -106,7 +120,6 @@ def main():
     # every second character of a two-character canonical decomposition counts as Maybe, and
     # every character unknown to this Python's Unicode database counts as unstable).
     import unicodedata
-    folds_set = set()
     ccc = [0] * MAX
     second = set()
     with open(os.path.join(UCD, "UnicodeData.txt"), encoding="utf-8") as f:
@@ -119,14 +132,8 @@ def main():
                 parts = dec.split()
                 if len(parts) == 2:
                     second.add(int(parts[1], 16))
-    with open(os.path.join(UCD, "CaseFolding.txt"), encoding="utf-8") as f:
-        for line in f:
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            code, status = [x.strip() for x in line.split(";")[:2]]
-            if status in ("C", "F"):
-                folds_set.add(int(code, 16))
+    folding = case_folding()
+    folds_set = set(folding)
     FAST_LIMIT = 0x30000
     flags = bytearray(FAST_LIMIT)
     for c in range(FAST_LIMIT):
@@ -158,15 +165,7 @@ def main():
     # A character whose case folding is of another class takes the class of its folding, so
     # that tokenising text and tokenising its folded form agree (U+24C2 is an emoji, its
     # folding U+24DC is a symbol: both are symbols here).
-    fold_first = {}
-    with open(os.path.join(UCD, "CaseFolding.txt"), encoding="utf-8") as f:
-        for line in f:
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            code, status, mapping = [x.strip() for x in line.split(";")[:3]]
-            if status in ("C", "F"):
-                fold_first[int(code, 16)] = int(mapping.split()[0], 16)
+    fold_first = {c: ord(v[0]) for c, v in folding.items()}
     for c, first in fold_first.items():
         if cls[c] != cls[first] and cls[c] not in (SPACE, IGNORABLE):
             cls[c] = cls[first]
@@ -215,16 +214,7 @@ def main():
     for lo, hi, k in rows:
         out.append("    (0x%04X, 0x%04X, CharClass::%s),\n" % (lo, hi, NAMES[k]))
     out.append("];\n\n")
-    folds = []
-    with open(os.path.join(UCD, "CaseFolding.txt"), encoding="utf-8") as f:
-        for line in f:
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            code, status, mapping = [x.strip() for x in line.split(";")[:3]]
-            if status in ("C", "F"):
-                s = "".join(chr(int(x, 16)) for x in mapping.split())
-                folds.append((int(code, 16), s))
+    folds = list(folding.items())
     folds.sort()
     out.append("/// Full case folding (CaseFolding.txt statuses C and F), sorted by code point.\n")
     out.append("pub(crate) static CASE_FOLD: [(u32, &str); %d] = [\n" % len(folds))

@@ -8,9 +8,9 @@ use super::compile::{
 use super::geo::GeoIndex;
 use super::hash::{BloomFilter, WordHasher, WordTable};
 use super::scan;
-use crate::message::extract::{EntityKind, EntityScanner};
+use crate::message::extract::EntityScanner;
 use crate::message::Message;
-use crate::normalize::message::StrList;
+use crate::normalize::message::{push_extracted_tag, push_given_entities, StrList};
 use crate::normalize::{NormalizedMessage, Tokens, UrlMode};
 use crate::reference::term_matches;
 use crate::rule::{Rule, Term};
@@ -91,22 +91,11 @@ impl Entities {
         let extract = msg.hashtags.is_none() || msg.mentions.is_none() || msg.cashtags.is_none();
         if extract {
             let (h, m, c) = (&mut self.hashtags, &mut self.mentions, &mut self.cashtags);
-            self.scanner.scan_tags(&msg.text, |kind, value| match kind {
-                EntityKind::Hashtag if msg.hashtags.is_none() => h.push_folded(value),
-                EntityKind::Mention if msg.mentions.is_none() => m.push_folded(value),
-                EntityKind::Cashtag if msg.cashtags.is_none() => c.push_folded(value),
-                _ => {}
+            self.scanner.scan_tags(&msg.text, |kind, value| {
+                push_extracted_tag(msg, kind, value, [&mut *h, &mut *m, &mut *c])
             });
         }
-        for (given, list) in [
-            (&msg.hashtags, &mut self.hashtags),
-            (&msg.mentions, &mut self.mentions),
-            (&msg.cashtags, &mut self.cashtags),
-        ] {
-            for s in given.iter().flatten() {
-                list.push_folded(s.trim_start_matches(['#', '@', '$']));
-            }
-        }
+        push_given_entities(msg, [&mut self.hashtags, &mut self.mentions, &mut self.cashtags]);
     }
 }
 

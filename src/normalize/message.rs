@@ -222,10 +222,12 @@ impl NormalizedMessage {
                     self.push_field(FieldKind::Url, value, path);
                     self.has_links = true;
                 }
-                EntityKind::Hashtag if msg.hashtags.is_none() => self.hashtags.push_folded(value),
-                EntityKind::Mention if msg.mentions.is_none() => self.mentions.push_folded(value),
-                EntityKind::Cashtag if msg.cashtags.is_none() => self.cashtags.push_folded(value),
-                _ => {}
+                kind => push_extracted_tag(
+                    msg,
+                    kind,
+                    value,
+                    [&mut self.hashtags, &mut self.mentions, &mut self.cashtags],
+                ),
             });
             self.scanner = scanner;
         }
@@ -238,15 +240,7 @@ impl NormalizedMessage {
                 }
             }
         }
-        for (given, list) in [
-            (&msg.hashtags, &mut self.hashtags),
-            (&msg.mentions, &mut self.mentions),
-            (&msg.cashtags, &mut self.cashtags),
-        ] {
-            for s in given.iter().flatten() {
-                list.push_folded(s.trim_start_matches(['#', '@', '$']));
-            }
-        }
+        push_given_entities(msg, [&mut self.hashtags, &mut self.mentions, &mut self.cashtags]);
         for i in 0..self.hashtags.len() {
             let tags = std::mem::take(&mut self.hashtags);
             self.push_field(FieldKind::Hashtag, tags.get(i), path);
@@ -277,6 +271,34 @@ impl NormalizedMessage {
     /// Whether the message has geo information (`has:geo`).
     pub fn has_geo(&self) -> bool {
         self.coordinates.is_some() || self.place.is_some()
+    }
+}
+
+/// Appends the folded entities the message carries itself (`[hashtags, mentions, cashtags]`),
+/// one leading sigil removed.
+pub(crate) fn push_given_entities(msg: &Message, lists: [&mut StrList; 3]) {
+    let given = [&msg.hashtags, &msg.mentions, &msg.cashtags];
+    for (given, list) in given.into_iter().zip(lists) {
+        for s in given.iter().flatten() {
+            list.push_folded(s.trim_start_matches(['#', '@', '$']));
+        }
+    }
+}
+
+/// Appends a tag found in the text to its list (`[hashtags, mentions, cashtags]`), unless
+/// the message carries that kind of entity itself.
+pub(crate) fn push_extracted_tag(
+    msg: &Message,
+    kind: EntityKind,
+    value: &str,
+    lists: [&mut StrList; 3],
+) {
+    let [h, m, c] = lists;
+    match kind {
+        EntityKind::Hashtag if msg.hashtags.is_none() => h.push_folded(value),
+        EntityKind::Mention if msg.mentions.is_none() => m.push_folded(value),
+        EntityKind::Cashtag if msg.cashtags.is_none() => c.push_folded(value),
+        _ => {}
     }
 }
 
