@@ -10,7 +10,7 @@
 //! - [`registry`]: live subscriptions with lock-free snapshots;
 //! - [`workload`]: a deterministic generator of messages and rule sets.
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod engine;
 pub mod matcher;

@@ -162,31 +162,57 @@ pub(crate) const OP_OR: u32 = 2;
 pub(crate) const OP_NOT: u32 = 3;
 pub(crate) const PAYLOAD: u32 = (1 << 30) - 1;
 
-/// Appends the prefix-order program of `node` to `out`; `term_id` interns each term.
+/// Appends the prefix-order program of `node` to `out`; `term_ids` interns each term, writing
+/// its id into the vector it is given, after the ids of any cheap *prerequisite* terms (words
+/// the term cannot match without): a term with prerequisites is emitted as an AND of them and
+/// the term, so that verification rejects most candidates before an expensive check.
 /// An `AND`/`OR`/`NOT` op's payload is the length of its operands, so evaluation can skip.
 pub(crate) fn emit_program(
     node: &Node,
     out: &mut Vec<u32>,
-    term_id: &mut impl FnMut(&Term) -> u32,
+    term_ids: &mut impl FnMut(&Term, &mut Vec<u32>),
 ) {
     match node {
-        Node::Term(t) => out.push((OP_TERM << 30) | term_id(t)),
+        Node::Term(t) => {
+            let at = out.len();
+            out.push(0);
+            term_ids(t, out);
+            let n = out.len() - at - 1;
+            if n == 1 {
+                out.remove(at);
+            } else {
+                out[at] = (OP_AND << 30) | n as u32;
+            }
+        }
         Node::And(children) | Node::Or(children) => {
             let op = if matches!(node, Node::And(_)) { OP_AND } else { OP_OR };
             let at = out.len();
             out.push(0);
             for c in children {
-                emit_program(c, out, term_id);
+                emit_program(c, out, term_ids);
             }
             out[at] = (op << 30) | (out.len() - at - 1) as u32;
         }
         Node::Not(inner) => {
             let at = out.len();
             out.push(0);
-            emit_program(inner, out, term_id);
+            emit_program(inner, out, term_ids);
             out[at] = (OP_NOT << 30) | (out.len() - at - 1) as u32;
         }
     }
+}
+
+/// Words that every match of `term` has as whole words of some field: the words of a phrase,
+/// a proximity term or a multi-word keyword, except no-space words (those match inside runs).
+/// `None` for terms where finding the words proves nothing cheaper.
+pub(crate) fn prerequisite_words(term: &Term) -> Option<Vec<String>> {
+    let words = match term {
+        Term::Keyword(words) | Term::Proximity { words, .. } if words.len() > 1 => words.clone(),
+        Term::Phrase(p) => words_of_text(p),
+        _ => return None,
+    };
+    let words: Vec<String> = words.into_iter().filter(|w| !is_no_space_word(w)).collect();
+    (!words.is_empty()).then_some(words)
 }
 
 /// The length of the operation at `pc` including its operands.

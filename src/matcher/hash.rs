@@ -39,9 +39,18 @@ impl WordHasher {
         WordHasher { k0: k0 | 1, k1 }
     }
 
-    /// The hash of `bytes`: 8-byte little-endian chunks, the tail padded with zeros.
+    /// The hash of `bytes`. A word of at most 8 bytes (most words) takes one multiply: its
+    /// bytes as a little-endian `u64` (zero-padded) mixed with the key and the length. Longer
+    /// words take one multiply per 8-byte chunk and a finalising one.
     #[inline]
     pub(crate) fn hash(&self, bytes: &[u8]) -> u64 {
+        if bytes.len() <= 8 {
+            let mut v = 0u64;
+            for (i, &b) in bytes.iter().enumerate() {
+                v |= u64::from(b) << (8 * i);
+            }
+            return self.hash_short(v, bytes.len());
+        }
         let mut h = self.k0 ^ (bytes.len() as u64).wrapping_mul(P0);
         let mut chunks = bytes.chunks_exact(8);
         for c in &mut chunks {
@@ -59,10 +68,21 @@ impl WordHasher {
         folded_mul(h, P0 ^ self.k0)
     }
 
+    /// The hash of a word of `len <= 8` bytes given as a zero-padded little-endian `u64`.
+    #[inline(always)]
+    pub(crate) fn hash_short(&self, v: u64, len: usize) -> u64 {
+        folded_mul(v ^ self.k0, (P1 ^ self.k1) ^ ((len as u64) << 56))
+    }
+
     /// [`WordHasher::hash`] of `buf[start..start + len]`, for a buffer with at least 8
     /// readable bytes past the word (the tail is read as one masked 8-byte load).
     #[inline(always)]
     pub(crate) fn hash_padded(&self, buf: &[u8], start: usize, len: usize) -> u64 {
+        let first = u64::from_le_bytes(buf[start..start + 8].try_into().expect("padded buffer"));
+        if len <= 8 {
+            let v = if len == 0 { 0 } else { first & (u64::MAX >> (64 - 8 * len)) };
+            return self.hash_short(v, len);
+        }
         let mut h = self.k0 ^ (len as u64).wrapping_mul(P0);
         let mut p = start;
         let end = start + len;
@@ -242,6 +262,12 @@ impl WordTable {
             let h = self.hasher.hash(&word);
             self.place(h, &word, id);
         }
+    }
+
+    /// The words without the index: the byte arena and the end of each word in it.
+    pub(crate) fn into_words(mut self) -> (Vec<u8>, Vec<u32>) {
+        self.shrink_to_fit();
+        (self.arena, self.ends)
     }
 
     /// Frees spare capacity.

@@ -2,8 +2,8 @@
 //! merges). Rules are numbered `0..rule_count` inside a segment.
 
 use super::compile::{
-    emit_program, key_is_exact, key_terms, op_len, rule_is_exact, term_key, term_signature,
-    KeyKind, OP_AND, OP_NOT, OP_OR, OP_TERM, PAYLOAD,
+    emit_program, key_is_exact, key_terms, op_len, prerequisite_words, rule_is_exact, term_key,
+    term_signature, KeyKind, OP_AND, OP_NOT, OP_OR, OP_TERM, PAYLOAD,
 };
 use super::geo::GeoIndex;
 use super::hash::{BloomFilter, WordHasher, WordTable};
@@ -24,6 +24,9 @@ enum TermSlot {
     Key,
     /// A word key (word id in the word table): present iff found; also used for highlighting.
     KeyWord(u32),
+    /// A word that is no rule's key (index into [`VerifyWords`]): looked up in the message's
+    /// own word set during verification, so it never costs a presearch probe.
+    MsgWord(u32),
     /// Evaluated with the reference semantics (phrases, proximity, geo, lang:, …).
     Eval(Box<Term>),
 }
@@ -61,6 +64,29 @@ impl Substrings {
         self.automaton.memory_usage()
             + self.terms.capacity() * 4
             + self.patterns.iter().map(|p| p.capacity() + 24).sum::<usize>()
+    }
+}
+
+/// Words that verification programs need but that key no rule: kept out of the presearch's
+/// filter and table (a message word that only verification needs would otherwise pass the
+/// filter and cost a table probe on every message holding it), with their hashes.
+#[derive(Clone, Debug, Default)]
+struct VerifyWords {
+    hashes: Vec<u64>,
+    arena: Vec<u8>,
+    /// `ends[i]` = end of word `i` in `arena` (start = `ends[i - 1]`).
+    ends: Vec<u32>,
+}
+
+impl VerifyWords {
+    fn word(&self, i: u32) -> &[u8] {
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.arena[start..self.ends[i] as usize]
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.hashes.capacity() * 8 + self.arena.capacity() + self.ends.capacity() * 4
     }
 }
 
@@ -113,6 +139,11 @@ pub(crate) struct MessageWords {
     runs: Vec<(u32, u32)>,
     tokens: Tokens,
     fold_buf: String,
+    /// A copy of a field with its URL prefixes blanked.
+    spare: Vec<u8>,
+    /// Open-addressing set over `words` (`index + 1`, 0 = empty), built on first need.
+    set: Vec<u32>,
+    set_ready: bool,
 }
 
 impl MessageWords {
@@ -120,6 +151,7 @@ impl MessageWords {
         self.bytes.clear();
         self.words.clear();
         self.runs.clear();
+        self.set_ready = false;
         self.field(&msg.text, hasher);
         for t in [&msg.quoted_text, &msg.retweeted_text].into_iter().flatten() {
             self.field(t, hasher);
@@ -143,15 +175,44 @@ impl MessageWords {
         self.ready = true;
     }
 
+    /// Whether the message has the word `word` (hash `h`) in any field.
+    fn contains(&mut self, h: u64, word: &[u8]) -> bool {
+        if !self.set_ready {
+            let cap = (self.words.len() * 2).max(8).next_power_of_two();
+            self.set.clear();
+            self.set.resize(cap, 0);
+            for (i, &(wh, _, _)) in self.words.iter().enumerate() {
+                let mut k = wh as usize & (cap - 1);
+                while self.set[k] != 0 {
+                    k = (k + 1) & (cap - 1);
+                }
+                self.set[k] = i as u32 + 1;
+            }
+            self.set_ready = true;
+        }
+        let mask = self.set.len() - 1;
+        let mut k = h as usize & mask;
+        loop {
+            let e = self.set[k];
+            if e == 0 {
+                return false;
+            }
+            let (wh, a, b) = self.words[e as usize - 1];
+            if wh == h && &self.bytes[a as usize..b as usize] == word {
+                return true;
+            }
+            k = (k + 1) & mask;
+        }
+    }
+
     /// The words of one field: by the SWAR scanner when the text is ASCII without URLs, else
     /// by the full tokenizer.
     fn field(&mut self, text: &str, hasher: &WordHasher) {
         let bytes = text.as_bytes();
-        if scan::applies(bytes) {
-            let words = &mut self.words;
-            scan::for_each_word(bytes, &mut self.bytes, hasher, |h, a, b| {
-                words.push((h, a as u32, b as u32));
-            });
+        if scan::scan_field(bytes, &mut self.bytes, &mut self.spare, hasher, &mut self.words)
+            .is_some()
+            || scan::scan_unicode(text, &mut self.bytes, hasher, &mut self.words, &mut self.runs)
+        {
             return;
         }
         self.tokens.tokenize(text, UrlMode::Canonicalize);
@@ -219,6 +280,14 @@ impl Prepared {
         &self.words
     }
 
+    /// Whether `msg` (the same message since the last reset) has the word `word` (hash `h`).
+    fn has_word(&mut self, msg: &Message, hasher: &WordHasher, h: u64, word: &[u8]) -> bool {
+        if !self.words.ready {
+            self.words.fill(msg, hasher);
+        }
+        self.words.contains(h, word)
+    }
+
     /// The normalised view of `msg` (the same message since the last reset).
     pub(crate) fn get(&mut self, msg: &Message) -> &NormalizedMessage {
         if !self.ready {
@@ -238,6 +307,7 @@ impl Prepared {
 /// (normalised on first need).
 struct EvalContext<'a> {
     msg: &'a Message,
+    hasher: &'a WordHasher,
     prepared: &'a mut Prepared,
     hits: &'a [u32],
     memo: &'a mut Vec<(u32, bool)>,
@@ -278,6 +348,7 @@ impl std::hash::Hasher for KeyedHasher {
 pub(crate) struct Segment {
     words: WordTable,
     bloom: BloomFilter,
+    verify_words: VerifyWords,
     no_space: Option<Substrings>,
     contains: Option<Substrings>,
     raw_tokens: ValueIndex,
@@ -307,6 +378,9 @@ const OTHER: u32 = 1 << 29;
 /// Interns terms while a segment is compiled.
 struct Compiler {
     words: WordTable,
+    /// Words only verification needs, with the term id and hash of each.
+    verify_words: WordTable,
+    verify_terms: Vec<(u32, u64)>,
     no_space: HashMap<String, u32, KeyedState>,
     contains: HashMap<String, u32, KeyedState>,
     raw_tokens: ValueIndex,
@@ -360,23 +434,51 @@ impl Compiler {
         }
     }
 
-    /// The term id a program refers to: the key term when its key is exact, else an
-    /// evaluated term.
-    fn program_term(&mut self, term: &Term) -> u32 {
+    /// The id of the word term `w` in a program: its key term when it keys some rule (the
+    /// presearch finds it anyway), else a word looked up in the message's own words, so that
+    /// it stays out of the presearch's filter.
+    fn word_term(&mut self, w: &str) -> u32 {
+        let w = w.as_bytes();
+        let h = self.words.hasher().hash(w);
+        if let Some(id) = self.words.get(h, w) {
+            return id;
+        }
+        let i = self.verify_words.insert(w) as usize;
+        if i == self.verify_terms.len() {
+            self.verify_terms.push((OTHER | self.terms.len() as u32, h));
+            self.terms.push(TermSlot::MsgWord(i as u32));
+        }
+        self.verify_terms[i].0
+    }
+
+    /// Appends the term ids a program uses for `term`: its prerequisite words (see
+    /// [`prerequisite_words`]), then the term itself, which is its key term when its key is
+    /// exact, else an evaluated term.
+    fn program_terms(&mut self, term: &Term, out: &mut Vec<u32>) {
+        let mut push = |id: u32| out.push((OP_TERM << 30) | id);
         if key_is_exact(term) {
             let (_, key) = term_key(term).expect("exact terms have keys");
-            return self.key_term(key, term);
+            let id = match &key {
+                KeyKind::Word(w) => self.word_term(w),
+                _ => self.key_term(key, term),
+            };
+            push(id);
+            return;
         }
-        // Make sure the words an evaluated term needs are not required to be keys: they are
-        // evaluated from the message itself.
+        if let Some(words) = prerequisite_words(term) {
+            for w in &words {
+                push(self.word_term(w));
+            }
+        }
         let sig = term_signature(term);
         if let Some(&t) = self.eval_terms.get(&sig) {
-            return t;
+            push(t);
+            return;
         }
         let t = OTHER | self.terms.len() as u32;
         self.terms.push(TermSlot::Eval(Box::new(term.clone())));
         self.eval_terms.insert(sig, t);
-        t
+        push(t);
     }
 }
 
@@ -389,6 +491,8 @@ impl Segment {
         let rules: Vec<&Rule> = rules.into_iter().collect();
         let mut c = Compiler {
             words: WordTable::with_capacity(hasher, rules.len()),
+            verify_words: WordTable::with_capacity(hasher, rules.len() / 4),
+            verify_terms: Vec::new(),
             no_space: HashMap::with_hasher(KeyedState(hasher)),
             contains: HashMap::with_hasher(KeyedState(hasher)),
             raw_tokens: HashMap::with_hasher(KeyedState(hasher)),
@@ -423,7 +527,7 @@ impl Segment {
                 prog_start.push(u32::MAX);
             } else {
                 prog_start.push(programs.len() as u32);
-                emit_program(root, &mut programs, &mut |t| c.program_term(t));
+                emit_program(root, &mut programs, &mut |t, out| c.program_terms(t, out));
             }
         }
         // Final term ids: words first (a word's id is its word-table id), then the others.
@@ -479,11 +583,15 @@ impl Segment {
         }
         c.words.shrink_to_fit();
         programs.shrink_to_fit();
+        let (arena, ends) = c.verify_words.into_words();
+        let verify_words =
+            VerifyWords { hashes: c.verify_terms.iter().map(|&(_, h)| h).collect(), arena, ends };
         Segment {
             bloom,
             no_space: Substrings::build(c.no_space.into_iter().collect()),
             contains: Substrings::build(c.contains.into_iter().collect()),
             words: c.words,
+            verify_words,
             raw_tokens: c.raw_tokens,
             hashtags: c.hashtags,
             mentions: c.mentions,
@@ -544,7 +652,8 @@ impl Segment {
             s.candidates.sort_unstable();
             s.candidates.dedup();
             s.memo.clear();
-            let mut cx = EvalContext { msg, prepared, hits: &s.hits, memo: &mut s.memo };
+            let hasher = self.words.hasher();
+            let mut cx = EvalContext { msg, hasher, prepared, hits: &s.hits, memo: &mut s.memo };
             for &rule in &s.candidates {
                 let pc = self.prog_start[rule as usize] as usize;
                 if self.eval(pc, &mut cx) {
@@ -714,6 +823,12 @@ impl Segment {
         match op >> 30 {
             OP_TERM => match &self.terms[payload as usize] {
                 TermSlot::Key | TermSlot::KeyWord(_) => cx.hits.binary_search(&payload).is_ok(),
+                &TermSlot::MsgWord(i) => cx.prepared.has_word(
+                    cx.msg,
+                    cx.hasher,
+                    self.verify_words.hashes[i as usize],
+                    self.verify_words.word(i),
+                ),
                 TermSlot::Eval(term) => {
                     if let Some(&(_, v)) = cx.memo.iter().find(|&&(t, _)| t == payload) {
                         return v;
@@ -784,6 +899,9 @@ impl Segment {
             TermSlot::KeyWord(w) => {
                 out.push(String::from_utf8_lossy(self.words.word(*w)).into_owned())
             }
+            TermSlot::MsgWord(i) => {
+                out.push(String::from_utf8_lossy(self.verify_words.word(*i)).into_owned())
+            }
             TermSlot::Key => {
                 // Entities: their words (a reverse lookup; highlighting is not the hot path).
                 for index in [&self.hashtags, &self.mentions, &self.cashtags] {
@@ -819,11 +937,12 @@ impl Segment {
             .terms
             .iter()
             .map(|t| match t {
-                TermSlot::Key | TermSlot::KeyWord(_) => 0,
+                TermSlot::Key | TermSlot::KeyWord(_) | TermSlot::MsgWord(_) => 0,
                 TermSlot::Eval(term) => std::mem::size_of::<Term>() + term_heap(term),
             })
             .sum();
         self.words.heap_bytes()
+            + self.verify_words.heap_bytes()
             + self.bloom.heap_bytes()
             + self.no_space.as_ref().map_or(0, Substrings::heap_bytes)
             + self.contains.as_ref().map_or(0, Substrings::heap_bytes)

@@ -134,6 +134,16 @@ fn is_nfc_stable(c: char) -> bool {
     flags(c).is_some_and(|f| f & NFC_UNSTABLE == 0)
 }
 
+/// For the presearch's word scanner: the class of a non-ASCII `c`, whether case folding
+/// changes it and whether it is a combining mark, or `None` if NFC may change a string holding
+/// it (or it is outside the fast table). Characters with `Some` here are NFC starters that
+/// compose with nothing, so a text made of them normalises character by character.
+#[inline]
+pub(crate) fn plain_char(c: char) -> Option<(CharClass, bool, bool)> {
+    let f = flags(c)?;
+    (f & NFC_UNSTABLE == 0).then(|| (CLASSES[(f & 7) as usize], f & FOLDS != 0, f & MARK != 0))
+}
+
 /// The class a character has in context: a combining mark takes the class of the character
 /// it is attached to (the nearest non-mark before it in the same raw token).
 fn class_in_context(text: &str, at: usize) -> Option<CharClass> {
