@@ -207,7 +207,8 @@ impl WordTable {
         &self.arena[start..self.ends[i] as usize]
     }
 
-    /// The id of `word`, whose hash is `h`, if present.
+    /// The id of `word` (or the value [`WordTable::map_values`] gave it), whose hash is `h`,
+    /// if present.
     #[inline]
     pub(crate) fn get(&self, h: u64, word: &[u8]) -> Option<u32> {
         let key = meta_key(h, word.len());
@@ -230,7 +231,12 @@ impl WordTable {
 
     /// Inserts `word` and returns its id; an existing word keeps its id.
     pub(crate) fn insert(&mut self, word: &[u8]) -> u32 {
-        let h = self.hasher.hash(word);
+        self.insert_hashed(self.hasher.hash(word), word)
+    }
+
+    /// [`WordTable::insert`] of a word whose hash `h` the caller has computed.
+    pub(crate) fn insert_hashed(&mut self, h: u64, word: &[u8]) -> u32 {
+        debug_assert_eq!(h, self.hasher.hash(word));
         if let Some(id) = self.get(h, word) {
             return id;
         }
@@ -268,6 +274,21 @@ impl WordTable {
     pub(crate) fn into_words(mut self) -> (Vec<u8>, Vec<u32>) {
         self.shrink_to_fit();
         (self.arena, self.ends)
+    }
+
+    /// Replaces the value [`WordTable::get`] returns for each word of at most 8 bytes
+    /// (initially its id) by `f(id)`, which must be less than `u32::MAX`. (Longer words keep
+    /// their ids: a lookup needs the id to compare their bytes.) After this,
+    /// [`WordTable::insert`] must not be called.
+    pub(crate) fn map_values(&mut self, f: impl Fn(u32) -> u32) {
+        for slot in &mut self.slots {
+            let meta = slot[1];
+            if meta != 0 && (meta >> 32) & 0xff <= 8 {
+                let v = f((meta as u32) - 1);
+                assert!(v < u32::MAX, "word-table values are below u32::MAX");
+                slot[1] = (meta & !0xffff_ffff) | u64::from(v + 1);
+            }
+        }
     }
 
     /// Frees spare capacity.
@@ -325,6 +346,18 @@ mod tests {
             false_positives += usize::from(bloom.may_contain(hw));
         }
         assert!(false_positives < 500, "bloom false positives: {false_positives} of 10000");
+    }
+
+    #[test]
+    fn mapped_values_replace_ids_of_short_words_only() {
+        let h = WordHasher::with_seed(5, 6);
+        let mut t = WordTable::with_capacity(h, 4);
+        let short = t.insert(b"short");
+        let long = t.insert(b"a-much-longer-word");
+        t.map_values(|id| id + 1000);
+        assert_eq!(t.get(h.hash(b"short"), b"short"), Some(short + 1000));
+        assert_eq!(t.get(h.hash(b"a-much-longer-word"), b"a-much-longer-word"), Some(long));
+        assert_eq!(t.word(short), b"short");
     }
 
     #[test]
