@@ -161,24 +161,34 @@ pub(crate) const OP_AND: u32 = 1;
 pub(crate) const OP_OR: u32 = 2;
 pub(crate) const OP_NOT: u32 = 3;
 pub(crate) const PAYLOAD: u32 = (1 << 30) - 1;
+/// In an `OP_TERM` payload: the term is a word looked up in the message's own words; the
+/// payload's low bits index the segment's verification words and the next two `u32`s hold the
+/// word's hash (low half first), so that a check reads nothing but the program and the message.
+pub(crate) const TERM_WORD: u32 = 1 << 29;
+/// In an `OP_TERM` payload: the term is a key term, present iff the presearch found it (the
+/// low bits are its term id).
+pub(crate) const TERM_KEY: u32 = 1 << 28;
+/// The term id (or verification-word index) in an `OP_TERM` payload.
+pub(crate) const TERM_ID: u32 = TERM_KEY - 1;
 
 /// Appends the prefix-order program of `node` to `out`; `term_ids` interns each term, writing
-/// its id into the vector it is given, after the ids of any cheap *prerequisite* terms (words
+/// its `OP_TERM` ops into the vector it is given (and returning how many), after those of any
+/// cheap *prerequisite* terms (words
 /// the term cannot match without): a term with prerequisites is emitted as an AND of them and
 /// the term, so that verification rejects most candidates before an expensive check.
 /// An `AND`/`OR`/`NOT` op's payload is the length of its operands, so evaluation can skip.
 pub(crate) fn emit_program(
     node: &Node,
     out: &mut Vec<u32>,
-    term_ids: &mut impl FnMut(&Term, &mut Vec<u32>),
+    term_ids: &mut impl FnMut(&Term, &mut Vec<u32>) -> usize,
 ) {
     match node {
         Node::Term(t) => {
             let at = out.len();
             out.push(0);
-            term_ids(t, out);
+            let terms = term_ids(t, out);
             let n = out.len() - at - 1;
-            if n == 1 {
+            if terms == 1 {
                 out.remove(at);
             } else {
                 out[at] = (OP_AND << 30) | n as u32;
@@ -219,7 +229,11 @@ pub(crate) fn prerequisite_words(term: &Term) -> Option<Vec<String>> {
 #[inline]
 pub(crate) fn op_len(op: u32) -> usize {
     if op >> 30 == OP_TERM {
-        1
+        if op & TERM_WORD != 0 {
+            3
+        } else {
+            1
+        }
     } else {
         1 + (op & PAYLOAD) as usize
     }

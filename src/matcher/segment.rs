@@ -3,7 +3,7 @@
 
 use super::compile::{
     emit_program, key_is_exact, key_terms, op_len, prerequisite_words, rule_is_exact, term_key,
-    term_signature, KeyKind, OP_AND, OP_NOT, OP_OR, OP_TERM, PAYLOAD,
+    term_signature, KeyKind, OP_AND, OP_NOT, OP_OR, OP_TERM, PAYLOAD, TERM_ID, TERM_KEY, TERM_WORD,
 };
 use super::geo::GeoIndex;
 use super::hash::{BloomFilter, WordHasher, WordTable};
@@ -24,9 +24,6 @@ enum TermSlot {
     Key,
     /// A word key (word id in the word table): present iff found; also used for highlighting.
     KeyWord(u32),
-    /// A word that is no rule's key (index into [`VerifyWords`]): looked up in the message's
-    /// own word set during verification, so it never costs a presearch probe.
-    MsgWord(u32),
     /// Evaluated with the reference semantics (phrases, proximity, geo, lang:, …).
     Eval(Box<Term>),
 }
@@ -69,10 +66,10 @@ impl Substrings {
 
 /// Words that verification programs need but that key no rule: kept out of the presearch's
 /// filter and table (a message word that only verification needs would otherwise pass the
-/// filter and cost a table probe on every message holding it), with their hashes.
+/// filter and cost a table probe on every message holding it). Programs hold each word's
+/// index here and its hash; the bytes are read only to confirm a hash match.
 #[derive(Clone, Debug, Default)]
 struct VerifyWords {
-    hashes: Vec<u64>,
     arena: Vec<u8>,
     /// `ends[i]` = end of word `i` in `arena` (start = `ends[i - 1]`).
     ends: Vec<u32>,
@@ -86,7 +83,7 @@ impl VerifyWords {
     }
 
     fn heap_bytes(&self) -> usize {
-        self.hashes.capacity() * 8 + self.arena.capacity() + self.ends.capacity() * 4
+        self.arena.capacity() + self.ends.capacity() * 4
     }
 }
 
@@ -175,8 +172,9 @@ impl MessageWords {
         self.ready = true;
     }
 
-    /// Whether the message has the word `word` (hash `h`) in any field.
-    fn contains(&mut self, h: u64, word: &[u8]) -> bool {
+    /// Whether the message has the word `word` (hash `h`) in any field. The word's bytes are
+    /// read only to confirm a hash match (so a word that is absent costs no read of them).
+    fn contains<'w>(&mut self, h: u64, word: impl FnOnce() -> &'w [u8]) -> bool {
         if !self.set_ready {
             let cap = (self.words.len() * 2).max(8).next_power_of_two();
             self.set.clear();
@@ -198,8 +196,16 @@ impl MessageWords {
                 return false;
             }
             let (wh, a, b) = self.words[e as usize - 1];
-            if wh == h && &self.bytes[a as usize..b as usize] == word {
-                return true;
+            if wh == h {
+                let word = word();
+                if &self.bytes[a as usize..b as usize] == word {
+                    return true;
+                }
+                // A hash collision (practically never): look on with a direct scan.
+                return self
+                    .words
+                    .iter()
+                    .any(|&(_, a, b)| &self.bytes[a as usize..b as usize] == word);
             }
             k = (k + 1) & mask;
         }
@@ -281,7 +287,13 @@ impl Prepared {
     }
 
     /// Whether `msg` (the same message since the last reset) has the word `word` (hash `h`).
-    fn has_word(&mut self, msg: &Message, hasher: &WordHasher, h: u64, word: &[u8]) -> bool {
+    fn has_word<'w>(
+        &mut self,
+        msg: &Message,
+        hasher: &WordHasher,
+        h: u64,
+        word: impl FnOnce() -> &'w [u8],
+    ) -> bool {
         if !self.words.ready {
             self.words.fill(msg, hasher);
         }
@@ -383,9 +395,8 @@ const OTHER: u32 = 1 << 29;
 /// Interns terms while a segment is compiled.
 struct Compiler {
     words: WordTable,
-    /// Words only verification needs, with the term id and hash of each.
+    /// Words only verification needs.
     verify_words: WordTable,
-    verify_terms: Vec<(u32, u64)>,
     no_space: HashMap<String, u32, KeyedState>,
     contains: HashMap<String, u32, KeyedState>,
     raw_tokens: ValueIndex,
@@ -439,49 +450,53 @@ impl Compiler {
         }
     }
 
-    /// The id of the word term `w` in a program: a word looked up in the message's own words
+    /// The op of the word term `w` in a program: a word looked up in the message's own words
     /// during verification (never in the presearch's table, so that words only programs need
-    /// stay out of its filter; not even key words are looked up there, which keeps the
-    /// compiler to one table probe per program word).
-    fn word_term(&mut self, w: &str) -> u32 {
+    /// stay out of its filter), with its hash inline.
+    fn push_word_term(&mut self, w: &str, out: &mut Vec<u32>) {
         let w = w.as_bytes();
         let h = self.words.hasher().hash(w);
-        let i = self.verify_words.insert_hashed(h, w) as usize;
-        if i == self.verify_terms.len() {
-            self.verify_terms.push((OTHER | self.terms.len() as u32, h));
-            self.terms.push(TermSlot::MsgWord(i as u32));
-        }
-        self.verify_terms[i].0
+        let i = self.verify_words.insert_hashed(h, w);
+        assert!(i <= TERM_ID, "too many distinct words in one segment");
+        out.extend([(OP_TERM << 30) | TERM_WORD | i, h as u32, (h >> 32) as u32]);
     }
 
-    /// Appends the term ids a program uses for `term`: its prerequisite words (see
-    /// [`prerequisite_words`]), then the term itself, which is its key term when its key is
-    /// exact, else an evaluated term.
-    fn program_terms(&mut self, term: &Term, out: &mut Vec<u32>) {
-        let mut push = |id: u32| out.push((OP_TERM << 30) | id);
+    /// Appends the ops a program uses for `term` and returns how many terms they check: its
+    /// prerequisite words (see [`prerequisite_words`]), then the term itself: a word, a key
+    /// term (entities, users, no-space words: found by the presearch) or an evaluated term.
+    fn program_terms(&mut self, term: &Term, out: &mut Vec<u32>) -> usize {
         if key_is_exact(term) {
             let (_, key) = term_key(term).expect("exact terms have keys");
-            let id = match &key {
-                KeyKind::Word(w) => self.word_term(w),
-                _ => self.key_term(key, term),
-            };
-            push(id);
-            return;
+            match &key {
+                KeyKind::Word(w) => self.push_word_term(w, out),
+                _ => {
+                    // A non-word key: `OTHER | index`, made a final id by `Segment::build`.
+                    let id = self.key_term(key, term);
+                    debug_assert!(id & OTHER != 0);
+                    out.push((OP_TERM << 30) | TERM_KEY | (id & !OTHER));
+                }
+            }
+            return 1;
         }
+        let mut n = 0;
         if let Some(words) = prerequisite_words(term) {
             for w in &words {
-                push(self.word_term(w));
+                self.push_word_term(w, out);
+                n += 1;
             }
         }
         let sig = term_signature(term);
-        if let Some(&t) = self.eval_terms.get(&sig) {
-            push(t);
-            return;
-        }
-        let t = OTHER | self.terms.len() as u32;
-        self.terms.push(TermSlot::Eval(Box::new(term.clone())));
-        self.eval_terms.insert(sig, t);
-        push(t);
+        let t = match self.eval_terms.get(&sig) {
+            Some(&t) => t,
+            None => {
+                let t = OTHER | self.terms.len() as u32;
+                self.terms.push(TermSlot::Eval(Box::new(term.clone())));
+                self.eval_terms.insert(sig, t);
+                t
+            }
+        };
+        out.push((OP_TERM << 30) | (t & !OTHER));
+        n + 1
     }
 }
 
@@ -495,7 +510,6 @@ impl Segment {
         let mut c = Compiler {
             words: WordTable::with_capacity(hasher, rules.len()),
             verify_words: WordTable::with_capacity(hasher, rules.len() / 4),
-            verify_terms: Vec::new(),
             no_space: HashMap::with_hasher(KeyedState(hasher)),
             contains: HashMap::with_hasher(KeyedState(hasher)),
             raw_tokens: HashMap::with_hasher(KeyedState(hasher)),
@@ -516,21 +530,28 @@ impl Segment {
         for (i, rule) in rules.iter().enumerate() {
             let root = rule.root();
             let exact = rule_is_exact(root);
+            // A posting is `rule << 1 | 1` for an exact rule, else `pc << 1` for the rule's
+            // program at `pc`: a header (the rule's number), then its ops.
+            let posting = if exact {
+                prog_start.push(u32::MAX);
+                (i as u32) << 1 | 1
+            } else {
+                let pc = programs.len() as u32;
+                assert!(pc < INLINE_POSTING >> 2, "segment programs too large");
+                prog_start.push(pc);
+                programs.push(i as u32);
+                emit_program(root, &mut programs, &mut |t, out| c.program_terms(t, out));
+                pc << 1
+            };
             match key_terms(root) {
                 Some((_, keys)) => {
                     for t in keys {
                         let (_, key) = term_key(t).expect("key terms have keys");
                         let kid = c.key_term(key, t);
-                        entries.push((kid, (i as u32) << 1 | u32::from(exact)));
+                        entries.push((kid, posting));
                     }
                 }
-                None => unkeyed.push(i as u32),
-            }
-            if exact {
-                prog_start.push(u32::MAX);
-            } else {
-                prog_start.push(programs.len() as u32);
-                emit_program(root, &mut programs, &mut |t, out| c.program_terms(t, out));
+                None => unkeyed.push(posting >> 1),
             }
         }
         // Final term ids: words first (a word's id is its word-table id), then the others.
@@ -539,13 +560,22 @@ impl Segment {
         for e in &mut entries {
             e.0 = fix(e.0);
         }
-        let mut pc = 0;
-        while pc < programs.len() {
-            if programs[pc] >> 30 == OP_TERM {
-                programs[pc] = (OP_TERM << 30) | fix(programs[pc] & PAYLOAD);
-                pc += 1;
-            } else {
-                pc += 1; // operands follow in place
+        for &start in &prog_start {
+            if start == u32::MAX {
+                continue;
+            }
+            // Skip the header; ops follow in prefix order, operands in place.
+            let mut pc = start as usize + 1;
+            let end = pc + op_len(programs[pc]);
+            while pc < end {
+                let op = programs[pc];
+                if op >> 30 == OP_TERM && op & TERM_WORD == 0 {
+                    // Key and evaluated terms hold their index among the non-word terms.
+                    let id = fix(OTHER | (op & TERM_ID));
+                    assert!(id < TERM_KEY, "too many terms in one segment");
+                    programs[pc] = (OP_TERM << 30) | (op & TERM_KEY) | id;
+                }
+                pc += if op >> 30 == OP_TERM { op_len(op) } else { 1 };
             }
         }
         for index in [
@@ -594,8 +624,7 @@ impl Segment {
         c.words.shrink_to_fit();
         programs.shrink_to_fit();
         let (arena, ends) = c.verify_words.into_words();
-        let verify_words =
-            VerifyWords { hashes: c.verify_terms.iter().map(|&(_, h)| h).collect(), arena, ends };
+        let verify_words = VerifyWords { arena, ends };
         Segment {
             bloom,
             no_space: Substrings::build(c.no_space.into_iter().collect()),
@@ -653,7 +682,7 @@ impl Segment {
                 if e & 1 == 1 {
                     out.push(e >> 1);
                 } else {
-                    s.candidates.push(e >> 1);
+                    s.candidates.push(e >> 1); // a program
                 }
                 continue;
             }
@@ -674,10 +703,10 @@ impl Segment {
             s.memo.clear();
             let hasher = self.words.hasher();
             let mut cx = EvalContext { msg, hasher, prepared, hits: &s.hits, memo: &mut s.memo };
-            for &rule in &s.candidates {
-                let pc = self.prog_start[rule as usize] as usize;
-                if self.eval(pc, &mut cx) {
-                    out.push(rule);
+            for &pc in &s.candidates {
+                let pc = pc as usize;
+                if self.eval(pc + 1, &mut cx) {
+                    out.push(self.programs[pc]);
                 }
             }
         }
@@ -841,14 +870,16 @@ impl Segment {
         let op = self.programs[pc];
         let payload = op & PAYLOAD;
         match op >> 30 {
+            OP_TERM if op & TERM_WORD != 0 => {
+                let h = u64::from(self.programs[pc + 1]) | u64::from(self.programs[pc + 2]) << 32;
+                let i = op & TERM_ID;
+                cx.prepared.has_word(cx.msg, cx.hasher, h, || self.verify_words.word(i))
+            }
+            OP_TERM if op & TERM_KEY != 0 => cx.hits.binary_search(&(op & TERM_ID)).is_ok(),
             OP_TERM => match &self.terms[payload as usize] {
-                TermSlot::Key | TermSlot::KeyWord(_) => cx.hits.binary_search(&payload).is_ok(),
-                &TermSlot::MsgWord(i) => cx.prepared.has_word(
-                    cx.msg,
-                    cx.hasher,
-                    self.verify_words.hashes[i as usize],
-                    self.verify_words.word(i),
-                ),
+                TermSlot::Key | TermSlot::KeyWord(_) => {
+                    unreachable!("word and key terms are checked by their op")
+                }
                 TermSlot::Eval(term) => {
                     if let Some(&(_, v)) = cx.memo.iter().find(|&&(t, _)| t == payload) {
                         return v;
@@ -894,13 +925,16 @@ impl Segment {
             }
             return;
         }
-        let mut stack = vec![(pc as usize, false)];
+        let mut stack = vec![(pc as usize + 1, false)];
         while let Some((p, negated)) = stack.pop() {
             let op = self.programs[p];
             let payload = op & PAYLOAD;
             match op >> 30 {
-                OP_TERM if !negated => self.term_words(payload, out),
-                OP_TERM => {}
+                OP_TERM if negated => {}
+                OP_TERM if op & TERM_WORD != 0 => out.push(
+                    String::from_utf8_lossy(self.verify_words.word(op & TERM_ID)).into_owned(),
+                ),
+                OP_TERM => self.term_words(op & TERM_ID, out),
                 OP_NOT => stack.push((p + 1, !negated)),
                 _ => {
                     let end = p + 1 + payload as usize;
@@ -918,9 +952,6 @@ impl Segment {
         match &self.terms[term as usize] {
             TermSlot::KeyWord(w) => {
                 out.push(String::from_utf8_lossy(self.words.word(*w)).into_owned())
-            }
-            TermSlot::MsgWord(i) => {
-                out.push(String::from_utf8_lossy(self.verify_words.word(*i)).into_owned())
             }
             TermSlot::Key => {
                 // Entities: their words (a reverse lookup; highlighting is not the hot path).
@@ -957,7 +988,7 @@ impl Segment {
             .terms
             .iter()
             .map(|t| match t {
-                TermSlot::Key | TermSlot::KeyWord(_) | TermSlot::MsgWord(_) => 0,
+                TermSlot::Key | TermSlot::KeyWord(_) => 0,
                 TermSlot::Eval(term) => std::mem::size_of::<Term>() + term_heap(term),
             })
             .sum();
