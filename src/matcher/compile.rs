@@ -4,6 +4,7 @@
 use crate::normalize::{char_class, CharClass, Tokens, UrlMode};
 use crate::rule::{Node, Term};
 use std::borrow::Cow;
+use std::hash::{BuildHasher, Hash, Hasher};
 
 /// How a term is recognised in a message (borrowing the term's text where it can).
 #[derive(Clone, Debug, PartialEq)]
@@ -37,14 +38,22 @@ pub(crate) fn is_no_space_word(w: &str) -> bool {
     w.chars().next().is_some_and(|c| char_class(c) == CharClass::NoSpace)
 }
 
-/// The words of a term's text, with whether each is a no-space word.
-fn words_of_text(text: &str) -> Vec<String> {
-    Tokens::of(text, UrlMode::Keep).word_texts().map(str::to_string).collect()
+/// Whether `text` is lower-case ASCII words and spaces: then its words are its pieces.
+fn is_simple_text(text: &str) -> bool {
+    text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b' ')
+}
+
+/// The words of a term's text (borrowed from it when the text is simple).
+fn words_of_text(text: &str) -> Vec<Cow<'_, str>> {
+    if is_simple_text(text) {
+        return text.split(' ').filter(|w| !w.is_empty()).map(Cow::Borrowed).collect();
+    }
+    Tokens::of(text, UrlMode::Keep).word_texts().map(|w| Cow::Owned(w.to_string())).collect()
 }
 
 /// Estimated cost of waking on a word: long words are rarer than short ones.
 fn word_cost(w: &str) -> f64 {
-    let n = w.chars().count().max(1) as f64;
+    let n = if w.is_ascii() { w.len() } else { w.chars().count() }.max(1) as f64;
     if is_no_space_word(w) {
         // Each character of a no-space script carries more information.
         4.0 / (n * 2.0)
@@ -54,43 +63,49 @@ fn word_cost(w: &str) -> f64 {
 }
 
 /// The cheapest word of `words` to key on.
-fn best_word<'a>(words: &'a [String]) -> Option<(f64, KeyKind<'a>)> {
+fn best_word<'a, S: AsRef<str> + 'a>(
+    words: impl IntoIterator<Item = &'a S>,
+) -> Option<(f64, &'a str)> {
     words
-        .iter()
-        .map(|w| (word_cost(w), w))
+        .into_iter()
+        .map(|w| (word_cost(w.as_ref()), w.as_ref()))
         .min_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(c, w)| (c, word_key(w)))
 }
 
-fn word_key(w: &str) -> KeyKind<'_> {
-    if is_no_space_word(w) {
-        KeyKind::NoSpaceWord(Cow::Borrowed(w))
+fn word_key(w: Cow<'_, str>) -> KeyKind<'_> {
+    if is_no_space_word(&w) {
+        KeyKind::NoSpaceWord(w)
     } else {
-        KeyKind::Word(Cow::Borrowed(w))
+        KeyKind::Word(w)
     }
 }
 
-/// [`best_word`] for words the caller does not keep (tokenised from a phrase).
-fn best_owned_word(words: Vec<String>) -> Option<(f64, KeyKind<'static>)> {
-    let (cost, key) = best_word(&words)?;
-    Some((
-        cost,
-        match key {
-            KeyKind::NoSpaceWord(w) => KeyKind::NoSpaceWord(Cow::Owned(w.into_owned())),
-            KeyKind::Word(w) => KeyKind::Word(Cow::Owned(w.into_owned())),
-            other => unreachable!("best_word gives words, not {other:?}"),
-        },
-    ))
+/// The best key word of a phrase or token text (borrowed when the text is simple).
+fn best_text_word(text: &str) -> Option<(f64, KeyKind<'_>)> {
+    if is_simple_text(text) {
+        let (cost, w) = text
+            .split(' ')
+            .filter(|w| !w.is_empty())
+            .map(|w| (word_cost(w), w))
+            .min_by(|a, b| a.0.total_cmp(&b.0))?;
+        return Some((cost, KeyKind::Word(Cow::Borrowed(w))));
+    }
+    let words = words_of_text(text);
+    let (cost, w) = best_word(&words)?;
+    Some((cost, word_key(Cow::Owned(w.to_string()))))
 }
 
 /// The key a positive term is found by, and its cost; `None` for terms that do not anchor
 /// (`has:`, `is:`, `lang:`, `sample:`).
 pub(crate) fn term_key(term: &Term) -> Option<(f64, KeyKind<'_>)> {
     match term {
-        Term::Keyword(words) | Term::Url(words) | Term::Proximity { words, .. } => best_word(words),
-        Term::Phrase(p) => best_owned_word(words_of_text(p)),
-        Term::Token(t) => best_owned_word(words_of_text(t))
-            .or_else(|| Some((0.5, KeyKind::RawToken(Cow::Borrowed(t))))),
+        Term::Keyword(words) | Term::Url(words) | Term::Proximity { words, .. } => {
+            best_word(words).map(|(c, w)| (c, word_key(Cow::Borrowed(w))))
+        }
+        Term::Phrase(p) => best_text_word(p),
+        Term::Token(t) => {
+            best_text_word(t).or_else(|| Some((0.5, KeyKind::RawToken(Cow::Borrowed(t)))))
+        }
         Term::Hashtag(v) => Some((0.3, KeyKind::Hashtag(Cow::Borrowed(v)))),
         Term::Mention(v) => Some((0.3, KeyKind::Mention(Cow::Borrowed(v)))),
         Term::Cashtag(v) => Some((0.3, KeyKind::Cashtag(Cow::Borrowed(v)))),
@@ -121,24 +136,49 @@ pub(crate) fn key_is_exact(term: &Term) -> bool {
     }
 }
 
-/// A set of terms one of which is present whenever the rule matches: the rule is registered
-/// under each. Returns the terms (by reference into the tree) and the total cost.
-pub(crate) fn key_terms(node: &Node) -> Option<(f64, Vec<&Term>)> {
+/// The cost of [`key_terms`] for `node` (without collecting the terms), or `None` if it
+/// has no key terms.
+fn key_cost(node: &Node) -> Option<f64> {
     match node {
-        Node::Term(t) => term_key(t).map(|(c, _)| (c, vec![t])),
+        Node::Term(t) => term_key(t).map(|(c, _)| c),
+        Node::Not(_) => None,
+        Node::And(children) => children.iter().filter_map(key_cost).min_by(f64::total_cmp),
+        Node::Or(children) => children.iter().map(key_cost).sum(),
+    }
+}
+
+/// A set of terms one of which is present whenever the rule matches: the rule is registered
+/// under each. Appends the terms (by reference into the tree) to `out` and returns their
+/// total cost, or returns `None` (leaving `out` as it was) if the node has none.
+pub(crate) fn key_terms<'a>(node: &'a Node, out: &mut Vec<&'a Term>) -> Option<f64> {
+    match node {
+        Node::Term(t) => {
+            let (cost, _) = term_key(t)?;
+            out.push(t);
+            Some(cost)
+        }
         Node::Not(_) => None,
         Node::And(children) => {
-            children.iter().filter_map(key_terms).min_by(|a, b| a.0.total_cmp(&b.0))
+            // The first child of least cost (as `min_by` picks it).
+            let (best, _) = children
+                .iter()
+                .filter_map(|c| key_cost(c).map(|k| (c, k)))
+                .min_by(|a, b| a.1.total_cmp(&b.1))?;
+            key_terms(best, out)
         }
         Node::Or(children) => {
+            let mark = out.len();
             let mut cost = 0.0;
-            let mut terms = Vec::new();
             for c in children {
-                let (k, t) = key_terms(c)?;
-                cost += k;
-                terms.extend(t);
+                match key_terms(c, out) {
+                    Some(k) => cost += k,
+                    None => {
+                        out.truncate(mark);
+                        return None;
+                    }
+                }
             }
-            Some((cost, terms))
+            Some(cost)
         }
     }
 }
@@ -215,13 +255,15 @@ pub(crate) fn emit_program(
 /// Words that every match of `term` has as whole words of some field: the words of a phrase,
 /// a proximity term or a multi-word keyword, except no-space words (those match inside runs).
 /// `None` for terms where finding the words proves nothing cheaper.
-pub(crate) fn prerequisite_words(term: &Term) -> Option<Vec<String>> {
-    let words = match term {
-        Term::Keyword(words) | Term::Proximity { words, .. } if words.len() > 1 => words.clone(),
+pub(crate) fn prerequisite_words(term: &Term) -> Option<Vec<Cow<'_, str>>> {
+    let words: Vec<Cow<'_, str>> = match term {
+        Term::Keyword(words) | Term::Proximity { words, .. } if words.len() > 1 => {
+            words.iter().map(|w| Cow::Borrowed(w.as_str())).collect()
+        }
         Term::Phrase(p) => words_of_text(p),
         _ => return None,
     };
-    let words: Vec<String> = words.into_iter().filter(|w| !is_no_space_word(w)).collect();
+    let words: Vec<Cow<'_, str>> = words.into_iter().filter(|w| !is_no_space_word(w)).collect();
     (!words.is_empty()).then_some(words)
 }
 
@@ -239,7 +281,27 @@ pub(crate) fn op_len(op: u32) -> usize {
     }
 }
 
-/// A canonical text for a term, to intern equal terms once.
-pub(crate) fn term_signature(term: &Term) -> String {
-    format!("{term:?}")
+/// A fingerprint of a term, to intern equal terms once (equal terms have equal fingerprints;
+/// the caller confirms a match with `==`).
+pub(crate) fn term_fingerprint(term: &Term, state: &impl BuildHasher) -> u64 {
+    let mut h = state.build_hasher();
+    std::mem::discriminant(term).hash(&mut h);
+    match term {
+        Term::Keyword(w) | Term::Url(w) => w.hash(&mut h),
+        Term::Proximity { words, distance } => (words, distance).hash(&mut h),
+        Term::Token(s)
+        | Term::Phrase(s)
+        | Term::Hashtag(s)
+        | Term::Mention(s)
+        | Term::Cashtag(s)
+        | Term::From(s)
+        | Term::To(s)
+        | Term::Contains(s)
+        | Term::Lang(s)
+        | Term::Follow(s) => s.hash(&mut h),
+        Term::Sample(p) => p.hash(&mut h),
+        // Rare terms (geo, has:, is:): their debug text.
+        other => format!("{other:?}").hash(&mut h),
+    }
+    h.finish()
 }

@@ -2,8 +2,9 @@
 //! merges). Rules are numbered `0..rule_count` inside a segment.
 
 use super::compile::{
-    emit_program, key_is_exact, key_terms, op_len, prerequisite_words, rule_is_exact, term_key,
-    term_signature, KeyKind, OP_AND, OP_NOT, OP_OR, OP_TERM, PAYLOAD, TERM_ID, TERM_KEY, TERM_WORD,
+    emit_program, key_is_exact, key_terms, op_len, prerequisite_words, rule_is_exact,
+    term_fingerprint, term_key, KeyKind, OP_AND, OP_NOT, OP_OR, OP_TERM, PAYLOAD, TERM_ID,
+    TERM_KEY, TERM_WORD,
 };
 use super::geo::GeoIndex;
 use super::hash::{BloomFilter, WordHasher, WordTable};
@@ -407,7 +408,8 @@ struct Compiler {
     to: ValueIndex,
     follow: ValueIndex,
     geo: GeoIndex,
-    eval_terms: HashMap<String, u32, KeyedState>,
+    /// Evaluated terms by fingerprint (the first term with each fingerprint).
+    eval_terms: HashMap<u64, u32, KeyedState>,
     terms: Vec<TermSlot>,
 }
 
@@ -485,13 +487,16 @@ impl Compiler {
                 n += 1;
             }
         }
-        let sig = term_signature(term);
-        let t = match self.eval_terms.get(&sig) {
-            Some(&t) => t,
+        let fp = term_fingerprint(term, &KeyedState(*self.words.hasher()));
+        let known = self.eval_terms.get(&fp).copied().filter(
+            |&t| matches!(&self.terms[(t & !OTHER) as usize], TermSlot::Eval(b) if **b == *term),
+        );
+        let t = match known {
+            Some(t) => t,
             None => {
                 let t = OTHER | self.terms.len() as u32;
                 self.terms.push(TermSlot::Eval(Box::new(term.clone())));
-                self.eval_terms.insert(sig, t);
+                self.eval_terms.entry(fp).or_insert(t);
                 t
             }
         };
@@ -527,6 +532,7 @@ impl Segment {
         let mut prog_start = Vec::with_capacity(rules.len());
         let mut programs = Vec::new();
         let mut unkeyed = Vec::new();
+        let mut keys = Vec::new();
         for (i, rule) in rules.iter().enumerate() {
             let root = rule.root();
             let exact = rule_is_exact(root);
@@ -543,9 +549,10 @@ impl Segment {
                 emit_program(root, &mut programs, &mut |t, out| c.program_terms(t, out));
                 pc << 1
             };
-            match key_terms(root) {
-                Some((_, keys)) => {
-                    for t in keys {
+            keys.clear();
+            match key_terms(root, &mut keys) {
+                Some(_) => {
+                    for t in keys.drain(..) {
                         let (_, key) = term_key(t).expect("key terms have keys");
                         let kid = c.key_term(key, t);
                         entries.push((kid, posting));
