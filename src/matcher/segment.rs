@@ -137,6 +137,8 @@ pub(crate) struct MessageWords {
     runs: Vec<(u32, u32)>,
     tokens: Tokens,
     fold_buf: String,
+    /// Whether the text holds a `#`, `@` or `$` (`None`: not known, the text was not ASCII).
+    text_sigil: Option<bool>,
     /// A copy of a field with its URL prefixes blanked.
     spare: Vec<u8>,
     /// Open-addressing set over `words` (`index + 1`, 0 = empty), built on first need.
@@ -150,7 +152,7 @@ impl MessageWords {
         self.words.clear();
         self.runs.clear();
         self.set_ready = false;
-        self.field(&msg.text, hasher);
+        self.text_sigil = self.field(&msg.text, hasher).map(|n| n.sigil);
         for t in [&msg.quoted_text, &msg.retweeted_text].into_iter().flatten() {
             self.field(t, hasher);
         }
@@ -214,13 +216,14 @@ impl MessageWords {
 
     /// The words of one field: by the SWAR scanner when the text is ASCII without URLs, else
     /// by the full tokenizer.
-    fn field(&mut self, text: &str, hasher: &WordHasher) {
+    fn field(&mut self, text: &str, hasher: &WordHasher) -> Option<scan::Noticed> {
         let bytes = text.as_bytes();
-        if scan::scan_field(bytes, &mut self.bytes, &mut self.spare, hasher, &mut self.words)
-            .is_some()
+        let noticed =
+            scan::scan_field(bytes, &mut self.bytes, &mut self.spare, hasher, &mut self.words);
+        if noticed.is_some()
             || scan::scan_unicode(text, &mut self.bytes, hasher, &mut self.words, &mut self.runs)
         {
-            return;
+            return noticed;
         }
         self.tokens.tokenize(text, UrlMode::Canonicalize);
         let norm = self.tokens.text().as_bytes();
@@ -235,6 +238,7 @@ impl MessageWords {
                 self.words.push((hasher.hash(word), a, b));
             }
         }
+        None
     }
 }
 
@@ -753,7 +757,12 @@ impl Segment {
         }
         let needs_entities =
             !(self.hashtags.is_empty() && self.mentions.is_empty() && self.cashtags.is_empty());
-        if needs_entities {
+        // An ASCII text without `#`, `@` or `$` has no entities to extract.
+        let no_entities = words.text_sigil == Some(false)
+            && msg.hashtags.is_none()
+            && msg.mentions.is_none()
+            && msg.cashtags.is_none();
+        if needs_entities && !no_entities {
             s.entities.fill(msg);
             let hits = &mut s.hits;
             for (index, list) in [
