@@ -11,7 +11,7 @@
 //! `www` (it may hold a URL: see [`scan_field`]) and any of `#`, `@`, `$` (it may hold entities).
 
 use super::hash::WordHasher;
-use crate::normalize::{char_class, plain_char, push_case_folded, CharClass};
+use crate::normalize::{plain_char, push_case_folded, CharClass};
 
 /// What a scan noticed besides the words.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -175,7 +175,7 @@ pub(crate) fn scan_ascii(
     // inside the buffer.
     buf.resize(base + chunks * 16 + 8, 0);
     let area = &mut buf[base..];
-    let (mut non_ascii, mut colon, mut sigil, mut www) = (0u32, 0u32, 0u32, false);
+    let (mut colon, mut sigil, mut www) = (0u32, 0u32, false);
     let mut carry = 0u64; // 1 if the byte before the block is a word byte
     let mut open = usize::MAX; // start of a word that runs into the next block
     /// Hashes the word `area[start..end]` and records it.
@@ -205,19 +205,18 @@ pub(crate) fn scan_ascii(
             let lo = u64::from_le_bytes(area[p..p + 8].try_into().expect("8 bytes"));
             let hi = u64::from_le_bytes(area[p + 8..p + 16].try_into().expect("8 bytes"));
             let c = classify16(lo, hi);
+            if c.non_ascii != 0 {
+                buf.truncate(base);
+                words.truncate(first_word);
+                return None;
+            }
             area[p..p + 8].copy_from_slice(&c.lower[0].to_le_bytes());
             area[p + 8..p + 16].copy_from_slice(&c.lower[1].to_le_bytes());
             mask |= c.word << (q * 16);
             w |= c.w << (q * 16);
             dot |= c.dot << (q * 16);
-            non_ascii |= c.non_ascii;
             colon |= c.colon;
             sigil |= c.sigil;
-        }
-        if non_ascii != 0 {
-            buf.truncate(base);
-            words.truncate(first_word);
-            return None;
         }
         // `www.` inside the block, or `w`s at its end that may continue into the next one.
         www |= (w & (w >> 1) & (w >> 2) & (dot >> 3)) != 0 || (w >> 61) != 0;
@@ -310,39 +309,51 @@ pub(crate) fn scan_unicode(
             runs.truncate(marks.2);
             false
         };
-    let mut utf8 = [0u8; 4];
+    let bytes = text.as_bytes();
     let mut folded = String::new();
-    for c in text.chars() {
-        let (class, folds) = if c.is_ascii() {
-            (char_class(c), false)
-        } else {
-            match plain_char(c) {
-                Some((CharClass::Ignorable, _, _)) => continue,
-                // A combining mark belongs to the word it follows. (After anything else it
-                // joins a separator or may compose with an emoji: the general path decides.)
-                Some((_, false, true)) if open.is_some() => {
-                    buf.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
-                    continue;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b < 0x80 {
+            // ASCII: a letter or digit continues (or starts) a word, anything else ends it.
+            i += 1;
+            if b.is_ascii_alphanumeric() {
+                if open.is_some_and(|(k, _)| k != CharClass::Word) {
+                    flush(&mut open, buf, words, runs);
                 }
-                Some((class, folds, false)) => (class, folds),
-                _ => return decline(buf, words, runs),
+                if open.is_none() {
+                    open = Some((CharClass::Word, buf.len()));
+                }
+                buf.push(b.to_ascii_lowercase());
+            } else {
+                flush(&mut open, buf, words, runs);
             }
+            continue;
+        }
+        let c = text[i..].chars().next().expect("a char boundary");
+        let source = &bytes[i..i + c.len_utf8()];
+        i += source.len();
+        let (class, folds) = match plain_char(c) {
+            Some((CharClass::Ignorable, _, _)) => continue,
+            // A combining mark belongs to the word it follows. (After anything else it joins a
+            // separator or may compose with an emoji: the general path decides.)
+            Some((_, false, true)) if open.is_some() => {
+                buf.extend_from_slice(source);
+                continue;
+            }
+            Some((class, folds, false)) => (class, folds),
+            _ => return decline(buf, words, runs),
         };
         match class {
-            CharClass::Ignorable => continue,
             CharClass::Word | CharClass::NoSpace | CharClass::Emoji => {
                 if class == CharClass::Emoji || open.is_some_and(|(k, _)| k != class) {
                     flush(&mut open, buf, words, runs);
                 }
                 if open.is_none() {
-                    open = Some((
-                        if class == CharClass::Emoji { CharClass::Word } else { class },
-                        buf.len(),
-                    ));
+                    let kind = if class == CharClass::Emoji { CharClass::Word } else { class };
+                    open = Some((kind, buf.len()));
                 }
-                if c.is_ascii() {
-                    buf.push(c.to_ascii_lowercase() as u8);
-                } else if folds {
+                if folds {
                     folded.clear();
                     push_case_folded(c, &mut folded);
                     if !folded.chars().all(|f| f.is_ascii() || plain_char(f).is_some()) {
@@ -350,7 +361,7 @@ pub(crate) fn scan_unicode(
                     }
                     buf.extend_from_slice(folded.as_bytes());
                 } else {
-                    buf.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+                    buf.extend_from_slice(source);
                 }
                 if class == CharClass::Emoji {
                     flush(&mut open, buf, words, runs);
