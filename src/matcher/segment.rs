@@ -355,6 +355,11 @@ impl std::hash::Hasher for KeyedHasher {
     fn write(&mut self, bytes: &[u8]) {
         self.h = self.h.rotate_left(23) ^ self.key.hash(bytes);
     }
+    // `str` hashing ends with a `0xff` byte: mix it in without a second run of the keyed hash
+    // (the string's bytes already went through it).
+    fn write_u8(&mut self, b: u8) {
+        self.h = self.h.rotate_left(8) ^ u64::from(b);
+    }
     fn finish(&self) -> u64 {
         self.h
     }
