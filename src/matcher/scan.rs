@@ -272,61 +272,88 @@ pub(crate) fn scan_field(
     Some(noticed)
 }
 
+/// Appends a character's 1-4 bytes (a loop of pushes: cheaper than a `memcpy` call).
+#[inline(always)]
+fn push_short(buf: &mut Vec<u8>, bytes: &[u8]) {
+    for &b in bytes {
+        buf.push(b);
+    }
+}
+
+/// The word [`scan_unicode`] is reading, and where finished words go.
+struct Emitter<'a> {
+    buf: &'a mut Vec<u8>,
+    words: &'a mut Vec<(u64, u32, u32)>,
+    runs: &'a mut Vec<(u32, u32)>,
+    hasher: &'a WordHasher,
+    /// `NONE`, `WORD` or `NO_SPACE`: the kind of the word being read.
+    kind: u8,
+    /// Its start in `buf`.
+    start: usize,
+}
+
+const NONE: u8 = 0;
+const WORD: u8 = 1;
+const NO_SPACE: u8 = 2;
+
+impl Emitter<'_> {
+    /// Ends the word being read, if any.
+    #[inline(always)]
+    fn flush(&mut self) {
+        let (start, end) = (self.start as u32, self.buf.len() as u32);
+        match self.kind {
+            WORD => {
+                let h = self.hasher.hash(&self.buf[self.start..]);
+                self.words.push((h, start, end));
+            }
+            NO_SPACE => self.runs.push((start, end)),
+            _ => {}
+        }
+        self.kind = NONE;
+    }
+
+    /// Makes sure a word of `kind` is being read (ending one of another kind).
+    #[inline(always)]
+    fn open(&mut self, kind: u8) {
+        if self.kind != kind {
+            self.flush();
+            self.kind = kind;
+            self.start = self.buf.len();
+        }
+    }
+}
+
 /// The words of a non-ASCII `text` without the full tokenisation, for texts whose every
 /// character normalises on its own (see [`plain_char`]) and that hold no URL prefix: words
 /// (case-folded, hashed) go to `words`, no-space runs to `runs`, their bytes to `buf`.
 /// Returns `false`, with everything as it was, when the text needs the general tokenizer.
+/// `fold` is scratch space.
 pub(crate) fn scan_unicode(
     text: &str,
     buf: &mut Vec<u8>,
     hasher: &WordHasher,
     words: &mut Vec<(u64, u32, u32)>,
     runs: &mut Vec<(u32, u32)>,
+    fold: &mut String,
 ) -> bool {
     if may_hold_url(text.as_bytes()) {
         return false;
     }
     let marks = (buf.len(), words.len(), runs.len());
-    // The word being read: its class (Word or NoSpace) and start in `buf`.
-    let mut open: Option<(CharClass, usize)> = None;
-    let flush = |open: &mut Option<(CharClass, usize)>,
-                 buf: &Vec<u8>,
-                 words: &mut Vec<(u64, u32, u32)>,
-                 runs: &mut Vec<(u32, u32)>| {
-        if let Some((class, start)) = open.take() {
-            let end = buf.len();
-            if class == CharClass::NoSpace {
-                runs.push((start as u32, end as u32));
-            } else {
-                words.push((hasher.hash(&buf[start..end]), start as u32, end as u32));
-            }
-        }
-    };
-    let decline =
-        |buf: &mut Vec<u8>, words: &mut Vec<(u64, u32, u32)>, runs: &mut Vec<(u32, u32)>| {
-            buf.truncate(marks.0);
-            words.truncate(marks.1);
-            runs.truncate(marks.2);
-            false
-        };
+    buf.reserve(text.len() + 8);
+    let mut e = Emitter { buf, words, runs, hasher, kind: NONE, start: 0 };
     let bytes = text.as_bytes();
-    let mut folded = String::new();
     let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
+    let accepted = loop {
+        let Some(&b) = bytes.get(i) else { break true };
         if b < 0x80 {
             // ASCII: a letter or digit continues (or starts) a word, anything else ends it.
             i += 1;
             if b.is_ascii_alphanumeric() {
-                if open.is_some_and(|(k, _)| k != CharClass::Word) {
-                    flush(&mut open, buf, words, runs);
-                }
-                if open.is_none() {
-                    open = Some((CharClass::Word, buf.len()));
-                }
-                buf.push(b.to_ascii_lowercase());
-            } else {
-                flush(&mut open, buf, words, runs);
+                e.open(WORD);
+                e.buf.push(b.to_ascii_lowercase());
+            } else if e.kind != NONE {
+                e.flush();
             }
             continue;
         }
@@ -337,40 +364,46 @@ pub(crate) fn scan_unicode(
             Some((CharClass::Ignorable, _, _)) => continue,
             // A combining mark belongs to the word it follows. (After anything else it joins a
             // separator or may compose with an emoji: the general path decides.)
-            Some((_, false, true)) if open.is_some() => {
-                buf.extend_from_slice(source);
+            Some((_, false, true)) if e.kind != NONE => {
+                push_short(e.buf, source);
                 continue;
             }
             Some((class, folds, false)) => (class, folds),
-            _ => return decline(buf, words, runs),
+            _ => break false,
         };
-        match class {
-            CharClass::Word | CharClass::NoSpace | CharClass::Emoji => {
-                if class == CharClass::Emoji || open.is_some_and(|(k, _)| k != class) {
-                    flush(&mut open, buf, words, runs);
-                }
-                if open.is_none() {
-                    let kind = if class == CharClass::Emoji { CharClass::Word } else { class };
-                    open = Some((kind, buf.len()));
-                }
-                if folds {
-                    folded.clear();
-                    push_case_folded(c, &mut folded);
-                    if !folded.chars().all(|f| f.is_ascii() || plain_char(f).is_some()) {
-                        return decline(buf, words, runs);
-                    }
-                    buf.extend_from_slice(folded.as_bytes());
-                } else {
-                    buf.extend_from_slice(source);
-                }
-                if class == CharClass::Emoji {
-                    flush(&mut open, buf, words, runs);
-                }
+        let kind = match class {
+            CharClass::Word | CharClass::Emoji => WORD,
+            CharClass::NoSpace => NO_SPACE,
+            _ => {
+                e.flush();
+                continue;
             }
-            _ => flush(&mut open, buf, words, runs),
+        };
+        if class == CharClass::Emoji {
+            e.flush();
         }
+        e.open(kind);
+        if folds {
+            fold.clear();
+            push_case_folded(c, fold);
+            if !fold.chars().all(|f| f.is_ascii() || plain_char(f).is_some()) {
+                break false;
+            }
+            e.buf.extend_from_slice(fold.as_bytes());
+        } else {
+            push_short(e.buf, source);
+        }
+        if class == CharClass::Emoji {
+            e.flush();
+        }
+    };
+    if !accepted {
+        buf.truncate(marks.0);
+        words.truncate(marks.1);
+        runs.truncate(marks.2);
+        return false;
     }
-    flush(&mut open, buf, words, runs);
+    e.flush();
     true
 }
 
@@ -439,7 +472,7 @@ mod tests {
     fn unicode_words(text: &str) -> Option<(Vec<String>, Vec<String>)> {
         let h = WordHasher::with_seed(3, 4);
         let (mut buf, mut words, mut runs) = (b"x".to_vec(), vec![(0, 0, 0)], vec![(0, 0)]);
-        if !scan_unicode(text, &mut buf, &h, &mut words, &mut runs) {
+        if !scan_unicode(text, &mut buf, &h, &mut words, &mut runs, &mut String::new()) {
             assert_eq!((buf.len(), words.len(), runs.len()), (1, 1, 1), "left as it was");
             return None;
         }

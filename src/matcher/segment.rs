@@ -221,7 +221,14 @@ impl MessageWords {
         let noticed =
             scan::scan_field(bytes, &mut self.bytes, &mut self.spare, hasher, &mut self.words);
         if noticed.is_some()
-            || scan::scan_unicode(text, &mut self.bytes, hasher, &mut self.words, &mut self.runs)
+            || scan::scan_unicode(
+                text,
+                &mut self.bytes,
+                hasher,
+                &mut self.words,
+                &mut self.runs,
+                &mut self.fold_buf,
+            )
         {
             return noticed;
         }
