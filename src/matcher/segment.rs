@@ -94,8 +94,6 @@ pub(crate) struct SegmentScratch {
     hits: Vec<u32>,
     candidates: Vec<u32>,
     memo: Vec<(u32, bool)>,
-    fold_buf: String,
-    entities: Entities,
 }
 
 /// A message's folded entity lists, as [`NormalizedMessage`] has them.
@@ -120,6 +118,53 @@ impl Entities {
             });
         }
         push_given_entities(msg, [&mut self.hashtags, &mut self.mentions, &mut self.cashtags]);
+    }
+}
+
+/// What the presearch reads of a message besides its words, derived on first need and shared
+/// by every segment: its entity lists and the folded screen names of `from:` and `to:`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MessageFacts {
+    entities: Entities,
+    entities_ready: bool,
+    user: Option<String>,
+    reply_to: Option<String>,
+    names_ready: bool,
+}
+
+impl MessageFacts {
+    fn reset(&mut self) {
+        self.entities_ready = false;
+        self.names_ready = false;
+    }
+
+    /// The message's folded entity lists.
+    fn entities(&mut self, msg: &Message) -> &Entities {
+        if !self.entities_ready {
+            self.entities.fill(msg);
+            self.entities_ready = true;
+        }
+        &self.entities
+    }
+
+    /// The author's and the replied-to user's screen names, folded, without a leading `@`.
+    fn names(&mut self, msg: &Message) -> [Option<&str>; 2] {
+        if !self.names_ready {
+            for (name, out) in
+                [(&msg.user, &mut self.user), (&msg.in_reply_to_user, &mut self.reply_to)]
+            {
+                match name {
+                    Some(n) => {
+                        let f = out.get_or_insert_with(String::new);
+                        f.clear();
+                        crate::normalize::push_fold(n.trim_start_matches('@'), f);
+                    }
+                    None => *out = None,
+                }
+            }
+            self.names_ready = true;
+        }
+        [self.user.as_deref(), self.reply_to.as_deref()]
     }
 }
 
@@ -260,6 +305,7 @@ pub(crate) struct Prepared {
     simple: String,
     /// `None`: not computed yet; `Some(false)`: the message is not simple.
     simple_ready: Option<bool>,
+    facts: MessageFacts,
 }
 
 impl Prepared {
@@ -268,6 +314,7 @@ impl Prepared {
         self.ready = false;
         self.words.ready = false;
         self.simple_ready = None;
+        self.facts.reset();
     }
 
     /// For a message whose only searchable field is an ASCII text (entity fields extracted
@@ -290,12 +337,16 @@ impl Prepared {
         (self.simple_ready == Some(true)).then_some(self.simple.as_str())
     }
 
-    /// The words of `msg` (the same message since the last reset).
-    fn words(&mut self, msg: &Message, hasher: &WordHasher) -> &MessageWords {
+    /// The words of `msg` (the same message since the last reset) and its other facts.
+    fn words_and_facts(
+        &mut self,
+        msg: &Message,
+        hasher: &WordHasher,
+    ) -> (&MessageWords, &mut MessageFacts) {
         if !self.words.ready {
             self.words.fill(msg, hasher);
         }
-        &self.words
+        (&self.words, &mut self.facts)
     }
 
     /// Whether `msg` (the same message since the last reset) has the word `word` (hash `h`).
@@ -758,7 +809,7 @@ impl Segment {
     /// The presearch without the full normalised view: the words of every field (found once
     /// per message and shared by all segments), entity, user and geo lookups.
     fn collect_hits_fast(&self, msg: &Message, prepared: &mut Prepared, s: &mut SegmentScratch) {
-        let words = prepared.words(msg, self.words.hasher());
+        let (words, facts) = prepared.words_and_facts(msg, self.words.hasher());
         for &(h, a, b) in &words.words {
             self.lookup_word(h, &words.bytes[a as usize..b as usize], &mut s.hits);
         }
@@ -775,12 +826,12 @@ impl Segment {
             && msg.mentions.is_none()
             && msg.cashtags.is_none();
         if needs_entities && !no_entities {
-            s.entities.fill(msg);
+            let entities = facts.entities(msg);
             let hits = &mut s.hits;
             for (index, list) in [
-                (&self.hashtags, &s.entities.hashtags),
-                (&self.mentions, &s.entities.mentions),
-                (&self.cashtags, &s.entities.cashtags),
+                (&self.hashtags, &entities.hashtags),
+                (&self.mentions, &entities.mentions),
+                (&self.cashtags, &entities.cashtags),
             ] {
                 if !index.is_empty() {
                     for v in list.iter() {
@@ -792,27 +843,17 @@ impl Segment {
             }
         }
         if !(self.from.is_empty() && self.to.is_empty() && self.follow.is_empty()) {
-            let mut f = std::mem::take(&mut s.fold_buf);
-            let mut by_name = |index: &ValueIndex, name: Option<&str>, hits: &mut Vec<u32>| {
-                if let Some(n) = name {
-                    f.clear();
-                    crate::normalize::push_fold(n.trim_start_matches('@'), &mut f);
-                    if let Some(&k) = index.get(f.as_str()) {
-                        hits.push(k);
-                    }
-                }
-            };
-            let by_id = |index: &ValueIndex, id: Option<&str>, hits: &mut Vec<u32>| {
-                if let Some(&k) = id.and_then(|i| index.get(i)) {
+            let [user, reply_to] = facts.names(msg);
+            let lookup = |index: &ValueIndex, key: Option<&str>, hits: &mut Vec<u32>| {
+                if let Some(&k) = key.and_then(|v| index.get(v)) {
                     hits.push(k);
                 }
             };
-            by_name(&self.from, msg.user.as_deref(), &mut s.hits);
-            by_id(&self.from, msg.user_id.as_deref(), &mut s.hits);
-            by_name(&self.to, msg.in_reply_to_user.as_deref(), &mut s.hits);
-            by_id(&self.to, msg.in_reply_to_user_id.as_deref(), &mut s.hits);
-            by_id(&self.follow, msg.user_id.as_deref(), &mut s.hits);
-            s.fold_buf = f;
+            lookup(&self.from, user, &mut s.hits);
+            lookup(&self.from, msg.user_id.as_deref(), &mut s.hits);
+            lookup(&self.to, reply_to, &mut s.hits);
+            lookup(&self.to, msg.in_reply_to_user_id.as_deref(), &mut s.hits);
+            lookup(&self.follow, msg.user_id.as_deref(), &mut s.hits);
         }
         if !self.geo.is_empty() {
             self.geo.candidates(msg.coordinates, msg.place, &mut s.hits);
