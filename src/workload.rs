@@ -869,7 +869,7 @@ impl ScriptLexicon {
         match &self.gen {
             (a, None) => a.push_word(g, out),
             (a, Some(b)) => {
-                if g % 2 == 0 {
+                if g.is_multiple_of(2) {
                     a.push_word(g / 2, out)
                 } else {
                     b.push_word(g / 2, out)

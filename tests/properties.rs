@@ -378,7 +378,7 @@ fn render(ast: &Ast, st: &mut Style<'_>, out: &mut String) {
     let open = |st: &mut Style<'_>, out: &mut String, wrap: bool| {
         if wrap {
             out.push('(');
-            if st.next % 3 == 0 {
+            if st.next.is_multiple_of(3) {
                 let s = st.space();
                 out.push_str(s);
             }

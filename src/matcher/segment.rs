@@ -259,8 +259,9 @@ impl MessageWords {
         }
     }
 
-    /// The words of one field: by the SWAR scanner when the text is ASCII without URLs, else
-    /// by the full tokenizer.
+    /// The words of one field: by the SSE2 scanner when the text is ASCII, by the
+    /// per-character scanner when every character normalises on its own, else by the full
+    /// tokenizer. Returns what the ASCII scanner noticed, if it ran.
     fn field(&mut self, text: &str, hasher: &WordHasher) -> Option<scan::Noticed> {
         let bytes = text.as_bytes();
         let noticed =
