@@ -289,6 +289,20 @@ pub(crate) fn term_fingerprint(term: &Term, state: &impl BuildHasher) -> u64 {
     match term {
         Term::Keyword(w) | Term::Url(w) => w.hash(&mut h),
         Term::Proximity { words, distance } => (words, distance).hash(&mut h),
+        Term::Sample(p) => p.hash(&mut h),
+        other => match term_text(other) {
+            Some(s) => s.hash(&mut h),
+            // Rare terms (geo, has:, is:): their debug text.
+            None => format!("{other:?}").hash(&mut h),
+        },
+    }
+    h.finish()
+}
+
+/// The text of a term that is one string (a token, phrase, entity, user, `contains:` or
+/// `lang:` value).
+pub(crate) fn term_text(term: &Term) -> Option<&String> {
+    match term {
         Term::Token(s)
         | Term::Phrase(s)
         | Term::Hashtag(s)
@@ -298,10 +312,7 @@ pub(crate) fn term_fingerprint(term: &Term, state: &impl BuildHasher) -> u64 {
         | Term::To(s)
         | Term::Contains(s)
         | Term::Lang(s)
-        | Term::Follow(s) => s.hash(&mut h),
-        Term::Sample(p) => p.hash(&mut h),
-        // Rare terms (geo, has:, is:): their debug text.
-        other => format!("{other:?}").hash(&mut h),
+        | Term::Follow(s) => Some(s),
+        _ => None,
     }
-    h.finish()
 }

@@ -3,8 +3,8 @@
 
 use super::compile::{
     emit_program, key_is_exact, key_terms, op_len, prerequisite_words, rule_is_exact,
-    term_fingerprint, term_key, KeyKind, OP_AND, OP_NOT, OP_OR, OP_TERM, PAYLOAD, TERM_ID,
-    TERM_KEY, TERM_WORD,
+    term_fingerprint, term_key, term_text, KeyKind, OP_AND, OP_NOT, OP_OR, OP_TERM, PAYLOAD,
+    TERM_ID, TERM_KEY, TERM_WORD,
 };
 use super::geo::GeoIndex;
 use super::hash::{BloomFilter, WordHasher, WordTable};
@@ -1093,16 +1093,6 @@ fn term_heap(term: &Term) -> usize {
         Term::Keyword(w) | Term::Url(w) | Term::Proximity { words: w, .. } => {
             w.capacity() * 24 + w.iter().map(String::capacity).sum::<usize>()
         }
-        Term::Token(s)
-        | Term::Phrase(s)
-        | Term::Hashtag(s)
-        | Term::Mention(s)
-        | Term::Cashtag(s)
-        | Term::From(s)
-        | Term::To(s)
-        | Term::Follow(s)
-        | Term::Contains(s)
-        | Term::Lang(s) => s.capacity(),
-        _ => 0,
+        other => term_text(other).map_or(0, String::capacity),
     }
 }
