@@ -227,6 +227,30 @@ proptest! {
     }
 }
 
+/// Found by a 1,000,000-case run: a phrase's words are not always whole words of a matching
+/// message. `👍` followed by a combining mark is one word (`👍` with the mark), yet a phrase
+/// ending in `👍` matches there (the boundary check sees an emoji, not a word character), so
+/// the matcher must not require the emoji as a word before checking the phrase.
+#[test]
+fn phrase_ending_in_an_emoji_matches_before_a_combining_mark() {
+    for (rule, text, want) in [
+        ("\"οδοσ 👍\"", "ΟΔΟΣ 👍\u{301}", true),
+        ("\"ok 👍\"", "ok 👍\u{301} and more", true),
+        ("\"ok 👍\" cafe", "OK 👍\u{301} cafe", true),
+        ("\"ok 👍\"", "ok 👎\u{301}", false),
+    ] {
+        let rules = vec![Rule::parse(rule).unwrap()];
+        let messages = vec![Message::new("1", text)];
+        let reference = ReferenceMatcher::new(rules.clone());
+        assert_eq!(
+            reference.matching(&messages[0]).is_empty(),
+            !want,
+            "reference: {rule} / {text:?}"
+        );
+        check(&rules, &messages).unwrap();
+    }
+}
+
 #[test]
 fn compiled_matcher_equals_reference_on_the_generated_workload() {
     use streamtrack::workload::{RuleSetConfig, WorkloadConfig};

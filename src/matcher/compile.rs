@@ -253,7 +253,9 @@ pub(crate) fn emit_program(
 }
 
 /// Words that every match of `term` has as whole words of some field: the words of a phrase,
-/// a proximity term or a multi-word keyword, except no-space words (those match inside runs).
+/// a proximity term or a multi-word keyword that are made of word characters. Not no-space
+/// words (those match inside runs) nor emoji: a phrase ending in `👍` matches the text `👍`
+/// followed by a combining mark (a phrase boundary), whose word is `👍` with the mark.
 /// `None` for terms where finding the words proves nothing cheaper.
 pub(crate) fn prerequisite_words(term: &Term) -> Option<Vec<Cow<'_, str>>> {
     let words: Vec<Cow<'_, str>> = match term {
@@ -263,7 +265,10 @@ pub(crate) fn prerequisite_words(term: &Term) -> Option<Vec<Cow<'_, str>>> {
         Term::Phrase(p) => words_of_text(p),
         _ => return None,
     };
-    let words: Vec<Cow<'_, str>> = words.into_iter().filter(|w| !is_no_space_word(w)).collect();
+    let words: Vec<Cow<'_, str>> = words
+        .into_iter()
+        .filter(|w| w.chars().next().is_some_and(|c| char_class(c) == CharClass::Word))
+        .collect();
     (!words.is_empty()).then_some(words)
 }
 
