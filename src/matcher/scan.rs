@@ -525,8 +525,13 @@ mod tests {
         }
     }
 
+    /// Proptest cases: 512, or `STREAMTRACK_PROPTEST_CASES` for a long local run.
+    fn cases() -> u32 {
+        std::env::var("STREAMTRACK_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(512)
+    }
+
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(cases()))]
         #[test]
         #[cfg_attr(miri, ignore = "too slow under Miri; the unsafe code is the ASCII path")]
         fn unicode_scanner_equals_tokenizer_on_messy_text(
