@@ -38,16 +38,24 @@ pub(crate) fn is_no_space_word(w: &str) -> bool {
     w.chars().next().is_some_and(|c| char_class(c) == CharClass::NoSpace)
 }
 
-/// Whether `text` is lower-case ASCII words and spaces: then its words are its pieces.
-fn is_simple_text(text: &str) -> bool {
-    text.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b' ')
+/// The words of a simple term text (lower-case ASCII words and spaces: its pieces), or `None`
+/// if the text needs the tokenizer.
+fn simple_words(text: &str) -> Option<impl Iterator<Item = &str>> {
+    text.bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b' ')
+        .then(|| text.split(' ').filter(|w| !w.is_empty()))
 }
 
 /// The words of a term's text (borrowed from it when the text is simple).
 fn words_of_text(text: &str) -> Vec<Cow<'_, str>> {
-    if is_simple_text(text) {
-        return text.split(' ').filter(|w| !w.is_empty()).map(Cow::Borrowed).collect();
+    match simple_words(text) {
+        Some(words) => words.map(Cow::Borrowed).collect(),
+        None => tokenized_words(text),
     }
+}
+
+/// The words of `text` by the tokenizer.
+fn tokenized_words(text: &str) -> Vec<Cow<'_, str>> {
     Tokens::of(text, UrlMode::Keep).word_texts().map(|w| Cow::Owned(w.to_string())).collect()
 }
 
@@ -63,13 +71,8 @@ fn word_cost(w: &str) -> f64 {
 }
 
 /// The cheapest word of `words` to key on.
-fn best_word<'a, S: AsRef<str> + 'a>(
-    words: impl IntoIterator<Item = &'a S>,
-) -> Option<(f64, &'a str)> {
-    words
-        .into_iter()
-        .map(|w| (word_cost(w.as_ref()), w.as_ref()))
-        .min_by(|a, b| a.0.total_cmp(&b.0))
+fn best_word<'a>(words: impl Iterator<Item = &'a str>) -> Option<(f64, &'a str)> {
+    words.map(|w| (word_cost(w), w)).min_by(|a, b| a.0.total_cmp(&b.0))
 }
 
 fn word_key(w: Cow<'_, str>) -> KeyKind<'_> {
@@ -82,16 +85,12 @@ fn word_key(w: Cow<'_, str>) -> KeyKind<'_> {
 
 /// The best key word of a phrase or token text (borrowed when the text is simple).
 fn best_text_word(text: &str) -> Option<(f64, KeyKind<'_>)> {
-    if is_simple_text(text) {
-        let (cost, w) = text
-            .split(' ')
-            .filter(|w| !w.is_empty())
-            .map(|w| (word_cost(w), w))
-            .min_by(|a, b| a.0.total_cmp(&b.0))?;
-        return Some((cost, KeyKind::Word(Cow::Borrowed(w))));
+    if let Some(words) = simple_words(text) {
+        let (cost, w) = best_word(words)?;
+        return Some((cost, word_key(Cow::Borrowed(w))));
     }
-    let words = words_of_text(text);
-    let (cost, w) = best_word(&words)?;
+    let words = tokenized_words(text);
+    let (cost, w) = best_word(words.iter().map(|w| w.as_ref()))?;
     Some((cost, word_key(Cow::Owned(w.to_string()))))
 }
 
@@ -100,7 +99,8 @@ fn best_text_word(text: &str) -> Option<(f64, KeyKind<'_>)> {
 pub(crate) fn term_key(term: &Term) -> Option<(f64, KeyKind<'_>)> {
     match term {
         Term::Keyword(words) | Term::Url(words) | Term::Proximity { words, .. } => {
-            best_word(words).map(|(c, w)| (c, word_key(Cow::Borrowed(w))))
+            best_word(words.iter().map(String::as_str))
+                .map(|(c, w)| (c, word_key(Cow::Borrowed(w))))
         }
         Term::Phrase(p) => best_text_word(p),
         Term::Token(t) => {

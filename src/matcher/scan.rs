@@ -188,13 +188,7 @@ pub(crate) fn scan_ascii(
         hasher: &WordHasher,
         words: &mut Vec<(u64, u32, u32)>,
     ) {
-        let len = end - start;
-        let h = if len <= 8 {
-            let first = u64::from_le_bytes(area[start..start + 8].try_into().expect("padded"));
-            hasher.hash_short(first & (u64::MAX >> (64 - 8 * len)), len)
-        } else {
-            hasher.hash_padded(area, start, len)
-        };
+        let h = hasher.hash_padded(area, start, end - start);
         words.push((h, (base + start) as u32, (base + end) as u32));
     }
     for b in 0..blocks {

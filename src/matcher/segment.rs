@@ -751,25 +751,22 @@ impl Segment {
         s.hits.dedup();
         s.candidates.clear();
         for &h in &s.hits {
-            if h & INLINE_POSTING != 0 {
-                // A word with one posting, found straight from the word table.
-                let e = h & !INLINE_POSTING;
-                if e & 1 == 1 {
-                    out.push(e >> 1);
-                } else {
-                    s.candidates.push(e >> 1); // a program
-                }
-                continue;
-            }
-            let (a, b) =
-                (self.post_start[h as usize] as usize, self.post_start[h as usize + 1] as usize);
-            for &e in &self.postings[a..b] {
+            // A posting: `rule << 1 | 1` (a match) or `pc << 1` (a program to verify).
+            let mut route = |e: u32| {
                 if e & 1 == 1 {
                     out.push(e >> 1);
                 } else {
                     s.candidates.push(e >> 1);
                 }
+            };
+            if h & INLINE_POSTING != 0 {
+                // A word with one posting, found straight from the word table.
+                route(h & !INLINE_POSTING);
+                continue;
             }
+            let (a, b) =
+                (self.post_start[h as usize] as usize, self.post_start[h as usize + 1] as usize);
+            self.postings[a..b].iter().for_each(|&e| route(e));
         }
         s.candidates.extend_from_slice(&self.unkeyed);
         if !s.candidates.is_empty() {
@@ -876,13 +873,7 @@ impl Segment {
                     }
                     continue;
                 }
-                let h = hasher.hash(bytes);
-                if !self.bloom.may_contain(h) {
-                    continue;
-                }
-                if let Some(id) = self.words.get(h, bytes) {
-                    hits.push(id);
-                }
+                self.lookup_word(hasher.hash(bytes), bytes, hits);
             }
             if let Some(c) = &self.contains {
                 c.find_all(text, hits);
