@@ -26,7 +26,6 @@
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::Config as ProptestConfig;
-use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::OnceLock;
 use streamtrack::normalize::{
@@ -36,7 +35,7 @@ use streamtrack::reference::rule_matches;
 use streamtrack::rule::RuleErrorKind;
 use streamtrack::{Message, Rule};
 use unicode_normalization::char::canonical_combining_class;
-use unicode_normalization::{is_nfc, is_nfd_quick, IsNormalized, UnicodeNormalization};
+use unicode_normalization::is_nfc;
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -73,64 +72,15 @@ fn hits(rule: &Rule, msg: &Message) -> bool {
     rule_matches(rule, &NormalizedMessage::of(msg))
 }
 
-/// The characters involved in a known bug (see the `bug_*` tests at the end of this file),
-/// computed once from the library's own answers, so the set shrinks as bugs get fixed:
-/// - combining characters (canonical combining class ≠ 0) that the tokenizer does not treat
-///   as marks (U+0345, and characters newer than the Unicode 15.0 tables): NFC reorders them
-///   across segment boundaries (`bug_combining_characters_that_are_not_marks…`);
-/// - the characters of a decomposition that tokenises differently from its composed form
-///   (Hangul jamo, `↔` + U+0338, scripts newer than Unicode 15.0)
-///   (`bug_decomposed_hangul…`, `bug_emoji_base_plus_mark…`);
-/// - characters whose case folding has a character of another class (none left; `Ⓜ` was).
-fn known_bug_chars() -> &'static HashSet<char> {
-    static SET: OnceLock<HashSet<char>> = OnceLock::new();
-    SET.get_or_init(|| {
-        let mut set = HashSet::new();
-        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
-            let k = char_class(c);
-            if canonical_combining_class(c) != 0 && !is_mark(c) {
-                set.insert(c);
-            }
-            let mut buf = [0; 4];
-            let one: &str = c.encode_utf8(&mut buf);
-            if !matches!(k, CharClass::Ignorable | CharClass::Space | CharClass::Control)
-                && !c.is_ascii()
-                && fold(one).chars().any(|x| char_class(x) != k && !is_mark(x))
-            {
-                set.insert(c);
-            }
-            if is_nfd_quick(one.chars()) != IsNormalized::Yes {
-                let d: String = one.nfd().collect();
-                let (a, b) = (Tokens::of(one, UrlMode::Keep), Tokens::of(&d, UrlMode::Keep));
-                if a.text() != b.text() || !a.word_texts().eq(b.word_texts()) {
-                    set.extend(d.chars());
-                }
-            }
-        }
-        set
-    })
-}
-
-/// Whether `text` holds the trigger of a known (ignored) bug, so that the "any string"
-/// properties skip it: a character of [`known_bug_chars`], or two adjacent combining
-/// characters out of canonical order, which NFC swaps (a token that starts with them takes
-/// the class of the first: `bug_combining_characters…`).
-fn known_bug_trigger(text: &str) -> bool {
-    let set = known_bug_chars();
-    let mut prev = 0;
-    text.chars().filter(|&c| char_class(c) != CharClass::Ignorable).any(|c| {
-        let ccc = canonical_combining_class(c);
-        let swapped = ccc != 0 && prev > ccc;
-        prev = ccc;
-        swapped || set.contains(&c)
-    })
-}
-
-/// Whether a reparse failed only because printing made the rule longer than a limit
-/// (`bug_canonical_text_can_exceed_the_limits`).
-fn grew_past_a_limit(e: &streamtrack::RuleError) -> bool {
-    matches!(e.kind(), RuleErrorKind::TooLong { .. } | RuleErrorKind::PhraseTooLong { .. })
-}
+// The known-bug filter and the limit check are the fuzz targets' (one definition for fuzzing
+// and for these properties): `known_bug_trigger` is true for a text holding a character of a
+// known bug (computed from the library's answers, so the set shrinks as bugs are fixed) or
+// two adjacent combining characters out of canonical order; `STREAMTRACK_FUZZ_STRICT=1` turns
+// it off.
+#[allow(dead_code)]
+#[path = "../fuzz/src/lib.rs"]
+mod checks;
+use checks::{grew_past_a_limit, known_bug_trigger};
 
 /// A tiny deterministic case changer: each character is upper- or lower-cased (full Unicode
 /// mappings) depending on a bit of `seed`.

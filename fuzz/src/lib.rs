@@ -121,13 +121,13 @@ fn check_shape(node: &Node, parent: Option<&Node>, dialect: Dialect, text: &str)
 }
 
 /// Whether a reparse failed only because printing made the text longer than a limit.
-fn grew_past_a_limit(e: &RuleError) -> bool {
+pub fn grew_past_a_limit(e: &RuleError) -> bool {
     matches!(e.kind(), RuleErrorKind::TooLong { .. } | RuleErrorKind::PhraseTooLong { .. })
 }
 
 /// The characters involved in a known bug, computed once from the library's own answers so
-/// that the set shrinks as bugs get fixed (the same set as `known_bug_chars` in
-/// `tests/properties.rs`, whose ignored `bug_*` tests pin these bugs):
+/// that the set shrinks as bugs get fixed (`tests/properties.rs` uses it too; its ignored
+/// `bug_*` tests pin these bugs):
 /// - combining characters (canonical combining class ≠ 0) the tokenizer does not treat as
 ///   marks (U+0345, characters newer than its Unicode 15.0 tables): NFC reorders them across
 ///   segment boundaries (`bug_combining_characters_that_are_not_marks…`);
