@@ -502,3 +502,82 @@ fn a_subscriber_added_mid_stream_gets_exactly_the_messages_after_subscribe() {
     assert_eq!(disconnect_code(&got), Some(1));
     assert_eq!(finished.stats.received, 300);
 }
+
+#[test]
+fn a_sink_blocked_in_send_holds_up_no_subscriber_scheduled_with_it() {
+    // One dispatcher, and every message wakes all fifty subscribers at once: they are handed
+    // to the dispatcher as one run. The gated sink blocks inside `send`; the watchdog must
+    // hand the rest of that run to a spare dispatcher.
+    let registry = Registry::new();
+    let names: Vec<String> = (0..50).map(|i| format!("s{i:02}")).collect();
+    for name in &names {
+        subscribe(&registry, name, "tick");
+    }
+    let (gated_sink, gate, first, gated_out) = gated();
+    let mut builder = Engine::builder(registry).dispatcher_threads(1).matcher_threads(1);
+    let mut outs = Vec::new();
+    for name in &names[1..] {
+        let (sink, rx) = channel_sink(usize::MAX);
+        builder = builder.attach(name, sink);
+        outs.push(rx);
+    }
+    // The gated subscriber is attached first, so it comes first in the runs.
+    let (tx, source) = channel_source(16);
+    let engine = builder.attach(&names[0], gated_sink).start(source).unwrap();
+    for i in 0..20u64 {
+        tx.send(Message::new(i.to_string(), "tick")).unwrap();
+    }
+    first.recv_timeout(Duration::from_secs(10)).expect("the gated sink got its first delivery");
+    for rx in &outs {
+        let got: Vec<u64> = (0..20)
+            .map(|_| {
+                let d = rx.recv_timeout(Duration::from_secs(10)).expect("not held up");
+                d.message().unwrap().id.parse().unwrap()
+            })
+            .collect();
+        assert_eq!(got, (0..20).collect::<Vec<_>>());
+    }
+    drop(gate);
+    drop(tx);
+    let finished = engine.join();
+    assert_eq!(finished.stats.dropped, 0);
+    assert_eq!(match_ids(&gated_out.try_iter().collect::<Vec<_>>()), (0..20).collect::<Vec<_>>());
+}
+
+#[test]
+fn shutdown_ends_a_stream_held_up_by_a_blocking_subscriber() {
+    // A subscriber with FullPolicy::Block, no stall timeout and a sink that never reads: the
+    // emission waits for it forever. A shutdown must still end the stream within the drain
+    // timeout, counting what the subscriber did not take as dropped.
+    let registry = Registry::new();
+    subscribe(&registry, "stuck", "tick");
+    subscribe(&registry, "other", "tick");
+    let (gated_sink, _gate, first, _out) = gated();
+    let (other_sink, other_out) = channel_sink(usize::MAX);
+    let config = SubscriberConfig::new().policy(FullPolicy::Block).capacity(4);
+    let engine = Engine::builder(registry)
+        .drain_timeout(Duration::from_millis(200))
+        .attach_with("stuck", gated_sink, config)
+        .attach("other", other_sink)
+        .start(IterSource::new((0..100_000u64).map(|i| Message::new(i.to_string(), "tick"))))
+        .unwrap();
+    first.recv().unwrap();
+    let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        let _ = done_tx.send(engine.shutdown());
+    });
+    let finished = done_rx.recv_timeout(Duration::from_secs(20)).expect("shutdown returned");
+    assert_eq!(finished.reason, streamtrack::engine::StopReason::Shutdown);
+    let read = finished.stats.received;
+    assert!(read < 100_000, "{read}");
+    let stuck = finished.stats.subscriber("stuck").unwrap();
+    assert_eq!(stuck.matched, stuck.delivered + stuck.dropped, "{stuck:?}");
+    assert!(stuck.dropped > 0);
+    // The emission waited for the blocking subscriber (that is what `Block` means): the
+    // other subscriber got a prefix of the stream, in order, and the rest is counted.
+    let other = finished.stats.subscriber("other").unwrap();
+    let ids = match_ids(&other_out.try_iter().collect::<Vec<_>>());
+    assert_eq!(ids, (0..ids.len() as u64).collect::<Vec<_>>());
+    assert_eq!(other.delivered, ids.len() as u64);
+    assert_eq!(other.matched, other.delivered + other.dropped, "{other:?}");
+}

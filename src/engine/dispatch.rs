@@ -5,10 +5,16 @@
 //! go of it. So ten thousand subscribers need no ten thousand threads, and a message matched
 //! for all of them reaches every sink after a few microseconds of work each.
 //!
+//! The run queue carries *runs*: lists of up to [`RUN`] subscribers. The emitting thread
+//! gathers the subscribers a unit of matches woke ([`Runs`]) and hands them over together,
+//! so a busy stream costs one hand-over (and at most one thread wake-up) per unit, not one per
+//! delivery; a run is still short enough that both dispatchers share a large fan-out.
+//!
 //! A sink may block. A watchdog notices a dispatcher that has made no progress inside a sink
-//! for a while and starts a replacement, so the other subscribers keep being served; the spare
-//! thread exits when it finds the pool above strength and idle. Panics in sinks are caught:
-//! they fail that subscriber only.
+//! for a while, puts the rest of that dispatcher's run back on the run queue and starts a
+//! replacement, so the other subscribers keep being served; the spare thread exits when it
+//! finds the pool above strength and idle. Panics in sinks are caught: they fail that
+//! subscriber only.
 
 use super::pipeline::Shared;
 use super::subscriber::{Subscriber, Taken};
@@ -22,6 +28,8 @@ use std::time::Duration;
 
 /// Deliveries a dispatcher takes off a queue at once.
 const CHUNK: usize = 64;
+/// Most subscribers handed to the run queue as one run.
+pub(crate) const RUN: usize = 64;
 /// Deliveries a subscriber gets per turn before others are served.
 const TURN: u64 = 512;
 /// How often the watchdog looks.
@@ -31,7 +39,8 @@ const STUCK_AFTER: u32 = 3;
 /// How long an idle dispatcher waits for work before checking whether it is surplus.
 const IDLE_WAIT: Duration = Duration::from_millis(50);
 
-/// One dispatcher's heartbeat, read by the watchdog.
+/// One dispatcher's heartbeat, read by the watchdog, and the rest of the run it is serving
+/// (which the watchdog hands to others when the dispatcher is stuck in a sink).
 #[derive(Debug, Default)]
 struct Slot {
     in_sink: AtomicBool,
@@ -39,12 +48,17 @@ struct Slot {
     exited: AtomicBool,
     /// Set by the watchdog while the dispatcher sits in a sink without progress.
     stuck: AtomicBool,
+    /// Subscribers of the current run not served yet, last first.
+    run: Mutex<Vec<Arc<Subscriber>>>,
 }
+
+/// A list of scheduled subscribers, handed to the run queue at once.
+type Run = Vec<Arc<Subscriber>>;
 
 /// The pool of dispatcher threads and its run queue.
 pub(crate) struct Pool {
-    tx: Sender<Arc<Subscriber>>,
-    rx: Receiver<Arc<Subscriber>>,
+    tx: Sender<Run>,
+    rx: Receiver<Run>,
     target: usize,
     /// The live dispatchers' heartbeats.
     slots: Mutex<Vec<Arc<Slot>>>,
@@ -68,9 +82,18 @@ impl Pool {
     /// Puts a subscriber on the run queue unless it is there or running already.
     pub fn schedule(&self, sub: &Arc<Subscriber>) {
         if !sub.scheduled.swap(true, Ordering::SeqCst) {
-            // The receiver lives as long as the pool, so this cannot fail.
-            let _ = self.tx.send(sub.clone());
+            self.send(vec![sub.clone()]);
         }
+    }
+
+    /// A gatherer of subscribers to schedule together (see [`Runs`]).
+    pub fn runs(&self) -> Runs<'_> {
+        Runs { pool: self, run: Vec::new() }
+    }
+
+    fn send(&self, run: Run) {
+        // The receiver lives as long as the pool, so this cannot fail.
+        let _ = self.tx.send(run);
     }
 
     /// Starts the initial dispatchers and the watchdog.
@@ -128,6 +151,39 @@ impl Pool {
     }
 }
 
+/// Subscribers scheduled by one unit of matches, handed to the run queue [`RUN`] at a time
+/// (and the rest on [`Runs::flush`] or drop). Flush before anything that waits for a
+/// dispatcher: a subscriber gathered here is marked scheduled but not yet runnable.
+pub(crate) struct Runs<'a> {
+    pool: &'a Pool,
+    run: Run,
+}
+
+impl Runs<'_> {
+    /// Schedules `sub` unless it is on the run queue or running already.
+    pub fn add(&mut self, sub: &Arc<Subscriber>) {
+        if !sub.scheduled.swap(true, Ordering::SeqCst) {
+            self.run.push(sub.clone());
+            if self.run.len() >= RUN {
+                self.flush();
+            }
+        }
+    }
+
+    /// Hands what was gathered to the run queue.
+    pub fn flush(&mut self) {
+        if !self.run.is_empty() {
+            self.pool.send(std::mem::take(&mut self.run));
+        }
+    }
+}
+
+impl Drop for Runs<'_> {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -148,11 +204,21 @@ fn dispatcher(shared: Arc<Shared>, slot: Arc<Slot>) {
     loop {
         // `try_recv` first: the timed wait reads the clock, which a busy pool can skip.
         let next = match pool.rx.try_recv() {
-            Ok(sub) => Ok(sub),
+            Ok(run) => Ok(run),
             Err(_) => pool.rx.recv_timeout(IDLE_WAIT),
         };
         match next {
-            Ok(sub) => run(&shared, &sub, &slot, &mut out),
+            Ok(mut subs) => {
+                subs.reverse();
+                *lock(&slot.run) = subs;
+                // The watchdog may take the rest of the run while we are stuck in a sink.
+                while let Some(sub) = {
+                    let next = lock(&slot.run).pop();
+                    next
+                } {
+                    run(&shared, &sub, &slot, &mut out);
+                }
+            }
             Err(RecvTimeoutError::Timeout) => {
                 if pool.stop.load(Ordering::SeqCst) && pool.rx.is_empty() {
                     break;
@@ -251,7 +317,7 @@ fn run(shared: &Arc<Shared>, sub: &Arc<Subscriber>, slot: &Slot, out: &mut Vec<D
                     // Let others have a go; the subscriber stays scheduled.
                     sub.settle(delivered);
                     drop(guard);
-                    let _ = shared.pool.tx.send(sub.clone());
+                    shared.pool.send(vec![sub.clone()]);
                     return;
                 }
             }
@@ -302,6 +368,11 @@ fn watchdog(shared: std::sync::Weak<Shared>) {
                         entry.2 += 1;
                         if entry.2 >= STUCK_AFTER {
                             slot.stuck.store(true, Ordering::SeqCst);
+                            // The rest of its run goes to the others.
+                            let rest = std::mem::take(&mut *lock(&slot.run));
+                            if !rest.is_empty() {
+                                pool.send(rest);
+                            }
                         }
                     }
                     Some(entry) => {

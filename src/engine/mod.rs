@@ -37,33 +37,38 @@
 //!
 //! # Design
 //!
-//! - **Source thread.** Calls [`Source::next_batch`], numbers the messages (their *position*),
-//!   wraps each in an `Arc` (a message is shared by every subscriber it goes to, never
-//!   copied), and sends units of work to the matcher threads over a bounded
-//!   `crossbeam-channel`. A batch smaller than `batch_size` is split among the matcher
-//!   threads, so that a trickle of messages is matched in parallel too. The number of units
-//!   between the source and the subscriber queues is bounded (`in_flight`), which is how
-//!   back-pressure reaches the source. The same thread acknowledges handled messages
-//!   ([`Source::ack`]) and coordinates the end of the stream.
-//! - **Matcher threads.** Each takes a unit, takes a registry snapshot *after* receiving it
-//!   (so a `subscribe` that returned before the source handed a message over applies to it),
-//!   finds the matching rules, and groups them by subscriber.
-//! - **Ordered emission.** Units carry sequence numbers. A finished unit goes into a reorder
-//!   buffer; the thread that completes the next unit in sequence emits it (and any ready
-//!   after it) into the subscriber queues, while the others return to matching. So each
-//!   subscriber sees matches in source order with any number of matcher threads, and there
-//!   is no extra thread hop on the way.
+//! - **Reading.** The matcher threads read the [`Source`] in turn (leader/followers): a
+//!   thread that needs work takes a permit (the number of units read but not yet emitted is
+//!   bounded, `in_flight`, which is how back-pressure reaches the source), takes the
+//!   reader's lock, calls [`Source::next_batch`], numbers the messages (their *position*)
+//!   and releases the lock; the next thread may then block in the source while this one
+//!   matches. Each message is wrapped in an `Arc` (shared by every subscriber it goes to,
+//!   never copied). The reader also acknowledges handled messages ([`Source::ack`]). So a
+//!   message is read, matched and emitted on one thread, with no hand-over: a dedicated
+//!   source thread (the first design) cost a thread hop per batch and, on two cores,
+//!   competed with the matchers for CPU (DESIGN.md, "The engine", has the figures).
+//! - **Matching.** A thread takes a registry snapshot *after* reading (so a `subscribe`
+//!   that returned before the source handed a message over applies to it), finds the
+//!   matching rules, and groups them by subscriber.
+//! - **Ordered emission.** Units carry sequence numbers. A thread whose unit is the next to
+//!   emit (always so with one thread, usually with a trickle) pushes each message's
+//!   deliveries straight into the subscriber queues as it matches; otherwise the finished
+//!   unit goes into a reorder buffer, and the thread that completes the next unit in
+//!   sequence emits it (and any ready after it). So each subscriber sees matches in source
+//!   order with any number of matcher threads, and there is no extra thread hop.
 //! - **Subscriber queues.** Bounded; when full, the subscriber's [`FullPolicy`] applies:
 //!   block (back-pressure), drop newest, drop oldest, or disconnect (code 4). An optional rate
 //!   cap drops above a rate. Every drop is counted and reported to the subscriber in a
 //!   cumulative [`Delivery::Limit`] notice; a [`Delivery::Warning`] is sent when the queue
 //!   passes the warning threshold (60% by default).
 //! - **Dispatchers.** A small pool of threads hands queued deliveries to sinks: a subscriber
-//!   with work is scheduled once, served in chunks, then released. A sink that blocks only
-//!   holds up its own subscriber: a watchdog replaces a dispatcher stuck in a sink. A sink
-//!   that fails or panics disconnects its subscriber only.
+//!   with work is scheduled once (the subscribers a unit woke are handed over together),
+//!   served in chunks, then released. A sink that blocks only holds up its own subscriber: a
+//!   watchdog hands the rest of a stuck dispatcher's work to a replacement. A sink that fails
+//!   or panics disconnects its subscriber only.
 //! - **End of stream.** At the end of the source's stream, on [`Engine::shutdown`] or a fatal
-//!   source error, reading stops, everything already read is matched and emitted, every
+//!   source error, reading stops, everything already read is matched and emitted (a
+//!   coordinator thread waits for that), every
 //!   subscriber gets what is queued and then a [`Delivery::Disconnect`] (code 5, 1 or 10),
 //!   and the source is acknowledged up to the last message. A drain timeout bounds the wait
 //!   for stalled sinks; what they did not take is counted as dropped.

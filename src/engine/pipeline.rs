@@ -1,5 +1,5 @@
-//! The engine: source thread, matcher threads, ordered emission into subscriber queues, and
-//! the end of the stream.
+//! The engine: matcher threads that read the source in turn, ordered emission into subscriber
+//! queues, and the end of the stream.
 
 use super::dispatch::Pool;
 use super::subscriber::{Queued, Subscriber};
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 /// How many disconnected subscribers' final figures [`EngineStats`] keeps.
 const FINISHED_KEPT: usize = 10_000;
-/// How often the source thread recomputes the acknowledgement watermark (a scan of the
+/// How often the reading thread recomputes the acknowledgement watermark (a scan of the
 /// live subscribers).
 const ACK_EVERY: Duration = Duration::from_millis(50);
 
@@ -107,16 +107,16 @@ impl EngineBuilder {
         self
     }
 
-    /// Most messages asked of the source at once and handed to a matcher thread as one unit
-    /// (default 64). Smaller batches from the source are split among the matcher threads.
+    /// Most messages asked of the source at once, matched by one thread as one unit
+    /// (default 64).
     pub fn batch_size(mut self, n: usize) -> Self {
         self.batch_size = n.max(1);
         self
     }
 
-    /// Most batches between the source and the subscriber queues (default four per matcher
-    /// thread); bounds memory and makes [`FullPolicy::Block`](super::FullPolicy::Block)
-    /// reach the source.
+    /// Most units (batches) read and not yet emitted into the subscriber queues (default
+    /// four per matcher thread); bounds memory and makes
+    /// [`FullPolicy::Block`](super::FullPolicy::Block) reach the source.
     pub fn in_flight(mut self, n: usize) -> Self {
         self.in_flight = Some(n.max(1));
         self
@@ -162,6 +162,8 @@ impl EngineBuilder {
     pub fn start(self, source: impl Source + 'static) -> Result<Engine, EngineError> {
         let in_flight = self.in_flight.unwrap_or(4 * self.matcher_threads).max(1);
         let (permit_tx, permit_rx) = crossbeam_channel::bounded(in_flight);
+        let (ended_tx, ended_rx) = crossbeam_channel::unbounded();
+        let source: Box<dyn Source> = Box::new(source);
         let shared = Arc::new(Shared {
             registry: self.registry,
             table: RwLock::new(Table::default()),
@@ -174,6 +176,19 @@ impl EngineBuilder {
             closed: AtomicBool::new(false),
             started: Instant::now(),
             reorder: Mutex::new(Reorder::default()),
+            reader: Mutex::new(Reader {
+                source: Some(source),
+                batch: Vec::with_capacity(self.batch_size),
+                batch_size: self.batch_size,
+                position: 0,
+                seq: 0,
+                acked: 0,
+                last_ack: Instant::now(),
+                ended: false,
+                ended_tx,
+            }),
+            batch_size: self.batch_size,
+            permit_tx,
             permit_rx,
             defaults: self.defaults,
             retired: Mutex::new(0),
@@ -183,41 +198,35 @@ impl EngineBuilder {
             shared.attach(&name, sink, config)?;
         }
         Pool::start(&shared).map_err(EngineError::Spawn)?;
-        let (work_tx, work_rx) = crossbeam_channel::bounded::<Work>(in_flight);
         let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
         let mut matchers = Vec::new();
         for _ in 0..self.matcher_threads {
             let s = shared.clone();
-            let rx = work_rx.clone();
             let done = done_tx.clone();
             let spawned =
                 std::thread::Builder::new().name("streamtrack-match".into()).spawn(move || {
-                    matcher(&s, rx);
+                    matcher(&s);
                     drop(done);
                 });
             match spawned {
                 Ok(h) => matchers.push(h),
                 Err(e) => {
+                    shared.end_reading(StopReason::Shutdown);
                     shared.pool.stop_and_join();
                     return Err(EngineError::Spawn(e));
                 }
             }
         }
         drop(done_tx);
-        drop(work_rx);
         let s = shared.clone();
-        let config = SourceLoop {
-            batch_size: self.batch_size,
-            matcher_threads: self.matcher_threads,
-            drain_timeout: self.drain_timeout,
-        };
-        let source: Box<dyn Source> = Box::new(source);
+        let drain_timeout = self.drain_timeout;
         let coordinator = std::thread::Builder::new()
-            .name("streamtrack-source".into())
-            .spawn(move || run_source(&s, source, config, work_tx, permit_tx, done_rx, matchers));
+            .name("streamtrack-end".into())
+            .spawn(move || coordinate(&s, drain_timeout, ended_rx, done_rx, matchers));
         let coordinator = match coordinator {
             Ok(h) => h,
             Err(e) => {
+                shared.end_reading(StopReason::Shutdown);
                 shared.pool.stop_and_join();
                 return Err(EngineError::Spawn(e));
             }
@@ -336,7 +345,7 @@ impl Engine {
                     reason: StopReason::SourceFailed(SourceError {
                         kind: SourceErrorKind::Panicked,
                         line: None,
-                        message: "the engine's source thread panicked".into(),
+                        message: "the engine's coordinator thread panicked".into(),
                         fatal: true,
                     }),
                     stats: self.shared.stats(),
@@ -420,6 +429,14 @@ pub(crate) struct Shared {
     closed: AtomicBool,
     started: Instant,
     reorder: Mutex<Reorder>,
+    /// The source and the numbering of what was read; whichever matcher thread needs work
+    /// reads under this lock.
+    reader: Mutex<Reader>,
+    /// Messages asked of the source at once.
+    batch_size: usize,
+    /// A permit per unit read and not yet emitted bounds the work between the source and the
+    /// subscriber queues (sent to take one, received to give one back).
+    permit_tx: Sender<()>,
     permit_rx: Receiver<()>,
     defaults: SubscriberConfig,
     /// Counts finished subscribers; `live_changed` is signalled with it.
@@ -542,13 +559,6 @@ impl Shared {
 // ---------------------------------------------------------------------------------------------
 // Source thread (also the coordinator of the end of the stream).
 
-/// A unit of work for a matcher thread.
-struct Work {
-    seq: u64,
-    first_position: u64,
-    messages: Vec<Arc<Message>>,
-}
-
 /// A matched unit, ready to be emitted in sequence.
 struct Matched {
     seq: u64,
@@ -556,10 +566,38 @@ struct Matched {
     routed: Vec<(Arc<Subscriber>, Queued)>,
 }
 
-struct SourceLoop {
+/// The source and the state of reading it, behind [`Shared::reader`].
+struct Reader {
+    /// Taken by the coordinator at the very end (last acknowledgement, then dropped).
+    source: Option<Box<dyn Source>>,
+    /// The buffer the source fills (swapped with the reading thread's own).
+    batch: Vec<Message>,
     batch_size: usize,
-    matcher_threads: usize,
-    drain_timeout: Duration,
+    /// Messages read so far (the next message's position).
+    position: u64,
+    /// Units read so far (the next unit's sequence number).
+    seq: u64,
+    acked: u64,
+    last_ack: Instant,
+    /// Reading is over; `ended_tx` told the coordinator why.
+    ended: bool,
+    ended_tx: Sender<StopReason>,
+}
+
+impl Reader {
+    fn end(&mut self, reason: StopReason) {
+        if !self.ended {
+            self.ended = true;
+            let _ = self.ended_tx.send(reason);
+        }
+    }
+}
+
+/// A unit of work a matcher thread read.
+struct Unit {
+    seq: u64,
+    first_position: u64,
+    messages: Vec<Arc<Message>>,
 }
 
 fn source_panicked(payload: &(dyn std::any::Any + Send)) -> SourceError {
@@ -571,83 +609,140 @@ fn source_panicked(payload: &(dyn std::any::Any + Send)) -> SourceError {
     SourceError { kind: SourceErrorKind::Panicked, line: None, message: text, fatal: true }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn run_source(
+/// How often a thread waiting for a permit looks at the stop flag.
+const PERMIT_WAIT: Duration = Duration::from_millis(20);
+
+impl Shared {
+    /// Stops reading (if not stopped yet) for `reason`.
+    fn end_reading(&self, reason: StopReason) {
+        lock(&self.reader).end(reason);
+    }
+
+    /// Reads the next unit into `unit` (a permit taken for it); `false` once reading is over.
+    ///
+    /// Matcher threads read in turn (leader/followers): the one holding the reader's lock
+    /// may block in the source while the others match what they read. So a message is
+    /// read, matched and emitted on one thread, with no hand-over between threads.
+    fn read_unit(&self, batch: &mut Vec<Message>, unit: &mut Unit) -> bool {
+        let c = &self.counters;
+        loop {
+            // A permit per unit bounds the work between here and the subscriber queues.
+            while self.permit_tx.send_timeout((), PERMIT_WAIT).is_err() {
+                if lock(&self.reader).ended {
+                    return false;
+                }
+                if self.stop.load(Ordering::SeqCst) {
+                    self.end_reading(StopReason::Shutdown);
+                    return false;
+                }
+            }
+            let mut r = lock(&self.reader);
+            if self.stop.load(Ordering::SeqCst) {
+                r.end(StopReason::Shutdown);
+            }
+            if r.ended {
+                drop(r);
+                let _ = self.permit_rx.try_recv();
+                return false;
+            }
+            let Some(mut source) = r.source.take() else {
+                drop(r);
+                let _ = self.permit_rx.try_recv();
+                return false;
+            };
+            batch.clear();
+            std::mem::swap(batch, &mut r.batch);
+            let max = r.batch_size;
+            let result = catch_unwind(AssertUnwindSafe(|| source.next_batch(batch, max)))
+                .unwrap_or_else(|p| Err(source_panicked(&*p)));
+            r.source = Some(source);
+            let mut end = None;
+            match result {
+                Ok(SourceStatus::Open) => {}
+                Ok(SourceStatus::Ended) => end = Some(StopReason::EndOfStream),
+                Err(e) => {
+                    if e.kind == SourceErrorKind::Malformed {
+                        c.malformed.fetch_add(1, Ordering::SeqCst);
+                    } else {
+                        c.source_errors.fetch_add(1, Ordering::SeqCst);
+                    }
+                    if e.fatal {
+                        end = Some(StopReason::SourceFailed(e.clone()));
+                    }
+                    self.report(EngineEvent::Source(e));
+                }
+            }
+            let n = batch.len();
+            unit.seq = r.seq;
+            unit.first_position = r.position;
+            if n > 0 {
+                c.received.fetch_add(n as u64, Ordering::SeqCst);
+                r.seq += 1;
+                r.position += n as u64;
+            }
+            self.maybe_ack(&mut r);
+            if let Some(reason) = end {
+                r.end(reason);
+            }
+            let ended = r.ended;
+            drop(r);
+            if n > 0 {
+                unit.messages.clear();
+                unit.messages.extend(batch.drain(..).map(Arc::new));
+                return true;
+            }
+            let _ = self.permit_rx.try_recv();
+            if ended {
+                return false;
+            }
+        }
+    }
+
+    /// Acknowledges to the source what is fully handled, at most every [`ACK_EVERY`].
+    fn maybe_ack(&self, r: &mut Reader) {
+        let c = &self.counters;
+        if c.processed.load(Ordering::Relaxed) > r.acked && r.last_ack.elapsed() >= ACK_EVERY {
+            r.last_ack = Instant::now();
+            let w = self.ack_watermark();
+            if w > r.acked {
+                r.acked = w;
+                if let Some(source) = r.source.as_mut() {
+                    let _ = catch_unwind(AssertUnwindSafe(|| source.ack(w)));
+                }
+                c.acked.store(w, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// The coordinator of the end of the stream: waits until reading is over, everything read
+/// is emitted and every subscriber's stream is finished (or the drain timeout runs out),
+/// acknowledges everything to the source and drops it.
+fn coordinate(
     shared: &Arc<Shared>,
-    mut source: Box<dyn Source>,
-    cfg: SourceLoop,
-    work_tx: Sender<Work>,
-    permit_tx: Sender<()>,
+    drain_timeout: Duration,
+    ended_rx: Receiver<StopReason>,
     done_rx: Receiver<()>,
     matchers: Vec<JoinHandle<()>>,
 ) -> Finished {
     let c = &shared.counters;
-    let mut buf: Vec<Message> = Vec::with_capacity(cfg.batch_size);
-    let mut position = 0u64;
-    let mut seq = 0u64;
-    let mut acked = 0u64;
-    let mut last_ack = Instant::now();
+    // Reading ends at the end of the stream, on a fatal source error, or on a shutdown
+    // request, which the reading threads notice; so does this thread, should they all be
+    // held up (e.g. by a subscriber that blocks the emission).
     let reason = loop {
-        if shared.stop.load(Ordering::SeqCst) {
-            break StopReason::Shutdown;
-        }
-        buf.clear();
-        let result = catch_unwind(AssertUnwindSafe(|| source.next_batch(&mut buf, cfg.batch_size)))
-            .unwrap_or_else(|p| Err(source_panicked(&*p)));
-        let mut end = None;
-        match result {
-            Ok(SourceStatus::Open) => {}
-            Ok(SourceStatus::Ended) => end = Some(StopReason::EndOfStream),
-            Err(e) => {
-                if e.kind == SourceErrorKind::Malformed {
-                    c.malformed.fetch_add(1, Ordering::SeqCst);
-                } else {
-                    c.source_errors.fetch_add(1, Ordering::SeqCst);
-                }
-                if e.fatal {
-                    end = Some(StopReason::SourceFailed(e.clone()));
-                }
-                shared.report(EngineEvent::Source(e));
-            }
-        }
-        if !buf.is_empty() {
-            let n = buf.len();
-            c.received.fetch_add(n as u64, Ordering::SeqCst);
-            // Small batches are split so that every matcher thread gets a share.
-            let per = n.div_ceil(cfg.matcher_threads).clamp(1, cfg.batch_size);
-            let mut messages = buf.drain(..).map(Arc::new);
-            let mut left = n;
-            while left > 0 {
-                let take = per.min(left);
-                let chunk: Vec<Arc<Message>> = messages.by_ref().take(take).collect();
-                left -= take;
-                // A permit per unit bounds the work between here and the queues.
-                if permit_tx.send(()).is_err() {
-                    break;
-                }
-                let work = Work { seq, first_position: position, messages: chunk };
-                seq += 1;
-                position += take as u64;
-                if work_tx.send(work).is_err() {
-                    break;
+        match ended_rx.recv_timeout(PERMIT_WAIT) {
+            Ok(reason) => break reason,
+            Err(RecvTimeoutError::Timeout) => {
+                if shared.stop.load(Ordering::SeqCst) {
+                    if let Ok(mut r) = shared.reader.try_lock() {
+                        r.end(StopReason::Shutdown);
+                    }
                 }
             }
-        }
-        if c.processed.load(Ordering::Relaxed) > acked && last_ack.elapsed() >= ACK_EVERY {
-            last_ack = Instant::now();
-            let w = shared.ack_watermark();
-            if w > acked {
-                acked = w;
-                let _ = catch_unwind(AssertUnwindSafe(|| source.ack(w)));
-                c.acked.store(w, Ordering::SeqCst);
-            }
-        }
-        if let Some(reason) = end {
-            break reason;
+            Err(RecvTimeoutError::Disconnected) => break StopReason::Shutdown,
         }
     };
-    drop(work_tx);
-    let deadline = Instant::now() + cfg.drain_timeout;
+    let deadline = Instant::now() + drain_timeout;
     // Everything read is matched and emitted once every matcher thread has exited.
     let emitted = loop {
         match done_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
@@ -703,11 +798,17 @@ fn run_source(
         }
     }
     let processed = c.processed.load(Ordering::SeqCst);
-    if processed > acked {
-        let _ = catch_unwind(AssertUnwindSafe(|| source.ack(processed)));
-        c.acked.store(processed, Ordering::SeqCst);
+    let (source, acked) = {
+        let mut r = lock(&shared.reader);
+        (r.source.take(), r.acked)
+    };
+    if let Some(mut source) = source {
+        if processed > acked {
+            let _ = catch_unwind(AssertUnwindSafe(|| source.ack(processed)));
+            c.acked.store(processed, Ordering::SeqCst);
+        }
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(source)));
     }
-    let _ = catch_unwind(AssertUnwindSafe(move || drop(source)));
     shared.pool.stop_and_join();
     Finished { reason, stats: shared.stats() }
 }
@@ -798,15 +899,28 @@ impl Routes {
     }
 }
 
-fn matcher(shared: &Arc<Shared>, rx: Receiver<Work>) {
+fn matcher(shared: &Arc<Shared>) {
     let mut scratch = Scratch::new();
     let mut routes = Routes::default();
     let mut stamp = 0u64;
-    while let Ok(work) = rx.recv() {
-        // The snapshot is taken after the work arrived, so a rule whose subscribe returned
-        // before the source handed the message over applies to it.
+    // One message's deliveries: (route slot, delivery).
+    let mut local: Vec<(usize, Queued)> = Vec::new();
+    let mut batch = Vec::new();
+    let mut work = Unit { seq: 0, first_position: 0, messages: Vec::new() };
+    while shared.read_unit(&mut batch, &mut work) {
+        // The snapshot is taken after the source handed the messages over, so a rule whose
+        // subscribe returned before that applies to them.
         let snapshot = shared.registry.snapshot();
         routes.refresh(shared);
+        // When every earlier unit is emitted already (a trickle, or one thread), this thread
+        // takes the emitter's role now and pushes each message's deliveries straight into
+        // the subscriber queues; otherwise they wait in the reorder buffer for their turn.
+        let direct = claim_emission(shared, work.seq);
+        // A unit smaller than a full batch means the source is not saturated: latency
+        // matters more than hand-overs, so each message's subscribers go to the
+        // dispatchers at once rather than with the unit's.
+        let trickle = direct && work.messages.len() < shared.batch_size;
+        let mut runs = shared.pool.runs();
         let mut routed: Vec<(Arc<Subscriber>, Queued)> = Vec::new();
         let mut matched = 0u64;
         let mut unrouted = 0u64;
@@ -818,6 +932,7 @@ fn matcher(shared: &Arc<Shared>, rx: Receiver<Work>) {
             matched += 1;
             stamp += 1;
             let position = work.first_position + i as u64;
+            local.clear();
             for info in found {
                 let s = routes.slot(shared, &info.subscriber);
                 let slot = &mut routes.slots[s];
@@ -825,26 +940,35 @@ fn matcher(shared: &Arc<Shared>, rx: Receiver<Work>) {
                 if slot.stamp == stamp {
                     // Another rule of a subscriber already in this message's deliveries.
                     if slot.sub.is_some() {
-                        routed[slot.group].1.more.push(rule);
+                        local[slot.group].1.more.push(rule);
                     }
                     continue;
                 }
                 slot.stamp = stamp;
-                match &slot.sub {
-                    None => unrouted += 1,
-                    Some(sub) => {
-                        slot.group = routed.len();
-                        let q = Queued {
-                            message: message.clone(),
-                            first: rule,
-                            more: Vec::new(),
-                            position,
-                        };
-                        routed.push((sub.clone(), q));
+                if slot.sub.is_none() {
+                    unrouted += 1;
+                    continue;
+                }
+                slot.group = local.len();
+                let q =
+                    Queued { message: message.clone(), first: rule, more: Vec::new(), position };
+                local.push((s, q));
+            }
+            for (s, q) in local.drain(..) {
+                let Some(sub) = &routes.slots[s].sub else { continue };
+                if direct {
+                    if sub.push(q, &mut || runs.flush()) {
+                        runs.add(sub);
                     }
+                } else {
+                    routed.push((sub.clone(), q));
                 }
             }
+            if trickle {
+                runs.flush();
+            }
         }
+        drop(runs);
         let c = &shared.counters;
         if matched > 0 {
             c.matched.fetch_add(matched, Ordering::Relaxed);
@@ -854,8 +978,13 @@ fn matcher(shared: &Arc<Shared>, rx: Receiver<Work>) {
         }
         let end_position = work.first_position + work.messages.len() as u64;
         let seq = work.seq;
-        drop(work);
-        emit(shared, Matched { seq, end_position, routed });
+        work.messages.clear();
+        if direct {
+            unit_emitted(shared, end_position);
+            emit_ready(shared, lock(&shared.reorder));
+        } else {
+            emit(shared, Matched { seq, end_position, routed });
+        }
     }
 }
 
@@ -872,6 +1001,26 @@ fn emit(shared: &Shared, batch: Matched) {
         return;
     }
     r.emitting = true;
+    emit_ready(shared, r);
+}
+
+/// Takes the emitter's role for unit `seq` if it is the next to emit and nobody emits.
+fn claim_emission(shared: &Shared, seq: u64) -> bool {
+    let mut r = lock(&shared.reorder);
+    if r.emitting || r.next != seq {
+        return false;
+    }
+    r.emitting = true;
+    r.next += 1;
+    true
+}
+
+/// As the emitter: emits every unit ready in sequence, then gives up the role.
+fn emit_ready<'a>(shared: &'a Shared, mut r: MutexGuard<'a, Reorder>) {
+    if r.pending.is_empty() {
+        r.emitting = false;
+        return;
+    }
     let mut ready = Vec::new();
     loop {
         while let Some(b) = {
@@ -894,12 +1043,19 @@ fn emit(shared: &Shared, batch: Matched) {
 }
 
 fn deliver(shared: &Shared, batch: Matched) {
+    let mut runs = shared.pool.runs();
     for (sub, item) in batch.routed {
-        if sub.push(item) {
-            shared.pool.schedule(&sub);
+        if sub.push(item, &mut || runs.flush()) {
+            runs.add(&sub);
         }
     }
-    shared.counters.processed.store(batch.end_position, Ordering::SeqCst);
+    drop(runs);
+    unit_emitted(shared, batch.end_position);
+}
+
+/// A unit's deliveries are all in the subscriber queues.
+fn unit_emitted(shared: &Shared, end_position: u64) {
+    shared.counters.processed.store(end_position, Ordering::SeqCst);
     // Frees room for the source to send another unit.
     let _ = shared.permit_rx.try_recv();
 }

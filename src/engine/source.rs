@@ -108,10 +108,11 @@ impl From<std::io::Error> for SourceError {
 
 /// Where messages come from: a transport (a queue consumer, a socket, a file, a generator).
 ///
-/// The engine calls [`next_batch`](Source::next_batch) in a loop on its own thread, and
-/// [`ack`](Source::ack) whenever more messages have been fully handled, so a transport with
-/// at-least-once delivery can commit its offsets. Both run on that one thread, so a source
-/// needs `Send` but not `Sync`.
+/// The engine calls [`next_batch`](Source::next_batch) in a loop, and [`ack`](Source::ack)
+/// whenever more messages have been fully handled, so a transport with at-least-once
+/// delivery can commit its offsets. The engine's matcher threads take turns reading, so the
+/// calls may come from different threads, but never two at once: a source needs `Send` but
+/// not `Sync`.
 ///
 /// # Contract
 ///

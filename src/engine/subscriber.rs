@@ -52,6 +52,9 @@ struct State {
     /// Matches a dispatcher has taken and not yet reported back.
     inflight: u64,
     inflight_first: u64,
+    /// Matches of a chunk still in a sink call when the stream was aborted: counted as
+    /// dropped then, moved to delivered if the sink takes them after all.
+    abandoned: u64,
     /// Cumulative matches not delivered (what the next limit notice reports).
     undelivered: u64,
     limit_pending: bool,
@@ -130,6 +133,7 @@ impl Subscriber {
                 items: VecDeque::new(),
                 inflight: 0,
                 inflight_first: 0,
+                abandoned: 0,
                 undelivered: 0,
                 limit_pending: false,
                 warning_pending: None,
@@ -156,6 +160,15 @@ impl Subscriber {
             oldest_pending: AtomicU64::new(u64::MAX),
             sink: Mutex::new(Some(sink)),
         }
+    }
+
+    /// Counts matches a sink took from the chunk it was given.
+    fn settle_delivered(st: &mut State, delivered: u64) {
+        let late = delivered.min(st.abandoned);
+        st.abandoned -= late;
+        st.dropped_closed -= late;
+        st.delivered += delivered;
+        st.inflight = 0;
     }
 
     fn refresh_oldest(&self, st: &State) {
@@ -189,8 +202,10 @@ impl Subscriber {
     }
 
     /// Queues one match under the subscriber's policy. Returns whether a dispatcher should
-    /// run it (there is something new to send). May block under [`FullPolicy::Block`].
-    pub fn push(&self, item: Queued) -> bool {
+    /// run it (there is something new to send). May block under [`FullPolicy::Block`]:
+    /// `before_wait` is called first (to hand over subscribers scheduled but not yet
+    /// runnable, this one perhaps among them).
+    pub fn push(&self, item: Queued, before_wait: &mut dyn FnMut()) -> bool {
         let mut st = lock(&self.state);
         st.matched += 1;
         if !matches!(st.life, Life::Open) {
@@ -240,6 +255,7 @@ impl Subscriber {
                 }
                 FullPolicy::Block => {
                     let deadline = self.config.stall_timeout.map(|t| Instant::now() + t);
+                    before_wait();
                     while st.items.len() >= capacity && matches!(st.life, Life::Open) {
                         st.waiting = true;
                         match deadline {
@@ -310,8 +326,7 @@ impl Subscriber {
         may_unschedule: bool,
     ) -> Taken {
         let mut st = lock(&self.state);
-        st.delivered += delivered;
-        st.inflight = 0;
+        Self::settle_delivered(&mut st, delivered);
         if matches!(st.life, Life::Closed { .. }) {
             self.refresh_oldest(&st);
             self.scheduled.store(false, Ordering::SeqCst);
@@ -369,8 +384,7 @@ impl Subscriber {
     /// Reports the previous chunk's `delivered` matches.
     pub fn settle(&self, delivered: u64) {
         let mut st = lock(&self.state);
-        st.delivered += delivered;
-        st.inflight = 0;
+        Self::settle_delivered(&mut st, delivered);
         self.refresh_oldest(&st);
     }
 
@@ -378,8 +392,7 @@ impl Subscriber {
     /// reason.
     pub fn mark_closed(&self, delivered: u64) -> (DisconnectCode, String) {
         let mut st = lock(&self.state);
-        st.delivered += delivered;
-        st.inflight = 0;
+        Self::settle_delivered(&mut st, delivered);
         let (code, reason) = match &st.life {
             Life::Closing { code, reason } | Life::Closed { code, reason } => {
                 (*code, reason.clone())
@@ -395,9 +408,8 @@ impl Subscriber {
     /// dropped and the stream closed with code 10.
     pub fn fail(&self, delivered: u64, error: &str) {
         let mut st = lock(&self.state);
-        st.delivered += delivered;
         let lost = st.inflight.saturating_sub(delivered) + Self::drop_all_queued(&mut st);
-        st.inflight = 0;
+        Self::settle_delivered(&mut st, delivered);
         st.dropped_closed += lost;
         st.error = Some(error.to_string());
         st.life = Life::Closed {
@@ -431,6 +443,10 @@ impl Subscriber {
         }
         let n = Self::drop_all_queued(&mut st);
         st.dropped_closed += n;
+        // A chunk a sink still holds is given up too (see `settle_delivered`).
+        st.dropped_closed += st.inflight;
+        st.abandoned += st.inflight;
+        st.inflight = 0;
         let code = match &st.life {
             Life::Closing { code, .. } => *code,
             _ => DisconnectCode::SHUTDOWN,

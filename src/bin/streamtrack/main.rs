@@ -12,6 +12,12 @@ mod run_cmd;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
+/// The engine allocates a message on the thread that reads it and frees it on whichever
+/// thread drops the last reference (often a dispatcher); glibc's allocator serialises such
+/// frees on per-arena locks, mimalloc does not (README, "Allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Real-time keyword tracking over message streams.
 #[derive(Parser)]
 #[command(name = "streamtrack", version, about)]
