@@ -64,6 +64,8 @@ pub(crate) struct Pool {
     slots: Mutex<Vec<Arc<Slot>>>,
     handles: Mutex<Vec<JoinHandle<()>>>,
     pub stop: AtomicBool,
+    /// Dropped to stop the watchdog.
+    watch_stop: Mutex<Option<Sender<()>>>,
 }
 
 impl Pool {
@@ -76,6 +78,7 @@ impl Pool {
             slots: Mutex::new(Vec::new()),
             handles: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
+            watch_stop: Mutex::new(None),
         }
     }
 
@@ -102,9 +105,11 @@ impl Pool {
             Pool::spawn_dispatcher(shared)?;
         }
         let weak = Arc::downgrade(shared);
+        let (stop_tx, stop_rx) = crossbeam_channel::bounded(0);
+        *lock(&shared.pool.watch_stop) = Some(stop_tx);
         let handle = std::thread::Builder::new()
             .name("streamtrack-watchdog".into())
-            .spawn(move || watchdog(weak))?;
+            .spawn(move || watchdog(weak, stop_rx))?;
         lock(&shared.pool.handles).push(handle);
         Ok(())
     }
@@ -135,7 +140,12 @@ impl Pool {
     /// a sink (a stuck one is left to finish on its own).
     pub fn stop_and_join(&self) {
         self.stop.store(true, Ordering::SeqCst);
+        // Wake the watchdog and the idle dispatchers, so that they leave now.
+        drop(lock(&self.watch_stop).take());
         let handles = std::mem::take(&mut *lock(&self.handles));
+        for _ in 0..handles.len() {
+            self.send(Vec::new());
+        }
         let slots = std::mem::take(&mut *lock(&self.slots));
         // Wait a little for threads in sinks to come back; never forever.
         let deadline = std::time::Instant::now() + Duration::from_secs(1);
@@ -208,6 +218,12 @@ fn dispatcher(shared: Arc<Shared>, slot: Arc<Slot>) {
             Err(_) => pool.rx.recv_timeout(IDLE_WAIT),
         };
         match next {
+            Ok(subs) if subs.is_empty() => {
+                // A wake-up from `stop_and_join` (one per thread): every stream is over.
+                if pool.stop.load(Ordering::SeqCst) {
+                    break;
+                }
+            }
             Ok(mut subs) => {
                 subs.reverse();
                 *lock(&slot.run) = subs;
@@ -345,11 +361,13 @@ fn fail(
 }
 
 /// Marks dispatchers stuck in a sink and starts spares so that the pool keeps its strength.
-fn watchdog(shared: std::sync::Weak<Shared>) {
+fn watchdog(shared: std::sync::Weak<Shared>, stop: Receiver<()>) {
     // Per slot: progress seen and looks without progress.
     let mut seen: Vec<(Arc<Slot>, u64, u32)> = Vec::new();
     loop {
-        std::thread::sleep(WATCH_EVERY);
+        if let Err(RecvTimeoutError::Disconnected) = stop.recv_timeout(WATCH_EVERY) {
+            return;
+        }
         let Some(shared) = shared.upgrade() else { return };
         let pool = &shared.pool;
         if pool.stop.load(Ordering::SeqCst) {
