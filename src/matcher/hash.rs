@@ -160,6 +160,15 @@ pub(crate) struct WordTable {
     ends: Vec<u32>,
 }
 
+/// Puts word `id` (hash `h`) in the first free slot of its probe sequence.
+fn place(slots: &mut [[u64; 2]], mask: usize, h: u64, word: &[u8], id: u32) {
+    let mut i = h as usize & mask;
+    while slots[i][1] != 0 {
+        i = (i + 1) & mask;
+    }
+    slots[i] = [prefix(word), meta_key(h, word.len()) | u64::from(id + 1)];
+}
+
 /// The first 8 bytes of `word`, little-endian, zero-padded (words never hold NUL).
 #[inline(always)]
 fn prefix(word: &[u8]) -> u64 {
@@ -251,22 +260,18 @@ impl WordTable {
     }
 
     fn place(&mut self, h: u64, word: &[u8], id: u32) {
-        let mut i = h as usize & self.mask;
-        while self.slots[i][1] != 0 {
-            i = (i + 1) & self.mask;
-        }
-        self.slots[i] = [prefix(word), meta_key(h, word.len()) | u64::from(id + 1)];
+        place(&mut self.slots, self.mask, h, word, id);
     }
 
     fn grow(&mut self) {
         let cap = self.slots.len() * 2;
         self.slots = vec![[0, 0]; cap];
         self.mask = cap - 1;
-        for id in 0..self.ends.len() as u32 {
-            let start = if id == 0 { 0 } else { self.ends[id as usize - 1] as usize };
-            let word = self.arena[start..self.ends[id as usize] as usize].to_vec();
-            let h = self.hasher.hash(&word);
-            self.place(h, &word, id);
+        let mut start = 0;
+        for (id, &end) in self.ends.iter().enumerate() {
+            let word = &self.arena[start..end as usize];
+            place(&mut self.slots, self.mask, self.hasher.hash(word), word, id as u32);
+            start = end as usize;
         }
     }
 
