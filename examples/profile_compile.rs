@@ -1,14 +1,14 @@
 //! A loop for profilers: compile N generated rules, several times.
 //!
 //! `cargo run --release --example profile_compile -- 1000000 3`; with `--features cli` it
-//! uses the command-line tool's allocator (mimalloc), as `streamtrack bench match` does.
+//! uses the command-line tool's allocator (jemalloc), as `streamtrack bench match` does.
 use std::time::Instant;
 use streamtrack::matcher::Matcher;
 use streamtrack::workload::RuleSetConfig;
 
 #[cfg(feature = "cli")]
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() {
     let mut args = std::env::args().skip(1);

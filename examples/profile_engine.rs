@@ -4,7 +4,7 @@
 //! `cargo run --release --features cli --example profile_engine -- 100000 200000` (rules,
 //! messages). `MODE=engine1`, `engine2`, `bare1` or `bare2` runs one of them five times, for
 //! a profiler (`perf record -g target/release/examples/profile_engine`). With the `cli`
-//! feature the example uses the command-line tool's allocator (mimalloc), as the benchmark
+//! feature the example uses the command-line tool's allocator (jemalloc), as the benchmark
 //! does.
 
 use std::time::Instant;
@@ -17,7 +17,7 @@ use streamtrack::Message;
 
 #[cfg(feature = "cli")]
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 const SUBSCRIBERS: usize = 1000;
 

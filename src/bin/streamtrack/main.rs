@@ -13,10 +13,11 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 /// The engine allocates a message on the thread that reads it and frees it on whichever
-/// thread drops the last reference (often a dispatcher); glibc's allocator serialises such
-/// frees on per-arena locks, mimalloc does not (README, "Allocator").
+/// thread drops the last reference (often a dispatcher); glibc's allocator takes a lock of the
+/// owning arena for each such free, which the engine's threads then contend on; jemalloc's
+/// thread caches batch them (README, "Allocator").
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Real-time keyword tracking over message streams.
 #[derive(Parser)]
