@@ -83,6 +83,7 @@ mod dispatch;
 mod error;
 mod event;
 mod pipeline;
+mod sequence;
 mod sink;
 mod source;
 mod stats;

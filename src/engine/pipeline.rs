@@ -2,6 +2,7 @@
 //! queues, and the end of the stream.
 
 use super::dispatch::Pool;
+use super::sequence::Sequencer;
 use super::subscriber::{Queued, Subscriber};
 use super::{
     DisconnectCode, EngineError, EngineEvent, EngineStats, MatchingRule, Sink, Source, SourceError,
@@ -175,7 +176,7 @@ impl EngineBuilder {
             stop: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             started: Instant::now(),
-            reorder: Mutex::new(Reorder::default()),
+            sequencer: Sequencer::default(),
             reader: Mutex::new(Reader {
                 source: Some(source),
                 batch: Vec::with_capacity(self.batch_size),
@@ -406,14 +407,6 @@ struct Counters {
     acked: AtomicU64,
 }
 
-/// Matched batches waiting for their turn to be emitted.
-#[derive(Default)]
-struct Reorder {
-    next: u64,
-    pending: BTreeMap<u64, Matched>,
-    emitting: bool,
-}
-
 pub(crate) struct Shared {
     registry: Registry,
     table: RwLock<Table>,
@@ -428,7 +421,8 @@ pub(crate) struct Shared {
     /// No more attachments.
     closed: AtomicBool,
     started: Instant,
-    reorder: Mutex<Reorder>,
+    /// Emission in source order (the reorder buffer and the emitter's role).
+    sequencer: Sequencer<Matched>,
     /// The source and the numbering of what was read; whichever matcher thread needs work
     /// reads under this lock.
     reader: Mutex<Reader>,
@@ -561,7 +555,6 @@ impl Shared {
 
 /// A matched unit, ready to be emitted in sequence.
 struct Matched {
-    seq: u64,
     end_position: u64,
     routed: Vec<(Arc<Subscriber>, Queued)>,
 }
@@ -915,7 +908,7 @@ fn matcher(shared: &Arc<Shared>) {
         // When every earlier unit is emitted already (a trickle, or one thread), this thread
         // takes the emitter's role now and pushes each message's deliveries straight into
         // the subscriber queues; otherwise they wait in the reorder buffer for their turn.
-        let direct = claim_emission(shared, work.seq);
+        let direct = shared.sequencer.claim(work.seq);
         // A unit smaller than a full batch means the source is not saturated: latency
         // matters more than hand-overs, so each message's subscribers go to the
         // dispatchers at once rather than with the unit's.
@@ -981,67 +974,18 @@ fn matcher(shared: &Arc<Shared>) {
         work.messages.clear();
         if direct {
             unit_emitted(shared, end_position);
-            emit_ready(shared, lock(&shared.reorder));
+            shared.sequencer.release(|b| deliver(shared, b));
         } else {
-            emit(shared, Matched { seq, end_position, routed });
+            let unit = Matched { end_position, routed };
+            shared.sequencer.finish(seq, unit, |b| deliver(shared, b));
         }
     }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Ordered emission.
+// Emission (in sequence: see `sequence`).
 
-/// Hands a matched unit over for emission. Units are emitted strictly in sequence: whichever
-/// matcher thread finds the next unit ready emits it (and any that follow), while the others
-/// go back to matching. So every subscriber's queue receives matches in source order.
-fn emit(shared: &Shared, batch: Matched) {
-    let mut r = lock(&shared.reorder);
-    r.pending.insert(batch.seq, batch);
-    if r.emitting {
-        return;
-    }
-    r.emitting = true;
-    emit_ready(shared, r);
-}
-
-/// Takes the emitter's role for unit `seq` if it is the next to emit and nobody emits.
-fn claim_emission(shared: &Shared, seq: u64) -> bool {
-    let mut r = lock(&shared.reorder);
-    if r.emitting || r.next != seq {
-        return false;
-    }
-    r.emitting = true;
-    r.next += 1;
-    true
-}
-
-/// As the emitter: emits every unit ready in sequence, then gives up the role.
-fn emit_ready<'a>(shared: &'a Shared, mut r: MutexGuard<'a, Reorder>) {
-    if r.pending.is_empty() {
-        r.emitting = false;
-        return;
-    }
-    let mut ready = Vec::new();
-    loop {
-        while let Some(b) = {
-            let next = r.next;
-            r.pending.remove(&next)
-        } {
-            r.next += 1;
-            ready.push(b);
-        }
-        if ready.is_empty() {
-            r.emitting = false;
-            return;
-        }
-        drop(r);
-        for b in ready.drain(..) {
-            deliver(shared, b);
-        }
-        r = lock(&shared.reorder);
-    }
-}
-
+/// As the emitter: pushes a unit's deliveries into the subscriber queues.
 fn deliver(shared: &Shared, batch: Matched) {
     let mut runs = shared.pool.runs();
     for (sub, item) in batch.routed {
