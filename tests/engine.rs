@@ -581,3 +581,36 @@ fn shutdown_ends_a_stream_held_up_by_a_blocking_subscriber() {
     assert_eq!(other.delivered, ids.len() as u64);
     assert_eq!(other.matched, other.delivered + other.dropped, "{other:?}");
 }
+
+#[test]
+fn trickles_and_bursts_alternate_without_loss_or_reordering() {
+    // While the source trickles one matcher thread does the work and the others stand by;
+    // a burst (full batches) brings them back. Every message must arrive, in order.
+    let registry = Registry::new();
+    subscribe(&registry, "all", "tick");
+    let (tx, source) = channel_source(100_000);
+    let (sink, out) = channel_sink(usize::MAX);
+    let engine = Engine::builder(registry)
+        .matcher_threads(3)
+        .batch_size(8)
+        .attach_with("all", sink, SubscriberConfig::new().policy(FullPolicy::Block))
+        .start(source)
+        .unwrap();
+    let mut next = 0u64;
+    for round in 0..6 {
+        let (count, pause) = if round % 2 == 0 { (20, true) } else { (5_000, false) };
+        for _ in 0..count {
+            tx.send(Message::new(next.to_string(), "tick")).unwrap();
+            next += 1;
+            if pause {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+    drop(tx);
+    let finished = engine.join();
+    assert_eq!(finished.stats.received, next);
+    let got: Vec<Delivery> = out.try_iter().collect();
+    assert_eq!(match_ids(&got), (0..next).collect::<Vec<_>>());
+    assert_eq!(disconnect_code(&got), Some(5));
+}

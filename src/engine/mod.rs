@@ -46,7 +46,10 @@
 //!   never copied). The reader also acknowledges handled messages ([`Source::ack`]). So a
 //!   message is read, matched and emitted on one thread, with no hand-over: a dedicated
 //!   source thread (the first design) cost a thread hop per batch and, on two cores,
-//!   competed with the matchers for CPU (DESIGN.md, "The engine", has the figures).
+//!   competed with the matchers for CPU (DESIGN.md, "The engine", has the figures). While
+//!   the source trickles (a read returns less than a full batch) one thread does all the
+//!   work and the others stand by, so that reads do not hand the lock from thread to thread
+//!   (a wake-up each); the first full batch wakes them again.
 //! - **Matching.** A thread takes a registry snapshot *after* reading (so a `subscribe`
 //!   that returned before the source handed a message over applies to it), finds the
 //!   matching rules, and groups them by subscriber.

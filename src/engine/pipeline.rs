@@ -189,6 +189,13 @@ impl EngineBuilder {
                 ended_tx,
             }),
             batch_size: self.batch_size,
+            saturated: AtomicBool::new(false),
+            reading_over: AtomicBool::new(false),
+            standby: Mutex::new(Standby {
+                active: self.matcher_threads,
+                total: self.matcher_threads,
+            }),
+            standby_changed: Condvar::new(),
             permit_tx,
             permit_rx,
             defaults: self.defaults,
@@ -428,6 +435,14 @@ pub(crate) struct Shared {
     reader: Mutex<Reader>,
     /// Messages asked of the source at once.
     batch_size: usize,
+    /// The last read filled a whole batch: the source is saturated and every matcher thread
+    /// is needed (see [`Shared::stand_by`]).
+    saturated: AtomicBool,
+    /// Reading is over (what `Reader::ended` says, readable without the reader's lock).
+    reading_over: AtomicBool,
+    /// Matcher threads not standing by, and all of them.
+    standby: Mutex<Standby>,
+    standby_changed: Condvar,
     /// A permit per unit read and not yet emitted bounds the work between the source and the
     /// subscriber queues (sent to take one, received to give one back).
     permit_tx: Sender<()>,
@@ -586,6 +601,12 @@ impl Reader {
     }
 }
 
+/// How many matcher threads are active (reading and matching) and how many there are.
+struct Standby {
+    active: usize,
+    total: usize,
+}
+
 /// A unit of work a matcher thread read.
 struct Unit {
     seq: u64,
@@ -608,7 +629,55 @@ const PERMIT_WAIT: Duration = Duration::from_millis(20);
 impl Shared {
     /// Stops reading (if not stopped yet) for `reason`.
     fn end_reading(&self, reason: StopReason) {
-        lock(&self.reader).end(reason);
+        self.end_locked(&mut lock(&self.reader), reason);
+    }
+
+    /// Stops reading, the reader's lock held; wakes the threads standing by.
+    fn end_locked(&self, r: &mut Reader, reason: StopReason) {
+        if !r.ended {
+            r.end(reason);
+            self.reading_over.store(true, Ordering::SeqCst);
+            let _guard = lock(&self.standby);
+            self.standby_changed.notify_all();
+        }
+    }
+
+    /// While the stream trickles (the last read did not fill a batch), one matcher thread
+    /// reads and matches everything and the others stand by here: handing the reader's lock
+    /// from thread to thread would cost each read a thread wake-up, which at a steady rate
+    /// is most of a message's latency. A full batch wakes one of them (see
+    /// [`Shared::note_read`]); at least one thread is always active.
+    fn stand_by(&self) {
+        if self.saturated.load(Ordering::Relaxed) || self.reading_over.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut st = lock(&self.standby);
+        if st.active <= 1 {
+            return;
+        }
+        st.active -= 1;
+        while !self.saturated.load(Ordering::SeqCst)
+            && !self.reading_over.load(Ordering::SeqCst)
+            && !self.stop.load(Ordering::SeqCst)
+        {
+            st = self
+                .standby_changed
+                .wait_timeout(st, PERMIT_WAIT)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        st.active += 1;
+    }
+
+    /// Records whether a read filled a whole batch; the first full one after a trickle
+    /// wakes a thread standing by.
+    fn note_read(&self, full: bool) {
+        if self.saturated.swap(full, Ordering::SeqCst) != full && full {
+            let st = lock(&self.standby);
+            if st.active < st.total {
+                self.standby_changed.notify_one();
+            }
+        }
     }
 
     /// Reads the next unit into `unit` (a permit taken for it); `false` once reading is over.
@@ -631,7 +700,7 @@ impl Shared {
             }
             let mut r = lock(&self.reader);
             if self.stop.load(Ordering::SeqCst) {
-                r.end(StopReason::Shutdown);
+                self.end_locked(&mut r, StopReason::Shutdown);
             }
             if r.ended {
                 drop(r);
@@ -675,10 +744,12 @@ impl Shared {
             }
             self.maybe_ack(&mut r);
             if let Some(reason) = end {
-                r.end(reason);
+                self.end_locked(&mut r, reason);
             }
             let ended = r.ended;
+            let full = n >= r.batch_size;
             drop(r);
+            self.note_read(full);
             if n > 0 {
                 unit.messages.clear();
                 unit.messages.extend(batch.drain(..).map(Arc::new));
@@ -728,7 +799,7 @@ fn coordinate(
             Err(RecvTimeoutError::Timeout) => {
                 if shared.stop.load(Ordering::SeqCst) {
                     if let Ok(mut r) = shared.reader.try_lock() {
-                        r.end(StopReason::Shutdown);
+                        shared.end_locked(&mut r, StopReason::Shutdown);
                     }
                 }
             }
@@ -900,7 +971,11 @@ fn matcher(shared: &Arc<Shared>) {
     let mut local: Vec<(usize, Queued)> = Vec::new();
     let mut batch = Vec::new();
     let mut work = Unit { seq: 0, first_position: 0, messages: Vec::new() };
-    while shared.read_unit(&mut batch, &mut work) {
+    loop {
+        shared.stand_by();
+        if !shared.read_unit(&mut batch, &mut work) {
+            break;
+        }
         // The snapshot is taken after the source handed the messages over, so a rule whose
         // subscribe returned before that applies to them.
         let snapshot = shared.registry.snapshot();
