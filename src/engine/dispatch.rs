@@ -29,7 +29,7 @@ use std::time::Duration;
 /// Deliveries a dispatcher takes off a queue at once.
 const CHUNK: usize = 64;
 /// Most subscribers handed to the run queue as one run.
-pub(crate) const RUN: usize = 64;
+const RUN: usize = 64;
 /// Deliveries a subscriber gets per turn before others are served.
 const TURN: u64 = 512;
 /// How often the watchdog looks.
@@ -84,9 +84,7 @@ impl Pool {
 
     /// Puts a subscriber on the run queue unless it is there or running already.
     pub fn schedule(&self, sub: &Arc<Subscriber>) {
-        if !sub.scheduled.swap(true, Ordering::SeqCst) {
-            self.send(vec![sub.clone()]);
-        }
+        self.runs().add(sub);
     }
 
     /// A gatherer of subscribers to schedule together (see [`Runs`]).

@@ -179,13 +179,10 @@ impl EngineBuilder {
             sequencer: Sequencer::default(),
             reader: Mutex::new(Reader {
                 source: Some(source),
-                batch: Vec::with_capacity(self.batch_size),
-                batch_size: self.batch_size,
                 position: 0,
                 seq: 0,
                 acked: 0,
                 last_ack: Instant::now(),
-                ended: false,
                 ended_tx,
             }),
             batch_size: self.batch_size,
@@ -438,7 +435,7 @@ pub(crate) struct Shared {
     /// The last read filled a whole batch: the source is saturated and every matcher thread
     /// is needed (see [`Shared::stand_by`]).
     saturated: AtomicBool,
-    /// Reading is over (what `Reader::ended` says, readable without the reader's lock).
+    /// Reading is over (set under the reader's lock, read with or without it).
     reading_over: AtomicBool,
     /// Matcher threads not standing by, and all of them.
     standby: Mutex<Standby>,
@@ -566,7 +563,7 @@ impl Shared {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Source thread (also the coordinator of the end of the stream).
+// Reading (by the matcher threads in turn) and the coordinator of the end of the stream.
 
 /// A matched unit, ready to be emitted in sequence.
 struct Matched {
@@ -578,27 +575,14 @@ struct Matched {
 struct Reader {
     /// Taken by the coordinator at the very end (last acknowledgement, then dropped).
     source: Option<Box<dyn Source>>,
-    /// The buffer the source fills (swapped with the reading thread's own).
-    batch: Vec<Message>,
-    batch_size: usize,
     /// Messages read so far (the next message's position).
     position: u64,
     /// Units read so far (the next unit's sequence number).
     seq: u64,
     acked: u64,
     last_ack: Instant,
-    /// Reading is over; `ended_tx` told the coordinator why.
-    ended: bool,
+    /// Tells the coordinator why reading ended (once: see [`Shared::end_locked`]).
     ended_tx: Sender<StopReason>,
-}
-
-impl Reader {
-    fn end(&mut self, reason: StopReason) {
-        if !self.ended {
-            self.ended = true;
-            let _ = self.ended_tx.send(reason);
-        }
-    }
 }
 
 /// How many matcher threads are active (reading and matching) and how many there are.
@@ -632,11 +616,11 @@ impl Shared {
         self.end_locked(&mut lock(&self.reader), reason);
     }
 
-    /// Stops reading, the reader's lock held; wakes the threads standing by.
+    /// Stops reading, the reader's lock held: tells the coordinator why (the first time) and
+    /// wakes the threads standing by.
     fn end_locked(&self, r: &mut Reader, reason: StopReason) {
-        if !r.ended {
-            r.end(reason);
-            self.reading_over.store(true, Ordering::SeqCst);
+        if !self.reading_over.swap(true, Ordering::SeqCst) {
+            let _ = r.ended_tx.send(reason);
             let _guard = lock(&self.standby);
             self.standby_changed.notify_all();
         }
@@ -690,7 +674,7 @@ impl Shared {
         loop {
             // A permit per unit bounds the work between here and the subscriber queues.
             while self.permit_tx.send_timeout((), PERMIT_WAIT).is_err() {
-                if lock(&self.reader).ended {
+                if self.reading_over.load(Ordering::SeqCst) {
                     return false;
                 }
                 if self.stop.load(Ordering::SeqCst) {
@@ -698,26 +682,24 @@ impl Shared {
                     return false;
                 }
             }
-            let mut r = lock(&self.reader);
+            let mut guard = lock(&self.reader);
+            let r = &mut *guard;
             if self.stop.load(Ordering::SeqCst) {
-                self.end_locked(&mut r, StopReason::Shutdown);
+                self.end_locked(r, StopReason::Shutdown);
             }
-            if r.ended {
-                drop(r);
-                let _ = self.permit_rx.try_recv();
-                return false;
-            }
-            let Some(mut source) = r.source.take() else {
-                drop(r);
-                let _ = self.permit_rx.try_recv();
-                return false;
+            // The coordinator takes the source only after every matcher thread has left.
+            let source = match r.source.as_mut() {
+                Some(source) if !self.reading_over.load(Ordering::SeqCst) => source,
+                _ => {
+                    drop(guard);
+                    let _ = self.permit_rx.try_recv();
+                    return false;
+                }
             };
             batch.clear();
-            std::mem::swap(batch, &mut r.batch);
-            let max = r.batch_size;
-            let result = catch_unwind(AssertUnwindSafe(|| source.next_batch(batch, max)))
-                .unwrap_or_else(|p| Err(source_panicked(&*p)));
-            r.source = Some(source);
+            let result =
+                catch_unwind(AssertUnwindSafe(|| source.next_batch(batch, self.batch_size)))
+                    .unwrap_or_else(|p| Err(source_panicked(&*p)));
             let mut end = None;
             match result {
                 Ok(SourceStatus::Open) => {}
@@ -742,21 +724,19 @@ impl Shared {
                 r.seq += 1;
                 r.position += n as u64;
             }
-            self.maybe_ack(&mut r);
+            self.maybe_ack(r);
             if let Some(reason) = end {
-                self.end_locked(&mut r, reason);
+                self.end_locked(r, reason);
             }
-            let ended = r.ended;
-            let full = n >= r.batch_size;
-            drop(r);
-            self.note_read(full);
+            drop(guard);
+            self.note_read(n >= self.batch_size);
             if n > 0 {
                 unit.messages.clear();
                 unit.messages.extend(batch.drain(..).map(Arc::new));
                 return true;
             }
             let _ = self.permit_rx.try_recv();
-            if ended {
+            if self.reading_over.load(Ordering::SeqCst) {
                 return false;
             }
         }
