@@ -42,6 +42,9 @@ fn main() {
     let (fin_tx, fin_rx) = crossbeam_channel::unbounded::<Instant>();
     let (tx, source) = channel_source(16);
     let mut b = Engine::builder(registry.clone());
+    if let Some(n) = std::env::var("DISPATCHERS").ok().and_then(|v| v.parse().ok()) {
+        b = b.dispatcher_threads(n);
+    }
     for i in 0..subs {
         let (d, fin) = (done.clone(), fin_tx.clone());
         b = b.attach(
@@ -62,7 +65,9 @@ fn main() {
         tx.send(Message::new(r.to_string(), "a fanout message")).unwrap();
         let end = fin_rx.recv().unwrap();
         times.push(end.duration_since(t).as_secs_f64() * 1e6);
-        std::thread::sleep(Duration::from_millis(5));
+        std::thread::sleep(Duration::from_millis(
+            std::env::var("GAP_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(5),
+        ));
     }
     drop(tx);
     engine.join();

@@ -248,11 +248,15 @@ proptest! {
         let snap = registry.snapshot();
         let mut a = Scratch::new();
         let mut b = matcher::Scratch::new();
+        let mut borrowed = Vec::new();
         for m in &messages {
             let got: Vec<RuleId> = snap.find(m, &mut a).iter().map(|r| r.id).collect();
             let mut want: Vec<RuleId> = compiled.find(m, &mut b).iter().map(|&i| live[i as usize].0).collect();
             want.sort();
-            prop_assert_eq!(got, want);
+            prop_assert_eq!(&got, &want);
+            // The borrowing variant the engine uses: same rules, same order.
+            snap.find_into(m, &mut a, &mut borrowed);
+            prop_assert_eq!(borrowed.iter().map(|r| r.id).collect::<Vec<_>>(), want);
         }
     }
 }

@@ -260,7 +260,8 @@ fn call<T>(slot: &Slot, f: impl FnOnce() -> Result<T, SinkError>) -> Result<T, S
     slot.in_sink.store(true, Ordering::Relaxed);
     let r = catch_unwind(AssertUnwindSafe(f));
     slot.in_sink.store(false, Ordering::Relaxed);
-    slot.progress.fetch_add(1, Ordering::Relaxed);
+    // Only this dispatcher writes its heartbeat: no locked add needed.
+    slot.progress.store(slot.progress.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
     match r {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(e.to_string()),

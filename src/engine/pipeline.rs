@@ -527,7 +527,7 @@ impl Shared {
     fn ack_watermark(&self) -> u64 {
         let processed = self.counters.processed.load(Ordering::SeqCst);
         let t = self.table.read().unwrap_or_else(PoisonError::into_inner);
-        t.live.values().map(|s| s.oldest_pending.load(Ordering::SeqCst)).fold(processed, u64::min)
+        t.live.values().map(|s| s.oldest_pending.load(Ordering::Acquire)).fold(processed, u64::min)
     }
 
     fn stats(&self) -> EngineStats {
@@ -972,8 +972,10 @@ fn matcher(shared: &Arc<Shared>) {
         let mut routed: Vec<(Arc<Subscriber>, Queued)> = Vec::new();
         let mut matched = 0u64;
         let mut unrouted = 0u64;
+        // Borrowed from the snapshot: no reference counting per matching rule.
+        let mut found: Vec<&RuleInfo> = Vec::new();
         for (i, message) in work.messages.iter().enumerate() {
-            let found: &[Arc<RuleInfo>] = snapshot.find(message, &mut scratch);
+            snapshot.find_into(message, &mut scratch, &mut found);
             if found.is_empty() {
                 continue;
             }
@@ -981,7 +983,7 @@ fn matcher(shared: &Arc<Shared>) {
             stamp += 1;
             let position = work.first_position + i as u64;
             local.clear();
-            for info in found {
+            for info in &found {
                 let s = routes.slot(shared, &info.subscriber);
                 let slot = &mut routes.slots[s];
                 let rule = MatchingRule::new(info.id, info.tag.clone());

@@ -177,7 +177,13 @@ impl Subscriber {
         } else {
             st.items.front().map_or(u64::MAX, |q| q.position)
         };
-        self.oldest_pending.store(oldest, Ordering::SeqCst);
+        // Only the holder of the state lock writes it, so comparing first is exact, and
+        // skips a locked write per delivery (a fan-out pushes one match to each of many
+        // idle subscribers). Release suffices: the emitter publishes `processed` after its
+        // pushes with a stronger store, and a stale read only makes an acknowledgement late.
+        if self.oldest_pending.load(Ordering::Relaxed) != oldest {
+            self.oldest_pending.store(oldest, Ordering::Release);
+        }
     }
 
     fn drop_all_queued(st: &mut State) -> u64 {
@@ -329,7 +335,8 @@ impl Subscriber {
         Self::settle_delivered(&mut st, delivered);
         if matches!(st.life, Life::Closed { .. }) {
             self.refresh_oldest(&st);
-            self.scheduled.store(false, Ordering::SeqCst);
+            // Under the state lock, which orders it against a push.
+            self.scheduled.store(false, Ordering::Release);
             return Taken::Gone;
         }
         let start = out.len();
@@ -374,7 +381,8 @@ impl Subscriber {
         if out.len() > start {
             Taken::Some { last, drained: st.items.is_empty() }
         } else if may_unschedule {
-            self.scheduled.store(false, Ordering::SeqCst);
+            // Under the state lock, which orders it against a push.
+            self.scheduled.store(false, Ordering::Release);
             Taken::Unscheduled
         } else {
             Taken::Empty
