@@ -238,6 +238,13 @@ impl WordTable {
         }
     }
 
+    /// Reads the slot a word of hash `h` probes first (to have it in the cache for a lookup
+    /// soon after; see `PendingWords` in `segment`).
+    #[inline]
+    pub(crate) fn home_slot(&self, h: u64) -> u64 {
+        self.slots[h as usize & self.mask][1]
+    }
+
     /// Inserts `word` and returns its id; an existing word keeps its id.
     pub(crate) fn insert(&mut self, word: &[u8]) -> u32 {
         self.insert_hashed(self.hasher.hash(word), word)

@@ -17,6 +17,7 @@ use crate::reference::term_matches;
 use crate::rule::{Rule, Term};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 
 /// How a term's presence is decided during verification.
 #[derive(Clone, Debug)]
@@ -479,6 +480,55 @@ struct Compiler {
     /// Evaluated terms by fingerprint (the first term with each fingerprint).
     eval_terms: HashMap<u64, u32, KeyedState>,
     terms: Vec<TermSlot>,
+    /// Word inserts whose ids are written in later (see [`PendingWords`]).
+    pending: PendingWords,
+    /// The verification words' indexes, in the order of their ops in `programs` (written
+    /// into the ops by the final pass over the programs).
+    verify_ids: Vec<u32>,
+}
+
+/// Word inserts not done yet. At a million rules the word tables are 16-32 MB and each insert
+/// was a cache miss waiting for the one before (half the compile time); so the words of a few
+/// hundred rules are queued, a first pass reads each one's home slot (independent loads:
+/// the misses overlap), and a second inserts them *in queue order*, so every word gets the
+/// id it would have got at once. Key words' ids go into their postings; verification words'
+/// ids into `Compiler::verify_ids`, in op order (op positions are not final while a program
+/// is emitted).
+#[derive(Default)]
+struct PendingWords {
+    bytes: Vec<u8>,
+    items: Vec<PendingWord>,
+}
+
+struct PendingWord {
+    h: u64,
+    /// End of the word in `bytes` (start: the previous item's end).
+    end: u32,
+    target: IdTarget,
+}
+
+/// Where a word's id goes.
+#[derive(Clone, Copy)]
+enum IdTarget {
+    /// A key word: `entries[i].0`, the presearch's word table.
+    Entry(usize),
+    /// A verification word (the verification word table): the next op's index.
+    Op,
+}
+
+/// Substring terms (no-space words and `contains:` values) from which their automata are
+/// built on a second thread (the thread costs tens of microseconds; the automata for this
+/// many take milliseconds).
+const PARALLEL_SUBSTRINGS: usize = 20_000;
+
+/// Queued words after which [`Compiler::resolve_words`] runs.
+const PENDING_BATCH: usize = 512;
+
+impl PendingWords {
+    fn push(&mut self, h: u64, word: &[u8], target: IdTarget) {
+        self.bytes.extend_from_slice(word);
+        self.items.push(PendingWord { h, end: self.bytes.len() as u32, target });
+    }
 }
 
 fn intern_value(index: &mut ValueIndex, terms: &mut Vec<TermSlot>, value: &str) -> u32 {
@@ -495,7 +545,12 @@ impl Compiler {
     fn key_term(&mut self, key: KeyKind<'_>, term: &Term) -> u32 {
         let terms = &mut self.terms;
         match key {
-            KeyKind::Word(w) => self.words.insert(w.as_bytes()),
+            KeyKind::Word(w) => {
+                // Words are queued (`push_key_word`, `push_word_term`); interning one here
+                // before the queue is resolved would change the ids.
+                debug_assert!(self.pending.items.is_empty());
+                self.words.insert(w.as_bytes())
+            }
             KeyKind::NoSpaceWord(w) => *self.no_space.entry(w.into_owned()).or_insert_with(|| {
                 terms.push(TermSlot::Key);
                 OTHER | (terms.len() as u32 - 1)
@@ -526,9 +581,43 @@ impl Compiler {
     fn push_word_term(&mut self, w: &str, out: &mut Vec<u32>) {
         let w = w.as_bytes();
         let h = self.words.hasher().hash(w);
-        let i = self.verify_words.insert_hashed(h, w);
-        assert!(i <= TERM_ID, "too many distinct words in one segment");
-        out.extend([(OP_TERM << 30) | TERM_WORD | i, h as u32, (h >> 32) as u32]);
+        // The word's index is written in after `resolve_words`.
+        self.pending.push(h, w, IdTarget::Op);
+        out.extend([(OP_TERM << 30) | TERM_WORD, h as u32, (h >> 32) as u32]);
+    }
+
+    /// Queues key word `w` of a posting about to be pushed at `entries[entry]`.
+    fn push_key_word(&mut self, w: &str, entry: usize) {
+        let w = w.as_bytes();
+        self.pending.push(self.words.hasher().hash(w), w, IdTarget::Entry(entry));
+    }
+
+    /// Inserts the queued words (see [`PendingWords`]) and writes their ids in.
+    fn resolve_words(&mut self, entries: &mut [(u32, u32)]) {
+        let p = &mut self.pending;
+        let mut warm = 0u64;
+        for item in &p.items {
+            warm ^= match item.target {
+                IdTarget::Entry(_) => self.words.home_slot(item.h),
+                IdTarget::Op => self.verify_words.home_slot(item.h),
+            };
+        }
+        std::hint::black_box(warm);
+        let mut start = 0;
+        for item in &p.items {
+            let word = &p.bytes[start..item.end as usize];
+            start = item.end as usize;
+            match item.target {
+                IdTarget::Entry(i) => entries[i].0 = self.words.insert_hashed(item.h, word),
+                IdTarget::Op => {
+                    let i = self.verify_words.insert_hashed(item.h, word);
+                    assert!(i <= TERM_ID, "too many distinct words in one segment");
+                    self.verify_ids.push(i);
+                }
+            }
+        }
+        p.items.clear();
+        p.bytes.clear();
     }
 
     /// Appends the ops a program uses for `term` and returns how many terms they check: its
@@ -598,6 +687,8 @@ impl Segment {
             geo: GeoIndex::default(),
             eval_terms: HashMap::with_hasher(KeyedState(hasher)),
             terms: Vec::with_capacity(rules.len()),
+            pending: PendingWords::default(),
+            verify_ids: Vec::new(),
         };
         let mut entries: Vec<(u32, u32)> = Vec::with_capacity(rules.len() + rules.len() / 4);
         let mut prog_start = Vec::with_capacity(rules.len());
@@ -625,19 +716,30 @@ impl Segment {
                 Some(_) => {
                     for t in keys.drain(..) {
                         let (_, key) = term_key(t).expect("key terms have keys");
-                        let kid = c.key_term(key, t);
+                        let kid = match key {
+                            KeyKind::Word(w) => {
+                                c.push_key_word(&w, entries.len());
+                                0
+                            }
+                            key => c.key_term(key, t),
+                        };
                         entries.push((kid, posting));
                     }
                 }
                 None => unkeyed.push(posting >> 1),
             }
+            if c.pending.items.len() >= PENDING_BATCH {
+                c.resolve_words(&mut entries);
+            }
         }
+        c.resolve_words(&mut entries);
         // Final term ids: words first (a word's id is its word-table id), then the others.
         let n_words = c.words.len() as u32;
         let fix = |id: u32| if id & OTHER != 0 { n_words + (id & !OTHER) } else { id };
         for e in &mut entries {
             e.0 = fix(e.0);
         }
+        let mut verify_ids = c.verify_ids.iter();
         for &start in &prog_start {
             if start == u32::MAX {
                 continue;
@@ -652,10 +754,15 @@ impl Segment {
                     let id = fix(OTHER | (op & TERM_ID));
                     assert!(id < TERM_KEY, "too many terms in one segment");
                     programs[pc] = (OP_TERM << 30) | (op & TERM_KEY) | id;
+                } else if op >> 30 == OP_TERM {
+                    // Programs are walked in the order they were emitted, as the words were
+                    // queued.
+                    programs[pc] |= verify_ids.next().expect("a verification word per op");
                 }
                 pc += if op >> 30 == OP_TERM { op_len(op) } else { 1 };
             }
         }
+        assert!(verify_ids.next().is_none(), "every verification word has an op");
         for index in [
             &mut c.raw_tokens,
             &mut c.hashtags,
@@ -667,64 +774,100 @@ impl Segment {
         ] {
             index.values_mut().for_each(|v| *v = fix(*v));
         }
-        c.no_space.values_mut().for_each(|v| *v = fix(*v));
-        c.contains.values_mut().for_each(|v| *v = fix(*v));
-        c.geo.remap(fix);
-        let mut terms: Vec<TermSlot> = (0..n_words).map(TermSlot::KeyWord).collect();
-        terms.append(&mut c.terms);
-        c.terms = terms;
-        // Postings by key term (counting sort).
-        let n_terms = c.terms.len();
-        let mut post_start = vec![0u32; n_terms + 1];
-        for &(k, _) in &entries {
-            post_start[k as usize + 1] += 1;
-        }
-        for i in 0..n_terms {
-            post_start[i + 1] += post_start[i];
-        }
-        let mut fill = post_start.clone();
-        let mut postings = vec![0u32; entries.len()];
-        for &(k, e) in &entries {
-            postings[fill[k as usize] as usize] = e;
-            fill[k as usize] += 1;
-        }
-        c.words.map_values(|id| {
-            let (a, b) = (post_start[id as usize] as usize, post_start[id as usize + 1] as usize);
-            match b - a {
-                1 if postings[a] < INLINE_POSTING - 1 => INLINE_POSTING | postings[a],
-                _ => id,
+        let mut no_space =
+            std::mem::replace(&mut c.no_space, HashMap::with_hasher(KeyedState(hasher)));
+        let mut contains =
+            std::mem::replace(&mut c.contains, HashMap::with_hasher(KeyedState(hasher)));
+        no_space.values_mut().for_each(|v| *v = fix(*v));
+        contains.values_mut().for_each(|v| *v = fix(*v));
+        // Building the Aho-Corasick automata is a fifth of the compile at a million rules and
+        // needs nothing else: with many substring terms it runs on a second thread while
+        // this one finishes the rest (on one thread if the thread cannot be started).
+        let parallel = no_space.len() + contains.len() >= PARALLEL_SUBSTRINGS;
+        let substrings = Mutex::new(Some((no_space, contains)));
+        let build_substrings = || {
+            let (no_space, contains) = substrings
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+                .expect("built once");
+            (
+                Substrings::build(no_space.into_iter().collect()),
+                Substrings::build(contains.into_iter().collect()),
+            )
+        };
+        std::thread::scope(|scope| {
+            let helper = if parallel {
+                std::thread::Builder::new()
+                    .name("streamtrack-compile".into())
+                    .spawn_scoped(scope, build_substrings)
+                    .ok()
+            } else {
+                None
+            };
+            c.geo.remap(fix);
+            let mut terms: Vec<TermSlot> = (0..n_words).map(TermSlot::KeyWord).collect();
+            terms.append(&mut c.terms);
+            c.terms = terms;
+            // Postings by key term (counting sort).
+            let n_terms = c.terms.len();
+            let mut post_start = vec![0u32; n_terms + 1];
+            for &(k, _) in &entries {
+                post_start[k as usize + 1] += 1;
             }
-        });
-        let mut bloom = BloomFilter::with_capacity(c.words.len());
-        for id in 0..c.words.len() as u32 {
-            bloom.insert(c.words.hasher().hash(c.words.word(id)));
-        }
-        c.words.shrink_to_fit();
-        programs.shrink_to_fit();
-        let (arena, ends) = c.verify_words.into_words();
-        let verify_words = VerifyWords { arena, ends };
-        Segment {
-            bloom,
-            no_space: Substrings::build(c.no_space.into_iter().collect()),
-            contains: Substrings::build(c.contains.into_iter().collect()),
-            words: c.words,
-            verify_words,
-            raw_tokens: c.raw_tokens,
-            hashtags: c.hashtags,
-            mentions: c.mentions,
-            cashtags: c.cashtags,
-            from: c.from,
-            to: c.to,
-            follow: c.follow,
-            geo: c.geo,
-            terms: c.terms,
-            post_start,
-            postings,
-            prog_start,
-            programs,
-            unkeyed,
-            rule_count: rules.len(),
-        }
+            for i in 0..n_terms {
+                post_start[i + 1] += post_start[i];
+            }
+            let mut fill = post_start.clone();
+            let mut postings = vec![0u32; entries.len()];
+            for &(k, e) in &entries {
+                postings[fill[k as usize] as usize] = e;
+                fill[k as usize] += 1;
+            }
+            c.words.map_values(|id| {
+                let (a, b) =
+                    (post_start[id as usize] as usize, post_start[id as usize + 1] as usize);
+                match b - a {
+                    1 if postings[a] < INLINE_POSTING - 1 => INLINE_POSTING | postings[a],
+                    _ => id,
+                }
+            });
+            let mut bloom = BloomFilter::with_capacity(c.words.len());
+            for id in 0..c.words.len() as u32 {
+                bloom.insert(c.words.hasher().hash(c.words.word(id)));
+            }
+            c.words.shrink_to_fit();
+            programs.shrink_to_fit();
+            let (arena, ends) = c.verify_words.into_words();
+            let verify_words = VerifyWords { arena, ends };
+            let (no_space, contains) = match helper.map(|h| h.join()) {
+                Some(Ok(built)) => built,
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+                None => build_substrings(),
+            };
+            Segment {
+                bloom,
+                no_space,
+                contains,
+                words: c.words,
+                verify_words,
+                raw_tokens: c.raw_tokens,
+                hashtags: c.hashtags,
+                mentions: c.mentions,
+                cashtags: c.cashtags,
+                from: c.from,
+                to: c.to,
+                follow: c.follow,
+                geo: c.geo,
+                terms: c.terms,
+                post_start,
+                postings,
+                prog_start,
+                programs,
+                unkeyed,
+                rule_count: rules.len(),
+            }
+        })
     }
 
     /// The number of rules.
