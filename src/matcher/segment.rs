@@ -714,8 +714,7 @@ impl Segment {
             keys.clear();
             match key_terms(root, &mut keys) {
                 Some(_) => {
-                    for t in keys.drain(..) {
-                        let (_, key) = term_key(t).expect("key terms have keys");
+                    for (t, key) in keys.drain(..) {
                         let kid = match key {
                             KeyKind::Word(w) => {
                                 c.push_key_word(&w, entries.len());
