@@ -150,10 +150,7 @@ fn key_cost(node: &Node) -> Option<f64> {
 /// A set of terms one of which is present whenever the rule matches: the rule is registered
 /// under each. Appends the terms (by reference into the tree) with their keys to `out` and
 /// returns their total cost, or returns `None` (leaving `out` as it was) if the node has none.
-pub(crate) fn key_terms<'a>(
-    node: &'a Node,
-    out: &mut Vec<(&'a Term, KeyKind<'a>)>,
-) -> Option<f64> {
+pub(crate) fn key_terms<'a>(node: &'a Node, out: &mut Vec<(&'a Term, KeyKind<'a>)>) -> Option<f64> {
     match node {
         Node::Term(t) => {
             let (cost, key) = term_key(t)?;
