@@ -17,7 +17,7 @@
 //! subscriber only.
 
 use super::pipeline::Shared;
-use super::subscriber::{Subscriber, Taken};
+use super::subscriber::{Queued, Subscriber, Taken};
 use super::{Delivery, EngineEvent, SinkError};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -49,11 +49,12 @@ struct Slot {
     /// Set by the watchdog while the dispatcher sits in a sink without progress.
     stuck: AtomicBool,
     /// Subscribers of the current run not served yet, last first.
-    run: Mutex<Vec<Arc<Subscriber>>>,
+    run: Mutex<Run>,
 }
 
-/// A list of scheduled subscribers, handed to the run queue at once.
-type Run = Vec<Arc<Subscriber>>;
+/// A list of scheduled subscribers, handed to the run queue at once, each with the match it
+/// was handed while idle, if any (see [`Pushed::Handed`](super::subscriber::Pushed)).
+type Run = Vec<(Arc<Subscriber>, Option<Queued>)>;
 
 /// The pool of dispatcher threads and its run queue.
 pub(crate) struct Pool {
@@ -171,10 +172,19 @@ impl Runs<'_> {
     /// Schedules `sub` unless it is on the run queue or running already.
     pub fn add(&mut self, sub: &Arc<Subscriber>) {
         if !sub.scheduled.swap(true, Ordering::SeqCst) {
-            self.run.push(sub.clone());
-            if self.run.len() >= RUN {
-                self.flush();
-            }
+            self.push((sub.clone(), None));
+        }
+    }
+
+    /// Adds `sub`, whose turn the caller holds, with the match it was handed.
+    pub fn add_handed(&mut self, sub: &Arc<Subscriber>, item: Queued) {
+        self.push((sub.clone(), Some(item)));
+    }
+
+    fn push(&mut self, entry: (Arc<Subscriber>, Option<Queued>)) {
+        self.run.push(entry);
+        if self.run.len() >= RUN {
+            self.flush();
         }
     }
 
@@ -226,11 +236,11 @@ fn dispatcher(shared: Arc<Shared>, slot: Arc<Slot>) {
                 subs.reverse();
                 *lock(&slot.run) = subs;
                 // The watchdog may take the rest of the run while we are stuck in a sink.
-                while let Some(sub) = {
+                while let Some((sub, handed)) = {
                     let next = lock(&slot.run).pop();
                     next
                 } {
-                    run(&shared, &sub, &slot, &mut out);
+                    run(&shared, &sub, handed, &slot, &mut out);
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
@@ -269,17 +279,38 @@ fn call<T>(slot: &Slot, f: impl FnOnce() -> Result<T, SinkError>) -> Result<T, S
     }
 }
 
-/// Serves one subscriber for one turn.
-fn run(shared: &Arc<Shared>, sub: &Arc<Subscriber>, slot: &Slot, out: &mut Vec<Delivery>) {
+/// Serves one subscriber for one turn, starting with the match it was handed, if any.
+fn run(
+    shared: &Arc<Shared>,
+    sub: &Arc<Subscriber>,
+    handed: Option<Queued>,
+    slot: &Slot,
+    out: &mut Vec<Delivery>,
+) {
     let mut guard = lock(&sub.sink);
     let Some(sink) = guard.as_mut() else {
-        // The stream is over; nothing will be sent again.
+        // The stream is over; nothing will be sent again (a handed match was counted as
+        // dropped when it was closed).
         sub.scheduled.store(false, Ordering::SeqCst);
         return;
     };
     let mut sent_total = 0u64;
     let mut delivered = 0u64;
     let mut dirty = false;
+    if let Some(item) = handed {
+        // Nothing was queued before it. Flushing now lets the first take below let go of
+        // the subscriber if nothing came after it: one visit to the queue.
+        if let Err(e) = call(slot, || sink.send(item.into_delivery())) {
+            fail(shared, sub, &mut guard, 0, e);
+            return;
+        }
+        if let Err(e) = call(slot, || sink.flush()) {
+            fail(shared, sub, &mut guard, 1, e);
+            return;
+        }
+        delivered = 1;
+        sent_total = 1;
+    }
     loop {
         out.clear();
         match sub.take_chunk(delivered, CHUNK, out, !dirty) {
@@ -332,7 +363,7 @@ fn run(shared: &Arc<Shared>, sub: &Arc<Subscriber>, slot: &Slot, out: &mut Vec<D
                     // Let others have a go; the subscriber stays scheduled.
                     sub.settle(delivered);
                     drop(guard);
-                    shared.pool.send(vec![sub.clone()]);
+                    shared.pool.send(vec![(sub.clone(), None)]);
                     return;
                 }
             }

@@ -1,9 +1,9 @@
 //! The engine: matcher threads that read the source in turn, ordered emission into subscriber
 //! queues, and the end of the stream.
 
-use super::dispatch::Pool;
+use super::dispatch::{Pool, Runs};
 use super::sequence::Sequencer;
-use super::subscriber::{Queued, Subscriber};
+use super::subscriber::{Pushed, Queued, Subscriber};
 use super::{
     DisconnectCode, EngineError, EngineEvent, EngineStats, MatchingRule, Sink, Source, SourceError,
     SourceErrorKind, SourceStatus, SubscriberConfig, SubscriberStats,
@@ -1007,9 +1007,7 @@ fn matcher(shared: &Arc<Shared>) {
             for (s, q) in local.drain(..) {
                 let Some(sub) = &routes.slots[s].sub else { continue };
                 if direct {
-                    if sub.push(q, &mut || runs.flush()) {
-                        runs.add(sub);
-                    }
+                    emit(sub, q, &mut runs);
                 } else {
                     routed.push((sub.clone(), q));
                 }
@@ -1046,12 +1044,19 @@ fn matcher(shared: &Arc<Shared>) {
 fn deliver(shared: &Shared, batch: Matched) {
     let mut runs = shared.pool.runs();
     for (sub, item) in batch.routed {
-        if sub.push(item, &mut || runs.flush()) {
-            runs.add(&sub);
-        }
+        emit(&sub, item, &mut runs);
     }
     drop(runs);
     unit_emitted(shared, batch.end_position);
+}
+
+/// Pushes one match to its subscriber and schedules the subscriber as the push says.
+fn emit(sub: &Arc<Subscriber>, item: Queued, runs: &mut Runs<'_>) {
+    match sub.push(item, &mut || runs.flush()) {
+        Pushed::Nothing => {}
+        Pushed::Queued => runs.add(sub),
+        Pushed::Handed(item) => runs.add_handed(sub, item),
+    }
 }
 
 /// A unit's deliveries are all in the subscriber queues.

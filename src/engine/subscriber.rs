@@ -30,7 +30,17 @@ pub(crate) struct Queued {
 }
 
 impl Queued {
-    fn into_delivery(self) -> Delivery {
+    #[cfg(test)]
+    pub(crate) fn for_test(position: u64) -> Queued {
+        Queued {
+            message: Arc::new(Message::new(position.to_string(), "test")),
+            first: MatchingRule::new(crate::registry::RuleId(position), None),
+            more: Vec::new(),
+            position,
+        }
+    }
+
+    pub(crate) fn into_delivery(self) -> Delivery {
         let mut rules = Vec::with_capacity(1 + self.more.len());
         rules.push(self.first);
         rules.extend(self.more);
@@ -75,6 +85,20 @@ struct State {
     limit_notices: u64,
     limit_track: u64,
     warnings: u64,
+}
+
+/// What [`Subscriber::push`] did with a match.
+#[derive(Debug)]
+pub(crate) enum Pushed {
+    /// Nothing new to send (the stream is closed).
+    Nothing,
+    /// Queued (or dropped with a limit notice to send): a dispatcher should run the
+    /// subscriber, if none is scheduled.
+    Queued,
+    /// The subscriber was idle (nothing queued, in flight or scheduled): the match was not
+    /// queued but counted in flight, and the caller holds the subscriber's turn. It hands
+    /// both to a dispatcher, which sends the match before anything queued after it.
+    Handed(Queued),
 }
 
 /// What a dispatcher took off a queue.
@@ -207,16 +231,16 @@ impl Subscriber {
         }
     }
 
-    /// Queues one match under the subscriber's policy. Returns whether a dispatcher should
-    /// run it (there is something new to send). May block under [`FullPolicy::Block`]:
+    /// Queues one match under the subscriber's policy, or hands it over if the subscriber is
+    /// idle (see [`Pushed`]). May block under [`FullPolicy::Block`]:
     /// `before_wait` is called first (to hand over subscribers scheduled but not yet
     /// runnable, this one perhaps among them).
-    pub fn push(&self, item: Queued, before_wait: &mut dyn FnMut()) -> bool {
+    pub fn push(&self, item: Queued, before_wait: &mut dyn FnMut()) -> Pushed {
         let mut st = lock(&self.state);
         st.matched += 1;
         if !matches!(st.life, Life::Open) {
             st.dropped_closed += 1;
-            return false;
+            return Pushed::Nothing;
         }
         if let Some(rate) = self.config.rate_limit {
             let now = Instant::now();
@@ -230,7 +254,7 @@ impl Subscriber {
                 st.dropped_rate += 1;
                 st.undelivered += 1;
                 st.limit_pending = true;
-                return true;
+                return Pushed::Queued;
             }
             st.tokens -= 1.0;
         }
@@ -241,7 +265,7 @@ impl Subscriber {
                     st.dropped_full += 1;
                     st.undelivered += 1;
                     st.limit_pending = true;
-                    return true;
+                    return Pushed::Queued;
                 }
                 FullPolicy::DropOldest => {
                     st.items.pop_front();
@@ -257,7 +281,7 @@ impl Subscriber {
                     );
                     self.stall(&mut st, reason);
                     self.refresh_oldest(&st);
-                    return true;
+                    return Pushed::Queued;
                 }
                 FullPolicy::Block => {
                     let deadline = self.config.stall_timeout.map(|t| Instant::now() + t);
@@ -280,7 +304,7 @@ impl Subscriber {
                                     );
                                     self.stall(&mut st, reason);
                                     self.refresh_oldest(&st);
-                                    return true;
+                                    return Pushed::Queued;
                                 }
                                 st = self
                                     .not_full
@@ -293,10 +317,23 @@ impl Subscriber {
                     st.waiting = false;
                     if !matches!(st.life, Life::Open) {
                         st.dropped_closed += 1;
-                        return false;
+                        return Pushed::Nothing;
                     }
                 }
             }
+        }
+        if st.items.is_empty()
+            && st.inflight == 0
+            && !st.limit_pending
+            && st.warning_pending.is_none()
+            && !self.scheduled.swap(true, Ordering::SeqCst)
+        {
+            // Idle: no queue round trip. (The swap under the lock makes this thread the
+            // only one to schedule it; it is cleared under the lock too.)
+            st.inflight = 1;
+            st.inflight_first = item.position;
+            self.refresh_oldest(&st);
+            return Pushed::Handed(item);
         }
         st.items.push_back(item);
         let percent = self.config.warn_percent as usize;
@@ -307,7 +344,7 @@ impl Subscriber {
         if st.items.len() == 1 && st.inflight == 0 {
             self.refresh_oldest(&st);
         }
-        true
+        Pushed::Queued
     }
 
     fn warning_text(&self) -> &'static str {
@@ -491,5 +528,91 @@ impl Subscriber {
             percent_full: (st.items.len() * 100 / self.config.capacity).min(100) as u8,
             error: st.error.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::CallbackSink;
+
+    fn subscriber(config: SubscriberConfig) -> Subscriber {
+        let sink = CallbackSink::new(|_: Delivery| Ok(()));
+        Subscriber::new(1, "s".into(), Box::new(sink), config)
+    }
+
+    fn positions(out: &[Delivery]) -> Vec<String> {
+        out.iter().filter_map(|d| d.message().map(|m| m.id.clone())).collect()
+    }
+
+    #[test]
+    fn an_idle_subscriber_is_handed_the_match_and_later_ones_queue_behind_it() {
+        let sub = subscriber(SubscriberConfig::new());
+        let Pushed::Handed(first) = sub.push(Queued::for_test(0), &mut || {}) else {
+            panic!("an idle subscriber takes the match at once");
+        };
+        assert_eq!(first.position, 0);
+        // The pusher now holds the subscriber's turn: the next match queues.
+        assert!(sub.scheduled.load(Ordering::SeqCst));
+        assert!(matches!(sub.push(Queued::for_test(1), &mut || {}), Pushed::Queued));
+        let st = sub.stats();
+        assert_eq!((st.matched, st.queued, st.delivered), (2, 2, 0));
+        // Acknowledgements wait for the handed match, the oldest pending.
+        assert_eq!(sub.oldest_pending.load(Ordering::SeqCst), 0);
+        // The dispatcher reports the handed match with its first take and gets the rest.
+        let mut out = Vec::new();
+        assert_eq!(
+            sub.take_chunk(1, 64, &mut out, true),
+            Taken::Some { last: false, drained: true }
+        );
+        assert_eq!(positions(&out), ["1"]);
+        assert_eq!(sub.oldest_pending.load(Ordering::SeqCst), 1);
+        out.clear();
+        assert_eq!(sub.take_chunk(1, 64, &mut out, true), Taken::Unscheduled);
+        assert!(!sub.scheduled.load(Ordering::SeqCst));
+        let st = sub.stats();
+        assert_eq!((st.matched, st.queued, st.delivered), (2, 0, 2));
+        assert_eq!(sub.oldest_pending.load(Ordering::SeqCst), u64::MAX);
+        // Idle again: the next match is handed over again.
+        assert!(matches!(sub.push(Queued::for_test(2), &mut || {}), Pushed::Handed(_)));
+    }
+
+    #[test]
+    fn a_subscriber_scheduled_elsewhere_or_with_a_notice_to_send_is_not_handed_a_match() {
+        let sub = subscriber(SubscriberConfig::new());
+        sub.scheduled.store(true, Ordering::SeqCst);
+        assert!(matches!(sub.push(Queued::for_test(0), &mut || {}), Pushed::Queued));
+
+        // A limit notice waiting to go out goes before the next match: no hand-over.
+        let sub = subscriber(SubscriberConfig::new().rate_limit(Some(1)));
+        assert!(matches!(sub.push(Queued::for_test(0), &mut || {}), Pushed::Handed(_)));
+        let mut out = Vec::new();
+        assert_eq!(sub.take_chunk(1, 64, &mut out, true), Taken::Unscheduled);
+        // Over the rate: dropped, with a notice pending.
+        assert!(matches!(sub.push(Queued::for_test(1), &mut || {}), Pushed::Queued));
+        assert_eq!(sub.stats().dropped_rate, 1);
+        std::thread::sleep(std::time::Duration::from_millis(1_100));
+        assert!(matches!(sub.push(Queued::for_test(2), &mut || {}), Pushed::Queued));
+        sub.scheduled.store(true, Ordering::SeqCst);
+        assert_eq!(
+            sub.take_chunk(0, 64, &mut out, true),
+            Taken::Some { last: false, drained: true }
+        );
+        assert!(matches!(out[0], Delivery::Limit { track: 1 }));
+        assert_eq!(positions(&out), ["2"]);
+    }
+
+    #[test]
+    fn a_handed_match_in_flight_when_the_stream_is_aborted_counts_as_dropped_until_delivered() {
+        let sub = subscriber(SubscriberConfig::new());
+        assert!(matches!(sub.push(Queued::for_test(0), &mut || {}), Pushed::Handed(_)));
+        assert!(sub.abort("drain timeout"));
+        let st = sub.stats();
+        assert_eq!((st.matched, st.delivered, st.dropped_closed), (1, 0, 1));
+        // The sink took it after all.
+        let mut out = Vec::new();
+        assert_eq!(sub.take_chunk(1, 64, &mut out, true), Taken::Gone);
+        let st = sub.stats();
+        assert_eq!((st.matched, st.delivered, st.dropped_closed), (1, 1, 0));
     }
 }
