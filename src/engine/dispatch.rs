@@ -5,6 +5,11 @@
 //! go of it. So ten thousand subscribers need no ten thousand threads, and a message matched
 //! for all of them reaches every sink after a few microseconds of work each.
 //!
+//! A match for an idle subscriber (nothing queued, in flight or scheduled) is not queued at
+//! all: the pusher takes the subscriber's turn and the match rides in the run with it
+//! ([`Pushed::Handed`](super::subscriber::Pushed)), so the dispatcher sends it and visits the
+//! queue once, to report it and take what came after.
+//!
 //! The run queue carries *runs*: lists of up to [`RUN`] subscribers. The emitting thread
 //! gathers the subscribers a unit of matches woke ([`Runs`]) and hands them over together,
 //! so a busy stream costs one hand-over (and at most one thread wake-up) per unit, not one per

@@ -66,9 +66,10 @@
 //!   passes the warning threshold (60% by default).
 //! - **Dispatchers.** A small pool of threads hands queued deliveries to sinks: a subscriber
 //!   with work is scheduled once (the subscribers a unit woke are handed over together),
-//!   served in chunks, then released. A sink that blocks only holds up its own subscriber: a
-//!   watchdog hands the rest of a stuck dispatcher's work to a replacement. A sink that fails
-//!   or panics disconnects its subscriber only.
+//!   served in chunks, then released; a match for an idle subscriber skips the queue and
+//!   travels with the subscriber to its dispatcher. A sink that blocks only holds up its own
+//!   subscriber: a watchdog hands the rest of a stuck dispatcher's work to a replacement. A
+//!   sink that fails or panics disconnects its subscriber only.
 //! - **End of stream.** At the end of the source's stream, on [`Engine::shutdown`] or a fatal
 //!   source error, reading stops, everything already read is matched and emitted (a
 //!   coordinator thread waits for that), every
