@@ -1,12 +1,21 @@
-//! The synchronisation primitives the registry is built on, swapped for `loom`'s models when
-//! compiled with `--cfg loom` so that the publication protocol can be model-checked.
+//! The synchronisation primitives the registry and the engine's emission and subscriber
+//! queues are built on, swapped for `loom`'s models when compiled with `--cfg loom` so that
+//! their protocols can be model-checked.
 
 use std::sync::Arc;
 
 #[cfg(loom)]
-pub(crate) use loom::sync::{Mutex, MutexGuard};
+pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
 #[cfg(not(loom))]
-pub(crate) use std::sync::{Mutex, MutexGuard};
+pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
+
+/// Atomics, modelled under loom like the locks.
+pub(crate) mod atomic {
+    #[cfg(loom)]
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64};
+    #[cfg(not(loom))]
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64};
+}
 
 /// A cell holding the current published value: readers load it without blocking writers,
 /// writers replace it atomically (`arc-swap`; under loom, a modelled lock).

@@ -10,10 +10,12 @@ use super::{
     Delivery, DisconnectCode, FullPolicy, MatchingRule, Sink, SubscriberConfig, SubscriberState,
     SubscriberStats,
 };
+use crate::sync::atomic::{AtomicBool, AtomicU64};
+use crate::sync::{Condvar, Mutex, MutexGuard};
 use crate::Message;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
 use std::time::Instant;
 
 /// A matched message on its way to one subscriber.
@@ -121,8 +123,9 @@ pub(crate) enum Taken {
 pub(crate) struct Subscriber {
     /// Whether the subscriber sits in the run queue or a dispatcher is running it.
     pub scheduled: AtomicBool,
-    /// Only the dispatcher running the subscriber locks it.
-    pub sink: Mutex<Option<Box<dyn Sink>>>,
+    /// Only the dispatcher running the subscriber locks it (never contended: not modelled
+    /// under loom).
+    pub sink: std::sync::Mutex<Option<Box<dyn Sink>>>,
     state: Mutex<State>,
     /// Unique among the engine's subscribers (attach order).
     pub id: u64,
@@ -182,7 +185,7 @@ impl Subscriber {
             scheduled: AtomicBool::new(false),
             finished: AtomicBool::new(false),
             oldest_pending: AtomicU64::new(u64::MAX),
-            sink: Mutex::new(Some(sink)),
+            sink: std::sync::Mutex::new(Some(sink)),
         }
     }
 
@@ -372,8 +375,7 @@ impl Subscriber {
         Self::settle_delivered(&mut st, delivered);
         if matches!(st.life, Life::Closed { .. }) {
             self.refresh_oldest(&st);
-            // Under the state lock, which orders it against a push.
-            self.scheduled.store(false, Ordering::Release);
+            self.scheduled.swap(false, Ordering::AcqRel);
             return Taken::Gone;
         }
         let start = out.len();
@@ -418,8 +420,10 @@ impl Subscriber {
         if out.len() > start {
             Taken::Some { last, drained: st.items.is_empty() }
         } else if may_unschedule {
-            // Under the state lock, which orders it against a push.
-            self.scheduled.store(false, Ordering::Release);
+            // Under the state lock, which orders it against a push. A swap, not a store: a
+            // pusher's swap must read it (read-modify-writes read the latest value), and
+            // loom models that only between read-modify-writes.
+            self.scheduled.swap(false, Ordering::AcqRel);
             Taken::Unscheduled
         } else {
             Taken::Empty
@@ -531,7 +535,7 @@ impl Subscriber {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use crate::engine::CallbackSink;
@@ -614,5 +618,119 @@ mod tests {
         assert_eq!(sub.take_chunk(1, 64, &mut out, true), Taken::Gone);
         let st = sub.stats();
         assert_eq!((st.matched, st.delivered, st.dropped_closed), (1, 1, 0));
+    }
+}
+
+/// The scheduling protocol of a subscriber, model-checked: whoever takes the subscriber's turn
+/// (the `scheduled` flag) does so under the queue's lock or with a swap, and the dispatcher lets
+/// go only under the lock, so a match pushed while the dispatcher lets go is either seen by its
+/// last take or makes the pusher schedule it again (here: hand it over), never both, never
+/// neither. Run with `RUSTFLAGS="--cfg loom" cargo test --release --lib engine::subscriber`.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+    use crate::engine::CallbackSink;
+
+    /// What a dispatcher's turn does (see `dispatch::run`): sends a handed match, then takes
+    /// chunks until it may let go. Returns the positions sent (`u64::MAX` for a limit notice).
+    fn serve(sub: &Subscriber, handed: Option<Queued>) -> Vec<u64> {
+        let mut sent = Vec::new();
+        let mut delivered = 0;
+        if let Some(q) = handed {
+            sent.push(q.position);
+            delivered = 1;
+        }
+        let mut out = Vec::new();
+        loop {
+            out.clear();
+            match sub.take_chunk(delivered, 64, &mut out, true) {
+                Taken::Some { .. } => {
+                    delivered = 0;
+                    for d in &out {
+                        if let Some(m) = d.message() {
+                            sent.push(m.id.parse().expect("a position"));
+                            delivered += 1;
+                        } else if matches!(d, Delivery::Limit { .. }) {
+                            sent.push(u64::MAX);
+                        }
+                    }
+                }
+                Taken::Unscheduled | Taken::Gone => return sent,
+                Taken::Empty => unreachable!("may let go"),
+            }
+        }
+    }
+
+    /// What the emitter does with a push's answer (see `pipeline::emit` and `Runs`): the run
+    /// entry it hands to a dispatcher, if any.
+    fn emit(sub: &Subscriber, position: u64) -> Option<Option<Queued>> {
+        match sub.push(Queued::for_test(position), &mut || {}) {
+            Pushed::Nothing => None,
+            Pushed::Queued => (!sub.scheduled.swap(true, Ordering::SeqCst)).then_some(None),
+            Pushed::Handed(q) => Some(Some(q)),
+        }
+    }
+
+    #[test]
+    fn a_push_racing_the_dispatcher_letting_go_is_sent_once_and_in_order() {
+        loom::model(|| {
+            let sink = CallbackSink::new(|_: Delivery| Ok(()));
+            let sub =
+                Arc::new(Subscriber::new(1, "s".into(), Box::new(sink), SubscriberConfig::new()));
+            // A dispatcher's turn is under way: match 0 was handed over.
+            let first = emit(&sub, 0).expect("idle: handed over");
+            let pusher = {
+                let sub = sub.clone();
+                loom::thread::spawn(move || [emit(&sub, 1), emit(&sub, 2)])
+            };
+            assert!(first.is_some(), "a handed match");
+            let mut sent = serve(&sub, first);
+            // Whatever the pushes handed to a dispatcher is served after (in run order).
+            let entries = pusher.join().expect("no panic");
+            let shape: Vec<_> = entries
+                .iter()
+                .map(|e| e.as_ref().map(|h| h.as_ref().map(|q| q.position)))
+                .collect();
+            for entry in entries.into_iter().flatten() {
+                sent.extend(serve(&sub, entry));
+            }
+            assert_eq!(sent, [0, 1, 2], "{shape:?}");
+            assert!(!sub.scheduled.load(Ordering::SeqCst), "{shape:?} {sent:?}");
+            let st = sub.stats();
+            assert_eq!((st.matched, st.delivered, st.queued), (3, 3, 0));
+            assert_eq!(sub.oldest_pending.load(Ordering::SeqCst), u64::MAX);
+        });
+    }
+
+    /// Over its rate cap a push drops the match and leaves a limit notice to send, with
+    /// nothing queued: the pusher then schedules the subscriber with a swap outside the lock,
+    /// racing the dispatcher letting go.
+    #[test]
+    fn a_drop_racing_the_dispatcher_letting_go_still_gets_its_notice_sent() {
+        loom::model(|| {
+            let sink = CallbackSink::new(|_: Delivery| Ok(()));
+            // One match a second: the first passes, the rest of the burst is dropped.
+            let config = SubscriberConfig::new().rate_limit(Some(1));
+            let sub = Arc::new(Subscriber::new(1, "s".into(), Box::new(sink), config));
+            let first = emit(&sub, 0).expect("idle: handed over");
+            let pusher = {
+                let sub = sub.clone();
+                loom::thread::spawn(move || [emit(&sub, 1), emit(&sub, 2), emit(&sub, 3)])
+            };
+            let mut sent = serve(&sub, first);
+            for entry in pusher.join().expect("no panic").into_iter().flatten() {
+                sent.extend(serve(&sub, entry));
+            }
+            let st = sub.stats();
+            let matches: Vec<u64> = sent.iter().copied().filter(|&p| p != u64::MAX).collect();
+            assert!(matches.windows(2).all(|w| w[0] < w[1]), "in order: {sent:?}");
+            assert_eq!(matches.len() as u64, st.delivered);
+            assert_eq!(st.delivered + st.dropped_rate, 4, "{sent:?} {st:?}");
+            // Every drop was reported: the last notice sent carries the count.
+            assert_eq!(st.limit_track, st.dropped_rate, "{sent:?} {st:?}");
+            assert_eq!(sent.contains(&u64::MAX), st.dropped_rate > 0);
+            assert!(!sub.scheduled.load(Ordering::SeqCst), "{sent:?}");
+            assert_eq!(st.queued, 0);
+        });
     }
 }
