@@ -706,11 +706,7 @@ impl Snapshot {
     ) {
         out.clear();
         self.each_match(msg, scratch, |info| out.push(info));
-        // Usually in order already (postings are in id order), which is cheaper to check
-        // than to sort.
-        if !out.is_sorted_by_key(|i| i.id) {
-            out.sort_by_key(|i| i.id);
-        }
+        out.sort_by_key(|i| i.id);
     }
 
     /// Calls `f` with every rule matching `msg`, each once, in no particular order.
