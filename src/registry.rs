@@ -72,6 +72,17 @@ pub struct RuleInfo {
     /// Unique per registration (a replacement gets a new one), so that a tombstone hides
     /// exactly the version it was made for.
     serial: u64,
+    /// A small number for the subscriber, shared by all its rules and unique among the
+    /// subscribers with rules (reused once a subscriber has none): lets the engine find
+    /// where a match goes by indexing an array instead of hashing the name.
+    subscriber_slot: u32,
+}
+
+impl RuleInfo {
+    /// See the field `subscriber_slot`.
+    pub(crate) fn subscriber_slot(&self) -> u32 {
+        self.subscriber_slot
+    }
 }
 
 /// Why a registry operation was refused.
@@ -208,6 +219,7 @@ impl RegistryBuilder {
                 writer: Mutex::new(Writer {
                     rules: HashMap::new(),
                     by_subscriber: HashMap::new(),
+                    free_slots: Vec::new(),
                     dedup: HashMap::new(),
                     layers: Vec::new(),
                     delta: Vec::new(),
@@ -260,7 +272,9 @@ struct State {
 #[derive(Debug)]
 struct Writer {
     rules: HashMap<RuleId, Arc<RuleInfo>>,
-    by_subscriber: HashMap<Arc<str>, HashSet<RuleId>>,
+    by_subscriber: HashMap<Arc<str>, SubscriberRules>,
+    /// Subscriber slots given back (their subscriber has no rules left), reused first.
+    free_slots: Vec<u32>,
     dedup: HashMap<(Arc<str>, Dialect, String), RuleId>,
     layers: Vec<Arc<Layer>>,
     /// Rules added since the last freeze, ascending by id.
@@ -272,7 +286,26 @@ struct Writer {
     merging: bool,
 }
 
+/// A subscriber's rules and its slot (see `RuleInfo::subscriber_slot`).
+#[derive(Debug)]
+struct SubscriberRules {
+    rules: HashSet<RuleId>,
+    slot: u32,
+}
+
 impl Writer {
+    /// The registry's copy of the name `subscriber` and its slot, entered (with no rules yet)
+    /// if it has none: the caller adds a rule right away.
+    fn subscriber_entry(&mut self, subscriber: &Arc<str>) -> (Arc<str>, u32) {
+        if let Some((k, e)) = self.by_subscriber.get_key_value(&**subscriber) {
+            return (k.clone(), e.slot);
+        }
+        let slot = self.free_slots.pop().unwrap_or(self.by_subscriber.len() as u32);
+        self.by_subscriber
+            .insert(subscriber.clone(), SubscriberRules { rules: HashSet::new(), slot });
+        (subscriber.clone(), slot)
+    }
+
     fn next_serial(&mut self) -> u64 {
         let s = self.next_id;
         self.next_id += 1;
@@ -402,12 +435,14 @@ impl Registry {
         }
         self.remove_locked(&mut w, id)?;
         let serial = w.next_serial();
+        let (subscriber, subscriber_slot) = w.subscriber_entry(&old.subscriber);
         let info = Arc::new(RuleInfo {
             id,
-            subscriber: old.subscriber.clone(),
+            subscriber,
             tag: tag.map(Into::into),
             rule,
             serial,
+            subscriber_slot,
         });
         self.insert_locked(&mut w, info, key);
         // The replacement keeps its (old) id, so the delta may no longer be in id order.
@@ -422,7 +457,7 @@ impl Registry {
         let ids: Vec<RuleId> = w
             .by_subscriber
             .get(subscriber)
-            .map(|s| s.iter().copied().collect())
+            .map(|e| e.rules.iter().copied().collect())
             .unwrap_or_default();
         for &id in &ids {
             let _ = self.remove_locked(&mut w, id);
@@ -437,7 +472,7 @@ impl Registry {
         let mut v: Vec<Arc<RuleInfo>> = w
             .by_subscriber
             .get(subscriber)
-            .map(|ids| ids.iter().filter_map(|id| w.rules.get(id).cloned()).collect())
+            .map(|e| e.rules.iter().filter_map(|id| w.rules.get(id).cloned()).collect())
             .unwrap_or_default();
         v.sort_by_key(|i| i.id);
         v
@@ -499,7 +534,7 @@ impl Registry {
         if let Some(&existing) = w.dedup.get(&key) {
             return Err(RegistryError::Duplicate { existing });
         }
-        if w.by_subscriber.get(subscriber).map_or(0, HashSet::len)
+        if w.by_subscriber.get(subscriber).map_or(0, |e| e.rules.len())
             >= settings.max_rules_per_subscriber
         {
             return Err(RegistryError::TooManyRulesForSubscriber {
@@ -512,8 +547,15 @@ impl Registry {
         }
         let id = RuleId(w.next_id);
         let serial = w.next_serial();
-        let info =
-            Arc::new(RuleInfo { id, subscriber: sub, tag: tag.map(Into::into), rule, serial });
+        let (subscriber, subscriber_slot) = w.subscriber_entry(&sub);
+        let info = Arc::new(RuleInfo {
+            id,
+            subscriber,
+            tag: tag.map(Into::into),
+            rule,
+            serial,
+            subscriber_slot,
+        });
         self.insert_locked(w, info, key);
         Ok(id)
     }
@@ -521,7 +563,11 @@ impl Registry {
     fn insert_locked(&self, w: &mut Writer, info: Arc<RuleInfo>, key: (Arc<str>, Dialect, String)) {
         let id = info.id;
         w.dedup.insert(key, id);
-        w.by_subscriber.entry(info.subscriber.clone()).or_default().insert(id);
+        w.by_subscriber
+            .get_mut(&info.subscriber)
+            .expect("entered by subscriber_entry")
+            .rules
+            .insert(id);
         w.rules.insert(id, info.clone());
         w.delta.push(info);
     }
@@ -529,10 +575,12 @@ impl Registry {
     fn remove_locked(&self, w: &mut Writer, id: RuleId) -> Result<(), RegistryError> {
         let info = w.rules.remove(&id).ok_or(RegistryError::UnknownRule(id))?;
         w.dedup.remove(&(info.subscriber.clone(), info.rule.dialect(), info.rule.to_string()));
-        if let Some(set) = w.by_subscriber.get_mut(&info.subscriber) {
-            set.remove(&id);
-            if set.is_empty() {
+        if let Some(entry) = w.by_subscriber.get_mut(&info.subscriber) {
+            entry.rules.remove(&id);
+            if entry.rules.is_empty() {
+                let slot = entry.slot;
                 w.by_subscriber.remove(&info.subscriber);
+                w.free_slots.push(slot);
             }
         }
         match w.delta.binary_search_by_key(&id, |i| i.id) {
@@ -785,6 +833,42 @@ mod tests {
     use super::*;
 
     fn assert_send_sync<T: Send + Sync>() {}
+
+    /// The slot of each rule's subscriber, by rule id.
+    fn slots(r: &Registry) -> Vec<(String, u32)> {
+        r.snapshot().rules().iter().map(|i| (i.subscriber.to_string(), i.subscriber_slot)).collect()
+    }
+
+    #[test]
+    fn subscriber_slots_are_shared_per_subscriber_unique_and_reused() {
+        let r = Registry::new();
+        let rule = |s: &str| Rule::parse(s).unwrap();
+        let a1 = r.subscribe("a", rule("x"), None).unwrap();
+        r.subscribe("b", rule("x"), None).unwrap();
+        let a2 = r.subscribe("a", rule("y"), None).unwrap();
+        assert_eq!(slots(&r), [("a".into(), 0), ("b".into(), 1), ("a".into(), 0)]);
+        // A failed subscribe takes no slot.
+        assert!(r.subscribe("c", rule("x"), None).is_ok());
+        assert!(r.subscribe("c", rule("x"), None).is_err());
+        assert_eq!(slots(&r)[3], ("c".into(), 2));
+        // `a` keeps its slot while it has a rule; once it has none, the next new subscriber
+        // gets the slot.
+        r.unsubscribe(a1).unwrap();
+        assert_eq!(slots(&r)[1], ("a".into(), 0));
+        r.unsubscribe(a2).unwrap();
+        r.subscribe("d", rule("x"), None).unwrap();
+        let now = slots(&r);
+        assert_eq!(now, [("b".into(), 1), ("c".into(), 2), ("d".into(), 0)]);
+        // Replacing a subscriber's only rule keeps the subscriber on one slot.
+        let d = r.rules_of("d")[0].id;
+        r.replace(d, rule("z"), None).unwrap();
+        assert_eq!(slots(&r)[2], ("d".into(), 0));
+        let e = r.subscribe("e", rule("x"), None).unwrap();
+        assert_eq!(r.get(e).unwrap().subscriber_slot, 3);
+        assert_eq!(r.remove_subscriber("b"), 1);
+        r.subscribe("f", rule("x"), None).unwrap();
+        assert_eq!(r.rules_of("f")[0].subscriber_slot, 1);
+    }
 
     #[test]
     fn registry_and_snapshot_are_send_and_sync() {

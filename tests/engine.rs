@@ -503,6 +503,57 @@ fn a_subscriber_added_mid_stream_gets_exactly_the_messages_after_subscribe() {
     assert_eq!(finished.stats.received, 300);
 }
 
+/// The engine finds a match's subscriber by the registry's subscriber slot, which passes to
+/// another subscriber once its owner has no rules left: matches must follow the name.
+#[test]
+fn matches_follow_the_subscriber_when_its_registry_slot_is_reused() {
+    let registry = Registry::new();
+    subscribe(&registry, "observer", "tick");
+    let (tx, source) = channel_source(16);
+    let (obs_sink, obs) = channel_sink(usize::MAX);
+    let (a_sink, a) = channel_sink(usize::MAX);
+    let (b_sink, b) = channel_sink(usize::MAX);
+    let engine = Engine::builder(registry.clone())
+        .matcher_threads(2)
+        .attach("observer", obs_sink)
+        .attach("a", a_sink)
+        .attach("b", b_sink)
+        .start(source)
+        .unwrap();
+    let mut next = 0u64;
+    let mut phase = |count: u64| {
+        for _ in 0..count {
+            tx.send(Message::new(next.to_string(), "tick alpha")).unwrap();
+            next += 1;
+        }
+        let want = (next - 1).to_string();
+        for d in obs.iter() {
+            if d.message().is_some_and(|m| m.id == want) {
+                return;
+            }
+        }
+        panic!("the observer's stream ended early");
+    };
+    let rule = || Rule::parse("alpha").unwrap();
+    let a1 = registry.subscribe("a", rule(), None).unwrap();
+    phase(50);
+    registry.unsubscribe(a1).unwrap();
+    // `b` takes the slot `a` had.
+    let b1 = registry.subscribe("b", rule(), None).unwrap();
+    phase(50);
+    registry.unsubscribe(b1).unwrap();
+    // And `a` gets it back, under a new copy of its name.
+    registry.subscribe("a", rule(), None).unwrap();
+    phase(50);
+    let finished = engine.shutdown();
+    let (a, b): (Vec<Delivery>, Vec<Delivery>) = (a.try_iter().collect(), b.try_iter().collect());
+    let mut want_a: Vec<u64> = (0..50).collect();
+    want_a.extend(100..150);
+    assert_eq!(match_ids(&a), want_a);
+    assert_eq!(match_ids(&b), (50..100).collect::<Vec<_>>());
+    assert_eq!(finished.stats.unrouted, 0);
+}
+
 #[test]
 fn a_sink_blocked_in_send_holds_up_no_subscriber_scheduled_with_it() {
     // One dispatcher, and every message wakes all fifty subscribers at once: they are handed

@@ -865,6 +865,11 @@ fn coordinate(
 #[derive(Default)]
 struct Routes {
     version: u64,
+    /// By the registry's subscriber slot: the name's address and its index in `slots`, as
+    /// last seen (a hint, checked against the address: slots are reused for other names).
+    /// An array index instead of a hash probe per matching rule (a large fan-out's rules
+    /// come in slot order, so these reads stream).
+    hint: Vec<(usize, usize)>,
     by_ptr: HashMap<usize, usize, BuildPtrHasher>,
     slots: Vec<Slot>,
     by_sub: HashMap<u64, usize>,
@@ -911,6 +916,7 @@ impl Routes {
         let v = shared.version.load(Ordering::SeqCst);
         if v != self.version || self.keep.len() > 1 << 20 {
             self.version = v;
+            self.hint.clear();
             self.by_ptr.clear();
             self.slots.clear();
             self.by_sub.clear();
@@ -918,9 +924,16 @@ impl Routes {
         }
     }
 
-    fn slot(&mut self, shared: &Shared, name: &Arc<str>) -> usize {
+    fn slot(&mut self, shared: &Shared, info: &RuleInfo) -> usize {
+        let name = &info.subscriber;
         let key = Arc::as_ptr(name) as *const u8 as usize;
+        let hint = info.subscriber_slot() as usize;
+        match self.hint.get(hint) {
+            Some(&(k, i)) if k == key => return i,
+            _ => {}
+        }
         if let Some(&i) = self.by_ptr.get(&key) {
+            self.set_hint(hint, key, i);
             return i;
         }
         let sub = {
@@ -939,7 +952,16 @@ impl Routes {
         };
         self.by_ptr.insert(key, i);
         self.keep.push(name.clone());
+        self.set_hint(hint, key, i);
         i
+    }
+
+    fn set_hint(&mut self, hint: usize, key: usize, i: usize) {
+        if hint >= self.hint.len() {
+            // Key 0 is no address: never a hit.
+            self.hint.resize(hint + 1, (0, 0));
+        }
+        self.hint[hint] = (key, i);
     }
 }
 
@@ -984,7 +1006,7 @@ fn matcher(shared: &Arc<Shared>) {
             let position = work.first_position + i as u64;
             local.clear();
             for info in &found {
-                let s = routes.slot(shared, &info.subscriber);
+                let s = routes.slot(shared, info);
                 let slot = &mut routes.slots[s];
                 let rule = MatchingRule::new(info.id, info.tag.clone());
                 if slot.stamp == stamp {
