@@ -23,6 +23,163 @@ impl MatchingRule {
     }
 }
 
+/// The rules of one subscriber that matched a delivered message, ascending by id: a list
+/// that holds one rule (the usual case) without allocating, so that delivering a match
+/// costs no allocation. It dereferences to a slice.
+///
+/// ```
+/// use streamtrack::engine::{MatchingRule, MatchingRules};
+/// use streamtrack::registry::RuleId;
+/// let mut rules = MatchingRules::from(MatchingRule::new(RuleId(3), None));
+/// rules.push(MatchingRule::new(RuleId(9), Some("news".into())));
+/// assert_eq!(rules.len(), 2);
+/// assert_eq!(rules[1].tag.as_deref(), Some("news"));
+/// let ids: Vec<u64> = rules.iter().map(|r| r.id.0).collect();
+/// assert_eq!(ids, [3, 9]);
+/// ```
+#[derive(Clone, Default)]
+pub struct MatchingRules(RulesRepr);
+
+#[derive(Clone)]
+enum RulesRepr {
+    One([MatchingRule; 1]),
+    Many(Vec<MatchingRule>),
+}
+
+impl Default for RulesRepr {
+    fn default() -> Self {
+        RulesRepr::Many(Vec::new())
+    }
+}
+
+impl MatchingRules {
+    /// An empty list.
+    pub fn new() -> Self {
+        MatchingRules::default()
+    }
+
+    /// Appends a rule (allocates from the second rule on).
+    pub fn push(&mut self, rule: MatchingRule) {
+        match &mut self.0 {
+            RulesRepr::Many(v) if v.is_empty() => self.0 = RulesRepr::One([rule]),
+            RulesRepr::Many(v) => v.push(rule),
+            RulesRepr::One([first]) => {
+                let first = std::mem::replace(first, MatchingRule::new(RuleId(0), None));
+                self.0 = RulesRepr::Many(vec![first, rule]);
+            }
+        }
+    }
+
+    /// The rules as a slice.
+    pub fn as_slice(&self) -> &[MatchingRule] {
+        match &self.0 {
+            RulesRepr::One(one) => one,
+            RulesRepr::Many(v) => v,
+        }
+    }
+
+    /// The rules as a vector.
+    pub fn into_vec(self) -> Vec<MatchingRule> {
+        match self.0 {
+            RulesRepr::One([one]) => vec![one],
+            RulesRepr::Many(v) => v,
+        }
+    }
+}
+
+impl std::ops::Deref for MatchingRules {
+    type Target = [MatchingRule];
+    fn deref(&self) -> &[MatchingRule] {
+        self.as_slice()
+    }
+}
+
+impl fmt::Debug for MatchingRules {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl From<MatchingRule> for MatchingRules {
+    fn from(rule: MatchingRule) -> Self {
+        MatchingRules(RulesRepr::One([rule]))
+    }
+}
+
+impl From<Vec<MatchingRule>> for MatchingRules {
+    fn from(mut v: Vec<MatchingRule>) -> Self {
+        match v.len() {
+            1 => MatchingRules::from(v.pop().expect("one rule")),
+            _ => MatchingRules(RulesRepr::Many(v)),
+        }
+    }
+}
+
+impl From<MatchingRules> for Vec<MatchingRule> {
+    fn from(rules: MatchingRules) -> Self {
+        rules.into_vec()
+    }
+}
+
+impl FromIterator<MatchingRule> for MatchingRules {
+    fn from_iter<I: IntoIterator<Item = MatchingRule>>(iter: I) -> Self {
+        let mut rules = MatchingRules::new();
+        for r in iter {
+            rules.push(r);
+        }
+        rules
+    }
+}
+
+impl<'a> IntoIterator for &'a MatchingRules {
+    type Item = &'a MatchingRule;
+    type IntoIter = std::slice::Iter<'a, MatchingRule>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl IntoIterator for MatchingRules {
+    type Item = MatchingRule;
+    type IntoIter = std::vec::IntoIter<MatchingRule>;
+    /// (Allocates for a single rule: iterate by reference where that matters.)
+    fn into_iter(self) -> Self::IntoIter {
+        self.into_vec().into_iter()
+    }
+}
+
+impl PartialEq for MatchingRules {
+    fn eq(&self, other: &MatchingRules) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for MatchingRules {}
+
+impl std::hash::Hash for MatchingRules {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
+    }
+}
+
+impl PartialEq<[MatchingRule]> for MatchingRules {
+    fn eq(&self, other: &[MatchingRule]) -> bool {
+        self.as_slice() == other
+    }
+}
+
+impl<const N: usize> PartialEq<[MatchingRule; N]> for MatchingRules {
+    fn eq(&self, other: &[MatchingRule; N]) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl PartialEq<Vec<MatchingRule>> for MatchingRules {
+    fn eq(&self, other: &Vec<MatchingRule>) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
 /// Why a subscriber's stream was closed: Twitter's streaming disconnect codes, where they fit.
 ///
 /// | code | name | when the engine sends it |
@@ -98,7 +255,7 @@ pub enum Delivery {
         /// The message, shared by every subscriber it is delivered to.
         message: Arc<Message>,
         /// This subscriber's rules that matched, ascending by id.
-        matching_rules: Vec<MatchingRule>,
+        matching_rules: MatchingRules,
     },
     /// Matches were not delivered (queue full or rate cap): `track` is the cumulative number of
     /// undelivered matches since the subscriber was attached.
@@ -188,6 +345,18 @@ mod json {
             Some(_) => return Err(E::custom("a matching rule's \"tag\" must be a string")),
         };
         Ok(MatchingRule { id: RuleId(id), tag })
+    }
+
+    impl Serialize for MatchingRules {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            self.as_slice().serialize(s)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for MatchingRules {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            Ok(Vec::<MatchingRule>::deserialize(d)?.into())
+        }
     }
 
     impl<'de> Deserialize<'de> for MatchingRule {
@@ -314,9 +483,9 @@ mod json {
             }
             let rules = match object.shift_remove("matching_rules") {
                 Some(Value::Array(items)) => {
-                    items.iter().map(rule_from_value).collect::<Result<Vec<_>, _>>()?
+                    items.iter().map(rule_from_value).collect::<Result<Vec<_>, _>>()?.into()
                 }
-                None | Some(Value::Null) => Vec::new(),
+                None | Some(Value::Null) => MatchingRules::new(),
                 Some(_) => return Err(D::Error::custom("\"matching_rules\" must be an array")),
             };
             let message = Message::from_json_value(
@@ -372,6 +541,37 @@ mod tests {
     }
 
     #[test]
+    fn matching_rules_hold_one_rule_inline_and_compare_by_content() {
+        let rule = |i| MatchingRule::new(RuleId(i), None);
+        let mut grown = MatchingRules::new();
+        assert!(grown.is_empty());
+        grown.push(rule(1));
+        assert!(matches!(grown.0, RulesRepr::One(_)), "one rule, no allocation");
+        assert_eq!(grown, [rule(1)]);
+        grown.push(rule(2));
+        grown.push(rule(3));
+        assert_eq!(grown, vec![rule(1), rule(2), rule(3)]);
+        for n in 0..4 {
+            let v: Vec<MatchingRule> = (0..n).map(rule).collect();
+            let from_vec = MatchingRules::from(v.clone());
+            let collected: MatchingRules = v.iter().cloned().collect();
+            assert_eq!(from_vec, collected);
+            assert_eq!(from_vec.len(), n as usize);
+            assert_eq!(from_vec.clone().into_vec(), v);
+            assert_eq!(collected.into_iter().collect::<Vec<_>>(), v);
+            assert_eq!(format!("{from_vec:?}"), format!("{v:?}"));
+        }
+        // Equal lists hash alike, however they were built.
+        let state = std::hash::RandomState::new();
+        let hash = |r: &MatchingRules| std::hash::BuildHasher::hash_one(&state, r);
+        let one = MatchingRules::from(rule(7));
+        let mut pushed = MatchingRules::new();
+        pushed.push(rule(7));
+        assert_eq!(one, pushed);
+        assert_eq!(hash(&one), hash(&pushed));
+    }
+
+    #[test]
     fn a_match_is_the_message_plus_matching_rules() {
         let source = r#"{"id_str":"7","text":"hi","matching_rules":"stale","x":[1]}"#;
         let d = Delivery::Match {
@@ -379,7 +579,8 @@ mod tests {
             matching_rules: vec![
                 MatchingRule::new(RuleId(3), Some("t".into())),
                 MatchingRule::new(RuleId(9), None),
-            ],
+            ]
+            .into(),
         };
         assert_eq!(
             d.to_json_line(),
@@ -395,7 +596,7 @@ mod tests {
         // Without a source object, the simple shape is written.
         let plain = Delivery::Match {
             message: Arc::new(Message::new("1", "yo")),
-            matching_rules: vec![MatchingRule::new(RuleId(1), None)],
+            matching_rules: MatchingRule::new(RuleId(1), None).into(),
         };
         assert_eq!(plain.to_json_line(), r#"{"id":"1","text":"yo","matching_rules":[{"id":"1"}]}"#);
     }

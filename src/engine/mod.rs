@@ -99,7 +99,7 @@ pub mod async_adapters;
 pub mod jsonl;
 
 pub use config::{FullPolicy, SubscriberConfig};
-pub use delivery::{Delivery, DisconnectCode, MatchingRule, FALLING_BEHIND};
+pub use delivery::{Delivery, DisconnectCode, MatchingRule, MatchingRules, FALLING_BEHIND};
 pub use error::EngineError;
 pub use event::EngineEvent;
 pub use pipeline::{Engine, EngineBuilder, Finished, StopReason};

@@ -1012,7 +1012,7 @@ fn matcher(shared: &Arc<Shared>) {
                 if slot.stamp == stamp {
                     // Another rule of a subscriber already in this message's deliveries.
                     if slot.sub.is_some() {
-                        local[slot.group].1.more.push(rule);
+                        local[slot.group].1.rules.push(rule);
                     }
                     continue;
                 }
@@ -1022,8 +1022,7 @@ fn matcher(shared: &Arc<Shared>) {
                     continue;
                 }
                 slot.group = local.len();
-                let q =
-                    Queued { message: message.clone(), first: rule, more: Vec::new(), position };
+                let q = Queued { message: message.clone(), rules: rule.into(), position };
                 local.push((s, q));
             }
             for (s, q) in local.drain(..) {

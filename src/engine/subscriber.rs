@@ -7,7 +7,7 @@
 //! next chunk, coalesced (one limit notice carries the latest cumulative count).
 
 use super::{
-    Delivery, DisconnectCode, FullPolicy, MatchingRule, Sink, SubscriberConfig, SubscriberState,
+    Delivery, DisconnectCode, FullPolicy, MatchingRules, Sink, SubscriberConfig, SubscriberState,
     SubscriberStats,
 };
 use crate::sync::atomic::{AtomicBool, AtomicU64};
@@ -22,11 +22,8 @@ use std::time::Instant;
 #[derive(Debug)]
 pub(crate) struct Queued {
     pub message: Arc<Message>,
-    /// The first matching rule, inline: most deliveries have one, and then the rule list is
-    /// allocated by the dispatcher that hands it over (and frees it), not by the matcher.
-    pub first: MatchingRule,
-    /// Any further matching rules.
-    pub more: Vec<MatchingRule>,
+    /// The subscriber's matching rules (one, the usual case, is held without allocating).
+    pub rules: MatchingRules,
     /// The message's position in the source's stream (0-based).
     pub position: u64,
 }
@@ -36,17 +33,13 @@ impl Queued {
     pub(crate) fn for_test(position: u64) -> Queued {
         Queued {
             message: Arc::new(Message::new(position.to_string(), "test")),
-            first: MatchingRule::new(crate::registry::RuleId(position), None),
-            more: Vec::new(),
+            rules: super::MatchingRule::new(crate::registry::RuleId(position), None).into(),
             position,
         }
     }
 
     pub(crate) fn into_delivery(self) -> Delivery {
-        let mut rules = Vec::with_capacity(1 + self.more.len());
-        rules.push(self.first);
-        rules.extend(self.more);
-        Delivery::Match { message: self.message, matching_rules: rules }
+        Delivery::Match { message: self.message, matching_rules: self.rules }
     }
 }
 
