@@ -251,6 +251,46 @@ fn phrase_ending_in_an_emoji_matches_before_a_combining_mark() {
     }
 }
 
+/// Points the JSON reader would refuse (off the map, not a number) can still be set through
+/// the API: the geo index must not lose a match the reference finds (found by the
+/// `match_vs_reference` fuzz target: a latitude of -179.9 measured by `point_radius`).
+#[test]
+fn geo_terms_agree_on_points_off_the_map() {
+    let rules: Vec<Rule> = [
+        "point_radius:[122.428 5.36 2919.4km]",
+        "point_radius:[-10 0 100km]",
+        "bounding_box:[-180 -90 180 90]",
+        "bounding_box:[0 40 10 50]",
+        "x has:geo",
+    ]
+    .iter()
+    .map(|r| Rule::parse(r).unwrap())
+    .collect();
+    let mut messages = Vec::new();
+    for (i, (lon, lat)) in [
+        (-37.32, -179.945),
+        (190.0, 45.0),
+        (-190.0, 0.5),
+        (5.0, 95.0),
+        (350.0, 0.0),
+        (f64::NAN, 45.0),
+        (5.0, f64::INFINITY),
+        (180.0, 90.0),
+        (-180.0, -90.0),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut m = Message::new(i.to_string(), "x").with_coordinates(lon, lat);
+        messages.push(m.clone());
+        // With a place too: a message with a point is judged by its point.
+        m.place = Some(GeoBox { west: 1.0, south: 41.0, east: 2.0, north: 42.0 });
+        messages.push(m);
+    }
+    let matched = check(&rules, &messages).unwrap();
+    assert!(matched > messages.len(), "`x has:geo` and the world box match most of them");
+}
+
 #[test]
 fn compiled_matcher_equals_reference_on_the_generated_workload() {
     use streamtrack::workload::{RuleSetConfig, WorkloadConfig};

@@ -100,11 +100,20 @@ impl GeoIndex {
         out: &mut Vec<u32>,
     ) {
         let valid = |v: f64| v.is_finite();
-        if let Some((lon, lat)) = point.filter(|&(a, b)| valid(a) && valid(b)) {
-            if let Some(ids) = self.cells.get(&cell(cell_x(lon), cell_y(lat))) {
-                out.extend_from_slice(ids);
+        if let Some((lon, lat)) = point {
+            // A message with a point is judged by its point alone (its place is not looked at).
+            if (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat) {
+                if let Some(ids) = self.cells.get(&cell(cell_x(lon), cell_y(lat))) {
+                    out.extend_from_slice(ids);
+                }
+                out.extend_from_slice(&self.wide);
+            } else if valid(lon) && valid(lat) {
+                // Off the map (the JSON reader refuses such points; the API does not): the
+                // grid cannot place it, but `point_radius`'s great-circle distance still
+                // measures it (a latitude past a pole wraps round), so verify every term.
+                out.extend_from_slice(&self.all);
             }
-            out.extend_from_slice(&self.wide);
+            // Not a number: no geo term matches it.
         } else if let Some(b) = place {
             if ![b.west, b.south, b.east, b.north].into_iter().all(valid) {
                 return;
