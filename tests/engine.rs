@@ -503,6 +503,48 @@ fn a_subscriber_added_mid_stream_gets_exactly_the_messages_after_subscribe() {
     assert_eq!(finished.stats.received, 300);
 }
 
+/// A message matching several rules of a subscriber, registered between other subscribers'
+/// rules, is delivered to it once, with all of them, ascending by id.
+#[test]
+fn a_subscriber_gets_one_delivery_with_all_its_matching_rules_in_order() {
+    let registry = Registry::new();
+    let mut ids = Vec::new();
+    for (who, rule) in [("a", "x"), ("b", "x"), ("a", "y"), ("b", "y"), ("a", "z"), ("c", "q")] {
+        ids.push(registry.subscribe(who, Rule::parse(rule).unwrap(), None).unwrap());
+    }
+    let mut builder = Engine::builder(registry).matcher_threads(2);
+    let mut receivers = Vec::new();
+    for name in ["a", "b", "c"] {
+        let (sink, rx) = channel_sink(usize::MAX);
+        builder = builder.attach(name, sink);
+        receivers.push(rx);
+    }
+    let messages =
+        vec![Message::new("1", "x y z"), Message::new("2", "z y"), Message::new("3", "q")];
+    let finished = builder.start(IterSource::new(messages)).unwrap().join();
+    let rules = |rx: &Receiver<Delivery>| -> Vec<(String, Vec<u64>)> {
+        rx.try_iter()
+            .filter_map(|d| match d {
+                Delivery::Match { message, matching_rules } => {
+                    Some((message.id.clone(), matching_rules.iter().map(|r| r.id.0).collect()))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let id = |i: usize| ids[i].0;
+    assert_eq!(
+        rules(&receivers[0]),
+        [("1".to_string(), vec![id(0), id(2), id(4)]), ("2".to_string(), vec![id(2), id(4)])]
+    );
+    assert_eq!(
+        rules(&receivers[1]),
+        [("1".to_string(), vec![id(1), id(3)]), ("2".to_string(), vec![id(3)])]
+    );
+    assert_eq!(rules(&receivers[2]), [("3".to_string(), vec![id(5)])]);
+    assert_eq!(finished.stats.delivered, 5);
+}
+
 /// The engine finds a match's subscriber by the registry's subscriber slot, which passes to
 /// another subscriber once its owner has no rules left: matches must follow the name.
 #[test]
