@@ -306,6 +306,27 @@ impl Writer {
         (subscriber.clone(), slot)
     }
 
+    /// A new registration of `rule` as `id` for `subscriber` (a new serial; the subscriber
+    /// entered, with a slot, if it had no rules). The caller inserts it.
+    fn new_info(
+        &mut self,
+        id: RuleId,
+        subscriber: &Arc<str>,
+        rule: Rule,
+        tag: Option<String>,
+    ) -> Arc<RuleInfo> {
+        let serial = self.next_serial();
+        let (subscriber, subscriber_slot) = self.subscriber_entry(subscriber);
+        Arc::new(RuleInfo {
+            id,
+            subscriber,
+            tag: tag.map(Into::into),
+            rule,
+            serial,
+            subscriber_slot,
+        })
+    }
+
     fn next_serial(&mut self) -> u64 {
         let s = self.next_id;
         self.next_id += 1;
@@ -434,16 +455,7 @@ impl Registry {
             }
         }
         self.remove_locked(&mut w, id)?;
-        let serial = w.next_serial();
-        let (subscriber, subscriber_slot) = w.subscriber_entry(&old.subscriber);
-        let info = Arc::new(RuleInfo {
-            id,
-            subscriber,
-            tag: tag.map(Into::into),
-            rule,
-            serial,
-            subscriber_slot,
-        });
+        let info = w.new_info(id, &old.subscriber, rule, tag);
         self.insert_locked(&mut w, info, key);
         // The replacement keeps its (old) id, so the delta may no longer be in id order.
         w.delta.sort_by_key(|i| i.id);
@@ -546,16 +558,7 @@ impl Registry {
             return Err(RegistryError::TooManyRules { limit: settings.max_rules });
         }
         let id = RuleId(w.next_id);
-        let serial = w.next_serial();
-        let (subscriber, subscriber_slot) = w.subscriber_entry(&sub);
-        let info = Arc::new(RuleInfo {
-            id,
-            subscriber,
-            tag: tag.map(Into::into),
-            rule,
-            serial,
-            subscriber_slot,
-        });
+        let info = w.new_info(id, &sub, rule, tag);
         self.insert_locked(w, info, key);
         Ok(id)
     }

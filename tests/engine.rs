@@ -455,6 +455,23 @@ fn graceful_shutdown_delivers_everything_read_and_acknowledges_it() {
     assert_eq!(finished.stats.acked, read);
 }
 
+/// Sends `count` messages "tick alpha" numbered from `next` on, then waits until the observer
+/// (subscribed to "tick") has the last one: then every message sent so far has been matched
+/// and emitted.
+fn send_and_wait(tx: &Sender<Message>, obs: &Receiver<Delivery>, next: &mut u64, count: u64) {
+    for _ in 0..count {
+        tx.send(Message::new(next.to_string(), "tick alpha")).unwrap();
+        *next += 1;
+    }
+    let want = (*next - 1).to_string();
+    for d in obs.iter() {
+        if d.message().is_some_and(|m| m.id == want) {
+            return;
+        }
+    }
+    panic!("the observer's stream ended early");
+}
+
 #[test]
 fn a_subscriber_added_mid_stream_gets_exactly_the_messages_after_subscribe() {
     let registry = Registry::new();
@@ -467,20 +484,7 @@ fn a_subscriber_added_mid_stream_gets_exactly_the_messages_after_subscribe() {
         .start(source)
         .unwrap();
     let mut next = 0u64;
-    let mut phase = |count: u64| {
-        for _ in 0..count {
-            tx.send(Message::new(next.to_string(), "tick alpha")).unwrap();
-            next += 1;
-        }
-        // Once the observer has the last one, every message sent so far has been matched.
-        let want = (next - 1).to_string();
-        for d in obs.iter() {
-            if d.message().is_some_and(|m| m.id == want) {
-                return;
-            }
-        }
-        panic!("the observer's stream ended early");
-    };
+    let mut phase = |count: u64| send_and_wait(&tx, &obs, &mut next, count);
     phase(100);
     let (late_sink, late) = channel_sink(usize::MAX);
     engine.attach("late", late_sink).unwrap();
@@ -563,19 +567,7 @@ fn matches_follow_the_subscriber_when_its_registry_slot_is_reused() {
         .start(source)
         .unwrap();
     let mut next = 0u64;
-    let mut phase = |count: u64| {
-        for _ in 0..count {
-            tx.send(Message::new(next.to_string(), "tick alpha")).unwrap();
-            next += 1;
-        }
-        let want = (next - 1).to_string();
-        for d in obs.iter() {
-            if d.message().is_some_and(|m| m.id == want) {
-                return;
-            }
-        }
-        panic!("the observer's stream ended early");
-    };
+    let mut phase = |count: u64| send_and_wait(&tx, &obs, &mut next, count);
     let rule = || Rule::parse("alpha").unwrap();
     let a1 = registry.subscribe("a", rule(), None).unwrap();
     phase(50);
