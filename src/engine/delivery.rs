@@ -60,14 +60,14 @@ impl MatchingRules {
 
     /// Appends a rule (allocates from the second rule on).
     pub fn push(&mut self, rule: MatchingRule) {
-        match &mut self.0 {
-            RulesRepr::Many(v) if v.is_empty() => self.0 = RulesRepr::One([rule]),
-            RulesRepr::Many(v) => v.push(rule),
-            RulesRepr::One([first]) => {
-                let first = std::mem::replace(first, MatchingRule::new(RuleId(0), None));
-                self.0 = RulesRepr::Many(vec![first, rule]);
+        self.0 = match std::mem::take(&mut self.0) {
+            RulesRepr::Many(v) if v.is_empty() => RulesRepr::One([rule]),
+            RulesRepr::Many(mut v) => {
+                v.push(rule);
+                RulesRepr::Many(v)
             }
-        }
+            RulesRepr::One([first]) => RulesRepr::Many(vec![first, rule]),
+        };
     }
 
     /// The rules as a slice.
