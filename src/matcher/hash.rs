@@ -245,12 +245,15 @@ impl WordTable {
         self.slots[h as usize & self.mask][1]
     }
 
-    /// Inserts `word` and returns its id; an existing word keeps its id.
+    /// Inserts `word` and returns its id (tests; the compiler queues its words and calls
+    /// `insert_hashed`).
+    #[cfg(test)]
     pub(crate) fn insert(&mut self, word: &[u8]) -> u32 {
         self.insert_hashed(self.hasher.hash(word), word)
     }
 
-    /// [`WordTable::insert`] of a word whose hash `h` the caller has computed.
+    /// Inserts `word`, whose hash `h` the caller has computed, and returns its id; an
+    /// existing word keeps its id.
     pub(crate) fn insert_hashed(&mut self, h: u64, word: &[u8]) -> u32 {
         debug_assert_eq!(h, self.hasher.hash(word));
         if let Some(id) = self.get(h, word) {

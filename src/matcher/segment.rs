@@ -545,12 +545,9 @@ impl Compiler {
     fn key_term(&mut self, key: KeyKind<'_>, term: &Term) -> u32 {
         let terms = &mut self.terms;
         match key {
-            KeyKind::Word(w) => {
-                // Words are queued (`push_key_word`, `push_word_term`); interning one here
-                // before the queue is resolved would change the ids.
-                debug_assert!(self.pending.items.is_empty());
-                self.words.insert(w.as_bytes())
-            }
+            // Both callers queue word keys instead (`push_key_word`, `push_word_term`), so
+            // that words are interned in batches, in order.
+            KeyKind::Word(_) => unreachable!("word keys are queued, not interned one by one"),
             KeyKind::NoSpaceWord(w) => *self.no_space.entry(w.into_owned()).or_insert_with(|| {
                 terms.push(TermSlot::Key);
                 OTHER | (terms.len() as u32 - 1)
