@@ -21,7 +21,9 @@ fn main() {
     let secs: f64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(5.0);
     let rules: Vec<_> =
         RuleSetConfig::default().rules(n).iter().map(|g| g.parse().unwrap()).collect();
-    let messages = WorkloadConfig::default().count(100_000).messages();
+    // `MESSAGES=2000` keeps them in cache, as in the engine (default: 100,000, streamed).
+    let count = std::env::var("MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(100_000);
+    let messages = WorkloadConfig::default().count(count).messages();
     // How many message words are rule words at all (the Bloom filter cannot reject those)?
     let mut rule_words = HashSet::new();
     for r in &rules {
@@ -36,7 +38,8 @@ fn main() {
         });
     }
     let (mut words, mut known) = (0usize, 0usize);
-    for m in messages.iter().take(10_000) {
+    let sample = messages.len().min(10_000);
+    for m in messages.iter().take(sample) {
         let norm = NormalizedMessage::of(m);
         for f in norm.fields() {
             for w in f.tokens.word_texts() {
@@ -49,7 +52,7 @@ fn main() {
         "{} rules, {} distinct rule words; {:.1} words per message, {:.1}% of them rule words",
         n,
         rule_words.len(),
-        words as f64 / 10_000.0,
+        words as f64 / sample as f64,
         100.0 * known as f64 / words as f64
     );
     let ascii: Vec<_> = messages.iter().filter(|m| m.text.is_ascii()).cloned().collect();
