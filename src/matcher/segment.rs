@@ -187,18 +187,21 @@ pub(crate) struct MessageWords {
     text_sigil: Option<bool>,
     /// A copy of a field with its URL prefixes blanked.
     spare: Vec<u8>,
-    /// Open-addressing set over `words` (`index + 1`, 0 = empty), built once a message has
-    /// had [`LINEAR_LOOKUPS`] lookups (before that, comparing every word's hash is cheaper
-    /// than building it: most messages get none or one).
+    /// One bit per word hash (of 1,024), built on the first lookup: most words looked up
+    /// are absent (a candidate rule whose other words the message lacks), and this answers
+    /// them without building `set`.
+    filter: [u64; 16],
+    filter_ready: bool,
+    /// Open-addressing set over `words` (`index + 1`, 0 = empty), built on first need.
     set: Vec<u32>,
     set_ready: bool,
-    /// Lookups since `fill`.
-    lookups: u32,
 }
 
-/// Word lookups per message answered by comparing hashes one by one before
-/// [`MessageWords::contains`] builds its set.
-const LINEAR_LOOKUPS: u32 = 4;
+/// The bit of `filter` for hash `h` (high bits: the set's index takes the low ones).
+fn filter_bit(h: u64) -> (usize, u64) {
+    let b = (h >> 48) as usize & 1023;
+    (b >> 6, 1 << (b & 63))
+}
 
 impl MessageWords {
     fn fill(&mut self, msg: &Message, hasher: &WordHasher) {
@@ -206,7 +209,7 @@ impl MessageWords {
         self.words.clear();
         self.runs.clear();
         self.set_ready = false;
-        self.lookups = 0;
+        self.filter_ready = false;
         self.text_sigil = self.field(&msg.text, hasher).map(|n| n.sigil);
         for t in [&msg.quoted_text, &msg.retweeted_text].into_iter().flatten() {
             self.field(t, hasher);
@@ -233,18 +236,17 @@ impl MessageWords {
     /// Whether the message has the word `word` (hash `h`) in any field. The word's bytes are
     /// read only to confirm a hash match (so a word that is absent costs no read of them).
     fn contains<'w>(&mut self, h: u64, word: impl FnOnce() -> &'w [u8]) -> bool {
-        if !self.set_ready && self.lookups < LINEAR_LOOKUPS {
-            self.lookups += 1;
-            // No early exit: a branch-free pass over ~25 hashes beats a mispredicted one.
-            let last =
-                self.words
-                    .iter()
-                    .enumerate()
-                    .fold(usize::MAX, |last, (i, &(wh, _, _))| if wh == h { i } else { last });
-            let Some(&(_, a, b)) = self.words.get(last) else { return false };
-            let word = word();
-            // A hash collision (practically never): look on with a direct scan.
-            return &self.bytes[a as usize..b as usize] == word || self.has_bytes(word);
+        if !self.filter_ready {
+            self.filter = [0; 16];
+            for &(wh, _, _) in &self.words {
+                let (i, bit) = filter_bit(wh);
+                self.filter[i] |= bit;
+            }
+            self.filter_ready = true;
+        }
+        let (i, bit) = filter_bit(h);
+        if self.filter[i] & bit == 0 {
+            return false;
         }
         if !self.set_ready {
             let cap = (self.words.len() * 2).max(8).next_power_of_two();
@@ -1255,9 +1257,9 @@ fn term_heap(term: &Term) -> usize {
 mod tests {
     use super::*;
 
-    /// `contains` answers from a scan of the hashes for the first lookups and from its set
-    /// after: both must agree with the words, and a hash shared by another word (a collision)
-    /// must not make an absent word present.
+    /// `contains` answers from its filter (absent words) and its set (the rest): both must
+    /// agree with the words, and a hash shared by another word (a collision) must not make
+    /// an absent word present.
     #[test]
     fn message_words_answer_the_same_before_and_after_the_set_is_built() {
         let hasher = WordHasher::with_seed(7, 11);
@@ -1272,8 +1274,10 @@ mod tests {
             assert!(!words.contains(h, || b"nope"), "collision with an absent word");
             assert!(words.contains(h, || b"w17"), "collision with another present word");
         };
-        collide(&mut words);
-        assert!(!words.set_ready);
+        for w in &absent {
+            assert!(!words.contains(hasher.hash(w.as_bytes()), || w.as_bytes()));
+        }
+        assert!(words.filter_ready);
         for round in 0..3 {
             for (w, want) in
                 present.iter().map(|w| (w, true)).chain(absent.iter().map(|w| (w, false)))
@@ -1283,10 +1287,10 @@ mod tests {
             }
             collide(&mut words);
         }
-        assert!(words.set_ready, "the set is built after {LINEAR_LOOKUPS} lookups");
-        // A fresh fill starts with the scan again.
+        assert!(words.set_ready, "the set is built for present words");
+        // A fresh fill forgets the previous message's words.
         words.fill(&Message::new("2", "alpha beta"), &hasher);
-        assert!(!words.set_ready);
+        assert!(!words.set_ready && !words.filter_ready);
         assert!(words.contains(hasher.hash(b"beta"), || b"beta"));
         assert!(!words.contains(hasher.hash(b"w3"), || b"w3"));
     }
