@@ -985,8 +985,27 @@ impl Segment {
     /// per message and shared by all segments), entity, user and geo lookups.
     fn collect_hits_fast(&self, msg: &Message, prepared: &mut Prepared, s: &mut SegmentScratch) {
         let (words, facts) = prepared.words_and_facts(msg, self.words.hasher());
-        for &(h, a, b) in &words.words {
-            self.lookup_word(h, &words.bytes[a as usize..b as usize], &mut s.hits);
+        // The filter for 64 words at a time, then the table slots of the words it let
+        // through, touched together so that their misses overlap, then the lookups.
+        for chunk in words.words.chunks(64) {
+            let mut pass = 0u64;
+            for (i, &(h, _, _)) in chunk.iter().enumerate() {
+                pass |= u64::from(self.bloom.may_contain(h)) << i;
+            }
+            let mut warm = 0u64;
+            let mut p = pass;
+            while p != 0 {
+                warm ^= self.words.home_slot(chunk[p.trailing_zeros() as usize].0);
+                p &= p - 1;
+            }
+            std::hint::black_box(warm);
+            while pass != 0 {
+                let (h, a, b) = chunk[pass.trailing_zeros() as usize];
+                pass &= pass - 1;
+                if let Some(id) = self.words.get(h, &words.bytes[a as usize..b as usize]) {
+                    s.hits.push(id);
+                }
+            }
         }
         if let Some(ns) = &self.no_space {
             for &(a, b) in &words.runs {
