@@ -247,7 +247,9 @@ pub fn fold(text: &str) -> String {
     out
 }
 
-/// Appends [`fold`]`(text)` to `out`; allocates nothing for ASCII text.
+/// Appends [`fold`]`(text)` to `out`. Allocates nothing once `out` has grown: the working
+/// string of the general path is kept per thread (matching a hashtag or a screen name with
+/// a character that folds must not allocate per message).
 pub fn push_fold(text: &str, out: &mut String) {
     if text.is_ascii() {
         let start = out.len();
@@ -255,12 +257,15 @@ pub fn push_fold(text: &str, out: &mut String) {
         out[start..].make_ascii_lowercase();
         return;
     }
-    let mut scratch = String::new();
-    push_caseless(
-        text.chars().filter(|&c| char_class(c) != CharClass::Ignorable),
-        out,
-        &mut scratch,
-    );
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+    let chars = text.chars().filter(|&c| char_class(c) != CharClass::Ignorable);
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => push_caseless(chars, out, &mut scratch),
+        // Not reachable (push_caseless does not fold again), but never a panic.
+        Err(_) => push_caseless(chars, out, &mut String::new()),
+    });
 }
 
 /// Whether the text holds a character that splits words (punctuation, symbols, separators or

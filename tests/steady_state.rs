@@ -1,0 +1,102 @@
+//! `Matcher::find` with a reused `Scratch` allocates nothing once the scratch has grown
+//! (the promise of `matcher::Scratch`'s docs): counted with a global allocator wrapper.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use streamtrack::matcher::{Matcher, Scratch};
+use streamtrack::workload::{RuleSetConfig, WorkloadConfig};
+use streamtrack::Rule;
+
+/// Counts allocations made by the current thread (other test threads do not disturb it).
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        // SAFETY: forwarded unchanged to the system allocator, under the caller's contract.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `alloc` above, that is from the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+        // SAFETY: as for `dealloc`; the caller guarantees `new_size` is valid for `layout`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+#[test]
+fn matching_with_a_warm_scratch_allocates_nothing() {
+    let rules: Vec<Rule> =
+        RuleSetConfig::default().rules(20_000).iter().map(|g| g.parse().unwrap()).collect();
+    let matcher = Matcher::builder().build(&rules);
+    // The standard workload: ASCII and non-ASCII text, hashtags, mentions, URLs, emoji,
+    // no-space scripts, some messages with entity fields and coordinates.
+    let messages = WorkloadConfig::default().count(3_000).messages();
+    let mut scratch = Scratch::new();
+    let mut first = 0;
+    for m in &messages {
+        first += matcher.find(m, &mut scratch).len();
+    }
+    assert!(first > 0, "the workload matches some rules");
+    let before = allocations();
+    let mut second = 0;
+    for m in &messages {
+        second += matcher.find(m, &mut scratch).len();
+    }
+    let made = allocations() - before;
+    assert_eq!(second, first);
+    assert_eq!(made, 0, "{made} allocations matching {} messages a second time", messages.len());
+}
+
+#[test]
+fn a_registry_snapshot_matches_without_allocating_once_warm() {
+    use streamtrack::registry::{NewRule, Registry, Scratch as RegistryScratch};
+    let registry = Registry::builder().delta_max(1_000).background_merges(false).build();
+    // Frozen layers, a delta and tombstones, as a registry has after updates.
+    let rules = RuleSetConfig::default().rules(5_500);
+    for (c, chunk) in rules.chunks(1_000).enumerate() {
+        registry.subscribe_all(chunk.iter().enumerate().map(|(i, g)| NewRule {
+            subscriber: format!("s{}", (c * 1_000 + i) % 50),
+            rule: g.parse().unwrap(),
+            tag: None,
+        }));
+    }
+    for rule in registry.rules_of("s7").iter().take(20) {
+        registry.unsubscribe(rule.id).unwrap();
+    }
+    let (layers, tombstones) = registry.layer_stats();
+    assert!(layers >= 2 && tombstones > 0, "{layers} layers, {tombstones} tombstones");
+    let messages = WorkloadConfig::default().count(2_000).messages();
+    let snapshot = registry.snapshot();
+    let mut scratch = RegistryScratch::new();
+    let mut out = Vec::new();
+    let mut first = 0;
+    for m in &messages {
+        snapshot.find_into(m, &mut scratch, &mut out);
+        first += out.len();
+    }
+    assert!(first > 0, "the workload matches some rules");
+    let before = allocations();
+    let mut second = 0;
+    for m in &messages {
+        snapshot.find_into(m, &mut scratch, &mut out);
+        second += out.len();
+    }
+    let made = allocations() - before;
+    assert_eq!(second, first);
+    assert_eq!(made, 0, "{made} allocations matching {} messages a second time", messages.len());
+}
