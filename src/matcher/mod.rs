@@ -30,6 +30,7 @@
 //! assert_eq!(matcher.find(&msg, &mut scratch), &[0, 1]);
 //! ```
 
+mod chars;
 mod compile;
 mod geo;
 pub(crate) mod hash;

@@ -1,6 +1,7 @@
 //! A segment: an immutable, compiled set of rules (the unit the live registry stacks and
 //! merges). Rules are numbered `0..rule_count` inside a segment.
 
+use super::chars::CharAutomaton;
 use super::compile::{
     emit_program, key_is_exact, key_terms, op_len, prerequisite_words, rule_is_exact,
     term_fingerprint, term_key, term_text, KeyKind, OP_AND, OP_NOT, OP_OR, OP_TERM, PAYLOAD,
@@ -33,34 +34,59 @@ enum TermSlot {
 /// A substring automaton and the term id of each pattern.
 #[derive(Clone, Debug)]
 struct Substrings {
-    automaton: AhoCorasick,
+    automaton: SubstringAutomaton,
     terms: Vec<u32>,
     /// The patterns, for highlighting.
     patterns: Vec<String>,
 }
 
+/// Bytes for `contains:` values (any text); characters for no-space words (see `chars`).
+#[derive(Clone, Debug)]
+enum SubstringAutomaton {
+    Bytes(AhoCorasick),
+    Chars(CharAutomaton),
+}
+
 impl Substrings {
-    fn build(patterns: Vec<(String, u32)>) -> Option<Substrings> {
+    /// The automaton of `patterns`: over characters when `char_seed` is given (it keys the
+    /// character table), else over bytes.
+    fn build(patterns: Vec<(String, u32)>, char_seed: Option<u64>) -> Option<Substrings> {
         if patterns.is_empty() {
             return None;
         }
         let (texts, terms): (Vec<String>, Vec<u32>) = patterns.into_iter().unzip();
-        let automaton = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::Standard)
-            .build(&texts)
-            .expect("patterns are small and non-empty");
+        let automaton = match char_seed {
+            Some(seed) => SubstringAutomaton::Chars(CharAutomaton::build(&texts, seed)),
+            None => SubstringAutomaton::Bytes(
+                AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::Standard)
+                    .build(&texts)
+                    .expect("patterns are small and non-empty"),
+            ),
+        };
         Some(Substrings { automaton, terms, patterns: texts })
     }
 
     #[inline]
     fn find_all(&self, haystack: &[u8], hits: &mut Vec<u32>) {
-        for m in self.automaton.find_overlapping_iter(haystack) {
-            hits.push(self.terms[m.pattern().as_usize()]);
+        match &self.automaton {
+            SubstringAutomaton::Bytes(a) => {
+                for m in a.find_overlapping_iter(haystack) {
+                    hits.push(self.terms[m.pattern().as_usize()]);
+                }
+            }
+            SubstringAutomaton::Chars(a) => {
+                a.find_overlapping(haystack, |i| hits.push(self.terms[i as usize]));
+            }
         }
     }
 
     fn heap_bytes(&self) -> usize {
-        self.automaton.memory_usage()
+        let automaton = match &self.automaton {
+            SubstringAutomaton::Bytes(a) => a.memory_usage(),
+            SubstringAutomaton::Chars(a) => a.heap_bytes(),
+        };
+        automaton
             + self.terms.capacity() * 4
             + self.patterns.iter().map(|p| p.capacity() + 24).sum::<usize>()
     }
@@ -804,6 +830,7 @@ impl Segment {
         // this one finishes the rest (on one thread if the thread cannot be started).
         let parallel = no_space.len() + contains.len() >= PARALLEL_SUBSTRINGS;
         let substrings = Mutex::new(Some((no_space, contains)));
+        let char_seed = hasher.hash(b"the no-space character table");
         let build_substrings = || {
             let (no_space, contains) = substrings
                 .lock()
@@ -811,8 +838,8 @@ impl Segment {
                 .take()
                 .expect("built once");
             (
-                Substrings::build(no_space.into_iter().collect()),
-                Substrings::build(contains.into_iter().collect()),
+                Substrings::build(no_space.into_iter().collect(), Some(char_seed)),
+                Substrings::build(contains.into_iter().collect(), None),
             )
         };
         std::thread::scope(|scope| {
