@@ -23,7 +23,8 @@ pub(crate) struct CharAutomaton {
     seed: u64,
     /// The root's transitions, by character id (0 = stay at the root).
     root: Vec<u32>,
-    /// Per node, what a step reads, together (one cache line, not one per array).
+    /// Per node, what a step reads, in one record (a miss or two per node visited instead of
+    /// one per array).
     nodes: Vec<Node>,
     /// All children, by parent, each parent's sorted by character id.
     edges: Vec<(u32, u32)>,
@@ -70,8 +71,9 @@ fn pack(text: &[u8], at: usize, len: usize) -> u32 {
 }
 
 impl CharAutomaton {
-    /// Builds the automaton of `patterns` (non-empty strings; match `i` reports index `i`).
-    /// `seed` keys the character table's hash.
+    /// Builds the automaton of `patterns` (distinct, non-empty strings: a match of pattern
+    /// `i` reports `i`; an empty pattern never matches, a repeated one reports its first
+    /// index). `seed` keys the character table's hash.
     pub(crate) fn build(patterns: &[String], seed: u64) -> CharAutomaton {
         // Character ids, in order of first appearance.
         let mut char_ids: HashMap<u32, u32> = HashMap::new();
