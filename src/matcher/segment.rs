@@ -223,6 +223,25 @@ pub(crate) struct MessageWords {
     set_ready: bool,
 }
 
+/// Loads every value of `loads` with nothing waiting on any one of them, so that their
+/// cache misses overlap (the out-of-order core keeps several in flight); the loop that
+/// then uses them finds them in cache. The loaded values are combined and kept from the
+/// optimiser, which would otherwise drop the loads.
+#[inline(always)]
+fn touch_together(loads: impl Iterator<Item = u64>) {
+    std::hint::black_box(loads.fold(0, |w, v| w ^ v));
+}
+
+/// The positions of the set bits of `mask`, lowest first.
+#[inline(always)]
+fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let i = mask.trailing_zeros() as usize;
+        mask &= mask.wrapping_sub(1);
+        (i < 64).then_some(i)
+    })
+}
+
 /// The bit of `filter` for hash `h` (high bits: the set's index takes the low ones).
 fn filter_bit(h: u64) -> (usize, u64) {
     let b = (h >> 48) as usize & 1023;
@@ -641,14 +660,10 @@ impl Compiler {
     /// Inserts the queued words (see [`PendingWords`]) and writes their ids in.
     fn resolve_words(&mut self, entries: &mut [(u32, u32)]) {
         let p = &mut self.pending;
-        let mut warm = 0u64;
-        for item in &p.items {
-            warm ^= match item.target {
-                IdTarget::Entry(_) => self.words.home_slot(item.h),
-                IdTarget::Op => self.verify_words.home_slot(item.h),
-            };
-        }
-        std::hint::black_box(warm);
+        touch_together(p.items.iter().map(|item| match item.target {
+            IdTarget::Entry(_) => self.words.home_slot(item.h),
+            IdTarget::Op => self.verify_words.home_slot(item.h),
+        }));
         let mut start = 0;
         for item in &p.items {
             let word = &p.bytes[start..item.end as usize];
@@ -942,15 +957,14 @@ impl Segment {
         s.hits.sort_unstable();
         s.hits.dedup();
         s.candidates.clear();
-        // At a million rules the tables are far beyond the caches: touching every hit's
-        // posting range first lets the misses overlap instead of taking them one by one.
-        let mut warm = 0u32;
-        for &h in &s.hits {
-            if h & INLINE_POSTING == 0 {
-                warm ^= self.post_start[h as usize];
-            }
-        }
-        std::hint::black_box(warm);
+        // At a million rules the tables are far beyond the caches: every hit's posting range
+        // first, so that the misses overlap instead of coming one by one.
+        touch_together(
+            s.hits
+                .iter()
+                .filter(|&&h| h & INLINE_POSTING == 0)
+                .map(|&h| u64::from(self.post_start[h as usize])),
+        );
         for &h in &s.hits {
             // A posting: `rule << 1 | 1` (a match) or `pc << 1` (a program to verify).
             let mut route = |e: u32| {
@@ -973,9 +987,8 @@ impl Segment {
         if !s.candidates.is_empty() {
             s.candidates.sort_unstable();
             s.candidates.dedup();
-            // As above: the candidates' programs, loaded together.
-            let warm = s.candidates.iter().fold(0, |w, &pc| w ^ self.programs[pc as usize]);
-            std::hint::black_box(warm);
+            // As above: the candidates' programs.
+            touch_together(s.candidates.iter().map(|&pc| u64::from(self.programs[pc as usize])));
             s.memo.clear();
             let hasher = self.words.hasher();
             let mut cx = EvalContext { msg, hasher, prepared, hits: &s.hits, memo: &mut s.memo };
@@ -1019,16 +1032,9 @@ impl Segment {
             for (i, &(h, _, _)) in chunk.iter().enumerate() {
                 pass |= u64::from(self.bloom.may_contain(h)) << i;
             }
-            let mut warm = 0u64;
-            let mut p = pass;
-            while p != 0 {
-                warm ^= self.words.home_slot(chunk[p.trailing_zeros() as usize].0);
-                p &= p - 1;
-            }
-            std::hint::black_box(warm);
-            while pass != 0 {
-                let (h, a, b) = chunk[pass.trailing_zeros() as usize];
-                pass &= pass - 1;
+            touch_together(bits(pass).map(|i| self.words.home_slot(chunk[i].0)));
+            for i in bits(pass) {
+                let (h, a, b) = chunk[i];
                 if let Some(id) = self.words.get(h, &words.bytes[a as usize..b as usize]) {
                     s.hits.push(id);
                 }
