@@ -45,12 +45,25 @@ fn main() {
     if let Some(n) = std::env::var("DISPATCHERS").ok().and_then(|v| v.parse().ok()) {
         b = b.dispatcher_threads(n);
     }
+    // Receipts are counted in shards of consecutive subscribers (a dispatcher's run), one
+    // cache line each, so that the sinks on two dispatchers do not share a counter.
+    const SHARDS: usize = 64;
+    let shard_of = |i: usize| (i / 64) % SHARDS;
+    let mut shard_size = [0usize; SHARDS];
+    (0..subs).for_each(|i| shard_size[shard_of(i)] += 1);
+    let shards = shard_size.iter().filter(|&&n| n > 0).count();
+    let counts: Arc<Vec<AtomicUsize>> =
+        Arc::new((0..SHARDS * 16).map(|_| AtomicUsize::new(0)).collect());
     for i in 0..subs {
-        let (d, fin) = (done.clone(), fin_tx.clone());
+        let (counts, d, fin) = (counts.clone(), done.clone(), fin_tx.clone());
+        let (shard, size) = (shard_of(i), shard_size[shard_of(i)]);
         b = b.attach(
             &format!("f{i}"),
             CallbackSink::new(move |x: Delivery| {
-                if x.is_match() && d.fetch_add(1, Ordering::AcqRel) + 1 == subs {
+                if x.is_match()
+                    && counts[shard * 16].fetch_add(1, Ordering::AcqRel) + 1 == size
+                    && d.fetch_add(1, Ordering::AcqRel) + 1 == shards
+                {
                     let _ = fin.send(Instant::now());
                 }
                 Ok(())
@@ -58,9 +71,11 @@ fn main() {
         );
     }
     let engine = b.start(source).unwrap();
+    let cpu_start = thread_cpu();
     let mut times = Vec::new();
     for r in 0..rounds {
         done.store(0, Ordering::SeqCst);
+        counts.iter().for_each(|c| c.store(0, Ordering::SeqCst));
         let t = Instant::now();
         tx.send(Message::new(r.to_string(), "a fanout message")).unwrap();
         let end = fin_rx.recv().unwrap();
@@ -69,8 +84,33 @@ fn main() {
             std::env::var("GAP_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(5),
         ));
     }
+    let cpu = thread_cpu();
     drop(tx);
     engine.join();
+    if std::env::var_os("CPU").is_some() {
+        for (name, ns) in cpu {
+            let before = cpu_start.iter().find(|(n, _)| *n == name).map_or(0, |x| x.1);
+            let ns = ns - before.min(ns);
+            println!("cpu {name}: {:.0} µs per round", ns as f64 / 1e3 / rounds as f64);
+        }
+    }
     times.sort_by(f64::total_cmp);
     println!("engine: median {:.0} µs, best {:.0} µs", times[times.len() / 2], times[0]);
+}
+
+/// Time on CPU so far by thread name (Linux `schedstat`), summed over threads of one name.
+fn thread_cpu() -> Vec<(String, u64)> {
+    let mut by_name: std::collections::BTreeMap<String, u64> = Default::default();
+    if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
+        for task in dir.flatten() {
+            let p = task.path();
+            let name = std::fs::read_to_string(p.join("comm")).unwrap_or_default();
+            let ns = std::fs::read_to_string(p.join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()))
+                .unwrap_or(0);
+            *by_name.entry(name.trim().to_string()).or_default() += ns;
+        }
+    }
+    by_name.into_iter().collect()
 }

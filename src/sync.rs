@@ -12,9 +12,9 @@ pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
 /// Atomics, modelled under loom like the locks.
 pub(crate) mod atomic {
     #[cfg(loom)]
-    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64};
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
     #[cfg(not(loom))]
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64};
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
 }
 
 /// A cell holding the current published value: readers load it without blocking writers,

@@ -699,3 +699,112 @@ fn trickles_and_bursts_alternate_without_loss_or_reordering() {
     assert_eq!(match_ids(&got), (0..next).collect::<Vec<_>>());
     assert_eq!(disconnect_code(&got), Some(5));
 }
+
+#[test]
+fn a_message_for_many_subscribers_reaches_each_once_in_order_and_shared() {
+    // 1,000 subscribers of one word: each message is a fan-out, delivered mostly by handing
+    // it to idle subscribers; bursts make some queue behind a turn in progress.
+    const SUBS: usize = 1_000;
+    let registry = Registry::new();
+    for i in 0..SUBS {
+        subscribe(&registry, &format!("s{i}"), "wide");
+    }
+    let (tx, source) = channel_source(10_000);
+    let mut builder = Engine::builder(registry)
+        .subscriber_defaults(SubscriberConfig::new().policy(FullPolicy::Block).capacity(1 << 12));
+    let mut outs = Vec::new();
+    for i in 0..SUBS {
+        let (sink, out) = channel_sink(usize::MAX);
+        builder = builder.attach(&format!("s{i}"), sink);
+        outs.push(out);
+    }
+    let engine = builder.start(source).unwrap();
+    let mut sent = 0u64;
+    for round in 0..4 {
+        let count = if round % 2 == 0 { 3 } else { 200 };
+        for _ in 0..count {
+            tx.send(Message::new(sent.to_string(), format!("a wide message {sent}"))).unwrap();
+            sent += 1;
+            if round % 2 == 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+    drop(tx);
+    let finished = engine.join();
+    assert_eq!(finished.stats.dropped, 0);
+    assert_eq!(finished.stats.delivered, sent * SUBS as u64);
+    for s in &finished.stats.subscribers {
+        assert_eq!((s.matched, s.delivered, s.queued), (sent, sent, 0), "{s:?}");
+    }
+    // Per message: the copies the subscribers got (each delivery holds the message shared
+    // with others, not a copy of its own).
+    let mut copies: Vec<std::collections::HashSet<usize>> = vec![Default::default(); sent as usize];
+    for out in &outs {
+        let got: Vec<Delivery> = out.try_iter().collect();
+        assert_eq!(match_ids(&got), (0..sent).collect::<Vec<_>>());
+        assert_eq!(disconnect_code(&got), Some(5));
+        for d in &got {
+            if let Delivery::Match { message, .. } = d {
+                assert_eq!(message.text, format!("a wide message {}", message.id));
+                let i: usize = message.id.parse().unwrap();
+                copies[i].insert(Arc::as_ptr(message) as usize);
+            }
+        }
+    }
+    for (i, c) in copies.iter().enumerate() {
+        assert!(c.len() <= SUBS.div_ceil(64), "message {i} in {} copies", c.len());
+    }
+}
+
+/// A source over another that records the acknowledgements and says whether it wants them.
+struct AckRecorder<S> {
+    inner: S,
+    wants: bool,
+    acks: Arc<Mutex<Vec<u64>>>,
+}
+
+impl<S: Source> Source for AckRecorder<S> {
+    fn next_batch(
+        &mut self,
+        out: &mut Vec<Message>,
+        max: usize,
+    ) -> Result<SourceStatus, SourceError> {
+        self.inner.next_batch(out, max)
+    }
+    fn ack(&mut self, processed: u64) {
+        self.acks.lock().unwrap().push(processed);
+    }
+    fn wants_acks(&self) -> bool {
+        self.wants
+    }
+}
+
+#[test]
+fn acknowledgements_flow_while_running_unless_the_source_wants_none() {
+    for wants in [true, false] {
+        let registry = Registry::new();
+        subscribe(&registry, "a", "tick");
+        let (tx, inner) = channel_source(1_000);
+        let acks = Arc::new(Mutex::new(Vec::new()));
+        let source = AckRecorder { inner, wants, acks: acks.clone() };
+        let (sink, _out) = channel_sink(usize::MAX);
+        let engine = Engine::builder(registry).attach("a", sink).start(source).unwrap();
+        // Long enough for the watchdog to work out acknowledgements several times.
+        for i in 0..40u64 {
+            tx.send(Message::new(i.to_string(), "tick")).unwrap();
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(tx);
+        let finished = engine.join();
+        let acks = acks.lock().unwrap();
+        assert_eq!(finished.stats.acked, 40);
+        assert_eq!(acks.last().copied(), Some(40), "{acks:?}");
+        assert!(acks.windows(2).all(|w| w[0] < w[1]), "{acks:?}");
+        if wants {
+            assert!(acks.len() > 1, "acknowledged only at the end: {acks:?}");
+        } else {
+            assert_eq!(*acks, [40], "a source that wants none is acknowledged once, at the end");
+        }
+    }
+}

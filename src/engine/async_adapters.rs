@@ -123,6 +123,10 @@ impl<S: Stream<Item = Message> + Unpin + Send> Source for StreamSource<S> {
         }
         Ok(SourceStatus::Open)
     }
+
+    fn wants_acks(&self) -> bool {
+        false
+    }
 }
 
 /// A sink over a `futures` `Sink` of deliveries: `send` waits for `poll_ready`, then starts

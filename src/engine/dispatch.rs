@@ -25,6 +25,7 @@ use super::pipeline::Shared;
 use super::subscriber::{Queued, Subscriber, Taken};
 use super::{Delivery, EngineEvent, SinkError};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -53,13 +54,14 @@ struct Slot {
     exited: AtomicBool,
     /// Set by the watchdog while the dispatcher sits in a sink without progress.
     stuck: AtomicBool,
-    /// Subscribers of the current run not served yet, last first.
-    run: Mutex<Run>,
+    /// Subscribers of the current run not served yet.
+    run: Mutex<VecDeque<RunEntry>>,
 }
 
 /// A list of scheduled subscribers, handed to the run queue at once, each with the match it
 /// was handed while idle, if any (see [`Pushed::Handed`](super::subscriber::Pushed)).
-type Run = Vec<(Arc<Subscriber>, Option<Queued>)>;
+type Run = Vec<RunEntry>;
+type RunEntry = (Arc<Subscriber>, Option<Queued>);
 
 /// The pool of dispatcher threads and its run queue.
 pub(crate) struct Pool {
@@ -95,7 +97,7 @@ impl Pool {
 
     /// A gatherer of subscribers to schedule together (see [`Runs`]).
     pub fn runs(&self) -> Runs<'_> {
-        Runs { pool: self, run: Vec::new() }
+        Runs { pool: self, run: Vec::new(), expected: 0 }
     }
 
     fn send(&self, run: Run) {
@@ -171,12 +173,14 @@ impl Pool {
 pub(crate) struct Runs<'a> {
     pool: &'a Pool,
     run: Run,
+    /// How many subscribers are about to be added (sizes the next run's allocation).
+    expected: usize,
 }
 
 impl Runs<'_> {
     /// Schedules `sub` unless it is on the run queue or running already.
     pub fn add(&mut self, sub: &Arc<Subscriber>) {
-        if !sub.scheduled.swap(true, Ordering::SeqCst) {
+        if sub.mark_work() {
             self.push((sub.clone(), None));
         }
     }
@@ -186,7 +190,16 @@ impl Runs<'_> {
         self.push((sub.clone(), Some(item)));
     }
 
-    fn push(&mut self, entry: (Arc<Subscriber>, Option<Queued>)) {
+    /// Says that about `n` subscribers are about to be added.
+    pub fn expect(&mut self, n: usize) {
+        self.expected = n;
+    }
+
+    fn push(&mut self, entry: RunEntry) {
+        if self.run.capacity() == 0 {
+            self.run.reserve_exact(self.expected.clamp(1, RUN));
+        }
+        self.expected = self.expected.saturating_sub(1);
         self.run.push(entry);
         if self.run.len() >= RUN {
             self.flush();
@@ -237,12 +250,11 @@ fn dispatcher(shared: Arc<Shared>, slot: Arc<Slot>) {
                     break;
                 }
             }
-            Ok(mut subs) => {
-                subs.reverse();
-                *lock(&slot.run) = subs;
+            Ok(subs) => {
+                *lock(&slot.run) = subs.into();
                 // The watchdog may take the rest of the run while we are stuck in a sink.
                 while let Some((sub, handed)) = {
-                    let next = lock(&slot.run).pop();
+                    let next = lock(&slot.run).pop_front();
                     next
                 } {
                     run(&shared, &sub, handed, &slot, &mut out);
@@ -294,17 +306,20 @@ fn run(
 ) {
     let mut guard = lock(&sub.sink);
     let Some(sink) = guard.as_mut() else {
-        // The stream is over; nothing will be sent again (a handed match was counted as
-        // dropped when it was closed).
-        sub.scheduled.store(false, Ordering::SeqCst);
+        // The stream is over; nothing will be sent again (a handed match is counted as
+        // dropped).
+        if handed.is_some() {
+            sub.drop_handed();
+        }
         return;
     };
     let mut sent_total = 0u64;
     let mut delivered = 0u64;
     let mut dirty = false;
     if let Some(item) = handed {
-        // Nothing was queued before it. Flushing now lets the first take below let go of
-        // the subscriber if nothing came after it: one visit to the queue.
+        // Nothing was queued before it. Flushed at once: if nothing came after it, the turn
+        // is given back without visiting the queue (a fan-out's usual case).
+        let position = item.position;
         if let Err(e) = call(slot, || sink.send(item.into_delivery())) {
             fail(shared, sub, &mut guard, 0, e);
             return;
@@ -313,8 +328,10 @@ fn run(
             fail(shared, sub, &mut guard, 1, e);
             return;
         }
-        delivered = 1;
         sent_total = 1;
+        if sub.finish_handed(position, &mut delivered) {
+            return;
+        }
     }
     loop {
         out.clear();
@@ -351,7 +368,6 @@ fn run(
                             error: e,
                         });
                     }
-                    sub.scheduled.store(false, Ordering::SeqCst);
                     shared.retire(sub, code, reason);
                     return;
                 }
@@ -387,7 +403,6 @@ fn fail(
     let sink = guard.take();
     let _ = catch_unwind(AssertUnwindSafe(move || drop(sink)));
     shared.report(EngineEvent::SinkFailed { subscriber: sub.name.clone(), error: error.clone() });
-    sub.scheduled.store(false, Ordering::SeqCst);
     shared.retire(
         sub,
         super::DisconnectCode::STREAM_EXCEPTION,
@@ -395,10 +410,13 @@ fn fail(
     );
 }
 
-/// Marks dispatchers stuck in a sink and starts spares so that the pool keeps its strength.
+/// Marks dispatchers stuck in a sink and starts spares so that the pool keeps its strength;
+/// recomputes the acknowledgement watermark, which is a scan of every subscriber, so that
+/// the matcher threads do not.
 fn watchdog(shared: std::sync::Weak<Shared>, stop: Receiver<()>) {
     // Per slot: progress seen and looks without progress.
     let mut seen: Vec<(Arc<Slot>, u64, u32)> = Vec::new();
+    let mut last_ack = std::time::Instant::now();
     loop {
         if let Err(RecvTimeoutError::Disconnected) = stop.recv_timeout(WATCH_EVERY) {
             return;
@@ -407,6 +425,10 @@ fn watchdog(shared: std::sync::Weak<Shared>, stop: Receiver<()>) {
         let pool = &shared.pool;
         if pool.stop.load(Ordering::SeqCst) {
             return;
+        }
+        if last_ack.elapsed() >= super::pipeline::ACK_EVERY {
+            last_ack = std::time::Instant::now();
+            shared.refresh_ack_watermark();
         }
         let healthy = {
             let mut slots = lock(&pool.slots);
@@ -422,7 +444,7 @@ fn watchdog(shared: std::sync::Weak<Shared>, stop: Receiver<()>) {
                         if entry.2 >= STUCK_AFTER {
                             slot.stuck.store(true, Ordering::SeqCst);
                             // The rest of its run goes to the others.
-                            let rest = std::mem::take(&mut *lock(&slot.run));
+                            let rest: Run = std::mem::take(&mut *lock(&slot.run)).into();
                             if !rest.is_empty() {
                                 pool.send(rest);
                             }

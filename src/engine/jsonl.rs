@@ -156,6 +156,10 @@ impl<R: Read + Send> Source for JsonLinesSource<R> {
         }
         Ok(SourceStatus::Open)
     }
+
+    fn wants_acks(&self) -> bool {
+        false
+    }
 }
 
 /// A sink writing each delivery as one line of JSON (the shapes of

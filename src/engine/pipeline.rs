@@ -5,8 +5,8 @@ use super::dispatch::{Pool, Runs};
 use super::sequence::Sequencer;
 use super::subscriber::{Pushed, Queued, Subscriber};
 use super::{
-    DisconnectCode, EngineError, EngineEvent, EngineStats, MatchingRule, Sink, Source, SourceError,
-    SourceErrorKind, SourceStatus, SubscriberConfig, SubscriberStats,
+    DisconnectCode, EngineError, EngineEvent, EngineStats, MatchingRule, MatchingRules, Sink,
+    Source, SourceError, SourceErrorKind, SourceStatus, SubscriberConfig, SubscriberStats,
 };
 use crate::registry::{Registry, RuleInfo, Scratch};
 use crate::Message;
@@ -18,11 +18,17 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// A message delivered to at least this many subscribers is shared in copies (see
+/// [`COPY_EVERY`]).
+const COPY_ABOVE: usize = 256;
+/// Deliveries that share one copy of a widely delivered message.
+const COPY_EVERY: usize = 64;
 /// How many disconnected subscribers' final figures [`EngineStats`] keeps.
 const FINISHED_KEPT: usize = 10_000;
-/// How often the reading thread recomputes the acknowledgement watermark (a scan of the
-/// live subscribers).
-const ACK_EVERY: Duration = Duration::from_millis(50);
+/// How often the watchdog recomputes the acknowledgement watermark (a scan of the live
+/// subscribers, kept off the matcher threads: at 10,000 subscribers it reads 10,000 cache
+/// lines).
+pub(crate) const ACK_EVERY: Duration = Duration::from_millis(50);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -172,6 +178,8 @@ impl EngineBuilder {
             next_id: AtomicU64::new(0),
             pool: Pool::new(self.dispatcher_threads),
             counters: Counters::default(),
+            ack_ready: AtomicU64::new(0),
+            acks_wanted: source.wants_acks(),
             on_event: self.on_event,
             stop: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -182,7 +190,6 @@ impl EngineBuilder {
                 position: 0,
                 seq: 0,
                 acked: 0,
-                last_ack: Instant::now(),
                 ended_tx,
             }),
             batch_size: self.batch_size,
@@ -419,6 +426,10 @@ pub(crate) struct Shared {
     next_id: AtomicU64,
     pub(crate) pool: Pool,
     counters: Counters,
+    /// The acknowledgement watermark the watchdog last computed (see `maybe_ack`).
+    ack_ready: AtomicU64,
+    /// Whether the source wants acknowledgements before the end ([`Source::wants_acks`]).
+    acks_wanted: bool,
     on_event: Option<EventFn>,
     /// Stop reading the source.
     stop: AtomicBool,
@@ -527,7 +538,18 @@ impl Shared {
     fn ack_watermark(&self) -> u64 {
         let processed = self.counters.processed.load(Ordering::SeqCst);
         let t = self.table.read().unwrap_or_else(PoisonError::into_inner);
-        t.live.values().map(|s| s.oldest_pending.load(Ordering::Acquire)).fold(processed, u64::min)
+        t.live.values().map(|s| s.pending_from()).fold(processed, u64::min)
+    }
+
+    /// Recomputes the acknowledgement watermark for the reading thread to pass on (called
+    /// by the watchdog every [`ACK_EVERY`]).
+    pub(crate) fn refresh_ack_watermark(&self) {
+        let c = &self.counters;
+        if self.acks_wanted
+            && c.processed.load(Ordering::Relaxed) > self.ack_ready.load(Ordering::Relaxed)
+        {
+            self.ack_ready.fetch_max(self.ack_watermark(), Ordering::AcqRel);
+        }
     }
 
     fn stats(&self) -> EngineStats {
@@ -580,7 +602,6 @@ struct Reader {
     /// Units read so far (the next unit's sequence number).
     seq: u64,
     acked: u64,
-    last_ack: Instant,
     /// Tells the coordinator why reading ended (once: see [`Shared::end_locked`]).
     ended_tx: Sender<StopReason>,
 }
@@ -742,19 +763,15 @@ impl Shared {
         }
     }
 
-    /// Acknowledges to the source what is fully handled, at most every [`ACK_EVERY`].
+    /// Acknowledges to the source what the watchdog last found fully handled.
     fn maybe_ack(&self, r: &mut Reader) {
-        let c = &self.counters;
-        if c.processed.load(Ordering::Relaxed) > r.acked && r.last_ack.elapsed() >= ACK_EVERY {
-            r.last_ack = Instant::now();
-            let w = self.ack_watermark();
-            if w > r.acked {
-                r.acked = w;
-                if let Some(source) = r.source.as_mut() {
-                    let _ = catch_unwind(AssertUnwindSafe(|| source.ack(w)));
-                }
-                c.acked.store(w, Ordering::SeqCst);
+        let w = self.ack_ready.load(Ordering::Acquire);
+        if w > r.acked {
+            r.acked = w;
+            if let Some(source) = r.source.as_mut() {
+                let _ = catch_unwind(AssertUnwindSafe(|| source.ack(w)));
             }
+            self.counters.acked.store(w, Ordering::SeqCst);
         }
     }
 }
@@ -969,8 +986,9 @@ fn matcher(shared: &Arc<Shared>) {
     let mut scratch = Scratch::new();
     let mut routes = Routes::default();
     let mut stamp = 0u64;
-    // One message's deliveries: (route slot, delivery).
-    let mut local: Vec<(usize, Queued)> = Vec::new();
+    let mut found_capacity = 0;
+    // One message's deliveries: (route slot, the subscriber's matching rules).
+    let mut local: Vec<(usize, MatchingRules)> = Vec::new();
     let mut batch = Vec::new();
     let mut work = Unit { seq: 0, first_position: 0, messages: Vec::new() };
     loop {
@@ -995,7 +1013,8 @@ fn matcher(shared: &Arc<Shared>) {
         let mut matched = 0u64;
         let mut unrouted = 0u64;
         // Borrowed from the snapshot: no reference counting per matching rule.
-        let mut found: Vec<&RuleInfo> = Vec::new();
+        // Sized as the last unit's, so that a large fan-out does not grow it step by step.
+        let mut found: Vec<&RuleInfo> = Vec::with_capacity(found_capacity);
         for (i, message) in work.messages.iter().enumerate() {
             snapshot.find_into(message, &mut scratch, &mut found);
             if found.is_empty() {
@@ -1012,7 +1031,7 @@ fn matcher(shared: &Arc<Shared>) {
                 if slot.stamp == stamp {
                     // Another rule of a subscriber already in this message's deliveries.
                     if slot.sub.is_some() {
-                        local[slot.group].1.rules.push(rule);
+                        local[slot.group].1.push(rule);
                     }
                     continue;
                 }
@@ -1022,11 +1041,19 @@ fn matcher(shared: &Arc<Shared>) {
                     continue;
                 }
                 slot.group = local.len();
-                let q = Queued { message: message.clone(), rules: rule.into(), position };
-                local.push((s, q));
+                local.push((s, rule.into()));
             }
-            for (s, q) in local.drain(..) {
+            // A message for many subscribers is copied once per `COPY_EVERY` deliveries:
+            // dispatchers on different cores then count references on different copies.
+            let copies = local.len() >= COPY_ABOVE;
+            runs.expect(local.len());
+            let mut shared_message = message.clone();
+            for (k, (s, rules)) in local.drain(..).enumerate() {
                 let Some(sub) = &routes.slots[s].sub else { continue };
+                if copies && k > 0 && k % COPY_EVERY == 0 {
+                    shared_message = Arc::new(Message::clone(message));
+                }
+                let q = Queued { message: shared_message.clone(), rules, position };
                 if direct {
                     emit(sub, q, &mut runs);
                 } else {
@@ -1037,6 +1064,8 @@ fn matcher(shared: &Arc<Shared>) {
                 runs.flush();
             }
         }
+        found_capacity = found.capacity();
+        drop(found);
         drop(runs);
         let c = &shared.counters;
         if matched > 0 {

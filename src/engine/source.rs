@@ -190,6 +190,14 @@ pub trait Source: Send {
     fn ack(&mut self, processed: u64) {
         let _ = processed;
     }
+
+    /// Whether [`ack`](Source::ack) does anything (default `true`). Working out what to
+    /// acknowledge means visiting every subscriber (every 50 ms while messages flow: at
+    /// 10,000 subscribers, 10,000 cache misses); a source that commits nothing returns
+    /// `false` and the engine skips that work, acknowledging everything once at the end.
+    fn wants_acks(&self) -> bool {
+        true
+    }
 }
 
 impl<S: Source + ?Sized> Source for Box<S> {
@@ -203,6 +211,10 @@ impl<S: Source + ?Sized> Source for Box<S> {
 
     fn ack(&mut self, processed: u64) {
         (**self).ack(processed)
+    }
+
+    fn wants_acks(&self) -> bool {
+        (**self).wants_acks()
     }
 }
 
@@ -233,6 +245,10 @@ impl<I: Iterator<Item = Message> + Send> Source for IterSource<I> {
             }
         }
         Ok(SourceStatus::Open)
+    }
+
+    fn wants_acks(&self) -> bool {
+        false
     }
 }
 
@@ -275,5 +291,9 @@ impl Source for ChannelSource {
             }
         }
         Ok(SourceStatus::Open)
+    }
+
+    fn wants_acks(&self) -> bool {
+        false
     }
 }

@@ -10,7 +10,7 @@ use super::{
     Delivery, DisconnectCode, FullPolicy, MatchingRules, Sink, SubscriberConfig, SubscriberState,
     SubscriberStats,
 };
-use crate::sync::atomic::{AtomicBool, AtomicU64};
+use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
 use crate::sync::{Condvar, Mutex, MutexGuard};
 use crate::Message;
 use std::collections::VecDeque;
@@ -50,30 +50,34 @@ enum Life {
     Closed { code: DisconnectCode, reason: String },
 }
 
+/// A subscriber's queue and figures. `repr(C)`, in this order: what a delivery to an idle
+/// subscriber reads and writes (the hand-over counted, the turn settled, nothing left to
+/// send) shares the lock's cache line and the next one; the rest (drops, notices, rate cap)
+/// follows.
 #[derive(Debug)]
 #[repr(C)]
 struct State {
-    items: VecDeque<Queued>,
     /// Matches a dispatcher has taken and not yet reported back.
     inflight: u64,
     inflight_first: u64,
+    matched: u64,
+    delivered: u64,
     /// Matches of a chunk still in a sink call when the stream was aborted: counted as
     /// dropped then, moved to delivered if the sink takes them after all.
     abandoned: u64,
-    /// Cumulative matches not delivered (what the next limit notice reports).
-    undelivered: u64,
     limit_pending: bool,
     warning_pending: Option<u8>,
     warned: bool,
-    life: Life,
     disconnect_taken: bool,
     /// Whether a push waits for room (so a take must wake it).
     waiting: bool,
+    items: VecDeque<Queued>,
+    life: Life,
+    /// Cumulative matches not delivered (what the next limit notice reports).
+    undelivered: u64,
     tokens: f64,
     refilled: Option<Instant>,
     error: Option<String>,
-    matched: u64,
-    delivered: u64,
     dropped_full: u64,
     dropped_rate: u64,
     dropped_closed: u64,
@@ -104,21 +108,49 @@ pub(crate) enum Taken {
     Some { last: bool, drained: bool },
     /// Nothing to do right now (and the caller may not let go of the subscriber).
     Empty,
-    /// Nothing to do: the scheduled flag was cleared, the caller lets go.
+    /// Nothing to do: the turn was given back, the caller lets go.
     Unscheduled,
     /// The stream is closed; nothing will come.
     Gone,
 }
 
-/// A subscriber: its sink, queue and counters. The fields every delivery touches come
-/// first (`repr(C)`), so that they share a cache line with the `Arc`'s counts.
+/// The subscriber's turn (`Subscriber::turn`): nobody has it, and nothing is queued, in
+/// flight or to notify.
+pub(crate) const IDLE: u8 = 0;
+/// Somebody holds the turn: the subscriber is on the run queue, or a dispatcher runs it.
+pub(crate) const BUSY: u8 = 1;
+/// Held, and something was queued or noticed since it was taken: the holder must look at the
+/// queue before giving the turn back.
+pub(crate) const DIRTY: u8 = 2;
+/// The stream is over: nobody takes the turn again.
+pub(crate) const ENDED: u8 = 3;
+
+/// A subscriber: its sink, queue and counters. What a delivery to an idle subscriber touches
+/// comes first (`repr(C)`), in the cache line of the `Arc`'s counts: the turn, the hand-over
+/// and the sink.
 #[repr(C)]
 pub(crate) struct Subscriber {
-    /// Whether the subscriber sits in the run queue or a dispatcher is running it.
-    pub scheduled: AtomicBool,
+    /// [`IDLE`], [`BUSY`], [`DIRTY`] or [`ENDED`]. Taken from `IDLE` with a compare-exchange
+    /// (a hand-over, or [`Subscriber::mark_work`]); given back by its holder with a
+    /// compare-exchange from `BUSY` (nothing happened meanwhile) or under the state lock
+    /// after finding nothing to send. So a match queued during a turn is seen by the holder
+    /// or schedules the subscriber again, never neither.
+    pub turn: AtomicU8,
+    /// No rate cap: a match for an idle subscriber is handed over without the lock.
+    quick: bool,
+    /// The position of a match handed over without the lock and not yet counted (`u64::MAX`:
+    /// none): the next operation under the lock counts it in flight (`absorb_handed`).
+    handed_at: AtomicU64,
+    /// The position of the oldest match still queued or in flight under the lock
+    /// (`u64::MAX`: none); with `handed_at`, read without the lock for acknowledgements
+    /// ([`Subscriber::pending_from`]).
+    oldest_pending: AtomicU64,
     /// Only the dispatcher running the subscriber locks it (never contended: not modelled
     /// under loom).
     pub sink: std::sync::Mutex<Option<Box<dyn Sink>>>,
+    /// Handed matches delivered and given back without the lock: counted as matched and
+    /// delivered on top of the state's figures. Written only by the turn's holder.
+    handed_delivered: AtomicU64,
     state: Mutex<State>,
     /// Unique among the engine's subscribers (attach order).
     pub id: u64,
@@ -127,9 +159,6 @@ pub(crate) struct Subscriber {
     not_full: Condvar,
     /// Set once, by whoever ends the stream for good (see `Shared::retire`).
     pub finished: AtomicBool,
-    /// The position of the oldest match still queued or in flight (`u64::MAX`: none); read
-    /// without the lock to compute acknowledgements.
-    pub oldest_pending: AtomicU64,
 }
 
 impl std::fmt::Debug for Subscriber {
@@ -175,7 +204,10 @@ impl Subscriber {
             }),
             config: SubscriberConfig { capacity: config.capacity.max(1), ..config },
             not_full: Condvar::new(),
-            scheduled: AtomicBool::new(false),
+            turn: AtomicU8::new(IDLE),
+            quick: config.rate_limit.is_none(),
+            handed_at: AtomicU64::new(u64::MAX),
+            handed_delivered: AtomicU64::new(0),
             finished: AtomicBool::new(false),
             oldest_pending: AtomicU64::new(u64::MAX),
             sink: std::sync::Mutex::new(Some(sink)),
@@ -184,9 +216,11 @@ impl Subscriber {
 
     /// Counts matches a sink took from the chunk it was given.
     fn settle_delivered(st: &mut State, delivered: u64) {
-        let late = delivered.min(st.abandoned);
-        st.abandoned -= late;
-        st.dropped_closed -= late;
+        if st.abandoned > 0 {
+            let late = delivered.min(st.abandoned);
+            st.abandoned -= late;
+            st.dropped_closed -= late;
+        }
         st.delivered += delivered;
         st.inflight = 0;
     }
@@ -232,7 +266,13 @@ impl Subscriber {
     /// `before_wait` is called first (to hand over subscribers scheduled but not yet
     /// runnable, this one perhaps among them).
     pub fn push(&self, item: Queued, before_wait: &mut dyn FnMut()) -> Pushed {
+        // Not scheduled means idle (see `scheduled`): with no rate cap to charge, the match
+        // is handed over without the lock, touching one cache line of the subscriber.
+        if self.quick && self.take_idle_turn() {
+            return self.hand_over(item);
+        }
         let mut st = lock(&self.state);
+        self.absorb_handed(&mut st);
         st.matched += 1;
         if !matches!(st.life, Life::Open) {
             st.dropped_closed += 1;
@@ -322,14 +362,13 @@ impl Subscriber {
             && st.inflight == 0
             && !st.limit_pending
             && st.warning_pending.is_none()
-            && !self.scheduled.swap(true, Ordering::SeqCst)
+            && self.take_idle_turn()
         {
             // Idle: no queue round trip. (The swap under the lock makes this thread the
-            // only one to schedule it; it is cleared under the lock too.)
-            st.inflight = 1;
-            st.inflight_first = item.position;
-            self.refresh_oldest(&st);
-            return Pushed::Handed(item);
+            // only one to schedule it; it is cleared under the lock too.) The match is
+            // counted when its dispatcher takes it up.
+            st.matched -= 1;
+            return self.hand_over(item);
         }
         st.items.push_back(item);
         let percent = self.config.warn_percent as usize;
@@ -341,6 +380,105 @@ impl Subscriber {
             self.refresh_oldest(&st);
         }
         Pushed::Queued
+    }
+
+    /// Takes the turn if nobody has it.
+    fn take_idle_turn(&self) -> bool {
+        self.turn.load(Ordering::Relaxed) == IDLE
+            && self.turn.compare_exchange(IDLE, BUSY, Ordering::SeqCst, Ordering::Relaxed).is_ok()
+    }
+
+    /// Something was queued or noticed under the lock: returns whether the caller took the
+    /// turn and must hand the subscriber to a dispatcher; otherwise its holder will see it
+    /// (the turn is marked [`DIRTY`]) or the stream is over.
+    pub fn mark_work(&self) -> bool {
+        let mut turn = self.turn.load(Ordering::Relaxed);
+        loop {
+            let next = match turn {
+                IDLE => BUSY,
+                BUSY => DIRTY,
+                _ => return false,
+            };
+            match self.turn.compare_exchange_weak(turn, next, Ordering::SeqCst, Ordering::Relaxed) {
+                Ok(_) => return turn == IDLE,
+                Err(now) => turn = now,
+            }
+        }
+    }
+
+    /// The dispatcher delivered the match handed over at `position` with the turn: gives the
+    /// turn back without the lock if nothing happened meanwhile (true). Otherwise (false) the
+    /// caller serves the queue with [`Subscriber::take_chunk`], reporting `delivered`.
+    pub fn finish_handed(&self, position: u64, delivered: &mut u64) -> bool {
+        if self
+            .handed_at
+            .compare_exchange(position, u64::MAX, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            // Counted in flight under the lock meanwhile: report it there.
+            *delivered = 1;
+            return false;
+        }
+        *delivered = 0;
+        let n = self.handed_delivered.load(Ordering::Relaxed);
+        self.handed_delivered.store(n + 1, Ordering::Release);
+        self.turn.compare_exchange(BUSY, IDLE, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+    }
+
+    /// Ends the stream for good: nobody takes the turn again (under the state lock, by the
+    /// turn's holder or by [`Subscriber::abort`]).
+    fn end_turns(&self) {
+        // A swap, not a store: see `take_chunk` on loom and read-modify-writes.
+        self.turn.swap(ENDED, Ordering::SeqCst);
+    }
+
+    /// The caller holds the turn of an idle subscriber: `item` goes to a dispatcher with it,
+    /// and acknowledgements wait for it from now on.
+    fn hand_over(&self, item: Queued) -> Pushed {
+        self.handed_at.store(item.position, Ordering::Release);
+        Pushed::Handed(item)
+    }
+
+    /// Counts a match handed over without the lock as matched and in flight, as the push
+    /// would have under the lock. Every operation under the lock calls this first, so the
+    /// counts never miss it.
+    fn absorb_handed(&self, st: &mut State) {
+        let at = self.handed_at.load(Ordering::Acquire);
+        if at == u64::MAX {
+            return;
+        }
+        // Acknowledgements stay behind it while it moves (see `pending_from`).
+        if self.oldest_pending.load(Ordering::Relaxed) > at {
+            self.oldest_pending.store(at, Ordering::Release);
+        }
+        // A swap: the dispatcher may be giving it back at the same time (`finish_handed`),
+        // and exactly one of the two must count it.
+        if self.handed_at.swap(u64::MAX, Ordering::AcqRel) == u64::MAX {
+            self.refresh_oldest(st);
+            return;
+        }
+        st.matched += 1;
+        st.inflight = 1;
+        st.inflight_first = at;
+    }
+
+    /// The position of the oldest match not yet fully handled (`u64::MAX`: none), for
+    /// acknowledgements: what is queued or in flight, or handed over. The hand-over is read
+    /// first: a match leaving it for the state (`absorb_handed`) is in `oldest_pending`
+    /// before it leaves `handed_at`.
+    pub fn pending_from(&self) -> u64 {
+        let handed = self.handed_at.load(Ordering::Acquire);
+        handed.min(self.oldest_pending.load(Ordering::Acquire))
+    }
+
+    /// The stream ended before the handed match could be sent: it is counted as dropped.
+    pub fn drop_handed(&self) {
+        let mut st = lock(&self.state);
+        self.absorb_handed(&mut st);
+        st.dropped_closed += st.inflight;
+        st.inflight = 0;
+        self.end_turns();
+        self.refresh_oldest(&st);
     }
 
     fn warning_text(&self) -> &'static str {
@@ -365,10 +503,11 @@ impl Subscriber {
         may_unschedule: bool,
     ) -> Taken {
         let mut st = lock(&self.state);
+        self.absorb_handed(&mut st);
         Self::settle_delivered(&mut st, delivered);
         if matches!(st.life, Life::Closed { .. }) {
+            self.end_turns();
             self.refresh_oldest(&st);
-            self.scheduled.swap(false, Ordering::AcqRel);
             return Taken::Gone;
         }
         let start = out.len();
@@ -393,8 +532,9 @@ impl Subscriber {
         if n > 0 && st.waiting {
             self.not_full.notify_all();
         }
-        let percent = self.config.warn_percent as usize;
-        if st.warned && st.items.len() * 200 < percent * self.config.capacity {
+        if st.warned
+            && st.items.len() * 200 < self.config.warn_percent as usize * self.config.capacity
+        {
             st.warned = false;
         }
         self.refresh_oldest(&st);
@@ -413,10 +553,11 @@ impl Subscriber {
         if out.len() > start {
             Taken::Some { last, drained: st.items.is_empty() }
         } else if may_unschedule {
-            // Under the state lock, which orders it against a push. A swap, not a store: a
-            // pusher's swap must read it (read-modify-writes read the latest value), and
-            // loom models that only between read-modify-writes.
-            self.scheduled.swap(false, Ordering::AcqRel);
+            // Under the state lock, which orders it against a push: anything queued or
+            // noticed before is in what was taken, anything after finds the turn free. A
+            // swap, not a store: a compare-exchange must read it (read-modify-writes read
+            // the latest value), and loom models that only between read-modify-writes.
+            self.turn.swap(IDLE, Ordering::AcqRel);
             Taken::Unscheduled
         } else {
             Taken::Empty
@@ -426,6 +567,7 @@ impl Subscriber {
     /// Reports the previous chunk's `delivered` matches.
     pub fn settle(&self, delivered: u64) {
         let mut st = lock(&self.state);
+        self.absorb_handed(&mut st);
         Self::settle_delivered(&mut st, delivered);
         self.refresh_oldest(&st);
     }
@@ -434,6 +576,7 @@ impl Subscriber {
     /// reason.
     pub fn mark_closed(&self, delivered: u64) -> (DisconnectCode, String) {
         let mut st = lock(&self.state);
+        self.absorb_handed(&mut st);
         Self::settle_delivered(&mut st, delivered);
         let (code, reason) = match &st.life {
             Life::Closing { code, reason } | Life::Closed { code, reason } => {
@@ -442,6 +585,7 @@ impl Subscriber {
             Life::Open => (DisconnectCode::NORMAL, String::new()),
         };
         st.life = Life::Closed { code, reason: reason.clone() };
+        self.end_turns();
         self.refresh_oldest(&st);
         (code, reason)
     }
@@ -450,6 +594,7 @@ impl Subscriber {
     /// dropped and the stream closed with code 10.
     pub fn fail(&self, delivered: u64, error: &str) {
         let mut st = lock(&self.state);
+        self.absorb_handed(&mut st);
         let lost = st.inflight.saturating_sub(delivered) + Self::drop_all_queued(&mut st);
         Self::settle_delivered(&mut st, delivered);
         st.dropped_closed += lost;
@@ -458,6 +603,7 @@ impl Subscriber {
             code: DisconnectCode::STREAM_EXCEPTION,
             reason: format!("the sink failed: {error}"),
         };
+        self.end_turns();
         self.not_full.notify_all();
         self.refresh_oldest(&st);
     }
@@ -466,6 +612,7 @@ impl Subscriber {
     /// disconnect notice). Returns whether it was open.
     pub fn close(&self, code: DisconnectCode, reason: &str) -> bool {
         let mut st = lock(&self.state);
+        self.absorb_handed(&mut st);
         if !matches!(st.life, Life::Open) {
             return false;
         }
@@ -480,6 +627,7 @@ impl Subscriber {
     /// Returns whether it was not closed yet.
     pub fn abort(&self, reason: &str) -> bool {
         let mut st = lock(&self.state);
+        self.absorb_handed(&mut st);
         if matches!(st.life, Life::Closed { .. }) {
             return false;
         }
@@ -494,6 +642,7 @@ impl Subscriber {
             _ => DisconnectCode::SHUTDOWN,
         };
         st.life = Life::Closed { code, reason: reason.to_string() };
+        self.end_turns();
         self.not_full.notify_all();
         self.refresh_oldest(&st);
         true
@@ -501,7 +650,8 @@ impl Subscriber {
 
     /// The subscriber's figures now.
     pub fn stats(&self) -> SubscriberStats {
-        let st = lock(&self.state);
+        let mut st = lock(&self.state);
+        self.absorb_handed(&mut st);
         let state = match &st.life {
             Life::Open => SubscriberState::Active,
             Life::Closing { code, .. } => SubscriberState::Closing { code: *code },
@@ -509,11 +659,13 @@ impl Subscriber {
                 SubscriberState::Disconnected { code: *code, reason: reason.clone() }
             }
         };
+        // Handed matches given back without the lock: matched and delivered at once.
+        let handed = self.handed_delivered.load(Ordering::Acquire);
         SubscriberStats {
             name: self.name.clone(),
             state,
-            matched: st.matched,
-            delivered: st.delivered,
+            matched: st.matched + handed,
+            delivered: st.delivered + handed,
             dropped: st.dropped_full + st.dropped_rate + st.dropped_closed,
             dropped_full: st.dropped_full,
             dropped_rate: st.dropped_rate,
@@ -550,12 +702,12 @@ mod tests {
         };
         assert_eq!(first.position, 0);
         // The pusher now holds the subscriber's turn: the next match queues.
-        assert!(sub.scheduled.load(Ordering::SeqCst));
+        assert_eq!(sub.turn.load(Ordering::SeqCst), BUSY);
         assert!(matches!(sub.push(Queued::for_test(1), &mut || {}), Pushed::Queued));
         let st = sub.stats();
         assert_eq!((st.matched, st.queued, st.delivered), (2, 2, 0));
         // Acknowledgements wait for the handed match, the oldest pending.
-        assert_eq!(sub.oldest_pending.load(Ordering::SeqCst), 0);
+        assert_eq!(sub.pending_from(), 0);
         // The dispatcher reports the handed match with its first take and gets the rest.
         let mut out = Vec::new();
         assert_eq!(
@@ -563,13 +715,13 @@ mod tests {
             Taken::Some { last: false, drained: true }
         );
         assert_eq!(positions(&out), ["1"]);
-        assert_eq!(sub.oldest_pending.load(Ordering::SeqCst), 1);
+        assert_eq!(sub.pending_from(), 1);
         out.clear();
         assert_eq!(sub.take_chunk(1, 64, &mut out, true), Taken::Unscheduled);
-        assert!(!sub.scheduled.load(Ordering::SeqCst));
+        assert_eq!(sub.turn.load(Ordering::SeqCst), IDLE);
         let st = sub.stats();
         assert_eq!((st.matched, st.queued, st.delivered), (2, 0, 2));
-        assert_eq!(sub.oldest_pending.load(Ordering::SeqCst), u64::MAX);
+        assert_eq!(sub.pending_from(), u64::MAX);
         // Idle again: the next match is handed over again.
         assert!(matches!(sub.push(Queued::for_test(2), &mut || {}), Pushed::Handed(_)));
     }
@@ -577,7 +729,7 @@ mod tests {
     #[test]
     fn a_subscriber_scheduled_elsewhere_or_with_a_notice_to_send_is_not_handed_a_match() {
         let sub = subscriber(SubscriberConfig::new());
-        sub.scheduled.store(true, Ordering::SeqCst);
+        sub.turn.store(BUSY, Ordering::SeqCst);
         assert!(matches!(sub.push(Queued::for_test(0), &mut || {}), Pushed::Queued));
 
         // A limit notice waiting to go out goes before the next match: no hand-over.
@@ -590,7 +742,7 @@ mod tests {
         assert_eq!(sub.stats().dropped_rate, 1);
         std::thread::sleep(std::time::Duration::from_millis(1_100));
         assert!(matches!(sub.push(Queued::for_test(2), &mut || {}), Pushed::Queued));
-        sub.scheduled.store(true, Ordering::SeqCst);
+        sub.turn.store(BUSY, Ordering::SeqCst);
         assert_eq!(
             sub.take_chunk(0, 64, &mut out, true),
             Taken::Some { last: false, drained: true }
@@ -631,7 +783,9 @@ mod loom_models {
         let mut delivered = 0;
         if let Some(q) = handed {
             sent.push(q.position);
-            delivered = 1;
+            if sub.finish_handed(q.position, &mut delivered) {
+                return sent;
+            }
         }
         let mut out = Vec::new();
         loop {
@@ -659,7 +813,7 @@ mod loom_models {
     fn emit(sub: &Subscriber, position: u64) -> Option<Option<Queued>> {
         match sub.push(Queued::for_test(position), &mut || {}) {
             Pushed::Nothing => None,
-            Pushed::Queued => (!sub.scheduled.swap(true, Ordering::SeqCst)).then_some(None),
+            Pushed::Queued => sub.mark_work().then_some(None),
             Pushed::Handed(q) => Some(Some(q)),
         }
     }
@@ -688,10 +842,80 @@ mod loom_models {
                 sent.extend(serve(&sub, entry));
             }
             assert_eq!(sent, [0, 1, 2], "{shape:?}");
-            assert!(!sub.scheduled.load(Ordering::SeqCst), "{shape:?} {sent:?}");
+            assert_eq!(sub.turn.load(Ordering::SeqCst), IDLE, "{shape:?} {sent:?}");
             let st = sub.stats();
             assert_eq!((st.matched, st.delivered, st.queued), (3, 3, 0));
-            assert_eq!(sub.oldest_pending.load(Ordering::SeqCst), u64::MAX);
+            assert_eq!(sub.pending_from(), u64::MAX);
+        });
+    }
+
+    /// A handed match given back without the lock while another thread reads the figures
+    /// (which counts it in flight under the lock): counted once, and acknowledgements never
+    /// pass it before the sink has it.
+    #[test]
+    fn a_handed_match_given_back_while_the_figures_are_read_is_counted_once() {
+        loom::model(|| {
+            let sink = CallbackSink::new(|_: Delivery| Ok(()));
+            let sub =
+                Arc::new(Subscriber::new(1, "s".into(), Box::new(sink), SubscriberConfig::new()));
+            let handed = emit(&sub, 0).expect("idle").expect("handed over");
+            let sent = Arc::new(AtomicBool::new(false));
+            let observer = {
+                let (sub, sent) = (sub.clone(), sent.clone());
+                loom::thread::spawn(move || {
+                    for _ in 0..2 {
+                        if sub.pending_from() == u64::MAX {
+                            assert!(sent.load(Ordering::SeqCst), "acknowledged before sent");
+                        }
+                        let st = sub.stats();
+                        assert_eq!(st.matched, st.delivered + st.queued, "{st:?}");
+                    }
+                })
+            };
+            sent.store(true, Ordering::SeqCst);
+            let mut delivered = 0;
+            if !sub.finish_handed(handed.position, &mut delivered) {
+                let mut out = Vec::new();
+                assert_eq!(sub.take_chunk(delivered, 64, &mut out, true), Taken::Unscheduled);
+            }
+            observer.join().expect("no panic");
+            let st = sub.stats();
+            assert_eq!((st.matched, st.delivered, st.queued), (1, 1, 0));
+            assert_eq!(sub.turn.load(Ordering::SeqCst), IDLE);
+            assert_eq!(sub.pending_from(), u64::MAX);
+        });
+    }
+
+    /// The stream given up (drain timeout) while a handed match is given back: the turn ends
+    /// for good, and the match counts as delivered, once.
+    #[test]
+    fn a_handed_match_given_back_while_the_stream_is_aborted_ends_the_turns() {
+        loom::model(|| {
+            let sink = CallbackSink::new(|_: Delivery| Ok(()));
+            let sub =
+                Arc::new(Subscriber::new(1, "s".into(), Box::new(sink), SubscriberConfig::new()));
+            let handed = emit(&sub, 0).expect("idle").expect("handed over");
+            let aborter = {
+                let sub = sub.clone();
+                loom::thread::spawn(move || sub.abort("drain timeout"))
+            };
+            let mut delivered = 0;
+            if !sub.finish_handed(handed.position, &mut delivered) {
+                let mut out = Vec::new();
+                loop {
+                    out.clear();
+                    match sub.take_chunk(delivered, 64, &mut out, true) {
+                        Taken::Gone | Taken::Unscheduled => break,
+                        other => panic!("nothing else to send: {other:?}"),
+                    }
+                }
+            }
+            assert!(aborter.join().expect("no panic"));
+            let st = sub.stats();
+            assert_eq!((st.matched, st.delivered, st.dropped, st.queued), (1, 1, 0, 0));
+            assert_eq!(sub.turn.load(Ordering::SeqCst), ENDED);
+            // Nothing is handed to an ended stream.
+            assert!(matches!(sub.push(Queued::for_test(1), &mut || {}), Pushed::Nothing));
         });
     }
 
@@ -722,7 +946,7 @@ mod loom_models {
             // Every drop was reported: the last notice sent carries the count.
             assert_eq!(st.limit_track, st.dropped_rate, "{sent:?} {st:?}");
             assert_eq!(sent.contains(&u64::MAX), st.dropped_rate > 0);
-            assert!(!sub.scheduled.load(Ordering::SeqCst), "{sent:?}");
+            assert_eq!(sub.turn.load(Ordering::SeqCst), IDLE, "{sent:?}");
             assert_eq!(st.queued, 0);
         });
     }

@@ -153,6 +153,10 @@ impl Source for Paced {
             }
         }
     }
+
+    fn wants_acks(&self) -> bool {
+        false
+    }
 }
 
 struct Latency {
@@ -234,6 +238,10 @@ impl Source for Stamped {
             let _ = self.at.send(Instant::now());
         }
         Ok(status)
+    }
+
+    fn wants_acks(&self) -> bool {
+        false
     }
 }
 
