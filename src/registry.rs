@@ -78,13 +78,6 @@ pub struct RuleInfo {
     subscriber_slot: u32,
 }
 
-impl RuleInfo {
-    /// See the field `subscriber_slot`.
-    pub(crate) fn subscriber_slot(&self) -> u32 {
-        self.subscriber_slot
-    }
-}
-
 /// Why a registry operation was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -212,6 +205,7 @@ impl RegistryBuilder {
             delta: empty.clone(),
             removed: Arc::new(HashMap::new()),
             version: 0,
+            slot_epoch: 0,
         };
         Registry {
             shared: Arc::new(Shared {
@@ -226,6 +220,7 @@ impl RegistryBuilder {
                     removed: HashMap::new(),
                     next_id: 1,
                     version: 0,
+                    slot_epoch: 0,
                     merging: false,
                 }),
                 settings: self,
@@ -241,12 +236,41 @@ struct Layer {
     segment: Segment,
     /// Segment-local rule number -> rule, ascending by id.
     infos: Vec<Arc<RuleInfo>>,
+    /// Segment-local rule number -> what routing a match needs (see [`Routed`]), so that a
+    /// message matching ten thousand rules reads a dense array rather than ten thousand
+    /// records.
+    keys: Vec<RouteKey>,
+}
+
+/// What the engine needs to route a matching rule: its id, its subscriber's slot, whether
+/// it has a tag.
+#[derive(Clone, Copy, Debug)]
+struct RouteKey {
+    id: RuleId,
+    slot: u32,
+    tagged: bool,
+}
+
+/// A matching rule as [`Snapshot::find_routed_into`] reports it: the fields routing needs
+/// copied out of the rule's record (which the engine then reads only for a tag or a
+/// subscriber it has not seen).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Routed<'a> {
+    pub id: RuleId,
+    /// The subscriber's slot (see `RuleInfo::subscriber_slot`).
+    pub slot: u32,
+    pub tagged: bool,
+    pub info: &'a RuleInfo,
 }
 
 impl Layer {
     fn build(infos: Vec<Arc<RuleInfo>>, hasher: WordHasher) -> Layer {
         let segment = Segment::build(infos.iter().map(|i| &i.rule), hasher);
-        Layer { segment, infos }
+        let keys = infos
+            .iter()
+            .map(|i| RouteKey { id: i.id, slot: i.subscriber_slot, tagged: i.tag.is_some() })
+            .collect();
+        Layer { segment, infos, keys }
     }
 
     /// Whether the layer holds this version (serial) of rule `id`.
@@ -255,7 +279,9 @@ impl Layer {
     }
 
     fn heap_bytes(&self) -> usize {
-        self.segment.heap_bytes() + self.infos.capacity() * 8
+        self.segment.heap_bytes()
+            + self.infos.capacity() * 8
+            + self.keys.capacity() * std::mem::size_of::<RouteKey>()
     }
 }
 
@@ -266,6 +292,8 @@ struct State {
     delta: Arc<Layer>,
     removed: Arc<HashMap<u64, RuleId>>,
     version: u64,
+    /// Grows whenever a subscriber slot passes to another subscriber.
+    slot_epoch: u64,
 }
 
 /// The writer side, behind a mutex (writers may wait for each other; readers never do).
@@ -283,6 +311,8 @@ struct Writer {
     removed: HashMap<u64, RuleId>,
     next_id: u64,
     version: u64,
+    /// See `State::slot_epoch`.
+    slot_epoch: u64,
     merging: bool,
 }
 
@@ -300,7 +330,13 @@ impl Writer {
         if let Some((k, e)) = self.by_subscriber.get_key_value(&**subscriber) {
             return (k.clone(), e.slot);
         }
-        let slot = self.free_slots.pop().unwrap_or(self.by_subscriber.len() as u32);
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                self.slot_epoch += 1;
+                slot
+            }
+            None => self.by_subscriber.len() as u32,
+        };
         self.by_subscriber
             .insert(subscriber.clone(), SubscriberRules { rules: HashSet::new(), slot });
         (subscriber.clone(), slot)
@@ -631,6 +667,7 @@ impl Registry {
             delta,
             removed: Arc::new(w.removed.clone()),
             version: w.version,
+            slot_epoch: w.slot_epoch,
         }));
     }
 }
@@ -760,6 +797,48 @@ impl Snapshot {
         out.sort_by_key(|i| i.id);
     }
 
+    /// Like [`Snapshot::find_into`], for routing: each matching rule with its id, subscriber
+    /// slot and whether it is tagged, read from a dense array beside the records (the
+    /// records themselves are not read unless there are tombstones), ascending by id.
+    pub(crate) fn find_routed_into<'a>(
+        &'a self,
+        msg: &Message,
+        scratch: &mut Scratch,
+        out: &mut Vec<Routed<'a>>,
+    ) {
+        out.clear();
+        let s = &*self.state;
+        scratch.prepared.reset();
+        let frozen = s.layers.iter().map(|l| (l, true));
+        for (layer, frozen) in frozen.chain([(&s.delta, false)]) {
+            if layer.infos.is_empty() {
+                continue;
+            }
+            scratch.local.clear();
+            layer.segment.find(
+                msg,
+                &mut scratch.prepared,
+                &mut scratch.segment,
+                &mut scratch.local,
+            );
+            for &i in &scratch.local {
+                let info = &*layer.infos[i as usize];
+                if frozen && !s.removed.is_empty() && s.removed.contains_key(&info.serial) {
+                    continue;
+                }
+                let k = layer.keys[i as usize];
+                out.push(Routed { id: k.id, slot: k.slot, tagged: k.tagged, info });
+            }
+        }
+        out.sort_by_key(|r| r.id);
+    }
+
+    /// Grows whenever a subscriber slot passes to another subscriber (see
+    /// `RuleInfo::subscriber_slot`): what the engine remembers by slot is stale then.
+    pub(crate) fn slot_epoch(&self) -> u64 {
+        self.state.slot_epoch
+    }
+
     /// Calls `f` with every rule matching `msg`, each once, in no particular order.
     fn each_match<'a>(
         &'a self,
@@ -871,6 +950,45 @@ mod tests {
         assert_eq!(r.remove_subscriber("b"), 1);
         r.subscribe("f", rule("x"), None).unwrap();
         assert_eq!(r.rules_of("f")[0].subscriber_slot, 1);
+    }
+
+    #[test]
+    fn routed_matches_are_the_matches_with_their_routing_fields() {
+        // Several frozen layers, a delta, tombstones, tags, and a slot passed on.
+        let r = Registry::builder().delta_max(4).background_merges(false).build();
+        let rule = |s: &str| Rule::parse(s).unwrap();
+        let mut ids = Vec::new();
+        for i in 0..30 {
+            let tag = (i % 3 == 0).then(|| format!("t{i}"));
+            let text =
+                if i % 2 == 0 { format!("alpha -n{i}") } else { format!("alpha beta -n{i}") };
+            ids.push(r.subscribe(&format!("s{}", i % 7), rule(&text), tag).unwrap());
+        }
+        for id in ids.iter().step_by(4) {
+            r.unsubscribe(*id).unwrap();
+        }
+        let epoch = r.snapshot().slot_epoch();
+        for id in r.rules_of("s3") {
+            r.unsubscribe(id.id).unwrap();
+        }
+        r.subscribe("late", rule("alpha"), Some("x".into())).unwrap();
+        let snap = r.snapshot();
+        assert!(snap.slot_epoch() > epoch, "the slot of s3 passed to `late`");
+        let mut scratch = Scratch::new();
+        let mut routed = Vec::new();
+        let mut found = Vec::new();
+        for text in ["alpha", "alpha beta", "beta", "gamma"] {
+            let msg = Message::new("m", text);
+            snap.find_into(&msg, &mut scratch, &mut found);
+            snap.find_routed_into(&msg, &mut scratch, &mut routed);
+            let want: Vec<(RuleId, u32, bool)> =
+                found.iter().map(|i| (i.id, i.subscriber_slot, i.tag.is_some())).collect();
+            let got: Vec<(RuleId, u32, bool)> =
+                routed.iter().map(|r| (r.id, r.slot, r.tagged)).collect();
+            assert_eq!(got, want, "{text}");
+            assert!(routed.iter().all(|r| r.info.id == r.id));
+            assert_eq!(text.contains("alpha"), !routed.is_empty());
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use super::{
     DisconnectCode, EngineError, EngineEvent, EngineStats, MatchingRule, MatchingRules, Sink,
     Source, SourceError, SourceErrorKind, SourceStatus, SubscriberConfig, SubscriberStats,
 };
-use crate::registry::{Registry, RuleInfo, Scratch};
+use crate::registry::{Registry, Routed, Scratch};
 use crate::Message;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -882,11 +882,12 @@ fn coordinate(
 #[derive(Default)]
 struct Routes {
     version: u64,
-    /// By the registry's subscriber slot: the name's address and its index in `slots`, as
-    /// last seen (a hint, checked against the address: slots are reused for other names).
-    /// An array index instead of a hash probe per matching rule (a large fan-out's rules
-    /// come in slot order, so these reads stream).
-    hint: Vec<(usize, usize)>,
+    /// The registry's slot epoch the hints are for (see `Snapshot::slot_epoch`).
+    epoch: u64,
+    /// By the registry's subscriber slot: its index in `slots` plus one (0: not seen). An
+    /// array index instead of a hash probe per matching rule, valid while the slot epoch
+    /// stays (a large fan-out's rules come in slot order, so these reads stream).
+    hint: Vec<usize>,
     by_ptr: HashMap<usize, usize, BuildPtrHasher>,
     slots: Vec<Slot>,
     by_sub: HashMap<u64, usize>,
@@ -929,10 +930,11 @@ impl std::hash::BuildHasher for BuildPtrHasher {
 }
 
 impl Routes {
-    fn refresh(&mut self, shared: &Shared) {
+    fn refresh(&mut self, shared: &Shared, epoch: u64) {
         let v = shared.version.load(Ordering::SeqCst);
-        if v != self.version || self.keep.len() > 1 << 20 {
+        if v != self.version || epoch != self.epoch || self.keep.len() > 1 << 20 {
             self.version = v;
+            self.epoch = epoch;
             self.hint.clear();
             self.by_ptr.clear();
             self.slots.clear();
@@ -941,16 +943,16 @@ impl Routes {
         }
     }
 
-    fn slot(&mut self, shared: &Shared, info: &RuleInfo) -> usize {
-        let name = &info.subscriber;
-        let key = Arc::as_ptr(name) as *const u8 as usize;
-        let hint = info.subscriber_slot() as usize;
+    fn slot(&mut self, shared: &Shared, rule: &Routed<'_>) -> usize {
+        let hint = rule.slot as usize;
         match self.hint.get(hint) {
-            Some(&(k, i)) if k == key => return i,
+            Some(&i) if i > 0 => return i - 1,
             _ => {}
         }
+        let name = &rule.info.subscriber;
+        let key = Arc::as_ptr(name) as *const u8 as usize;
         if let Some(&i) = self.by_ptr.get(&key) {
-            self.set_hint(hint, key, i);
+            self.set_hint(hint, i);
             return i;
         }
         let sub = {
@@ -969,16 +971,15 @@ impl Routes {
         };
         self.by_ptr.insert(key, i);
         self.keep.push(name.clone());
-        self.set_hint(hint, key, i);
+        self.set_hint(hint, i);
         i
     }
 
-    fn set_hint(&mut self, hint: usize, key: usize, i: usize) {
+    fn set_hint(&mut self, hint: usize, i: usize) {
         if hint >= self.hint.len() {
-            // Key 0 is no address: never a hit.
-            self.hint.resize(hint + 1, (0, 0));
+            self.hint.resize(hint + 1, 0);
         }
-        self.hint[hint] = (key, i);
+        self.hint[hint] = i + 1;
     }
 }
 
@@ -999,7 +1000,7 @@ fn matcher(shared: &Arc<Shared>) {
         // The snapshot is taken after the source handed the messages over, so a rule whose
         // subscribe returned before that applies to them.
         let snapshot = shared.registry.snapshot();
-        routes.refresh(shared);
+        routes.refresh(shared, snapshot.slot_epoch());
         // When every earlier unit is emitted already (a trickle, or one thread), this thread
         // takes the emitter's role now and pushes each message's deliveries straight into
         // the subscriber queues; otherwise they wait in the reorder buffer for their turn.
@@ -1014,9 +1015,9 @@ fn matcher(shared: &Arc<Shared>) {
         let mut unrouted = 0u64;
         // Borrowed from the snapshot: no reference counting per matching rule.
         // Sized as the last unit's, so that a large fan-out does not grow it step by step.
-        let mut found: Vec<&RuleInfo> = Vec::with_capacity(found_capacity);
+        let mut found: Vec<Routed<'_>> = Vec::with_capacity(found_capacity);
         for (i, message) in work.messages.iter().enumerate() {
-            snapshot.find_into(message, &mut scratch, &mut found);
+            snapshot.find_routed_into(message, &mut scratch, &mut found);
             if found.is_empty() {
                 continue;
             }
@@ -1024,10 +1025,12 @@ fn matcher(shared: &Arc<Shared>) {
             stamp += 1;
             let position = work.first_position + i as u64;
             local.clear();
-            for info in &found {
-                let s = routes.slot(shared, info);
+            for found_rule in &found {
+                let s = routes.slot(shared, found_rule);
                 let slot = &mut routes.slots[s];
-                let rule = MatchingRule::new(info.id, info.tag.clone());
+                // The rule's record is read only for a tag.
+                let tag = if found_rule.tagged { found_rule.info.tag.clone() } else { None };
+                let rule = MatchingRule::new(found_rule.id, tag);
                 if slot.stamp == stamp {
                     // Another rule of a subscriber already in this message's deliveries.
                     if slot.sub.is_some() {
