@@ -983,13 +983,54 @@ impl Routes {
     }
 }
 
+/// One subscriber's delivery of a message, as routing collects it: small (16 bytes), so that
+/// collecting and then emitting ten thousand of them moves little memory. Its matching
+/// rules are the found rule `first` and the list of [`MoreRule`]s from `more`.
+struct Outgoing {
+    /// Index in `Routes::slots`.
+    route: u32,
+    first: u32,
+    more: u32,
+    last: u32,
+}
+
+/// A further matching rule of a subscriber's delivery (index in the found rules) and the
+/// next one ([`NONE`]: none).
+struct MoreRule {
+    found: u32,
+    next: u32,
+}
+
+const NONE: u32 = u32::MAX;
+
+impl Outgoing {
+    /// The matching rules, ascending by id as found. A rule's record is read only for a
+    /// tag.
+    fn rules(&self, found: &[Routed<'_>], more: &[MoreRule]) -> MatchingRules {
+        let rule = |f: u32| {
+            let r = &found[f as usize];
+            MatchingRule::new(r.id, if r.tagged { r.info.tag.clone() } else { None })
+        };
+        let mut rules: MatchingRules = rule(self.first).into();
+        let mut next = self.more;
+        while next != NONE {
+            let m = &more[next as usize];
+            rules.push(rule(m.found));
+            next = m.next;
+        }
+        rules
+    }
+}
+
 fn matcher(shared: &Arc<Shared>) {
     let mut scratch = Scratch::new();
     let mut routes = Routes::default();
     let mut stamp = 0u64;
     let mut found_capacity = 0;
-    // One message's deliveries: (route slot, the subscriber's matching rules).
-    let mut local: Vec<(usize, MatchingRules)> = Vec::new();
+    // One message's deliveries, one per subscriber, and the further rules of subscribers
+    // with more than one (see `Outgoing`).
+    let mut local: Vec<Outgoing> = Vec::new();
+    let mut more_rules: Vec<MoreRule> = Vec::new();
     let mut batch = Vec::new();
     let mut work = Unit { seq: 0, first_position: 0, messages: Vec::new() };
     loop {
@@ -1025,16 +1066,21 @@ fn matcher(shared: &Arc<Shared>) {
             stamp += 1;
             let position = work.first_position + i as u64;
             local.clear();
-            for found_rule in &found {
+            more_rules.clear();
+            for (f, found_rule) in found.iter().enumerate() {
                 let s = routes.slot(shared, found_rule);
                 let slot = &mut routes.slots[s];
-                // The rule's record is read only for a tag.
-                let tag = if found_rule.tagged { found_rule.info.tag.clone() } else { None };
-                let rule = MatchingRule::new(found_rule.id, tag);
                 if slot.stamp == stamp {
                     // Another rule of a subscriber already in this message's deliveries.
                     if slot.sub.is_some() {
-                        local[slot.group].1.push(rule);
+                        let d = &mut local[slot.group];
+                        let at = more_rules.len() as u32;
+                        more_rules.push(MoreRule { found: f as u32, next: NONE });
+                        match d.last {
+                            NONE => d.more = at,
+                            last => more_rules[last as usize].next = at,
+                        }
+                        d.last = at;
                     }
                     continue;
                 }
@@ -1044,15 +1090,16 @@ fn matcher(shared: &Arc<Shared>) {
                     continue;
                 }
                 slot.group = local.len();
-                local.push((s, rule.into()));
+                local.push(Outgoing { route: s as u32, first: f as u32, more: NONE, last: NONE });
             }
             // A message for many subscribers is copied once per `COPY_EVERY` deliveries:
             // dispatchers on different cores then count references on different copies.
             let copies = local.len() >= COPY_ABOVE;
             runs.expect(local.len());
             let mut shared_message = message.clone();
-            for (k, (s, rules)) in local.drain(..).enumerate() {
-                let Some(sub) = &routes.slots[s].sub else { continue };
+            for (k, d) in local.iter().enumerate() {
+                let Some(sub) = &routes.slots[d.route as usize].sub else { continue };
+                let rules = d.rules(&found, &more_rules);
                 if copies && k > 0 && k % COPY_EVERY == 0 {
                     shared_message = Arc::new(Message::clone(message));
                 }
