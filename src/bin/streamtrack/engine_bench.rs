@@ -260,22 +260,28 @@ fn fanout(subs: usize, rounds: usize, dispatchers: Option<usize>) -> (f64, f64) 
     let (at_tx, at_rx) = crossbeam_channel::unbounded();
     let (done_tx, done_rx) = crossbeam_channel::unbounded::<Instant>();
     // Receipts are counted in shards (one cache line each) so that the sinks do not all
-    // contend on one counter; the sink completing the last shard reports the time.
+    // contend on one counter; the sink completing the last shard reports the time. A shard
+    // is 64 consecutive subscribers (modulo 64 shards): the subscribers a dispatcher serves
+    // together, so that two dispatchers rarely share a counter.
     const SHARDS: usize = 64;
+    let shard_of = |i: usize| (i / 64) % SHARDS;
+    let mut shard_sizes = [0usize; SHARDS];
+    (0..subs).for_each(|i| shard_sizes[shard_of(i)] += 1);
+    let shards_used = shard_sizes.iter().filter(|&&n| n > 0).count();
     let shard_counts: Arc<Vec<AtomicUsize>> =
         Arc::new((0..SHARDS * 16).map(|_| AtomicUsize::new(0)).collect());
     let full_shards = Arc::new(AtomicUsize::new(0));
     let mut builder = engine(registry, dispatchers);
     for i in 0..subs {
         let (counts, full, done) = (shard_counts.clone(), full_shards.clone(), done_tx.clone());
-        let shard = i % SHARDS;
-        let shard_size = subs / SHARDS + usize::from(shard < subs % SHARDS);
+        let shard = shard_of(i);
+        let shard_size = shard_sizes[shard];
         builder = builder.attach(
             &format!("f{i}"),
             CallbackSink::new(move |d: Delivery| {
                 if d.is_match()
                     && counts[shard * 16].fetch_add(1, Ordering::AcqRel) + 1 == shard_size
-                    && full.fetch_add(1, Ordering::AcqRel) + 1 == SHARDS.min(subs)
+                    && full.fetch_add(1, Ordering::AcqRel) + 1 == shards_used
                 {
                     let _ = done.send(Instant::now());
                 }
