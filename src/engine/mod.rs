@@ -42,8 +42,13 @@
 //!   bounded, `in_flight`, which is how back-pressure reaches the source), takes the
 //!   reader's lock, calls [`Source::next_batch`], numbers the messages (their *position*)
 //!   and releases the lock; the next thread may then block in the source while this one
-//!   matches. Each message is wrapped in an `Arc` (shared by every subscriber it goes to,
-//!   never copied). The reader also acknowledges handled messages ([`Source::ack`]). So a
+//!   matches. Each message is wrapped in an `Arc` (shared by the subscribers it goes to,
+//!   not copied per subscriber; a message for hundreds of subscribers is shared in a few
+//!   copies, one per 64 deliveries, so that dispatchers on different cores do not contend
+//!   on one reference count). The reader also acknowledges handled messages
+//!   ([`Source::ack`]), as far as the watchdog last found them handled (a scan of every
+//!   subscriber every 50 ms, skipped for a source that wants no acknowledgements,
+//!   [`Source::wants_acks`]). So a
 //!   message is read, matched and emitted on one thread, with no hand-over: a dedicated
 //!   source thread (the first design) cost a thread hop per batch and, on two cores,
 //!   competed with the matchers for CPU (DESIGN.md, "The engine", has the figures). While
@@ -67,7 +72,9 @@
 //! - **Dispatchers.** A small pool of threads hands queued deliveries to sinks: a subscriber
 //!   with work is scheduled once (the subscribers a unit woke are handed over together),
 //!   served in chunks, then released; a match for an idle subscriber skips the queue and
-//!   travels with the subscriber to its dispatcher. A sink that blocks only holds up its own
+//!   travels with the subscriber to its dispatcher, which gives the subscriber back without
+//!   taking its lock when nothing came after it (the subscriber's *turn*, a small state
+//!   machine model-checked with loom). A sink that blocks only holds up its own
 //!   subscriber: a watchdog hands the rest of a stuck dispatcher's work to a replacement. A
 //!   sink that fails or panics disconnects its subscriber only.
 //! - **End of stream.** At the end of the source's stream, on [`Engine::shutdown`] or a fatal
