@@ -266,8 +266,8 @@ impl Subscriber {
     /// `before_wait` is called first (to hand over subscribers scheduled but not yet
     /// runnable, this one perhaps among them).
     pub fn push(&self, item: Queued, before_wait: &mut dyn FnMut()) -> Pushed {
-        // Not scheduled means idle (see `scheduled`): with no rate cap to charge, the match
-        // is handed over without the lock, touching one cache line of the subscriber.
+        // A free turn means idle (see `turn`): with no rate cap to charge, the match is
+        // handed over without the lock, touching one cache line of the subscriber.
         if self.quick && self.take_idle_turn() {
             return self.hand_over(item);
         }
@@ -364,9 +364,9 @@ impl Subscriber {
             && st.warning_pending.is_none()
             && self.take_idle_turn()
         {
-            // Idle: no queue round trip. (The swap under the lock makes this thread the
-            // only one to schedule it; it is cleared under the lock too.) The match is
-            // counted when its dispatcher takes it up.
+            // Idle: no queue round trip. (Taking the turn with a compare-exchange makes
+            // this thread the only one to schedule it.) The match is counted like one
+            // handed over without the lock (`absorb_handed`, `finish_handed`).
             st.matched -= 1;
             return self.hand_over(item);
         }
