@@ -821,12 +821,20 @@ impl Snapshot {
                 &mut scratch.segment,
                 &mut scratch.local,
             );
-            for &i in &scratch.local {
-                let info = &*layer.infos[i as usize];
-                if frozen && !s.removed.is_empty() && s.removed.contains_key(&info.serial) {
-                    continue;
+            if frozen && !s.removed.is_empty() {
+                // The tombstone check reads each record anyway: take the fields from it.
+                for &i in &scratch.local {
+                    let info = &*layer.infos[i as usize];
+                    if !s.removed.contains_key(&info.serial) {
+                        let (slot, tagged) = (info.subscriber_slot, info.tag.is_some());
+                        out.push(Routed { id: info.id, slot, tagged, info });
+                    }
                 }
+                continue;
+            }
+            for &i in &scratch.local {
                 let k = layer.keys[i as usize];
+                let info = &*layer.infos[i as usize];
                 out.push(Routed { id: k.id, slot: k.slot, tagged: k.tagged, info });
             }
         }

@@ -931,10 +931,15 @@ impl std::hash::BuildHasher for BuildPtrHasher {
 
 impl Routes {
     fn refresh(&mut self, shared: &Shared, epoch: u64) {
-        let v = shared.version.load(Ordering::SeqCst);
-        if v != self.version || epoch != self.epoch || self.keep.len() > 1 << 20 {
-            self.version = v;
+        if epoch != self.epoch {
+            // A slot passed to another subscriber: the hints are stale, the routes by name
+            // are not.
             self.epoch = epoch;
+            self.hint.clear();
+        }
+        let v = shared.version.load(Ordering::SeqCst);
+        if v != self.version || self.keep.len() > 1 << 20 {
+            self.version = v;
             self.hint.clear();
             self.by_ptr.clear();
             self.slots.clear();
