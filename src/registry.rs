@@ -273,6 +273,12 @@ impl Layer {
         Layer { segment, infos, keys }
     }
 
+    /// The layer-local numbers of the rules matching `msg`, into `scratch.local`.
+    fn find_local(&self, msg: &Message, scratch: &mut Scratch) {
+        scratch.local.clear();
+        self.segment.find(msg, &mut scratch.prepared, &mut scratch.segment, &mut scratch.local);
+    }
+
     /// Whether the layer holds this version (serial) of rule `id`.
     fn holds(&self, id: RuleId, serial: u64) -> bool {
         self.infos.binary_search_by_key(&id, |i| i.id).is_ok_and(|k| self.infos[k].serial == serial)
@@ -814,13 +820,7 @@ impl Snapshot {
             if layer.infos.is_empty() {
                 continue;
             }
-            scratch.local.clear();
-            layer.segment.find(
-                msg,
-                &mut scratch.prepared,
-                &mut scratch.segment,
-                &mut scratch.local,
-            );
+            layer.find_local(msg, scratch);
             if frozen && !s.removed.is_empty() {
                 // The tombstone check reads each record anyway: take the fields from it.
                 for &i in &scratch.local {
@@ -857,13 +857,7 @@ impl Snapshot {
         let s = &*self.state;
         scratch.prepared.reset();
         for layer in s.layers.iter().filter(|l| !l.infos.is_empty()) {
-            scratch.local.clear();
-            layer.segment.find(
-                msg,
-                &mut scratch.prepared,
-                &mut scratch.segment,
-                &mut scratch.local,
-            );
+            layer.find_local(msg, scratch);
             for &i in &scratch.local {
                 let info = &layer.infos[i as usize];
                 if !s.removed.contains_key(&info.serial) {
@@ -872,13 +866,7 @@ impl Snapshot {
             }
         }
         if !s.delta.infos.is_empty() {
-            scratch.local.clear();
-            s.delta.segment.find(
-                msg,
-                &mut scratch.prepared,
-                &mut scratch.segment,
-                &mut scratch.local,
-            );
+            s.delta.find_local(msg, scratch);
             for &i in &scratch.local {
                 f(&s.delta.infos[i as usize]);
             }

@@ -396,9 +396,11 @@ fn a_panicking_or_failing_sink_is_isolated() {
     assert!(failed.contains(&"bad") && failed.contains(&"failing"));
 }
 
-/// A source over a channel that records what the engine acknowledged.
+/// A source over another that records what the engine acknowledged, and says whether it
+/// wants acknowledgements.
 struct Acking<S> {
     inner: S,
+    wants: bool,
     acks: Arc<Mutex<Vec<u64>>>,
 }
 
@@ -413,6 +415,9 @@ impl<S: Source> Source for Acking<S> {
     fn ack(&mut self, processed: u64) {
         self.acks.lock().unwrap().push(processed);
     }
+    fn wants_acks(&self) -> bool {
+        self.wants
+    }
 }
 
 #[test]
@@ -425,6 +430,7 @@ fn graceful_shutdown_delivers_everything_read_and_acknowledges_it() {
     let acks = Arc::new(Mutex::new(Vec::new()));
     let source = Acking {
         inner: IterSource::new((0..1_000_000u64).map(|i| Message::new(i.to_string(), "tick"))),
+        wants: true,
         acks: acks.clone(),
     };
     let config = SubscriberConfig::new().policy(FullPolicy::Block).capacity(256);
@@ -757,29 +763,6 @@ fn a_message_for_many_subscribers_reaches_each_once_in_order_and_shared() {
     }
 }
 
-/// A source over another that records the acknowledgements and says whether it wants them.
-struct AckRecorder<S> {
-    inner: S,
-    wants: bool,
-    acks: Arc<Mutex<Vec<u64>>>,
-}
-
-impl<S: Source> Source for AckRecorder<S> {
-    fn next_batch(
-        &mut self,
-        out: &mut Vec<Message>,
-        max: usize,
-    ) -> Result<SourceStatus, SourceError> {
-        self.inner.next_batch(out, max)
-    }
-    fn ack(&mut self, processed: u64) {
-        self.acks.lock().unwrap().push(processed);
-    }
-    fn wants_acks(&self) -> bool {
-        self.wants
-    }
-}
-
 #[test]
 fn acknowledgements_flow_while_running_unless_the_source_wants_none() {
     for wants in [true, false] {
@@ -787,7 +770,7 @@ fn acknowledgements_flow_while_running_unless_the_source_wants_none() {
         subscribe(&registry, "a", "tick");
         let (tx, inner) = channel_source(1_000);
         let acks = Arc::new(Mutex::new(Vec::new()));
-        let source = AckRecorder { inner, wants, acks: acks.clone() };
+        let source = Acking { inner, wants, acks: acks.clone() };
         let (sink, _out) = channel_sink(usize::MAX);
         let engine = Engine::builder(registry).attach("a", sink).start(source).unwrap();
         // Long enough for the watchdog to work out acknowledgements several times.
