@@ -86,7 +86,9 @@ pub struct EngineStats {
     pub delivered: u64,
     /// Match deliveries dropped, over all subscribers (each also counted per subscriber).
     pub dropped: u64,
-    /// The count of leading messages acknowledged to the source.
+    /// The count of leading messages acknowledged to the source (for a source that wants no
+    /// acknowledgements, [`Source::wants_acks`](super::Source::wants_acks), 0 until the
+    /// end of the stream).
     pub acked: u64,
     /// Subscribers currently attached, and those disconnected recently (the last 10,000).
     pub subscribers: Vec<SubscriberStats>,
