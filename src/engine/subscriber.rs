@@ -818,12 +818,15 @@ mod loom_models {
         }
     }
 
+    fn subscriber(config: SubscriberConfig) -> Arc<Subscriber> {
+        let sink = CallbackSink::new(|_: Delivery| Ok(()));
+        Arc::new(Subscriber::new(1, "s".into(), Box::new(sink), config))
+    }
+
     #[test]
     fn a_push_racing_the_dispatcher_letting_go_is_sent_once_and_in_order() {
         loom::model(|| {
-            let sink = CallbackSink::new(|_: Delivery| Ok(()));
-            let sub =
-                Arc::new(Subscriber::new(1, "s".into(), Box::new(sink), SubscriberConfig::new()));
+            let sub = subscriber(SubscriberConfig::new());
             // A dispatcher's turn is under way: match 0 was handed over.
             let first = emit(&sub, 0).expect("idle: handed over");
             let pusher = {
@@ -855,9 +858,7 @@ mod loom_models {
     #[test]
     fn a_handed_match_given_back_while_the_figures_are_read_is_counted_once() {
         loom::model(|| {
-            let sink = CallbackSink::new(|_: Delivery| Ok(()));
-            let sub =
-                Arc::new(Subscriber::new(1, "s".into(), Box::new(sink), SubscriberConfig::new()));
+            let sub = subscriber(SubscriberConfig::new());
             let handed = emit(&sub, 0).expect("idle").expect("handed over");
             let sent = Arc::new(AtomicBool::new(false));
             let observer = {
@@ -873,11 +874,7 @@ mod loom_models {
                 })
             };
             sent.store(true, Ordering::SeqCst);
-            let mut delivered = 0;
-            if !sub.finish_handed(handed.position, &mut delivered) {
-                let mut out = Vec::new();
-                assert_eq!(sub.take_chunk(delivered, 64, &mut out, true), Taken::Unscheduled);
-            }
+            assert_eq!(serve(&sub, Some(handed)), [0], "nothing else to send");
             observer.join().expect("no panic");
             let st = sub.stats();
             assert_eq!((st.matched, st.delivered, st.queued), (1, 1, 0));
@@ -891,25 +888,13 @@ mod loom_models {
     #[test]
     fn a_handed_match_given_back_while_the_stream_is_aborted_ends_the_turns() {
         loom::model(|| {
-            let sink = CallbackSink::new(|_: Delivery| Ok(()));
-            let sub =
-                Arc::new(Subscriber::new(1, "s".into(), Box::new(sink), SubscriberConfig::new()));
+            let sub = subscriber(SubscriberConfig::new());
             let handed = emit(&sub, 0).expect("idle").expect("handed over");
             let aborter = {
                 let sub = sub.clone();
                 loom::thread::spawn(move || sub.abort("drain timeout"))
             };
-            let mut delivered = 0;
-            if !sub.finish_handed(handed.position, &mut delivered) {
-                let mut out = Vec::new();
-                loop {
-                    out.clear();
-                    match sub.take_chunk(delivered, 64, &mut out, true) {
-                        Taken::Gone | Taken::Unscheduled => break,
-                        other => panic!("nothing else to send: {other:?}"),
-                    }
-                }
-            }
+            assert_eq!(serve(&sub, Some(handed)), [0], "nothing else to send");
             assert!(aborter.join().expect("no panic"));
             let st = sub.stats();
             assert_eq!((st.matched, st.delivered, st.dropped, st.queued), (1, 1, 0, 0));
@@ -925,10 +910,8 @@ mod loom_models {
     #[test]
     fn a_drop_racing_the_dispatcher_letting_go_still_gets_its_notice_sent() {
         loom::model(|| {
-            let sink = CallbackSink::new(|_: Delivery| Ok(()));
             // One match a second: the first passes, the rest of the burst is dropped.
-            let config = SubscriberConfig::new().rate_limit(Some(1));
-            let sub = Arc::new(Subscriber::new(1, "s".into(), Box::new(sink), config));
+            let sub = subscriber(SubscriberConfig::new().rate_limit(Some(1)));
             let first = emit(&sub, 0).expect("idle: handed over");
             let pusher = {
                 let sub = sub.clone();
