@@ -245,31 +245,32 @@ struct Layer {
 /// What the engine needs to route a matching rule: its id, its subscriber's slot, whether
 /// it has a tag.
 #[derive(Clone, Copy, Debug)]
-struct RouteKey {
-    id: RuleId,
-    slot: u32,
-    tagged: bool,
-}
-
-/// A matching rule as [`Snapshot::find_routed_into`] reports it: the fields routing needs
-/// copied out of the rule's record (which the engine then reads only for a tag or a
-/// subscriber it has not seen).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Routed<'a> {
+pub(crate) struct RouteKey {
     pub id: RuleId,
     /// The subscriber's slot (see `RuleInfo::subscriber_slot`).
     pub slot: u32,
     pub tagged: bool,
+}
+
+impl RouteKey {
+    fn of(info: &RuleInfo) -> RouteKey {
+        RouteKey { id: info.id, slot: info.subscriber_slot, tagged: info.tag.is_some() }
+    }
+}
+
+/// A matching rule as [`Snapshot::find_routed_into`] reports it: the fields routing needs,
+/// copied out of the rule's record (which the engine then reads only for a tag or a
+/// subscriber it has not seen), and the record.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Routed<'a> {
+    pub key: RouteKey,
     pub info: &'a RuleInfo,
 }
 
 impl Layer {
     fn build(infos: Vec<Arc<RuleInfo>>, hasher: WordHasher) -> Layer {
         let segment = Segment::build(infos.iter().map(|i| &i.rule), hasher);
-        let keys = infos
-            .iter()
-            .map(|i| RouteKey { id: i.id, slot: i.subscriber_slot, tagged: i.tag.is_some() })
-            .collect();
+        let keys = infos.iter().map(|i| RouteKey::of(i)).collect();
         Layer { segment, infos, keys }
     }
 
@@ -826,19 +827,17 @@ impl Snapshot {
                 for &i in &scratch.local {
                     let info = &*layer.infos[i as usize];
                     if !s.removed.contains_key(&info.serial) {
-                        let (slot, tagged) = (info.subscriber_slot, info.tag.is_some());
-                        out.push(Routed { id: info.id, slot, tagged, info });
+                        out.push(Routed { key: RouteKey::of(info), info });
                     }
                 }
                 continue;
             }
             for &i in &scratch.local {
-                let k = layer.keys[i as usize];
-                let info = &*layer.infos[i as usize];
-                out.push(Routed { id: k.id, slot: k.slot, tagged: k.tagged, info });
+                let (key, info) = (layer.keys[i as usize], &*layer.infos[i as usize]);
+                out.push(Routed { key, info });
             }
         }
-        out.sort_by_key(|r| r.id);
+        out.sort_by_key(|r| r.key.id);
     }
 
     /// Grows whenever a subscriber slot passes to another subscriber (see
@@ -980,9 +979,9 @@ mod tests {
             let want: Vec<(RuleId, u32, bool)> =
                 found.iter().map(|i| (i.id, i.subscriber_slot, i.tag.is_some())).collect();
             let got: Vec<(RuleId, u32, bool)> =
-                routed.iter().map(|r| (r.id, r.slot, r.tagged)).collect();
+                routed.iter().map(|r| (r.key.id, r.key.slot, r.key.tagged)).collect();
             assert_eq!(got, want, "{text}");
-            assert!(routed.iter().all(|r| r.info.id == r.id));
+            assert!(routed.iter().all(|r| r.info.id == r.key.id));
             assert_eq!(text.contains("alpha"), !routed.is_empty());
         }
     }

@@ -949,7 +949,7 @@ impl Routes {
     }
 
     fn slot(&mut self, shared: &Shared, rule: &Routed<'_>) -> usize {
-        let hint = rule.slot as usize;
+        let hint = rule.key.slot as usize;
         match self.hint.get(hint) {
             Some(&i) if i > 0 => return i - 1,
             _ => {}
@@ -1014,7 +1014,7 @@ impl Outgoing {
     fn rules(&self, found: &[Routed<'_>], more: &[MoreRule]) -> MatchingRules {
         let rule = |f: u32| {
             let r = &found[f as usize];
-            MatchingRule::new(r.id, if r.tagged { r.info.tag.clone() } else { None })
+            MatchingRule::new(r.key.id, if r.key.tagged { r.info.tag.clone() } else { None })
         };
         let mut rules: MatchingRules = rule(self.first).into();
         let mut next = self.more;
