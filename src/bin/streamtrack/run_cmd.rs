@@ -1,5 +1,5 @@
 //! `streamtrack run`: the streaming engine over JSON Lines, every subscriber's deliveries on
-//! standard output.
+//! standard output (or one file per subscriber with `--out-dir`).
 //!
 //! Output: one JSON object per line, each with a leading `"subscriber"` field so that one
 //! stream carries every subscriber:
@@ -13,6 +13,11 @@
 //! ids of the rules file. Limit notices, stall warnings and disconnects are written as well;
 //! the routine disconnect every subscriber gets at the end of the input (code 5) is left out
 //! unless `--disconnects` is given.
+//!
+//! Faults (issue 23): a first SIGINT/SIGTERM stops reading and drains (at most
+//! `--shutdown-timeout`), a second one ends the process at once; the first output error stops
+//! the run and is reported once; the exit status says whether anything was lost
+//! ([`EXIT_HELP`]).
 
 use crate::format::group;
 use crate::format::DialectArg;
@@ -20,24 +25,49 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
+use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use streamtrack::engine::jsonl::{JsonLinesSource, SharedWriter};
+use streamtrack::engine::jsonl::JsonLinesSource;
 use streamtrack::engine::{
-    Delivery, DisconnectCode, Engine, EngineEvent, FullPolicy, Sink, SinkError, Source, StopReason,
-    SubscriberConfig,
+    Delivery, DisconnectCode, Engine, EngineEvent, EngineStats, FullPolicy, Sink, SinkError,
+    Source, SourceError, SourceStatus, StopReason, SubscriberConfig, POLL_INTERVAL,
 };
 use streamtrack::registry::{Registry, RegistryError, RuleId};
 use streamtrack::rule::{Dialect, Parser};
 use streamtrack::rules_file::parse_rules_file;
+use streamtrack::Message;
 
+/// The exit statuses, shown by `run --help` (README, "streamtrack run", says the same).
+pub const EXIT_HELP: &str = "\
+Exit status:
+  0    the input ended (or a first SIGINT/SIGTERM stopped the run) and every delivery was
+       written; drops chosen by a drop policy or --rate-limit are reported as limit notices
+       and do not count as lost
+  1    the input could not be read
+  2    invalid arguments or rules
+  3    deliveries were lost: --drain-timeout or --shutdown-timeout ran out with deliveries
+       not yet written (the summary says how many)
+  4    writing the output failed (e.g. a full disk); reported once, the run stops
+  141  the reader of the output went away (`run | head`): the run stops quietly and ends
+       killed by SIGPIPE, as grep does
+  130/143  a second SIGINT/SIGTERM during the drain: the process ends at once, killed by
+       that signal (lines still queued are lost)";
+
+/// How long "no timeout" is: a century, well within what `Instant` can add on every platform.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// Exit status: deliveries were lost (drain or shutdown timeout).
+const EXIT_LOST: u8 = 3;
+/// Exit status: writing the output failed.
+const EXIT_OUTPUT: u8 = 4;
 #[derive(Clone, Copy, ValueEnum)]
 pub enum PolicyArg {
-    /// Wait for the output (nothing is dropped).
+    /// Wait for the output (nothing is dropped; the input is read at the output's pace).
     Block,
     /// Drop new matches for a subscriber whose queue is full (reported as limit notices).
     DropNewest,
@@ -47,7 +77,19 @@ pub enum PolicyArg {
     Disconnect,
 }
 
+impl PolicyArg {
+    fn name(self) -> &'static str {
+        match self {
+            PolicyArg::Block => "block",
+            PolicyArg::DropNewest => "drop-newest",
+            PolicyArg::DropOldest => "drop-oldest",
+            PolicyArg::Disconnect => "disconnect",
+        }
+    }
+}
+
 #[derive(Args)]
+#[command(after_help = EXIT_HELP)]
 pub struct RunArgs {
     /// Rules, one JSON object per line:
     /// {"id": …, "value": …, "tag": …, "subscriber": …, "dialect": "track"|"rule"}.
@@ -63,12 +105,34 @@ pub struct RunArgs {
     /// Matches each subscriber's queue holds.
     #[arg(long, default_value_t = 10_000)]
     queue: usize,
-    /// What happens to a subscriber whose queue is full.
+    /// What happens to a subscriber whose queue is full. `block` (the default) loses nothing:
+    /// a slow output slows the reading down.
     #[arg(long, value_enum, default_value = "block")]
     policy: PolicyArg,
     /// Most matches per second delivered to each subscriber (the rest: limit notices).
     #[arg(long)]
     rate_limit: Option<u32>,
+    /// At the end of the input, wait at most SECS for the output to take what is queued;
+    /// what it did not take is lost (exit status 3). Default: no limit under `block`, 10 s
+    /// under the other policies.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    drain_timeout: Option<Duration>,
+    /// After a first SIGINT/SIGTERM (reading stops), wait at most SECS for the output to take
+    /// what was read; then exit with status 3 if anything is left. A second signal ends the
+    /// process at once.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, default_value = "10")]
+    shutdown_timeout: Duration,
+    /// Flush after every line (on by default when standard output is a terminal); without
+    /// it, lines are still flushed whenever a subscriber's queue runs empty, so a live input
+    /// shows its deliveries at once.
+    #[arg(long)]
+    line_buffered: bool,
+    /// Write each subscriber's deliveries to a file of its own in DIR (created if missing),
+    /// `NAME.jsonl` with NAME escaped: bytes other than ASCII letters, digits, `-`, `_` and
+    /// a `.` that does not come first as `%XX`; `~2`, `~3`… added where names would differ
+    /// only in case; names longer than 200 bytes shortened and ended with `~` and a hash.
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
     /// Also write the disconnect notice each subscriber gets at the end of the input.
     #[arg(long)]
     disconnects: bool,
@@ -79,19 +143,115 @@ pub struct RunArgs {
     input: Option<PathBuf>,
 }
 
-type Out = SharedWriter<BufWriter<io::Stdout>>;
+/// `--drain-timeout 2.5`: seconds, finite and not negative.
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.trim().parse().map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .filter(|d| *d < FOREVER)
+        .ok_or_else(|| format!("{s:?}: expected seconds from 0 to 3e9"))
+}
 
-/// One subscriber's stream, written to the shared standard output.
-struct StdoutSink {
+// ---------------------------------------------------------------------------------------------
+// Output.
+
+/// The first output failure; every sink stops writing once there is one (one report, not one
+/// per subscriber or per line).
+#[derive(Default)]
+struct OutputState {
+    failed: AtomicBool,
+    error: Mutex<Option<io::Error>>,
+}
+
+impl OutputState {
+    fn fail(&self, e: io::Error) -> SinkError {
+        let message = e.to_string();
+        let mut first = self.error.lock().unwrap_or_else(PoisonError::into_inner);
+        if first.is_none() {
+            *first = Some(e);
+        }
+        self.failed.store(true, Ordering::SeqCst);
+        SinkError::new(message)
+    }
+
+    fn failed(&self) -> bool {
+        self.failed.load(Ordering::SeqCst)
+    }
+
+    /// The first error, if any: (whether the reader went away, the message).
+    fn error(&self) -> Option<(bool, String)> {
+        let e = self.error.lock().unwrap_or_else(PoisonError::into_inner);
+        e.as_ref().map(|e| (e.kind() == io::ErrorKind::BrokenPipe, e.to_string()))
+    }
+}
+
+/// Standard output, shared by every subscriber's sink (each line is written whole).
+type Stdout = Arc<Mutex<BufWriter<io::Stdout>>>;
+
+/// Where one subscriber's lines go.
+enum Target {
+    Stdout(Stdout),
+    File(FileOut),
+}
+
+/// How many per-subscriber files stay open between writes; beyond that a file is opened,
+/// appended to and closed at each flush (10,000 subscribers must not exhaust descriptors).
+const OPEN_FILES: usize = 256;
+
+/// One subscriber's file under `--out-dir`: lines are buffered here and appended at each
+/// flush (when the subscriber's queue runs empty, or at 64 KiB).
+struct FileOut {
+    path: PathBuf,
+    file: Option<File>,
+    buf: Vec<u8>,
+    open_slots: Arc<AtomicUsize>,
+    holds_slot: bool,
+}
+
+impl FileOut {
+    fn write_out(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let mut file = match self.file.take() {
+            Some(f) => f,
+            None => std::fs::OpenOptions::new().append(true).open(&self.path)?,
+        };
+        let written = file.write_all(&self.buf);
+        self.buf.clear();
+        if !self.holds_slot {
+            self.holds_slot = self
+                .open_slots
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        }
+        if self.holds_slot {
+            self.file = Some(file);
+        }
+        written
+    }
+}
+
+impl Drop for FileOut {
+    fn drop(&mut self) {
+        if self.holds_slot {
+            self.open_slots.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// One subscriber's stream, written to the shared standard output or to its own file.
+struct RunSink {
     subscriber: String,
     ids: Arc<HashMap<RuleId, String>>,
-    out: Out,
+    target: Target,
+    state: Arc<OutputState>,
     disconnects: bool,
-    broken_pipe: Arc<AtomicBool>,
+    line_buffered: bool,
     line: Vec<u8>,
 }
 
-impl StdoutSink {
+impl RunSink {
     fn object(&self, delivery: &Delivery) -> Option<Map<String, Value>> {
         let mut o = Map::new();
         o.insert("subscriber".into(), Value::String(self.subscriber.clone()));
@@ -131,31 +291,288 @@ impl StdoutSink {
         Some(o)
     }
 
-    fn write(&mut self, result: io::Result<()>) -> Result<(), SinkError> {
-        if let Err(e) = &result {
-            if e.kind() == io::ErrorKind::BrokenPipe {
-                self.broken_pipe.store(true, Ordering::SeqCst);
-            }
+    /// Once the output has failed, nothing more is written (the engine disconnects this
+    /// subscriber; the failure is reported once, at the end).
+    fn check(&self) -> Result<(), SinkError> {
+        if self.state.failed() {
+            return Err(SinkError::new("the output failed"));
         }
-        Ok(result?)
+        Ok(())
     }
 }
 
-impl Sink for StdoutSink {
+impl Sink for RunSink {
     fn send(&mut self, delivery: Delivery) -> Result<(), SinkError> {
+        self.check()?;
         let Some(o) = self.object(&delivery) else { return Ok(()) };
         self.line.clear();
         serde_json::to_writer(&mut self.line, &o).map_err(|e| SinkError::new(e.to_string()))?;
         self.line.push(b'\n');
-        let r = self.out.write_all(&self.line);
-        self.write(r)
+        let result = match &mut self.target {
+            Target::Stdout(out) => {
+                let mut w = out.lock().unwrap_or_else(PoisonError::into_inner);
+                w.write_all(&self.line).and_then(|()| match self.line_buffered {
+                    true => w.flush(),
+                    false => Ok(()),
+                })
+            }
+            Target::File(f) => {
+                f.buf.extend_from_slice(&self.line);
+                match self.line_buffered || f.buf.len() >= 1 << 16 {
+                    true => f.write_out(),
+                    false => Ok(()),
+                }
+            }
+        };
+        result.map_err(|e| self.state.fail(e))
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
-        let r = self.out.flush();
-        self.write(r)
+        self.check()?;
+        let result = match &mut self.target {
+            Target::Stdout(out) => out.lock().unwrap_or_else(PoisonError::into_inner).flush(),
+            Target::File(f) => f.write_out(),
+        };
+        result.map_err(|e| self.state.fail(e))
     }
 }
+
+/// The file name (without `.jsonl`) of each subscriber under `--out-dir`, in order: escaped
+/// so that no name leaves the directory, is hidden or holds a separator, and distinct even
+/// on a file system that folds case (see `--out-dir`).
+fn file_names(subscribers: &[String]) -> Vec<String> {
+    let mut taken = HashSet::new();
+    subscribers
+        .iter()
+        .map(|s| {
+            let base = escape_file_name(s);
+            let mut name = base.clone();
+            let mut n = 1;
+            // `~` is always escaped in `base`, so a suffixed name collides with no other.
+            while !taken.insert(name.to_lowercase()) {
+                n += 1;
+                name = format!("{base}~{n}");
+            }
+            name
+        })
+        .collect()
+}
+
+/// The longest escaped name kept whole (file names are limited to 255 bytes).
+const MAX_NAME: usize = 200;
+
+fn escape_file_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for (i, b) in name.bytes().enumerate() {
+        let keep = b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || (b == b'.' && i > 0);
+        if keep {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if out.is_empty() {
+        return "~".into();
+    }
+    if out.len() > MAX_NAME {
+        // Cut before an escape it would split, and tell long names apart by a hash of the
+        // whole name (FNV-1a: stable across builds, so reruns write the same files).
+        let mut cut = MAX_NAME - 20;
+        while out[..cut].rfind('%').is_some_and(|p| p + 3 > cut) {
+            cut -= 1;
+        }
+        let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+        out.truncate(cut);
+        out.push_str(&format!("~{hash:016x}"));
+    }
+    out
+}
+
+/// Creates `dir` and an empty file per subscriber (so a subscriber with no deliveries has an
+/// empty file, not a stale one from an earlier run); the paths, in order.
+fn create_files(dir: &Path, subscribers: &[String]) -> io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    file_names(subscribers)
+        .into_iter()
+        .map(|name| {
+            let path = dir.join(format!("{name}.jsonl"));
+            File::create(&path)?;
+            Ok(path)
+        })
+        .collect()
+}
+
+/// Whether standard output is a terminal (lines flushed one by one).
+fn stdout_is_terminal() -> bool {
+    io::stdout().is_terminal()
+}
+
+/// Flushes standard output from a helper thread, waiting at most `limit` (a stalled reader
+/// must not hold up an exit that was asked for). Skipped if a sink holds the lock.
+fn flush_briefly(out: &Option<Stdout>, limit: Duration) {
+    let Some(out) = out.clone() else { return };
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let spawned = std::thread::Builder::new().spawn(move || {
+        if let Ok(mut w) = out.try_lock() {
+            let _ = w.flush();
+        }
+        let _ = tx.send(());
+    });
+    if spawned.is_ok() {
+        let _ = rx.recv_timeout(limit);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signals.
+
+/// The first SIGINT/SIGTERM received (0: none yet). The second ends the process at once,
+/// killed by that signal (status 130/143 in a shell), after a brief flush of standard output.
+#[cfg(unix)]
+fn watch_signals(out: Option<Stdout>) -> io::Result<Arc<AtomicI32>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let first = Arc::new(AtomicI32::new(0));
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])?;
+    let seen = first.clone();
+    std::thread::Builder::new().name("streamtrack-signals".into()).spawn(move || {
+        for sig in signals.forever() {
+            if seen.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst).is_ok() {
+                continue;
+            }
+            eprintln!(
+                "streamtrack run: second {}: stopping at once; deliveries not yet written are lost",
+                signal_name(sig)
+            );
+            flush_briefly(&out, Duration::from_millis(200));
+            let _ = signal_hook::low_level::emulate_default_handler(sig);
+            std::process::exit(128 + sig);
+        }
+    })?;
+    Ok(first)
+}
+
+#[cfg(not(unix))]
+fn watch_signals(_out: Option<Stdout>) -> io::Result<Arc<AtomicI32>> {
+    Ok(Arc::new(AtomicI32::new(0)))
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        2 => "SIGINT",
+        15 => "SIGTERM",
+        _ => "signal",
+    }
+}
+
+/// Ends the process the way grep does when its reader goes away: killed by SIGPIPE (status
+/// 141 in a shell). Rust ignores SIGPIPE, so the write failed with EPIPE instead.
+fn exit_broken_pipe() -> ExitCode {
+    let _ = io::stderr().flush();
+    #[cfg(unix)]
+    {
+        let _ = signal_hook::low_level::emulate_default_handler(signal_hook::consts::SIGPIPE);
+    }
+    ExitCode::from(141)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading that a shutdown does not wait for.
+
+/// Reads a source whose reads may block indefinitely (standard input, a FIFO) on a thread of
+/// its own, handing the engine a batch at a time and an empty batch every
+/// [`POLL_INTERVAL`] while nothing comes: so a shutdown request does not wait for the next
+/// input line (the engine only notices it between reads). The reader thread is left blocked
+/// when the engine stops; the process exits soon after.
+struct ReadAhead {
+    rx: crossbeam_channel::Receiver<(Vec<Message>, Result<SourceStatus, SourceError>)>,
+    max: Arc<AtomicUsize>,
+    ended: bool,
+}
+
+impl ReadAhead {
+    fn new(mut inner: Box<dyn Source>) -> io::Result<Self> {
+        // One batch waiting, one being read: the read-ahead stays small.
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let max = Arc::new(AtomicUsize::new(256));
+        let want = max.clone();
+        std::thread::Builder::new().name("streamtrack-input".into()).spawn(move || loop {
+            let mut batch = Vec::new();
+            let n = want.load(Ordering::Relaxed).max(1);
+            let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                inner.next_batch(&mut batch, n)
+            }))
+            .unwrap_or_else(|_| Err(SourceError::fatal("the input reader panicked")));
+            let last = match &read {
+                Ok(status) => *status == SourceStatus::Ended,
+                Err(e) => e.is_fatal(),
+            };
+            if tx.send((batch, read)).is_err() || last {
+                return;
+            }
+        })?;
+        Ok(ReadAhead { rx, max, ended: false })
+    }
+}
+
+impl Source for ReadAhead {
+    fn next_batch(
+        &mut self,
+        out: &mut Vec<Message>,
+        max: usize,
+    ) -> Result<SourceStatus, SourceError> {
+        if self.ended {
+            return Ok(SourceStatus::Ended);
+        }
+        self.max.store(max, Ordering::Relaxed);
+        match self.rx.recv_timeout(POLL_INTERVAL) {
+            Ok((mut batch, read)) => {
+                out.append(&mut batch);
+                self.ended = match &read {
+                    Ok(status) => *status == SourceStatus::Ended,
+                    Err(e) => e.is_fatal(),
+                };
+                read
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => Ok(SourceStatus::Open),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                self.ended = true;
+                Err(SourceError::fatal("the input reader stopped"))
+            }
+        }
+    }
+
+    fn wants_acks(&self) -> bool {
+        false
+    }
+}
+
+/// Whether reading the input may block indefinitely (anything but a regular file).
+fn input_may_block(input: &Option<PathBuf>) -> bool {
+    match input {
+        Some(p) if p.as_os_str() != "-" => !std::fs::metadata(p).is_ok_and(|m| m.is_file()),
+        _ => !stdin_is_file(),
+    }
+}
+
+#[cfg(unix)]
+fn stdin_is_file() -> bool {
+    use std::os::fd::AsFd;
+    io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(File::from)
+        .and_then(|f| f.metadata())
+        .is_ok_and(|m| m.is_file())
+}
+
+#[cfg(not(unix))]
+fn stdin_is_file() -> bool {
+    false
+}
+
+// ---------------------------------------------------------------------------------------------
 
 fn policy(p: PolicyArg) -> FullPolicy {
     match p {
@@ -236,6 +653,20 @@ pub fn run(args: RunArgs) -> ExitCode {
     run_engine(args, registry, ids, subscribers, source, total_bytes, None)
 }
 
+/// Deliveries lost: matches still queued (or being written) and those dropped when a stream
+/// was closed with them queued (drain timeout, failed output). Drops by the chosen policy or
+/// rate cap are not counted: the subscriber was told about them in limit notices. The
+/// per-subscriber figures keep the last 10,000 streams; with more subscribers, under `block`
+/// without a rate cap, every drop is a loss and the engine's total is used.
+fn lost(stats: &EngineStats, subscribers: usize, every_drop_is_lost: bool) -> u64 {
+    let listed: u64 = stats.subscribers.iter().map(|s| s.queued + s.dropped_closed).sum();
+    if every_drop_is_lost && stats.subscribers.len() < subscribers {
+        listed.max(stats.dropped)
+    } else {
+        listed
+    }
+}
+
 fn run_engine(
     args: RunArgs,
     registry: Registry,
@@ -246,12 +677,36 @@ fn run_engine(
     bytes_read: Option<Arc<AtomicU64>>,
 ) -> ExitCode {
     let ids = Arc::new(ids);
-    let out: Out = SharedWriter::new(BufWriter::with_capacity(1 << 16, io::stdout()));
-    let broken_pipe = Arc::new(AtomicBool::new(false));
+    let state = Arc::new(OutputState::default());
+    let (stdout, files): (Option<Stdout>, Vec<PathBuf>) = match &args.out_dir {
+        None => {
+            (Some(Arc::new(Mutex::new(BufWriter::with_capacity(1 << 16, io::stdout())))), vec![])
+        }
+        Some(dir) => match create_files(dir, &subscribers) {
+            Ok(paths) => (None, paths),
+            Err(e) => {
+                eprintln!("error: cannot create the output files in {}: {e}", dir.display());
+                return ExitCode::from(EXIT_OUTPUT);
+            }
+        },
+    };
+    let line_buffered = args.line_buffered || (stdout.is_some() && stdout_is_terminal());
     let config = SubscriberConfig::new()
         .capacity(args.queue)
         .policy(policy(args.policy))
         .rate_limit(args.rate_limit);
+    let every_drop_is_lost = matches!(args.policy, PolicyArg::Block) && args.rate_limit.is_none();
+    let source: Box<dyn Source> = if input_may_block(&args.input) && !source.wants_acks() {
+        match ReadAhead::new(source) {
+            Ok(s) => Box::new(s),
+            Err(e) => {
+                eprintln!("error: cannot start the input reader: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        source
+    };
     let progress = match (total_bytes, &bytes_read) {
         (Some(len), Some(_)) if !args.quiet && io::stderr().is_terminal() => {
             let bar = ProgressBar::new(len);
@@ -264,13 +719,21 @@ fn run_engine(
         }
         _ => None,
     };
-    let printer = {
+    let say = {
         let bar = progress.clone();
-        let bp = broken_pipe.clone();
+        move |line: &str| match &bar {
+            Some(b) => b.println(line),
+            None => eprintln!("{line}"),
+        }
+    };
+    let printer = {
+        let say = say.clone();
+        let state = state.clone();
         move |event: &EngineEvent| {
             let line = match event {
                 EngineEvent::Source(e) => format!("input {e}"),
-                EngineEvent::SinkFailed { .. } if bp.load(Ordering::SeqCst) => return,
+                // Reported once, at the end.
+                EngineEvent::SinkFailed { .. } if state.failed() => return,
                 EngineEvent::SinkFailed { subscriber, error } => {
                     format!("subscriber {subscriber:?}: output failed: {error}")
                 }
@@ -281,29 +744,50 @@ fn run_engine(
                 }
                 _ => return,
             };
-            match &bar {
-                Some(b) => b.println(&line),
-                None => eprintln!("{line}"),
-            }
+            say(&line);
         }
     };
-    let mut builder = Engine::builder(registry).on_event(printer).subscriber_defaults(config);
+    let drain = args.drain_timeout.unwrap_or(match args.policy {
+        PolicyArg::Block => FOREVER,
+        _ => Duration::from_secs(10),
+    });
+    let mut builder = Engine::builder(registry)
+        .on_event(printer)
+        .subscriber_defaults(config)
+        .drain_timeout(drain);
     if let Some(t) = args.threads {
         builder = builder.matcher_threads(t);
     }
-    for s in &subscribers {
+    let open_slots = Arc::new(AtomicUsize::new(OPEN_FILES));
+    for (i, s) in subscribers.iter().enumerate() {
+        let target = match (&stdout, files.get(i)) {
+            (Some(out), _) => Target::Stdout(out.clone()),
+            (None, Some(path)) => Target::File(FileOut {
+                path: path.clone(),
+                file: None,
+                buf: Vec::new(),
+                open_slots: open_slots.clone(),
+                holds_slot: false,
+            }),
+            (None, None) => unreachable!("one file per subscriber"),
+        };
         builder = builder.attach(
             s,
-            StdoutSink {
+            RunSink {
                 subscriber: s.clone(),
                 ids: ids.clone(),
-                out: out.clone(),
+                target,
+                state: state.clone(),
                 disconnects: args.disconnects,
-                broken_pipe: broken_pipe.clone(),
+                line_buffered,
                 line: Vec::new(),
             },
         );
     }
+    let first_signal = watch_signals(stdout.clone()).unwrap_or_else(|e| {
+        eprintln!("warning: SIGINT/SIGTERM will end the run at once: {e}");
+        Arc::new(AtomicI32::new(0))
+    });
     let start = Instant::now();
     let engine = match builder.start(source) {
         Ok(e) => e,
@@ -312,11 +796,47 @@ fn run_engine(
             return ExitCode::from(1);
         }
     };
+    let mut signalled: Option<(i32, Instant)> = None;
+    let mut stopped_for_output = false;
     while engine.is_running() {
         std::thread::sleep(Duration::from_millis(20));
-        if broken_pipe.load(Ordering::SeqCst) {
-            // The reader went away (e.g. `| head`): stop quietly.
+        if state.failed() && !stopped_for_output {
+            // A full disk, or the reader went away (e.g. `| head`): stop.
+            stopped_for_output = true;
             engine.request_shutdown();
+        }
+        let sig = first_signal.load(Ordering::SeqCst);
+        if sig != 0 && signalled.is_none() {
+            engine.request_shutdown();
+            signalled = Some((sig, Instant::now() + args.shutdown_timeout));
+            if !args.quiet {
+                say(&format!(
+                    "streamtrack run: {}: reading stopped; writing out what was read (at most \
+                     {:.1} s; a second signal stops at once)",
+                    signal_name(sig),
+                    args.shutdown_timeout.as_secs_f64()
+                ));
+            }
+        }
+        if let Some((sig, deadline)) = signalled {
+            if Instant::now() >= deadline {
+                // The output takes nothing (a stalled reader under `block`): give up.
+                let s = engine.stats();
+                if let Some(bar) = &progress {
+                    bar.finish_and_clear();
+                }
+                flush_briefly(&stdout, Duration::from_millis(200));
+                let lost = lost(&s, subscribers.len(), every_drop_is_lost);
+                if !args.quiet {
+                    summary(&args, &s, subscribers.len(), lost, start, Some(sig));
+                }
+                eprintln!(
+                    "error: {} deliveries not written within the shutdown timeout ({:.1} s)",
+                    group(lost),
+                    args.shutdown_timeout.as_secs_f64()
+                );
+                std::process::exit(i32::from(EXIT_LOST));
+            }
         }
         if let (Some(bar), Some(bytes)) = (&progress, &bytes_read) {
             let s = engine.stats();
@@ -328,36 +848,120 @@ fn run_engine(
     if let Some(bar) = &progress {
         bar.finish_and_clear();
     }
-    let _ = out.with(|w| w.flush());
-    let s = &finished.stats;
-    let secs = start.elapsed().as_secs_f64();
-    if !args.quiet {
-        let malformed = if s.malformed > 0 {
-            format!(" ({} malformed line(s) skipped)", group(s.malformed))
-        } else {
-            String::new()
-        };
-        let gone = if s.unrouted > 0 {
-            format!(", {} for subscribers already disconnected", group(s.unrouted))
-        } else {
-            String::new()
-        };
-        eprintln!(
-            "streamtrack run: {} messages read{malformed} in {secs:.2} s ({} msgs/s); {} matched; \
-             {} deliveries to {} subscribers, {} dropped{gone}",
-            group(s.received),
-            group((s.received as f64 / secs.max(1e-9)) as u64),
-            group(s.matched),
-            group(s.delivered),
-            group(subscribers.len() as u64),
-            group(s.dropped),
-        );
-    }
-    match finished.reason {
-        StopReason::SourceFailed(e) => {
-            eprintln!("error: reading input: {e}");
-            ExitCode::from(1)
+    if let Some(out) = &stdout {
+        if !state.failed() {
+            if let Err(e) = out.lock().unwrap_or_else(PoisonError::into_inner).flush() {
+                state.fail(e);
+            }
         }
-        _ => ExitCode::SUCCESS,
+    }
+    let lost = lost(&finished.stats, subscribers.len(), every_drop_is_lost);
+    if !args.quiet {
+        summary(&args, &finished.stats, subscribers.len(), lost, start, signalled.map(|s| s.0));
+    }
+    if let Some((broken_pipe, error)) = state.error() {
+        if broken_pipe {
+            return exit_broken_pipe();
+        }
+        eprintln!("error: writing the output: {error}; the run was stopped");
+        return ExitCode::from(EXIT_OUTPUT);
+    }
+    if let StopReason::SourceFailed(e) = &finished.reason {
+        eprintln!("error: reading input: {e}");
+        return ExitCode::from(1);
+    }
+    if lost > 0 {
+        eprintln!(
+            "error: {} deliveries lost: the output did not take them within the drain timeout",
+            group(lost)
+        );
+        return ExitCode::from(EXIT_LOST);
+    }
+    ExitCode::SUCCESS
+}
+
+/// The summary line on standard error: what was read, matched and delivered, the policy and
+/// what was dropped by it or lost.
+fn summary(
+    args: &RunArgs,
+    s: &EngineStats,
+    subscribers: usize,
+    lost: u64,
+    start: Instant,
+    signal: Option<i32>,
+) {
+    let secs = start.elapsed().as_secs_f64();
+    let malformed = if s.malformed > 0 {
+        format!(" ({} malformed line(s) skipped)", group(s.malformed))
+    } else {
+        String::new()
+    };
+    let stopped = signal.map_or(String::new(), |sig| format!(", stopped by {}", signal_name(sig)));
+    let gone = if s.unrouted > 0 {
+        format!(", {} for subscribers already disconnected", group(s.unrouted))
+    } else {
+        String::new()
+    };
+    let by_policy: u64 = s.subscribers.iter().map(|x| x.dropped_full + x.dropped_rate).sum();
+    eprintln!(
+        "streamtrack run: {} messages read{malformed} in {secs:.2} s ({} msgs/s){stopped}; {} \
+         matched; {} deliveries to {} subscribers; policy {}: {} dropped by it or the rate \
+         cap, {} lost{gone}",
+        group(s.received),
+        group((s.received as f64 / secs.max(1e-9)) as u64),
+        group(s.matched),
+        group(s.delivered),
+        group(subscribers as u64),
+        args.policy.name(),
+        group(by_policy),
+        group(lost),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_stay_in_the_directory_and_are_distinct() {
+        let names: Vec<String> =
+            ["alice", "Alice", "../x", "a/b", ".", "..", "", "~", "%41", "A", "a", "caf\u{e9}"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        let files = file_names(&names);
+        let folded: HashSet<String> = files.iter().map(|f| f.to_lowercase()).collect();
+        assert_eq!(folded.len(), names.len(), "{files:?}");
+        for f in &files {
+            assert!(!f.is_empty() && !f.starts_with('.') && !f.contains('/'), "{f:?}");
+            assert!(f.bytes().all(|b| b.is_ascii_graphic() && b != b'\\'), "{f:?}");
+        }
+        assert_eq!(files[0], "alice");
+        assert_eq!(files[1], "Alice~2");
+        assert_eq!(files[2], "%2E.%2Fx");
+        assert_eq!(files[11], "caf%C3%A9");
+    }
+
+    #[test]
+    fn long_names_are_shortened_and_told_apart() {
+        let a = format!("{}a", "\u{e9}".repeat(200));
+        let b = format!("{}b", "\u{e9}".repeat(200));
+        let files = file_names(&[a, b]);
+        assert_ne!(files[0], files[1]);
+        for f in &files {
+            assert!(f.len() <= MAX_NAME, "{}", f.len());
+            // No escape was cut in two.
+            let stem = f.split('~').next().unwrap();
+            assert!(stem.rfind('%').is_none_or(|p| p + 3 <= stem.len()), "{f}");
+        }
+    }
+
+    #[test]
+    fn seconds_are_checked() {
+        assert_eq!(parse_secs("2.5"), Ok(Duration::from_millis(2500)));
+        assert!(parse_secs("-1").is_err());
+        assert!(parse_secs("nan").is_err());
+        assert!(parse_secs("inf").is_err());
+        assert!(parse_secs("soon").is_err());
     }
 }
