@@ -125,15 +125,25 @@ fn read_lines(out: &mut BufReader<ChildStdout>, n: usize) {
 fn first_signal_drains_and_reports(sig: &str) {
     let dir = temp_dir(&format!("signal-{sig}"));
     let rules = rules(&dir, &["a", "b"]);
-    let mut child = spawn_run(&["--rules", rules.to_str().unwrap()]);
+    // With `--disconnects`, a finished drain ends each stream with a disconnect notice (code
+    // 1); a drain stuck behind the blocked read would run into the shutdown timeout instead.
+    let mut child = spawn_run(&[
+        "--rules",
+        rules.to_str().unwrap(),
+        "--disconnects",
+        "--shutdown-timeout",
+        "5",
+    ]);
     let mut stdin = child.stdin.take().unwrap();
     // Written while the command runs; standard input then stays open without more lines, so
     // the command is blocked reading when the signal comes.
-    stdin.write_all(messages(300).as_bytes()).unwrap();
+    stdin.write_all(messages(100).as_bytes()).unwrap();
     stdin.flush().unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
-    // Both subscribers' deliveries of the first messages are out: the command is running.
+    // Both subscribers' deliveries of the first messages are out: the command is running;
+    // it then reads the rest (less than a pipe's buffer) and waits for more.
     read_lines(&mut out, 20);
+    std::thread::sleep(Duration::from_millis(300));
     let rest = collect(out);
     let err = collect(child.stderr.take().unwrap());
     signal(&child, sig);
@@ -147,6 +157,9 @@ fn first_signal_drains_and_reports(sig: &str) {
     let read = messages_read(&err);
     assert!(read >= 10, "{err}");
     assert_eq!(complete_json_lines(&out) + 20, 2 * read, "stderr: {err}");
+    let shutdown_notices =
+        out.lines().filter(|l| l.contains("\"disconnect\"") && l.contains("\"code\":1")).count();
+    assert_eq!(shutdown_notices, 2, "the drain did not finish: {err}");
     assert!(err.contains(&format!("stopped by SIG{sig}")), "{err}");
     assert!(err.contains("policy block") && err.contains("0 lost"), "{err}");
 }
@@ -434,5 +447,41 @@ fn help_states_the_policy_and_the_exit_statuses() {
         ["[default: block]", "--drain-timeout", "--shutdown-timeout", "Exit status", "141"]
     {
         assert!(help.contains(needle), "{needle:?} missing from:\n{help}");
+    }
+}
+
+/// More subscribers than `--out-dir` keeps files open (128), under a descriptor limit of 200
+/// (`ulimit -n`), on a live input (so every subscriber's stream stays open between
+/// messages): the others are reopened to append, and every file gets all its lines.
+#[test]
+fn out_dir_with_more_subscribers_than_open_files() {
+    let dir = temp_dir("out-dir-many");
+    let names: Vec<String> = (0..600).map(|i| format!("s{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let rules = rules(&dir, &names);
+    let out_dir = dir.join("out");
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n 200 && exec \"$0\" run --quiet --rules \"$1\" --out-dir \"$2\"")
+        .arg(env!("CARGO_BIN_EXE_streamtrack"))
+        .args([&rules, &out_dir])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let err = collect(child.stderr.take().unwrap());
+    for line in messages(10).lines() {
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(stdin);
+    let status = wait_for(&mut child, Duration::from_secs(60));
+    let err = err.recv().unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    for name in &names {
+        let text = std::fs::read_to_string(out_dir.join(format!("{name}.jsonl"))).unwrap();
+        assert_eq!(complete_json_lines(&text), 10, "{name}");
     }
 }
