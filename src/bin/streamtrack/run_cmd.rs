@@ -865,13 +865,15 @@ fn run_engine(
         }
     }
     let lost = lost(&finished.stats, subscribers.len(), every_drop_is_lost);
+    let error = state.error();
+    if let Some((true, _)) = error {
+        // The reader went away (`| head`): end quietly, no summary, as grep does.
+        return exit_broken_pipe();
+    }
     if !args.quiet {
         summary(&args, &finished.stats, subscribers.len(), lost, start, signalled.map(|s| s.0));
     }
-    if let Some((broken_pipe, error)) = state.error() {
-        if broken_pipe {
-            return exit_broken_pipe();
-        }
+    if let Some((_, error)) = error {
         eprintln!("error: writing the output: {error}; the run was stopped");
         return ExitCode::from(EXIT_OUTPUT);
     }
