@@ -28,12 +28,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use streamtrack::engine::jsonl::{JsonLinesSource, SharedWriter};
 use streamtrack::engine::{
-    Delivery, DisconnectCode, Engine, EngineEvent, FullPolicy, Sink, SinkError, Source, StopReason,
-    SubscriberConfig,
+    Delivery, DisconnectCode, Engine, EngineEvent, FullPolicy, Sink, SinkError, Source,
+    SourceErrorKind, StopReason, SubscriberConfig,
 };
+use streamtrack::read::BadLines;
 use streamtrack::registry::{Registry, RegistryError, RuleId};
-use streamtrack::rule::{Dialect, Parser};
-use streamtrack::rules_file::parse_rules_file;
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum PolicyArg {
@@ -75,7 +74,10 @@ pub struct RunArgs {
     /// No progress bar and no summary on standard error.
     #[arg(long, short)]
     quiet: bool,
-    /// Messages as JSON Lines; standard input when omitted or `-`.
+    #[command(flatten)]
+    bad_lines: crate::format::BadLineArgs,
+    /// Messages, one per line: JSON (any line starting with `{`) or plain text (id: the line
+    /// number); standard input when omitted or `-`.
     input: Option<PathBuf>,
 }
 
@@ -167,31 +169,10 @@ fn policy(p: PolicyArg) -> FullPolicy {
 }
 
 pub fn run(args: RunArgs) -> ExitCode {
-    let text = match std::fs::read_to_string(&args.rules) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: cannot read rules {}: {e}", args.rules.display());
-            return ExitCode::from(2);
-        }
-    };
-    let dialect = match args.dialect {
-        DialectArg::Track => Dialect::Track,
-        DialectArg::Rule => Dialect::Rule,
-    };
-    let entries = match parse_rules_file(&text, dialect, &Parser::new()) {
+    let entries = match crate::format::load_rules(&args.rules, args.dialect.into()) {
         Ok(e) => e,
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("error: {}: {e}", args.rules.display());
-            }
-            eprintln!("{} invalid rule(s); nothing was run", errors.len());
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    if entries.is_empty() {
-        eprintln!("error: {}: no rules", args.rules.display());
-        return ExitCode::from(2);
-    }
     let registry = Registry::new();
     let mut ids: HashMap<RuleId, String> = HashMap::new();
     let mut subscribers: Vec<String> = Vec::new();
@@ -218,24 +199,17 @@ pub fn run(args: RunArgs) -> ExitCode {
             }
         }
     }
-    let (source, total_bytes): (Box<dyn Source>, Option<u64>) = match &args.input {
-        None => (Box::new(JsonLinesSource::stdin()), None),
-        Some(p) if p.as_os_str() == "-" => (Box::new(JsonLinesSource::stdin()), None),
-        Some(p) => match JsonLinesSource::open(p) {
-            Ok(s) => {
-                let len = std::fs::metadata(p).map(|m| m.len()).ok();
-                let bytes = s.bytes_read();
-                return run_engine(args, registry, ids, subscribers, Box::new(s), len, Some(bytes));
-            }
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", p.display());
-                return ExitCode::from(1);
-            }
-        },
+    let input = match crate::format::open_input(args.input.as_deref()) {
+        Ok(i) => i,
+        Err(code) => return code,
     };
-    run_engine(args, registry, ids, subscribers, source, total_bytes, None)
+    let bad = BadLines::to_stderr(input.name.clone());
+    let source = JsonLinesSource::new(input.reader).report_bad_lines(bad.clone());
+    let bytes = input.len.map(|_| source.bytes_read());
+    run_engine(args, registry, ids, subscribers, Box::new(source), input.len, bytes, bad)
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_engine(
     args: RunArgs,
     registry: Registry,
@@ -244,6 +218,7 @@ fn run_engine(
     source: Box<dyn Source>,
     total_bytes: Option<u64>,
     bytes_read: Option<Arc<AtomicU64>>,
+    bad: BadLines,
 ) -> ExitCode {
     let ids = Arc::new(ids);
     let out: Out = SharedWriter::new(BufWriter::with_capacity(1 << 16, io::stdout()));
@@ -269,6 +244,8 @@ fn run_engine(
         let bp = broken_pipe.clone();
         move |event: &EngineEvent| {
             let line = match event {
+                // Bad lines are reported by the source itself (`BadLines`, as in `match`).
+                EngineEvent::Source(e) if e.kind == SourceErrorKind::Malformed => return,
                 EngineEvent::Source(e) => format!("input {e}"),
                 EngineEvent::SinkFailed { .. } if bp.load(Ordering::SeqCst) => return,
                 EngineEvent::SinkFailed { subscriber, error } => {
@@ -332,18 +309,16 @@ fn run_engine(
     let s = &finished.stats;
     let secs = start.elapsed().as_secs_f64();
     if !args.quiet {
-        let malformed = if s.malformed > 0 {
-            format!(" ({} malformed line(s) skipped)", group(s.malformed))
-        } else {
-            String::new()
-        };
+        if let Some(summary) = bad.summary(s.received + bad.count()) {
+            eprintln!("{summary}");
+        }
         let gone = if s.unrouted > 0 {
             format!(", {} for subscribers already disconnected", group(s.unrouted))
         } else {
             String::new()
         };
         eprintln!(
-            "streamtrack run: {} messages read{malformed} in {secs:.2} s ({} msgs/s); {} matched; \
+            "streamtrack run: {} messages read in {secs:.2} s ({} msgs/s); {} matched; \
              {} deliveries to {} subscribers, {} dropped{gone}",
             group(s.received),
             group((s.received as f64 / secs.max(1e-9)) as u64),
@@ -358,6 +333,7 @@ fn run_engine(
             eprintln!("error: reading input: {e}");
             ExitCode::from(1)
         }
+        _ if args.bad_lines.strict && bad.count() > 0 => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     }
 }
