@@ -23,8 +23,7 @@ pub enum EngineArg {
     Reference,
 }
 
-/// Exit status: 0 done; 1 the input cannot be read, or bad input lines under `--strict`;
-/// 2 usage errors and rules-file errors (nothing is read then).
+/// The options of `match` (its exit statuses are in `main.rs`'s `INPUT_HELP`).
 #[derive(Args)]
 pub struct MatchArgs {
     /// Rules, one per line: {"id": …, "value": …, "tag": …, "dialect": "track"|"rule"} (any other
