@@ -284,6 +284,19 @@ mod tests {
     }
 
     #[test]
+    fn source_reports_bad_lines_with_their_column_and_counts_messages() {
+        let printed = Arc::new(Mutex::new(Vec::new()));
+        let sink = printed.clone();
+        let bad = BadLines::new("in", 10, move |l| sink.lock().unwrap().push(l.to_string()));
+        let input = "{\"id\":1,\"text\":}\nplain\n";
+        let mut src = JsonLinesSource::new(input.as_bytes()).report_bad_lines(bad.clone());
+        let (out, errors) = read_all(&mut src);
+        assert_eq!((out.len(), errors.as_slice()), (1, &[1][..]));
+        assert_eq!(*printed.lock().unwrap(), ["in:1:16: invalid JSON: expected value"]);
+        assert_eq!((bad.count(), src.messages_read().load(Ordering::Relaxed)), (1, 1));
+    }
+
+    #[test]
     fn sink_writes_protocol_lines() {
         let mut sink = JsonLinesSink::new(Vec::new()).with_subscriber_field("al\"ice");
         sink.send(Delivery::Limit { track: 4 }).unwrap();
