@@ -83,6 +83,15 @@ fn duplicate_ids_are_errors_naming_the_first_line() {
 }
 
 #[test]
+fn the_track_option_cannot_reuse_a_rules_file_id() {
+    let rules = temp_file("track-id.jsonl", b"{\"id\":\"track\",\"value\":\"x\"}\n");
+    let out = run(&["match", "--rules", p(&rules), "--track", "x"], MESSAGE);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let expected = format!("--track adds the id \"track\", already used on {}:1", p(&rules));
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+}
+
+#[test]
 fn an_empty_rules_file_is_named_as_such() {
     let rules = temp_file("empty.jsonl", b"\n  \n");
     for cmd in ["match", "run"] {

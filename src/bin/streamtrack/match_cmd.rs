@@ -61,6 +61,11 @@ fn load_rules(args: &MatchArgs) -> Result<Vec<RuleEntry>, ExitCode> {
         entries = format::load_rules(path, args.dialect.into())?;
     }
     if let Some(track) = &args.track {
+        if let Some(e) = entries.iter().find(|e| e.id == "track") {
+            let file = args.rules.as_deref().unwrap_or(std::path::Path::new("")).display();
+            eprintln!("error: --track adds the id \"track\", already used on {file}:{}", e.line);
+            return Err(ExitCode::from(2));
+        }
         match Parser::new().parse(track, Dialect::Track) {
             Ok(rule) => entries.push(RuleEntry::new("track", None, None, track.clone(), rule, 0)),
             Err(e) => {
