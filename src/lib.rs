@@ -8,6 +8,7 @@
 //! - [`reference`](mod@reference): the reference matcher, the oracle for tests;
 //! - [`matcher`]: the compiled matcher (presearch index + verification);
 //! - [`registry`]: live subscriptions with lock-free snapshots;
+//! - `read` (feature `json`): the one reader of JSON Lines messages and rules files;
 //! - [`workload`]: a deterministic generator of messages and rule sets.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
@@ -24,6 +25,8 @@ pub mod rule;
 mod sync;
 
 pub use rule::{Dialect, Rule, RuleError};
+#[cfg(feature = "json")]
+pub mod read;
 #[cfg(feature = "json")]
 pub mod rules_file;
 pub mod workload;

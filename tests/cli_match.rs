@@ -143,21 +143,24 @@ fn invalid_rule_exits_2_naming_line_id_and_column_and_matches_nothing() {
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty(), "nothing is matched");
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("rule 2 (id \"broken\"), column 7: unbalanced '(' opened here"), "{err}");
+    // Line 2, column 31 of the line: the `(` inside the value.
+    let expected = format!("{}:2:31: rule \"broken\": unbalanced '(' opened here", rules.display());
+    assert!(err.contains(&expected), "{err}");
+    assert!(err.contains("1 bad rule line; no input was read"), "{err}");
 }
 
 #[test]
 fn malformed_input_lines_are_reported_and_skipped() {
-    let input = "{\"id\":1,\"text\":\"apple\"}\nnot json\n{\"id\":3}\n\n\u{0}{\"id\":4,\"text\":\"apple\"}\n{\"id\":5,\"text\":\"apple\"}\n";
+    let input = "{\"id\":1,\"text\":\"apple\"}\n{not json\n{\"id\":3}\n\n {\"id\":4,\"text\":\"apple\"\n{\"id\":5,\"text\":\"apple\"}\n";
     let out = run(&["match", "--track", "apple"], input);
     assert!(out.status.success());
     let ids: Vec<i64> = stdout_lines(&out).iter().map(|l| l["id"].as_i64().unwrap()).collect();
     assert_eq!(ids, [1, 5]);
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("input line 2:"), "{err}");
-    assert!(err.contains("input line 3:"), "{err}");
-    assert!(err.contains("input line 5:"), "{err}");
-    assert!(err.contains("3 malformed input line(s) skipped"), "{err}");
+    assert!(err.contains("<stdin>:2:2: invalid JSON: key must be a string"), "{err}");
+    assert!(err.contains("<stdin>:3: message has no text"), "{err}");
+    assert!(err.contains("<stdin>:5:"), "{err}");
+    assert!(err.contains("<stdin>: 3 of 5 lines were bad and skipped"), "{err}");
 }
 
 #[test]
@@ -178,5 +181,6 @@ fn invalid_utf8_input_is_skipped_not_fatal() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     assert_eq!(stdout_lines(&out).len(), 1);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("input line 1: invalid UTF-8"));
+    // The bad byte is the 17th of the line.
+    assert!(String::from_utf8_lossy(&out.stderr).contains("<stdin>:1:17: invalid UTF-8"));
 }

@@ -516,7 +516,7 @@ fn reads_json_lines_and_plain_text_messages() {
     );
     assert_eq!(read.malformed, 1);
     assert_eq!(read.errors[0].line, 5);
-    assert!(read.errors[0].to_string().starts_with("line 5: invalid UTF-8"));
+    assert!(read.errors[0].to_string().starts_with("line 5, column 8: invalid UTF-8"));
 }
 
 #[test]

@@ -4,33 +4,35 @@
 
 use super::{Delivery, Sink, SinkError, Source, SourceError, SourceStatus};
 use crate::message::MessageFormat;
+use crate::read::{parse_message_line, BadLines, LineReader};
 use crate::Message;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// The longest line [`JsonLinesSource`] reads by default (16 MiB); a longer line is skipped
-/// and reported as malformed, so one bad record cannot exhaust memory.
-pub const MAX_LINE_BYTES: usize = 16 << 20;
+/// The longest line [`JsonLinesSource`] reads by default: the crate's one cap,
+/// [`crate::read::MAX_LINE_BYTES`] (16 MiB).
+pub use crate::read::MAX_LINE_BYTES;
 
-/// A source reading messages as JSON Lines: each non-blank line is one message in any shape
-/// [`Message::from_json`] reads. A line that is not a valid message is skipped and reported
+/// A source reading messages as JSON Lines with the rules of [`crate::read`]: each non-blank
+/// line is one message, JSON in any shape [`Message::from_json`] reads when its first non-blank
+/// byte is `{`, plain text (its id the line number) otherwise. A bad line (invalid JSON or
+/// UTF-8, no text, longer than [`MAX_LINE_BYTES`]) is skipped and reported
 /// ([`SourceError::malformed`] with its 1-based line number, counted in
-/// [`EngineStats::malformed`](super::EngineStats::malformed)); reading goes on. An I/O error
-/// ends the stream.
+/// [`EngineStats::malformed`](super::EngineStats::malformed), and to [`BadLines`] when one is
+/// set); reading goes on. An I/O error ends the stream.
 ///
 /// A batch is returned as soon as the reader's buffer runs dry, so messages typed or piped
 /// in one at a time are not held back waiting for more.
 #[derive(Debug)]
 pub struct JsonLinesSource<R> {
-    reader: BufReader<R>,
-    line: u64,
-    buf: Vec<u8>,
+    lines: LineReader<R>,
     format: MessageFormat,
-    max_line: usize,
     bytes: Arc<AtomicU64>,
+    bad: Option<BadLines>,
+    good: Arc<AtomicU64>,
 }
 
 impl JsonLinesSource<File> {
@@ -51,16 +53,15 @@ impl<R: Read + Send> JsonLinesSource<R> {
     /// A source reading `reader` (buffered here; pass the raw reader).
     pub fn new(reader: R) -> Self {
         JsonLinesSource {
-            reader: BufReader::with_capacity(64 << 10, reader),
-            line: 0,
-            buf: Vec::new(),
+            lines: LineReader::new(reader),
             format: MessageFormat::Auto,
-            max_line: MAX_LINE_BYTES,
             bytes: Arc::new(AtomicU64::new(0)),
+            bad: None,
+            good: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    /// Reads every line in this shape instead of detecting it.
+    /// Reads every JSON line in this shape instead of detecting it.
     pub fn format(mut self, format: MessageFormat) -> Self {
         self.format = format;
         self
@@ -68,7 +69,14 @@ impl<R: Read + Send> JsonLinesSource<R> {
 
     /// Sets the longest line read (see [`MAX_LINE_BYTES`]).
     pub fn max_line_bytes(mut self, n: usize) -> Self {
-        self.max_line = n.max(1);
+        self.lines = self.lines.max_line_bytes(n);
+        self
+    }
+
+    /// Also reports every bad line to `bad` (the command-line tool's one bad-line policy:
+    /// the first few printed with their line and column, all counted).
+    pub fn report_bad_lines(mut self, bad: BadLines) -> Self {
+        self.bad = Some(bad);
         self
     }
 
@@ -77,48 +85,10 @@ impl<R: Read + Send> JsonLinesSource<R> {
         self.bytes.clone()
     }
 
-    /// Reads one line into `self.buf` (without its line feed); `None` at the end of input,
-    /// `Some(false)` when the line was too long and skipped.
-    fn read_line(&mut self) -> io::Result<Option<bool>> {
-        self.buf.clear();
-        let limit = self.max_line as u64 + 1;
-        let n = (&mut self.reader).take(limit).read_until(b'\n', &mut self.buf)?;
-        if n == 0 {
-            return Ok(None);
-        }
-        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
-        self.line += 1;
-        if self.buf.last() == Some(&b'\n') {
-            self.buf.pop();
-            if self.buf.last() == Some(&b'\r') {
-                self.buf.pop();
-            }
-            return Ok(Some(true));
-        }
-        if self.buf.len() <= self.max_line {
-            // The last line, without a line feed.
-            return Ok(Some(true));
-        }
-        // Too long: skip to the end of the line without keeping it.
-        loop {
-            let available = self.reader.fill_buf()?;
-            if available.is_empty() {
-                break;
-            }
-            match available.iter().position(|&b| b == b'\n') {
-                Some(i) => {
-                    self.reader.consume(i + 1);
-                    self.bytes.fetch_add(i as u64 + 1, Ordering::Relaxed);
-                    break;
-                }
-                None => {
-                    let len = available.len();
-                    self.reader.consume(len);
-                    self.bytes.fetch_add(len as u64, Ordering::Relaxed);
-                }
-            }
-        }
-        Ok(Some(false))
+    /// A counter of the messages read so far (non-blank lines that were not bad), shared
+    /// with the source.
+    pub fn messages_read(&self) -> Arc<AtomicU64> {
+        self.good.clone()
     }
 }
 
@@ -129,28 +99,31 @@ impl<R: Read + Send> Source for JsonLinesSource<R> {
         max: usize,
     ) -> Result<SourceStatus, SourceError> {
         while out.len() < max {
-            let fits = match self.read_line()? {
-                None => return Ok(SourceStatus::Ended),
-                Some(fits) => fits,
-            };
-            let line = self.line;
-            if !fits {
-                let msg = format!("line longer than {} bytes", self.max_line);
-                return Err(SourceError::malformed(Some(line), msg));
-            }
-            if self.buf.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let bytes = self.buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&self.buf);
-            let parsed = match std::str::from_utf8(bytes) {
-                Ok(text) => Message::from_json_with(text, self.format).map_err(|e| e.to_string()),
-                Err(e) => Err(format!("invalid UTF-8: {e}")),
-            };
+            let format = self.format;
+            let parsed = self
+                .lines
+                .next_line()?
+                .map(|(n, line)| (n, line.and_then(|l| parse_message_line(l, n, format))));
+            self.bytes.store(self.lines.bytes_read(), Ordering::Relaxed);
+            let Some((number, parsed)) = parsed else { return Ok(SourceStatus::Ended) };
             match parsed {
-                Ok(m) => out.push(m),
-                Err(e) => return Err(SourceError::malformed(Some(line), e)),
+                Ok(Some(m)) => {
+                    self.good.fetch_add(1, Ordering::Relaxed);
+                    out.push(m);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    if let Some(bad) = &self.bad {
+                        bad.report(&e);
+                    }
+                    let message = match e.column {
+                        Some(c) => format!("column {c}: {}", e.message),
+                        None => e.message,
+                    };
+                    return Err(SourceError::malformed(Some(number as u64), message));
+                }
             }
-            if self.reader.buffer().is_empty() {
+            if self.lines.is_drained() {
                 break;
             }
         }
@@ -286,11 +259,14 @@ mod tests {
 
     #[test]
     fn source_skips_and_reports_malformed_lines() {
-        let input = "{\"id\":1,\"text\":\"a\"}\n\nnot json\r\n{\"id\":2,\"text\":\"b\"}";
+        let input =
+            "{\"id\":1,\"text\":\"a\"}\n\n{not json\r\nplain text\n{\"id\":2,\"text\":\"b\"}";
         let mut src = JsonLinesSource::new(input.as_bytes());
         let (out, errors) = read_all(&mut src);
         assert_eq!(errors, [3]);
-        assert_eq!(out.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["1", "2"]);
+        // A line that does not start with `{` is a plain-text message, as for every reader.
+        assert_eq!(out.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["1", "4", "2"]);
+        assert_eq!(out[1].text, "plain text");
         assert_eq!(src.bytes_read().load(Ordering::Relaxed), input.len() as u64);
     }
 
@@ -305,6 +281,19 @@ mod tests {
         assert_eq!(errors, [1]);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].id, "2");
+    }
+
+    #[test]
+    fn source_reports_bad_lines_with_their_column_and_counts_messages() {
+        let printed = Arc::new(Mutex::new(Vec::new()));
+        let sink = printed.clone();
+        let bad = BadLines::new("in", 10, move |l| sink.lock().unwrap().push(l.to_string()));
+        let input = "{\"id\":1,\"text\":}\nplain\n";
+        let mut src = JsonLinesSource::new(input.as_bytes()).report_bad_lines(bad.clone());
+        let (out, errors) = read_all(&mut src);
+        assert_eq!((out.len(), errors.as_slice()), (1, &[1][..]));
+        assert_eq!(*printed.lock().unwrap(), ["in:1:16: invalid JSON: expected value"]);
+        assert_eq!((bad.count(), src.messages_read().load(Ordering::Relaxed)), (1, 1));
     }
 
     #[test]

@@ -1,15 +1,17 @@
 //! `streamtrack match`: a stable, scriptable contract (see README).
 
-use crate::format::DialectArg;
+use crate::format::{self, BadLineArgs, DialectArg};
 use clap::{Args, ValueEnum};
-use std::io::{self, BufRead, BufWriter, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use streamtrack::matcher::{Matcher, Scratch};
+use streamtrack::message::MessageFormat;
 use streamtrack::normalize::NormalizedMessage;
+use streamtrack::read::{parse_message_line, BadLines, LineReader};
 use streamtrack::reference::ReferenceMatcher;
 use streamtrack::rule::{Dialect, Parser};
-use streamtrack::rules_file::{parse_rules_file, RuleEntry};
+use streamtrack::rules_file::RuleEntry;
 use streamtrack::Message;
 
 #[derive(Clone, Copy, ValueEnum, Default)]
@@ -21,15 +23,18 @@ pub enum EngineArg {
     Reference,
 }
 
+/// The options of `match` (its exit statuses are in `main.rs`'s `INPUT_HELP`).
 #[derive(Args)]
 pub struct MatchArgs {
-    /// Rules, one JSON object per line: {"id": …, "value": …, "tag": …, "dialect": "track"|"rule"}.
+    /// Rules, one per line: {"id": …, "value": …, "tag": …, "dialect": "track"|"rule"} (any other
+    /// key is an error; ids must be unique), or a bare rule whose id is its line number.
     #[arg(long)]
     rules: Option<PathBuf>,
     /// A track value to add as one rule with id `track` (e.g. "nintendo,wii fit").
     #[arg(long)]
     track: Option<String>,
-    /// Dialect of rules that do not name one.
+    /// Dialect of rules that do not name one. In the default, `rule`, a comma is not an OR:
+    /// `nintendo,wii fit` needs all three words (a warning says so); use `track` for OR lists.
     #[arg(long, value_enum, default_value = "rule")]
     dialect: DialectArg,
     /// Also print messages that match nothing (with an empty list).
@@ -38,35 +43,30 @@ pub struct MatchArgs {
     /// Which matcher to use.
     #[arg(long, value_enum, default_value = "compiled")]
     engine: EngineArg,
-    /// Messages as JSON Lines; standard input when omitted or `-`.
+    /// Write each matching message out at once, even to a file or pipe. This is already the
+    /// default when the input is a pipe, FIFO, socket or terminal (a live filter such as
+    /// `tail -f posts | streamtrack match …`); a regular input file is written in blocks.
+    #[arg(long)]
+    line_buffered: bool,
+    #[command(flatten)]
+    bad_lines: BadLineArgs,
+    /// Messages, one per line: JSON (any line starting with `{`) or plain text (id: the line
+    /// number); standard input when omitted or `-`.
     input: Option<PathBuf>,
 }
 
 fn load_rules(args: &MatchArgs) -> Result<Vec<RuleEntry>, ExitCode> {
-    let parser = Parser::new();
-    let default_dialect = match args.dialect {
-        DialectArg::Track => Dialect::Track,
-        DialectArg::Rule => Dialect::Rule,
-    };
     let mut entries = Vec::new();
     if let Some(path) = &args.rules {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            eprintln!("error: cannot read rules {}: {e}", path.display());
-            ExitCode::from(2)
-        })?;
-        match parse_rules_file(&text, default_dialect, &parser) {
-            Ok(e) => entries = e,
-            Err(errors) => {
-                for e in &errors {
-                    eprintln!("error: {}: {e}", path.display());
-                }
-                eprintln!("{} invalid rule(s); nothing was matched", errors.len());
-                return Err(ExitCode::from(2));
-            }
-        }
+        entries = format::load_rules(path, args.dialect.into())?;
     }
     if let Some(track) = &args.track {
-        match parser.parse(track, Dialect::Track) {
+        if let Some(e) = entries.iter().find(|e| e.id == "track") {
+            let file = args.rules.as_deref().unwrap_or(std::path::Path::new("")).display();
+            eprintln!("error: --track adds the id \"track\", already used on {file}:{}", e.line);
+            return Err(ExitCode::from(2));
+        }
+        match Parser::new().parse(track, Dialect::Track) {
             Ok(rule) => entries.push(RuleEntry::new("track", None, None, track.clone(), rule, 0)),
             Err(e) => {
                 eprintln!("error: --track: {e}");
@@ -81,7 +81,8 @@ fn load_rules(args: &MatchArgs) -> Result<Vec<RuleEntry>, ExitCode> {
     Ok(entries)
 }
 
-/// The input line with `"matching_rules"` appended, leaving every input byte as it was.
+/// The output line for a matched message: a JSON input line with `"matching_rules"` appended,
+/// leaving every input byte as it was; a plain-text line as a JSON object.
 fn with_matching_rules(line: &str, msg: &Message, rules: &[&RuleEntry]) -> String {
     let list: Vec<serde_json::Value> = rules
         .iter()
@@ -95,16 +96,23 @@ fn with_matching_rules(line: &str, msg: &Message, rules: &[&RuleEntry]) -> Strin
         })
         .collect();
     let list_text = serde_json::Value::Array(list.clone()).to_string();
-    let has_key = msg.source.as_ref().is_some_and(|m| m.contains_key("matching_rules"));
-    let trimmed = line.trim_end();
-    if !has_key {
-        if let Some(body) = trimmed.strip_suffix('}') {
-            let body_trim = body.trim_end();
-            let sep = if body_trim.ends_with('{') { "" } else { "," };
-            return format!("{body_trim}{sep}\"matching_rules\":{list_text}}}");
+    if let Some(source) = &msg.source {
+        let trimmed = line.trim_end();
+        if !source.contains_key("matching_rules") {
+            if let Some(body) = trimmed.strip_suffix('}') {
+                let body_trim = body.trim_end();
+                let sep = if body_trim.ends_with('{') { "" } else { "," };
+                return format!("{body_trim}{sep}\"matching_rules\":{list_text}}}");
+            }
         }
     }
-    let mut obj = msg.source.as_deref().cloned().unwrap_or_default();
+    let mut obj = match &msg.source {
+        Some(source) => (**source).clone(),
+        None => match msg.to_json_value() {
+            serde_json::Value::Object(o) => o,
+            _ => serde_json::Map::new(),
+        },
+    };
     obj.insert("matching_rules".into(), serde_json::Value::Array(list));
     serde_json::Value::Object(obj).to_string()
 }
@@ -114,17 +122,12 @@ pub fn run(args: MatchArgs) -> ExitCode {
         Ok(e) => e,
         Err(code) => return code,
     };
-    let reader: Box<dyn BufRead> = match &args.input {
-        None => Box::new(io::stdin().lock()),
-        Some(p) if p.as_os_str() == "-" => Box::new(io::stdin().lock()),
-        Some(p) => match std::fs::File::open(p) {
-            Ok(f) => Box::new(io::BufReader::new(f)),
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", p.display());
-                return ExitCode::from(1);
-            }
-        },
+    let input = match format::open_input(args.input.as_deref()) {
+        Ok(i) => i,
+        Err(code) => return code,
     };
+    let line_buffered = args.line_buffered || input.live;
+    let bad = BadLines::to_stderr(input.name.clone());
     let rules: Vec<_> = entries.iter().map(|e| e.rule.clone()).collect();
     let compiled = matches!(args.engine, EngineArg::Compiled).then(|| Matcher::new(&rules));
     let reference = ReferenceMatcher::new(rules);
@@ -132,40 +135,29 @@ pub fn run(args: MatchArgs) -> ExitCode {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut norm = NormalizedMessage::new();
-    let mut skipped = 0usize;
-    let mut buf = Vec::new();
-    let mut reader = reader;
-    let mut line_no = 0usize;
+    let mut lines = LineReader::new(input.reader);
+    let mut good = 0u64;
     loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf) {
-            Ok(0) => break,
-            Ok(_) => {}
+        let (number, line) = match lines.next_line() {
+            Ok(Some(l)) => l,
+            Ok(None) => break,
             Err(e) => {
-                eprintln!("error: reading input: {e}");
+                let _ = out.flush();
+                eprintln!("error: reading {}: {e}", input.name);
                 return ExitCode::from(1);
             }
-        }
-        line_no += 1;
-        let line = match std::str::from_utf8(&buf) {
-            Ok(l) => l,
+        };
+        let parsed =
+            line.and_then(|l| Ok((l, parse_message_line(l, number, MessageFormat::Auto)?)));
+        let (line, msg) = match parsed {
+            Ok((l, Some(m))) => (l, m),
+            Ok((_, None)) => continue,
             Err(e) => {
-                eprintln!("input line {line_no}: invalid UTF-8 ({e}); skipped");
-                skipped += 1;
+                bad.report(&e);
                 continue;
             }
         };
-        if line.trim().is_empty() {
-            continue;
-        }
-        let msg = match Message::from_json(line) {
-            Ok(m) => m,
-            Err(e) => {
-                eprintln!("input line {line_no}: {e}; skipped");
-                skipped += 1;
-                continue;
-            }
-        };
+        good += 1;
         let hits: Vec<&RuleEntry> = match &compiled {
             Some(m) => m.find(&msg, &mut scratch).iter().map(|&i| &entries[i as usize]).collect(),
             None => {
@@ -176,7 +168,10 @@ pub fn run(args: MatchArgs) -> ExitCode {
         if hits.is_empty() && !args.all {
             continue;
         }
-        if writeln!(out, "{}", with_matching_rules(line, &msg, &hits)).is_err() {
+        // The line was UTF-8 (the message was read from it).
+        let text = std::str::from_utf8(line).unwrap_or_default();
+        let written = writeln!(out, "{}", with_matching_rules(text, &msg, &hits));
+        if written.and_then(|()| if line_buffered { out.flush() } else { Ok(()) }).is_err() {
             // A closed pipe (e.g. `| head`) ends the run quietly.
             return ExitCode::SUCCESS;
         }
@@ -184,8 +179,11 @@ pub fn run(args: MatchArgs) -> ExitCode {
     if out.flush().is_err() {
         return ExitCode::SUCCESS;
     }
-    if skipped > 0 {
-        eprintln!("{skipped} malformed input line(s) skipped");
+    if let Some(summary) = bad.summary(good + bad.count()) {
+        eprintln!("{summary}");
+    }
+    if args.bad_lines.strict && bad.count() > 0 {
+        return ExitCode::from(1);
     }
     ExitCode::SUCCESS
 }

@@ -35,11 +35,11 @@ use std::time::{Duration, Instant};
 use streamtrack::engine::jsonl::JsonLinesSource;
 use streamtrack::engine::{
     Delivery, DisconnectCode, Engine, EngineEvent, EngineStats, FullPolicy, Sink, SinkError,
-    Source, SourceError, SourceStatus, StopReason, SubscriberConfig, POLL_INTERVAL,
+    Source, SourceError, SourceErrorKind, SourceStatus, StopReason, SubscriberConfig,
+    POLL_INTERVAL,
 };
+use streamtrack::read::BadLines;
 use streamtrack::registry::{Registry, RegistryError, RuleId};
-use streamtrack::rule::{Dialect, Parser};
-use streamtrack::rules_file::parse_rules_file;
 use streamtrack::Message;
 
 /// The exit statuses, shown by `run --help` (README, "streamtrack run", says the same).
@@ -48,7 +48,7 @@ Exit status:
   0    the input ended (or a first SIGINT/SIGTERM stopped the run) and every delivery was
        written; drops chosen by a drop policy or --rate-limit are reported as limit notices
        and do not count as lost
-  1    the input could not be read
+  1    the input could not be read, or (with --strict) a line was bad
   2    invalid arguments or rules
   3    deliveries were lost: --drain-timeout or --shutdown-timeout ran out with deliveries
        not yet written (the summary says how many)
@@ -139,7 +139,10 @@ pub struct RunArgs {
     /// No progress bar and no summary on standard error.
     #[arg(long, short)]
     quiet: bool,
-    /// Messages as JSON Lines; standard input when omitted or `-`.
+    #[command(flatten)]
+    bad_lines: crate::format::BadLineArgs,
+    /// Messages, one per line: JSON (any line starting with `{`) or plain text (id: the line
+    /// number); standard input when omitted or `-`.
     input: Option<PathBuf>,
 }
 
@@ -584,31 +587,10 @@ fn policy(p: PolicyArg) -> FullPolicy {
 }
 
 pub fn run(args: RunArgs) -> ExitCode {
-    let text = match std::fs::read_to_string(&args.rules) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("error: cannot read rules {}: {e}", args.rules.display());
-            return ExitCode::from(2);
-        }
-    };
-    let dialect = match args.dialect {
-        DialectArg::Track => Dialect::Track,
-        DialectArg::Rule => Dialect::Rule,
-    };
-    let entries = match parse_rules_file(&text, dialect, &Parser::new()) {
+    let entries = match crate::format::load_rules(&args.rules, args.dialect.into()) {
         Ok(e) => e,
-        Err(errors) => {
-            for e in &errors {
-                eprintln!("error: {}: {e}", args.rules.display());
-            }
-            eprintln!("{} invalid rule(s); nothing was run", errors.len());
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    if entries.is_empty() {
-        eprintln!("error: {}: no rules", args.rules.display());
-        return ExitCode::from(2);
-    }
     let registry = Registry::new();
     let mut ids: HashMap<RuleId, String> = HashMap::new();
     let mut subscribers: Vec<String> = Vec::new();
@@ -635,22 +617,14 @@ pub fn run(args: RunArgs) -> ExitCode {
             }
         }
     }
-    let (source, total_bytes): (Box<dyn Source>, Option<u64>) = match &args.input {
-        None => (Box::new(JsonLinesSource::stdin()), None),
-        Some(p) if p.as_os_str() == "-" => (Box::new(JsonLinesSource::stdin()), None),
-        Some(p) => match JsonLinesSource::open(p) {
-            Ok(s) => {
-                let len = std::fs::metadata(p).map(|m| m.len()).ok();
-                let bytes = s.bytes_read();
-                return run_engine(args, registry, ids, subscribers, Box::new(s), len, Some(bytes));
-            }
-            Err(e) => {
-                eprintln!("error: cannot read {}: {e}", p.display());
-                return ExitCode::from(1);
-            }
-        },
+    let input = match crate::format::open_input(args.input.as_deref()) {
+        Ok(i) => i,
+        Err(code) => return code,
     };
-    run_engine(args, registry, ids, subscribers, source, total_bytes, None)
+    let bad = BadLines::to_stderr(input.name.clone());
+    let source = JsonLinesSource::new(input.reader).report_bad_lines(bad.clone());
+    let bytes = input.len.map(|_| source.bytes_read());
+    run_engine(args, registry, ids, subscribers, Box::new(source), input.len, bytes, bad)
 }
 
 /// Deliveries lost: matches still queued (or being written) and those dropped when a stream
@@ -667,6 +641,7 @@ fn lost(stats: &EngineStats, subscribers: usize, every_drop_is_lost: bool) -> u6
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_engine(
     args: RunArgs,
     registry: Registry,
@@ -675,6 +650,7 @@ fn run_engine(
     source: Box<dyn Source>,
     total_bytes: Option<u64>,
     bytes_read: Option<Arc<AtomicU64>>,
+    bad: BadLines,
 ) -> ExitCode {
     let ids = Arc::new(ids);
     let state = Arc::new(OutputState::default());
@@ -731,6 +707,8 @@ fn run_engine(
         let state = state.clone();
         move |event: &EngineEvent| {
             let line = match event {
+                // Bad lines are reported by the source itself (`BadLines`, as in `match`).
+                EngineEvent::Source(e) if e.kind == SourceErrorKind::Malformed => return,
                 EngineEvent::Source(e) => format!("input {e}"),
                 // Reported once, at the end.
                 EngineEvent::SinkFailed { .. } if state.failed() => return,
@@ -871,6 +849,9 @@ fn run_engine(
         return exit_broken_pipe();
     }
     if !args.quiet {
+        if let Some(line) = bad.summary(finished.stats.received + bad.count()) {
+            eprintln!("{line}");
+        }
         summary(&args, &finished.stats, subscribers.len(), lost, start, signalled.map(|s| s.0));
     }
     if let Some((_, error)) = error {
@@ -888,6 +869,9 @@ fn run_engine(
         );
         return ExitCode::from(EXIT_LOST);
     }
+    if args.bad_lines.strict && bad.count() > 0 {
+        return ExitCode::from(1);
+    }
     ExitCode::SUCCESS
 }
 
@@ -902,11 +886,6 @@ fn summary(
     signal: Option<i32>,
 ) {
     let secs = start.elapsed().as_secs_f64();
-    let malformed = if s.malformed > 0 {
-        format!(" ({} malformed line(s) skipped)", group(s.malformed))
-    } else {
-        String::new()
-    };
     let stopped = signal.map_or(String::new(), |sig| format!(", stopped by {}", signal_name(sig)));
     let gone = if s.unrouted > 0 {
         format!(", {} for subscribers already disconnected", group(s.unrouted))
@@ -915,7 +894,7 @@ fn summary(
     };
     let by_policy: u64 = s.subscribers.iter().map(|x| x.dropped_full + x.dropped_rate).sum();
     eprintln!(
-        "streamtrack run: {} messages read{malformed} in {secs:.2} s ({} msgs/s){stopped}; {} \
+        "streamtrack run: {} messages read in {secs:.2} s ({} msgs/s){stopped}; {} \
          matched; {} deliveries to {} subscribers; policy {}: {} dropped by it or the rate \
          cap, {} lost{gone}",
         group(s.received),
