@@ -27,22 +27,31 @@ struct Cli {
     command: Command,
 }
 
-/// What `match` and `run` say about their exit status and input (one policy for both).
-const INPUT_HELP: &str = "Input: one message per line, JSON when the line starts with `{`, \
-otherwise plain text (id: the line number); lines up to 16 MiB. Bad lines are skipped: the first \
-10 are reported as FILE:LINE:COLUMN, then counted.\n\
-Exit status: 0 done; 1 the input cannot be read, or any bad line under --strict; 2 a usage \
-error or a bad rules file (unknown key, duplicate id, invalid rule, no rules: nothing is read).";
+/// What `match` and `run` say about their input (one reader, one policy for both).
+macro_rules! input_help {
+    () => {
+        "Input: one message per line, JSON when the line starts with `{`, otherwise plain text \
+(id: the line number); lines up to 16 MiB. Bad lines are skipped: the first 10 are reported as \
+FILE:LINE:COLUMN, then counted."
+    };
+}
+pub(crate) use input_help;
+
+/// `match --help`'s closing text: its input and exit statuses (`run` has its own statuses).
+const MATCH_HELP: &str = concat!(
+    input_help!(),
+    "\nExit status: 0 done; 1 the input cannot be read, or any bad line under --strict; 2 a \
+usage error or a bad rules file (unknown key, duplicate id, invalid rule, no rules: nothing is read)."
+);
 
 #[derive(Subcommand)]
 enum Command {
     /// Match messages (JSON Lines) against rules and print the matching messages.
-    #[command(after_help = INPUT_HELP)]
+    #[command(after_help = MATCH_HELP)]
     Match(match_cmd::MatchArgs),
     /// Benchmarks: `bench match` (throughput, compile time, memory; against aho-corasick).
     Bench(bench::BenchArgs),
     /// Run the streaming engine: messages (JSON Lines) in, every subscriber's deliveries out.
-    #[command(after_help = INPUT_HELP)]
     Run(run_cmd::RunArgs),
     /// Track a built-in stream of messages against built-in subscriptions and show live figures.
     Demo(demo::DemoArgs),

@@ -43,7 +43,9 @@ use streamtrack::registry::{Registry, RegistryError, RuleId};
 use streamtrack::Message;
 
 /// The exit statuses, shown by `run --help` (README, "streamtrack run", says the same).
-pub const EXIT_HELP: &str = "\
+pub const EXIT_HELP: &str = concat!(
+    crate::input_help!(),
+    "\n\
 Exit status:
   0    the input ended (or a first SIGINT/SIGTERM stopped the run) and every delivery was
        written; drops chosen by a drop policy or --rate-limit are reported as limit notices
@@ -56,7 +58,8 @@ Exit status:
   141  the reader of the output went away (`run | head`): the run stops quietly and ends
        killed by SIGPIPE, as grep does
   130/143  a second SIGINT/SIGTERM during the drain: the process ends at once, killed by
-       that signal (lines still queued are lost)";
+       that signal (lines still queued are lost)"
+);
 
 /// How long "no timeout" is: a century, well within what `Instant` can add on every platform.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
