@@ -1,4 +1,4 @@
-//! Text normalisation and tokenisation (spec section 2 and section 7 "Text").
+//! Text normalisation and tokenisation ([rule language](crate::rule_language), section 2).
 //!
 //! Every matcher sees text through this module, so rule terms and message fields are compared
 //! in one normal form:
@@ -126,6 +126,37 @@ pub fn is_mark(c: char) -> bool {
 #[inline(always)]
 fn is_caseless_stable(c: char) -> bool {
     flags(c).is_some_and(|f| f & (FOLDS | NFC_UNSTABLE) == 0)
+}
+
+/// Whether NFC never combines `c` with what comes before it nor reorders anything across it,
+/// and the same holds for the first character of its case folding: then a text can be put in
+/// caseless normal form in pieces cut before such characters. The flags answer for most
+/// characters; the others (flagged conservatively: combining, composing, or unassigned in the
+/// tables' Unicode version) are asked of the `unicode-normalization` crate.
+fn starts_nfc_piece(c: char) -> bool {
+    if is_nfc_stable(c) {
+        return true;
+    }
+    use unicode_normalization::char::{canonical_combining_class, decompose_canonical};
+    let starter = |c: char| {
+        canonical_combining_class(c) == 0 && is_nfc_quick(std::iter::once(c)) == IsNormalized::Yes
+    };
+    // A character NFC decomposes (`ଡ଼` U+0B5C, excluded from composition) is safe when its
+    // decomposition starts with such a starter.
+    let stable = |c: char| {
+        starter(c) || {
+            let mut first = None;
+            decompose_canonical(c, |d| {
+                first.get_or_insert(d);
+            });
+            canonical_combining_class(c) == 0 && first.is_some_and(|d| d != c && starter(d))
+        }
+    };
+    stable(c)
+        && match tables::CASE_FOLD.binary_search_by_key(&(c as u32), |&(cp, _)| cp) {
+            Ok(i) => tables::CASE_FOLD[i].1.chars().next().is_some_and(stable),
+            Err(_) => true,
+        }
 }
 
 /// Whether NFC can be skipped for a string made of `c`s.
@@ -326,6 +357,9 @@ pub struct Tokens {
     words: Vec<Word>,
     /// Non-ignorable characters of the raw token being processed, with their source offsets.
     chars: Vec<(usize, char)>,
+    /// The NFC pieces of the raw token being processed: (start in `text`, source start,
+    /// source end).
+    pieces: Vec<(usize, usize, usize)>,
     scratch: String,
 }
 
@@ -430,7 +464,7 @@ impl Tokens {
     }
 
     /// The tokenisation of `text` by the plain per-character algorithm, straight from the
-    /// spec: the reference that [`Tokens::tokenize`] is tested against.
+    /// rule language: the reference that [`Tokens::tokenize`] is tested against.
     pub fn tokenize_reference(&mut self, text: &str, mode: UrlMode) {
         self.clear();
         let mut start = None;
@@ -532,49 +566,73 @@ impl Tokens {
         }
         let norm_start = self.text.len();
         let raw_index = self.raw_tokens.len();
+        // 1. The caseless normal form of the whole raw token, so that the words below are
+        // those of the normalised text itself (NFC may move a mark across what would otherwise
+        // be a word boundary: `[\u{345}\u{300}` becomes `[\u{300}ι`). NFC is computed piece by
+        // piece: a piece starts at a character NFC never combines with or reorders across
+        // (`starts_nfc_piece`), so the pieces' forms concatenate to the whole token's. Each
+        // piece remembers its source range, for the words' source ranges.
+        let mut pieces = std::mem::take(&mut self.pieces);
+        pieces.clear();
+        let mut scratch = std::mem::take(&mut self.scratch);
         let mut i = 0;
         while i < body.len() {
-            let class = char_class(body[i].1);
             let mut j = i + 1;
-            // A segment: one character (or a run of one word class), with the combining
-            // marks that follow it: a mark belongs to the character it is attached to.
-            while j < body.len() {
-                let c = body[j].1;
-                if is_mark(c)
+            while j < body.len() && !starts_nfc_piece(body[j].1) {
+                j += 1;
+            }
+            let norm_at = self.text.len();
+            let c = body[i].1;
+            if j == i + 1 && c.is_ascii() {
+                self.text.push(c.to_ascii_lowercase());
+            } else if j == i + 1 && is_caseless_stable(c) {
+                self.text.push(c);
+            } else {
+                push_caseless(body[i..j].iter().map(|&(_, c)| c), &mut self.text, &mut scratch);
+            }
+            let (last_off, last_c) = body[j - 1];
+            pieces.push((norm_at, body[i].0, last_off + last_c.len_utf8()));
+            i = j;
+        }
+        self.scratch = scratch;
+        // The source range of the normalised bytes `norm`: from the piece holding its first
+        // byte to the piece holding its last.
+        let source_of = |norm: &Range<usize>| {
+            let piece = |at: usize| pieces[pieces.partition_point(|p| p.0 <= at) - 1];
+            piece(norm.start).1..piece(norm.end - 1).2
+        };
+        // 2. Words: a segment is one character (or a run of one word class) with the combining
+        // marks that follow it: a mark belongs to the character it is attached to.
+        let mut at = norm_start;
+        while at < self.text.len() {
+            let rest = &self.text[at..];
+            let mut chars = rest.char_indices();
+            let (_, first) = chars.next().expect("at < len");
+            let class = char_class(first);
+            let mut end = rest.len();
+            for (k, c) in chars {
+                let joins = is_mark(c)
                     || (matches!(class, CharClass::Word | CharClass::NoSpace)
-                        && char_class(c) == class)
-                {
-                    j += 1;
-                } else {
+                        && char_class(c) == class);
+                if !joins {
+                    end = k;
                     break;
                 }
             }
-            let seg = &body[i..j];
-            let seg_start = self.text.len();
-            let mut scratch = std::mem::take(&mut self.scratch);
-            push_caseless(seg.iter().map(|&(_, c)| c), &mut self.text, &mut scratch);
-            self.scratch = scratch;
-            // An emoji with marks may compose into a symbol (`↔` + U+0338 is `↮`): it is a
-            // word only if it still starts with an emoji.
-            let is_word = match class {
-                CharClass::Word | CharClass::NoSpace => true,
-                CharClass::Emoji => self.text[seg_start..]
-                    .chars()
-                    .next()
-                    .is_some_and(|c| char_class(c) == CharClass::Emoji),
-                _ => false,
-            };
-            if is_word {
-                let (last_off, last_c) = seg[seg.len() - 1];
+            let seg = at..at + end;
+            // An emoji followed by marks may have composed into a symbol (`↔` + U+0338 is
+            // `↮`): the class is that of the normalised character, so it is no word then.
+            if matches!(class, CharClass::Word | CharClass::NoSpace | CharClass::Emoji) {
                 self.words.push(Word {
-                    norm: seg_start..self.text.len(),
-                    source: seg[0].0..last_off + last_c.len_utf8(),
+                    source: source_of(&seg),
+                    norm: seg.clone(),
                     raw_token: raw_index,
                     no_space: class == CharClass::NoSpace,
                 });
             }
-            i = j;
+            at = seg.end;
         }
+        self.pieces = pieces;
         self.raw_tokens.push(RawToken { norm: norm_start..self.text.len(), source: range, is_url });
         self.chars = chars;
     }
