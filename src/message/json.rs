@@ -12,9 +12,10 @@
 //! [`MessageFormat::Auto`] picks the shape from the keys present. Every reader keeps the original
 //! top-level object in [`Message::source`], so that output can echo the input unchanged.
 //!
-//! Entity lists follow the rule language: a key that is missing or `null` gives `None` (the entities are
-//! then extracted from the text), `[]` gives `Some(vec![])`. In Twitter JSON a present `entities`
-//! object is authoritative: a list missing inside it means "none", not "absent".
+//! Entity lists follow the rule language: a key that is missing or `null` gives `None` (the
+//! entities are then extracted from the text), `[]` gives `Some(vec![])`. In Twitter JSON a
+//! present `entities` object is authoritative: a list missing inside it means "none", not
+//! "absent".
 
 use std::fmt;
 use std::sync::Arc;

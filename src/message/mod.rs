@@ -1,5 +1,5 @@
-//! Messages: the unit that flows through a stream ([rule language](crate::rule_language),
-//! section 1).
+//! Messages: the unit that flows through a stream
+//! ([rule language](crate::rule_language#1-messages)).
 //!
 //! A [`Message`] is an id plus the fields rules can look at. Only `text` is required. Entity
 //! lists (`hashtags`, `mentions`, `cashtags`, `urls`) are `None` when the source did not carry

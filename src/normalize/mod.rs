@@ -1,4 +1,5 @@
-//! Text normalisation and tokenisation ([rule language](crate::rule_language), section 2).
+//! Text normalisation and tokenisation
+//! ([rule language](crate::rule_language#2-text-normalisation-and-tokenisation)).
 //!
 //! Every matcher sees text through this module, so rule terms and message fields are compared
 //! in one normal form:
