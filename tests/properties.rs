@@ -1179,3 +1179,18 @@ fn canonical_text_longer_than_the_limits_reparses_under_relaxed_limits() {
         );
     }
 }
+
+/// Found by `tokenisation_invariants_any_string` (4,000 cases) once raw tokens were normalised
+/// in NFC pieces: a Hangul vowel (NFC quick check Maybe) after `[` shares a piece with it, and
+/// the word `ᅡ` took the whole piece, `[ᅡ`, as its source. When NFC changes nothing in a
+/// piece, each character keeps its own source range.
+#[test]
+fn word_source_is_exact_when_nfc_changes_nothing() {
+    let t = Tokens::of("[\u{1161}", UrlMode::Keep);
+    assert_eq!(t.word_texts().collect::<Vec<_>>(), ["\u{1161}"]);
+    assert_eq!(t.words()[0].source, 1..4);
+    // A composition keeps the whole piece: `e` + U+0301 is the word `é` from both characters.
+    let t = Tokens::of("[e\u{301}", UrlMode::Keep);
+    assert_eq!(t.word_texts().collect::<Vec<_>>(), ["é"]);
+    assert_eq!(t.words()[0].source, 1..4);
+}

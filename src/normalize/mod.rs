@@ -341,6 +341,18 @@ pub struct Word {
     pub no_space: bool,
 }
 
+/// A piece of a raw token put in caseless normal form on its own (see `push_raw_token`).
+#[derive(Clone, Debug, Default)]
+struct Piece {
+    /// Where its normal form starts in [`Tokens::text`].
+    norm: usize,
+    /// Its byte range in the original text.
+    source: Range<usize>,
+    /// Whether its normal form has the source's bytes (ASCII lower-cased), so that offsets
+    /// inside it map one to one.
+    identity: bool,
+}
+
 /// The tokenisation of one text: its normalised form, raw tokens and words.
 ///
 /// ```
@@ -358,9 +370,10 @@ pub struct Tokens {
     words: Vec<Word>,
     /// Non-ignorable characters of the raw token being processed, with their source offsets.
     chars: Vec<(usize, char)>,
-    /// The NFC pieces of the raw token being processed: (start in `text`, source start,
-    /// source end).
-    pieces: Vec<(usize, usize, usize)>,
+    /// The NFC pieces of the raw token being processed.
+    pieces: Vec<Piece>,
+    /// The normal form of the piece being processed.
+    piece_text: String,
     scratch: String,
 }
 
@@ -567,6 +580,18 @@ impl Tokens {
         }
         let norm_start = self.text.len();
         let raw_index = self.raw_tokens.len();
+        let words_before = self.words.len();
+        if self.push_plain_segments(body, raw_index) {
+            self.raw_tokens.push(RawToken {
+                norm: norm_start..self.text.len(),
+                source: range,
+                is_url,
+            });
+            self.chars = chars;
+            return;
+        }
+        self.text.truncate(norm_start);
+        self.words.truncate(words_before);
         // 1. The caseless normal form of the whole raw token, so that the words below are
         // those of the normalised text itself (NFC may move a mark across what would otherwise
         // be a word boundary: `[\u{345}\u{300}` becomes `[\u{300}ι`). NFC is computed piece by
@@ -583,24 +608,74 @@ impl Tokens {
                 j += 1;
             }
             let norm_at = self.text.len();
-            let c = body[i].1;
-            if j == i + 1 && c.is_ascii() {
-                self.text.push(c.to_ascii_lowercase());
-            } else if j == i + 1 && is_caseless_stable(c) {
-                self.text.push(c);
+            let (src, c) = body[i];
+            if j == i + 1 && (c.is_ascii() || is_caseless_stable(c)) {
+                // Copied byte for byte (ASCII lower-cased): one identity piece for a run of
+                // such characters that are contiguous in the source.
+                self.text.push(if c.is_ascii() { c.to_ascii_lowercase() } else { c });
+                let end = src + c.len_utf8();
+                match pieces.last_mut() {
+                    Some(last) if last.identity && last.source.end == src => last.source.end = end,
+                    _ => pieces.push(Piece { norm: norm_at, source: src..end, identity: true }),
+                }
+            } else if j == i + 1 && is_nfc_stable(c) {
+                // Only case folding changes it; NFC again only if the folding asks for it.
+                push_case_folded(c, &mut self.text);
+                if !self.text[norm_at..].chars().all(|f| f.is_ascii() || is_nfc_stable(f)) {
+                    self.text.truncate(norm_at);
+                    push_caseless(std::iter::once(c), &mut self.text, &mut scratch);
+                }
+                pieces.push(Piece {
+                    norm: norm_at,
+                    source: src..src + c.len_utf8(),
+                    identity: false,
+                });
             } else {
                 push_caseless(body[i..j].iter().map(|&(_, c)| c), &mut self.text, &mut scratch);
+                // When the characters' own normal forms add up to the piece's (NFC composed
+                // and reordered nothing: a Hangul vowel after `[`), each keeps its source.
+                let mut whole = std::mem::take(&mut self.piece_text);
+                whole.clear();
+                whole.push_str(&self.text[norm_at..]);
+                self.text.truncate(norm_at);
+                let pieces_before = pieces.len();
+                for &(off, c) in &body[i..j] {
+                    let at = self.text.len();
+                    push_caseless(std::iter::once(c), &mut self.text, &mut scratch);
+                    pieces.push(Piece {
+                        norm: at,
+                        source: off..off + c.len_utf8(),
+                        identity: false,
+                    });
+                }
+                if self.text[norm_at..] != whole[..] {
+                    self.text.truncate(norm_at);
+                    self.text.push_str(&whole);
+                    pieces.truncate(pieces_before);
+                    let (last_off, last_c) = body[j - 1];
+                    let source = src..last_off + last_c.len_utf8();
+                    pieces.push(Piece { norm: norm_at, source, identity: false });
+                }
+                self.piece_text = whole;
             }
-            let (last_off, last_c) = body[j - 1];
-            pieces.push((norm_at, body[i].0, last_off + last_c.len_utf8()));
             i = j;
         }
         self.scratch = scratch;
-        // The source range of the normalised bytes `norm`: from the piece holding its first
-        // byte to the piece holding its last.
+        // The source range of the normalised bytes `norm`: exact inside identity pieces,
+        // otherwise from the start of the piece holding its first byte to the end of the piece
+        // holding its last.
         let source_of = |norm: &Range<usize>| {
-            let piece = |at: usize| pieces[pieces.partition_point(|p| p.0 <= at) - 1];
-            piece(norm.start).1..piece(norm.end - 1).2
+            let piece = |at: usize| &pieces[pieces.partition_point(|p| p.norm <= at) - 1];
+            let (first, last) = (piece(norm.start), piece(norm.end - 1));
+            let start = match first.identity {
+                true => first.source.start + (norm.start - first.norm),
+                false => first.source.start,
+            };
+            let end = match last.identity {
+                true => last.source.start + (norm.end - last.norm),
+                false => last.source.end,
+            };
+            start..end
         };
         // 2. Words: a segment is one character (or a run of one word class) with the combining
         // marks that follow it: a mark belongs to the character it is attached to.
@@ -636,6 +711,51 @@ impl Tokens {
         self.pieces = pieces;
         self.raw_tokens.push(RawToken { norm: norm_start..self.text.len(), source: range, is_url });
         self.chars = chars;
+    }
+}
+
+impl Tokens {
+    /// The common case of [`Tokens::push_raw_token`]: a token with no character that NFC or
+    /// case folding could change (ASCII letters aside) is its own normal form, ASCII
+    /// lower-cased, so it is split and copied in one pass. Returns false, having pushed part
+    /// of it, on the first other character.
+    fn push_plain_segments(&mut self, body: &[(usize, char)], raw_index: usize) -> bool {
+        // (class, is a mark) of a plain character; None for any other.
+        let plain = |c: char| -> Option<(CharClass, bool)> {
+            if c.is_ascii() {
+                return Some((tables::ASCII_CLASS[c as usize], false));
+            }
+            let f = flags(c)?;
+            (f & (FOLDS | NFC_UNSTABLE) == 0).then(|| (CLASSES[(f & 7) as usize], f & MARK != 0))
+        };
+        let mut i = 0;
+        while i < body.len() {
+            let Some((class, _)) = plain(body[i].1) else { return false };
+            let seg_start = self.text.len();
+            self.text.push(body[i].1.to_ascii_lowercase());
+            let mut j = i + 1;
+            while j < body.len() {
+                let c = body[j].1;
+                let Some((k, mark)) = plain(c) else { return false };
+                if !(mark || (matches!(class, CharClass::Word | CharClass::NoSpace) && k == class))
+                {
+                    break;
+                }
+                self.text.push(c.to_ascii_lowercase());
+                j += 1;
+            }
+            if matches!(class, CharClass::Word | CharClass::NoSpace | CharClass::Emoji) {
+                let (last_off, last_c) = body[j - 1];
+                self.words.push(Word {
+                    norm: seg_start..self.text.len(),
+                    source: body[i].0..last_off + last_c.len_utf8(),
+                    raw_token: raw_index,
+                    no_space: class == CharClass::NoSpace,
+                });
+            }
+            i = j;
+        }
+        true
     }
 }
 
