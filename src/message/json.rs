@@ -374,13 +374,17 @@ impl<'de> serde::de::Visitor<'de> for Strict<'_> {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut object = Object::new();
         while let Some(key) = map.next_key::<String>()? {
-            if object.contains_key(&key) {
-                let message = format!("duplicate key `{key}`");
-                *self.0.borrow_mut() = Some(key);
-                return Err(serde::de::Error::custom(message));
+            match object.entry(key) {
+                serde_json::map::Entry::Vacant(slot) => {
+                    slot.insert(map.next_value_seed(self)?);
+                }
+                serde_json::map::Entry::Occupied(slot) => {
+                    let key = slot.key().clone();
+                    let message = format!("duplicate key `{key}`");
+                    *self.0.borrow_mut() = Some(key);
+                    return Err(serde::de::Error::custom(message));
+                }
             }
-            let value = map.next_value_seed(self)?;
-            object.insert(key, value);
         }
         Ok(Value::Object(object))
     }
