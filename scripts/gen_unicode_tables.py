@@ -1,16 +1,24 @@
 #!/usr/bin/env python3
 """Generate src/normalize/tables.rs from the Unicode Character Database.
 
-Usage: python3 scripts/gen_unicode_tables.py UCD_DIR > src/normalize/tables.rs && cargo fmt
+Usage:
+    cargo run --example normalization_data > norm.txt
+    python3 scripts/gen_unicode_tables.py UCD_DIR norm.txt > src/normalize/tables.rs && cargo fmt
 
 UCD_DIR holds UnicodeData.txt, PropList.txt, DerivedCoreProperties.txt, Scripts.txt,
-ScriptExtensions.txt, CaseFolding.txt and emoji/emoji-data.txt (Unicode 15.0 was used).
+ScriptExtensions.txt, CaseFolding.txt and emoji/emoji-data.txt (Unicode 15.0 was used: the
+Debian `unicode-data` 15.0.0 files). norm.txt holds the normalisation properties (canonical
+combining class, NFC quick check, general category Mark) of the `unicode-normalization` crate
+the build uses (Unicode 18.0 for 0.1.26), printed by `examples/normalization_data.rs`: the
+flags that decide when NFC may be skipped, and which characters attach to the one before them,
+must agree with the NFC the crate computes, not with an older UCD.
 The generated file is committed, so building the crate never needs the UCD.
 """
 import os
 import sys
 
 UCD = sys.argv[1] if len(sys.argv) > 1 else "."
+NORM = sys.argv[2] if len(sys.argv) > 2 else "norm.txt"
 MAX = 0x110000
 
 # Character classes, in the order of precedence used below. Keep in sync with CharClass in
@@ -72,7 +80,22 @@ def general_categories():
     return gc
 
 
+def normalization_data():
+    """(version, {code point: (ccc, nfc_qc, is_mark)}) from examples/normalization_data.rs."""
+    version, props = None, {}
+    with open(NORM, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#"):
+                version = line[1:].strip()
+                continue
+            code, ccc, qc, mark = line.strip().split(";")
+            props[int(code, 16)] = (int(ccc), qc, mark == "1")
+    assert version and props, "norm.txt is empty: run examples/normalization_data.rs"
+    return version, props
+
+
 def main():
+    norm_version, norm = normalization_data()
     gc = general_categories()
     white = [False] * MAX
     for lo, hi, _ in ranges("PropList.txt", "White_Space"):
@@ -116,49 +139,26 @@ def main():
             cls[c] = NOSPACE if nospace else WORD
 
     # Flags for the fast paths: does case folding change the character; may NFC change a
-    # string holding it (canonical combining class != 0, or NFC_QC != Yes, conservatively:
-    # every second character of a two-character canonical decomposition counts as Maybe, and
-    # every character unknown to this Python's Unicode database counts as unstable).
-    import unicodedata
-    ccc = [0] * MAX
-    second = set()
-    with open(os.path.join(UCD, "UnicodeData.txt"), encoding="utf-8") as f:
-        for line in f:
-            fields = line.split(";")
-            cp = int(fields[0], 16)
-            ccc[cp] = int(fields[3])
-            dec = fields[5]
-            if dec and not dec.startswith("<"):
-                parts = dec.split()
-                if len(parts) == 2:
-                    second.add(int(parts[1], 16))
+    # string holding it. NFC is the `unicode-normalization` crate's (norm.txt): a character is
+    # NFC-stable when its canonical combining class is 0 and its NFC quick check is Yes (then
+    # NFC never reorders, composes or decomposes across it: text can be normalised in pieces
+    # cut before such characters). Conservatively, characters unassigned in the UCD read here
+    # count as unstable, and so does a character whose case folding starts with an unstable
+    # one (so the folded text can be cut at the same places).
     folding = case_folding()
     folds_set = set(folding)
     FAST_LIMIT = 0x30000
+
+    def nfc_unstable(c):
+        ccc, qc, _ = norm.get(c, (0, "Y", False))
+        return ccc != 0 or qc != "Y" or gc[c] == "Cn"
+
     flags = bytearray(FAST_LIMIT)
     for c in range(FAST_LIMIT):
         v = cls[c]
         if c in folds_set:
             v |= 0x08
-        # Hangul vowels and trailing consonants compose algorithmically (no decomposition
-        # mapping lists them): NFC_QC=Maybe. Unassigned code points may be assigned by the
-        # normalisation library's newer Unicode version: treat them as unstable.
-        unstable = (
-            ccc[c] != 0
-            or c in second
-            or 0x1161 <= c <= 0x1175
-            or 0x11A8 <= c <= 0x11C2
-            or gc[c] == "Cn"
-        )
-        if not unstable and gc[c] != "Cn" and not (0xD800 <= c <= 0xDFFF):
-            try:
-                ch = chr(c)
-                if unicodedata.name(ch, None) is None and unicodedata.category(ch) == "Cn":
-                    unstable = True
-                elif unicodedata.normalize("NFC", ch) != ch:
-                    unstable = True
-            except ValueError:
-                unstable = True
+        unstable = nfc_unstable(c) or (c in folding and nfc_unstable(ord(folding[c][0])))
         if unstable:
             v |= 0x10
         flags[c] = v
@@ -171,12 +171,16 @@ def main():
             cls[c] = cls[first]
             if c < len(flags):
                 flags[c] = (flags[c] & ~7) | cls[first]
-    # Combining marks (M*): bit 0x20. A mark joins the class of the character before it.
-    # A mark whose case folding is not a mark (U+0345 folds to the letter U+03B9) is a letter
-    # for tokenising.
+    # Combining marks: bit 0x20. A mark joins the class of the character before it. Marks
+    # are the crate's general category M plus every character with a non-zero combining class
+    # (U+0345 too, although it folds to a letter: text is normalised before it is split into
+    # words, so a mark never stands where NFC could move another one in front of it).
     for c in range(FAST_LIMIT):
-        if gc[c][0] == "M" and (c not in fold_first or gc[fold_first[c]][0] == "M"):
+        ccc, _, mark = norm.get(c, (0, "Y", False))
+        if mark or ccc != 0 or gc[c][0] == "M":
             flags[c] |= 0x20
+    # Above the fast table no character may have a combining class (is_mark reads the table).
+    assert all(c < FAST_LIMIT for c, (ccc, _, _) in norm.items() if ccc != 0)
 
     blocks = {}
     block_index = []
@@ -189,7 +193,8 @@ def main():
         block_index.append(blocks[chunk])
 
     out = []
-    out.append("// Generated by scripts/gen_unicode_tables.py from the Unicode 15.0 UCD. Do not edit.\n")
+    out.append("// Generated by scripts/gen_unicode_tables.py from the Unicode 15.0 UCD and the\n")
+    out.append("// normalisation properties of %s. Do not edit.\n" % norm_version)
     out.append("//! Character classes and case folding generated from the Unicode Character Database.\n\n")
     out.append("use super::CharClass;\n\n")
     out.append("/// Classes of the ASCII characters, indexed by byte.\n")

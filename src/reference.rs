@@ -1,4 +1,5 @@
-//! The reference matcher: the spec, written as directly as possible.
+//! The reference matcher: the [rule language](crate::rule_language), written as directly as
+//! possible.
 //!
 //! It evaluates every rule's tree against a [`NormalizedMessage`], term by term, with no index
 //! and no cleverness. It is slow on purpose: it is the oracle every faster matcher in this
@@ -22,7 +23,7 @@ use crate::message::{GeoBox, Message};
 use crate::normalize::{is_boundary_at, FieldKind, NormalizedMessage, Tokens};
 use crate::rule::{DistanceUnit, HasKind, IsKind, Node, Rule, Term};
 
-/// Evaluates rules one by one, straight from the spec.
+/// Evaluates rules one by one, straight from the [rule language](crate::rule_language).
 #[derive(Clone, Debug, Default)]
 pub struct ReferenceMatcher {
     rules: Vec<Rule>,

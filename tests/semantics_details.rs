@@ -1,4 +1,5 @@
-//! semantics.md section 7: one test (or more) per bullet, through the reference matcher.
+//! `docs/rule-language.md`, the details of sections 2 to 5: one test (or more) per bullet,
+//! through the reference matcher.
 
 use streamtrack::message::{GeoBox, UrlEntity};
 use streamtrack::normalize::{NormalizedMessage, Tokens, UrlMode};

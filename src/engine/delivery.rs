@@ -1,5 +1,6 @@
 //! What a subscriber receives: matched messages and the control notices of the streaming
-//! protocol (spec section 5), with their JSON shapes (feature `json`).
+//! protocol ([rule language](crate::rule_language#7-streams-and-deliveries)), with their JSON
+//! shapes (feature `json`).
 
 use crate::registry::RuleId;
 use crate::Message;

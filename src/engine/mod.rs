@@ -1,6 +1,7 @@
 //! The streaming engine: pulls messages from a [`Source`], matches them against the live
 //! [`Registry`](crate::registry::Registry) on several threads, and delivers each match to its
-//! subscriber's [`Sink`] in source order, with per-subscriber flow control (spec section 5).
+//! subscriber's [`Sink`] in source order, with per-subscriber flow control
+//! ([rule language](crate::rule_language#7-streams-and-deliveries)).
 //!
 //! ```
 //! use streamtrack::engine::{channel_sink, Delivery, Engine, IterSource};

@@ -15,7 +15,8 @@ pub(crate) enum EntityKind {
     Url,
 }
 
-/// Hashtags, mentions, cashtags and URLs found in a text (spec section 7).
+/// Hashtags, mentions, cashtags and URLs found in a text
+/// ([rule language](crate::rule_language#3-fields)).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExtractedEntities {
     /// Hashtag texts, without `#`, as written.

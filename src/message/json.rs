@@ -1,4 +1,5 @@
-//! Reading messages from JSON (feature `json`, spec section 1 and section 7 "Messages and fields").
+//! Reading messages from JSON (feature `json`; [rule language](crate::rule_language), sections
+//! 1 and 3).
 //!
 //! Three shapes are understood:
 //!
@@ -11,9 +12,10 @@
 //! [`MessageFormat::Auto`] picks the shape from the keys present. Every reader keeps the original
 //! top-level object in [`Message::source`], so that output can echo the input unchanged.
 //!
-//! Entity lists follow the spec: a key that is missing or `null` gives `None` (the entities are
-//! then extracted from the text), `[]` gives `Some(vec![])`. In Twitter JSON a present `entities`
-//! object is authoritative: a list missing inside it means "none", not "absent".
+//! Entity lists follow the rule language: a key that is missing or `null` gives `None` (the
+//! entities are then extracted from the text), `[]` gives `Some(vec![])`. In Twitter JSON a
+//! present `entities` object is authoritative: a list missing inside it means "none", not
+//! "absent".
 
 use std::fmt;
 use std::sync::Arc;
@@ -30,10 +32,10 @@ type Object = Map<String, Value>;
 pub enum MessageFormat {
     /// Detect the shape from the keys present (`null` values do not count): a `data` object
     /// without a top-level `text`, or `author_id`, `edit_history_tweet_ids` or
-    /// `referenced_tweets`, means v2; `id_str`, `full_text`, `extended_tweet`, `entities` or
-    /// `retweeted_status` means v1.1, and so does a `user` object unless a key only the simple
-    /// shape uses (`hashtags`, `urls`, `user_id`, `is_retweet`, …) is present; anything else is
-    /// the simple shape.
+    /// `referenced_tweets`, means v2; `id_str`, `full_text`, `extended_tweet` or `entities`
+    /// means v1.1, and so does a `user` object or a `retweeted_status` unless a key only the
+    /// simple shape uses (`hashtags`, `mentions`, `urls`, `is_quote`, `user_id`, …, even with a
+    /// `null` or `[]` value) is present; anything else is the simple shape.
     #[default]
     Auto,
     /// The simple shape `{"id": …, "text": …, …}` with keys named after the [`Message`] fields.
@@ -57,6 +59,16 @@ pub enum JsonError {
     NotAnObject,
     /// No message text was found in any of the places the format keeps it.
     MissingText,
+    /// An object holds the same key twice (`{"text":"ham","text":"spam"}`): which one counts
+    /// would be a guess, so the message is refused.
+    DuplicateKey {
+        /// The repeated key.
+        key: String,
+        /// The 1-based line of the input where the second occurrence was read.
+        line: usize,
+        /// The 1-based column just after the second occurrence of the key.
+        column: usize,
+    },
     /// A field has the wrong type or an out-of-range value.
     InvalidField {
         /// The path of the field, e.g. `coordinates` or `data.entities.hashtags[2]`.
@@ -78,6 +90,9 @@ impl fmt::Display for JsonError {
             ),
             JsonError::InvalidField { field, reason } => {
                 write!(f, "invalid field `{field}`: {reason}")
+            }
+            JsonError::DuplicateKey { key, line, column } => {
+                write!(f, "duplicate key `{key}` at line {line}, column {column}")
             }
         }
     }
@@ -112,10 +127,24 @@ impl Message {
     /// Reads a message from one line of JSON in the given shape.
     ///
     /// A leading byte order mark is ignored.
+    ///
+    /// An object holding a key twice, at any depth, is [`JsonError::DuplicateKey`]. An integer
+    /// `id` too large for 64 bits (`{"id": 123456789012345678901234567890, …}`) is kept as its
+    /// decimal digits (the echoed [`Message::source`] holds serde_json's `f64` of it).
     pub fn from_json_with(line: &str, format: MessageFormat) -> Result<Message, JsonError> {
         let line = line.strip_prefix('\u{feff}').unwrap_or(line);
-        let value: Value = serde_json::from_str(line).map_err(JsonError::Syntax)?;
-        Self::from_json_value(value, format)
+        let value = parse_strict(line)?;
+        let Value::Object(map) = value else {
+            return Err(JsonError::NotAnObject);
+        };
+        // Only an integer id beyond 64 bits needs the digits as written.
+        let raw_id = match map.get("id") {
+            Some(Value::Number(n)) if !(n.is_u64() || n.is_i64()) => {
+                raw_top_level_value(line, "id").filter(|raw| is_decimal_integer(raw))
+            }
+            _ => None,
+        };
+        read_object(map, format, raw_id)
     }
 
     /// Reads a message from JSON bytes, detecting its shape ([`MessageFormat::Auto`]).
@@ -130,22 +159,29 @@ impl Message {
 
     /// Reads a message from a parsed JSON value in the given shape.
     ///
-    /// The value must be an object; it is kept, unchanged, in [`Message::source`].
+    /// The value must be an object; it is kept, unchanged, in [`Message::source`]. A parsed
+    /// value can no longer show duplicate keys (serde_json kept the last one) nor the digits
+    /// of an integer beyond 64 bits (an `id` like that is an error here): read text with
+    /// [`Message::from_json`] to have both checked.
     pub fn from_json_value(value: Value, format: MessageFormat) -> Result<Message, JsonError> {
         let Value::Object(map) = value else {
             return Err(JsonError::NotAnObject);
         };
-        let format = match format {
-            MessageFormat::Auto => detect(&map),
-            other => other,
-        };
-        let mut message = match format {
-            MessageFormat::TwitterV1 => read_v1(&map)?,
-            MessageFormat::TwitterV2 => read_v2(&map)?,
-            MessageFormat::Simple | MessageFormat::Auto => read_simple(&map)?,
-        };
-        message.source = Some(Arc::new(map));
-        Ok(message)
+        read_object(map, format, None)
+    }
+
+    /// A field of the JSON object the message was read from, by key: the fields the crate
+    /// does not interpret (a post's `sentiment`, `created_at`, …) are reached this way.
+    /// `None` when the key is absent or the message was not read from JSON.
+    ///
+    /// ```
+    /// use streamtrack::Message;
+    /// let m = Message::from_json(r#"{"id":"1","text":"great","sentiment":2.5}"#).unwrap();
+    /// assert_eq!(m.json_field("sentiment").and_then(|v| v.as_f64()), Some(2.5));
+    /// assert!(m.json_field("created_at").is_none());
+    /// ```
+    pub fn json_field(&self, key: &str) -> Option<&Value> {
+        self.source.as_deref().and_then(|map| map.get(key))
     }
 
     /// The message as JSON.
@@ -234,6 +270,171 @@ fn put_urls(o: &mut Object, key: &str, value: &Option<Vec<UrlEntity>>) {
     }
 }
 
+/// Reads a message from a JSON object in `format`; `raw_id` is the text of a top-level integer
+/// `id` too large for 64 bits.
+fn read_object(
+    map: Object,
+    format: MessageFormat,
+    raw_id: Option<&str>,
+) -> Result<Message, JsonError> {
+    let format = match format {
+        MessageFormat::Auto => detect(&map),
+        other => other,
+    };
+    let mut message = match format {
+        MessageFormat::TwitterV1 => read_v1(&map, raw_id)?,
+        MessageFormat::TwitterV2 => read_v2(&map)?,
+        MessageFormat::Simple | MessageFormat::Auto => read_simple(&map, raw_id)?,
+    };
+    message.source = Some(Arc::new(map));
+    Ok(message)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Strict parsing: serde_json's `Value`, but a key repeated in an object is an error.
+
+/// Parses `line` as JSON, refusing duplicate keys at any depth.
+fn parse_strict(line: &str) -> Result<Value, JsonError> {
+    use serde::de::DeserializeSeed;
+    let duplicate = std::cell::RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_str(line);
+    let parsed = Strict(&duplicate).deserialize(&mut de).and_then(|v| de.end().map(|()| v));
+    match parsed {
+        Ok(v) => Ok(v),
+        Err(e) => match duplicate.into_inner() {
+            Some(key) => Err(JsonError::DuplicateKey { key, line: e.line(), column: e.column() }),
+            None => Err(JsonError::Syntax(e)),
+        },
+    }
+}
+
+/// A seed building a [`Value`]; records the first duplicate key it meets.
+#[derive(Clone, Copy)]
+struct Strict<'a>(&'a std::cell::RefCell<Option<String>>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(64));
+        while let Some(v) = seq.next_element_seed(self)? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Object::new();
+        while let Some(key) = map.next_key::<String>()? {
+            match object.entry(key) {
+                serde_json::map::Entry::Vacant(slot) => {
+                    slot.insert(map.next_value_seed(self)?);
+                }
+                serde_json::map::Entry::Occupied(slot) => {
+                    let key = slot.key().clone();
+                    let message = format!("duplicate key `{key}`");
+                    *self.0.borrow_mut() = Some(key);
+                    return Err(serde::de::Error::custom(message));
+                }
+            }
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// The text of the value of the top-level key `key` in `line`, a JSON object that parsed.
+/// Keys written with escapes are not recognised (then `None`).
+fn raw_top_level_value<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let b = line.as_bytes();
+    let (mut i, mut depth, mut at_key) = (0, 0usize, false);
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                let start = i + 1;
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                let name = line.get(start..i)?;
+                i += 1;
+                if depth == 1 && at_key {
+                    at_key = false;
+                    if name == key {
+                        let rest = line.get(i..)?.trim_start().strip_prefix(':')?.trim_start();
+                        let end =
+                            rest.find([',', '}', ' ', '\t', '\n', '\r']).unwrap_or(rest.len());
+                        return Some(&rest[..end]);
+                    }
+                }
+                continue;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                at_key = depth == 1;
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b',' if depth == 1 => at_key = true,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Whether `s` is an integer written in decimal: `-?[0-9]+`.
+fn is_decimal_integer(s: &str) -> bool {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+}
+
 // ---------------------------------------------------------------------------------------------
 // Field paths for error messages (built only when an error is reported).
 
@@ -308,6 +509,9 @@ fn id_value(value: &Value, at: Path<'_>) -> Result<String, JsonError> {
     match value {
         Value::String(s) => Ok(s.clone()),
         Value::Number(n) if n.is_u64() || n.is_i64() => Ok(n.to_string()),
+        Value::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0 && f.abs() >= 1e18) => {
+            Err(at.invalid("an integer too large for 64 bits: write it as a string"))
+        }
         Value::Number(_) => Err(at.invalid("expected a string or an integer, found a fraction")),
         other => Err(at.expected("a string or an integer", other)),
     }
@@ -315,6 +519,30 @@ fn id_value(value: &Value, at: Path<'_>) -> Result<String, JsonError> {
 
 fn get_id(obj: &Object, at: Path<'_>, key: &str) -> Result<Option<String>, JsonError> {
     get(obj, key).map(|v| id_value(v, at.key(key))).transpose()
+}
+
+/// The message id: the first of `keys` that is present. A `null` id is an error (an id that
+/// is there but says nothing is a broken producer, not an anonymous message); `raw_id` is the
+/// text of a top-level `id` integer beyond 64 bits, kept as its decimal digits.
+fn message_id(
+    obj: &Object,
+    at: Path<'_>,
+    keys: &[&str],
+    raw_id: Option<&str>,
+) -> Result<Option<String>, JsonError> {
+    for &key in keys {
+        match obj.get(key) {
+            None => {}
+            Some(Value::Null) => {
+                return Err(at.key(key).expected("a string or an integer", &Value::Null))
+            }
+            Some(Value::Number(_)) if key == "id" && raw_id.is_some() => {
+                return Ok(raw_id.map(str::to_owned))
+            }
+            Some(v) => return id_value(v, at.key(key)).map(Some),
+        }
+    }
+    Ok(None)
 }
 
 /// The first of `keys` that is present, read as an id.
@@ -689,13 +917,13 @@ fn detect(map: &Object) -> MessageFormat {
     {
         return MessageFormat::TwitterV2;
     }
-    if ["id_str", "full_text", "extended_tweet", "entities", "retweeted_status"]
-        .iter()
-        .any(|k| present(map, k))
-    {
+    if ["id_str", "full_text", "extended_tweet", "entities"].iter().any(|k| present(map, k)) {
         return MessageFormat::TwitterV1;
     }
-    if matches!(map.get("user"), Some(Value::Object(_)))
+    // A `user` object or a `retweeted_status` is v1.1 only when no simple-shape key is there:
+    // the simple shape marks a retweet with `retweeted_status` too, and its entity keys must
+    // not be dropped.
+    if (matches!(map.get("user"), Some(Value::Object(_))) || present(map, "retweeted_status"))
         && !SIMPLE_ONLY_KEYS.iter().any(|k| map.contains_key(*k))
     {
         return MessageFormat::TwitterV1;
@@ -706,14 +934,14 @@ fn detect(map: &Object) -> MessageFormat {
 // ---------------------------------------------------------------------------------------------
 // The simple shape.
 
-fn read_simple(map: &Object) -> Result<Message, JsonError> {
+fn read_simple(map: &Object, raw_id: Option<&str>) -> Result<Message, JsonError> {
     let at = Path::Root;
     let text = get_str(map, at, "text")?.ok_or(JsonError::MissingText)?;
-    let id = get_id(map, at, "id")?.unwrap_or_default();
+    let id = message_id(map, at, &["id"], raw_id)?.unwrap_or_default();
     let (user, user_id_of_user) = read_user(map.get("user"), at.key("user"))?;
     let user_id = get_id(map, at, "user_id")?.or(user_id_of_user);
 
-    // Twitter-style markers are honoured too (spec: `is:retweet` = `is_retweet` or
+    // Twitter-style markers are honoured too (rule language: `is:retweet` = `is_retweet` or
     // `retweeted_status`, and so on).
     let retweeted = get_obj(map, at, "retweeted_status")?;
     let quoted = get_obj(map, at, "quoted_status")?;
@@ -778,10 +1006,10 @@ fn v1_text(tweet: &Object, at: Path<'_>) -> Result<Option<String>, JsonError> {
     get_str(tweet, at, "text")
 }
 
-fn read_v1(map: &Object) -> Result<Message, JsonError> {
+fn read_v1(map: &Object, raw_id: Option<&str>) -> Result<Message, JsonError> {
     let at = Path::Root;
     let text = v1_text(map, at)?.ok_or(JsonError::MissingText)?;
-    let id = first_id(map, at, &["id_str", "id"])?.unwrap_or_default();
+    let id = message_id(map, at, &["id_str", "id"], raw_id)?.unwrap_or_default();
     let (user, user_id) = read_user(map.get("user"), at.key("user"))?;
 
     // Entities of the full text when the tweet is extended.
@@ -906,7 +1134,7 @@ fn read_v2(map: &Object) -> Result<Message, JsonError> {
     let included = |key: &str| includes.and_then(|i| i.get(key));
 
     let text = v2_text(tweet, at)?.ok_or(JsonError::MissingText)?;
-    let id = first_id(tweet, at, &["id", "id_str"])?.unwrap_or_default();
+    let id = message_id(tweet, at, &["id", "id_str"], None)?.unwrap_or_default();
     let user_id = get_id(tweet, at, "author_id")?;
     let user = user_id.as_deref().and_then(|id| included_username(included("users"), id));
 
@@ -1510,9 +1738,73 @@ mod tests {
         assert_eq!(read(r#"{"id":-3,"text":"a"}"#).id, "-3");
         assert_eq!(read(r#"{"id":"Genesis 1:1","text":"a"}"#).id, "Genesis 1:1");
         assert_eq!(read(r#"{"text":"a"}"#).id, "");
-        assert_eq!(read(r#"{"id":null,"text":"a"}"#).id, "");
         assert_eq!(invalid_field(r#"{"id":1.5,"text":"a"}"#), "id");
         assert_eq!(invalid_field(r#"{"id":true,"text":"a"}"#), "id");
+    }
+
+    /// Issue 23, item 8: a null id is an error (it was read as the empty id).
+    #[test]
+    fn null_id_is_an_error() {
+        for json in [
+            r#"{"id":null,"text":"a"}"#,
+            r#"{"id_str":null,"id":5,"text":"a","entities":{}}"#,
+            r#"{"data":{"id":null,"text":"a"}}"#,
+        ] {
+            let e = error(json);
+            assert!(e.to_string().contains("found null"), "{json}: {e}");
+            assert!(matches!(e, JsonError::InvalidField { .. }), "{json}: {e:?}");
+        }
+    }
+
+    /// Issue 23, item 8: an integer id beyond 64 bits is kept as its decimal string (it was
+    /// rejected as "found a fraction").
+    #[test]
+    fn big_integer_id_is_kept_as_its_digits() {
+        let digits = "123456789012345678901234567890";
+        assert_eq!(read(&format!(r#"{{"id":{digits},"text":"a"}}"#)).id, digits);
+        assert_eq!(
+            read(&format!(r#"{{ "text":"a", "x":{{"id":1}}, "id" : -{digits} }}"#)).id,
+            format!("-{digits}")
+        );
+        // v1.1 without id_str falls back to the integer id.
+        let v1 = format!(r#"{{"id":{digits},"text":"a","entities":{{}}}}"#);
+        assert_eq!(read(&v1).id, digits);
+        // Fractions and exponents are still refused; a parsed value has lost the digits.
+        assert_eq!(invalid_field(r#"{"id":1e40,"text":"a"}"#), "id");
+        assert_eq!(invalid_field(r#"{"id":12345678901234567890123.5,"text":"a"}"#), "id");
+        let value: Value =
+            serde_json::from_str(&format!(r#"{{"id":{digits},"text":"a"}}"#)).unwrap();
+        let e = Message::from_json_value(value, MessageFormat::Auto).unwrap_err();
+        assert!(e.to_string().contains("too large for 64 bits"), "{e}");
+    }
+
+    /// Issue 23, item 8: a key repeated in an object is an error naming the key and the column
+    /// (`{"text":"ham","text":"spam"}` matched `spam` while both were echoed).
+    #[test]
+    fn duplicate_keys_are_an_error_naming_key_and_column() {
+        let e = error(r#"{"text":"ham","text":"spam"}"#);
+        assert!(
+            matches!(&e, JsonError::DuplicateKey { key, line: 1, column: 20 } if key == "text"),
+            "{e:?}"
+        );
+        assert_eq!(e.to_string(), "duplicate key `text` at line 1, column 20");
+        // At any depth, and with keys that differ only in how they are escaped.
+        let e = error(r#"{"id":"1","text":"t","user":{"screen_name":"a","screen_name":"b"}}"#);
+        assert!(matches!(&e, JsonError::DuplicateKey { key, .. } if key == "screen_name"), "{e:?}");
+        let e = error(r#"{"id":"1","text":"t","\u0074ext":"u"}"#);
+        assert!(matches!(&e, JsonError::DuplicateKey { key, .. } if key == "text"), "{e:?}");
+        // Equal keys in different objects are fine.
+        let m = read(r#"{"id":"1","text":"t","quoted_status":{"id":"2","text":"q"}}"#);
+        assert_eq!(m.quoted_text.as_deref(), Some("q"));
+    }
+
+    /// Issue 21, defect 7: the fields the crate does not interpret are reachable by key.
+    #[test]
+    fn extra_fields_are_reachable_by_key() {
+        let m = read(VADER_LINE);
+        assert_eq!(m.json_field("sentiment").and_then(Value::as_f64), Some(2.857142857));
+        assert_eq!(m.json_field("missing"), None);
+        assert_eq!(Message::new("1", "t").json_field("id"), None);
     }
 
     #[test]
@@ -1753,6 +2045,42 @@ mod tests {
             MessageFormat::Simple
         );
         assert_eq!(MessageFormat::default(), MessageFormat::Auto);
+    }
+
+    /// Issue 21, defect 6: the simple shape marks a retweet with `retweeted_status`; its own
+    /// keys (`urls`, `mentions`, …) must win over that marker.
+    #[test]
+    fn simple_shape_retweet_keeps_its_entity_keys() {
+        let json = r#"{"id":"d42","text":"to","retweeted_status":{"id_str":"rt42","text":"my"},
+            "urls":[{"expanded_url":"example.com"}]}"#;
+        let m = read(json);
+        assert_eq!(m.id, "d42");
+        assert!(m.is_retweet);
+        assert_eq!(m.retweeted_text.as_deref(), Some("my"));
+        assert_eq!(
+            m.urls,
+            Some(vec![UrlEntity { expanded_url: Some("example.com".into()), display_url: None }])
+        );
+        let rule = crate::Rule::parse_track("example.com").expect("parses");
+        assert!(crate::reference::matches(&rule, &m));
+        let m =
+            read(r#"{"id":"d43","text":"hi @bob","retweeted_status":{"text":"x"},"mentions":[]}"#);
+        assert_eq!(m.mentions, Some(vec![]));
+        for key in ["is_quote", "hashtags"] {
+            let json = format!(
+                r#"{{"id":"1","text":"t","retweeted_status":{{"text":"x"}},"{key}":null}}"#
+            );
+            let Ok(Value::Object(map)) = serde_json::from_str(&json) else { panic!("{json}") };
+            assert_eq!(detect(&map), MessageFormat::Simple, "{json}");
+        }
+        // Without simple-shape keys a retweet is still read as v1.1.
+        assert!(read(V1_RETWEET).is_retweet);
+        let Ok(Value::Object(map)) =
+            serde_json::from_str(r#"{"id":1,"text":"RT x","retweeted_status":{"text":"x"}}"#)
+        else {
+            panic!()
+        };
+        assert_eq!(detect(&map), MessageFormat::TwitterV1);
     }
 
     #[test]

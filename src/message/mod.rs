@@ -1,9 +1,10 @@
-//! Messages: the unit that flows through a stream (spec section 1).
+//! Messages: the unit that flows through a stream
+//! ([rule language](crate::rule_language#1-messages)).
 //!
 //! A [`Message`] is an id plus the fields rules can look at. Only `text` is required. Entity
 //! lists (`hashtags`, `mentions`, `cashtags`, `urls`) are `None` when the source did not carry
 //! them; matchers then extract them from the text (see [`extract_entities`]), exactly as the
-//! spec asks.
+//! rule language asks.
 
 #[cfg(feature = "json")]
 mod json;

@@ -1,4 +1,5 @@
-//! Text normalisation and tokenisation (spec section 2 and section 7 "Text").
+//! Text normalisation and tokenisation
+//! ([rule language](crate::rule_language#2-text-normalisation-and-tokenisation)).
 //!
 //! Every matcher sees text through this module, so rule terms and message fields are compared
 //! in one normal form:
@@ -126,6 +127,37 @@ pub fn is_mark(c: char) -> bool {
 #[inline(always)]
 fn is_caseless_stable(c: char) -> bool {
     flags(c).is_some_and(|f| f & (FOLDS | NFC_UNSTABLE) == 0)
+}
+
+/// Whether NFC never combines `c` with what comes before it nor reorders anything across it,
+/// and the same holds for the first character of its case folding: then a text can be put in
+/// caseless normal form in pieces cut before such characters. The flags answer for most
+/// characters; the others (flagged conservatively: combining, composing, or unassigned in the
+/// tables' Unicode version) are asked of the `unicode-normalization` crate.
+fn starts_nfc_piece(c: char) -> bool {
+    if is_nfc_stable(c) {
+        return true;
+    }
+    use unicode_normalization::char::{canonical_combining_class, decompose_canonical};
+    let starter = |c: char| {
+        canonical_combining_class(c) == 0 && is_nfc_quick(std::iter::once(c)) == IsNormalized::Yes
+    };
+    // A character NFC decomposes (`ଡ଼` U+0B5C, excluded from composition) is safe when its
+    // decomposition starts with such a starter.
+    let stable = |c: char| {
+        starter(c) || {
+            let mut first = None;
+            decompose_canonical(c, |d| {
+                first.get_or_insert(d);
+            });
+            canonical_combining_class(c) == 0 && first.is_some_and(|d| d != c && starter(d))
+        }
+    };
+    stable(c)
+        && match tables::CASE_FOLD.binary_search_by_key(&(c as u32), |&(cp, _)| cp) {
+            Ok(i) => tables::CASE_FOLD[i].1.chars().next().is_some_and(stable),
+            Err(_) => true,
+        }
 }
 
 /// Whether NFC can be skipped for a string made of `c`s.
@@ -309,6 +341,18 @@ pub struct Word {
     pub no_space: bool,
 }
 
+/// A piece of a raw token put in caseless normal form on its own (see `push_raw_token`).
+#[derive(Clone, Debug, Default)]
+struct Piece {
+    /// Where its normal form starts in [`Tokens::text`].
+    norm: usize,
+    /// Its byte range in the original text.
+    source: Range<usize>,
+    /// Whether its normal form has the source's bytes (ASCII lower-cased), so that offsets
+    /// inside it map one to one.
+    identity: bool,
+}
+
 /// The tokenisation of one text: its normalised form, raw tokens and words.
 ///
 /// ```
@@ -326,6 +370,10 @@ pub struct Tokens {
     words: Vec<Word>,
     /// Non-ignorable characters of the raw token being processed, with their source offsets.
     chars: Vec<(usize, char)>,
+    /// The NFC pieces of the raw token being processed.
+    pieces: Vec<Piece>,
+    /// The normal form of the piece being processed.
+    piece_text: String,
     scratch: String,
 }
 
@@ -430,7 +478,7 @@ impl Tokens {
     }
 
     /// The tokenisation of `text` by the plain per-character algorithm, straight from the
-    /// spec: the reference that [`Tokens::tokenize`] is tested against.
+    /// rule language: the reference that [`Tokens::tokenize`] is tested against.
     pub fn tokenize_reference(&mut self, text: &str, mode: UrlMode) {
         self.clear();
         let mut start = None;
@@ -532,51 +580,182 @@ impl Tokens {
         }
         let norm_start = self.text.len();
         let raw_index = self.raw_tokens.len();
+        let words_before = self.words.len();
+        if self.push_plain_segments(body, raw_index) {
+            self.raw_tokens.push(RawToken {
+                norm: norm_start..self.text.len(),
+                source: range,
+                is_url,
+            });
+            self.chars = chars;
+            return;
+        }
+        self.text.truncate(norm_start);
+        self.words.truncate(words_before);
+        // 1. The caseless normal form of the whole raw token, so that the words below are
+        // those of the normalised text itself (NFC may move a mark across what would otherwise
+        // be a word boundary: `[\u{345}\u{300}` becomes `[\u{300}ι`). NFC is computed piece by
+        // piece: a piece starts at a character NFC never combines with or reorders across
+        // (`starts_nfc_piece`), so the pieces' forms concatenate to the whole token's. Each
+        // piece remembers its source range, for the words' source ranges.
+        let mut pieces = std::mem::take(&mut self.pieces);
+        pieces.clear();
+        let mut scratch = std::mem::take(&mut self.scratch);
         let mut i = 0;
         while i < body.len() {
-            let class = char_class(body[i].1);
             let mut j = i + 1;
-            // A segment: one character (or a run of one word class), with the combining
-            // marks that follow it: a mark belongs to the character it is attached to.
-            while j < body.len() {
-                let c = body[j].1;
-                if is_mark(c)
+            while j < body.len() && !starts_nfc_piece(body[j].1) {
+                j += 1;
+            }
+            let norm_at = self.text.len();
+            let (src, c) = body[i];
+            if j == i + 1 && (c.is_ascii() || is_caseless_stable(c)) {
+                // Copied byte for byte (ASCII lower-cased): one identity piece for a run of
+                // such characters that are contiguous in the source.
+                self.text.push(if c.is_ascii() { c.to_ascii_lowercase() } else { c });
+                let end = src + c.len_utf8();
+                match pieces.last_mut() {
+                    Some(last) if last.identity && last.source.end == src => last.source.end = end,
+                    _ => pieces.push(Piece { norm: norm_at, source: src..end, identity: true }),
+                }
+            } else if j == i + 1 && is_nfc_stable(c) {
+                // Only case folding changes it; NFC again only if the folding asks for it.
+                push_case_folded(c, &mut self.text);
+                if !self.text[norm_at..].chars().all(|f| f.is_ascii() || is_nfc_stable(f)) {
+                    self.text.truncate(norm_at);
+                    push_caseless(std::iter::once(c), &mut self.text, &mut scratch);
+                }
+                pieces.push(Piece {
+                    norm: norm_at,
+                    source: src..src + c.len_utf8(),
+                    identity: false,
+                });
+            } else {
+                push_caseless(body[i..j].iter().map(|&(_, c)| c), &mut self.text, &mut scratch);
+                // When the characters' own normal forms add up to the piece's (NFC composed
+                // and reordered nothing: a Hangul vowel after `[`), each keeps its source.
+                let mut whole = std::mem::take(&mut self.piece_text);
+                whole.clear();
+                whole.push_str(&self.text[norm_at..]);
+                self.text.truncate(norm_at);
+                let pieces_before = pieces.len();
+                for &(off, c) in &body[i..j] {
+                    let at = self.text.len();
+                    push_caseless(std::iter::once(c), &mut self.text, &mut scratch);
+                    pieces.push(Piece {
+                        norm: at,
+                        source: off..off + c.len_utf8(),
+                        identity: false,
+                    });
+                }
+                if self.text[norm_at..] != whole[..] {
+                    self.text.truncate(norm_at);
+                    self.text.push_str(&whole);
+                    pieces.truncate(pieces_before);
+                    let (last_off, last_c) = body[j - 1];
+                    let source = src..last_off + last_c.len_utf8();
+                    pieces.push(Piece { norm: norm_at, source, identity: false });
+                }
+                self.piece_text = whole;
+            }
+            i = j;
+        }
+        self.scratch = scratch;
+        // The source range of the normalised bytes `norm`: exact inside identity pieces,
+        // otherwise from the start of the piece holding its first byte to the end of the piece
+        // holding its last.
+        let source_of = |norm: &Range<usize>| {
+            let piece = |at: usize| &pieces[pieces.partition_point(|p| p.norm <= at) - 1];
+            let (first, last) = (piece(norm.start), piece(norm.end - 1));
+            let start = match first.identity {
+                true => first.source.start + (norm.start - first.norm),
+                false => first.source.start,
+            };
+            let end = match last.identity {
+                true => last.source.start + (norm.end - last.norm),
+                false => last.source.end,
+            };
+            start..end
+        };
+        // 2. Words: a segment is one character (or a run of one word class) with the combining
+        // marks that follow it: a mark belongs to the character it is attached to.
+        let mut at = norm_start;
+        while at < self.text.len() {
+            let rest = &self.text[at..];
+            let mut chars = rest.char_indices();
+            let (_, first) = chars.next().expect("at < len");
+            let class = char_class(first);
+            let mut end = rest.len();
+            for (k, c) in chars {
+                let joins = is_mark(c)
                     || (matches!(class, CharClass::Word | CharClass::NoSpace)
-                        && char_class(c) == class)
-                {
-                    j += 1;
-                } else {
+                        && char_class(c) == class);
+                if !joins {
+                    end = k;
                     break;
                 }
             }
-            let seg = &body[i..j];
+            let seg = at..at + end;
+            // An emoji followed by marks may have composed into a symbol (`↔` + U+0338 is
+            // `↮`): the class is that of the normalised character, so it is no word then.
+            if matches!(class, CharClass::Word | CharClass::NoSpace | CharClass::Emoji) {
+                self.words.push(Word {
+                    source: source_of(&seg),
+                    norm: seg.clone(),
+                    raw_token: raw_index,
+                    no_space: class == CharClass::NoSpace,
+                });
+            }
+            at = seg.end;
+        }
+        self.pieces = pieces;
+        self.raw_tokens.push(RawToken { norm: norm_start..self.text.len(), source: range, is_url });
+        self.chars = chars;
+    }
+}
+
+impl Tokens {
+    /// The common case of [`Tokens::push_raw_token`]: a token with no character that NFC or
+    /// case folding could change (ASCII letters aside) is its own normal form, ASCII
+    /// lower-cased, so it is split and copied in one pass. Returns false, having pushed part
+    /// of it, on the first other character.
+    fn push_plain_segments(&mut self, body: &[(usize, char)], raw_index: usize) -> bool {
+        // (class, is a mark) of a plain character; None for any other.
+        let plain = |c: char| -> Option<(CharClass, bool)> {
+            if c.is_ascii() {
+                return Some((tables::ASCII_CLASS[c as usize], false));
+            }
+            let f = flags(c)?;
+            (f & (FOLDS | NFC_UNSTABLE) == 0).then(|| (CLASSES[(f & 7) as usize], f & MARK != 0))
+        };
+        let mut i = 0;
+        while i < body.len() {
+            let Some((class, _)) = plain(body[i].1) else { return false };
             let seg_start = self.text.len();
-            let mut scratch = std::mem::take(&mut self.scratch);
-            push_caseless(seg.iter().map(|&(_, c)| c), &mut self.text, &mut scratch);
-            self.scratch = scratch;
-            // An emoji with marks may compose into a symbol (`↔` + U+0338 is `↮`): it is a
-            // word only if it still starts with an emoji.
-            let is_word = match class {
-                CharClass::Word | CharClass::NoSpace => true,
-                CharClass::Emoji => self.text[seg_start..]
-                    .chars()
-                    .next()
-                    .is_some_and(|c| char_class(c) == CharClass::Emoji),
-                _ => false,
-            };
-            if is_word {
-                let (last_off, last_c) = seg[seg.len() - 1];
+            self.text.push(body[i].1.to_ascii_lowercase());
+            let mut j = i + 1;
+            while j < body.len() {
+                let c = body[j].1;
+                let Some((k, mark)) = plain(c) else { return false };
+                if !(mark || (matches!(class, CharClass::Word | CharClass::NoSpace) && k == class))
+                {
+                    break;
+                }
+                self.text.push(c.to_ascii_lowercase());
+                j += 1;
+            }
+            if matches!(class, CharClass::Word | CharClass::NoSpace | CharClass::Emoji) {
+                let (last_off, last_c) = body[j - 1];
                 self.words.push(Word {
                     norm: seg_start..self.text.len(),
-                    source: seg[0].0..last_off + last_c.len_utf8(),
+                    source: body[i].0..last_off + last_c.len_utf8(),
                     raw_token: raw_index,
                     no_space: class == CharClass::NoSpace,
                 });
             }
             i = j;
         }
-        self.raw_tokens.push(RawToken { norm: norm_start..self.text.len(), source: range, is_url });
-        self.chars = chars;
+        true
     }
 }
 

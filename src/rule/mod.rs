@@ -1,4 +1,5 @@
-//! Rules: the two dialects (spec sections 3, 4 and 7 "Rule syntax") and the tree both parse to.
+//! Rules: the two dialects ([rule language](crate::rule_language), sections 4 to 6) and the
+//! tree both parse to.
 //!
 //! A [`Rule`] is a tree of [`Node`]s whose leaves are [`Term`]s, already normalised (folded,
 //! tokenised), so matchers never look at rule text again. Every rule prints back to a canonical
@@ -356,6 +357,82 @@ impl fmt::Display for Rule {
             Dialect::Rule => parse::print_rule(&self.root, f),
             Dialect::Track => track::print_track(&self.root, f),
         }
+    }
+}
+
+/// The JSON form of a [`Rule`] (feature `json`): the canonical text and the dialect, plus a
+/// track filter's `follow` ids and `locations` boxes (`[west, south, east, north]`) when it
+/// has any.
+#[cfg(feature = "json")]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleJson {
+    #[serde(default)]
+    value: String,
+    #[serde(default)]
+    dialect: Dialect,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    follow: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    locations: Vec<[f64; 4]>,
+}
+
+/// A rule serialises as `{"value": canonical text, "dialect": "rule" | "track"}` (the keys of
+/// a rules-file line), with `follow` and `locations` for a track filter that has them.
+/// Deserialising parses `value` with the default [`Limits`]; `dialect` defaults to `rule`.
+///
+/// ```
+/// use streamtrack::Rule;
+/// let rule = Rule::parse_track("Nintendo, wii fit").unwrap();
+/// let json = serde_json::to_string(&rule).unwrap();
+/// assert_eq!(json, r#"{"value":"nintendo,wii fit","dialect":"track"}"#);
+/// assert_eq!(serde_json::from_str::<Rule>(&json).unwrap(), rule);
+/// ```
+#[cfg(feature = "json")]
+impl serde::Serialize for Rule {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (mut follow, mut locations) = (Vec::new(), Vec::new());
+        if self.dialect == Dialect::Track {
+            let branches = match &self.root {
+                Node::Or(children) => children.as_slice(),
+                other => std::slice::from_ref(other),
+            };
+            for branch in branches {
+                match branch {
+                    Node::Term(Term::Follow(id)) => follow.push(id.clone()),
+                    Node::Term(Term::Locations(b)) => {
+                        locations.push([b.west, b.south, b.east, b.north])
+                    }
+                    _ => {}
+                }
+            }
+        }
+        RuleJson { value: self.to_string(), dialect: self.dialect, follow, locations }
+            .serialize(serializer)
+    }
+}
+
+/// See the `Serialize` impl: parses the canonical text under the default limits.
+#[cfg(feature = "json")]
+impl<'de> serde::Deserialize<'de> for Rule {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let json = RuleJson::deserialize(deserializer)?;
+        let parser = Parser::new();
+        let parsed = if json.follow.is_empty() && json.locations.is_empty() {
+            parser.parse(&json.value, json.dialect)
+        } else if json.dialect != Dialect::Track {
+            return Err(D::Error::custom("`follow` and `locations` need the track dialect"));
+        } else {
+            let boxes: Vec<GeoBox> = json
+                .locations
+                .iter()
+                .map(|&[west, south, east, north]| GeoBox { west, south, east, north })
+                .collect();
+            let track = Some(json.value.as_str()).filter(|t| !t.trim().is_empty());
+            Rule::track_filter(track, &json.follow, &boxes, &parser)
+        };
+        parsed.map_err(|e| D::Error::custom(format!("rule {:?}: {e}", json.value)))
     }
 }
 

@@ -19,7 +19,7 @@ pub enum EngineArg {
     /// The compiled matcher (presearch index and verification).
     #[default]
     Compiled,
-    /// The reference matcher (the spec, rule by rule).
+    /// The reference matcher (the rule-language reference, rule by rule).
     Reference,
 }
 
