@@ -2,6 +2,7 @@
 //!
 //! Modules, one concept each (DESIGN.md maps them in detail):
 //!
+//! - [`analytics`]: reactions (sentiment), intensity and bursts of the tracked conversation;
 //! - [`message`]: messages and their JSON readers;
 //! - [`normalize`]: text normalisation and tokenisation;
 //! - [`rule`]: the two rule dialects, parsed into one tree;
@@ -12,6 +13,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod analytics;
 pub mod engine;
 pub mod matcher;
 pub mod message;

@@ -8,6 +8,7 @@ mod flood_bench;
 mod format;
 mod match_cmd;
 mod run_cmd;
+mod sentiment_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -37,6 +38,9 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Track a built-in stream of messages against built-in subscriptions and show live figures.
     Demo(demo::DemoArgs),
+    /// Score the reaction (VADER sentiment) of each message: JSON Lines in, each object out
+    /// with `"reaction": {"compound", "pos", "neu", "neg", "label"}` added.
+    Sentiment(sentiment_cmd::SentimentArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,5 +50,6 @@ fn main() -> ExitCode {
         Command::Run(args) => run_cmd::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Sentiment(args) => sentiment_cmd::run(args),
     }
 }
