@@ -144,6 +144,7 @@ impl Message {
             MessageFormat::TwitterV2 => read_v2(&map)?,
             MessageFormat::Simple | MessageFormat::Auto => read_simple(&map)?,
         };
+        message.timestamp = super::time::timestamp_of(&map, format)?;
         message.source = Some(Arc::new(map));
         Ok(message)
     }
