@@ -19,23 +19,18 @@ use std::str::FromStr;
 const SCORE_HALF: f64 = 5.0;
 
 /// How readily a burst is declared.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub enum Sensitivity {
     /// Score threshold 0.6 (p ≈ 1e−7.5).
     Low,
     /// Score threshold 0.5 (p ≈ 1e−5): the default.
+    #[default]
     Medium,
     /// Score threshold 0.4 (p ≈ 1e−3.3).
     High,
     /// A number `s` in (0, 1): score threshold `1 − s` (higher is more sensitive; `0.5` is
     /// medium).
     Custom(f64),
-}
-
-impl Default for Sensitivity {
-    fn default() -> Self {
-        Sensitivity::Medium
-    }
 }
 
 impl Sensitivity {

@@ -361,8 +361,10 @@ impl Lexicon {
         if sums.is_empty() {
             return Err(LexiconError::Empty);
         }
-        let mut lex = Lexicon::default();
-        lex.words = sums.into_iter().map(|(k, (s, c))| (k, s / f64::from(c))).collect();
+        let mut lex = Lexicon {
+            words: sums.into_iter().map(|(k, (s, c))| (k, s / f64::from(c))).collect(),
+            ..Lexicon::default()
+        };
         lex.find_superlatives();
         Ok(lex)
     }

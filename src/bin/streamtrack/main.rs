@@ -1,6 +1,7 @@
 //! The `streamtrack` command-line tool.
 
 mod bench;
+mod bursts_cmd;
 mod churn_bench;
 mod demo;
 mod engine_bench;
@@ -41,6 +42,9 @@ enum Command {
     /// Score the reaction (VADER sentiment) of each message: JSON Lines in, each object out
     /// with `"reaction": {"compound", "pos", "neu", "neg", "label"}` added.
     Sentiment(sentiment_cmd::SentimentArgs),
+    /// Detect bursts in a `timestamp,value` counts series (CSV), online: score and decision
+    /// per row.
+    Bursts(bursts_cmd::BurstsArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,5 +55,6 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Sentiment(args) => sentiment_cmd::run(args),
+        Command::Bursts(args) => bursts_cmd::run(args),
     }
 }
