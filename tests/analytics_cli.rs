@@ -18,7 +18,8 @@ fn run(args: &[&str], stdin: &str) -> Output {
 }
 
 fn temp_file(name: &str, content: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("streamtrack-analytics-cli-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("streamtrack-analytics-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, content).unwrap();
@@ -88,7 +89,10 @@ fn sentiment_reports_malformed_lines_by_number_and_goes_on() {
 #[test]
 fn sentiment_lexicon_options_and_their_errors() {
     let lex = temp_file("lex.txt", "zorgle\t3.0\n");
-    let o = run(&["sentiment", "--lexicon", lex.to_str().unwrap()], "{\"id\": 1, \"text\": \"zorgle\"}\n");
+    let o = run(
+        &["sentiment", "--lexicon", lex.to_str().unwrap()],
+        "{\"id\": 1, \"text\": \"zorgle\"}\n",
+    );
     assert_eq!(lines(&o)[0]["reaction"]["label"], "positive");
     let bad = temp_file("bad.txt", "zorgle\t3.0\nfoo\tbar\n");
     let o = run(&["sentiment", "--lexicon", bad.to_str().unwrap()], "");

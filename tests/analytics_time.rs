@@ -29,8 +29,14 @@ fn malformed_timestamps_name_the_field() {
         (r#"{"id": 1, "text": "hi", "created_at": "2018-13-10T20:19:24Z"}"#, "created_at"),
         (r#"{"id": 1, "text": "hi", "timestamp": "yesterday"}"#, "timestamp"),
         (r#"{"id": 1, "text": "hi", "timestamp": true}"#, "timestamp"),
-        (r#"{"id_str": "1", "text": "hi", "created_at": "Wed Foo 10 20:19:24 +0000 2018"}"#, "created_at"),
-        (r#"{"data": {"id": "1", "text": "hi", "created_at": "2018-10-10T25:00:00Z"}}"#, "data.created_at"),
+        (
+            r#"{"id_str": "1", "text": "hi", "created_at": "Wed Foo 10 20:19:24 +0000 2018"}"#,
+            "created_at",
+        ),
+        (
+            r#"{"data": {"id": "1", "text": "hi", "created_at": "2018-10-10T25:00:00Z"}}"#,
+            "data.created_at",
+        ),
     ] {
         match Message::from_json(line) {
             Err(JsonError::InvalidField { field: f, reason }) => {

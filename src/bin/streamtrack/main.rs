@@ -1,5 +1,6 @@
 //! The `streamtrack` command-line tool.
 
+mod analytics_bench;
 mod bench;
 mod bursts_cmd;
 mod churn_bench;
