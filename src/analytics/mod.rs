@@ -255,6 +255,17 @@ impl Analytics {
         Recorded { reaction, events }
     }
 
+    /// [`Analytics::record`] for a message the caller already shares (as the engine does):
+    /// the kept copy is this `Arc`, not a clone of the message.
+    pub fn record_shared(&mut self, m: &Arc<Message>, keys: &[SeriesKey], now_ms: i64) -> Recorded {
+        let reaction = self.cfg.sentiment.then(|| {
+            self.stats.scored += 1;
+            self.scorers.score_message(m)
+        });
+        let events = self.record_scored(m.clone(), reaction, keys, now_ms);
+        Recorded { reaction, events }
+    }
+
     /// Records a message whose reaction the caller already has (or `None`).
     pub fn record_scored(
         &mut self,
