@@ -163,6 +163,8 @@ pub struct BurstDetector {
     seen: u64,
     recent: [f64; 2],
     in_burst: bool,
+    /// The baseline's smoothing factor per bucket, from the half-life.
+    alpha: f64,
     slots: Option<Box<[Slot]>>,
 }
 
@@ -178,6 +180,7 @@ impl BurstDetector {
     /// A detector with no history.
     pub fn new(cfg: BurstConfig) -> Self {
         let slots = cfg.season.map(|p| vec![Slot::default(); p as usize].into_boxed_slice());
+        let alpha = 1.0 - 0.5f64.powf(1.0 / cfg.half_life.max(1.0));
         BurstDetector {
             cfg,
             mean: 0.0,
@@ -185,6 +188,7 @@ impl BurstDetector {
             seen: 0,
             recent: [0.0; 2],
             in_burst: false,
+            alpha,
             slots,
         }
     }
@@ -261,9 +265,8 @@ impl BurstDetector {
     }
 
     fn learn(&mut self, x: f64) {
-        let base = 1.0 - 0.5f64.powf(1.0 / self.cfg.half_life.max(1.0));
         // The first buckets average evenly; a burst barely moves the baseline.
-        let mut a = base.max(1.0 / (self.seen as f64 + 1.0));
+        let mut a = self.alpha.max(1.0 / (self.seen as f64 + 1.0));
         if self.in_burst {
             a *= 0.05;
         }
