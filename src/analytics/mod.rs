@@ -291,10 +291,14 @@ impl Analytics {
         for key in keys {
             let n = self.cfg.resolutions.len();
             let burst = self.cfg.burst;
-            let st = self.keys.entry(key.clone()).or_insert_with(|| KeyState {
-                series: (0..n).map(|_| Series::new(burst)).collect(),
-                recent: VecDeque::new(),
-            });
+            if !self.keys.contains_key(key) {
+                let st = KeyState {
+                    series: (0..n).map(|_| Series::new(burst)).collect(),
+                    recent: VecDeque::new(),
+                };
+                self.keys.insert(key.clone(), st);
+            }
+            let Some(st) = self.keys.get_mut(key) else { continue };
             for (i, (s, r)) in st.series.iter_mut().zip(&self.cfg.resolutions).enumerate() {
                 s.close(r, i, self.watermark, self.cfg.lateness_ms, &mut scratch);
                 if !s.add(r, t, compound) {
@@ -305,11 +309,13 @@ impl Analytics {
                 .extend(scratch.drain(..).map(|event| AnalyticsEvent { key: key.clone(), event }));
             if self.cfg.recent_per_key > 0 {
                 self.seq += 1;
-                let pos = st.recent.partition_point(|x| x.time_ms <= t);
-                st.recent.insert(
-                    pos,
-                    Recent { time_ms: t, message: m.clone(), reaction, seq: self.seq, bytes },
-                );
+                let r = Recent { time_ms: t, message: m.clone(), reaction, seq: self.seq, bytes };
+                if st.recent.back().is_none_or(|x| x.time_ms <= t) {
+                    st.recent.push_back(r);
+                } else {
+                    let pos = st.recent.partition_point(|x| x.time_ms <= t);
+                    st.recent.insert(pos, r);
+                }
                 self.recent_bytes += bytes;
                 self.recent_live += 1;
                 self.order.push_back((key.clone(), self.seq));
@@ -341,12 +347,9 @@ impl Analytics {
         }
         // Entries already dropped by the per-series bound are stale here: compact.
         if self.order.len() > 2 * self.recent_live + 1024 {
-            let live: std::collections::HashSet<(SeriesKey, u64)> = self
-                .keys
-                .iter()
-                .flat_map(|(k, st)| st.recent.iter().map(move |r| (k.clone(), r.seq)))
-                .collect();
-            self.order.retain(|e| live.contains(e));
+            let live: std::collections::HashSet<u64> =
+                self.keys.values().flat_map(|st| st.recent.iter().map(|r| r.seq)).collect();
+            self.order.retain(|e| live.contains(&e.1));
         }
     }
 

@@ -173,6 +173,30 @@ pub fn run(args: AnalyticsBench) -> ExitCode {
         table.push(format!(
             "sentiment, {name:<29}{rate:>10.0} msgs/s per core-second ({wall:.0} by wall time)"
         ));
+        // Parity with the Python package on the frozen vectors (run from the repository root).
+        if let Ok(text) = std::fs::read_to_string("tests/data/vader_vectors.jsonl") {
+            let (mut n, mut same, mut ours_same) = (0, 0, 0);
+            for v in text.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            {
+                let (Some(t), Some(want)) = (v["text"].as_str(), v["compound"].as_f64()) else {
+                    continue;
+                };
+                n += 1;
+                same += usize::from((f(t) - want).abs() < 1e-4);
+                ours_same += usize::from((compat.score(t).compound - want).abs() < 1e-9);
+            }
+            out.insert(
+                "peer_parity".into(),
+                serde_json::json!({"vectors": n, "within_1e-4": same}),
+            );
+            out.insert(
+                "python_compatible_parity".into(),
+                serde_json::json!({"vectors": n, "within_1e-9": ours_same}),
+            );
+            table.push(format!(
+                "  frozen vectors of vaderSentiment 3.3.2: {name} {same}/{n} within 1e-4; ours (python-compat) {ours_same}/{n} within 1e-9"
+            ));
+        }
         if !rated.is_empty() {
             let xs: Vec<f64> = rated.iter().map(|r| f(&r.0)).collect();
             let ys: Vec<f64> = rated.iter().map(|r| r.1).collect();
