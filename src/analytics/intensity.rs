@@ -151,6 +151,7 @@ impl Series {
         let key = b as u32;
         let pos = match self.cells.back() {
             Some(&(k, _)) if k < key => self.cells.len(),
+            Some(&(k, _)) if k == key => self.cells.len() - 1,
             None => 0,
             _ => self.cells.partition_point(|&(k, _)| k < key),
         };
@@ -191,6 +192,9 @@ impl Series {
             self.next_close = Some(limit);
             return;
         };
+        if limit <= nc {
+            return; // nothing new to close (the common case)
+        }
         if limit > nc + MAX_CATCH_UP {
             // A long silence: the non-empty buckets before the last MAX_CATCH_UP are fed
             // without their empty neighbours.
@@ -206,8 +210,8 @@ impl Series {
             }
             nc = nc.max(skip_to);
         }
+        let mut i = self.cells.partition_point(|&(k, _)| i64::from(k) < nc);
         while nc < limit {
-            let i = self.cells.partition_point(|&(k, _)| i64::from(k) < nc);
             let count = match self.cells.get(i) {
                 Some(&(k, c)) if i64::from(k) == nc => c.count,
                 _ => 0,
@@ -216,6 +220,7 @@ impl Series {
             if let Some((k, c)) = self.cells.get_mut(i) {
                 if i64::from(*k) == nc {
                     c.score = score as f32;
+                    i += 1;
                 }
             }
             nc += 1;
