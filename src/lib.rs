@@ -8,6 +8,7 @@
 //! Modules, one concept each (DESIGN.md maps them in detail):
 //!
 //! - [`rule_language`]: the reference of the rule language (documentation only);
+//! - [`analytics`]: reactions (sentiment), intensity and bursts of the tracked conversation;
 //! - [`message`]: messages and their JSON readers;
 //! - [`normalize`]: text normalisation and tokenisation;
 //! - [`rule`]: the two rule dialects, parsed into one tree;
@@ -22,6 +23,7 @@
 #[doc = include_str!("../docs/rule-language.md")]
 pub mod rule_language {}
 
+pub mod analytics;
 pub mod engine;
 pub mod matcher;
 pub mod message;

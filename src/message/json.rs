@@ -286,6 +286,7 @@ fn read_object(
         MessageFormat::TwitterV2 => read_v2(&map)?,
         MessageFormat::Simple | MessageFormat::Auto => read_simple(&map, raw_id)?,
     };
+    message.timestamp = super::time::timestamp_of(&map, format)?;
     message.source = Some(Arc::new(map));
     Ok(message)
 }

@@ -12,6 +12,7 @@ mod json;
 pub use json::{JsonError, MessageFormat};
 
 pub(crate) mod extract;
+pub mod time;
 pub use extract::{extract_entities, ExtractedEntities};
 
 /// A URL entity: what the message links to.
@@ -112,6 +113,9 @@ pub struct Message {
     pub in_reply_to_user: Option<String>,
     /// Id of the user replied to (for `to:`).
     pub in_reply_to_user_id: Option<String>,
+    /// Event time, milliseconds since the Unix epoch (UTC), when the source gave one
+    /// (`created_at` / `timestamp`, see [`time`]); analytics use arrival time otherwise.
+    pub timestamp: Option<i64>,
     /// The JSON object the message was read from, kept so that output can echo the input
     /// unchanged (unknown fields included).
     #[cfg(feature = "json")]
@@ -157,6 +161,12 @@ impl Message {
     /// Sets the exact location.
     pub fn with_coordinates(mut self, lon: f64, lat: f64) -> Self {
         self.coordinates = Some((lon, lat));
+        self
+    }
+
+    /// Sets the event time (milliseconds since the Unix epoch, UTC).
+    pub fn with_timestamp(mut self, ms: i64) -> Self {
+        self.timestamp = Some(ms);
         self
     }
 

@@ -27,6 +27,8 @@ enum BenchWhat {
     Flood(crate::flood_bench::FloodBench),
     /// The streaming engine end to end: throughput by matcher threads, latency, fan-out.
     Engine(crate::engine_bench::EngineBench),
+    /// Analytics: sentiment throughput and accuracy, burst detection, bytes per active rule.
+    Analytics(crate::analytics_bench::AnalyticsBench),
 }
 
 #[derive(Args)]
@@ -60,6 +62,7 @@ pub fn run(args: BenchArgs) -> ExitCode {
         BenchWhat::Churn(c) => crate::churn_bench::run(c),
         BenchWhat::Flood(f) => crate::flood_bench::run(f),
         BenchWhat::Engine(e) => crate::engine_bench::run(e),
+        BenchWhat::Analytics(a) => crate::analytics_bench::run(a),
     }
 }
 

@@ -1,6 +1,8 @@
 //! The `streamtrack` command-line tool.
 
+mod analytics_bench;
 mod bench;
+mod bursts_cmd;
 mod churn_bench;
 mod demo;
 mod engine_bench;
@@ -8,6 +10,7 @@ mod flood_bench;
 mod format;
 mod match_cmd;
 mod run_cmd;
+mod sentiment_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -55,6 +58,12 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Track a built-in stream of messages against built-in subscriptions and show live figures.
     Demo(demo::DemoArgs),
+    /// Score the reaction (VADER sentiment) of each message: JSON Lines in, each object out
+    /// with `"reaction": {"compound", "pos", "neu", "neg", "label"}` added.
+    Sentiment(sentiment_cmd::SentimentArgs),
+    /// Detect bursts in a `timestamp,value` counts series (CSV), online: score and decision
+    /// per row.
+    Bursts(bursts_cmd::BurstsArgs),
 }
 
 fn main() -> ExitCode {
@@ -64,5 +73,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_cmd::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Sentiment(args) => sentiment_cmd::run(args),
+        Command::Bursts(args) => bursts_cmd::run(args),
     }
 }

@@ -1,0 +1,1309 @@
+//! Reactions: a lexicon-based positive/negative scorer, the VADER method (Hutto & Gilbert,
+//! ICWSM 2014), with the VADER 3.3.2 lexicon built in.
+//!
+//! The scorer reads the raw message text, not the engine's normalised tokens: VADER's cues
+//! (ALL-CAPS emphasis, `!`, emoticons such as `:D`, punctuation around short words) are exactly
+//! what normalisation removes. Tokenising again is cheap next to the lexicon look-ups (see
+//! DESIGN.md, "Analytics", for the measurement).
+//!
+//! [`Fixes::none`] reproduces the Python package `vaderSentiment` 3.3.2 exactly (pinned by frozen
+//! vectors in `tests/data/vader_vectors.jsonl`); the default, [`Fixes::all`], departs from it on
+//! purpose in the places listed on [`Fixes`], each with a test.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Arc, OnceLock};
+
+const B_INCR: f64 = 0.293;
+const B_DECR: f64 = -0.293;
+const C_INCR: f64 = 0.733;
+const N_SCALAR: f64 = -0.74;
+/// What a negated superlative keeps of its flipped valence ("not the worst" is faint praise).
+const SUPERLATIVE_NEGATION: f64 = 0.3;
+/// Weight of the pos−neg balance in the compound score (see [`Fixes::balance_weight`]).
+const BALANCE_WEIGHT: f64 = 0.35;
+
+/// The compound score at or above which a text is labelled positive (at or below its negative,
+/// negative), as VADER recommends.
+pub const LABEL_THRESHOLD: f64 = 0.05;
+
+static VADER_LEXICON: &str = include_str!("../../data/vader/vader_lexicon.tsv");
+static VADER_EMOJI: &str = include_str!("../../data/vader/emoji_utf8_lexicon.txt");
+
+/// A small, fast hasher for the lexicon's string keys (FxHash). The lexicon is fixed once built,
+/// so hostile input can only look keys up, never fill a bucket: no flooding risk.
+#[derive(Default, Clone, Copy)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(K);
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut buf = [0u8; 8];
+            buf[..rest.len()].copy_from_slice(rest);
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(buf)).wrapping_mul(K);
+        }
+    }
+    fn write_u8(&mut self, b: u8) {
+        self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+
+/// The three labels of a reaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Label {
+    /// Compound score >= 0.05.
+    Positive,
+    /// Compound score strictly between -0.05 and 0.05.
+    Neutral,
+    /// Compound score <= -0.05.
+    Negative,
+}
+
+impl Label {
+    /// The label of a compound score, at VADER's thresholds of ±[`LABEL_THRESHOLD`].
+    pub fn of(compound: f64) -> Label {
+        if compound >= LABEL_THRESHOLD {
+            Label::Positive
+        } else if compound <= -LABEL_THRESHOLD {
+            Label::Negative
+        } else {
+            Label::Neutral
+        }
+    }
+
+    /// `"positive"`, `"neutral"` or `"negative"`, as written in JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Label::Positive => "positive",
+            Label::Neutral => "neutral",
+            Label::Negative => "negative",
+        }
+    }
+}
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The reaction a text expresses: VADER's scores plus a length-normalised mean.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Reaction {
+    /// Overall score in [-1, 1]: the normalised sum of the word valences (VADER's compound),
+    /// blended with the pos−neg balance by default (see [`Fixes::balance_weight`]).
+    pub compound: f64,
+    /// Share of the text that is positive, in [0, 1].
+    pub pos: f64,
+    /// Share of the text that is neutral, in [0, 1].
+    pub neu: f64,
+    /// Share of the text that is negative, in [0, 1].
+    pub neg: f64,
+    /// Mean valence of the sentiment-bearing words, scaled to [-1, 1]: unlike the sum-based
+    /// compound it does not saturate on long texts.
+    pub mean: f64,
+}
+
+impl Reaction {
+    /// The label of the compound score.
+    pub fn label(&self) -> Label {
+        Label::of(self.compound)
+    }
+
+    /// The reaction rounded as VADER prints it (compound and mean to 4 decimals, shares to 3),
+    /// for stable output.
+    pub fn rounded(&self) -> Reaction {
+        let r = |x: f64, p: f64| (x * p).round() / p;
+        Reaction {
+            compound: r(self.compound, 1e4),
+            pos: r(self.pos, 1e3),
+            neu: r(self.neu, 1e3),
+            neg: r(self.neg, 1e3),
+            mean: r(self.mean, 1e4),
+        }
+    }
+
+    /// The JSON object attached to output, `{"compound", "pos", "neu", "neg", "label"}`
+    /// (rounded as [`Reaction::rounded`]).
+    #[cfg(feature = "json")]
+    pub fn to_json(&self) -> serde_json::Value {
+        let r = self.rounded();
+        serde_json::json!({
+            "compound": r.compound,
+            "pos": r.pos,
+            "neu": r.neu,
+            "neg": r.neg,
+            "label": self.label().as_str(),
+        })
+    }
+}
+
+/// The deliberate departures from the Python package, each switchable so that a test can show
+/// the complaint with the fix off and its absence with it on. [`Fixes::all`] is the default;
+/// [`Fixes::none`] is `vaderSentiment` 3.3.2 exactly.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Fixes {
+    /// Emoticons (lexicon entries that start with a non-letter: `:)`, `<3`) are never negated or
+    /// boosted by earlier words: in "not bad :)" the `not` belongs to `bad`, not to `:)`.
+    pub emoticon_scope: bool,
+    /// A negation or booster reaches back only up to the nearest sentiment word: in
+    /// "don't care don't care" the second `care` is negated once, not twice.
+    pub negation_scope: bool,
+    /// `kindly` before another word is a request marker ("kindly refund my order"), worth 0;
+    /// it keeps its valence only at the end of a clause ("they treated us kindly").
+    pub kindly_request: bool,
+    /// A negated superlative keeps only 0.3 of its flipped valence: "not the worst" is faint
+    /// praise, not +2.3.
+    pub negated_superlative: bool,
+    /// `&amp;`, `&lt;`, `&gt;`, `&quot;`, `&#39;`, `&apos;` are decoded first (raw tweets carry
+    /// them; `&lt;3` is a heart).
+    pub html_entities: bool,
+    /// `no` is not negated by an earlier `no`: "NO NO NO" is negative, not positive.
+    pub repeated_no: bool,
+    /// The special phrases ("bad ass", "the shit", "kiss of death") are checked at every word,
+    /// not only when the word three back is not a sentiment word.
+    pub idioms_anywhere: bool,
+    /// Punctuation is stripped from short words too (`ok,` is `ok`), unless the token is itself a
+    /// lexicon entry (an emoticon).
+    pub short_token_punct: bool,
+    /// "but" halves the words before it and raises by half those after it, by position (the
+    /// Python package looks values up by equality and can scale the wrong one).
+    pub but_positions: bool,
+    /// Elongated words ("gooood", "sooo") are looked up with letter runs shortened to two, then
+    /// one letter, when the word itself is not in the lexicon.
+    pub elongation: bool,
+    /// Weight `w` of the pos−neg balance in the compound: `(1 − w)·normalise(sum) + w·(pos − neg)`.
+    /// The sum alone saturates on long texts; the balance is length-normalised. 0 is VADER.
+    pub balance_weight: f64,
+}
+
+impl Fixes {
+    /// Every fix on (the default).
+    pub fn all() -> Fixes {
+        Fixes {
+            emoticon_scope: true,
+            negation_scope: true,
+            kindly_request: true,
+            negated_superlative: true,
+            html_entities: true,
+            repeated_no: true,
+            idioms_anywhere: true,
+            short_token_punct: true,
+            but_positions: true,
+            elongation: true,
+            balance_weight: BALANCE_WEIGHT,
+        }
+    }
+
+    /// No fix: the Python package `vaderSentiment` 3.3.2, bug for bug.
+    pub fn none() -> Fixes {
+        Fixes {
+            emoticon_scope: false,
+            negation_scope: false,
+            kindly_request: false,
+            negated_superlative: false,
+            html_entities: false,
+            repeated_no: false,
+            idioms_anywhere: false,
+            short_token_punct: false,
+            but_positions: false,
+            elongation: false,
+            balance_weight: 0.0,
+        }
+    }
+}
+
+impl Default for Fixes {
+    fn default() -> Self {
+        Fixes::all()
+    }
+}
+
+/// Why a lexicon file could not be read.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum LexiconError {
+    /// A line has too few tab-separated fields.
+    MissingField {
+        /// 1-based line number.
+        line: usize,
+        /// 1-based column (in characters) where the missing field should start.
+        column: usize,
+        /// What was expected there.
+        expected: &'static str,
+    },
+    /// A valence is not a finite number.
+    BadNumber {
+        /// 1-based line number.
+        line: usize,
+        /// 1-based column (in characters) of the field.
+        column: usize,
+        /// The field as written.
+        text: String,
+    },
+    /// The file could not be read.
+    Io(String),
+    /// The file has no entries.
+    Empty,
+}
+
+impl fmt::Display for LexiconError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LexiconError::MissingField { line, column, expected } => {
+                write!(f, "line {line}, column {column}: missing field ({expected})")
+            }
+            LexiconError::BadNumber { line, column, text } => {
+                write!(f, "line {line}, column {column}: not a number: {text:?}")
+            }
+            LexiconError::Io(e) => write!(f, "cannot read lexicon: {e}"),
+            LexiconError::Empty => f.write_str("lexicon has no entries"),
+        }
+    }
+}
+
+impl std::error::Error for LexiconError {}
+
+/// A sentiment lexicon: word valences on VADER's −4…+4 scale, and emoji descriptions.
+#[derive(Clone, Debug, Default)]
+pub struct Lexicon {
+    /// Everything known about a lower-case word, in one look-up: its valence, whether it is a
+    /// booster, a negation or a superlative.
+    info: FxMap<Box<str>, WordInfo>,
+    entries: usize,
+    emoji: HashMap<char, Box<str>>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct WordInfo {
+    lex: Option<f64>,
+    /// The booster increment (0: not a booster).
+    booster: f64,
+    negate: bool,
+    superlative: bool,
+}
+
+/// Words ending in "est" that are not superlatives.
+const NOT_SUPERLATIVE: &[&str] =
+    &["arrest", "dishonest", "earnest", "honest", "interest", "molest", "protest"];
+
+fn column_of(line: &str, byte: usize) -> usize {
+    line[..byte].chars().count() + 1
+}
+
+impl Lexicon {
+    /// The VADER 3.3.2 lexicon and emoji descriptions built into the crate (parsed once).
+    pub fn vader() -> Arc<Lexicon> {
+        static LEX: OnceLock<Arc<Lexicon>> = OnceLock::new();
+        LEX.get_or_init(|| {
+            let mut lex = Lexicon::from_vader_str(VADER_LEXICON)
+                .expect("the built-in VADER lexicon parses (tested)");
+            lex.set_emoji_str(VADER_EMOJI);
+            Arc::new(lex)
+        })
+        .clone()
+    }
+
+    /// Reads a lexicon in VADER's format: one entry a line, `token \t valence [\t ...]`.
+    pub fn from_vader_str(text: &str) -> Result<Lexicon, LexiconError> {
+        let mut words: FxMap<Box<str>, f64> = FxMap::default();
+        for (n, raw) in text.split('\n').enumerate() {
+            let line = raw.trim();
+            if line.is_empty() {
+                continue;
+            }
+            let mut fields = line.split('\t');
+            let word = fields.next().unwrap_or_default();
+            let Some(value) = fields.next() else {
+                return Err(LexiconError::MissingField {
+                    line: n + 1,
+                    column: line.chars().count() + 1,
+                    expected: "a tab and a valence",
+                });
+            };
+            let v = parse_valence(value, n + 1, column_of(line, word.len() + 1))?;
+            words.insert(word.into(), v);
+        }
+        Lexicon::from_words(words)
+    }
+
+    /// Reads a lexicon in Pattern's TSV format (`form pos polarity subjectivity ...`, with a
+    /// header line): polarity (−1…+1) is scaled to VADER's −4…+4; a form listed with several
+    /// senses gets their mean.
+    pub fn from_pattern_tsv(text: &str) -> Result<Lexicon, LexiconError> {
+        let mut sums: FxMap<Box<str>, (f64, u32)> = FxMap::default();
+        for (n, raw) in text.split('\n').enumerate() {
+            let line = raw.trim_end_matches('\r');
+            if line.trim().is_empty() || (n == 0 && line.starts_with("form\t")) {
+                continue;
+            }
+            let mut fields = line.split('\t');
+            let form = fields.next().unwrap_or_default().trim();
+            let (Some(_pos), Some(pol)) = (fields.next(), fields.next()) else {
+                return Err(LexiconError::MissingField {
+                    line: n + 1,
+                    column: line.chars().count() + 1,
+                    expected: "pos and polarity columns",
+                });
+            };
+            let start = line.len() - line[form.len()..].len();
+            let col = column_of(line, (start + 1 + _pos.len() + 1).min(line.len()));
+            let v = parse_valence(pol, n + 1, col)? * 4.0;
+            let e = sums.entry(form.to_lowercase().into()).or_insert((0.0, 0));
+            e.0 += v;
+            e.1 += 1;
+        }
+        if sums.is_empty() {
+            return Err(LexiconError::Empty);
+        }
+        Lexicon::from_words(sums.into_iter().map(|(k, (s, c))| (k, s / f64::from(c))).collect())
+    }
+
+    /// Reads a lexicon file, in Pattern's TSV format when its name ends in `.tsv` and its first
+    /// line is Pattern's header, in VADER's format otherwise. VADER's emoji descriptions are
+    /// kept (they are English words: they score only if the lexicon knows them).
+    pub fn from_file(path: &std::path::Path) -> Result<Lexicon, LexiconError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| LexiconError::Io(format!("{}: {e}", path.display())))?;
+        let mut lex = if text.starts_with("form\t") {
+            Lexicon::from_pattern_tsv(&text)?
+        } else {
+            Lexicon::from_vader_str(&text)?
+        };
+        lex.set_emoji_str(VADER_EMOJI);
+        Ok(lex)
+    }
+
+    /// Replaces the emoji descriptions with a file in VADER's `emoji \t description` format
+    /// (entries that are not a single character are ignored, as VADER does).
+    pub fn set_emoji_str(&mut self, text: &str) {
+        self.emoji.clear();
+        for line in text.split('\n') {
+            let mut f = line.trim().split('\t');
+            let (Some(e), Some(d)) = (f.next(), f.next()) else { continue };
+            let mut cs = e.chars();
+            if let (Some(c), None) = (cs.next(), cs.next()) {
+                self.emoji.insert(c, d.into());
+            }
+        }
+    }
+
+    /// The valence of a (lower-case) word, if the lexicon has it.
+    pub fn valence(&self, word: &str) -> Option<f64> {
+        self.info.get(word).and_then(|i| i.lex)
+    }
+
+    fn word_info(&self, word: &str) -> WordInfo {
+        let mut i = self.info.get(word).copied().unwrap_or_default();
+        i.negate |= word.contains("n't");
+        i
+    }
+
+    /// Number of word entries.
+    pub fn len(&self) -> usize {
+        self.entries
+    }
+
+    /// Whether the lexicon has no word entry.
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    fn from_words(words: FxMap<Box<str>, f64>) -> Result<Lexicon, LexiconError> {
+        if words.is_empty() {
+            return Err(LexiconError::Empty);
+        }
+        let entries = words.len();
+        let mut info: FxMap<Box<str>, WordInfo> = words
+            .into_iter()
+            .map(|(w, v)| {
+                let superlative =
+                    (w.len() > 4 && w.ends_with("est") && !NOT_SUPERLATIVE.contains(&&*w))
+                        || matches!(&*w, "best" | "worst");
+                (w, WordInfo { lex: Some(v), superlative, ..WordInfo::default() })
+            })
+            .collect();
+        for (w, b) in BOOSTERS {
+            info.entry((*w).into()).or_default().booster = *b;
+        }
+        for w in NEGATE {
+            info.entry((*w).into()).or_default().negate = true;
+        }
+        Ok(Lexicon { info, entries, emoji: HashMap::new() })
+    }
+}
+
+fn parse_valence(field: &str, line: usize, column: usize) -> Result<f64, LexiconError> {
+    match field.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(LexiconError::BadNumber { line, column, text: field.to_string() }),
+    }
+}
+
+/// VADER's booster dictionary (its one-word entries; see [`booster2`] for the others).
+const BOOSTERS: &[(&str, f64)] = &[
+    ("absolutely", B_INCR),
+    ("amazingly", B_INCR),
+    ("awfully", B_INCR),
+    ("completely", B_INCR),
+    ("considerable", B_INCR),
+    ("considerably", B_INCR),
+    ("decidedly", B_INCR),
+    ("deeply", B_INCR),
+    ("effing", B_INCR),
+    ("enormous", B_INCR),
+    ("enormously", B_INCR),
+    ("entirely", B_INCR),
+    ("especially", B_INCR),
+    ("exceptional", B_INCR),
+    ("exceptionally", B_INCR),
+    ("extreme", B_INCR),
+    ("extremely", B_INCR),
+    ("fabulously", B_INCR),
+    ("flipping", B_INCR),
+    ("flippin", B_INCR),
+    ("frackin", B_INCR),
+    ("fracking", B_INCR),
+    ("fricking", B_INCR),
+    ("frickin", B_INCR),
+    ("frigging", B_INCR),
+    ("friggin", B_INCR),
+    ("fully", B_INCR),
+    ("fuckin", B_INCR),
+    ("fucking", B_INCR),
+    ("fuggin", B_INCR),
+    ("fugging", B_INCR),
+    ("greatly", B_INCR),
+    ("hella", B_INCR),
+    ("highly", B_INCR),
+    ("hugely", B_INCR),
+    ("incredible", B_INCR),
+    ("incredibly", B_INCR),
+    ("intensely", B_INCR),
+    ("major", B_INCR),
+    ("majorly", B_INCR),
+    ("more", B_INCR),
+    ("most", B_INCR),
+    ("particularly", B_INCR),
+    ("purely", B_INCR),
+    ("quite", B_INCR),
+    ("really", B_INCR),
+    ("remarkably", B_INCR),
+    ("so", B_INCR),
+    ("substantially", B_INCR),
+    ("thoroughly", B_INCR),
+    ("total", B_INCR),
+    ("totally", B_INCR),
+    ("tremendous", B_INCR),
+    ("tremendously", B_INCR),
+    ("uber", B_INCR),
+    ("unbelievably", B_INCR),
+    ("unusually", B_INCR),
+    ("utter", B_INCR),
+    ("utterly", B_INCR),
+    ("very", B_INCR),
+    ("almost", B_DECR),
+    ("barely", B_DECR),
+    ("hardly", B_DECR),
+    ("kinda", B_DECR),
+    ("kindof", B_DECR),
+    ("kind-of", B_DECR),
+    ("less", B_DECR),
+    ("little", B_DECR),
+    ("marginal", B_DECR),
+    ("marginally", B_DECR),
+    ("occasional", B_DECR),
+    ("occasionally", B_DECR),
+    ("partly", B_DECR),
+    ("scarce", B_DECR),
+    ("scarcely", B_DECR),
+    ("slight", B_DECR),
+    ("slightly", B_DECR),
+    ("somewhat", B_DECR),
+    ("sorta", B_DECR),
+    ("sortof", B_DECR),
+    ("sort-of", B_DECR),
+];
+
+/// VADER's negation words (a word containing "n't" negates too).
+const NEGATE: &[&str] = &[
+    "aint",
+    "arent",
+    "cannot",
+    "cant",
+    "couldnt",
+    "darent",
+    "didnt",
+    "doesnt",
+    "ain't",
+    "aren't",
+    "can't",
+    "couldn't",
+    "daren't",
+    "didn't",
+    "doesn't",
+    "dont",
+    "hadnt",
+    "hasnt",
+    "havent",
+    "isnt",
+    "mightnt",
+    "mustnt",
+    "neither",
+    "don't",
+    "hadn't",
+    "hasn't",
+    "haven't",
+    "isn't",
+    "mightn't",
+    "mustn't",
+    "neednt",
+    "needn't",
+    "never",
+    "none",
+    "nope",
+    "nor",
+    "not",
+    "nothing",
+    "nowhere",
+    "oughtnt",
+    "shant",
+    "shouldnt",
+    "uhuh",
+    "wasnt",
+    "werent",
+    "oughtn't",
+    "shan't",
+    "shouldn't",
+    "uh-uh",
+    "wasn't",
+    "weren't",
+    "without",
+    "wont",
+    "wouldnt",
+    "won't",
+    "wouldn't",
+    "rarely",
+    "seldom",
+    "despite",
+];
+
+/// The two-word boosters ("kind of"), which only the phrase check can see.
+fn booster2(a: &str, b: &str) -> Option<f64> {
+    match (a, b) {
+        ("just", "enough") | ("kind", "of") | ("sort", "of") => Some(B_DECR),
+        _ => None,
+    }
+}
+
+fn special2(a: &str, b: &str) -> Option<f64> {
+    match (a, b) {
+        ("the", "shit") | ("the", "bomb") => Some(3.0),
+        ("bad", "ass") => Some(1.5),
+        ("bus", "stop") => Some(0.0),
+        ("yeah", "right") => Some(-2.0),
+        ("beating", "heart") => Some(3.5),
+        _ => None,
+    }
+}
+
+fn special3(a: &str, b: &str, c: &str) -> Option<f64> {
+    match (a, b, c) {
+        ("kiss", "of", "death") => Some(-1.5),
+        ("to", "die", "for") => Some(3.0),
+        _ => None,
+    }
+}
+
+/// Python's `str.isupper`: at least one cased character and no lower-case one.
+fn is_upper(s: &str) -> bool {
+    if s.is_ascii() {
+        let b = s.as_bytes();
+        return b.iter().any(u8::is_ascii_uppercase) && !b.iter().any(u8::is_ascii_lowercase);
+    }
+    s.chars().any(char::is_uppercase) && !s.chars().any(char::is_lowercase)
+}
+
+/// [`is_py_space`] for ASCII text.
+fn is_ascii_py_space(c: char) -> bool {
+    matches!(c, ' ' | '\t'..='\r' | '\u{1c}'..='\u{1f}')
+}
+
+/// `s` without ASCII punctuation at either end (`s` is ASCII).
+fn trim_ascii_punct(s: &str) -> &str {
+    let b = s.as_bytes();
+    let start = b.iter().position(|c| !c.is_ascii_punctuation()).unwrap_or(b.len());
+    let end = b.iter().rposition(|c| !c.is_ascii_punctuation()).map_or(start, |e| e + 1);
+    &s[start..end.max(start)]
+}
+
+/// Whether `s` has three equal word characters in a row (what [`collapse_runs`] shortens).
+fn has_run3(s: &str) -> bool {
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    if s.is_ascii() {
+        return s.as_bytes().windows(3).any(|w| w[0] == w[1] && w[1] == w[2] && word(w[0] as char));
+    }
+    let mut it = s.chars();
+    let (mut a, mut b) = match (it.next(), it.next()) {
+        (Some(a), Some(b)) => (a, b),
+        _ => return false,
+    };
+    for c in it {
+        if a == b && b == c && word(c) {
+            return true;
+        }
+        (a, b) = (b, c);
+    }
+    false
+}
+
+/// Python's `str.isspace` for `str.split()`: Unicode white space plus the four separators
+/// U+001C…U+001F.
+fn is_py_space(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
+}
+
+fn decode_entities(text: &str, out: &mut String) {
+    out.clear();
+    let mut rest = text;
+    while let Some(p) = rest.find('&') {
+        out.push_str(&rest[..p]);
+        rest = &rest[p..];
+        let table: [(&str, char); 6] = [
+            ("&amp;", '&'),
+            ("&lt;", '<'),
+            ("&gt;", '>'),
+            ("&quot;", '"'),
+            ("&#39;", '\''),
+            ("&apos;", '\''),
+        ];
+        match table.iter().find(|(e, _)| rest.starts_with(e)) {
+            Some((e, c)) => {
+                out.push(*c);
+                rest = &rest[e.len()..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+}
+
+/// Collapses runs of three or more equal word characters to `keep` (Python `(\w)\1\1+`).
+fn collapse_runs(s: &str, keep: usize, out: &mut String) {
+    out.clear();
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        let mut n = 1;
+        while it.peek() == Some(&c) {
+            it.next();
+            n += 1;
+        }
+        let word_char = c.is_alphanumeric() || c == '_';
+        let times = if n >= 3 && word_char { keep } else { n };
+        for _ in 0..times {
+            out.push(c);
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Tok {
+    lo: u32,
+    hi: u32,
+    upper: bool,
+    lex: Option<f64>,
+    booster: f64,
+    negate: bool,
+    superlative: bool,
+}
+
+impl Tok {
+    fn new(lo: usize, hi: usize, upper: bool, i: WordInfo) -> Tok {
+        Tok {
+            lo: lo as u32,
+            hi: hi as u32,
+            upper,
+            lex: i.lex,
+            booster: i.booster,
+            negate: i.negate,
+            superlative: i.superlative,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Scratch {
+    work: String,
+    work2: String,
+    runs: String,
+    lower: String,
+    tmp: String,
+    toks: Vec<Tok>,
+    sent: Vec<f64>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// A VADER scorer over one lexicon.
+#[derive(Clone, Debug)]
+pub struct SentimentScorer {
+    lexicon: Arc<Lexicon>,
+    fixes: Fixes,
+}
+
+impl Default for SentimentScorer {
+    fn default() -> Self {
+        SentimentScorer::new()
+    }
+}
+
+/// The words of one text, looked up once.
+struct Words<'a> {
+    lower: &'a str,
+    toks: &'a [Tok],
+}
+
+impl Words<'_> {
+    fn len(&self) -> usize {
+        self.toks.len()
+    }
+    /// The lower-case word `i`, or `""` outside the text (so that phrases never match there).
+    fn w(&self, i: isize) -> &str {
+        if i < 0 || i as usize >= self.toks.len() {
+            return "";
+        }
+        let t = self.toks[i as usize];
+        &self.lower[t.lo as usize..t.hi as usize]
+    }
+    fn lex(&self, i: usize) -> Option<f64> {
+        self.toks[i].lex
+    }
+    fn negate(&self, i: isize) -> bool {
+        i >= 0 && self.toks.get(i as usize).is_some_and(|t| t.negate)
+    }
+}
+
+impl SentimentScorer {
+    /// The built-in VADER lexicon with every fix on.
+    pub fn new() -> SentimentScorer {
+        SentimentScorer { lexicon: Lexicon::vader(), fixes: Fixes::all() }
+    }
+
+    /// The built-in VADER lexicon scored exactly as the Python package `vaderSentiment` 3.3.2.
+    pub fn python_compatible() -> SentimentScorer {
+        SentimentScorer { lexicon: Lexicon::vader(), fixes: Fixes::none() }
+    }
+
+    /// A scorer over another lexicon, with every fix on.
+    pub fn with_lexicon(lexicon: Arc<Lexicon>) -> SentimentScorer {
+        SentimentScorer { lexicon, fixes: Fixes::all() }
+    }
+
+    /// The same scorer with other fixes.
+    pub fn with_fixes(mut self, fixes: Fixes) -> SentimentScorer {
+        self.fixes = fixes;
+        self
+    }
+
+    /// The fixes in force.
+    pub fn fixes(&self) -> Fixes {
+        self.fixes
+    }
+
+    /// The lexicon in use.
+    pub fn lexicon(&self) -> &Arc<Lexicon> {
+        &self.lexicon
+    }
+
+    /// Scores a text. Never panics; an empty or wordless text scores all zeros.
+    pub fn score(&self, text: &str) -> Reaction {
+        SCRATCH.with(|s| match s.try_borrow_mut() {
+            Ok(mut s) => self.score_with(text, &mut s),
+            // Re-entered from the same thread (not possible today): use a fresh scratch.
+            Err(_) => self.score_with(text, &mut Scratch::default()),
+        })
+    }
+
+    fn score_with(&self, text: &str, s: &mut Scratch) -> Reaction {
+        let f = &self.fixes;
+        let Scratch { work, work2, runs, lower, tmp, toks, sent } = s;
+        // 1. HTML entities, then emoji → descriptions (VADER's loop, char by char).
+        let mut cur: &str = text;
+        if f.html_entities && cur.contains('&') {
+            decode_entities(cur, work2);
+            cur = work2;
+        }
+        if !cur.is_ascii() && !self.lexicon.emoji.is_empty() {
+            work.clear();
+            let mut prev_space = true;
+            for c in cur.chars() {
+                if let Some(d) = self.lexicon.emoji.get(&c) {
+                    if !prev_space {
+                        work.push(' ');
+                    }
+                    work.push_str(d);
+                    prev_space = false;
+                } else {
+                    work.push(c);
+                    prev_space = c == ' ';
+                }
+            }
+            cur = work;
+        }
+        let text = cur.trim_matches(is_py_space);
+
+        // 2. Tokens: split on white space, strip punctuation around words.
+        lower.clear();
+        toks.clear();
+        let lex = &self.lexicon;
+        let ascii = text.is_ascii();
+        let mut each = |token: &str, toks: &mut Vec<Tok>, lower: &mut String| {
+            let stripped = if ascii {
+                trim_ascii_punct(token)
+            } else {
+                token.trim_matches(|c: char| c.is_ascii_punctuation())
+            };
+            if f.elongation && has_run3(stripped) && lex_get(lex, stripped, tmp).is_none() {
+                let mut found = false;
+                for keep in [2, 1] {
+                    collapse_runs(stripped, keep, runs);
+                    if *runs != stripped && lex_get(lex, runs, tmp).is_some() {
+                        found = true;
+                        break;
+                    }
+                }
+                if found {
+                    let lo = lower.len();
+                    push_lower(runs, lower);
+                    let hi = lower.len();
+                    toks.push(Tok::new(lo, hi, is_upper(runs), lex.word_info(&lower[lo..hi])));
+                    return;
+                }
+            }
+            let word = if stripped.len() == token.len() {
+                token
+            } else if f.short_token_punct
+                && !stripped.is_empty()
+                && stripped.chars().all(char::is_alphabetic)
+                && lex_get(lex, token, tmp).is_none()
+            {
+                stripped
+            } else if (if ascii { stripped.len() } else { stripped.chars().count() }) <= 2 {
+                token
+            } else {
+                stripped
+            };
+            let lo = lower.len();
+            push_lower(word, lower);
+            let hi = lower.len();
+            toks.push(Tok::new(lo, hi, is_upper(word), lex.word_info(&lower[lo..hi])));
+        };
+        if ascii {
+            let b = text.as_bytes();
+            let mut i = 0;
+            while i < b.len() {
+                while i < b.len() && is_ascii_py_space(b[i] as char) {
+                    i += 1;
+                }
+                let start = i;
+                while i < b.len() && !is_ascii_py_space(b[i] as char) {
+                    i += 1;
+                }
+                if i > start {
+                    each(&text[start..i], toks, lower);
+                }
+            }
+        } else {
+            for token in text.split(is_py_space).filter(|t| !t.is_empty()) {
+                each(token, toks, lower);
+            }
+        }
+        let words = Words { lower, toks };
+        let n = words.len();
+        let upper_count = toks.iter().filter(|t| t.upper).count();
+        let cap_diff = n > upper_count && upper_count > 0;
+
+        // 3. Valence of each word.
+        sent.clear();
+        for (i, t) in toks.iter().enumerate() {
+            let w = words.w(i as isize);
+            if t.booster != 0.0 || (w == "kind" && words.w(i as isize + 1) == "of") {
+                sent.push(0.0);
+                continue;
+            }
+            let v = self.valence(&words, i, cap_diff);
+            sent.push(v);
+        }
+
+        // 4. "but".
+        if let Some(bi) = (0..n).find(|&i| words.w(i as isize) == "but") {
+            if f.but_positions {
+                for (k, v) in sent.iter_mut().enumerate() {
+                    if k < bi {
+                        *v *= 0.5;
+                    } else if k > bi {
+                        *v *= 1.5;
+                    }
+                }
+            } else {
+                // vaderSentiment 3.3.2: each value is found again by equality (list.index).
+                for k in 0..sent.len() {
+                    let v = sent[k];
+                    let si = sent.iter().position(|&x| x == v).unwrap_or(k);
+                    if si < bi {
+                        sent[si] = v * 0.5;
+                    } else if si > bi {
+                        sent[si] = v * 1.5;
+                    }
+                }
+            }
+        }
+        self.score_valence(sent, text)
+    }
+
+    fn valence(&self, words: &Words<'_>, i: usize, cap_diff: bool) -> f64 {
+        let f = &self.fixes;
+        let Some(lexv) = words.lex(i) else { return 0.0 };
+        let n = words.len();
+        let ii = i as isize;
+        let item = words.w(ii);
+        if f.kindly_request && item == "kindly" && i + 1 < n {
+            return 0.0;
+        }
+        let mut valence = lexv;
+        if item == "no" && i + 1 < n && words.lex(i + 1).is_some() {
+            valence = 0.0;
+        }
+        let emoticon = f.emoticon_scope && !item.chars().next().is_some_and(char::is_alphabetic);
+        let no_before = (i > 0 && words.w(ii - 1) == "no")
+            || (i > 1 && words.w(ii - 2) == "no")
+            || (i > 2 && words.w(ii - 3) == "no" && matches!(words.w(ii - 1), "or" | "nor"));
+        if no_before && !emoticon && !(f.repeated_no && item == "no") {
+            valence = lexv * N_SCALAR;
+        }
+        if words.toks[i].upper && cap_diff {
+            if valence > 0.0 {
+                valence += C_INCR;
+            } else {
+                valence -= C_INCR;
+            }
+        }
+        let mut idioms_done = false;
+        if !emoticon {
+            for start_i in 0..3usize {
+                if f.negation_scope
+                    && start_i > 0
+                    && i >= start_i
+                    && words.lex(i - start_i).is_some()
+                {
+                    break;
+                }
+                if i > start_i && words.lex(i - start_i - 1).is_none() {
+                    let j = i - start_i - 1;
+                    let mut s = self.scalar_inc_dec(words, j, valence, cap_diff);
+                    if start_i == 1 && s != 0.0 {
+                        s *= 0.95;
+                    }
+                    if start_i == 2 && s != 0.0 {
+                        s *= 0.9;
+                    }
+                    valence += s;
+                    valence = negation_check(valence, words, start_i, ii);
+                    if start_i == 2 {
+                        valence = idioms_check(valence, words, ii);
+                        idioms_done = true;
+                    }
+                }
+            }
+            if f.idioms_anywhere && !idioms_done {
+                valence = idioms_check(valence, words, ii);
+            }
+        }
+        // "least": negation unless "at least" / "very least".
+        if i > 0 && words.w(ii - 1) == "least" && words.lex(i - 1).is_none() {
+            if i > 1 {
+                if !matches!(words.w(ii - 2), "at" | "very") {
+                    valence *= N_SCALAR;
+                }
+            } else {
+                valence *= N_SCALAR;
+            }
+        }
+        if f.negated_superlative && valence * lexv < 0.0 && words.toks[i].superlative {
+            valence *= SUPERLATIVE_NEGATION;
+        }
+        valence
+    }
+
+    fn scalar_inc_dec(&self, words: &Words<'_>, j: usize, valence: f64, cap_diff: bool) -> f64 {
+        let mut scalar = words.toks[j].booster;
+        if scalar == 0.0 {
+            return 0.0;
+        }
+        if valence < 0.0 {
+            scalar = -scalar;
+        }
+        if words.toks[j].upper && cap_diff {
+            if valence > 0.0 {
+                scalar += C_INCR;
+            } else {
+                scalar -= C_INCR;
+            }
+        }
+        scalar
+    }
+
+    fn score_valence(&self, sent: &[f64], text: &str) -> Reaction {
+        if sent.is_empty() {
+            return Reaction::default();
+        }
+        let mut sum: f64 = 0.0;
+        for &v in sent {
+            sum += v;
+        }
+        let ep = text.bytes().filter(|&b| b == b'!').count().min(4) as f64 * 0.292;
+        let qm_count = text.bytes().filter(|&b| b == b'?').count();
+        let qm = match qm_count {
+            0 | 1 => 0.0,
+            2 | 3 => qm_count as f64 * 0.18,
+            _ => 0.96,
+        };
+        let punct = ep + qm;
+        let mut nz_sum = 0.0;
+        let mut nz = 0usize;
+        for &v in sent {
+            if v != 0.0 {
+                nz_sum += v;
+                nz += 1;
+            }
+        }
+        if sum > 0.0 {
+            sum += punct;
+        } else if sum < 0.0 {
+            sum -= punct;
+        }
+        let mut compound = normalize(sum);
+        let (mut pos_sum, mut neg_sum, mut neu) = (0.0f64, 0.0f64, 0usize);
+        for &v in sent {
+            if v > 0.0 {
+                pos_sum += v + 1.0;
+            }
+            if v < 0.0 {
+                neg_sum += v - 1.0;
+            }
+            if v == 0.0 {
+                neu += 1;
+            }
+        }
+        if pos_sum > neg_sum.abs() {
+            pos_sum += punct;
+        } else if pos_sum < neg_sum.abs() {
+            neg_sum -= punct;
+        }
+        let total = pos_sum + neg_sum.abs() + neu as f64;
+        let pos = (pos_sum / total).abs();
+        let neg = (neg_sum / total).abs();
+        let neu = (neu as f64 / total).abs();
+        let w = self.fixes.balance_weight;
+        if w != 0.0 {
+            compound = (1.0 - w) * compound + w * (pos - neg);
+        }
+        let mean = if nz == 0 { 0.0 } else { (nz_sum / nz as f64 / 4.0).clamp(-1.0, 1.0) };
+        Reaction { compound, pos, neu, neg, mean }
+    }
+}
+
+/// Looks `word` up lower-cased (using `buf` when it has upper-case letters).
+fn lex_get(lex: &Lexicon, word: &str, buf: &mut String) -> Option<f64> {
+    if word.bytes().all(|b| !b.is_ascii_uppercase()) && word.is_ascii() {
+        return lex.valence(word);
+    }
+    buf.clear();
+    push_lower(word, buf);
+    lex.valence(buf)
+}
+
+fn push_lower(word: &str, out: &mut String) {
+    if word.is_ascii() {
+        let lo = out.len();
+        out.push_str(word);
+        out[lo..].make_ascii_lowercase();
+    } else {
+        out.push_str(&word.to_lowercase());
+    }
+}
+
+fn normalize(score: f64) -> f64 {
+    let n = score / (score * score + 15.0).sqrt();
+    n.clamp(-1.0, 1.0)
+}
+
+fn negation_check(valence: f64, w: &Words<'_>, start_i: usize, i: isize) -> f64 {
+    match start_i {
+        0 => {
+            if w.negate(i - 1) {
+                return valence * N_SCALAR;
+            }
+        }
+        1 => {
+            if w.w(i - 2) == "never" && matches!(w.w(i - 1), "so" | "this") {
+                return valence * 1.25;
+            } else if w.w(i - 2) == "without" && w.w(i - 1) == "doubt" {
+                return valence;
+            } else if w.negate(i - 2) {
+                return valence * N_SCALAR;
+            }
+        }
+        _ => {
+            // Python's precedence: `a and b or c`.
+            if (w.w(i - 3) == "never" && matches!(w.w(i - 2), "so" | "this"))
+                || matches!(w.w(i - 1), "so" | "this")
+            {
+                return valence * 1.25;
+            } else if w.w(i - 3) == "without" && (w.w(i - 2) == "doubt" || w.w(i - 1) == "doubt") {
+                return valence;
+            } else if w.negate(i - 3) {
+                return valence * N_SCALAR;
+            }
+        }
+    }
+    valence
+}
+
+fn idioms_check(mut valence: f64, w: &Words<'_>, i: isize) -> f64 {
+    let (w3, w2, w1, w0) = (w.w(i - 3), w.w(i - 2), w.w(i - 1), w.w(i));
+    let seqs = [special2(w1, w0), special3(w2, w1, w0), special2(w2, w1), special3(w3, w2, w1)];
+    if let Some(v) = seqs.into_iter().flatten().next().or_else(|| special2(w3, w2)) {
+        valence = v;
+    }
+    let n = w.len() as isize;
+    if n - 1 > i {
+        if let Some(v) = special2(w0, w.w(i + 1)) {
+            valence = v;
+        }
+    }
+    if n - 1 > i + 1 {
+        if let Some(v) = special3(w0, w.w(i + 1), w.w(i + 2)) {
+            valence = v;
+        }
+    }
+    // n-grams in the booster dictionary: only its two-word entries can match.
+    for (a, b) in [(w3, w2), (w2, w1)] {
+        if let Some(v) = booster2(a, b) {
+            valence += v;
+        }
+    }
+    valence
+}
+
+/// Scorers chosen per message language: a default (VADER, English) and optional lexicons for
+/// other languages, keyed by primary language subtag (`fr` serves `fr-CA`).
+#[derive(Clone, Debug, Default)]
+pub struct LanguageScorers {
+    default: SentimentScorer,
+    by_lang: Vec<(String, SentimentScorer)>,
+}
+
+impl LanguageScorers {
+    /// The built-in VADER scorer for every language.
+    pub fn new(default: SentimentScorer) -> Self {
+        LanguageScorers { default, by_lang: Vec::new() }
+    }
+
+    /// Uses `scorer` for messages whose `lang` has the primary subtag `lang`.
+    pub fn with_language(mut self, lang: &str, scorer: SentimentScorer) -> Self {
+        let lang = lang.to_ascii_lowercase();
+        self.by_lang.retain(|(l, _)| *l != lang);
+        self.by_lang.push((lang, scorer));
+        self
+    }
+
+    /// The scorer for a language tag (`None`: the default).
+    pub fn for_lang(&self, lang: Option<&str>) -> &SentimentScorer {
+        let Some(lang) = lang else { return &self.default };
+        let primary = lang.split(['-', '_']).next().unwrap_or(lang);
+        self.by_lang
+            .iter()
+            .find(|(l, _)| l.eq_ignore_ascii_case(primary))
+            .map_or(&self.default, |(_, s)| s)
+    }
+
+    /// Scores a message's text with the scorer of its language.
+    pub fn score_message(&self, m: &crate::Message) -> Reaction {
+        self.for_lang(m.lang.as_deref()).score(&m.text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_lexicon_parses_with_every_entry() {
+        let l = Lexicon::vader();
+        assert_eq!(
+            l.len(),
+            7506,
+            "7,520 lines, 14 tokens listed twice (the later wins, as in Python)"
+        );
+        assert_eq!(
+            l.emoji.len(),
+            1212,
+            "the single-character entries: only those can match, as in Python"
+        );
+        assert!(l.info["worst"].superlative);
+        assert!(!l.info["honest"].superlative);
+        assert!(l.info["not"].negate && l.info["very"].booster > 0.0);
+    }
+
+    #[test]
+    fn lexicon_errors_name_line_and_column() {
+        let e = Lexicon::from_vader_str("good\t1.9\nbad\tx1\n").unwrap_err();
+        assert_eq!(e, LexiconError::BadNumber { line: 2, column: 5, text: "x1".into() });
+        let e = Lexicon::from_vader_str("good\t1.9\n\nbad\n").unwrap_err();
+        assert!(matches!(e, LexiconError::MissingField { line: 3, column: 4, .. }), "{e:?}");
+        assert_eq!(Lexicon::from_vader_str("\n\n").unwrap_err(), LexiconError::Empty);
+        let e = Lexicon::from_pattern_tsv("form\tpos\tpolarity\nbon\tJJ\tbien\n").unwrap_err();
+        assert!(matches!(e, LexiconError::BadNumber { line: 2, column: 8, .. }), "{e:?}");
+    }
+
+    #[test]
+    fn pattern_senses_are_averaged_and_scaled() {
+        let l = Lexicon::from_pattern_tsv(
+            "form\tpos\tpolarity\tsubj\nBon\tJJ\t0.5\t0\nbon\tJJ\t0.25\t0\n",
+        )
+        .unwrap();
+        assert!((l.valence("bon").unwrap() - 1.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn entities_and_runs() {
+        let mut s = String::new();
+        decode_entities("a &amp; b &lt;3 &x; &", &mut s);
+        assert_eq!(s, "a & b <3 &x; &");
+        collapse_runs("gooood!!!", 2, &mut s);
+        assert_eq!(s, "good!!!");
+        collapse_runs("gooood", 1, &mut s);
+        assert_eq!(s, "god");
+    }
+}
