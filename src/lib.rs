@@ -8,10 +8,12 @@
 //! - [`reference`](mod@reference): the reference matcher, the oracle for tests;
 //! - [`matcher`]: the compiled matcher (presearch index + verification);
 //! - [`registry`]: live subscriptions with lock-free snapshots;
+//! - [`durable`]: a registry kept in a directory (log + snapshots), restored on open;
 //! - [`workload`]: a deterministic generator of messages and rule sets.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod durable;
 pub mod engine;
 pub mod matcher;
 pub mod message;
