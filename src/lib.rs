@@ -9,12 +9,16 @@
 //! - [`matcher`]: the compiled matcher (presearch index + verification);
 //! - [`registry`]: live subscriptions with lock-free snapshots;
 //! - [`durable`]: a registry kept in a directory (log + snapshots), restored on open;
+//! - [`explain`]: why a rule matches a message or not, as a tree mirroring the rule;
+//! - [`dry_run`]: what new rules would match over a set of recent messages;
 //! - [`workload`]: a deterministic generator of messages and rule sets.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod dry_run;
 pub mod durable;
 pub mod engine;
+pub mod explain;
 pub mod matcher;
 pub mod message;
 pub mod normalize;
