@@ -3,11 +3,14 @@
 mod bench;
 mod churn_bench;
 mod demo;
+mod dry_run_cmd;
 mod engine_bench;
+mod explain_cmd;
 mod flood_bench;
 mod format;
 mod match_cmd;
 mod run_cmd;
+mod state;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -37,6 +40,10 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Track a built-in stream of messages against built-in subscriptions and show live figures.
     Demo(demo::DemoArgs),
+    /// Explain why a rule matches a message or not: a tree mirroring the rule.
+    Explain(explain_cmd::ExplainArgs),
+    /// Count what rules would match over a file of messages, without subscribing them.
+    DryRun(dry_run_cmd::DryRunArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,5 +53,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_cmd::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Explain(args) => explain_cmd::run(args),
+        Command::DryRun(args) => dry_run_cmd::run(args),
     }
 }

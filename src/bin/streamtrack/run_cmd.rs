@@ -94,8 +94,13 @@ pub struct RunArgs {
     /// Rules, one JSON object per line:
     /// {"id": …, "value": …, "tag": …, "subscriber": …, "dialect": "track"|"rule"}.
     /// Rules without a subscriber are each their own subscriber, named after the rule id.
-    #[arg(long)]
-    rules: PathBuf,
+    /// Optional with `--state`.
+    #[arg(long, required_unless_present = "state")]
+    rules: Option<PathBuf>,
+    /// Keep the rules in DIR (created if missing): the rules of `--rules` are stored there,
+    /// and a later start with the same DIR and no `--rules` resumes with them.
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
     /// Dialect of rules that do not name one.
     #[arg(long, value_enum, default_value = "rule")]
     dialect: DialectArg,
@@ -584,10 +589,17 @@ fn policy(p: PolicyArg) -> FullPolicy {
 }
 
 pub fn run(args: RunArgs) -> ExitCode {
-    let text = match std::fs::read_to_string(&args.rules) {
+    if let Some(dir) = &args.state {
+        return match crate::state::load(dir, args.rules.as_deref(), args.dialect.into()) {
+            Ok((registry, ids, subscribers)) => start(args, registry, ids, subscribers),
+            Err(code) => code,
+        };
+    }
+    let rules_path = args.rules.clone().expect("clap requires --rules without --state");
+    let text = match std::fs::read_to_string(&rules_path) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("error: cannot read rules {}: {e}", args.rules.display());
+            eprintln!("error: cannot read rules {}: {e}", rules_path.display());
             return ExitCode::from(2);
         }
     };
@@ -599,14 +611,14 @@ pub fn run(args: RunArgs) -> ExitCode {
         Ok(e) => e,
         Err(errors) => {
             for e in &errors {
-                eprintln!("error: {}: {e}", args.rules.display());
+                eprintln!("error: {}: {e}", rules_path.display());
             }
             eprintln!("{} invalid rule(s); nothing was run", errors.len());
             return ExitCode::from(2);
         }
     };
     if entries.is_empty() {
-        eprintln!("error: {}: no rules", args.rules.display());
+        eprintln!("error: {}: no rules", rules_path.display());
         return ExitCode::from(2);
     }
     let registry = Registry::new();
@@ -624,17 +636,27 @@ pub fn run(args: RunArgs) -> ExitCode {
             }
             Err(RegistryError::Duplicate { existing }) => eprintln!(
                 "warning: {}: rule {} (id {:?}) repeats rule id {:?} of subscriber {subscriber:?}; skipped",
-                args.rules.display(),
+                rules_path.display(),
                 e.line,
                 e.id,
                 ids.get(&existing).map_or("?", String::as_str),
             ),
             Err(err) => {
-                eprintln!("error: {}: rule {}: {err}", args.rules.display(), e.line);
+                eprintln!("error: {}: rule {}: {err}", rules_path.display(), e.line);
                 return ExitCode::from(2);
             }
         }
     }
+    start(args, registry, ids, subscribers)
+}
+
+/// Opens the input and runs the engine over `registry`.
+fn start(
+    args: RunArgs,
+    registry: Registry,
+    ids: HashMap<RuleId, String>,
+    subscribers: Vec<String>,
+) -> ExitCode {
     let (source, total_bytes): (Box<dyn Source>, Option<u64>) = match &args.input {
         None => (Box::new(JsonLinesSource::stdin()), None),
         Some(p) if p.as_os_str() == "-" => (Box::new(JsonLinesSource::stdin()), None),
