@@ -211,7 +211,17 @@ fn term(t: &Term, msg: &NormalizedMessage) -> ExplainNode {
             if !matched && bounded {
                 let words: Vec<String> =
                     Tokens::of(p, UrlMode::Keep).word_texts().map(String::from).collect();
-                note = scattered(msg, &words, "adjacent").or_else(|| {
+                let in_sequence = fields().any(|f| !sequences(&f.tokens, &words).is_empty());
+                note = if in_sequence {
+                    Some(format!(
+                        "the words {} are there in sequence, but not as written (punctuation \
+                         or spacing differs)",
+                        words.join(" ")
+                    ))
+                } else {
+                    scattered(msg, &words, "adjacent")
+                }
+                .or_else(|| {
                     fields()
                         .any(|f| f.tokens.text().contains(p.as_str()))
                         .then(|| "found only inside longer words (no word boundary)".into())

@@ -295,8 +295,8 @@ fn documented_examples_explain_right() {
             &["I need to call gnip, again", "call gnip"],
             &[
                 ("I called gnip", "\"call gnip\" is absent: the word \"call\" is absent"),
-                ("call-gnip", "\"call gnip\" is absent: the words call gnip are all there, but not adjacent in one field"),
-                ("call_gnip", "\"call gnip\" is absent: the words call gnip are all there, but not adjacent in one field"),
+                ("call-gnip", "\"call gnip\" is absent: the words call gnip are there in sequence, but not as written"),
+                ("call_gnip", "\"call gnip\" is absent: the words call gnip are there in sequence, but not as written"),
             ],
         ),
         (
@@ -351,6 +351,12 @@ fn the_tree_mirrors_the_rule_and_names_the_first_failed_clause() {
     // A match names the terms that made it, with their spans.
     let e = explain(&rule("apple OR pear"), &Message::new("1", "a pear"));
     assert_eq!(e.reason, "match: pear in text at 2..6");
+    // A phrase whose words are there but not adjacent.
+    let e = explain(&rule("\"apple pie\""), &Message::new("1", "pie and apple"));
+    assert_eq!(
+        e.reason,
+        "no match: \"apple pie\" is absent: the words apple pie are all there, but not adjacent in one field"
+    );
     // Proximity: the words are there but too far apart.
     let e = explain(&rule("\"apple pie\"~1"), &Message::new("1", "apple and a pie"));
     assert_eq!(
