@@ -417,6 +417,37 @@ fn read_snapshot(path: &Path) -> Result<(BTreeMap<u64, Stored>, u64), DurableErr
     Ok((rules, id_floor))
 }
 
+/// A restored rule: id, subscriber, tree, tag.
+type Restored = (RuleId, String, Rule, Option<String>);
+
+/// Parses the stored rules, on every core (parsing is most of a reopen's own work).
+fn parse_stored(
+    rules: &BTreeMap<u64, Stored>,
+    parser: &Parser,
+) -> Result<Vec<Restored>, (u64, String, crate::rule::RuleError)> {
+    let all: Vec<(&u64, &Stored)> = rules.iter().collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(16);
+    let chunk = all.len().div_ceil(threads).max(4096);
+    let parse = |part: &[(&u64, &Stored)]| -> Result<Vec<Restored>, _> {
+        part.iter()
+            .map(|&(&id, s)| match parser.parse(&s.text, s.dialect) {
+                Ok(rule) => Ok((RuleId(id), s.subscriber.clone(), rule, s.tag.clone())),
+                Err(e) => Err((id, s.text.clone(), e)),
+            })
+            .collect()
+    };
+    let parts: Vec<Result<Vec<Restored>, _>> = std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            all.chunks(chunk).map(|part| scope.spawn(move || parse(part))).collect();
+        handles.into_iter().map(|h| h.join().expect("parsing does not panic")).collect()
+    });
+    let mut out = Vec::with_capacity(all.len());
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
+}
+
 impl DurableRegistry {
     /// Opens (or creates) the state in `dir` and restores its rules.
     pub fn open(
@@ -505,16 +536,12 @@ impl DurableRegistry {
             }
         }
         let parser = lenient_parser();
-        let mut restored = Vec::with_capacity(rules.len());
-        for (&id, s) in &rules {
-            let rule =
-                parser.parse(&s.text, s.dialect).map_err(|e| DurableError::Inconsistent {
-                    file: path.clone(),
-                    offset: 0,
-                    reason: format!("rule {id} ({:?}) no longer parses: {e}", s.text),
-                })?;
-            restored.push((RuleId(id), s.subscriber.clone(), rule, s.tag.clone()));
-        }
+        let restored =
+            parse_stored(&rules, &parser).map_err(|(id, text, e)| DurableError::Inconsistent {
+                file: path.clone(),
+                offset: 0,
+                reason: format!("rule {id} ({text:?}) no longer parses: {e}"),
+            })?;
         let registry = options.registry.clone().build();
         for (r, id) in registry.restore(restored, id_floor).into_iter().zip(rules.keys()) {
             if let Err(e) = r {
