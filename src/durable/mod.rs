@@ -723,19 +723,26 @@ impl DurableRegistry {
         if receipt.durable {
             return Ok(());
         }
-        let mut d = self.inner.durable_seq.lock().unwrap_or_else(|e| e.into_inner());
-        while *d < receipt.seq {
-            if let Some(kind) = self.lock().failed {
-                return Err(io::Error::from(kind).into());
+        loop {
+            {
+                // Never held while taking the writer lock (writers take this one under it).
+                let d = self.inner.durable_seq.lock().unwrap_or_else(|e| e.into_inner());
+                if *d >= receipt.seq {
+                    return Ok(());
+                }
+                let (d, _) = self
+                    .inner
+                    .durable_cv
+                    .wait_timeout(d, Duration::from_millis(50))
+                    .unwrap_or_else(|e| e.into_inner());
+                if *d >= receipt.seq {
+                    return Ok(());
+                }
             }
-            d = self
-                .inner
-                .durable_cv
-                .wait_timeout(d, Duration::from_millis(50))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            if let Some(kind) = self.lock().failed {
+                return Err(io::Error::new(kind, "a group commit failed").into());
+            }
         }
-        Ok(())
     }
 
     /// Writes and syncs every pending change now.
