@@ -181,6 +181,11 @@ impl RecentMessages {
         self.ring.iter().map(|(_, m)| m)
     }
 
+    /// The messages with the time each was received, oldest first.
+    pub fn iter_timed(&self) -> impl Iterator<Item = (Instant, &Arc<Message>)> + '_ {
+        self.ring.iter().map(|(t, m)| (*t, m))
+    }
+
     /// The number of messages held.
     pub fn len(&self) -> usize {
         self.ring.len()

@@ -11,10 +11,12 @@
 //! - [`durable`]: a registry kept in a directory (log + snapshots), restored on open;
 //! - [`explain`]: why a rule matches a message or not, as a tree mirroring the rule;
 //! - [`dry_run`]: what new rules would match over a set of recent messages;
+//! - [`backfill`]: a new rule's recent matches, then the live ones, with no gap or duplicate;
 //! - [`workload`]: a deterministic generator of messages and rule sets.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
+pub mod backfill;
 pub mod dry_run;
 pub mod durable;
 pub mod engine;
