@@ -16,6 +16,10 @@
 //! - [`matcher`]: the compiled matcher (presearch index + verification);
 //! - [`registry`]: live subscriptions with lock-free snapshots;
 //! - `read` (feature `json`): the one reader of JSON Lines messages and rules files;
+//! - [`durable`]: a registry kept in a directory (log + snapshots), restored on open;
+//! - [`explain`]: why a rule matches a message or not, as a tree mirroring the rule;
+//! - [`dry_run`]: what new rules would match over a set of recent messages;
+//! - [`backfill`]: a new rule's recent matches, then the live ones, with no gap or duplicate;
 //! - [`workload`]: a deterministic generator of messages and rule sets.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
@@ -24,7 +28,11 @@
 pub mod rule_language {}
 
 pub mod analytics;
+pub mod backfill;
+pub mod dry_run;
+pub mod durable;
 pub mod engine;
+pub mod explain;
 pub mod matcher;
 pub mod message;
 pub mod normalize;

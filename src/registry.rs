@@ -573,6 +573,46 @@ impl Registry {
         (s.layers.len(), s.removed.len())
     }
 
+    /// Restores rules with the ids they had before (the durable registry, `crate::durable`,
+    /// reopening its state): one publication, and no id below `id_floor` is ever handed out
+    /// again, so ids of removed rules stay retired across restarts. Each result says what
+    /// became of each rule: a duplicate is refused; limits are not applied (the rules were
+    /// admitted when first subscribed).
+    pub(crate) fn restore(
+        &self,
+        mut rules: Vec<(RuleId, String, Rule, Option<String>)>,
+        id_floor: u64,
+    ) -> Vec<Result<(), RegistryError>> {
+        let mut w = self.lock();
+        let top = rules.iter().map(|r| r.0 .0 + 1).max().unwrap_or(0);
+        w.next_id = w.next_id.max(id_floor).max(top);
+        // The delta stays ascending by id (removal searches it).
+        rules.sort_by_key(|r| r.0);
+        let results = rules
+            .into_iter()
+            .map(|(id, subscriber, rule, tag)| {
+                if w.rules.contains_key(&id) {
+                    return Err(RegistryError::Duplicate { existing: id });
+                }
+                let sub: Arc<str> = subscriber.as_str().into();
+                let key = (sub.clone(), rule.dialect(), rule.to_string());
+                if let Some(&existing) = w.dedup.get(&key) {
+                    return Err(RegistryError::Duplicate { existing });
+                }
+                let info = w.new_info(id, &sub, rule, tag);
+                self.insert_locked(&mut w, info, key);
+                Ok(())
+            })
+            .collect();
+        w.delta.sort_by_key(|i| i.id);
+        if w.delta.len() > self.shared.settings.delta_max {
+            let infos = std::mem::take(&mut w.delta);
+            w.layers.push(Arc::new(Layer::build(infos, self.shared.hasher)));
+        }
+        self.publish(&mut w);
+        results
+    }
+
     fn add_locked(
         &self,
         w: &mut Writer,

@@ -5,12 +5,15 @@ mod bench;
 mod bursts_cmd;
 mod churn_bench;
 mod demo;
+mod dry_run_cmd;
 mod engine_bench;
+mod explain_cmd;
 mod flood_bench;
 mod format;
 mod match_cmd;
 mod run_cmd;
 mod sentiment_cmd;
+mod state;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -64,6 +67,10 @@ enum Command {
     /// Detect bursts in a `timestamp,value` counts series (CSV), online: score and decision
     /// per row.
     Bursts(bursts_cmd::BurstsArgs),
+    /// Explain why a rule matches a message or not: a tree mirroring the rule.
+    Explain(explain_cmd::ExplainArgs),
+    /// Count what rules would match over a file of messages, without subscribing them.
+    DryRun(dry_run_cmd::DryRunArgs),
 }
 
 fn main() -> ExitCode {
@@ -75,5 +82,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Sentiment(args) => sentiment_cmd::run(args),
         Command::Bursts(args) => bursts_cmd::run(args),
+        Command::Explain(args) => explain_cmd::run(args),
+        Command::DryRun(args) => dry_run_cmd::run(args),
     }
 }

@@ -97,8 +97,13 @@ pub struct RunArgs {
     /// Rules, one JSON object per line:
     /// {"id": …, "value": …, "tag": …, "subscriber": …, "dialect": "track"|"rule"}.
     /// Rules without a subscriber are each their own subscriber, named after the rule id.
-    #[arg(long)]
-    rules: PathBuf,
+    /// Optional with `--state`.
+    #[arg(long, required_unless_present = "state")]
+    rules: Option<PathBuf>,
+    /// Keep the rules in DIR (created if missing): the rules of `--rules` are stored there,
+    /// and a later start with the same DIR and no `--rules` resumes with them.
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
     /// Dialect of rules that do not name one.
     #[arg(long, value_enum, default_value = "rule")]
     dialect: DialectArg,
@@ -590,7 +595,14 @@ fn policy(p: PolicyArg) -> FullPolicy {
 }
 
 pub fn run(args: RunArgs) -> ExitCode {
-    let entries = match crate::format::load_rules(&args.rules, args.dialect.into()) {
+    if let Some(dir) = &args.state {
+        return match crate::state::load(dir, args.rules.as_deref(), args.dialect.into()) {
+            Ok((registry, ids, subscribers)) => start(args, registry, ids, subscribers),
+            Err(code) => code,
+        };
+    }
+    let rules_path = args.rules.clone().expect("clap requires --rules without --state");
+    let entries = match crate::format::load_rules(&rules_path, args.dialect.into()) {
         Ok(e) => e,
         Err(code) => return code,
     };
@@ -609,17 +621,27 @@ pub fn run(args: RunArgs) -> ExitCode {
             }
             Err(RegistryError::Duplicate { existing }) => eprintln!(
                 "warning: {}: rule {} (id {:?}) repeats rule id {:?} of subscriber {subscriber:?}; skipped",
-                args.rules.display(),
+                rules_path.display(),
                 e.line,
                 e.id,
                 ids.get(&existing).map_or("?", String::as_str),
             ),
             Err(err) => {
-                eprintln!("error: {}: rule {}: {err}", args.rules.display(), e.line);
+                eprintln!("error: {}: rule {}: {err}", rules_path.display(), e.line);
                 return ExitCode::from(2);
             }
         }
     }
+    start(args, registry, ids, subscribers)
+}
+
+/// Opens the input and runs the engine over `registry`.
+fn start(
+    args: RunArgs,
+    registry: Registry,
+    ids: HashMap<RuleId, String>,
+    subscribers: Vec<String>,
+) -> ExitCode {
     let input = match crate::format::open_input(args.input.as_deref()) {
         Ok(i) => i,
         Err(code) => return code,

@@ -1,0 +1,100 @@
+//! Backfill: a new rule first gets the recent messages it would have matched, then the live
+//! ones, with no gap and no duplicate at the boundary.
+//!
+//! [`Recorder`] sits on the ingest path: [`Recorder::admit`] records each message in a
+//! [`RecentMessages`] ring and hands back the registry snapshot to match it with, both under
+//! one short lock. [`Recorder::subscribe_with_backfill`] subscribes under that same lock and
+//! copies the ring's list: every message in the copy took its snapshot before the rule
+//! existed (so the live path never delivers it: no duplicate), and every message admitted
+//! after took one that holds the rule (no gap). The copy is scanned outside the lock with the
+//! compiled matcher, oldest first. Not wired into [`crate::engine`] yet.
+//!
+//! ```
+//! use std::time::Duration;
+//! use streamtrack::backfill::Recorder;
+//! use streamtrack::dry_run::RecentMessages;
+//! use streamtrack::registry::{Registry, Scratch};
+//! use streamtrack::{Message, Rule};
+//! let rec = Recorder::new(Registry::new(), RecentMessages::new(1000, None));
+//! rec.admit(Message::new("1", "rust is fun").into());
+//! let (id, backfill) = rec
+//!     .subscribe_with_backfill("alice", Rule::parse("rust").unwrap(), None, Duration::MAX)
+//!     .unwrap();
+//! assert_eq!(backfill.len(), 1);
+//! let snapshot = rec.admit(Message::new("2", "more rust").into());
+//! let msg = rec.ring_len();
+//! assert_eq!(msg, 2);
+//! let live = snapshot.find(&Message::new("2", "more rust"), &mut Scratch::new()).len();
+//! assert_eq!(live, 1);
+//! # let _ = id;
+//! ```
+
+use crate::dry_run::RecentMessages;
+use crate::matcher::{Matcher, Scratch};
+use crate::registry::{Registry, RegistryError, RuleId, Snapshot};
+use crate::rule::Rule;
+use crate::Message;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// The ingest side of backfill: a ring of recent messages kept in step with a registry.
+#[derive(Debug)]
+pub struct Recorder {
+    registry: Registry,
+    ring: Mutex<RecentMessages>,
+}
+
+impl Recorder {
+    /// Records messages into `ring` for subscriptions to `registry`.
+    pub fn new(registry: Registry, ring: RecentMessages) -> Recorder {
+        Recorder { registry, ring: Mutex::new(ring) }
+    }
+
+    fn ring(&self) -> MutexGuard<'_, RecentMessages> {
+        self.ring.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Messages held.
+    pub fn ring_len(&self) -> usize {
+        self.ring().len()
+    }
+
+    /// Records `msg` and returns the snapshot to match it with (take no other for it).
+    pub fn admit(&self, msg: Arc<Message>) -> Snapshot {
+        let mut ring = self.ring();
+        ring.push_at(Instant::now(), msg);
+        self.registry.snapshot()
+    }
+
+    /// Subscribes `rule` and returns, oldest first, the messages of the ring received within
+    /// `window` that it matches (deliver them flagged as backfill, before any live match).
+    pub fn subscribe_with_backfill(
+        &self,
+        subscriber: &str,
+        rule: Rule,
+        tag: Option<String>,
+        window: Duration,
+    ) -> Result<(RuleId, Vec<Arc<Message>>), RegistryError> {
+        let matcher = Matcher::new([&rule]);
+        let (id, recent) = {
+            let ring = self.ring();
+            let id = self.registry.subscribe(subscriber, rule, tag)?;
+            let now = Instant::now();
+            let recent: Vec<Arc<Message>> = ring
+                .iter_timed()
+                .filter(|(at, _)| now.saturating_duration_since(*at) <= window)
+                .map(|(_, m)| m.clone())
+                .collect();
+            (id, recent)
+        };
+        let mut scratch = Scratch::new();
+        let matched =
+            recent.into_iter().filter(|m| !matcher.find(m, &mut scratch).is_empty()).collect();
+        Ok((id, matched))
+    }
+}

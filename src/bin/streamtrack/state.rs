@@ -1,0 +1,86 @@
+//! `run --state DIR`: the rules kept in a durable registry (see `streamtrack::durable`), so a
+//! later start with the same directory and no `--rules` resumes with them.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::process::ExitCode;
+use streamtrack::durable::{DurableRegistry, OpenOptions};
+use streamtrack::registry::{Registry, RuleId};
+use streamtrack::rule::Dialect;
+
+/// The registry to run, the rules-file id of each rule, and the subscribers in order.
+pub type Loaded = (Registry, HashMap<RuleId, String>, Vec<String>);
+
+/// Opens the state in `dir`; with `rules`, first makes the stored rules those of the file
+/// (rules already stored as the file has them keep their ids; the others are removed or
+/// added).
+pub fn load(dir: &Path, rules: Option<&Path>, dialect: Dialect) -> Result<Loaded, ExitCode> {
+    let (durable, report) = DurableRegistry::open(dir, OpenOptions::new()).map_err(|e| {
+        eprintln!("error: --state {}: {e}", dir.display());
+        ExitCode::from(2)
+    })?;
+    if let Some(t) = &report.truncated {
+        eprintln!("warning: --state: {t}");
+    }
+    if let Some(path) = rules {
+        let entries = crate::format::load_rules(path, dialect)?;
+        // (name, subscriber, canonical rule, tag) of each stored rule.
+        let key = |name: &str, sub: &str, rule: &str, tag: Option<&str>| {
+            (name.to_string(), sub.to_string(), rule.to_string(), tag.map(String::from))
+        };
+        let mut stored: HashMap<_, RuleId> = HashMap::new();
+        for info in durable.registry().snapshot().rules() {
+            let name = durable.name_of(info.id).unwrap_or_default();
+            let k = key(&name, &info.subscriber, &info.rule.to_string(), info.tag.as_deref());
+            stored.insert(k, info.id);
+        }
+        let mut keep = HashSet::new();
+        let fail = |e: &dyn std::fmt::Display| {
+            eprintln!("error: --state {}: {e}", dir.display());
+            ExitCode::from(2)
+        };
+        let mut added = Vec::new();
+        for e in &entries {
+            let sub = e.subscriber.clone().unwrap_or_else(|| e.id.clone());
+            let k = key(&e.id, &sub, &e.rule.to_string(), e.tag.as_deref());
+            match stored.get(&k) {
+                Some(&id) => {
+                    keep.insert(id);
+                }
+                None => added.push((e, sub)),
+            }
+        }
+        for (k, id) in &stored {
+            if !keep.contains(id) {
+                durable.unsubscribe(*id).map_err(|e| fail(&format!("rule {:?}: {e}", k.0)))?;
+            }
+        }
+        for (e, sub) in added {
+            match durable.subscribe_named(&sub, e.rule.clone(), e.tag.clone(), Some(e.id.clone())) {
+                Ok(_) => {}
+                Err(err) => eprintln!(
+                    "warning: {}: rule {} (id {:?}): {err}; skipped",
+                    path.display(),
+                    e.line,
+                    e.id
+                ),
+            }
+        }
+    }
+    let registry = durable.registry().clone();
+    let rules = registry.snapshot().rules();
+    if rules.is_empty() {
+        eprintln!("error: no rules: --state {} holds none; give --rules FILE", dir.display());
+        return Err(ExitCode::from(2));
+    }
+    let mut ids = HashMap::new();
+    let mut subscribers = Vec::new();
+    let mut seen = HashSet::new();
+    for info in rules {
+        if seen.insert(info.subscriber.to_string()) {
+            subscribers.push(info.subscriber.to_string());
+        }
+        ids.insert(info.id, durable.name_of(info.id).unwrap_or_else(|| info.id.to_string()));
+    }
+    Ok((registry, ids, subscribers))
+}

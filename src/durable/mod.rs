@@ -1,0 +1,892 @@
+//! A registry whose rules survive a restart: an append-only log of subscribe, replace and
+//! unsubscribe records plus snapshots that compact it, in a directory of its own.
+//!
+//! [`DurableRegistry::open`] restores the same rules with the same ids, subscribers and tags;
+//! every change is logged before the call returns, and is durable (flushed and synced) at
+//! once ([`Durability::EveryOp`]) or within a bounded delay ([`Durability::Group`], see
+//! [`Receipt`]). A crash mid-write leaves a torn tail, which the next open truncates and
+//! reports ([`OpenReport::truncated`]); damage in the middle of the log stops the open with
+//! an error naming the offset ([`DurableError::Corrupt`]), unless
+//! [`OpenOptions::recovery`] says to truncate there. Matching threads keep using
+//! [`Registry::snapshot`] (through [`DurableRegistry::registry`]) and never wait for a
+//! writer. The format and the guarantees are in DESIGN.md, "The durable registry".
+//!
+//! ```
+//! use streamtrack::durable::{DurableRegistry, OpenOptions};
+//! use streamtrack::Rule;
+//! let dir = std::env::temp_dir().join(format!("streamtrack-doc-{}", std::process::id()));
+//! # let _ = std::fs::remove_dir_all(&dir);
+//! let (reg, _) = DurableRegistry::open(&dir, OpenOptions::new()).unwrap();
+//! let id = reg.subscribe("alice", Rule::parse("rust -rusty").unwrap(), None).unwrap().value;
+//! drop(reg);
+//! let (reg, report) = DurableRegistry::open(&dir, OpenOptions::new()).unwrap();
+//! assert_eq!(report.rules, 1);
+//! assert_eq!(reg.registry().get(id).unwrap().subscriber.as_ref(), "alice");
+//! # drop(reg); std::fs::remove_dir_all(&dir).unwrap();
+//! ```
+
+mod format;
+
+use crate::registry::{NewRule, Registry, RegistryBuilder, RegistryError, RuleId};
+use crate::rule::{Dialect, Parser, Rule};
+use format::{frame_at, next_valid_frame, Record, FRAME_HEADER};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+/// When a change becomes durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Each change is written and synced (`fdatasync`) before its call returns.
+    EveryOp,
+    /// Changes are written and synced together by a background thread at most `max_delay`
+    /// after they return (group commit); [`DurableRegistry::wait`] waits for one.
+    Group {
+        /// The longest a returned change may stay unsynced.
+        max_delay: Duration,
+    },
+}
+
+/// What to do with damage in the middle of the log (valid records after a damaged one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Recovery {
+    /// Refuse to open ([`DurableError::Corrupt`] names the offset). The default: nothing is
+    /// dropped without someone deciding to.
+    #[default]
+    Strict,
+    /// Keep the records before the damage, truncate the log there (dropping every later
+    /// record, reported in [`OpenReport::truncated`]) and open.
+    TruncateAtCorruption,
+}
+
+/// Settings of [`DurableRegistry::open`].
+#[derive(Clone, Debug)]
+pub struct OpenOptions {
+    durability: Durability,
+    recovery: Recovery,
+    snapshot_min_records: usize,
+    registry: RegistryBuilder,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            durability: Durability::EveryOp,
+            recovery: Recovery::Strict,
+            snapshot_min_records: 65_536,
+            registry: RegistryBuilder::default(),
+        }
+    }
+}
+
+impl OpenOptions {
+    /// Per-operation durability, strict recovery, snapshots every 65,536 records or more.
+    pub fn new() -> Self {
+        OpenOptions::default()
+    }
+
+    /// When changes become durable (default [`Durability::EveryOp`]).
+    pub fn durability(mut self, d: Durability) -> Self {
+        self.durability = d;
+        self
+    }
+
+    /// What to do with damage in the middle of the log (default [`Recovery::Strict`]).
+    pub fn recovery(mut self, r: Recovery) -> Self {
+        self.recovery = r;
+        self
+    }
+
+    /// A snapshot replaces the log once it holds this many records and at least as many as
+    /// there are rules (so replaying the log never costs more than loading the snapshot).
+    pub fn snapshot_min_records(mut self, n: usize) -> Self {
+        self.snapshot_min_records = n.max(1);
+        self
+    }
+
+    /// Settings of the in-memory registry.
+    pub fn registry(mut self, b: RegistryBuilder) -> Self {
+        self.registry = b;
+        self
+    }
+}
+
+/// What opening found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OpenReport {
+    /// Rules restored.
+    pub rules: usize,
+    /// Rules read from the snapshot.
+    pub snapshot_rules: usize,
+    /// Log records replayed.
+    pub log_records: usize,
+    /// A torn or damaged tail that was cut off, if any.
+    pub truncated: Option<Truncation>,
+}
+
+/// A log tail cut off at open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Truncation {
+    /// The log file.
+    pub file: PathBuf,
+    /// The byte offset the log was cut at (the start of the first record not applied).
+    pub offset: u64,
+    /// Bytes dropped.
+    pub bytes: u64,
+    /// Whether valid records were dropped too ([`Recovery::TruncateAtCorruption`]); `false`
+    /// for a torn tail (a crash mid-write).
+    pub dropped_valid_records: bool,
+}
+
+impl fmt::Display for Truncation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} at byte {}: {} bytes cut off",
+            self.file.display(),
+            if self.dropped_valid_records { "damaged record" } else { "torn tail" },
+            self.offset,
+            self.bytes
+        )
+    }
+}
+
+/// Why a durable registry could not open or log a change.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DurableError {
+    /// A file could not be read or written.
+    Io(io::Error),
+    /// A damaged record with valid records after it (not a torn tail). Reopen with
+    /// [`Recovery::TruncateAtCorruption`] to keep what precedes it.
+    Corrupt {
+        /// The file.
+        file: PathBuf,
+        /// Byte offset of the damaged record.
+        offset: u64,
+        /// Byte offset of the next valid record.
+        next_valid: Option<u64>,
+    },
+    /// A well-formed record that does not fit the state before it (a rule logged twice,
+    /// removed before it was added, a rule text that no longer parses).
+    Inconsistent {
+        /// The file.
+        file: PathBuf,
+        /// Byte offset of the record.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The registry refused the change (nothing was logged).
+    Registry(RegistryError),
+    /// The rule cannot be stored: its canonical text does not parse back to the same tree
+    /// (a track filter with `follow` or `locations`).
+    NotStorable(String),
+}
+
+impl fmt::Display for DurableError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DurableError::Io(e) => write!(f, "durable registry: {e}"),
+            DurableError::Corrupt { file, offset, next_valid } => {
+                write!(f, "{}: damaged record at byte {offset}", file.display())?;
+                if let Some(n) = next_valid {
+                    write!(f, " (valid records follow from byte {n})")?;
+                }
+                write!(f, "; open with truncation at the damage to keep what precedes it")
+            }
+            DurableError::Inconsistent { file, offset, reason } => {
+                write!(f, "{}: record at byte {offset}: {reason}", file.display())
+            }
+            DurableError::Registry(e) => e.fmt(f),
+            DurableError::NotStorable(why) => write!(f, "rule cannot be stored: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for DurableError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DurableError::Io(e) => Some(e),
+            DurableError::Registry(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for DurableError {
+    fn from(e: io::Error) -> Self {
+        DurableError::Io(e)
+    }
+}
+
+impl From<RegistryError> for DurableError {
+    fn from(e: RegistryError) -> Self {
+        DurableError::Registry(e)
+    }
+}
+
+/// Says when a logged change is durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    seq: u64,
+    durable: bool,
+}
+
+impl Receipt {
+    /// Whether the change was already synced when its call returned (always, under
+    /// [`Durability::EveryOp`]).
+    pub fn is_durable(&self) -> bool {
+        self.durable
+    }
+}
+
+/// A change's result and its [`Receipt`].
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Written<T> {
+    /// What the registry returned.
+    pub value: T,
+    /// When it is durable.
+    pub receipt: Receipt,
+}
+
+/// One stored rule, as the files describe it.
+#[derive(Clone, Debug)]
+struct Stored {
+    subscriber: String,
+    tag: Option<String>,
+    name: Option<String>,
+    dialect: Dialect,
+    text: String,
+}
+
+struct LogState {
+    dir: PathBuf,
+    generation: u64,
+    file: Arc<File>,
+    /// Framed records not yet written (group commit).
+    pending: Vec<u8>,
+    /// Records in the current log file.
+    records: usize,
+    /// Sequence number of the last change logged.
+    seq: u64,
+    /// Ids below this were handed out.
+    id_floor: u64,
+    /// Error of the background flush, given to the next caller.
+    failed: Option<io::ErrorKind>,
+}
+
+struct Inner {
+    registry: Registry,
+    /// Names given with [`DurableRegistry::subscribe_named`], by rule id.
+    names: Mutex<HashMap<u64, String>>,
+    state: Mutex<LogState>,
+    durable_seq: Mutex<u64>,
+    durable_cv: Condvar,
+    durability: Durability,
+    snapshot_min_records: usize,
+    parser: Parser,
+}
+
+/// A [`Registry`] kept in a directory. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct DurableRegistry {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for DurableRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DurableRegistry").field("rules", &self.inner.registry.len()).finish()
+    }
+}
+
+fn log_path(dir: &Path, generation: u64) -> PathBuf {
+    dir.join(format!("log-{generation:016x}"))
+}
+
+fn snapshot_path(dir: &Path, generation: u64) -> PathBuf {
+    dir.join(format!("snapshot-{generation:016x}"))
+}
+
+/// The generation in a file name `PREFIX-XXXXXXXXXXXXXXXX`.
+fn generation_of(name: &str, prefix: &str) -> Option<u64> {
+    let hex = name.strip_prefix(prefix)?.strip_prefix('-')?;
+    (hex.len() == 16).then(|| u64::from_str_radix(hex, 16).ok()).flatten()
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// A parser that takes back any canonical text (which may exceed the limits of the text as
+/// first written, see [`crate::rule`]).
+fn lenient_parser() -> Parser {
+    Parser::builder()
+        .max_rule_chars(usize::MAX)
+        .max_phrase_bytes(usize::MAX)
+        .max_phrases(usize::MAX)
+        .max_proximity(u8::MAX)
+        .max_depth(1024)
+        .build()
+}
+
+fn apply(
+    rules: &mut BTreeMap<u64, Stored>,
+    id_floor: &mut u64,
+    record: Record,
+) -> Result<(), String> {
+    if let Some(id) = record.rule_id() {
+        *id_floor = (*id_floor).max(id.0 + 1);
+    }
+    match record {
+        Record::Subscribe { id, subscriber, tag, name, dialect, text } => {
+            if rules.insert(id, Stored { subscriber, tag, name, dialect, text }).is_some() {
+                return Err(format!("rule {id} added twice"));
+            }
+        }
+        Record::Replace { id, tag, dialect, text } => {
+            let Some(s) = rules.get_mut(&id) else {
+                return Err(format!("rule {id} replaced but not registered"));
+            };
+            s.tag = tag;
+            s.dialect = dialect;
+            s.text = text;
+        }
+        Record::Unsubscribe { id } => {
+            if rules.remove(&id).is_none() {
+                return Err(format!("rule {id} removed but not registered"));
+            }
+        }
+        Record::SnapshotHead { .. } | Record::SnapshotEnd { .. } => {
+            return Err("a snapshot record in a log".into())
+        }
+    }
+    Ok(())
+}
+
+/// Reads a snapshot: every rule, and the id floor.
+fn read_snapshot(path: &Path) -> Result<(BTreeMap<u64, Stored>, u64), DurableError> {
+    let buf = fs::read(path)?;
+    let corrupt = |offset: usize| DurableError::Corrupt {
+        file: path.to_path_buf(),
+        offset: offset as u64,
+        next_valid: None,
+    };
+    let mut at = 0;
+    let next = |at: &mut usize| -> Result<Record, DurableError> {
+        let payload = frame_at(&buf, *at).ok_or_else(|| corrupt(*at))?;
+        let r = Record::decode(payload).ok_or_else(|| corrupt(*at))?;
+        *at += FRAME_HEADER + payload.len();
+        Ok(r)
+    };
+    let Record::SnapshotHead { id_floor, rules: count } = next(&mut at)? else {
+        return Err(corrupt(0));
+    };
+    let mut rules = BTreeMap::new();
+    for _ in 0..count {
+        let start = at;
+        match next(&mut at)? {
+            Record::Subscribe { id, subscriber, tag, name, dialect, text } => {
+                rules.insert(id, Stored { subscriber, tag, name, dialect, text });
+            }
+            _ => return Err(corrupt(start)),
+        }
+    }
+    let end = at;
+    match next(&mut at)? {
+        Record::SnapshotEnd { rules: n } if n == count && at == buf.len() => {}
+        _ => return Err(corrupt(end)),
+    }
+    Ok((rules, id_floor))
+}
+
+/// A restored rule: id, subscriber, tree, tag.
+type Restored = (RuleId, String, Rule, Option<String>);
+
+/// Parses the stored rules, on every core (parsing is most of a reopen's own work).
+fn parse_stored(
+    rules: &BTreeMap<u64, Stored>,
+    parser: &Parser,
+) -> Result<Vec<Restored>, (u64, String, crate::rule::RuleError)> {
+    let all: Vec<(&u64, &Stored)> = rules.iter().collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(16);
+    let chunk = all.len().div_ceil(threads).max(4096);
+    let parse = |part: &[(&u64, &Stored)]| -> Result<Vec<Restored>, _> {
+        part.iter()
+            .map(|&(&id, s)| match parser.parse(&s.text, s.dialect) {
+                Ok(rule) => Ok((RuleId(id), s.subscriber.clone(), rule, s.tag.clone())),
+                Err(e) => Err((id, s.text.clone(), e)),
+            })
+            .collect()
+    };
+    let parts: Vec<Result<Vec<Restored>, _>> = std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            all.chunks(chunk).map(|part| scope.spawn(move || parse(part))).collect();
+        handles.into_iter().map(|h| h.join().expect("parsing does not panic")).collect()
+    });
+    let mut out = Vec::with_capacity(all.len());
+    for p in parts {
+        out.extend(p?);
+    }
+    Ok(out)
+}
+
+impl DurableRegistry {
+    /// Opens (or creates) the state in `dir` and restores its rules.
+    pub fn open(
+        dir: impl AsRef<Path>,
+        options: OpenOptions,
+    ) -> Result<(DurableRegistry, OpenReport), DurableError> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(&dir)?;
+        let mut snapshot_gen = None;
+        let mut logs = Vec::new();
+        for entry in fs::read_dir(&dir)? {
+            let name = entry?.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.ends_with(".tmp") {
+                // A snapshot that was being written when the process stopped.
+                fs::remove_file(dir.join(name))?;
+            } else if let Some(g) = generation_of(name, "snapshot") {
+                snapshot_gen = snapshot_gen.max(Some(g));
+            } else if let Some(g) = generation_of(name, "log") {
+                logs.push(g);
+            }
+        }
+        // The newest snapshot and its log are the state (a snapshot is complete: written
+        // aside, synced, then renamed); with no snapshot, log 0 is. The log may not exist
+        // yet (a stop between the rename and its first record).
+        let generation = snapshot_gen.unwrap_or(0);
+        let mut report = OpenReport::default();
+        let (mut rules, mut id_floor) = match snapshot_gen {
+            Some(g) => read_snapshot(&snapshot_path(&dir, g))?,
+            None => (BTreeMap::new(), 1),
+        };
+        report.snapshot_rules = rules.len();
+        let path = log_path(&dir, generation);
+        let buf = match fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let mut at = 0;
+        while at < buf.len() {
+            let Some(payload) = frame_at(&buf, at) else {
+                let next_valid = next_valid_frame(&buf, at);
+                if next_valid.is_some() && options.recovery == Recovery::Strict {
+                    return Err(DurableError::Corrupt {
+                        file: path,
+                        offset: at as u64,
+                        next_valid: next_valid.map(|n| n as u64),
+                    });
+                }
+                report.truncated = Some(Truncation {
+                    file: path.clone(),
+                    offset: at as u64,
+                    bytes: (buf.len() - at) as u64,
+                    dropped_valid_records: next_valid.is_some(),
+                });
+                break;
+            };
+            let inconsistent = |reason: String| DurableError::Inconsistent {
+                file: path.clone(),
+                offset: at as u64,
+                reason,
+            };
+            let record =
+                Record::decode(payload).ok_or_else(|| inconsistent("unknown record".into()))?;
+            apply(&mut rules, &mut id_floor, record).map_err(inconsistent)?;
+            report.log_records += 1;
+            at += FRAME_HEADER + payload.len();
+        }
+        let file = fs::OpenOptions::new().create(true).append(true).open(&path)?;
+        if let Some(t) = &report.truncated {
+            file.set_len(t.offset)?;
+            file.sync_all()?;
+        }
+        sync_dir(&dir)?;
+        // Files of older generations are superseded; a newer log without its snapshot is
+        // the empty leftover of a compaction that did not finish.
+        for g in logs.into_iter().filter(|&g| g != generation) {
+            fs::remove_file(log_path(&dir, g))?;
+        }
+        if let Some(g) = snapshot_gen {
+            for old in 0..g {
+                let p = snapshot_path(&dir, old);
+                if p.exists() {
+                    fs::remove_file(p)?;
+                }
+            }
+        }
+        let parser = lenient_parser();
+        let restored =
+            parse_stored(&rules, &parser).map_err(|(id, text, e)| DurableError::Inconsistent {
+                file: path.clone(),
+                offset: 0,
+                reason: format!("rule {id} ({text:?}) no longer parses: {e}"),
+            })?;
+        let registry = options.registry.clone().build();
+        for (r, id) in registry.restore(restored, id_floor).into_iter().zip(rules.keys()) {
+            if let Err(e) = r {
+                return Err(DurableError::Inconsistent {
+                    file: path.clone(),
+                    offset: 0,
+                    reason: format!("rule {id}: {e}"),
+                });
+            }
+        }
+        report.rules = rules.len();
+        let names = rules.iter().filter_map(|(&id, s)| Some((id, s.name.clone()?))).collect();
+        let inner = Arc::new(Inner {
+            registry,
+            names: Mutex::new(names),
+            state: Mutex::new(LogState {
+                dir,
+                generation,
+                file: Arc::new(file),
+                pending: Vec::new(),
+                records: report.log_records,
+                seq: 0,
+                id_floor,
+                failed: None,
+            }),
+            durable_seq: Mutex::new(0),
+            durable_cv: Condvar::new(),
+            durability: options.durability,
+            snapshot_min_records: options.snapshot_min_records,
+            parser,
+        });
+        if let Durability::Group { max_delay } = options.durability {
+            let weak = Arc::downgrade(&inner);
+            std::thread::Builder::new()
+                .name("streamtrack-group-commit".into())
+                .spawn(move || group_commit(weak, max_delay))?;
+        }
+        Ok((DurableRegistry { inner }, report))
+    }
+
+    /// The in-memory registry: match with its [`Registry::snapshot`]. Change rules through
+    /// this [`DurableRegistry`], not the registry itself, or the change is not stored.
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    /// The record that stores `rule`, checked to parse back to the same tree.
+    fn stored_text(&self, rule: &Rule) -> Result<String, DurableError> {
+        let text = rule.to_string();
+        match self.inner.parser.parse(&text, rule.dialect()) {
+            Ok(back) if back == *rule => Ok(text),
+            _ => Err(DurableError::NotStorable(format!(
+                "{text:?} does not parse back to the same rule (a track filter with follow \
+                 or locations?)"
+            ))),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LogState> {
+        self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds `rule` for `subscriber` and logs it.
+    pub fn subscribe(
+        &self,
+        subscriber: &str,
+        rule: Rule,
+        tag: Option<String>,
+    ) -> Result<Written<RuleId>, DurableError> {
+        self.subscribe_named(subscriber, rule, tag, None)
+    }
+
+    /// Like [`DurableRegistry::subscribe`], storing the application's own `name` for the
+    /// rule with it (e.g. its id in a rules file; see [`DurableRegistry::name_of`]).
+    pub fn subscribe_named(
+        &self,
+        subscriber: &str,
+        rule: Rule,
+        tag: Option<String>,
+        name: Option<String>,
+    ) -> Result<Written<RuleId>, DurableError> {
+        let text = self.stored_text(&rule)?;
+        let dialect = rule.dialect();
+        let mut st = self.lock();
+        let id = self.inner.registry.subscribe(subscriber, rule, tag.clone())?;
+        if let Some(n) = &name {
+            self.names().insert(id.0, n.clone());
+        }
+        let record =
+            Record::Subscribe { id: id.0, subscriber: subscriber.into(), tag, name, dialect, text };
+        let receipt = self.log(&mut st, &[record])?;
+        Ok(Written { value: id, receipt })
+    }
+
+    /// The name stored with a rule by [`DurableRegistry::subscribe_named`].
+    pub fn name_of(&self, id: RuleId) -> Option<String> {
+        self.names().get(&id.0).cloned()
+    }
+
+    fn names(&self) -> MutexGuard<'_, HashMap<u64, String>> {
+        self.inner.names.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds many rules with one publication and one sync; each result says what became of
+    /// each rule.
+    pub fn subscribe_all(
+        &self,
+        rules: Vec<NewRule>,
+    ) -> Result<Written<Vec<Result<RuleId, DurableError>>>, DurableError> {
+        let mut texts = Vec::with_capacity(rules.len());
+        let mut ok = Vec::with_capacity(rules.len());
+        for r in rules {
+            match self.stored_text(&r.rule) {
+                Ok(t) => {
+                    texts.push(Ok(t));
+                    ok.push(r);
+                }
+                Err(e) => texts.push(Err(e)),
+            }
+        }
+        let mut st = self.lock();
+        let meta: Vec<(String, Option<String>, Dialect)> =
+            ok.iter().map(|r| (r.subscriber.clone(), r.tag.clone(), r.rule.dialect())).collect();
+        let mut added = self.inner.registry.subscribe_all(ok).into_iter().zip(meta);
+        let mut records = Vec::new();
+        let mut results = Vec::with_capacity(texts.len());
+        for t in texts {
+            results.push(match t {
+                Err(e) => Err(e),
+                Ok(text) => {
+                    let (r, (subscriber, tag, dialect)) = added.next().expect("one per rule");
+                    match r {
+                        Ok(id) => {
+                            records.push(Record::Subscribe {
+                                id: id.0,
+                                subscriber,
+                                tag,
+                                name: None,
+                                dialect,
+                                text,
+                            });
+                            Ok(id)
+                        }
+                        Err(e) => Err(e.into()),
+                    }
+                }
+            });
+        }
+        let receipt = self.log(&mut st, &records)?;
+        Ok(Written { value: results, receipt })
+    }
+
+    /// Replaces a rule's tree and tag, keeping its id and subscriber, and logs it.
+    pub fn replace(
+        &self,
+        id: RuleId,
+        rule: Rule,
+        tag: Option<String>,
+    ) -> Result<Written<()>, DurableError> {
+        let text = self.stored_text(&rule)?;
+        let dialect = rule.dialect();
+        let mut st = self.lock();
+        self.inner.registry.replace(id, rule, tag.clone())?;
+        let receipt = self.log(&mut st, &[Record::Replace { id: id.0, tag, dialect, text }])?;
+        Ok(Written { value: (), receipt })
+    }
+
+    /// Removes a rule and logs it.
+    pub fn unsubscribe(&self, id: RuleId) -> Result<Written<()>, DurableError> {
+        let mut st = self.lock();
+        self.inner.registry.unsubscribe(id)?;
+        self.names().remove(&id.0);
+        let receipt = self.log(&mut st, &[Record::Unsubscribe { id: id.0 }])?;
+        Ok(Written { value: (), receipt })
+    }
+
+    /// Waits until the change behind `receipt` is durable.
+    pub fn wait(&self, receipt: Receipt) -> Result<(), DurableError> {
+        if receipt.durable {
+            return Ok(());
+        }
+        loop {
+            {
+                // Never held while taking the writer lock (writers take this one under it).
+                let d = self.inner.durable_seq.lock().unwrap_or_else(|e| e.into_inner());
+                if *d >= receipt.seq {
+                    return Ok(());
+                }
+                let (d, _) = self
+                    .inner
+                    .durable_cv
+                    .wait_timeout(d, Duration::from_millis(50))
+                    .unwrap_or_else(|e| e.into_inner());
+                if *d >= receipt.seq {
+                    return Ok(());
+                }
+            }
+            if let Some(kind) = self.lock().failed {
+                return Err(io::Error::new(kind, "a group commit failed").into());
+            }
+        }
+    }
+
+    /// Writes and syncs every pending change now.
+    pub fn sync(&self) -> Result<(), DurableError> {
+        let mut st = self.lock();
+        let seq = st.seq;
+        write_pending(&mut st)?;
+        st.file.sync_data()?;
+        drop(st);
+        self.inner.mark_durable(seq);
+        Ok(())
+    }
+
+    /// Writes a snapshot of every rule and starts a new, empty log (done by itself when the
+    /// log grows past [`OpenOptions::snapshot_min_records`]). Writers wait meanwhile;
+    /// matching does not.
+    pub fn compact(&self) -> Result<(), DurableError> {
+        let mut st = self.lock();
+        self.compact_locked(&mut st)
+    }
+
+    fn compact_locked(&self, st: &mut LogState) -> Result<(), DurableError> {
+        write_pending(st)?;
+        let next = st.generation + 1;
+        let rules = self.inner.registry.snapshot().rules();
+        let names = self.names().clone();
+        let mut buf = Vec::with_capacity(rules.len() * 64 + 64);
+        Record::SnapshotHead { id_floor: st.id_floor, rules: rules.len() as u64 }
+            .push_framed(&mut buf);
+        for info in &rules {
+            Record::Subscribe {
+                id: info.id.0,
+                subscriber: info.subscriber.to_string(),
+                tag: info.tag.as_deref().map(String::from),
+                name: names.get(&info.id.0).cloned(),
+                dialect: info.rule.dialect(),
+                text: info.rule.to_string(),
+            }
+            .push_framed(&mut buf);
+        }
+        Record::SnapshotEnd { rules: rules.len() as u64 }.push_framed(&mut buf);
+        let final_path = snapshot_path(&st.dir, next);
+        let tmp = final_path.with_extension("tmp");
+        {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&buf)?;
+            f.sync_all()?;
+        }
+        let log = fs::OpenOptions::new().create(true).append(true).open(log_path(&st.dir, next))?;
+        log.sync_all()?;
+        fs::rename(&tmp, &final_path)?;
+        sync_dir(&st.dir)?;
+        // From here on, the new generation is the state; the old files are superseded.
+        let old = st.generation;
+        st.generation = next;
+        st.file = Arc::new(log);
+        st.records = 0;
+        let _ = fs::remove_file(log_path(&st.dir, old));
+        let _ = fs::remove_file(snapshot_path(&st.dir, old));
+        let seq = st.seq;
+        self.inner.mark_durable(seq);
+        Ok(())
+    }
+
+    /// Logs `records` (already applied to the registry) and makes them durable as the
+    /// settings say.
+    fn log(&self, st: &mut LogState, records: &[Record]) -> Result<Receipt, DurableError> {
+        if let Some(kind) = st.failed.take() {
+            return Err(io::Error::new(kind, "an earlier group commit failed").into());
+        }
+        for r in records {
+            if let Some(id) = r.rule_id() {
+                st.id_floor = st.id_floor.max(id.0 + 1);
+            }
+            r.push_framed(&mut st.pending);
+        }
+        st.records += records.len();
+        st.seq += 1;
+        let seq = st.seq;
+        if st.records >= self.inner.snapshot_min_records && st.records >= self.inner.registry.len()
+        {
+            self.compact_locked(st)?;
+            return Ok(Receipt { seq, durable: true });
+        }
+        match self.inner.durability {
+            Durability::EveryOp => {
+                write_pending(st)?;
+                st.file.sync_data()?;
+                self.inner.mark_durable(seq);
+                Ok(Receipt { seq, durable: true })
+            }
+            Durability::Group { .. } => Ok(Receipt { seq, durable: false }),
+        }
+    }
+}
+
+fn write_pending(st: &mut LogState) -> io::Result<()> {
+    if !st.pending.is_empty() {
+        (&*st.file).write_all(&st.pending)?;
+        st.pending.clear();
+    }
+    Ok(())
+}
+
+impl Inner {
+    fn mark_durable(&self, seq: u64) {
+        let mut d = self.durable_seq.lock().unwrap_or_else(|e| e.into_inner());
+        if *d < seq {
+            *d = seq;
+            self.durable_cv.notify_all();
+        }
+    }
+
+    /// Writes what is pending (under the lock: a write to the page cache) and syncs it
+    /// (outside the lock, so writers keep going meanwhile).
+    fn flush(&self) {
+        let (file, seq) = {
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if st.pending.is_empty() {
+                return;
+            }
+            if let Err(e) = write_pending(&mut st) {
+                st.failed = Some(e.kind());
+                return;
+            }
+            (st.file.clone(), st.seq)
+        };
+        match file.sync_data() {
+            Ok(()) => self.mark_durable(seq),
+            Err(e) => self.state.lock().unwrap_or_else(|e| e.into_inner()).failed = Some(e.kind()),
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+fn group_commit(weak: Weak<Inner>, max_delay: Duration) {
+    loop {
+        std::thread::sleep(max_delay);
+        let Some(inner) = weak.upgrade() else { return };
+        inner.flush();
+    }
+}
