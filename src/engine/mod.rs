@@ -88,6 +88,7 @@
 //! are added and removed through the registry at any time. Matches for a subscriber that has
 //! no sink attached are counted as `unrouted` in [`EngineStats`].
 
+mod budget;
 mod config;
 mod delivery;
 mod dispatch;
@@ -109,7 +110,7 @@ pub use config::{FullPolicy, SubscriberConfig};
 pub use delivery::{Delivery, DisconnectCode, MatchingRule, MatchingRules, FALLING_BEHIND};
 pub use error::EngineError;
 pub use event::EngineEvent;
-pub use pipeline::{Engine, EngineBuilder, Finished, StopReason};
+pub use pipeline::{Engine, EngineBuilder, Finished, StopReason, DEFAULT_MEMORY_BUDGET};
 pub use sink::{channel_sink, CallbackSink, ChannelSink, Sink, SinkError};
 pub use source::{
     channel_source, ChannelSource, IterSource, Source, SourceError, SourceErrorKind, SourceStatus,
