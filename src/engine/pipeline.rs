@@ -834,6 +834,8 @@ struct Drain {
     cutoff: Instant,
     seen: HashMap<u64, u64>,
     expired: HashSet<u64>,
+    /// The last look after the deadline: looks are at least [`STUCK_WINDOW`] apart.
+    looked: Option<Instant>,
 }
 
 const DRAIN_REASON: &str = "the drain timeout ran out before the subscriber took its messages";
@@ -849,6 +851,7 @@ impl Drain {
             cutoff: hard + Duration::from_secs(1),
             seen: HashMap::new(),
             expired: HashSet::new(),
+            looked: None,
         }
     }
 
@@ -860,9 +863,10 @@ impl Drain {
     fn wait(&self) -> Duration {
         match self.deadline {
             None => Duration::from_secs(3600),
-            Some(d) => d
-                .saturating_duration_since(Instant::now())
-                .clamp(Duration::from_millis(1), STUCK_WINDOW),
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left.min(STUCK_WINDOW),
+                _ => STUCK_WINDOW,
+            },
         }
     }
 
@@ -874,6 +878,10 @@ impl Drain {
             return;
         }
         let now = Instant::now();
+        if self.looked.is_some_and(|t| now.duration_since(t) < STUCK_WINDOW) {
+            return;
+        }
+        self.looked = Some(now);
         for sub in shared.live() {
             let (moved, work) = sub.progress();
             let same = self.seen.insert(sub.id, moved) == Some(moved);
@@ -881,13 +889,16 @@ impl Drain {
                 continue;
             }
             let expired = self.expired.contains(&sub.id);
-            if now >= self.cutoff || (expired && same) {
+            // No progress while a dispatcher serves it: stuck inside its sink. (One that
+            // waits for a dispatcher is not: the pool replaces stuck dispatchers.)
+            let stuck = same && sub.sink_busy();
+            if now >= self.cutoff || (expired && stuck) {
                 // Stuck inside the sink (or out of time): nothing more can be sent to it.
                 if sub.abort(DRAIN_REASON) {
                     let (code, reason) = sub.closing();
                     shared.retire(&sub, code, reason);
                 }
-            } else if !expired && (same || now >= self.hard) {
+            } else if !expired && (stuck || now >= self.hard) {
                 self.expired.insert(sub.id);
                 if sub.expire(DRAIN_REASON) {
                     shared.pool.schedule(&sub);

@@ -96,6 +96,9 @@ struct State {
     notice_from: u64,
     /// Bytes its queued matches are charged against the memory budget.
     bytes: u64,
+    /// Set when the drain deadline gave up on it while matches were still being emitted:
+    /// they are dropped and reported, and its stream closes with code 13.
+    expired: Option<String>,
 }
 
 /// What [`Subscriber::push`] did with a match.
@@ -177,6 +180,8 @@ pub(crate) struct Subscriber {
     /// Sink calls returned (written by the turn's holder): the drain deadline tells a slow
     /// sink from a stuck one by it.
     sink_calls: AtomicU64,
+    /// Mirrors `State::expired` for the hand-over without the lock.
+    expired: AtomicBool,
     budget: Arc<Budget>,
 }
 
@@ -229,6 +234,7 @@ impl Subscriber {
                 unreported_from: u64::MAX,
                 notice_from: u64::MAX,
                 bytes: 0,
+                expired: None,
             }),
             config: SubscriberConfig { capacity: config.capacity.max(1), ..config },
             not_full: Condvar::new(),
@@ -240,6 +246,7 @@ impl Subscriber {
             oldest_pending: AtomicU64::new(u64::MAX),
             lost_from: AtomicU64::new(u64::MAX),
             sink_calls: AtomicU64::new(0),
+            expired: AtomicBool::new(false),
             budget,
             sink: std::sync::Mutex::new(Some(sink)),
         }
@@ -319,6 +326,20 @@ impl Subscriber {
         }
     }
 
+    /// A match for a subscriber the drain deadline gave up on: dropped and reported.
+    fn drop_expired(&self, st: &mut State, position: u64) -> Pushed {
+        st.dropped_closed += 1;
+        st.undelivered += 1;
+        st.limit_pending = true;
+        self.lose(st, position);
+        Pushed::Queued
+    }
+
+    /// Whether a dispatcher is serving it (inside a sink call, or between two).
+    pub fn sink_busy(&self) -> bool {
+        matches!(self.sink.try_lock(), Err(std::sync::TryLockError::WouldBlock))
+    }
+
     /// The chunk handed to the sink went through: the losses its notices reported are
     /// reported.
     fn chunk_sent(&self, st: &mut State) {
@@ -345,6 +366,7 @@ impl Subscriber {
             .wrapping_add(st.delivered);
         let work = !matches!(st.life, Life::Closed { .. })
             && (!st.items.is_empty()
+                || st.limit_pending
                 || st.inflight > 0
                 || st.waiting
                 || self.handed_at.load(Ordering::Acquire) != u64::MAX
@@ -375,7 +397,7 @@ impl Subscriber {
     pub fn push(&self, item: Queued, before_wait: &mut dyn FnMut()) -> Pushed {
         // A free turn means idle (see `turn`): with no rate cap to charge, the match is
         // handed over without the lock, touching one cache line of the subscriber.
-        if self.quick && self.take_idle_turn() {
+        if self.quick && !self.expired.load(Ordering::Relaxed) && self.take_idle_turn() {
             return self.hand_over(item);
         }
         let mut st = lock(&self.state);
@@ -384,6 +406,9 @@ impl Subscriber {
         if !matches!(st.life, Life::Open) {
             self.drop_closed(&mut st, item.position);
             return Pushed::Nothing;
+        }
+        if st.expired.is_some() {
+            return self.drop_expired(&mut st, item.position);
         }
         if let Some(rate) = self.config.rate_limit {
             let now = Instant::now();
@@ -496,6 +521,9 @@ impl Subscriber {
                         if !matches!(st.life, Life::Open) {
                             self.drop_closed(&mut st, item.position);
                             return Pushed::Nothing;
+                        }
+                        if st.expired.is_some() {
+                            return self.drop_expired(&mut st, item.position);
                         }
                     }
                 }
@@ -782,7 +810,10 @@ impl Subscriber {
         if !matches!(st.life, Life::Open) {
             return false;
         }
-        st.life = Life::Closing { code, reason: reason.to_string() };
+        st.life = match st.expired.take() {
+            Some(why) => Life::Closing { code: DisconnectCode::DRAIN_TIMEOUT, reason: why },
+            None => Life::Closing { code, reason: reason.to_string() },
+        };
         if st.waiting {
             self.not_full.notify_all();
             self.budget.wake();
@@ -806,7 +837,15 @@ impl Subscriber {
         if n > 0 {
             st.limit_pending = true;
         }
-        st.life = Life::Closing { code: DisconnectCode::DRAIN_TIMEOUT, reason: reason.to_string() };
+        if matches!(st.life, Life::Open) {
+            // Matches still being emitted are dropped and reported until the stream is
+            // closed, then with code 13 (see `close`).
+            st.expired = Some(reason.to_string());
+            self.expired.store(true, Ordering::Relaxed);
+        } else {
+            st.life =
+                Life::Closing { code: DisconnectCode::DRAIN_TIMEOUT, reason: reason.to_string() };
+        }
         if st.waiting {
             self.not_full.notify_all();
         }
