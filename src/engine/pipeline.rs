@@ -155,7 +155,8 @@ impl EngineBuilder {
     /// subscribers are not held up by a stuck one: they get everything and their normal
     /// disconnect. A sink stuck inside a call even then is abandoned: its thread is counted
     /// in [`EngineStats::stuck_threads`] and its losses hold acknowledgements back. So a
-    /// stop takes at most twice `timeout` plus a second.
+    /// stop takes at most twice `timeout` plus two seconds (one to abandon what is left, one
+    /// for the dispatcher threads to leave).
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
         self.drain_timeout = Some(timeout);
         self
@@ -365,8 +366,9 @@ impl Engine {
     }
 
     /// Stops reading the source, delivers everything already read, sends every subscriber
-    /// disconnect code 1, acknowledges everything to the source, and returns the final
-    /// figures.
+    /// disconnect code 1, acknowledges to the source what was delivered or reported lost,
+    /// and returns the final figures. Without a
+    /// [drain timeout](EngineBuilder::drain_timeout) this waits as long as the sinks take.
     pub fn shutdown(mut self) -> Finished {
         self.request_shutdown();
         self.finish()

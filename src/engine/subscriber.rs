@@ -153,6 +153,9 @@ pub(crate) struct Subscriber {
     pub turn: AtomicU8,
     /// No rate cap: a match for an idle subscriber is handed over without the lock.
     quick: bool,
+    /// Mirrors `State::expired` for the hand-over without the lock (beside the turn: the
+    /// hand-over reads both).
+    expired: AtomicBool,
     /// The position of a match handed over without the lock and not yet counted (`u64::MAX`:
     /// none): the next operation under the lock counts it in flight (`absorb_handed`).
     handed_at: AtomicU64,
@@ -166,6 +169,9 @@ pub(crate) struct Subscriber {
     /// Handed matches delivered and given back without the lock: counted as matched and
     /// delivered on top of the state's figures. Written only by the turn's holder.
     handed_delivered: AtomicU64,
+    /// Sink calls returned (written by the turn's holder, beside what it writes anyway):
+    /// the drain deadline tells a slow sink from a stuck one by it.
+    sink_calls: AtomicU64,
     state: Mutex<State>,
     /// Unique among the engine's subscribers (attach order).
     pub id: u64,
@@ -177,11 +183,6 @@ pub(crate) struct Subscriber {
     /// The oldest match lost and not yet reported to the sink (`u64::MAX`: none), mirrored
     /// from the state for acknowledgements ([`Subscriber::pending_from`]).
     lost_from: AtomicU64,
-    /// Sink calls returned (written by the turn's holder): the drain deadline tells a slow
-    /// sink from a stuck one by it.
-    sink_calls: AtomicU64,
-    /// Mirrors `State::expired` for the hand-over without the lock.
-    expired: AtomicBool,
     budget: Arc<Budget>,
 }
 
@@ -1029,6 +1030,15 @@ mod loom_models {
     /// What a dispatcher's turn does (see `dispatch::run`): sends a handed match, then takes
     /// chunks until it may let go. Returns the positions sent (`u64::MAX` for a limit notice).
     fn serve(sub: &Subscriber, handed: Option<Queued>) -> Vec<u64> {
+        serve_noting(sub, handed, None)
+    }
+
+    /// `serve`, setting `reported` once a limit notice has been sent.
+    fn serve_noting(
+        sub: &Subscriber,
+        handed: Option<Queued>,
+        reported: Option<&AtomicBool>,
+    ) -> Vec<u64> {
         let mut sent = Vec::new();
         let mut delivered = 0;
         if let Some(q) = handed {
@@ -1049,6 +1059,9 @@ mod loom_models {
                             delivered += 1;
                         } else if matches!(d, Delivery::Limit { .. }) {
                             sent.push(u64::MAX);
+                            if let Some(r) = reported {
+                                r.store(true, Ordering::SeqCst);
+                            }
                         }
                     }
                 }
@@ -1187,6 +1200,48 @@ mod loom_models {
             assert_eq!(sent.contains(&u64::MAX), st.dropped_rate > 0);
             assert_eq!(sub.turn.load(Ordering::SeqCst), IDLE, "{sent:?}");
             assert_eq!(st.queued, 0);
+        });
+    }
+
+    /// A match dropped (drop-oldest) while another thread computes the acknowledgement
+    /// watermark: the watermark never passes the dropped match before the limit notice that
+    /// reports it has gone through (`lost_from` is written before the queue's oldest
+    /// position moves past the match, and read after it).
+    #[test]
+    fn a_drop_is_not_acknowledged_before_its_notice_went_through() {
+        loom::model(|| {
+            let config = SubscriberConfig::new().capacity(1).policy(FullPolicy::DropOldest);
+            let sub = subscriber(config);
+            let first = emit(&sub, 0).expect("idle: handed over");
+            let reported = Arc::new(AtomicBool::new(false));
+            let observer = {
+                let (sub, reported) = (sub.clone(), reported.clone());
+                loom::thread::spawn(move || {
+                    for _ in 0..2 {
+                        let p = sub.pending_from();
+                        if p > 1 {
+                            assert!(
+                                reported.load(Ordering::SeqCst),
+                                "past an unreported loss: {p}"
+                            );
+                        }
+                    }
+                })
+            };
+            let pusher = {
+                let sub = sub.clone();
+                // Match 1 queues behind the handed one; match 2 finds the queue full and
+                // drops match 1.
+                loom::thread::spawn(move || [emit(&sub, 1), emit(&sub, 2)])
+            };
+            let entries = pusher.join().expect("no panic");
+            let mut sent = serve_noting(&sub, first, Some(&reported));
+            for entry in entries.into_iter().flatten() {
+                sent.extend(serve_noting(&sub, entry, Some(&reported)));
+            }
+            observer.join().expect("no panic");
+            assert_eq!(sent, [0, u64::MAX, 2]);
+            assert_eq!(sub.pending_from(), u64::MAX);
         });
     }
 }
