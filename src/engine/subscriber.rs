@@ -1218,12 +1218,13 @@ mod loom_models {
                 let (sub, reported) = (sub.clone(), reported.clone());
                 loom::thread::spawn(move || {
                     for _ in 0..2 {
+                        // Read first as well: a scheduling point for loom, which otherwise
+                        // misses the interleaving in which the check matters.
+                        let before = reported.load(Ordering::SeqCst);
                         let p = sub.pending_from();
                         if p > 1 {
-                            assert!(
-                                reported.load(Ordering::SeqCst),
-                                "past an unreported loss: {p}"
-                            );
+                            let now = before || reported.load(Ordering::SeqCst);
+                            assert!(now, "past an unreported loss: {p}");
                         }
                     }
                 })
