@@ -50,8 +50,8 @@ pub struct EngineBench {
     /// Queue capacity of every subscriber (default: the library's, 1,024).
     #[arg(long)]
     capacity: Option<usize>,
-    /// The engine's memory budget for queued deliveries, in bytes, or `none` (default: the
-    /// library's, 256 MiB).
+    /// The engine's memory budget for queued deliveries, in bytes (`k`, `m`: thousands,
+    /// millions), or `none` (default: the library's, 256 MiB).
     #[arg(long)]
     memory_budget: Option<String>,
     /// Print one JSON object instead of a report.
