@@ -285,7 +285,8 @@ impl EngineBuilder {
 /// [`Registry`] on several threads, and delivers each match to its subscriber's [`Sink`]
 /// in source order. See the [module documentation](super) for the design.
 ///
-/// Dropping an engine shuts it down gracefully (like [`Engine::shutdown`]).
+/// Dropping an engine shuts it down gracefully (like [`Engine::shutdown`]: without a
+/// [drain timeout](EngineBuilder::drain_timeout), that waits as long as the sinks take).
 pub struct Engine {
     shared: Arc<Shared>,
     coordinator: Option<JoinHandle<Finished>>,
