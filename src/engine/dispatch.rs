@@ -328,7 +328,7 @@ fn run(
             fail(shared, sub, &mut guard, 0, e);
             return;
         }
-        sub.note_call();
+        // (No `note_call` here: `finish_handed` shows the progress.)
         if let Err(e) = call(slot, || sink.flush()) {
             fail(shared, sub, &mut guard, 1, e);
             return;

@@ -159,9 +159,9 @@ pub(crate) struct Subscriber {
     /// The position of a match handed over without the lock and not yet counted (`u64::MAX`:
     /// none): the next operation under the lock counts it in flight (`absorb_handed`).
     handed_at: AtomicU64,
-    /// The position of the oldest match still queued or in flight under the lock
-    /// (`u64::MAX`: none); with `handed_at`, read without the lock for acknowledgements
-    /// ([`Subscriber::pending_from`]).
+    /// The position of the oldest match still queued or in flight under the lock, or lost
+    /// and not yet reported to the sink (`u64::MAX`: none); with `handed_at`, read without
+    /// the lock for acknowledgements ([`Subscriber::pending_from`]).
     oldest_pending: AtomicU64,
     /// Only the dispatcher running the subscriber locks it (never contended: not modelled
     /// under loom).
@@ -180,9 +180,6 @@ pub(crate) struct Subscriber {
     not_full: Condvar,
     /// Set once, by whoever ends the stream for good (see `Shared::retire`).
     pub finished: AtomicBool,
-    /// The oldest match lost and not yet reported to the sink (`u64::MAX`: none), mirrored
-    /// from the state for acknowledgements ([`Subscriber::pending_from`]).
-    lost_from: AtomicU64,
     budget: Arc<Budget>,
 }
 
@@ -245,7 +242,6 @@ impl Subscriber {
             handed_delivered: AtomicU64::new(0),
             finished: AtomicBool::new(false),
             oldest_pending: AtomicU64::new(u64::MAX),
-            lost_from: AtomicU64::new(u64::MAX),
             sink_calls: AtomicU64::new(0),
             expired: AtomicBool::new(false),
             budget,
@@ -264,12 +260,16 @@ impl Subscriber {
         st.inflight = 0;
     }
 
+    /// Publishes the oldest position not fully handled: queued, in flight, or lost and not
+    /// yet reported (one atomic, so that the acknowledgement scan reads no more than before
+    /// losses were tracked).
     fn refresh_oldest(&self, st: &State) {
-        let oldest = if st.inflight > 0 {
+        let queued = if st.inflight > 0 {
             st.inflight_first
         } else {
             st.items.front().map_or(u64::MAX, |q| q.position)
         };
+        let oldest = queued.min(st.unreported_from).min(st.notice_from);
         // Only the holder of the state lock writes it, so comparing first is exact, and
         // skips a locked write per delivery (a fan-out pushes one match to each of many
         // idle subscribers). Release suffices: the emitter publishes `processed` after its
@@ -307,14 +307,7 @@ impl Subscriber {
     fn lose(&self, st: &mut State, position: u64) {
         if position < st.unreported_from {
             st.unreported_from = position;
-            self.refresh_lost(st);
-        }
-    }
-
-    fn refresh_lost(&self, st: &State) {
-        let v = st.unreported_from.min(st.notice_from);
-        if self.lost_from.load(Ordering::Relaxed) != v {
-            self.lost_from.store(v, Ordering::Release);
+            self.refresh_oldest(st);
         }
     }
 
@@ -346,7 +339,7 @@ impl Subscriber {
     fn chunk_sent(&self, st: &mut State) {
         if st.notice_from != u64::MAX {
             st.notice_from = u64::MAX;
-            self.refresh_lost(st);
+            self.refresh_oldest(st);
         }
     }
 
@@ -637,14 +630,12 @@ impl Subscriber {
 
     /// The position of the oldest match not yet fully handled (`u64::MAX`: none), for
     /// acknowledgements: what is queued or in flight, or handed over, or lost and not yet
-    /// reported to the sink. The hand-over is read first: a match leaving it for the state
-    /// (`absorb_handed`) is in `oldest_pending` before it leaves `handed_at`; and the loss
-    /// last: a match leaving the queue as lost is in `lost_from` before it leaves
-    /// `oldest_pending`.
+    /// reported to the sink (`oldest_pending` covers the last too). The hand-over is read
+    /// first: a match leaving it for the state (`absorb_handed`) is in `oldest_pending`
+    /// before it leaves `handed_at`.
     pub fn pending_from(&self) -> u64 {
         let handed = self.handed_at.load(Ordering::Acquire);
-        let pending = handed.min(self.oldest_pending.load(Ordering::Acquire));
-        pending.min(self.lost_from.load(Ordering::Acquire))
+        handed.min(self.oldest_pending.load(Ordering::Acquire))
     }
 
     /// The stream ended before the handed match could be sent: it is counted as dropped.
@@ -1205,8 +1196,8 @@ mod loom_models {
 
     /// A match dropped (drop-oldest) while another thread computes the acknowledgement
     /// watermark: the watermark never passes the dropped match before the limit notice that
-    /// reports it has gone through (`lost_from` is written before the queue's oldest
-    /// position moves past the match, and read after it).
+    /// reports it has gone through (the published oldest position covers the loss until
+    /// the chunk carrying the notice is through).
     #[test]
     fn a_drop_is_not_acknowledged_before_its_notice_went_through() {
         loom::model(|| {
