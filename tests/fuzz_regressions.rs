@@ -48,6 +48,11 @@ fn message_json_corpus() {
     replay("message_json", checks::check_message_json);
 }
 
+#[test]
+fn engine_ops_corpus() {
+    replay("engine_ops", checks::check_engine_ops);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Findings
 // ---------------------------------------------------------------------------------------------

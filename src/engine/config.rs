@@ -7,16 +7,19 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum FullPolicy {
-    /// Wait for room: back-pressure that slows the whole engine down to this subscriber's
-    /// pace (and so reaches the source). Nothing is dropped, unless a
-    /// [stall timeout](SubscriberConfig::stall_timeout) is set and runs out: then the
-    /// subscriber is disconnected with code 4.
+    /// Wait for room (in the queue and in the engine's
+    /// [memory budget](super::EngineBuilder::memory_budget)): back-pressure that slows the
+    /// whole engine down to this subscriber's pace (and so reaches the source). The default:
+    /// nothing is ever dropped, unless the caller chose a deadline: a
+    /// [stall timeout](SubscriberConfig::stall_timeout) (disconnect code 4) or a
+    /// [drain timeout](super::EngineBuilder::drain_timeout) at the end (code 13); each drop
+    /// is then reported to the subscriber as a limit notice before the disconnect.
+    #[default]
     Block,
     /// Drop the new match; counted and reported as a limit notice.
     DropNewest,
-    /// Drop the oldest queued match to make room (keeps the stream fresh); counted and
-    /// reported as a limit notice.
-    #[default]
+    /// Drop the oldest queued match to make room (keeps the stream fresh, for live
+    /// fire-hoses); counted and reported as a limit notice.
     DropOldest,
     /// Drop everything queued and disconnect the subscriber with code 4 (stall), as Twitter's
     /// streaming API did; the drops are counted and reported in a last limit notice.
@@ -29,7 +32,8 @@ pub enum FullPolicy {
 pub struct SubscriberConfig {
     /// Matched messages the queue holds (control notices do not count). Default 1,024.
     pub capacity: usize,
-    /// What happens when it is full. Default [`FullPolicy::DropOldest`].
+    /// What happens when it is full (or the engine's memory budget is used up). Default
+    /// [`FullPolicy::Block`]: nothing is lost.
     pub policy: FullPolicy,
     /// The queue fill level, in percent, at which a `FALLING_BEHIND` warning is sent (again
     /// after the queue has gone below half of it). Default 60; 0 turns warnings off.

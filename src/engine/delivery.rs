@@ -191,6 +191,7 @@ impl PartialEq<Vec<MatchingRule>> for MatchingRules {
 /// | 5 | normal | the source reached the end of its stream |
 /// | 7 | admin logout | another sink was attached under the same subscriber name |
 /// | 10 | stream exception | the source failed; or this subscriber's sink failed or panicked (then it is recorded in the statistics, not sent to the broken sink) |
+/// | 13 | drain timeout | the engine stopped with a [drain timeout](crate::engine::EngineBuilder::drain_timeout) and this subscriber's sink had not taken what was queued for it when it ran out (a limit notice before it counts what was dropped) |
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DisconnectCode(pub u32);
 
@@ -207,6 +208,9 @@ impl DisconnectCode {
     pub const ADMIN_LOGOUT: DisconnectCode = DisconnectCode(7);
     /// An internal failure (the source's or this subscriber's sink's).
     pub const STREAM_EXCEPTION: DisconnectCode = DisconnectCode(10);
+    /// The engine stopped and its drain timeout ran out before this subscriber's sink took
+    /// what was queued for it (not a Twitter code: the engine's own).
+    pub const DRAIN_TIMEOUT: DisconnectCode = DisconnectCode(13);
 
     /// The protocol's short name for the code, e.g. `"Stall"`.
     pub fn name(self) -> &'static str {
@@ -222,6 +226,7 @@ impl DisconnectCode {
             10 => "Stream exception",
             11 => "Broker stall",
             12 => "Shed load",
+            13 => "Drain timeout",
             _ => "Unknown",
         }
     }

@@ -143,8 +143,8 @@ impl Pool {
     }
 
     /// Stops the threads once the run queue is empty, and joins those that are not stuck in
-    /// a sink (a stuck one is left to finish on its own).
-    pub fn stop_and_join(&self) {
+    /// a sink (a stuck one is left to finish on its own); returns how many were left.
+    pub fn stop_and_join(&self) -> usize {
         self.stop.store(true, Ordering::SeqCst);
         // Wake the watchdog and the idle dispatchers, so that they leave now.
         drop(lock(&self.watch_stop).take());
@@ -155,15 +155,19 @@ impl Pool {
         let slots = std::mem::take(&mut *lock(&self.slots));
         // Wait a little for threads in sinks to come back; never forever.
         let deadline = std::time::Instant::now() + Duration::from_secs(1);
+        let mut left = 0;
         for h in handles {
             while !h.is_finished() && std::time::Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(1));
             }
             if h.is_finished() {
                 let _ = h.join();
+            } else {
+                left += 1;
             }
         }
         drop(slots);
+        left
     }
 }
 
@@ -324,6 +328,7 @@ fn run(
             fail(shared, sub, &mut guard, 0, e);
             return;
         }
+        // (No `note_call` here: `finish_handed` shows the progress.)
         if let Err(e) = call(slot, || sink.flush()) {
             fail(shared, sub, &mut guard, 1, e);
             return;
@@ -353,6 +358,7 @@ fn run(
                         fail(shared, sub, &mut guard, delivered, e);
                         return;
                     }
+                    sub.note_call();
                     delivered += u64::from(is_match);
                     sent_total += 1;
                 }

@@ -65,11 +65,13 @@
 //!   unit goes into a reorder buffer, and the thread that completes the next unit in
 //!   sequence emits it (and any ready after it). So each subscriber sees matches in source
 //!   order with any number of matcher threads, and there is no extra thread hop.
-//! - **Subscriber queues.** Bounded; when full, the subscriber's [`FullPolicy`] applies:
-//!   block (back-pressure), drop newest, drop oldest, or disconnect (code 4). An optional rate
-//!   cap drops above a rate. Every drop is counted and reported to the subscriber in a
-//!   cumulative [`Delivery::Limit`] notice; a [`Delivery::Warning`] is sent when the queue
-//!   passes the warning threshold (60% by default).
+//! - **Subscriber queues.** Bounded per subscriber (1,024 matches by default) and in bytes over
+//!   all subscribers (a memory budget, 256 MiB by default); when full, the subscriber's
+//!   [`FullPolicy`] applies: block (back-pressure, the default: nothing is lost), drop newest,
+//!   drop oldest, or disconnect (code 4). An optional rate cap drops above a rate. Every drop
+//!   is counted and reported to the subscriber in a cumulative [`Delivery::Limit`] notice; a
+//!   [`Delivery::Warning`] is sent when the queue passes the warning threshold (60% by
+//!   default).
 //! - **Dispatchers.** A small pool of threads hands queued deliveries to sinks: a subscriber
 //!   with work is scheduled once (the subscribers a unit woke are handed over together),
 //!   served in chunks, then released; a match for an idle subscriber skips the queue and
@@ -82,13 +84,25 @@
 //!   source error, reading stops, everything already read is matched and emitted (a
 //!   coordinator thread waits for that), every
 //!   subscriber gets what is queued and then a [`Delivery::Disconnect`] (code 5, 1 or 10),
-//!   and the source is acknowledged up to the last message. A drain timeout bounds the wait
-//!   for stalled sinks; what they did not take is counted as dropped.
+//!   and the source is acknowledged as far as everything was delivered or its loss reported.
+//!   By default the engine waits as long as the sinks take; an optional
+//!   [drain timeout](EngineBuilder::drain_timeout) gives up on stuck sinks only (their drops
+//!   reported, code 13), so healthy subscribers still get everything.
+//!
+//! # Guarantees
+//!
+//! Under [`FullPolicy::Block`] nothing is dropped unless the caller chose a deadline (a stall
+//! or drain timeout), and then every drop is reported to its subscriber. [`Source::ack`]`(n)`
+//! means each of the first `n` messages was delivered to every sink it matched (its `send`
+//! returned) or its loss was reported to that subscriber; a loss that cannot be reported (a
+//! failed or abandoned sink) holds acknowledgements before it. README.md, "Delivery
+//! guarantees", has the full statement.
 //!
 //! Subscribers are attached ([`Engine::attach`]) and detached while the engine runs; rules
 //! are added and removed through the registry at any time. Matches for a subscriber that has
 //! no sink attached are counted as `unrouted` in [`EngineStats`].
 
+mod budget;
 mod config;
 mod delivery;
 mod dispatch;
@@ -110,7 +124,7 @@ pub use config::{FullPolicy, SubscriberConfig};
 pub use delivery::{Delivery, DisconnectCode, MatchingRule, MatchingRules, FALLING_BEHIND};
 pub use error::EngineError;
 pub use event::EngineEvent;
-pub use pipeline::{Engine, EngineBuilder, Finished, StopReason};
+pub use pipeline::{Engine, EngineBuilder, Finished, StopReason, DEFAULT_MEMORY_BUDGET};
 pub use sink::{channel_sink, CallbackSink, ChannelSink, Sink, SinkError};
 pub use source::{
     channel_source, ChannelSource, IterSource, Source, SourceError, SourceErrorKind, SourceStatus,

@@ -1,6 +1,7 @@
 //! The engine: matcher threads that read the source in turn, ordered emission into subscriber
 //! queues, and the end of the stream.
 
+use super::budget::{message_bytes, Budget, DELIVERY_BYTES};
 use super::dispatch::{Pool, Runs};
 use super::sequence::Sequencer;
 use super::subscriber::{Pushed, Queued, Subscriber};
@@ -11,7 +12,7 @@ use super::{
 use crate::registry::{Registry, Routed, Scratch};
 use crate::Message;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
@@ -29,6 +30,11 @@ const FINISHED_KEPT: usize = 10_000;
 /// subscribers, kept off the matcher threads: at 10,000 subscribers it reads 10,000 cache
 /// lines).
 pub(crate) const ACK_EVERY: Duration = Duration::from_millis(50);
+/// The default memory budget for queued deliveries ([`EngineBuilder::memory_budget`]).
+pub const DEFAULT_MEMORY_BUDGET: u64 = 256 << 20;
+/// After the drain deadline, a subscriber with work whose sink made no progress for this
+/// long counts as stuck.
+const STUCK_WINDOW: Duration = Duration::from_millis(100);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -66,7 +72,8 @@ pub struct EngineBuilder {
     batch_size: usize,
     in_flight: Option<usize>,
     defaults: SubscriberConfig,
-    drain_timeout: Duration,
+    drain_timeout: Option<Duration>,
+    memory_budget: u64,
     on_event: Option<EventFn>,
     sinks: Vec<(String, Box<dyn Sink>, SubscriberConfig)>,
 }
@@ -79,6 +86,7 @@ impl std::fmt::Debug for EngineBuilder {
             .field("batch_size", &self.batch_size)
             .field("defaults", &self.defaults)
             .field("drain_timeout", &self.drain_timeout)
+            .field("memory_budget", &self.memory_budget)
             .finish_non_exhaustive()
     }
 }
@@ -96,7 +104,8 @@ impl EngineBuilder {
             batch_size: 64,
             in_flight: None,
             defaults: SubscriberConfig::default(),
-            drain_timeout: Duration::from_secs(10),
+            drain_timeout: None,
+            memory_budget: DEFAULT_MEMORY_BUDGET,
             on_event: None,
             sinks: Vec::new(),
         }
@@ -135,10 +144,33 @@ impl EngineBuilder {
         self
     }
 
-    /// How long a graceful stop waits for sinks to take what is queued (default 10 s); what is
-    /// left then is dropped and counted.
+    /// Sets a deadline for the end of the stream (a shutdown, the end of the source): how
+    /// long the engine waits for sinks to take what is queued. Default: none, the engine
+    /// waits as long as the sinks take, so that [`FullPolicy::Block`](super::FullPolicy::Block)
+    /// loses nothing. With a deadline, when it runs out, a subscriber whose sink makes no
+    /// progress for 100 ms is given up on: what is queued for it is dropped, and it gets a
+    /// limit notice counting the drops, then disconnect code 13
+    /// ([`DisconnectCode::DRAIN_TIMEOUT`]), when its sink takes them. A subscriber whose sink
+    /// still takes deliveries gets one more `timeout` to finish, then the same. Healthy
+    /// subscribers are not held up by a stuck one: they get everything and their normal
+    /// disconnect. A sink stuck inside a call even then is abandoned: its thread is counted
+    /// in [`EngineStats::stuck_threads`] and its losses hold acknowledgements back. So a
+    /// stop takes at most twice `timeout` plus two seconds (one to abandon what is left, one
+    /// for the dispatcher threads to leave).
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
-        self.drain_timeout = timeout;
+        self.drain_timeout = Some(timeout);
+        self
+    }
+
+    /// Caps the bytes that queued deliveries may hold, over all subscribers (default
+    /// 256 MiB, [`DEFAULT_MEMORY_BUDGET`]): each is charged 64 bytes plus its message's
+    /// estimated size (a message shared by several queues is charged in each, so this
+    /// bounds memory from above). When a push finds the budget used up and its subscriber's
+    /// queue not empty, the subscriber's [`FullPolicy`](super::FullPolicy) applies as if the
+    /// queue were full (under `Block`: wait). Matches handed straight to an idle subscriber
+    /// are not charged (at most one per subscriber).
+    pub fn memory_budget(mut self, bytes: u64) -> Self {
+        self.memory_budget = bytes;
         self
     }
 
@@ -177,6 +209,8 @@ impl EngineBuilder {
             version: AtomicU64::new(0),
             next_id: AtomicU64::new(0),
             pool: Pool::new(self.dispatcher_threads),
+            budget: Arc::new(Budget::new(self.memory_budget)),
+            stuck_threads: AtomicU64::new(0),
             counters: Counters::default(),
             ack_ready: AtomicU64::new(0),
             acks_wanted: source.wants_acks(),
@@ -251,7 +285,8 @@ impl EngineBuilder {
 /// [`Registry`] on several threads, and delivers each match to its subscriber's [`Sink`]
 /// in source order. See the [module documentation](super) for the design.
 ///
-/// Dropping an engine shuts it down gracefully (like [`Engine::shutdown`]).
+/// Dropping an engine shuts it down gracefully (like [`Engine::shutdown`]: without a
+/// [drain timeout](EngineBuilder::drain_timeout), that waits as long as the sinks take).
 pub struct Engine {
     shared: Arc<Shared>,
     coordinator: Option<JoinHandle<Finished>>,
@@ -332,8 +367,9 @@ impl Engine {
     }
 
     /// Stops reading the source, delivers everything already read, sends every subscriber
-    /// disconnect code 1, acknowledges everything to the source, and returns the final
-    /// figures.
+    /// disconnect code 1, acknowledges to the source what was delivered or reported lost,
+    /// and returns the final figures. Without a
+    /// [drain timeout](EngineBuilder::drain_timeout) this waits as long as the sinks take.
     pub fn shutdown(mut self) -> Finished {
         self.request_shutdown();
         self.finish()
@@ -390,6 +426,9 @@ struct Table {
     finished: VecDeque<Arc<Subscriber>>,
     /// Figures of finished subscribers no longer kept one by one.
     forgotten: Totals,
+    /// Finished subscribers with losses never reported to them (a failed or abandoned
+    /// sink): acknowledgements stay behind their first such loss.
+    holding: Vec<Arc<Subscriber>>,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -425,6 +464,10 @@ pub(crate) struct Shared {
     version: AtomicU64,
     next_id: AtomicU64,
     pub(crate) pool: Pool,
+    /// The memory budget for queued deliveries, shared by the subscribers.
+    budget: Arc<Budget>,
+    /// Dispatcher threads still inside a sink when the engine stopped.
+    stuck_threads: AtomicU64,
     counters: Counters,
     /// The acknowledgement watermark the watchdog last computed (see `maybe_ack`).
     ack_ready: AtomicU64,
@@ -476,7 +519,7 @@ impl Shared {
     ) -> Result<(), EngineError> {
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         let name: Arc<str> = name.into();
-        let sub = Arc::new(Subscriber::new(id, name.clone(), sink, config));
+        let sub = Arc::new(Subscriber::new(id, name.clone(), sink, config, self.budget.clone()));
         let old = {
             let mut t = self.table.write().unwrap_or_else(PoisonError::into_inner);
             if self.closed.load(Ordering::SeqCst) {
@@ -509,6 +552,9 @@ impl Shared {
                 t.by_name.remove(&sub.name);
             }
             t.finished.push_back(sub.clone());
+            if sub.holds_acks() {
+                t.holding.push(sub.clone());
+            }
             while t.finished.len() > FINISHED_KEPT {
                 if let Some(s) = t.finished.pop_front() {
                     t.forgotten.add(&s.stats());
@@ -534,11 +580,13 @@ impl Shared {
     }
 
     /// The count of leading messages fully handled: matched, and each delivery taken by its
-    /// sink or dropped.
+    /// sink (its `send` returned) or its loss reported to the subscriber (a limit or
+    /// disconnect notice after it went through).
     fn ack_watermark(&self) -> u64 {
         let processed = self.counters.processed.load(Ordering::SeqCst);
         let t = self.table.read().unwrap_or_else(PoisonError::into_inner);
-        t.live.values().map(|s| s.pending_from()).fold(processed, u64::min)
+        let live = t.live.values().map(|s| s.pending_from()).fold(processed, u64::min);
+        t.holding.iter().map(|s| s.pending_from()).fold(live, u64::min)
     }
 
     /// Recomputes the acknowledgement watermark for the reading thread to pass on (called
@@ -579,6 +627,8 @@ impl Shared {
             delivered: totals.delivered,
             dropped: totals.dropped,
             acked: c.acked.load(Ordering::SeqCst),
+            queued_bytes: self.budget.used(),
+            stuck_threads: self.stuck_threads.load(Ordering::SeqCst),
             subscribers,
         }
     }
@@ -776,12 +826,98 @@ impl Shared {
     }
 }
 
+/// The drain deadline's bookkeeping: which subscribers made progress between two looks,
+/// and which were given up on already.
+struct Drain {
+    /// When the deadline runs out (`None`: no deadline, wait as long as it takes).
+    deadline: Option<Instant>,
+    /// Subscribers still taking deliveries at the deadline are given up on here.
+    hard: Instant,
+    /// Whatever is left is abandoned here.
+    cutoff: Instant,
+    seen: HashMap<u64, u64>,
+    expired: HashSet<u64>,
+    /// The last look after the deadline: looks are at least [`STUCK_WINDOW`] apart.
+    looked: Option<Instant>,
+}
+
+const DRAIN_REASON: &str = "the drain timeout ran out before the subscriber took its messages";
+
+impl Drain {
+    fn new(timeout: Option<Duration>) -> Self {
+        let now = Instant::now();
+        let deadline = timeout.map(|t| now + t);
+        let hard = deadline.map_or(now, |d| d + timeout.unwrap_or_default());
+        Drain {
+            deadline,
+            hard,
+            cutoff: hard + Duration::from_secs(1),
+            seen: HashMap::new(),
+            expired: HashSet::new(),
+            looked: None,
+        }
+    }
+
+    fn passed(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// How long to wait before the next look.
+    fn wait(&self) -> Duration {
+        match self.deadline {
+            None => Duration::from_secs(3600),
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => left.min(STUCK_WINDOW),
+                _ => STUCK_WINDOW,
+            },
+        }
+    }
+
+    /// After the deadline: gives up on subscribers with work whose sinks made no progress
+    /// since the last look (or on all, past `hard`), and abandons those given up on that
+    /// still made none (or all, past `cutoff`). Called every [`STUCK_WINDOW`] or so.
+    fn look(&mut self, shared: &Arc<Shared>) {
+        if !self.passed() {
+            return;
+        }
+        let now = Instant::now();
+        if self.looked.is_some_and(|t| now.duration_since(t) < STUCK_WINDOW) {
+            return;
+        }
+        self.looked = Some(now);
+        for sub in shared.live() {
+            let (moved, work) = sub.progress();
+            let same = self.seen.insert(sub.id, moved) == Some(moved);
+            if !work {
+                continue;
+            }
+            let expired = self.expired.contains(&sub.id);
+            // No progress while a dispatcher serves it: stuck inside its sink. (One that
+            // waits for a dispatcher is not: the pool replaces stuck dispatchers.)
+            let stuck = same && sub.sink_busy();
+            if now >= self.cutoff || (expired && stuck) {
+                // Stuck inside the sink (or out of time): nothing more can be sent to it.
+                if sub.abort(DRAIN_REASON) {
+                    let (code, reason) = sub.closing();
+                    shared.retire(&sub, code, reason);
+                }
+            } else if !expired && (stuck || now >= self.hard) {
+                self.expired.insert(sub.id);
+                if sub.expire(DRAIN_REASON) {
+                    shared.pool.schedule(&sub);
+                }
+            }
+        }
+    }
+}
+
 /// The coordinator of the end of the stream: waits until reading is over, everything read
-/// is emitted and every subscriber's stream is finished (or the drain timeout runs out),
-/// acknowledges everything to the source and drops it.
+/// is emitted and every subscriber's stream is finished (with a drain deadline, gives up on
+/// stuck subscribers: see [`EngineBuilder::drain_timeout`]), acknowledges to the source what
+/// was delivered or reported lost, and drops it.
 fn coordinate(
     shared: &Arc<Shared>,
-    drain_timeout: Duration,
+    drain_timeout: Option<Duration>,
     ended_rx: Receiver<StopReason>,
     done_rx: Receiver<()>,
     matchers: Vec<JoinHandle<()>>,
@@ -803,15 +939,16 @@ fn coordinate(
             Err(RecvTimeoutError::Disconnected) => break StopReason::Shutdown,
         }
     };
-    let deadline = Instant::now() + drain_timeout;
-    // Everything read is matched and emitted once every matcher thread has exited.
-    let emitted = loop {
-        match done_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Err(RecvTimeoutError::Disconnected) => break true,
-            Err(RecvTimeoutError::Timeout) => break false,
+    let mut drain = Drain::new(drain_timeout);
+    // Everything read is matched and emitted once every matcher thread has exited. Without
+    // a deadline this takes as long as the subscribers that block the emission take.
+    loop {
+        match done_rx.recv_timeout(drain.wait()) {
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => drain.look(shared),
             Ok(()) => {}
         }
-    };
+    }
     let (code, text) = match &reason {
         StopReason::EndOfStream => (DisconnectCode::NORMAL, "the stream ended".to_string()),
         StopReason::Shutdown => (DisconnectCode::SHUTDOWN, "the engine was shut down".to_string()),
@@ -823,14 +960,6 @@ fn coordinate(
         let _t = shared.table.write().unwrap_or_else(PoisonError::into_inner);
         shared.closed.store(true, Ordering::SeqCst);
     }
-    if !emitted {
-        // Some subscriber blocks the emission (FullPolicy::Block and a stalled sink): give up
-        // on it so that the matcher threads can finish.
-        for sub in shared.live() {
-            sub.abort("the drain timeout ran out before the subscriber took its messages");
-        }
-        while done_rx.recv().is_ok() {}
-    }
     for h in matchers {
         let _ = h.join();
     }
@@ -839,38 +968,35 @@ fn coordinate(
             shared.pool.schedule(&sub);
         }
     }
-    // Wait until every stream is finished, or the drain timeout runs out.
+    // Wait until every stream is finished (with a deadline: see `Drain::look`).
     loop {
-        let now = Instant::now();
-        if now >= deadline || shared.live_is_empty() {
+        if shared.live_is_empty() {
             break;
         }
         let guard = lock(&shared.retired);
         if shared.live_is_empty() {
             break;
         }
-        let wait = (deadline - now).min(Duration::from_millis(20));
+        let wait = drain.wait();
         let _ = shared.live_changed.wait_timeout(guard, wait);
+        drain.look(shared);
     }
-    for sub in shared.live() {
-        if sub.abort("the drain timeout ran out before the subscriber took its messages") {
-            let (code, reason) = sub.mark_closed(0);
-            shared.retire(&sub, code, reason);
-        }
-    }
-    let processed = c.processed.load(Ordering::SeqCst);
     let (source, acked) = {
         let mut r = lock(&shared.reader);
         (r.source.take(), r.acked)
     };
+    // Everything delivered, or its loss reported, is acknowledged; a loss that could not be
+    // reported (a failed or abandoned sink) holds the acknowledgement before it.
+    let watermark = shared.ack_watermark();
     if let Some(mut source) = source {
-        if processed > acked {
-            let _ = catch_unwind(AssertUnwindSafe(|| source.ack(processed)));
-            c.acked.store(processed, Ordering::SeqCst);
+        if watermark > acked {
+            let _ = catch_unwind(AssertUnwindSafe(|| source.ack(watermark)));
+            c.acked.store(watermark, Ordering::SeqCst);
         }
         let _ = catch_unwind(AssertUnwindSafe(move || drop(source)));
     }
-    shared.pool.stop_and_join();
+    let left = shared.pool.stop_and_join();
+    shared.stuck_threads.store(left as u64, Ordering::SeqCst);
     Finished { reason, stats: shared.stats() }
 }
 
@@ -1100,6 +1226,7 @@ fn matcher(shared: &Arc<Shared>) {
             // A message for many subscribers is copied once per `COPY_EVERY` deliveries:
             // dispatchers on different cores then count references on different copies.
             let copies = local.len() >= COPY_ABOVE;
+            let bytes = (DELIVERY_BYTES + message_bytes(message)).min(u64::from(u32::MAX)) as u32;
             runs.expect(local.len());
             let mut shared_message = message.clone();
             for (k, d) in local.iter().enumerate() {
@@ -1108,7 +1235,7 @@ fn matcher(shared: &Arc<Shared>) {
                 if copies && k > 0 && k % COPY_EVERY == 0 {
                     shared_message = Arc::new(Message::clone(message));
                 }
-                let q = Queued { message: shared_message.clone(), rules, position };
+                let q = Queued { message: shared_message.clone(), rules, position, bytes };
                 if direct {
                     emit(sub, q, &mut runs);
                 } else {

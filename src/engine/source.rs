@@ -186,7 +186,10 @@ pub trait Source: Send {
         max: usize,
     ) -> Result<SourceStatus, SourceError>;
 
-    /// The first `processed` messages returned have been fully handled; commit them.
+    /// The first `processed` messages returned have been fully handled: each was delivered to
+    /// every sink it matched (the sink's `send` returned) or its loss was reported to that
+    /// subscriber (a limit or disconnect notice went through); commit them. Never ahead of
+    /// that, so a source that commits here gets at-least-once delivery.
     fn ack(&mut self, processed: u64) {
         let _ = processed;
     }

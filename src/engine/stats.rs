@@ -90,6 +90,13 @@ pub struct EngineStats {
     /// acknowledgements, [`Source::wants_acks`](super::Source::wants_acks), 0 until the
     /// end of the stream).
     pub acked: u64,
+    /// Bytes the queued deliveries are charged against the engine's memory budget
+    /// ([`EngineBuilder::memory_budget`](super::EngineBuilder::memory_budget)).
+    pub queued_bytes: u64,
+    /// Dispatcher threads still inside a sink call when the engine stopped (after a drain
+    /// timeout gave up on a stuck sink): a thread inside user code cannot be reclaimed; it
+    /// exits when the call returns. 0 while running.
+    pub stuck_threads: u64,
     /// Subscribers currently attached, and those disconnected recently (the last 10,000).
     pub subscribers: Vec<SubscriberStats>,
 }

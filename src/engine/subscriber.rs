@@ -6,6 +6,7 @@
 //! sink. Control notices (warning, limit) are not queued behind matches: they go out with the
 //! next chunk, coalesced (one limit notice carries the latest cumulative count).
 
+use super::budget::Budget;
 use super::{
     Delivery, DisconnectCode, FullPolicy, MatchingRules, Sink, SubscriberConfig, SubscriberState,
     SubscriberStats,
@@ -16,7 +17,7 @@ use crate::Message;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A matched message on its way to one subscriber.
 #[derive(Debug)]
@@ -26,6 +27,8 @@ pub(crate) struct Queued {
     pub rules: MatchingRules,
     /// The message's position in the source's stream (0-based).
     pub position: u64,
+    /// What it is charged against the memory budget while queued (see `budget`).
+    pub bytes: u32,
 }
 
 impl Queued {
@@ -35,6 +38,7 @@ impl Queued {
             message: Arc::new(Message::new(position.to_string(), "test")),
             rules: super::MatchingRule::new(crate::registry::RuleId(position), None).into(),
             position,
+            bytes: 100,
         }
     }
 
@@ -84,6 +88,17 @@ struct State {
     limit_notices: u64,
     limit_track: u64,
     warnings: u64,
+    /// The position of the oldest match dropped and not yet covered by a limit or disconnect
+    /// notice taken for the sink (`u64::MAX`: none).
+    unreported_from: u64,
+    /// The oldest loss covered by a notice in the chunk the sink is being handed: reported
+    /// once that chunk is through (`u64::MAX`: none).
+    notice_from: u64,
+    /// Bytes its queued matches are charged against the memory budget.
+    bytes: u64,
+    /// Set when the drain deadline gave up on it while matches were still being emitted:
+    /// they are dropped and reported, and its stream closes with code 13.
+    expired: Option<String>,
 }
 
 /// What [`Subscriber::push`] did with a match.
@@ -138,12 +153,15 @@ pub(crate) struct Subscriber {
     pub turn: AtomicU8,
     /// No rate cap: a match for an idle subscriber is handed over without the lock.
     quick: bool,
+    /// Mirrors `State::expired` for the hand-over without the lock (beside the turn: the
+    /// hand-over reads both).
+    expired: AtomicBool,
     /// The position of a match handed over without the lock and not yet counted (`u64::MAX`:
     /// none): the next operation under the lock counts it in flight (`absorb_handed`).
     handed_at: AtomicU64,
-    /// The position of the oldest match still queued or in flight under the lock
-    /// (`u64::MAX`: none); with `handed_at`, read without the lock for acknowledgements
-    /// ([`Subscriber::pending_from`]).
+    /// The position of the oldest match still queued or in flight under the lock, or lost
+    /// and not yet reported to the sink (`u64::MAX`: none); with `handed_at`, read without
+    /// the lock for acknowledgements ([`Subscriber::pending_from`]).
     oldest_pending: AtomicU64,
     /// Only the dispatcher running the subscriber locks it (never contended: not modelled
     /// under loom).
@@ -151,6 +169,9 @@ pub(crate) struct Subscriber {
     /// Handed matches delivered and given back without the lock: counted as matched and
     /// delivered on top of the state's figures. Written only by the turn's holder.
     handed_delivered: AtomicU64,
+    /// Sink calls returned (written by the turn's holder, beside what it writes anyway):
+    /// the drain deadline tells a slow sink from a stuck one by it.
+    sink_calls: AtomicU64,
     state: Mutex<State>,
     /// Unique among the engine's subscribers (attach order).
     pub id: u64,
@@ -159,6 +180,7 @@ pub(crate) struct Subscriber {
     not_full: Condvar,
     /// Set once, by whoever ends the stream for good (see `Shared::retire`).
     pub finished: AtomicBool,
+    budget: Arc<Budget>,
 }
 
 impl std::fmt::Debug for Subscriber {
@@ -173,7 +195,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Subscriber {
-    pub fn new(id: u64, name: Arc<str>, sink: Box<dyn Sink>, config: SubscriberConfig) -> Self {
+    pub fn new(
+        id: u64,
+        name: Arc<str>,
+        sink: Box<dyn Sink>,
+        config: SubscriberConfig,
+        budget: Arc<Budget>,
+    ) -> Self {
         let tokens = config.rate_limit.map_or(0.0, f64::from);
         Subscriber {
             id,
@@ -201,6 +229,10 @@ impl Subscriber {
                 limit_notices: 0,
                 limit_track: 0,
                 warnings: 0,
+                unreported_from: u64::MAX,
+                notice_from: u64::MAX,
+                bytes: 0,
+                expired: None,
             }),
             config: SubscriberConfig { capacity: config.capacity.max(1), ..config },
             not_full: Condvar::new(),
@@ -210,6 +242,9 @@ impl Subscriber {
             handed_delivered: AtomicU64::new(0),
             finished: AtomicBool::new(false),
             oldest_pending: AtomicU64::new(u64::MAX),
+            sink_calls: AtomicU64::new(0),
+            expired: AtomicBool::new(false),
+            budget,
             sink: std::sync::Mutex::new(Some(sink)),
         }
     }
@@ -225,12 +260,16 @@ impl Subscriber {
         st.inflight = 0;
     }
 
+    /// Publishes the oldest position not fully handled: queued, in flight, or lost and not
+    /// yet reported (one atomic, so that the acknowledgement scan reads no more than before
+    /// losses were tracked).
     fn refresh_oldest(&self, st: &State) {
-        let oldest = if st.inflight > 0 {
+        let queued = if st.inflight > 0 {
             st.inflight_first
         } else {
             st.items.front().map_or(u64::MAX, |q| q.position)
         };
+        let oldest = queued.min(st.unreported_from).min(st.notice_from);
         // Only the holder of the state lock writes it, so comparing first is exact, and
         // skips a locked write per delivery (a fan-out pushes one match to each of many
         // idle subscribers). Release suffices: the emitter publishes `processed` after its
@@ -240,16 +279,99 @@ impl Subscriber {
         }
     }
 
-    fn drop_all_queued(st: &mut State) -> u64 {
+    /// Drops the queue: its matches are lost (to be reported) and their bytes given back.
+    fn drop_all_queued(&self, st: &mut State) -> u64 {
         let n = st.items.len() as u64;
+        if let Some(front) = st.items.front() {
+            let at = front.position;
+            self.lose(st, at);
+        }
         st.items.clear();
+        let bytes = std::mem::take(&mut st.bytes);
+        self.budget.release(bytes);
         n
+    }
+
+    fn charge(&self, st: &mut State, bytes: u64) {
+        st.bytes += bytes;
+        self.budget.charge(bytes);
+    }
+
+    fn uncharge(&self, st: &mut State, bytes: u64) {
+        st.bytes -= bytes;
+        self.budget.release(bytes);
+    }
+
+    /// A match at `position` will not be delivered: acknowledgements stay behind it until a
+    /// notice reporting it has gone through (see `pending_from`).
+    fn lose(&self, st: &mut State, position: u64) {
+        if position < st.unreported_from {
+            st.unreported_from = position;
+            self.refresh_oldest(st);
+        }
+    }
+
+    /// A match for a closed stream: dropped; it needs reporting unless the disconnect notice
+    /// went out already (it tells the subscriber that nothing more comes).
+    fn drop_closed(&self, st: &mut State, position: u64) {
+        st.dropped_closed += 1;
+        if !st.disconnect_taken {
+            self.lose(st, position);
+        }
+    }
+
+    /// A match for a subscriber the drain deadline gave up on: dropped and reported.
+    fn drop_expired(&self, st: &mut State, position: u64) -> Pushed {
+        st.dropped_closed += 1;
+        st.undelivered += 1;
+        st.limit_pending = true;
+        self.lose(st, position);
+        Pushed::Queued
+    }
+
+    /// Whether a dispatcher is serving it (inside a sink call, or between two).
+    pub fn sink_busy(&self) -> bool {
+        matches!(self.sink.try_lock(), Err(std::sync::TryLockError::WouldBlock))
+    }
+
+    /// The chunk handed to the sink went through: the losses its notices reported are
+    /// reported.
+    fn chunk_sent(&self, st: &mut State) {
+        if st.notice_from != u64::MAX {
+            st.notice_from = u64::MAX;
+            self.refresh_oldest(st);
+        }
+    }
+
+    /// A sink call returned (see `sink_calls`).
+    pub fn note_call(&self) {
+        let n = self.sink_calls.load(Ordering::Relaxed);
+        self.sink_calls.store(n.wrapping_add(1), Ordering::Relaxed);
+    }
+
+    /// For the drain deadline: a figure that moves while the sink takes deliveries, and
+    /// whether the subscriber has anything to take or a push waiting for it.
+    pub fn progress(&self) -> (u64, bool) {
+        let st = lock(&self.state);
+        let moved = self
+            .sink_calls
+            .load(Ordering::Relaxed)
+            .wrapping_add(self.handed_delivered.load(Ordering::Acquire))
+            .wrapping_add(st.delivered);
+        let work = !matches!(st.life, Life::Closed { .. })
+            && (!st.items.is_empty()
+                || st.limit_pending
+                || st.inflight > 0
+                || st.waiting
+                || self.handed_at.load(Ordering::Acquire) != u64::MAX
+                || matches!(st.life, Life::Closing { .. }));
+        (moved, work)
     }
 
     /// Closes the stream for a stall: what is queued is dropped and reported in a last limit
     /// notice, then the disconnect notice follows.
     fn stall(&self, st: &mut State, reason: String) {
-        let n = Self::drop_all_queued(st);
+        let n = self.drop_all_queued(st);
         st.dropped_full += n;
         st.undelivered += n;
         if st.undelivered > 0 {
@@ -259,6 +381,7 @@ impl Subscriber {
         if st.waiting {
             self.not_full.notify_all();
         }
+        self.budget.wake();
     }
 
     /// Queues one match under the subscriber's policy, or hands it over if the subscriber is
@@ -268,15 +391,18 @@ impl Subscriber {
     pub fn push(&self, item: Queued, before_wait: &mut dyn FnMut()) -> Pushed {
         // A free turn means idle (see `turn`): with no rate cap to charge, the match is
         // handed over without the lock, touching one cache line of the subscriber.
-        if self.quick && self.take_idle_turn() {
+        if self.quick && !self.expired.load(Ordering::Relaxed) && self.take_idle_turn() {
             return self.hand_over(item);
         }
         let mut st = lock(&self.state);
         self.absorb_handed(&mut st);
         st.matched += 1;
         if !matches!(st.life, Life::Open) {
-            st.dropped_closed += 1;
+            self.drop_closed(&mut st, item.position);
             return Pushed::Nothing;
+        }
+        if st.expired.is_some() {
+            return self.drop_expired(&mut st, item.position);
         }
         if let Some(rate) = self.config.rate_limit {
             let now = Instant::now();
@@ -290,70 +416,109 @@ impl Subscriber {
                 st.dropped_rate += 1;
                 st.undelivered += 1;
                 st.limit_pending = true;
+                self.lose(&mut st, item.position);
                 return Pushed::Queued;
             }
             st.tokens -= 1.0;
         }
         let capacity = self.config.capacity;
-        if st.items.len() >= capacity {
-            match self.config.policy {
-                FullPolicy::DropNewest => {
-                    st.dropped_full += 1;
-                    st.undelivered += 1;
-                    st.limit_pending = true;
-                    return Pushed::Queued;
-                }
-                FullPolicy::DropOldest => {
-                    st.items.pop_front();
-                    st.dropped_full += 1;
-                    st.undelivered += 1;
-                    st.limit_pending = true;
-                }
-                FullPolicy::Disconnect => {
-                    st.dropped_full += 1;
-                    st.undelivered += 1;
-                    let reason = format!(
-                        "the subscriber's queue of {capacity} messages was full: it reads too slowly"
-                    );
-                    self.stall(&mut st, reason);
-                    self.refresh_oldest(&st);
-                    return Pushed::Queued;
-                }
-                FullPolicy::Block => {
-                    let deadline = self.config.stall_timeout.map(|t| Instant::now() + t);
-                    before_wait();
-                    while st.items.len() >= capacity && matches!(st.life, Life::Open) {
-                        st.waiting = true;
-                        match deadline {
-                            None => {
-                                st = self.not_full.wait(st).unwrap_or_else(PoisonError::into_inner)
-                            }
-                            Some(deadline) => {
-                                let now = Instant::now();
-                                if now >= deadline {
-                                    st.waiting = false;
-                                    st.dropped_full += 1;
-                                    st.undelivered += 1;
-                                    let reason = format!(
-                                        "the subscriber's queue stayed full for longer than {:?}",
-                                        self.config.stall_timeout.unwrap_or_default()
-                                    );
-                                    self.stall(&mut st, reason);
-                                    self.refresh_oldest(&st);
-                                    return Pushed::Queued;
-                                }
-                                st = self
-                                    .not_full
-                                    .wait_timeout(st, deadline - now)
-                                    .unwrap_or_else(PoisonError::into_inner)
-                                    .0;
-                            }
+        let cost = u64::from(item.bytes);
+        // Full: the queue holds `capacity` matches, or it holds some and the engine's memory
+        // budget has no room for this one (a subscriber with nothing queued may always queue
+        // one, so the budget never starves it).
+        let full = |st: &State| {
+            st.items.len() >= capacity || (!st.items.is_empty() && !self.budget.has_room(cost))
+        };
+        if full(&st) {
+            let deadline = self.config.stall_timeout.map(|t| Instant::now() + t);
+            let mut flushed = false;
+            while full(&st) {
+                match self.config.policy {
+                    FullPolicy::DropNewest => {
+                        st.dropped_full += 1;
+                        st.undelivered += 1;
+                        st.limit_pending = true;
+                        self.lose(&mut st, item.position);
+                        return Pushed::Queued;
+                    }
+                    FullPolicy::DropOldest => {
+                        if let Some(old) = st.items.pop_front() {
+                            self.lose(&mut st, old.position);
+                            self.uncharge(&mut st, u64::from(old.bytes));
+                        }
+                        st.dropped_full += 1;
+                        st.undelivered += 1;
+                        st.limit_pending = true;
+                        if st.items.len() < capacity {
+                            // Room for this one (the budget may stay a little over: one
+                            // drop per push keeps a push's cost bounded).
+                            break;
                         }
                     }
-                    st.waiting = false;
-                    if !matches!(st.life, Life::Open) {
-                        st.dropped_closed += 1;
-                        return Pushed::Nothing;
+                    FullPolicy::Disconnect => {
+                        st.dropped_full += 1;
+                        st.undelivered += 1;
+                        self.lose(&mut st, item.position);
+                        let reason = if st.items.len() >= capacity {
+                            format!(
+                                "the subscriber's queue of {capacity} messages was full: it reads too slowly"
+                            )
+                        } else {
+                            "the engine's memory budget for queued messages was used up: the subscriber reads too slowly".to_string()
+                        };
+                        self.stall(&mut st, reason);
+                        self.refresh_oldest(&st);
+                        return Pushed::Queued;
+                    }
+                    FullPolicy::Block => {
+                        if !flushed {
+                            flushed = true;
+                            before_wait();
+                        }
+                        let now = Instant::now();
+                        if deadline.is_some_and(|d| now >= d) {
+                            st.waiting = false;
+                            st.dropped_full += 1;
+                            st.undelivered += 1;
+                            self.lose(&mut st, item.position);
+                            let reason = format!(
+                                "the subscriber's queue stayed full for longer than {:?}",
+                                self.config.stall_timeout.unwrap_or_default()
+                            );
+                            self.stall(&mut st, reason);
+                            self.refresh_oldest(&st);
+                            return Pushed::Queued;
+                        }
+                        st.waiting = true;
+                        if st.items.len() >= capacity {
+                            st = match deadline {
+                                None => {
+                                    self.not_full.wait(st).unwrap_or_else(PoisonError::into_inner)
+                                }
+                                Some(deadline) => {
+                                    self.not_full
+                                        .wait_timeout(st, deadline - now)
+                                        .unwrap_or_else(PoisonError::into_inner)
+                                        .0
+                                }
+                            };
+                        } else {
+                            // Waiting for the budget: other subscribers' dispatchers free it,
+                            // and this one's dispatcher needs the lock to take from the queue.
+                            drop(st);
+                            let max = deadline.map_or(Duration::MAX, |d| d - now);
+                            self.budget.wait(cost, max);
+                            st = lock(&self.state);
+                            self.absorb_handed(&mut st);
+                        }
+                        st.waiting = false;
+                        if !matches!(st.life, Life::Open) {
+                            self.drop_closed(&mut st, item.position);
+                            return Pushed::Nothing;
+                        }
+                        if st.expired.is_some() {
+                            return self.drop_expired(&mut st, item.position);
+                        }
                     }
                 }
             }
@@ -370,6 +535,7 @@ impl Subscriber {
             st.matched -= 1;
             return self.hand_over(item);
         }
+        self.charge(&mut st, cost);
         st.items.push_back(item);
         let percent = self.config.warn_percent as usize;
         if percent > 0 && !st.warned && st.items.len() * 100 >= percent * capacity {
@@ -463,7 +629,8 @@ impl Subscriber {
     }
 
     /// The position of the oldest match not yet fully handled (`u64::MAX`: none), for
-    /// acknowledgements: what is queued or in flight, or handed over. The hand-over is read
+    /// acknowledgements: what is queued or in flight, or handed over, or lost and not yet
+    /// reported to the sink (`oldest_pending` covers the last too). The hand-over is read
     /// first: a match leaving it for the state (`absorb_handed`) is in `oldest_pending`
     /// before it leaves `handed_at`.
     pub fn pending_from(&self) -> u64 {
@@ -505,6 +672,7 @@ impl Subscriber {
         let mut st = lock(&self.state);
         self.absorb_handed(&mut st);
         Self::settle_delivered(&mut st, delivered);
+        self.chunk_sent(&mut st);
         if matches!(st.life, Life::Closed { .. }) {
             self.end_turns();
             self.refresh_oldest(&st);
@@ -520,13 +688,21 @@ impl Subscriber {
             st.limit_notices += 1;
             st.limit_track = st.undelivered;
             out.push(Delivery::Limit { track: st.undelivered });
+            // The losses so far are reported once this chunk is through.
+            st.notice_from =
+                st.notice_from.min(std::mem::replace(&mut st.unreported_from, u64::MAX));
         }
         let n = max.min(st.items.len());
         if let Some(front) = st.items.front() {
             st.inflight_first = front.position;
         }
+        let mut bytes = 0;
         for q in st.items.drain(..n) {
+            bytes += u64::from(q.bytes);
             out.push(q.into_delivery());
+        }
+        if bytes > 0 {
+            self.uncharge(&mut st, bytes);
         }
         st.inflight = n as u64;
         if n > 0 && st.waiting {
@@ -547,6 +723,9 @@ impl Subscriber {
                     reason: reason.clone(),
                 });
                 st.disconnect_taken = true;
+                // It reports every loss not reported yet, and those after it.
+                st.notice_from =
+                    st.notice_from.min(std::mem::replace(&mut st.unreported_from, u64::MAX));
                 last = true;
             }
         }
@@ -569,6 +748,7 @@ impl Subscriber {
         let mut st = lock(&self.state);
         self.absorb_handed(&mut st);
         Self::settle_delivered(&mut st, delivered);
+        self.chunk_sent(&mut st);
         self.refresh_oldest(&st);
     }
 
@@ -578,6 +758,7 @@ impl Subscriber {
         let mut st = lock(&self.state);
         self.absorb_handed(&mut st);
         Self::settle_delivered(&mut st, delivered);
+        self.chunk_sent(&mut st);
         let (code, reason) = match &st.life {
             Life::Closing { code, reason } | Life::Closed { code, reason } => {
                 (*code, reason.clone())
@@ -595,7 +776,11 @@ impl Subscriber {
     pub fn fail(&self, delivered: u64, error: &str) {
         let mut st = lock(&self.state);
         self.absorb_handed(&mut st);
-        let lost = st.inflight.saturating_sub(delivered) + Self::drop_all_queued(&mut st);
+        if st.inflight > delivered {
+            let at = st.inflight_first;
+            self.lose(&mut st, at);
+        }
+        let lost = st.inflight.saturating_sub(delivered) + self.drop_all_queued(&mut st);
         Self::settle_delivered(&mut st, delivered);
         st.dropped_closed += lost;
         st.error = Some(error.to_string());
@@ -605,6 +790,7 @@ impl Subscriber {
         };
         self.end_turns();
         self.not_full.notify_all();
+        self.budget.wake();
         self.refresh_oldest(&st);
     }
 
@@ -616,11 +802,66 @@ impl Subscriber {
         if !matches!(st.life, Life::Open) {
             return false;
         }
-        st.life = Life::Closing { code, reason: reason.to_string() };
+        st.life = match st.expired.take() {
+            Some(why) => Life::Closing { code: DisconnectCode::DRAIN_TIMEOUT, reason: why },
+            None => Life::Closing { code, reason: reason.to_string() },
+        };
+        if st.waiting {
+            self.not_full.notify_all();
+            self.budget.wake();
+        }
+        true
+    }
+
+    /// The drain deadline ran out before the sink took what is queued: that is dropped and
+    /// reported (a limit notice, then disconnect code 13, which go out when the sink takes
+    /// them); a chunk the sink holds still counts if it returns. Returns whether anything
+    /// changed (the caller schedules the subscriber).
+    pub fn expire(&self, reason: &str) -> bool {
+        let mut st = lock(&self.state);
+        self.absorb_handed(&mut st);
+        if matches!(st.life, Life::Closed { .. }) || st.disconnect_taken {
+            return false;
+        }
+        let n = self.drop_all_queued(&mut st);
+        st.dropped_closed += n;
+        st.undelivered += n;
+        if n > 0 {
+            st.limit_pending = true;
+        }
+        if matches!(st.life, Life::Open) {
+            // Matches still being emitted are dropped and reported until the stream is
+            // closed, then with code 13 (see `close`).
+            st.expired = Some(reason.to_string());
+            self.expired.store(true, Ordering::Relaxed);
+        } else {
+            st.life =
+                Life::Closing { code: DisconnectCode::DRAIN_TIMEOUT, reason: reason.to_string() };
+        }
         if st.waiting {
             self.not_full.notify_all();
         }
+        self.budget.wake();
+        self.refresh_oldest(&st);
         true
+    }
+
+    /// Whether its stream ended with losses never reported to it (or none reported as its
+    /// end): then acknowledgements stay behind them (see `Shared::ack_watermark`).
+    pub fn holds_acks(&self) -> bool {
+        let st = lock(&self.state);
+        !st.disconnect_taken || st.unreported_from != u64::MAX || st.notice_from != u64::MAX
+    }
+
+    /// The code and reason its stream was (or is being) closed with.
+    pub fn closing(&self) -> (DisconnectCode, String) {
+        let st = lock(&self.state);
+        match &st.life {
+            Life::Closing { code, reason } | Life::Closed { code, reason } => {
+                (*code, reason.clone())
+            }
+            Life::Open => (DisconnectCode::SHUTDOWN, String::new()),
+        }
     }
 
     /// Gives up on delivering (drain timeout): the queue is dropped and the stream closed.
@@ -631,19 +872,20 @@ impl Subscriber {
         if matches!(st.life, Life::Closed { .. }) {
             return false;
         }
-        let n = Self::drop_all_queued(&mut st);
+        if st.inflight > 0 {
+            let at = st.inflight_first;
+            self.lose(&mut st, at);
+        }
+        let n = self.drop_all_queued(&mut st);
         st.dropped_closed += n;
         // A chunk a sink still holds is given up too (see `settle_delivered`).
         st.dropped_closed += st.inflight;
         st.abandoned += st.inflight;
         st.inflight = 0;
-        let code = match &st.life {
-            Life::Closing { code, .. } => *code,
-            _ => DisconnectCode::SHUTDOWN,
-        };
-        st.life = Life::Closed { code, reason: reason.to_string() };
+        st.life = Life::Closed { code: DisconnectCode::DRAIN_TIMEOUT, reason: reason.to_string() };
         self.end_turns();
         self.not_full.notify_all();
+        self.budget.wake();
         self.refresh_oldest(&st);
         true
     }
@@ -687,7 +929,7 @@ mod tests {
 
     fn subscriber(config: SubscriberConfig) -> Subscriber {
         let sink = CallbackSink::new(|_: Delivery| Ok(()));
-        Subscriber::new(1, "s".into(), Box::new(sink), config)
+        Subscriber::new(1, "s".into(), Box::new(sink), config, Arc::new(Budget::new(u64::MAX)))
     }
 
     fn positions(out: &[Delivery]) -> Vec<String> {
@@ -779,6 +1021,15 @@ mod loom_models {
     /// What a dispatcher's turn does (see `dispatch::run`): sends a handed match, then takes
     /// chunks until it may let go. Returns the positions sent (`u64::MAX` for a limit notice).
     fn serve(sub: &Subscriber, handed: Option<Queued>) -> Vec<u64> {
+        serve_noting(sub, handed, None)
+    }
+
+    /// `serve`, setting `reported` once a limit notice has been sent.
+    fn serve_noting(
+        sub: &Subscriber,
+        handed: Option<Queued>,
+        reported: Option<&AtomicBool>,
+    ) -> Vec<u64> {
         let mut sent = Vec::new();
         let mut delivered = 0;
         if let Some(q) = handed {
@@ -799,6 +1050,9 @@ mod loom_models {
                             delivered += 1;
                         } else if matches!(d, Delivery::Limit { .. }) {
                             sent.push(u64::MAX);
+                            if let Some(r) = reported {
+                                r.store(true, Ordering::SeqCst);
+                            }
                         }
                     }
                 }
@@ -820,7 +1074,13 @@ mod loom_models {
 
     fn subscriber(config: SubscriberConfig) -> Arc<Subscriber> {
         let sink = CallbackSink::new(|_: Delivery| Ok(()));
-        Arc::new(Subscriber::new(1, "s".into(), Box::new(sink), config))
+        Arc::new(Subscriber::new(
+            1,
+            "s".into(),
+            Box::new(sink),
+            config,
+            Arc::new(Budget::new(u64::MAX)),
+        ))
     }
 
     #[test]
@@ -931,6 +1191,49 @@ mod loom_models {
             assert_eq!(sent.contains(&u64::MAX), st.dropped_rate > 0);
             assert_eq!(sub.turn.load(Ordering::SeqCst), IDLE, "{sent:?}");
             assert_eq!(st.queued, 0);
+        });
+    }
+
+    /// A match dropped (drop-oldest) while another thread computes the acknowledgement
+    /// watermark: the watermark never passes the dropped match before the limit notice that
+    /// reports it has gone through (the published oldest position covers the loss until
+    /// the chunk carrying the notice is through).
+    #[test]
+    fn a_drop_is_not_acknowledged_before_its_notice_went_through() {
+        loom::model(|| {
+            let config = SubscriberConfig::new().capacity(1).policy(FullPolicy::DropOldest);
+            let sub = subscriber(config);
+            let first = emit(&sub, 0).expect("idle: handed over");
+            let reported = Arc::new(AtomicBool::new(false));
+            let observer = {
+                let (sub, reported) = (sub.clone(), reported.clone());
+                loom::thread::spawn(move || {
+                    for _ in 0..2 {
+                        // Read first as well: a scheduling point for loom, which otherwise
+                        // misses the interleaving in which the check matters.
+                        let before = reported.load(Ordering::SeqCst);
+                        let p = sub.pending_from();
+                        if p > 1 {
+                            let now = before || reported.load(Ordering::SeqCst);
+                            assert!(now, "past an unreported loss: {p}");
+                        }
+                    }
+                })
+            };
+            let pusher = {
+                let sub = sub.clone();
+                // Match 1 queues behind the handed one; match 2 finds the queue full and
+                // drops match 1.
+                loom::thread::spawn(move || [emit(&sub, 1), emit(&sub, 2)])
+            };
+            let entries = pusher.join().expect("no panic");
+            let mut sent = serve_noting(&sub, first, Some(&reported));
+            for entry in entries.into_iter().flatten() {
+                sent.extend(serve_noting(&sub, entry, Some(&reported)));
+            }
+            observer.join().expect("no panic");
+            assert_eq!(sent, [0, u64::MAX, 2]);
+            assert_eq!(sub.pending_from(), u64::MAX);
         });
     }
 }

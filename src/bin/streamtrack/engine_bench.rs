@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use streamtrack::engine::{
     CallbackSink, ChannelSource, Delivery, Engine, EngineBuilder, FullPolicy, IterSource, Source,
-    SourceError, SourceStatus, SubscriberConfig,
+    SourceError, SourceStatus, SubscriberConfig, DEFAULT_MEMORY_BUDGET,
 };
 use streamtrack::registry::{NewRule, Registry};
 use streamtrack::workload::{RuleSetConfig, WorkloadConfig};
@@ -43,9 +43,50 @@ pub struct EngineBench {
     /// Matcher threads of the latency run.
     #[arg(long, default_value_t = 2)]
     latency_threads: usize,
+    /// Full-queue policy of every subscriber: block, drop-newest, drop-oldest or disconnect
+    /// (default: the library's, block).
+    #[arg(long)]
+    policy: Option<String>,
+    /// Queue capacity of every subscriber (default: the library's, 1,024).
+    #[arg(long)]
+    capacity: Option<usize>,
+    /// The engine's memory budget for queued deliveries, in bytes (`k`, `m`: thousands,
+    /// millions), or `none` (default: the library's, 256 MiB).
+    #[arg(long)]
+    memory_budget: Option<String>,
     /// Print one JSON object instead of a report.
     #[arg(long)]
     json: bool,
+}
+
+/// The subscriber settings and memory budget a run uses.
+#[derive(Clone)]
+struct Settings {
+    config: SubscriberConfig,
+    budget: u64,
+    dispatchers: Option<usize>,
+}
+
+fn settings(args: &EngineBench) -> Result<Settings, String> {
+    let mut config = SubscriberConfig::new();
+    if let Some(p) = &args.policy {
+        config = config.policy(match p.as_str() {
+            "block" => FullPolicy::Block,
+            "drop-newest" => FullPolicy::DropNewest,
+            "drop-oldest" => FullPolicy::DropOldest,
+            "disconnect" => FullPolicy::Disconnect,
+            other => return Err(format!("bad --policy {other:?}")),
+        });
+    }
+    if let Some(n) = args.capacity {
+        config = config.capacity(n);
+    }
+    let budget = match args.memory_budget.as_deref() {
+        None => DEFAULT_MEMORY_BUDGET,
+        Some("none") => u64::MAX,
+        Some(b) => parse_count(b).ok_or_else(|| format!("bad --memory-budget {b:?}"))? as u64,
+    };
+    Ok(Settings { config, budget, dispatchers: args.dispatchers })
 }
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
@@ -83,27 +124,26 @@ fn counting_sink(
 }
 
 /// An engine builder with the bench's settings.
-fn engine(registry: Registry, dispatchers: Option<usize>) -> EngineBuilder {
-    let b = Engine::builder(registry).subscriber_defaults(lossless());
-    match dispatchers {
+fn engine(registry: Registry, settings: &Settings) -> EngineBuilder {
+    let b = Engine::builder(registry)
+        .subscriber_defaults(settings.config.clone())
+        .memory_budget(settings.budget);
+    match settings.dispatchers {
         Some(n) => b.dispatcher_threads(n),
         None => b,
     }
 }
 
-fn lossless() -> SubscriberConfig {
-    SubscriberConfig::new().capacity(1 << 16).policy(FullPolicy::Block)
-}
-
-/// One end-to-end run over `messages`: msgs/s from start to the last delivery.
+/// One end-to-end run over `messages`: msgs/s from start to the last delivery, deliveries
+/// and drops.
 fn throughput(
     registry: &Registry,
     messages: &[Message],
     threads: usize,
     subs: usize,
-    dispatchers: Option<usize>,
-) -> (f64, u64) {
-    let mut builder = engine(registry.clone(), dispatchers).matcher_threads(threads);
+    settings: &Settings,
+) -> (f64, u64, u64) {
+    let mut builder = engine(registry.clone(), settings).matcher_threads(threads);
     for i in 0..subs {
         builder = builder.attach(&format!("s{i}"), counting_sink());
     }
@@ -111,8 +151,7 @@ fn throughput(
     let start = Instant::now();
     let finished = builder.start(IterSource::new(input)).expect("engine starts").join();
     let secs = start.elapsed().as_secs_f64();
-    debug_assert_eq!(finished.stats.dropped, 0);
-    (messages.len() as f64 / secs, finished.stats.delivered)
+    (messages.len() as f64 / secs, finished.stats.delivered, finished.stats.dropped)
 }
 
 /// Offers messages at a fixed rate; stamps each with the instant it is handed over.
@@ -168,7 +207,13 @@ struct Latency {
     achieved: f64,
 }
 
-fn latency(registry: &Registry, messages: &[Message], args: &EngineBench, subs: usize) -> Latency {
+fn latency(
+    registry: &Registry,
+    messages: &[Message],
+    args: &EngineBench,
+    subs: usize,
+    settings: &Settings,
+) -> Latency {
     let (rate, secs) = (args.rate, args.latency_seconds);
     let n = ((rate as f64 * secs) as usize).max(1);
     let mut input: Vec<Message> = Vec::with_capacity(n);
@@ -182,8 +227,7 @@ fn latency(registry: &Registry, messages: &[Message], args: &EngineBench, subs: 
     let capacity = n * 4;
     let samples: Arc<Vec<AtomicU64>> = Arc::new((0..capacity).map(|_| AtomicU64::new(0)).collect());
     let cursor = Arc::new(AtomicUsize::new(0));
-    let mut builder =
-        engine(registry.clone(), args.dispatchers).matcher_threads(args.latency_threads);
+    let mut builder = engine(registry.clone(), settings).matcher_threads(args.latency_threads);
     for i in 0..subs {
         let (stamps, samples, cursor) = (stamps.clone(), samples.clone(), cursor.clone());
         builder = builder.attach(
@@ -247,7 +291,7 @@ impl Source for Stamped {
 
 /// Microseconds from handing one message over to its last of `subs` sinks taking it
 /// (median and best of `rounds`).
-fn fanout(subs: usize, rounds: usize, dispatchers: Option<usize>) -> (f64, f64) {
+fn fanout(subs: usize, rounds: usize, settings: &Settings) -> (f64, f64) {
     let registry = Registry::builder().hash_seed(0x1234, 0x5678).build();
     let rule = Rule::parse("fanout").expect("rule parses");
     registry.subscribe_all((0..subs).map(|i| NewRule {
@@ -271,7 +315,7 @@ fn fanout(subs: usize, rounds: usize, dispatchers: Option<usize>) -> (f64, f64) 
     let shard_counts: Arc<Vec<AtomicUsize>> =
         Arc::new((0..SHARDS * 16).map(|_| AtomicUsize::new(0)).collect());
     let full_shards = Arc::new(AtomicUsize::new(0));
-    let mut builder = engine(registry, dispatchers);
+    let mut builder = engine(registry, settings);
     for i in 0..subs {
         let (counts, full, done) = (shard_counts.clone(), full_shards.clone(), done_tx.clone());
         let shard = shard_of(i);
@@ -317,6 +361,13 @@ pub fn run(args: EngineBench) -> ExitCode {
         eprintln!("error: bad --rules {:?} (use e.g. 100k)", args.rules);
         return ExitCode::from(2);
     };
+    let settings = match settings(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let subs = args.subscribers.clamp(1, n_rules);
     let t = Instant::now();
@@ -334,24 +385,32 @@ pub fn run(args: EngineBench) -> ExitCode {
     let mut one = Vec::new();
     let mut two = Vec::new();
     let mut deliveries = 0;
+    let mut dropped = 0;
     for _ in 0..2 {
-        let (r, d) = throughput(&registry, &messages, 1, subs, args.dispatchers);
+        let (r, d, x) = throughput(&registry, &messages, 1, subs, &settings);
         one.push(r);
         deliveries = d;
-        two.push(throughput(&registry, &messages, 2, subs, args.dispatchers).0);
+        dropped = x;
+        two.push(throughput(&registry, &messages, 2, subs, &settings).0);
     }
     let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
     let (one, two) = (best(&one), best(&two));
-    let lat = latency(&registry, &messages, &args, subs);
+    let lat = latency(&registry, &messages, &args, subs, &settings);
     drop(registry);
-    let (fan_median, fan_best) = fanout(args.fanout, 20, args.dispatchers);
+    let (fan_median, fan_best) = fanout(args.fanout, 20, &settings);
+    let policy = format!("{:?}", settings.config.policy);
+    let budget = (settings.budget != u64::MAX).then_some(settings.budget);
     if args.json {
         let o = serde_json::json!({
             "rules": n_rules,
             "subscribers": subs,
             "messages": messages.len(),
             "cores": cores,
+            "policy": policy,
+            "capacity": settings.config.capacity,
+            "memory_budget": budget,
             "deliveries_per_run": deliveries,
+            "dropped_per_run": dropped,
             "msgs_per_sec_1_thread": one.round(),
             "msgs_per_sec_2_threads": two.round(),
             "speedup_2_threads": (two / one * 100.0).round() / 100.0,
@@ -375,7 +434,7 @@ pub fn run(args: EngineBench) -> ExitCode {
     println!("| end to end, 1 matcher thread | {:.0} msgs/s |", one);
     println!("| end to end, 2 matcher threads | {:.0} msgs/s |", two);
     println!("| speed-up, 2 threads / 1 | {:.2}x |", two / one);
-    println!("| match deliveries per run | {deliveries} |");
+    println!("| match deliveries per run (dropped) | {deliveries} ({dropped}) |");
     println!(
         "| latency source -> sink at {} msgs/s offered ({:.0} achieved, {} deliveries) | p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.0} µs |",
         args.rate, lat.achieved, lat.samples, lat.p50_us, lat.p99_us, lat.p999_us, lat.max_us
@@ -386,8 +445,10 @@ pub fn run(args: EngineBench) -> ExitCode {
     );
     println!();
     println!(
-        "Throughput: from start to the last delivery, best of 2 interleaved runs each; every \
-         match delivered (FullPolicy::Block)."
+        "Throughput: from start to the last delivery, best of 2 interleaved runs each; \
+         subscribers: {policy}, queues of {}, memory budget {}.",
+        settings.config.capacity,
+        budget.map_or("none".to_string(), |b| format!("{b} bytes"))
     );
     println!(
         "Latency: from the source handing a message over to a sink receiving it, every match \
