@@ -280,7 +280,7 @@ impl MessageWords {
 
     /// Whether the message has the word `word` (hash `h`) in any field. The word's bytes are
     /// read only to confirm a hash match (so a word that is absent costs no read of them).
-    fn contains<'w>(&mut self, h: u64, word: impl FnOnce() -> &'w [u8]) -> bool {
+    fn contains<'w>(&mut self, h: u64, word: impl Fn() -> &'w [u8]) -> bool {
         if !self.filter_ready {
             self.filter = [0; 16];
             for &(wh, _, _) in &self.words {
@@ -294,38 +294,54 @@ impl MessageWords {
             return false;
         }
         if !self.set_ready {
-            let cap = (self.words.len() * 2).max(8).next_power_of_two();
-            self.set.clear();
-            self.set.resize(cap, 0);
-            for (i, &(wh, _, _)) in self.words.iter().enumerate() {
-                let mut k = wh as usize & (cap - 1);
-                while self.set[k] != 0 {
-                    k = (k + 1) & (cap - 1);
-                }
-                self.set[k] = i as u32 + 1;
-            }
-            self.set_ready = true;
+            self.build_set();
         }
         let mask = self.set.len() - 1;
         let mut k = h as usize & mask;
+        // The set holds each distinct word once, so the probe ends at the first empty slot
+        // after at most the words sharing this home slot (a hash collision, practically never,
+        // only makes it look on).
         loop {
             let e = self.set[k];
             if e == 0 {
                 return false;
             }
             let (wh, a, b) = self.words[e as usize - 1];
-            if wh == h {
-                let word = word();
-                // A hash collision (practically never): look on with a direct scan.
-                return &self.bytes[a as usize..b as usize] == word || self.has_bytes(word);
+            if wh == h && &self.bytes[a as usize..b as usize] == word() {
+                return true;
             }
             k = (k + 1) & mask;
         }
     }
 
-    /// Whether some word's normal form is `word` (a direct scan, for confirming).
-    fn has_bytes(&self, word: &[u8]) -> bool {
-        self.words.iter().any(|&(_, a, b)| &self.bytes[a as usize..b as usize] == word)
+    /// Builds `set`: one entry per *distinct* word. A message that repeats a word (`spam spam
+    /// spam …`) has many words with one hash; inserting each of them would make one probe run
+    /// as long as the repetitions, and building the set quadratic in the message length
+    /// (issue 21). A repeated word is found at the end of its probe (same hash, same bytes)
+    /// and not inserted again, so each insert probes past distinct words only: linear time.
+    fn build_set(&mut self) {
+        let cap = (self.words.len() * 2).max(8).next_power_of_two();
+        let mask = cap - 1;
+        self.set.clear();
+        self.set.resize(cap, 0);
+        'words: for (i, &(wh, a, b)) in self.words.iter().enumerate() {
+            let mut k = wh as usize & mask;
+            loop {
+                let e = self.set[k];
+                if e == 0 {
+                    self.set[k] = i as u32 + 1;
+                    continue 'words;
+                }
+                let (eh, ea, eb) = self.words[e as usize - 1];
+                if eh == wh
+                    && self.bytes[ea as usize..eb as usize] == self.bytes[a as usize..b as usize]
+                {
+                    continue 'words;
+                }
+                k = (k + 1) & mask;
+            }
+        }
+        self.set_ready = true;
     }
 
     /// The words of one field: by the SSE2 scanner when the text is ASCII, by the
@@ -425,7 +441,7 @@ impl Prepared {
         msg: &Message,
         hasher: &WordHasher,
         h: u64,
-        word: impl FnOnce() -> &'w [u8],
+        word: impl Fn() -> &'w [u8],
     ) -> bool {
         if !self.words.ready {
             self.words.fill(msg, hasher);
@@ -1322,22 +1338,16 @@ mod tests {
     use super::*;
 
     /// `contains` answers from its filter (absent words) and its set (the rest): both must
-    /// agree with the words, and a hash shared by another word (a collision) must not make
-    /// an absent word present.
+    /// agree with the words, also when the message repeats them (the set holds each once).
     #[test]
     fn message_words_answer_the_same_before_and_after_the_set_is_built() {
         let hasher = WordHasher::with_seed(7, 11);
-        let text: String = (0..40).map(|i| format!("w{i} ")).collect();
+        // Every word three times, so that the set skips repeats.
+        let text: String = (0..120).map(|i| format!("w{} ", i % 40)).collect();
         let mut words = MessageWords::default();
         words.fill(&Message::new("1", text), &hasher);
         let present: Vec<String> = (0..40).map(|i| format!("w{i}")).collect();
         let absent: Vec<String> = (40..60).map(|i| format!("w{i}")).collect();
-        let collide = |words: &mut MessageWords| {
-            // A collision: the hash of a present word with other bytes.
-            let h = hasher.hash(b"w3");
-            assert!(!words.contains(h, || b"nope"), "collision with an absent word");
-            assert!(words.contains(h, || b"w17"), "collision with another present word");
-        };
         for w in &absent {
             assert!(!words.contains(hasher.hash(w.as_bytes()), || w.as_bytes()));
         }
@@ -1349,13 +1359,29 @@ mod tests {
                 let got = words.contains(hasher.hash(w.as_bytes()), || w.as_bytes());
                 assert_eq!(got, want, "{w} in round {round}");
             }
-            collide(&mut words);
         }
         assert!(words.set_ready, "the set is built for present words");
+        assert_eq!(words.set.iter().filter(|&&e| e != 0).count(), 40, "one entry per word");
         // A fresh fill forgets the previous message's words.
         words.fill(&Message::new("2", "alpha beta"), &hasher);
         assert!(!words.set_ready && !words.filter_ready);
         assert!(words.contains(hasher.hash(b"beta"), || b"beta"));
         assert!(!words.contains(hasher.hash(b"w3"), || b"w3"));
+    }
+
+    /// Words sharing a hash (a collision, forced here) are all kept and told apart by their
+    /// bytes; repeats of each are kept once.
+    #[test]
+    fn message_words_tell_colliding_words_apart() {
+        let mut words = MessageWords::default();
+        words.bytes.extend_from_slice(b"w3w17w3w17other");
+        words.words = vec![(42, 0, 2), (42, 2, 5), (42, 5, 7), (42, 7, 10), (42 + 1024, 10, 15)];
+        words.ready = true;
+        assert!(words.contains(42, || b"w3"));
+        assert!(words.contains(42, || b"w17"));
+        assert!(!words.contains(42, || b"nope"), "collision with an absent word");
+        assert!(words.contains(42 + 1024, || b"other"));
+        assert!(!words.contains(42 + 1024, || b"w3"));
+        assert_eq!(words.set.iter().filter(|&&e| e != 0).count(), 3, "one entry per word");
     }
 }
