@@ -27,7 +27,8 @@ const MAX_ROUNDS: usize = 40;
 /// Bytes of the small message (the large one is `FACTOR` times as long).
 const SMALL_BYTES: usize = 3_000;
 
-/// A rule shape and the text unit its message repeats.
+/// A rule shape and the text unit its message repeats (rules in the rule dialect, or in the
+/// track dialect after `track:`).
 struct Case {
     name: &'static str,
     rules: &'static [&'static str],
@@ -55,8 +56,14 @@ const CASES: &[Case] = &[
     Case { name: "OR (exact)", rules: &["spam OR eggs"], unit: "spam " },
     Case { name: "OR (verified)", rules: &["(spam -ham) OR (eggs -bacon)"], unit: "spam eggs " },
     Case { name: "hashtag", rules: &["#spam -ham", "#spam eggs"], unit: "#spam eggs " },
+    Case { name: "mention", rules: &["@spam -ham", "@spam eggs"], unit: "@spam eggs " },
+    Case { name: "track keywords", rules: &["track:spam eggs,ham"], unit: "spam eggs " },
     Case { name: "contains:", rules: &["contains:pam -ham", "contains:pam eggs"], unit: "spam " },
-    Case { name: "no-space run", rules: &["中文 -ham", "中文 测试"], unit: "中文测试" },
+    Case {
+        name: "no-space run",
+        rules: &["中文 -ham", "中文 测试", "\"文测\" -ham", "\"中文 试\"~2"],
+        unit: "中文测试",
+    },
     Case {
         name: "no-space words", rules: &["中文 -ham", "\"中文 测试\""], unit: "中文 测试 "
     },
@@ -94,7 +101,11 @@ fn text_of(unit: &str, bytes: usize) -> String {
 fn rules_of(case: &Case) -> Vec<Rule> {
     case.rules
         .iter()
-        .map(|r| Rule::parse(r).unwrap_or_else(|e| panic!("{}: {r}: {e}", case.name)))
+        .map(|r| match r.strip_prefix("track:") {
+            Some(track) => Rule::parse_track(track),
+            None => Rule::parse(r),
+        })
+        .map(|r| r.unwrap_or_else(|e| panic!("{}: {e}", case.name)))
         .collect()
 }
 
