@@ -192,3 +192,109 @@ fn registry_snapshot_time_is_linear_in_message_length() {
         })
     });
 }
+
+/// `"wI xI"` for `I` in `0..n`: phrase rules each woken by a distinct pair of words.
+fn pair_rules(n: usize) -> Vec<Rule> {
+    (0..n).map(|i| Rule::parse(&format!("\"w{i} x{i}\"")).expect("a phrase rule")).collect()
+}
+
+/// A message holding every pair's words, but only every other pair as the phrase (`wI y xI`
+/// for odd `I`): each rule is a candidate and half of them match.
+fn pair_message(n: usize) -> Message {
+    let text: Vec<String> = (0..n)
+        .map(|i| if i % 2 == 0 { format!("w{i} x{i}") } else { format!("w{i} y x{i}") })
+        .collect();
+    Message::new(format!("pairs-{n}"), text.join(" "))
+}
+
+/// A message that wakes a number of phrase rules in proportion to its length: checking each
+/// phrase searched the whole text, so time grew with rules woken × length, quadratic in the
+/// length here (issue 21). `n` rules and an `n`-pair message against `16 n` of each.
+#[test]
+fn many_phrase_rules_woken_by_one_long_message_cost_linear_time() {
+    let n = 300;
+    let (small_rules, large_rules) = (pair_rules(n), pair_rules(n * FACTOR));
+    let (small, large) = (pair_message(n), pair_message(n * FACTOR));
+    let mut found = Vec::new();
+    for (rules, msg) in [(&small_rules, &small), (&large_rules, &large)] {
+        let matcher = Matcher::new(rules.iter());
+        let want: Vec<u32> = ReferenceMatcher::new(rules.clone())
+            .matching(msg)
+            .into_iter()
+            .map(|i| i as u32)
+            .collect();
+        let got = matcher.find(msg, &mut Scratch::new()).to_vec();
+        assert_eq!(got, want, "{} phrase rules: results differ from the reference", rules.len());
+        assert_eq!(got.len(), rules.len() / 2);
+        found.push((matcher, Scratch::new()));
+    }
+    let [(small_matcher, mut s1), (large_matcher, mut s2)] =
+        <[_; 2]>::try_from(found).ok().unwrap();
+    let mut both = |m: &Message| {
+        if m.id == small.id {
+            small_matcher.find(m, &mut s1).len()
+        } else {
+            large_matcher.find(m, &mut s2).len()
+        }
+    };
+    let r = ratio(&small, &large, &mut both);
+    eprintln!("{FACTOR}x phrase rules woken by a {FACTOR}x message: {r:.2}x the time per byte");
+    assert!(r < MAX_RATIO, "{r:.1}x the time per byte (limit {MAX_RATIO}x)");
+}
+
+/// Once a message has evaluated a few phrases, the rest come from one pass of the segment's
+/// phrase automaton: it must decide exactly as the reference's substring search does (word
+/// boundaries, punctuation, emoji, no-space scripts, several fields).
+#[test]
+fn phrases_found_in_one_pass_agree_with_the_reference() {
+    let words = [
+        "spam",
+        "eggs",
+        "pam",
+        "egg",
+        "c++",
+        "中文",
+        "文测",
+        "a.b",
+        "😀",
+        "café",
+        "naïve",
+        "#spam",
+        "spam-eggs",
+        "eggs,",
+        "au",
+    ];
+    let mut rules = Vec::new();
+    for a in words {
+        for b in words {
+            for text in [format!("\"{a} {b}\""), format!("\"{a} {b}\" -zzz")] {
+                if let Ok(rule) = Rule::parse(&text) {
+                    rules.push(rule);
+                }
+            }
+        }
+    }
+    let matcher = Matcher::new(&rules);
+    let reference = ReferenceMatcher::new(rules.clone());
+    let mut scratch = Scratch::new();
+    let texts = [
+        "spam eggs spam pam egg",
+        "spamegg eggs spam-eggs, spam",
+        "Spam, EGGS! spam-eggs eggs, au café au naïve spam",
+        "中文测试 spam 中文 eggs 文测 spam",
+        "c++ spam a.b eggs 😀 spam 😀 eggs #spam eggs",
+        "spam\u{301} eggs spam eggs\u{301} café\u{301} au",
+    ];
+    let mut checked = 0;
+    for text in texts {
+        let plain = Message::new("1", text);
+        let mut quoted = Message::new("2", "nothing here");
+        quoted.quoted_text = Some(text.to_string());
+        for msg in [&plain, &quoted] {
+            let want: Vec<u32> = reference.matching(msg).into_iter().map(|i| i as u32).collect();
+            assert_eq!(matcher.find(msg, &mut scratch), &want[..], "{msg:?}");
+            checked += want.len();
+        }
+    }
+    assert!(checked > 20, "the messages match enough phrases to go past the one-by-one checks");
+}

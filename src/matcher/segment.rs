@@ -18,7 +18,7 @@ use crate::reference::term_matches;
 use crate::rule::{Rule, Term};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// How a term's presence is decided during verification.
 #[derive(Clone, Debug)]
@@ -120,7 +120,121 @@ impl VerifyWords {
 pub(crate) struct SegmentScratch {
     hits: Vec<u32>,
     candidates: Vec<u32>,
-    memo: Vec<(u32, bool)>,
+    memo: Memo,
+    phrases: PhraseScratch,
+}
+
+/// Evaluated terms' results for one message (a term shared by several candidate rules is
+/// evaluated once): a short list searched in order while it is short (the usual case: at
+/// most a few evaluated terms per message), a hash map once it is not, so that a message
+/// waking many rules does not pay a search of all earlier results per term.
+#[derive(Clone, Debug, Default)]
+struct Memo {
+    list: Vec<(u32, bool)>,
+    map: HashMap<u32, bool>,
+}
+
+/// Results the memo keeps in its list before it moves them to its map.
+const MEMO_LIST_MAX: usize = 16;
+
+impl Memo {
+    fn clear(&mut self) {
+        self.list.clear();
+        self.map.clear();
+    }
+
+    fn get(&self, term: u32) -> Option<bool> {
+        if self.map.is_empty() {
+            self.list.iter().find(|&&(t, _)| t == term).map(|&(_, v)| v)
+        } else {
+            self.map.get(&term).copied()
+        }
+    }
+
+    fn insert(&mut self, term: u32, v: bool) {
+        if self.map.is_empty() && self.list.len() < MEMO_LIST_MAX {
+            self.list.push((term, v));
+        } else {
+            self.map.extend(self.list.drain(..));
+            self.map.insert(term, v);
+        }
+    }
+}
+
+/// The phrases found in one message by the segment's phrase automaton (see
+/// [`PhraseIndex`]): evaluated-term ids, sorted, once `ready`.
+#[derive(Clone, Debug, Default)]
+struct PhraseScratch {
+    /// Phrase terms evaluated one by one so far in this message.
+    evals: usize,
+    ready: bool,
+    found: Vec<u32>,
+}
+
+/// Phrase terms a message evaluates one by one (a substring search of the whole text each)
+/// before the segment's phrase automaton finds all of them in one pass instead.
+const PHRASE_SCAN_AFTER: usize = 8;
+
+/// Every phrase of a segment's evaluated terms in one Aho-Corasick automaton, built on the
+/// first message that needs it. Checking a phrase searches the whole text, so a long message
+/// that wakes many phrase rules (one per distinct word pair it holds, say) would cost the
+/// number of those rules times its length; with the automaton it costs one pass.
+#[derive(Clone, Debug)]
+struct PhraseIndex {
+    automaton: Option<AhoCorasick>,
+    /// The evaluated-term id of each pattern.
+    terms: Vec<u32>,
+}
+
+impl PhraseIndex {
+    fn build(terms: &[TermSlot]) -> PhraseIndex {
+        let (patterns, ids): (Vec<&str>, Vec<u32>) = terms
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| match t {
+                TermSlot::Eval(t) => match &**t {
+                    Term::Phrase(p) if !p.is_empty() => Some((p.as_str(), i as u32)),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .unzip();
+        let automaton = (!patterns.is_empty()).then(|| {
+            AhoCorasickBuilder::new()
+                .match_kind(MatchKind::Standard)
+                .build(&patterns)
+                .expect("phrases are short and non-empty")
+        });
+        PhraseIndex { automaton, terms: ids }
+    }
+
+    /// Appends to `found` the term ids of the phrases that occur in `text` with a word
+    /// boundary at both ends (as [`crate::reference::phrase_in`] decides), sorted and
+    /// deduplicated with what `found` held.
+    fn find_all(&self, text: &str, found: &mut Vec<u32>) {
+        let Some(automaton) = &self.automaton else { return };
+        // Every occurrence of every phrase is reported (a repetitive text repeats them), so
+        // duplicates are dropped whenever the list doubles.
+        let mut limit = (found.len() * 2).max(1024);
+        for m in automaton.find_overlapping_iter(text) {
+            if crate::normalize::is_boundary_at(text, m.start())
+                && crate::normalize::is_boundary_at(text, m.end())
+            {
+                found.push(self.terms[m.pattern().as_usize()]);
+                if found.len() >= limit {
+                    found.sort_unstable();
+                    found.dedup();
+                    limit = (found.len() * 2).max(1024);
+                }
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.automaton.as_ref().map_or(0, AhoCorasick::memory_usage) + self.terms.capacity() * 4
+    }
 }
 
 /// A message's folded entity lists, as [`NormalizedMessage`] has them.
@@ -471,7 +585,8 @@ struct EvalContext<'a> {
     hasher: &'a WordHasher,
     prepared: &'a mut Prepared,
     hits: &'a [u32],
-    memo: &'a mut Vec<(u32, bool)>,
+    memo: &'a mut Memo,
+    phrases: &'a mut PhraseScratch,
 }
 
 /// Exact maps from short values to key terms (entities, users, wordless tokens), hashed with
@@ -535,6 +650,8 @@ pub(crate) struct Segment {
     /// Rules with no key term at all (never produced by the parser; evaluated every time).
     unkeyed: Vec<u32>,
     rule_count: usize,
+    /// The phrase automaton, built on first need.
+    phrases: OnceLock<PhraseIndex>,
 }
 
 /// Marks a word-table value that is the word's only posting (`rule << 1 | exact`) rather than
@@ -943,6 +1060,7 @@ impl Segment {
                 programs,
                 unkeyed,
                 rule_count: rules.len(),
+                phrases: OnceLock::new(),
             }
         })
     }
@@ -1006,8 +1124,17 @@ impl Segment {
             // As above: the candidates' programs.
             touch_together(s.candidates.iter().map(|&pc| u64::from(self.programs[pc as usize])));
             s.memo.clear();
+            s.phrases.evals = 0;
+            s.phrases.ready = false;
             let hasher = self.words.hasher();
-            let mut cx = EvalContext { msg, hasher, prepared, hits: &s.hits, memo: &mut s.memo };
+            let mut cx = EvalContext {
+                msg,
+                hasher,
+                prepared,
+                hits: &s.hits,
+                memo: &mut s.memo,
+                phrases: &mut s.phrases,
+            };
             for &pc in &s.candidates {
                 let pc = pc as usize;
                 if self.eval(pc + 1, &mut cx) {
@@ -1187,17 +1314,27 @@ impl Segment {
                     unreachable!("word and key terms are checked by their op")
                 }
                 TermSlot::Eval(term) => {
-                    if let Some(&(_, v)) = cx.memo.iter().find(|&&(t, _)| t == payload) {
+                    if let Some(v) = cx.memo.get(payload) {
                         return v;
                     }
                     let v = match &**term {
-                        Term::Phrase(p) => match cx.prepared.simple_text(cx.msg) {
-                            Some(text) => crate::reference::phrase_in(text, p),
-                            None => term_matches(term, cx.prepared.get(cx.msg)),
-                        },
+                        Term::Phrase(_) if cx.phrases.evals >= PHRASE_SCAN_AFTER => {
+                            if !cx.phrases.ready {
+                                self.find_phrases(cx.msg, cx.prepared, &mut cx.phrases.found);
+                                cx.phrases.ready = true;
+                            }
+                            cx.phrases.found.binary_search(&payload).is_ok()
+                        }
+                        Term::Phrase(p) => {
+                            cx.phrases.evals += 1;
+                            match cx.prepared.simple_text(cx.msg) {
+                                Some(text) => crate::reference::phrase_in(text, p),
+                                None => term_matches(term, cx.prepared.get(cx.msg)),
+                            }
+                        }
                         _ => term_matches(term, cx.prepared.get(cx.msg)),
                     };
-                    cx.memo.push((payload, v));
+                    cx.memo.insert(payload, v);
                     v
                 }
             },
@@ -1214,6 +1351,22 @@ impl Segment {
                     p += op_len(self.programs[p]);
                 }
                 !want
+            }
+        }
+    }
+
+    /// Every phrase term of the segment that `msg` holds, into `found` (sorted): one pass of
+    /// the phrase automaton over the fields a phrase is searched in (the normalised text of a
+    /// message that is one ASCII field, else every field of the normalised view).
+    fn find_phrases(&self, msg: &Message, prepared: &mut Prepared, found: &mut Vec<u32>) {
+        found.clear();
+        let index = self.phrases.get_or_init(|| PhraseIndex::build(&self.terms));
+        match prepared.simple_text(msg) {
+            Some(text) => index.find_all(text, found),
+            None => {
+                for field in prepared.get(msg).fields() {
+                    index.find_all(field.tokens.text(), found);
+                }
             }
         }
     }
@@ -1316,6 +1469,7 @@ impl Segment {
             .map(index)
             .sum::<usize>()
             + self.geo.heap_bytes()
+            + self.phrases.get().map_or(0, PhraseIndex::heap_bytes)
             + self.terms.capacity() * std::mem::size_of::<TermSlot>()
             + eval_bytes
             + (self.post_start.capacity() + self.postings.capacity()) * 4
