@@ -193,27 +193,39 @@ fn registry_snapshot_time_is_linear_in_message_length() {
     });
 }
 
-/// `"wI xI"` for `I` in `0..n`: phrase rules each woken by a distinct pair of words.
-fn pair_rules(n: usize) -> Vec<Rule> {
-    (0..n).map(|i| Rule::parse(&format!("\"w{i} x{i}\"")).expect("a phrase rule")).collect()
+/// `"wI xI"` (with `suffix`: `~2` makes it a proximity term) for `I` in `0..n`: phrase or
+/// proximity rules each woken by a distinct pair of words.
+fn pair_rules(n: usize, suffix: &str) -> Vec<Rule> {
+    (0..n).map(|i| Rule::parse(&format!("\"w{i} x{i}\"{suffix}")).expect("a rule")).collect()
 }
 
-/// A message holding every pair's words, but only every other pair as the phrase (`wI y xI`
+/// A message holding every pair's words, but only every other pair side by side (`wI y y xI`
 /// for odd `I`): each rule is a candidate and half of them match.
 fn pair_message(n: usize) -> Message {
     let text: Vec<String> = (0..n)
-        .map(|i| if i % 2 == 0 { format!("w{i} x{i}") } else { format!("w{i} y x{i}") })
+        .map(|i| if i % 2 == 0 { format!("w{i} x{i}") } else { format!("w{i} y y x{i}") })
         .collect();
     Message::new(format!("pairs-{n}"), text.join(" "))
 }
 
-/// A message that wakes a number of phrase rules in proportion to its length: checking each
-/// phrase searched the whole text, so time grew with rules woken × length, quadratic in the
-/// length here (issue 21). `n` rules and an `n`-pair message against `16 n` of each.
+/// A message that wakes a number of phrase or proximity rules in proportion to its length:
+/// checking each such term searched the whole message, so time grew with rules woken ×
+/// length, quadratic in the length here (issue 21). `n` rules and an `n`-pair message against
+/// `16 n` of each.
 #[test]
 fn many_phrase_rules_woken_by_one_long_message_cost_linear_time() {
+    many_rules_woken_by_one_long_message("phrase", "");
+}
+
+/// As above, with proximity rules.
+#[test]
+fn many_proximity_rules_woken_by_one_long_message_cost_linear_time() {
+    many_rules_woken_by_one_long_message("proximity", "~2");
+}
+
+fn many_rules_woken_by_one_long_message(kind: &str, suffix: &str) {
     let n = 300;
-    let (small_rules, large_rules) = (pair_rules(n), pair_rules(n * FACTOR));
+    let (small_rules, large_rules) = (pair_rules(n, suffix), pair_rules(n * FACTOR, suffix));
     let (small, large) = (pair_message(n), pair_message(n * FACTOR));
     let mut found = Vec::new();
     for (rules, msg) in [(&small_rules, &small), (&large_rules, &large)] {
@@ -224,7 +236,7 @@ fn many_phrase_rules_woken_by_one_long_message_cost_linear_time() {
             .map(|i| i as u32)
             .collect();
         let got = matcher.find(msg, &mut Scratch::new()).to_vec();
-        assert_eq!(got, want, "{} phrase rules: results differ from the reference", rules.len());
+        assert_eq!(got, want, "{} {kind} rules: results differ from the reference", rules.len());
         assert_eq!(got.len(), rules.len() / 2);
         found.push((matcher, Scratch::new()));
     }
@@ -238,15 +250,16 @@ fn many_phrase_rules_woken_by_one_long_message_cost_linear_time() {
         }
     };
     let r = ratio(&small, &large, &mut both);
-    eprintln!("{FACTOR}x phrase rules woken by a {FACTOR}x message: {r:.2}x the time per byte");
-    assert!(r < MAX_RATIO, "{r:.1}x the time per byte (limit {MAX_RATIO}x)");
+    eprintln!("{FACTOR}x {kind} rules woken by a {FACTOR}x message: {r:.2}x the time per byte");
+    assert!(r < MAX_RATIO, "{kind}: {r:.1}x the time per byte (limit {MAX_RATIO}x)");
 }
 
 /// Once a message has evaluated a few phrases, the rest come from one pass of the segment's
-/// phrase automaton: it must decide exactly as the reference's substring search does (word
-/// boundaries, punctuation, emoji, no-space scripts, several fields).
+/// phrase automaton, and once it has evaluated a few proximity terms, the rest from its
+/// words' positions: both must decide exactly as the reference does (word boundaries,
+/// punctuation, emoji, no-space scripts, repeated words, several fields).
 #[test]
-fn phrases_found_in_one_pass_agree_with_the_reference() {
+fn phrases_and_proximity_found_in_one_pass_agree_with_the_reference() {
     let words = [
         "spam",
         "eggs",
@@ -267,7 +280,12 @@ fn phrases_found_in_one_pass_agree_with_the_reference() {
     let mut rules = Vec::new();
     for a in words {
         for b in words {
-            for text in [format!("\"{a} {b}\""), format!("\"{a} {b}\" -zzz")] {
+            for text in [
+                format!("\"{a} {b}\""),
+                format!("\"{a} {b}\" -zzz"),
+                format!("\"{a} {b}\"~1"),
+                format!("\"{a} {b} spam\"~3 -zzz"),
+            ] {
                 if let Ok(rule) = Rule::parse(&text) {
                     rules.push(rule);
                 }
@@ -284,6 +302,7 @@ fn phrases_found_in_one_pass_agree_with_the_reference() {
         "中文测试 spam 中文 eggs 文测 spam",
         "c++ spam a.b eggs 😀 spam 😀 eggs #spam eggs",
         "spam\u{301} eggs spam eggs\u{301} café\u{301} au",
+        "spam spam eggs x x spam x eggs eggs 中文测试x文测中文 spam",
     ];
     let mut checked = 0;
     for text in texts {

@@ -9,6 +9,7 @@ use super::compile::{
 };
 use super::geo::GeoIndex;
 use super::hash::{BloomFilter, WordHasher, WordTable};
+use super::proximity::ProximityIndex;
 use super::scan;
 use crate::message::extract::EntityScanner;
 use crate::message::Message;
@@ -122,7 +123,21 @@ pub(crate) struct SegmentScratch {
     candidates: Vec<u32>,
     memo: Memo,
     phrases: PhraseScratch,
+    proximity: ProximityScratch,
 }
+
+/// The position index of one message for proximity terms (see [`ProximityIndex`]), built
+/// once the message has evaluated [`PROXIMITY_INDEX_AFTER`] proximity terms one by one.
+#[derive(Clone, Debug, Default)]
+struct ProximityScratch {
+    evals: usize,
+    ready: bool,
+    index: ProximityIndex,
+}
+
+/// Proximity terms a message evaluates by the reference (a pass over every word of every
+/// field each) before their words' positions are indexed once for the rest.
+const PROXIMITY_INDEX_AFTER: usize = 8;
 
 /// Evaluated terms' results for one message (a term shared by several candidate rules is
 /// evaluated once): a short list searched in order while it is short (the usual case: at
@@ -587,6 +602,7 @@ struct EvalContext<'a> {
     hits: &'a [u32],
     memo: &'a mut Memo,
     phrases: &'a mut PhraseScratch,
+    proximity: &'a mut ProximityScratch,
 }
 
 /// Exact maps from short values to key terms (entities, users, wordless tokens), hashed with
@@ -1126,6 +1142,8 @@ impl Segment {
             s.memo.clear();
             s.phrases.evals = 0;
             s.phrases.ready = false;
+            s.proximity.evals = 0;
+            s.proximity.ready = false;
             let hasher = self.words.hasher();
             let mut cx = EvalContext {
                 msg,
@@ -1134,6 +1152,7 @@ impl Segment {
                 hits: &s.hits,
                 memo: &mut s.memo,
                 phrases: &mut s.phrases,
+                proximity: &mut s.proximity,
             };
             for &pc in &s.candidates {
                 let pc = pc as usize;
@@ -1331,6 +1350,23 @@ impl Segment {
                                 Some(text) => crate::reference::phrase_in(text, p),
                                 None => term_matches(term, cx.prepared.get(cx.msg)),
                             }
+                        }
+                        Term::Proximity { words, distance }
+                            if cx.proximity.evals >= PROXIMITY_INDEX_AFTER =>
+                        {
+                            let norm = cx.prepared.get(cx.msg);
+                            let p = &mut *cx.proximity;
+                            if !p.ready {
+                                p.index.build(norm, cx.hasher);
+                                p.ready = true;
+                            }
+                            p.index
+                                .within(norm, words, usize::from(*distance), cx.hasher)
+                                .unwrap_or_else(|| term_matches(term, norm))
+                        }
+                        Term::Proximity { .. } => {
+                            cx.proximity.evals += 1;
+                            term_matches(term, cx.prepared.get(cx.msg))
                         }
                         _ => term_matches(term, cx.prepared.get(cx.msg)),
                     };
