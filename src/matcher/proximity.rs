@@ -1,14 +1,16 @@
-//! Proximity terms (`"a b"~N`) decided from position lists built once per message.
+//! Proximity terms (`"a b"~N`), multi-word keywords and `url:` terms decided from position
+//! lists built once per message.
 //!
-//! The reference ([`crate::reference::words_within`]) tests every word of a field against
-//! every word of the term: a message waking many proximity rules (one per distinct word pair
-//! it holds, say) costs the number of those rules times its length. Here the positions of
-//! every word of the message are indexed once (sorted by word hash), and each term reads only
-//! the positions of its own words, then runs the reference's window search over those
-//! positions alone, with the same answer.
+//! The reference ([`crate::reference::words_within`], [`crate::reference::words_in_sequence`])
+//! tests every word of every field against the term's words: a message waking many such
+//! rules (one per distinct word pair it holds, say) costs the number of those rules times its
+//! length. Here the positions of every word of the message are indexed once (sorted by word
+//! hash), and each term reads only the positions of its own words (and of no-space words,
+//! inside which its words may sit), with the same answer as the reference.
 
 use crate::matcher::hash::WordHasher;
-use crate::normalize::{NormalizedMessage, Tokens};
+use crate::normalize::{FieldKind, NormalizedMessage, Tokens};
+use crate::reference::word_matches;
 
 /// The widest window (`N + 1` positions) decided here; wider ones (a parser configured past
 /// the default limit of 6) go to the reference.
@@ -25,6 +27,8 @@ pub(crate) struct ProximityIndex {
     lists: Vec<Vec<u32>>,
     /// The positions where some term word sits.
     starts: Vec<u32>,
+    /// The fields where the first term word may sit.
+    fields: Vec<u32>,
 }
 
 impl ProximityIndex {
@@ -67,23 +71,77 @@ impl ProximityIndex {
         }
         let hashes: [u64; MAX_WIDTH] =
             std::array::from_fn(|j| words.get(j).map_or(0, |r| hasher.hash(r.as_bytes())));
-        'fields: for (f, field) in msg.fields().iter().enumerate() {
-            let t = &field.tokens;
+        // Only the fields holding the first word (or a no-space word it may sit in): a
+        // message can have thousands of fields (one per URL).
+        self.fields.clear();
+        let lo = self.entries.partition_point(|&(eh, _, _)| eh < hashes[0]);
+        let with_first = self.entries[lo..].iter().take_while(|e| e.0 == hashes[0]);
+        self.fields.extend(with_first.map(|&(_, f, _)| f));
+        self.fields.extend(self.no_space.iter().map(|&(f, _)| f));
+        self.fields.sort_unstable();
+        self.fields.dedup();
+        let fields = std::mem::take(&mut self.fields);
+        let found = self.within_fields(msg, words, distance, &hashes, &fields);
+        self.fields = fields;
+        Some(found)
+    }
+
+    /// [`ProximityIndex::within`] over the fields numbered in `fields`.
+    fn within_fields(
+        &mut self,
+        msg: &NormalizedMessage,
+        words: &[String],
+        distance: usize,
+        hashes: &[u64; MAX_WIDTH],
+        fields: &[u32],
+    ) -> bool {
+        let k = words.len();
+        'fields: for &f in fields {
+            let t = &msg.fields()[f as usize].tokens;
             let n = t.words().len();
             if k > n {
                 continue;
             }
             for (j, r) in words.iter().enumerate() {
-                self.positions(t, f as u32, r, hashes[j], j);
+                self.positions(t, f, r, hashes[j], j);
                 if self.lists[j].is_empty() {
                     continue 'fields;
                 }
             }
             if self.window_fits(k, (distance + 1).min(n), n) {
-                return Some(true);
+                return true;
             }
         }
-        Some(false)
+        false
+    }
+
+    /// Whether `words` appear at consecutive positions of one field of `msg` (of a URL field
+    /// if `urls_only`): exactly [`crate::reference::words_in_sequence`] over those fields. A
+    /// match starts where the first word sits as a whole word or inside a no-space word, so
+    /// only those positions are tried.
+    pub(crate) fn sequence(
+        &self,
+        msg: &NormalizedMessage,
+        words: &[String],
+        urls_only: bool,
+        hasher: &WordHasher,
+    ) -> bool {
+        let Some(first) = words.first() else { return false };
+        let k = words.len();
+        let h = hasher.hash(first.as_bytes());
+        let lo = self.entries.partition_point(|&(eh, _, _)| eh < h);
+        let exact = self.entries[lo..].iter().take_while(|e| e.0 == h).map(|&(_, f, i)| (f, i));
+        exact.chain(self.no_space.iter().copied()).any(|(f, s)| {
+            let field = &msg.fields()[f as usize];
+            let t = &field.tokens;
+            let s = s as usize;
+            (!urls_only || field.kind == FieldKind::Url)
+                && s + k <= t.words().len()
+                && words
+                    .iter()
+                    .enumerate()
+                    .all(|(j, r)| word_matches(t, s + j, r, j == 0, j == k - 1))
+        })
     }
 
     /// Fills `lists[j]` with the positions of field `f` (tokens `t`) where term word `r`

@@ -126,8 +126,9 @@ pub(crate) struct SegmentScratch {
     proximity: ProximityScratch,
 }
 
-/// The position index of one message for proximity terms (see [`ProximityIndex`]), built
-/// once the message has evaluated [`PROXIMITY_INDEX_AFTER`] proximity terms one by one.
+/// The position index of one message for proximity, multi-word keyword and `url:` terms (see
+/// [`ProximityIndex`]), built once the message has evaluated [`PROXIMITY_INDEX_AFTER`] of
+/// them one by one.
 #[derive(Clone, Debug, Default)]
 struct ProximityScratch {
     evals: usize,
@@ -135,8 +136,9 @@ struct ProximityScratch {
     index: ProximityIndex,
 }
 
-/// Proximity terms a message evaluates by the reference (a pass over every word of every
-/// field each) before their words' positions are indexed once for the rest.
+/// Proximity, multi-word keyword and `url:` terms a message evaluates by the reference (a
+/// pass over every word of every field each) before its words' positions are indexed once
+/// for the rest.
 const PROXIMITY_INDEX_AFTER: usize = 8;
 
 /// Evaluated terms' results for one message (a term shared by several candidate rules is
@@ -1364,7 +1366,19 @@ impl Segment {
                                 .within(norm, words, usize::from(*distance), cx.hasher)
                                 .unwrap_or_else(|| term_matches(term, norm))
                         }
-                        Term::Proximity { .. } => {
+                        Term::Keyword(words) | Term::Url(words)
+                            if cx.proximity.evals >= PROXIMITY_INDEX_AFTER =>
+                        {
+                            let norm = cx.prepared.get(cx.msg);
+                            let p = &mut *cx.proximity;
+                            if !p.ready {
+                                p.index.build(norm, cx.hasher);
+                                p.ready = true;
+                            }
+                            let urls_only = matches!(**term, Term::Url(_));
+                            p.index.sequence(norm, words, urls_only, cx.hasher)
+                        }
+                        Term::Proximity { .. } | Term::Keyword(_) | Term::Url(_) => {
                             cx.proximity.evals += 1;
                             term_matches(term, cx.prepared.get(cx.msg))
                         }
