@@ -34,6 +34,7 @@ mod chars;
 mod compile;
 mod geo;
 pub(crate) mod hash;
+mod proximity;
 mod scan;
 pub(crate) mod segment;
 

@@ -9,6 +9,7 @@ use super::compile::{
 };
 use super::geo::GeoIndex;
 use super::hash::{BloomFilter, WordHasher, WordTable};
+use super::proximity::ProximityIndex;
 use super::scan;
 use crate::message::extract::EntityScanner;
 use crate::message::Message;
@@ -18,7 +19,7 @@ use crate::reference::term_matches;
 use crate::rule::{Rule, Term};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// How a term's presence is decided during verification.
 #[derive(Clone, Debug)]
@@ -120,7 +121,137 @@ impl VerifyWords {
 pub(crate) struct SegmentScratch {
     hits: Vec<u32>,
     candidates: Vec<u32>,
-    memo: Vec<(u32, bool)>,
+    memo: Memo,
+    phrases: PhraseScratch,
+    proximity: ProximityScratch,
+}
+
+/// The position index of one message for proximity, multi-word keyword and `url:` terms (see
+/// [`ProximityIndex`]), built once the message has evaluated [`PROXIMITY_INDEX_AFTER`] of
+/// them one by one.
+#[derive(Clone, Debug, Default)]
+struct ProximityScratch {
+    evals: usize,
+    ready: bool,
+    index: ProximityIndex,
+}
+
+/// Proximity, multi-word keyword and `url:` terms a message evaluates by the reference (a
+/// pass over every word of every field each) before its words' positions are indexed once
+/// for the rest.
+const PROXIMITY_INDEX_AFTER: usize = 8;
+
+/// Evaluated terms' results for one message (a term shared by several candidate rules is
+/// evaluated once): a short list searched in order while it is short (the usual case: at
+/// most a few evaluated terms per message), a hash map once it is not, so that a message
+/// waking many rules does not pay a search of all earlier results per term.
+#[derive(Clone, Debug, Default)]
+struct Memo {
+    list: Vec<(u32, bool)>,
+    map: HashMap<u32, bool>,
+}
+
+/// Results the memo keeps in its list before it moves them to its map.
+const MEMO_LIST_MAX: usize = 16;
+
+impl Memo {
+    fn clear(&mut self) {
+        self.list.clear();
+        self.map.clear();
+    }
+
+    fn get(&self, term: u32) -> Option<bool> {
+        if self.map.is_empty() {
+            self.list.iter().find(|&&(t, _)| t == term).map(|&(_, v)| v)
+        } else {
+            self.map.get(&term).copied()
+        }
+    }
+
+    fn insert(&mut self, term: u32, v: bool) {
+        if self.map.is_empty() && self.list.len() < MEMO_LIST_MAX {
+            self.list.push((term, v));
+        } else {
+            self.map.extend(self.list.drain(..));
+            self.map.insert(term, v);
+        }
+    }
+}
+
+/// The phrases found in one message by the segment's phrase automaton (see
+/// [`PhraseIndex`]): evaluated-term ids, sorted, once `ready`.
+#[derive(Clone, Debug, Default)]
+struct PhraseScratch {
+    /// Phrase terms evaluated one by one so far in this message.
+    evals: usize,
+    ready: bool,
+    found: Vec<u32>,
+}
+
+/// Phrase terms a message evaluates one by one (a substring search of the whole text each)
+/// before the segment's phrase automaton finds all of them in one pass instead.
+const PHRASE_SCAN_AFTER: usize = 8;
+
+/// Every phrase of a segment's evaluated terms in one Aho-Corasick automaton, built on the
+/// first message that needs it. Checking a phrase searches the whole text, so a long message
+/// that wakes many phrase rules (one per distinct word pair it holds, say) would cost the
+/// number of those rules times its length; with the automaton it costs one pass.
+#[derive(Clone, Debug)]
+struct PhraseIndex {
+    automaton: Option<AhoCorasick>,
+    /// The evaluated-term id of each pattern.
+    terms: Vec<u32>,
+}
+
+impl PhraseIndex {
+    fn build(terms: &[TermSlot]) -> PhraseIndex {
+        let (patterns, ids): (Vec<&str>, Vec<u32>) = terms
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| match t {
+                TermSlot::Eval(t) => match &**t {
+                    Term::Phrase(p) if !p.is_empty() => Some((p.as_str(), i as u32)),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .unzip();
+        let automaton = (!patterns.is_empty()).then(|| {
+            AhoCorasickBuilder::new()
+                .match_kind(MatchKind::Standard)
+                .build(&patterns)
+                .expect("phrases are short and non-empty")
+        });
+        PhraseIndex { automaton, terms: ids }
+    }
+
+    /// Appends to `found` the term ids of the phrases that occur in `text` with a word
+    /// boundary at both ends (as [`crate::reference::phrase_in`] decides), sorted and
+    /// deduplicated with what `found` held.
+    fn find_all(&self, text: &str, found: &mut Vec<u32>) {
+        let Some(automaton) = &self.automaton else { return };
+        // Every occurrence of every phrase is reported (a repetitive text repeats them), so
+        // duplicates are dropped whenever the list doubles.
+        let mut limit = (found.len() * 2).max(1024);
+        for m in automaton.find_overlapping_iter(text) {
+            if crate::normalize::is_boundary_at(text, m.start())
+                && crate::normalize::is_boundary_at(text, m.end())
+            {
+                found.push(self.terms[m.pattern().as_usize()]);
+                if found.len() >= limit {
+                    found.sort_unstable();
+                    found.dedup();
+                    limit = (found.len() * 2).max(1024);
+                }
+            }
+        }
+        found.sort_unstable();
+        found.dedup();
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.automaton.as_ref().map_or(0, AhoCorasick::memory_usage) + self.terms.capacity() * 4
+    }
 }
 
 /// A message's folded entity lists, as [`NormalizedMessage`] has them.
@@ -280,7 +411,7 @@ impl MessageWords {
 
     /// Whether the message has the word `word` (hash `h`) in any field. The word's bytes are
     /// read only to confirm a hash match (so a word that is absent costs no read of them).
-    fn contains<'w>(&mut self, h: u64, word: impl FnOnce() -> &'w [u8]) -> bool {
+    fn contains<'w>(&mut self, h: u64, word: impl Fn() -> &'w [u8]) -> bool {
         if !self.filter_ready {
             self.filter = [0; 16];
             for &(wh, _, _) in &self.words {
@@ -294,38 +425,54 @@ impl MessageWords {
             return false;
         }
         if !self.set_ready {
-            let cap = (self.words.len() * 2).max(8).next_power_of_two();
-            self.set.clear();
-            self.set.resize(cap, 0);
-            for (i, &(wh, _, _)) in self.words.iter().enumerate() {
-                let mut k = wh as usize & (cap - 1);
-                while self.set[k] != 0 {
-                    k = (k + 1) & (cap - 1);
-                }
-                self.set[k] = i as u32 + 1;
-            }
-            self.set_ready = true;
+            self.build_set();
         }
         let mask = self.set.len() - 1;
         let mut k = h as usize & mask;
+        // The set holds each distinct word once, so the probe ends at the first empty slot
+        // after at most the words sharing this home slot (a hash collision, practically never,
+        // only makes it look on).
         loop {
             let e = self.set[k];
             if e == 0 {
                 return false;
             }
             let (wh, a, b) = self.words[e as usize - 1];
-            if wh == h {
-                let word = word();
-                // A hash collision (practically never): look on with a direct scan.
-                return &self.bytes[a as usize..b as usize] == word || self.has_bytes(word);
+            if wh == h && &self.bytes[a as usize..b as usize] == word() {
+                return true;
             }
             k = (k + 1) & mask;
         }
     }
 
-    /// Whether some word's normal form is `word` (a direct scan, for confirming).
-    fn has_bytes(&self, word: &[u8]) -> bool {
-        self.words.iter().any(|&(_, a, b)| &self.bytes[a as usize..b as usize] == word)
+    /// Builds `set`: one entry per *distinct* word. A message that repeats a word (`spam spam
+    /// spam …`) has many words with one hash; inserting each of them would make one probe run
+    /// as long as the repetitions, and building the set quadratic in the message length
+    /// (issue 21). A repeated word is found at the end of its probe (same hash, same bytes)
+    /// and not inserted again, so each insert probes past distinct words only: linear time.
+    fn build_set(&mut self) {
+        let cap = (self.words.len() * 2).max(8).next_power_of_two();
+        let mask = cap - 1;
+        self.set.clear();
+        self.set.resize(cap, 0);
+        'words: for (i, &(wh, a, b)) in self.words.iter().enumerate() {
+            let mut k = wh as usize & mask;
+            loop {
+                let e = self.set[k];
+                if e == 0 {
+                    self.set[k] = i as u32 + 1;
+                    continue 'words;
+                }
+                let (eh, ea, eb) = self.words[e as usize - 1];
+                if eh == wh
+                    && self.bytes[ea as usize..eb as usize] == self.bytes[a as usize..b as usize]
+                {
+                    continue 'words;
+                }
+                k = (k + 1) & mask;
+            }
+        }
+        self.set_ready = true;
     }
 
     /// The words of one field: by the SSE2 scanner when the text is ASCII, by the
@@ -425,7 +572,7 @@ impl Prepared {
         msg: &Message,
         hasher: &WordHasher,
         h: u64,
-        word: impl FnOnce() -> &'w [u8],
+        word: impl Fn() -> &'w [u8],
     ) -> bool {
         if !self.words.ready {
             self.words.fill(msg, hasher);
@@ -455,7 +602,9 @@ struct EvalContext<'a> {
     hasher: &'a WordHasher,
     prepared: &'a mut Prepared,
     hits: &'a [u32],
-    memo: &'a mut Vec<(u32, bool)>,
+    memo: &'a mut Memo,
+    phrases: &'a mut PhraseScratch,
+    proximity: &'a mut ProximityScratch,
 }
 
 /// Exact maps from short values to key terms (entities, users, wordless tokens), hashed with
@@ -519,6 +668,8 @@ pub(crate) struct Segment {
     /// Rules with no key term at all (never produced by the parser; evaluated every time).
     unkeyed: Vec<u32>,
     rule_count: usize,
+    /// The phrase automaton, built on first need.
+    phrases: OnceLock<PhraseIndex>,
 }
 
 /// Marks a word-table value that is the word's only posting (`rule << 1 | exact`) rather than
@@ -927,6 +1078,7 @@ impl Segment {
                 programs,
                 unkeyed,
                 rule_count: rules.len(),
+                phrases: OnceLock::new(),
             }
         })
     }
@@ -990,8 +1142,20 @@ impl Segment {
             // As above: the candidates' programs.
             touch_together(s.candidates.iter().map(|&pc| u64::from(self.programs[pc as usize])));
             s.memo.clear();
+            s.phrases.evals = 0;
+            s.phrases.ready = false;
+            s.proximity.evals = 0;
+            s.proximity.ready = false;
             let hasher = self.words.hasher();
-            let mut cx = EvalContext { msg, hasher, prepared, hits: &s.hits, memo: &mut s.memo };
+            let mut cx = EvalContext {
+                msg,
+                hasher,
+                prepared,
+                hits: &s.hits,
+                memo: &mut s.memo,
+                phrases: &mut s.phrases,
+                proximity: &mut s.proximity,
+            };
             for &pc in &s.candidates {
                 let pc = pc as usize;
                 if self.eval(pc + 1, &mut cx) {
@@ -1171,17 +1335,56 @@ impl Segment {
                     unreachable!("word and key terms are checked by their op")
                 }
                 TermSlot::Eval(term) => {
-                    if let Some(&(_, v)) = cx.memo.iter().find(|&&(t, _)| t == payload) {
+                    if let Some(v) = cx.memo.get(payload) {
                         return v;
                     }
                     let v = match &**term {
-                        Term::Phrase(p) => match cx.prepared.simple_text(cx.msg) {
-                            Some(text) => crate::reference::phrase_in(text, p),
-                            None => term_matches(term, cx.prepared.get(cx.msg)),
-                        },
+                        Term::Phrase(_) if cx.phrases.evals >= PHRASE_SCAN_AFTER => {
+                            if !cx.phrases.ready {
+                                self.find_phrases(cx.msg, cx.prepared, &mut cx.phrases.found);
+                                cx.phrases.ready = true;
+                            }
+                            cx.phrases.found.binary_search(&payload).is_ok()
+                        }
+                        Term::Phrase(p) => {
+                            cx.phrases.evals += 1;
+                            match cx.prepared.simple_text(cx.msg) {
+                                Some(text) => crate::reference::phrase_in(text, p),
+                                None => term_matches(term, cx.prepared.get(cx.msg)),
+                            }
+                        }
+                        Term::Proximity { words, distance }
+                            if cx.proximity.evals >= PROXIMITY_INDEX_AFTER =>
+                        {
+                            let norm = cx.prepared.get(cx.msg);
+                            let p = &mut *cx.proximity;
+                            if !p.ready {
+                                p.index.build(norm, cx.hasher);
+                                p.ready = true;
+                            }
+                            p.index
+                                .within(norm, words, usize::from(*distance), cx.hasher)
+                                .unwrap_or_else(|| term_matches(term, norm))
+                        }
+                        Term::Keyword(words) | Term::Url(words)
+                            if cx.proximity.evals >= PROXIMITY_INDEX_AFTER =>
+                        {
+                            let norm = cx.prepared.get(cx.msg);
+                            let p = &mut *cx.proximity;
+                            if !p.ready {
+                                p.index.build(norm, cx.hasher);
+                                p.ready = true;
+                            }
+                            let urls_only = matches!(**term, Term::Url(_));
+                            p.index.sequence(norm, words, urls_only, cx.hasher)
+                        }
+                        Term::Proximity { .. } | Term::Keyword(_) | Term::Url(_) => {
+                            cx.proximity.evals += 1;
+                            term_matches(term, cx.prepared.get(cx.msg))
+                        }
                         _ => term_matches(term, cx.prepared.get(cx.msg)),
                     };
-                    cx.memo.push((payload, v));
+                    cx.memo.insert(payload, v);
                     v
                 }
             },
@@ -1198,6 +1401,22 @@ impl Segment {
                     p += op_len(self.programs[p]);
                 }
                 !want
+            }
+        }
+    }
+
+    /// Every phrase term of the segment that `msg` holds, into `found` (sorted): one pass of
+    /// the phrase automaton over the fields a phrase is searched in (the normalised text of a
+    /// message that is one ASCII field, else every field of the normalised view).
+    fn find_phrases(&self, msg: &Message, prepared: &mut Prepared, found: &mut Vec<u32>) {
+        found.clear();
+        let index = self.phrases.get_or_init(|| PhraseIndex::build(&self.terms));
+        match prepared.simple_text(msg) {
+            Some(text) => index.find_all(text, found),
+            None => {
+                for field in prepared.get(msg).fields() {
+                    index.find_all(field.tokens.text(), found);
+                }
             }
         }
     }
@@ -1300,6 +1519,7 @@ impl Segment {
             .map(index)
             .sum::<usize>()
             + self.geo.heap_bytes()
+            + self.phrases.get().map_or(0, PhraseIndex::heap_bytes)
             + self.terms.capacity() * std::mem::size_of::<TermSlot>()
             + eval_bytes
             + (self.post_start.capacity() + self.postings.capacity()) * 4
@@ -1322,22 +1542,16 @@ mod tests {
     use super::*;
 
     /// `contains` answers from its filter (absent words) and its set (the rest): both must
-    /// agree with the words, and a hash shared by another word (a collision) must not make
-    /// an absent word present.
+    /// agree with the words, also when the message repeats them (the set holds each once).
     #[test]
     fn message_words_answer_the_same_before_and_after_the_set_is_built() {
         let hasher = WordHasher::with_seed(7, 11);
-        let text: String = (0..40).map(|i| format!("w{i} ")).collect();
+        // Every word three times, so that the set skips repeats.
+        let text: String = (0..120).map(|i| format!("w{} ", i % 40)).collect();
         let mut words = MessageWords::default();
         words.fill(&Message::new("1", text), &hasher);
         let present: Vec<String> = (0..40).map(|i| format!("w{i}")).collect();
         let absent: Vec<String> = (40..60).map(|i| format!("w{i}")).collect();
-        let collide = |words: &mut MessageWords| {
-            // A collision: the hash of a present word with other bytes.
-            let h = hasher.hash(b"w3");
-            assert!(!words.contains(h, || b"nope"), "collision with an absent word");
-            assert!(words.contains(h, || b"w17"), "collision with another present word");
-        };
         for w in &absent {
             assert!(!words.contains(hasher.hash(w.as_bytes()), || w.as_bytes()));
         }
@@ -1349,13 +1563,29 @@ mod tests {
                 let got = words.contains(hasher.hash(w.as_bytes()), || w.as_bytes());
                 assert_eq!(got, want, "{w} in round {round}");
             }
-            collide(&mut words);
         }
         assert!(words.set_ready, "the set is built for present words");
+        assert_eq!(words.set.iter().filter(|&&e| e != 0).count(), 40, "one entry per word");
         // A fresh fill forgets the previous message's words.
         words.fill(&Message::new("2", "alpha beta"), &hasher);
         assert!(!words.set_ready && !words.filter_ready);
         assert!(words.contains(hasher.hash(b"beta"), || b"beta"));
         assert!(!words.contains(hasher.hash(b"w3"), || b"w3"));
+    }
+
+    /// Words sharing a hash (a collision, forced here) are all kept and told apart by their
+    /// bytes; repeats of each are kept once.
+    #[test]
+    fn message_words_tell_colliding_words_apart() {
+        let mut words = MessageWords::default();
+        words.bytes.extend_from_slice(b"w3w17w3w17other");
+        words.words = vec![(42, 0, 2), (42, 2, 5), (42, 5, 7), (42, 7, 10), (42 + 1024, 10, 15)];
+        words.ready = true;
+        assert!(words.contains(42, || b"w3"));
+        assert!(words.contains(42, || b"w17"));
+        assert!(!words.contains(42, || b"nope"), "collision with an absent word");
+        assert!(words.contains(42 + 1024, || b"other"));
+        assert!(!words.contains(42 + 1024, || b"w3"));
+        assert_eq!(words.set.iter().filter(|&&e| e != 0).count(), 3, "one entry per word");
     }
 }

@@ -51,6 +51,10 @@ struct MatchBench {
     /// Skip the aho-corasick baseline above this many rules (its build takes ~15 s at 1M).
     #[arg(long, default_value_t = 1_000_000)]
     aho_corasick_max: usize,
+    /// Size of the long repetitive messages of the last table (`1m`: 1,000,000 bytes; `0`
+    /// skips it). Each is also timed at 1/16 of this size: time per byte must not grow.
+    #[arg(long, default_value = "1m")]
+    long_bytes: String,
     /// Print one JSON object per size instead of a table.
     #[arg(long)]
     json: bool,
@@ -274,7 +278,100 @@ fn bench_match(args: MatchBench) -> ExitCode {
         println!("msgs/s: all messages through Matcher::find (tokenise, look up, verify, full rule semantics).");
         println!("aho-corasick: the aho-corasick crate (ASCII-caseless, overlapping) scanning the same messages for the same distinct terms, no rule logic.");
     }
+    let long_bytes = match args.long_bytes.trim() {
+        "0" => 0,
+        s => match crate::format::parse_count(s) {
+            Some(n) => n,
+            None => {
+                eprintln!("error: bad size {s:?} in --long-bytes (use e.g. 1m, or 0 to skip)");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    if long_bytes > 0 {
+        let set = &rules[..sizes.iter().copied().min().unwrap_or(0).min(rules.len())];
+        bench_long_messages(set, long_bytes, args.rounds, args.json);
+    }
     ExitCode::SUCCESS
+}
+
+/// Rules of every shape keyed on the words of the long messages (AND, negation, phrase,
+/// proximity, OR, hashtag, `contains:`, `url:`, a no-space word), so that every repetition
+/// of a word wakes them and verification runs over the whole message.
+const LONG_MESSAGE_RULES: &[&str] = &[
+    "spam",
+    "spam -ham",
+    "spam eggs",
+    "\"spam eggs\"",
+    "\"spam eggs\"~3",
+    "(spam -ham) OR (eggs -bacon)",
+    "#spam -ham",
+    "contains:pam -ham",
+    "url:example spam",
+    "lorem -spam",
+    "ipsum dolor",
+    "\"dolor sit\" -spam",
+    "\"lorem elit\"~3",
+    "contains:olor -spam",
+    "中文 -ham",
+];
+
+const LOREM: &str = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod \
+    tempor incididunt ut labore et dolore magna aliqua. Ut enim ad minim veniam, quis nostrud \
+    exercitation ullamco laboris nisi ut aliquip ex ea commodo consequat. ";
+
+/// Matching time for long messages that repeat one word or one paragraph (issue 21: a
+/// repeated word once made matching quadratic in the message length): `bytes`-byte messages
+/// against `set` plus [`LONG_MESSAGE_RULES`], and the same at 1/16 of the size, per byte.
+fn bench_long_messages(set: &[Rule], bytes: usize, rounds: usize, json: bool) {
+    let mut rules = set.to_vec();
+    rules.extend(LONG_MESSAGE_RULES.iter().map(|r| Rule::parse(r).expect("shape rules parse")));
+    let matcher = Matcher::builder().hash_seed(0x1234, 0x5678).build(&rules);
+    let mut scratch = Scratch::new();
+    if !json {
+        println!();
+        println!(
+            "Long repetitive messages: {} rules ({} generated + {} of every shape on the messages' words), best of {} rounds",
+            rules.len(),
+            set.len(),
+            LONG_MESSAGE_RULES.len(),
+            rounds
+        );
+        println!();
+        println!("| message | bytes | ms/msg | MB/s | matches | time per byte vs 1/16 size |");
+        println!("|---|---:|---:|---:|---:|---:|");
+    }
+    for (name, unit) in [("\"spam \" repeated", "spam "), ("lorem ipsum repeated", LOREM)] {
+        let text = |n: usize| unit.repeat(n.div_ceil(unit.len()));
+        let large = Message::new("long", text(bytes));
+        let small = Message::new("short", text(bytes / 16));
+        let mut matches = 0;
+        let mut time = |m: &Message| {
+            best_of(rounds, || matches = matcher.find(m, &mut scratch).len()).as_secs_f64()
+        };
+        let t_small = time(&small) / small.text.len() as f64;
+        let t = time(&large);
+        let per_byte = (t / large.text.len() as f64) / t_small;
+        let mb_per_sec = large.text.len() as f64 / t / 1e6;
+        if json {
+            let o = serde_json::json!({
+                "long_message": name,
+                "bytes": large.text.len(),
+                "rules": rules.len(),
+                "ms_per_msg": (t * 1e5).round() / 100.0,
+                "mb_per_sec": (mb_per_sec * 100.0).round() / 100.0,
+                "matches": matches,
+                "time_per_byte_vs_sixteenth": (per_byte * 100.0).round() / 100.0,
+            });
+            println!("{o}");
+        } else {
+            println!(
+                "| {name} | {} | {:.1} | {mb_per_sec:.0} | {matches} | {per_byte:.2}x |",
+                large.text.len(),
+                t * 1e3
+            );
+        }
+    }
 }
 
 fn fmt_opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
