@@ -5,7 +5,9 @@
 //! - [`bursts`]: the online burst detector;
 //! - [`intensity`]: time-bucket series at several resolutions.
 //!
-//! [`Analytics`] ties them together and is driven by hand from any matching loop:
+//! [`Analytics`] ties them together. The engine runs it as an optional stage of its own
+//! ([`EngineBuilder::analytics`](crate::engine::EngineBuilder::analytics)); it can also be
+//! driven by hand from any matching loop:
 //!
 //! ```
 //! use streamtrack::analytics::{Analytics, AnalyticsConfig, SeriesKey};
@@ -24,6 +26,7 @@
 pub mod bursts;
 pub mod intensity;
 pub mod sentiment;
+pub(crate) mod stage;
 
 pub use bursts::{BurstConfig, BurstDetector, BurstEvent, BurstStep, Sensitivity};
 pub use intensity::{Point, Resolution, SeriesEvent};

@@ -2,6 +2,8 @@
 //! protocol ([rule language](crate::rule_language#7-streams-and-deliveries)), with their JSON
 //! shapes (feature `json`).
 
+use crate::analytics::stage::ReactionCell;
+use crate::analytics::Reaction;
 use crate::registry::RuleId;
 use crate::Message;
 use std::fmt;
@@ -39,7 +41,7 @@ impl MatchingRule {
 /// assert_eq!(ids, [3, 9]);
 /// ```
 #[derive(Clone, Default)]
-pub struct MatchingRules(RulesRepr);
+pub struct MatchingRules(RulesRepr, Option<Arc<ReactionCell>>);
 
 #[derive(Clone)]
 enum RulesRepr {
@@ -79,6 +81,12 @@ impl MatchingRules {
         }
     }
 
+    /// The same rules carrying the message's reaction cell (the engine's analytics stage).
+    pub(crate) fn with_reaction(mut self, cell: Option<Arc<ReactionCell>>) -> Self {
+        self.1 = cell;
+        self
+    }
+
     /// The rules as a vector.
     pub fn into_vec(self) -> Vec<MatchingRule> {
         match self.0 {
@@ -103,7 +111,7 @@ impl fmt::Debug for MatchingRules {
 
 impl From<MatchingRule> for MatchingRules {
     fn from(rule: MatchingRule) -> Self {
-        MatchingRules(RulesRepr::One([rule]))
+        MatchingRules(RulesRepr::One([rule]), None)
     }
 }
 
@@ -111,7 +119,7 @@ impl From<Vec<MatchingRule>> for MatchingRules {
     fn from(mut v: Vec<MatchingRule>) -> Self {
         match v.len() {
             1 => MatchingRules::from(v.pop().expect("one rule")),
-            _ => MatchingRules(RulesRepr::Many(v)),
+            _ => MatchingRules(RulesRepr::Many(v), None),
         }
     }
 }
@@ -247,7 +255,7 @@ pub const FALLING_BEHIND: &str = "FALLING_BEHIND";
 ///
 /// | delivery | JSON |
 /// |---|---|
-/// | [`Delivery::Match`] | the message's JSON (the object it was read from, else [`Message::to_json_value`]) plus `"matching_rules":[{"id":"7","tag":"t"}]` (`tag` left out when there is none; ids are strings, as in Twitter API v2) |
+/// | [`Delivery::Match`] | the message's JSON (the object it was read from, else [`Message::to_json_value`]) plus `"matching_rules":[{"id":"7","tag":"t"}]` (`tag` left out when there is none; ids are strings, as in Twitter API v2), and `"reaction":{"compound","pos","neu","neg","label"}` when the engine runs analytics ([`Delivery::reaction`]) |
 /// | [`Delivery::Limit`] | `{"limit":{"track":N}}` |
 /// | [`Delivery::Warning`] | `{"warning":{"code":"FALLING_BEHIND","message":"…","percent_full":P}}` |
 /// | [`Delivery::Disconnect`] | `{"disconnect":{"code":C,"stream_name":"…","reason":"…"}}` |
@@ -306,6 +314,19 @@ impl Delivery {
     pub fn message(&self) -> Option<&Arc<Message>> {
         match self {
             Delivery::Match { message, .. } => Some(message),
+            _ => None,
+        }
+    }
+
+    /// The reaction (sentiment) of the matched message, when the engine runs analytics with
+    /// reactions on ([`EngineBuilder::analytics`](crate::engine::EngineBuilder::analytics)):
+    /// computed once per message, by the analytics stage or by the first delivery of the
+    /// message asked for it, never on a matcher thread; `None` otherwise.
+    pub fn reaction(&self) -> Option<Reaction> {
+        match self {
+            Delivery::Match { message, matching_rules } => {
+                matching_rules.1.as_ref().map(|c| c.get(message))
+            }
             _ => None,
         }
     }
@@ -430,11 +451,15 @@ mod json {
                     };
                     let mut map = s.serialize_map(None)?;
                     for (k, v) in object {
-                        if k != "matching_rules" {
+                        if k != "matching_rules" && !(k == "reaction" && matching_rules.1.is_some())
+                        {
                             map.serialize_entry(k, v)?;
                         }
                     }
                     map.serialize_entry("matching_rules", matching_rules)?;
+                    if let Some(cell) = &matching_rules.1 {
+                        map.serialize_entry("reaction", &cell.get(message).to_json())?;
+                    }
                     return map.end();
                 }
                 Delivery::Limit { .. } => "limit",

@@ -1,6 +1,7 @@
 //! What the engine reports while it runs: errors and disconnections, for logging.
 
 use super::{DisconnectCode, SourceError};
+use crate::analytics::AnalyticsEvent;
 use std::fmt;
 use std::sync::Arc;
 
@@ -28,6 +29,17 @@ pub enum EngineEvent {
         /// A sentence for humans.
         reason: String,
     },
+    /// A burst started or ended in a series of the analytics stage
+    /// ([`EngineBuilder::analytics`](super::EngineBuilder::analytics)): the series of one of
+    /// the subscriber's rules, or of the subscriber itself. Sent from the stage's thread,
+    /// after the deliveries of the message that started it were emitted (not necessarily
+    /// delivered); burst ends are found when buckets close, checked every second.
+    Burst {
+        /// The subscriber the series belongs to.
+        subscriber: Arc<str>,
+        /// The series and what happened.
+        event: AnalyticsEvent,
+    },
 }
 
 impl fmt::Display for EngineEvent {
@@ -39,6 +51,15 @@ impl fmt::Display for EngineEvent {
             }
             EngineEvent::Disconnected { subscriber, code, reason } => {
                 write!(f, "subscriber {subscriber:?}: disconnected, code {code}: {reason}")
+            }
+            EngineEvent::Burst { subscriber, event } => {
+                write!(
+                    f,
+                    "subscriber {subscriber:?}: {} {}: {:?}",
+                    event.key.kind(),
+                    event.key.name(),
+                    event.event
+                )
             }
         }
     }

@@ -9,6 +9,8 @@ use super::{
     DisconnectCode, EngineError, EngineEvent, EngineStats, MatchingRule, MatchingRules, Sink,
     Source, SourceError, SourceErrorKind, SourceStatus, SubscriberConfig, SubscriberStats,
 };
+use crate::analytics::stage::{self, Stage, StageBatch};
+use crate::analytics::{Analytics, AnalyticsConfig, LanguageScorers};
 use crate::registry::{Registry, Routed, Scratch};
 use crate::Message;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -63,6 +65,7 @@ pub struct Finished {
 }
 
 type EventFn = Box<dyn Fn(&EngineEvent) + Send + Sync>;
+type SharedEventFn = Arc<dyn Fn(&EngineEvent) + Send + Sync>;
 
 /// Settings of an [`Engine`]; start one with [`EngineBuilder::start`].
 pub struct EngineBuilder {
@@ -76,6 +79,7 @@ pub struct EngineBuilder {
     memory_budget: u64,
     on_event: Option<EventFn>,
     sinks: Vec<(String, Box<dyn Sink>, SubscriberConfig)>,
+    analytics: Option<(AnalyticsConfig, LanguageScorers)>,
 }
 
 impl std::fmt::Debug for EngineBuilder {
@@ -108,6 +112,7 @@ impl EngineBuilder {
             memory_budget: DEFAULT_MEMORY_BUDGET,
             on_event: None,
             sinks: Vec::new(),
+            analytics: None,
         }
     }
 
@@ -174,6 +179,31 @@ impl EngineBuilder {
         self
     }
 
+    /// Turns the analytics stage on (it is off by default): every matched message is
+    /// recorded in an [`Analytics`] (series of its rules and of their subscribers, keyed by
+    /// [`SeriesKey::Rule`](crate::analytics::SeriesKey::Rule) with the rule id in decimal and
+    /// [`SeriesKey::Subscriber`](crate::analytics::SeriesKey::Subscriber)) on a thread of its
+    /// own, fed in source order through a bounded queue, so that scoring stays off the
+    /// matcher threads. With [`AnalyticsConfig::sentiment`] on (the default), each delivery
+    /// carries its message's reaction ([`Delivery::reaction`](super::Delivery::reaction),
+    /// `"reaction"` in JSON), computed once per message however many subscribers it reaches.
+    /// Burst starts and ends reach the subscribers they concern as [`EngineEvent::Burst`]
+    /// (see [`EngineBuilder::on_event`]). Read the figures with [`Engine::analytics`]; they
+    /// are complete for everything read when [`Engine::join`] returns.
+    pub fn analytics(self, config: AnalyticsConfig) -> Self {
+        self.analytics_with_scorers(config, LanguageScorers::default())
+    }
+
+    /// Like [`EngineBuilder::analytics`], with other scorers (e.g. lexicons per language).
+    pub fn analytics_with_scorers(
+        mut self,
+        config: AnalyticsConfig,
+        scorers: LanguageScorers,
+    ) -> Self {
+        self.analytics = Some((config, scorers));
+        self
+    }
+
     /// A callback for errors and disconnections (see [`EngineEvent`]).
     pub fn on_event(mut self, f: impl Fn(&EngineEvent) + Send + Sync + 'static) -> Self {
         self.on_event = Some(Box::new(f));
@@ -203,6 +233,13 @@ impl EngineBuilder {
         let (permit_tx, permit_rx) = crossbeam_channel::bounded(in_flight);
         let (ended_tx, ended_rx) = crossbeam_channel::unbounded();
         let source: Box<dyn Source> = Box::new(source);
+        let on_event: Option<SharedEventFn> = self.on_event.map(Arc::from);
+        let stage = match self.analytics {
+            Some((cfg, scorers)) => {
+                Some(Stage::start(cfg, scorers, on_event.clone()).map_err(EngineError::Spawn)?)
+            }
+            None => None,
+        };
         let shared = Arc::new(Shared {
             registry: self.registry,
             table: RwLock::new(Table::default()),
@@ -214,7 +251,8 @@ impl EngineBuilder {
             counters: Counters::default(),
             ack_ready: AtomicU64::new(0),
             acks_wanted: source.wants_acks(),
-            on_event: self.on_event,
+            on_event,
+            stage,
             stop: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             started: Instant::now(),
@@ -348,6 +386,12 @@ impl Engine {
         }
     }
 
+    /// The analytics figures, when the stage is on ([`EngineBuilder::analytics`]): shared
+    /// with the stage's thread (lock briefly), and kept valid after [`Engine::join`].
+    pub fn analytics(&self) -> Option<Arc<Mutex<Analytics>>> {
+        self.shared.stage.as_ref().map(|s| s.analytics().clone())
+    }
+
     /// The figures now: received, matched, delivered and dropped, in total and per
     /// subscriber.
     pub fn stats(&self) -> EngineStats {
@@ -473,7 +517,9 @@ pub(crate) struct Shared {
     ack_ready: AtomicU64,
     /// Whether the source wants acknowledgements before the end ([`Source::wants_acks`]).
     acks_wanted: bool,
-    on_event: Option<EventFn>,
+    on_event: Option<SharedEventFn>,
+    /// The analytics stage, when on.
+    stage: Option<Stage>,
     /// Stop reading the source.
     stop: AtomicBool,
     /// No more attachments.
@@ -641,6 +687,8 @@ impl Shared {
 struct Matched {
     end_position: u64,
     routed: Vec<(Arc<Subscriber>, Queued)>,
+    /// What the analytics stage gets, sent in source order with the emission.
+    stage: Option<StageBatch>,
 }
 
 /// The source and the state of reading it, behind [`Shared::reader`].
@@ -963,6 +1011,10 @@ fn coordinate(
     for h in matchers {
         let _ = h.join();
     }
+    // Everything read was emitted and so handed to the analytics stage: let it finish.
+    if let Some(stage) = &shared.stage {
+        stage.finish();
+    }
     for sub in shared.live() {
         if sub.close(code, &text) {
             shared.pool.schedule(&sub);
@@ -1188,6 +1240,10 @@ fn matcher(shared: &Arc<Shared>) {
         // Borrowed from the snapshot: no reference counting per matching rule.
         // Sized as the last unit's, so that a large fan-out does not grow it step by step.
         let mut found: Vec<Routed<'_>> = Vec::with_capacity(found_capacity);
+        let mut stage_batch = shared
+            .stage
+            .as_ref()
+            .map(|_| StageBatch { now_ms: stage::now_ms(), ..StageBatch::default() });
         for (i, message) in work.messages.iter().enumerate() {
             snapshot.find_routed_into(message, &mut scratch, &mut found);
             if found.is_empty() {
@@ -1198,6 +1254,13 @@ fn matcher(shared: &Arc<Shared>) {
             let position = work.first_position + i as u64;
             local.clear();
             more_rules.clear();
+            // The message's reaction cell, shared by its deliveries and the analytics stage.
+            let mut cell = None;
+            if let (Some(stage), Some(b)) = (&shared.stage, &mut stage_batch) {
+                cell = stage.cell();
+                b.rules.extend(found.iter().map(|r| (r.key.id, r.info.subscriber.clone())));
+                b.messages.push((message.clone(), cell.clone(), b.rules.len()));
+            }
             for (f, found_rule) in found.iter().enumerate() {
                 let s = routes.slot(shared, found_rule);
                 let slot = &mut routes.slots[s];
@@ -1231,7 +1294,10 @@ fn matcher(shared: &Arc<Shared>) {
             let mut shared_message = message.clone();
             for (k, d) in local.iter().enumerate() {
                 let Some(sub) = &routes.slots[d.route as usize].sub else { continue };
-                let rules = d.rules(&found, &more_rules);
+                let mut rules = d.rules(&found, &more_rules);
+                if cell.is_some() {
+                    rules = rules.with_reaction(cell.clone());
+                }
                 if copies && k > 0 && k % COPY_EVERY == 0 {
                     shared_message = Arc::new(Message::clone(message));
                 }
@@ -1260,10 +1326,13 @@ fn matcher(shared: &Arc<Shared>) {
         let seq = work.seq;
         work.messages.clear();
         if direct {
+            if let (Some(stage), Some(b)) = (&shared.stage, stage_batch) {
+                stage.send(b);
+            }
             unit_emitted(shared, end_position);
             shared.sequencer.release(|b| deliver(shared, b));
         } else {
-            let unit = Matched { end_position, routed };
+            let unit = Matched { end_position, routed, stage: stage_batch };
             shared.sequencer.finish(seq, unit, |b| deliver(shared, b));
         }
     }
@@ -1279,6 +1348,9 @@ fn deliver(shared: &Shared, batch: Matched) {
         emit(&sub, item, &mut runs);
     }
     drop(runs);
+    if let (Some(stage), Some(b)) = (&shared.stage, batch.stage) {
+        stage.send(b);
+    }
     unit_emitted(shared, batch.end_position);
 }
 

@@ -1,0 +1,232 @@
+//! Analytics as a stage of the engine ([`EngineBuilder::analytics`]): a thread of its own,
+//! fed in source order through a bounded channel with one batch per matched unit (the shared
+//! messages and their matched rules and subscribers), so that scoring and series updates stay
+//! off the matcher threads.
+//!
+//! The reaction of a message is held in a [`ReactionCell`] shared by all its deliveries and
+//! the stage: whichever asks first (the stage thread, or a dispatcher thread serialising a
+//! delivery with [`Delivery::reaction`]) computes it, exactly once; the others read it.
+//!
+//! [`EngineBuilder::analytics`]: crate::engine::EngineBuilder::analytics
+//! [`Delivery::reaction`]: crate::engine::Delivery::reaction
+
+use super::{Analytics, AnalyticsConfig, AnalyticsEvent, LanguageScorers, Reaction, SeriesKey};
+use crate::engine::EngineEvent;
+use crate::registry::RuleId;
+use crate::Message;
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Units (batches) queued for the stage before the emitting matcher waits for it.
+const STAGE_QUEUE: usize = 256;
+/// How often the stage closes the buckets of quiet series (burst ends).
+const ADVANCE_EVERY_MS: i64 = 1_000;
+
+/// The scorers shared by the stage and the reaction cells, with a count of scorings.
+pub(crate) struct Scoring {
+    scorers: LanguageScorers,
+    scored: AtomicU64,
+}
+
+/// One message's reaction, computed once by whichever thread asks first.
+pub(crate) struct ReactionCell {
+    value: OnceLock<Reaction>,
+    scoring: Arc<Scoring>,
+}
+
+impl ReactionCell {
+    /// The reaction of `m` (the message this cell belongs to), computed on first use.
+    pub(crate) fn get(&self, m: &Message) -> Reaction {
+        *self.value.get_or_init(|| {
+            self.scoring.scored.fetch_add(1, Ordering::Relaxed);
+            self.scoring.scorers.score_message(m)
+        })
+    }
+}
+
+impl std::fmt::Debug for ReactionCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ReactionCell").field(&self.value.get()).finish()
+    }
+}
+
+/// What the emitting matcher thread sends for one unit, in source order.
+#[derive(Default)]
+pub(crate) struct StageBatch {
+    /// Each matched message, its reaction cell, and the end of its entries in `rules`.
+    pub messages: Vec<(Arc<Message>, Option<Arc<ReactionCell>>, usize)>,
+    /// Every matched rule of every message, with its subscriber.
+    pub rules: Vec<(RuleId, Arc<str>)>,
+    /// Arrival time of the unit, ms since the epoch.
+    pub now_ms: i64,
+}
+
+enum Work {
+    Batch(StageBatch),
+    End,
+}
+
+type Report = Arc<dyn Fn(&EngineEvent) + Send + Sync>;
+
+/// The running stage, held by the engine.
+pub(crate) struct Stage {
+    tx: Sender<Work>,
+    analytics: Arc<Mutex<Analytics>>,
+    scoring: Option<Arc<Scoring>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Milliseconds since the epoch, now.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Stage {
+    /// Starts the stage's thread; burst starts and ends go to `report`.
+    pub(crate) fn start(
+        cfg: AnalyticsConfig,
+        scorers: LanguageScorers,
+        report: Option<Report>,
+    ) -> std::io::Result<Stage> {
+        let scoring =
+            cfg.sentiment.then(|| Arc::new(Scoring { scorers, scored: AtomicU64::new(0) }));
+        let analytics = Arc::new(Mutex::new(Analytics::new(cfg)));
+        let (tx, rx) = crossbeam_channel::bounded(STAGE_QUEUE);
+        let a = analytics.clone();
+        let sc = scoring.clone();
+        let thread = std::thread::Builder::new()
+            .name("streamtrack-analytics".into())
+            .spawn(move || run(&a, sc.as_deref(), &rx, report.as_ref()))?;
+        Ok(Stage { tx, analytics, scoring, thread: Mutex::new(Some(thread)) })
+    }
+
+    /// A new reaction cell (when reactions are on).
+    pub(crate) fn cell(&self) -> Option<Arc<ReactionCell>> {
+        self.scoring
+            .as_ref()
+            .map(|s| Arc::new(ReactionCell { value: OnceLock::new(), scoring: s.clone() }))
+    }
+
+    /// Hands a unit's matches to the stage (waits while its queue is full).
+    pub(crate) fn send(&self, batch: StageBatch) {
+        if !batch.messages.is_empty() {
+            let _ = self.tx.send(Work::Batch(batch));
+        }
+    }
+
+    /// The figures, shared with the stage's thread.
+    pub(crate) fn analytics(&self) -> &Arc<Mutex<Analytics>> {
+        &self.analytics
+    }
+
+    /// Lets the stage record everything sent so far, then stops its thread.
+    pub(crate) fn finish(&self) {
+        let _ = self.tx.send(Work::End);
+        let handle = self.thread.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+    }
+}
+
+fn run(
+    analytics: &Mutex<Analytics>,
+    scoring: Option<&Scoring>,
+    rx: &Receiver<Work>,
+    report: Option<&Report>,
+) {
+    // Series keys are built here, not on the matcher threads; and the owner of each rule,
+    // so that a rule's burst reaches its subscriber.
+    let mut rule_keys: HashMap<RuleId, (SeriesKey, Arc<str>)> = HashMap::new();
+    let mut sub_keys: HashMap<Arc<str>, SeriesKey> = HashMap::new();
+    let mut keys: Vec<SeriesKey> = Vec::new();
+    // The stage's clock: the latest event time (a message's timestamp, else its arrival
+    // time), so that a replayed archive is bucketed by its own times; while no message comes,
+    // it moves on with the wall clock, so that quiet series close their buckets.
+    let mut clock = i64::MIN;
+    let mut last_message = now_ms();
+    let mut advanced = i64::MIN;
+    let route = |events: Vec<AnalyticsEvent>,
+                 rule_keys: &HashMap<RuleId, (SeriesKey, Arc<str>)>| {
+        let Some(report) = report else { return };
+        for event in events {
+            let subscriber = match &event.key {
+                SeriesKey::Subscriber(s) => Some(s.clone()),
+                SeriesKey::Rule(id) => id
+                    .parse::<u64>()
+                    .ok()
+                    .and_then(|n| rule_keys.get(&RuleId(n)))
+                    .map(|(_, s)| s.clone()),
+                SeriesKey::Tag(_) => None,
+            };
+            if let Some(subscriber) = subscriber {
+                let e = EngineEvent::Burst { subscriber, event };
+                let _ = catch_unwind(AssertUnwindSafe(|| report(&e)));
+            }
+        }
+    };
+    loop {
+        let work = match rx.recv_timeout(Duration::from_millis(ADVANCE_EVERY_MS as u64)) {
+            Ok(w) => Some(w),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let has_work = work.is_some();
+        let mut events = Vec::new();
+        let mut a = analytics.lock().unwrap_or_else(PoisonError::into_inner);
+        match work {
+            Some(Work::End) => break,
+            Some(Work::Batch(batch)) => {
+                let mut start = 0;
+                for (message, cell, end) in batch.messages {
+                    keys.clear();
+                    for (id, sub) in batch.rules.get(start..end).unwrap_or(&[]) {
+                        let entry = rule_keys
+                            .entry(*id)
+                            .or_insert_with(|| (SeriesKey::rule(&id.0.to_string()), sub.clone()));
+                        keys.push(entry.0.clone());
+                        let k = sub_keys
+                            .entry(sub.clone())
+                            .or_insert_with(|| SeriesKey::Subscriber(sub.clone()));
+                        if !keys.contains(k) {
+                            keys.push(k.clone());
+                        }
+                    }
+                    start = end;
+                    let reaction = cell.map(|c| c.get(&message));
+                    let now = message.timestamp.unwrap_or(batch.now_ms);
+                    clock = clock.max(now);
+                    events.extend(a.record_scored(message, reaction, &keys, now));
+                }
+            }
+            None => {}
+        }
+        let wall = now_ms();
+        if has_work {
+            last_message = wall;
+            // Busy: quiet series still close their buckets, once a second of event time.
+            if clock != i64::MIN && clock.saturating_sub(advanced) >= ADVANCE_EVERY_MS {
+                advanced = clock;
+                events.extend(a.advance(clock));
+            }
+        } else if clock != i64::MIN {
+            events.extend(a.advance(clock.saturating_add(wall - last_message)));
+        }
+        if let Some(s) = scoring {
+            a.stats.scored = s.scored.load(Ordering::Relaxed);
+        }
+        drop(a);
+        route(events, &rule_keys);
+    }
+    if let Some(s) = scoring {
+        analytics.lock().unwrap_or_else(PoisonError::into_inner).stats.scored =
+            s.scored.load(Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,162 @@
+//! The analytics stage of the engine (issue 15, items 5 and 6): off by default, on with one
+//! builder call; the reaction attached to deliveries is computed once per message however
+//! many rules and subscribers it reaches; bursts reach the subscribers they concern.
+
+use std::sync::{Arc, Mutex};
+use streamtrack::analytics::{AnalyticsConfig, BurstEvent, LanguageScorers, SeriesKey};
+use streamtrack::engine::{channel_sink, Delivery, Engine, EngineEvent, IterSource};
+use streamtrack::registry::Registry;
+use streamtrack::{Message, Rule};
+
+fn registry() -> Registry {
+    let r = Registry::new();
+    r.subscribe("alice", Rule::parse("launch").unwrap(), Some("space".into())).unwrap();
+    r.subscribe("alice", Rule::parse("great").unwrap(), None).unwrap();
+    r.subscribe("bob", Rule::parse("launch").unwrap(), None).unwrap();
+    r.subscribe("carol", Rule::parse("launch OR rocket").unwrap(), None).unwrap();
+    r
+}
+
+fn messages() -> Vec<Message> {
+    vec![
+        Message::new("1", "The launch was great!"),
+        Message::new("2", "nothing to see here"),
+        Message::new("3", "The launch failed, awful and sad."),
+        Message::new("4", "launch at noon"),
+    ]
+}
+
+fn run(analytics: bool) -> (Vec<(&'static str, Vec<Delivery>)>, Option<(u64, u64, u64)>) {
+    let mut b = Engine::builder(registry()).matcher_threads(2);
+    if analytics {
+        b = b.analytics(AnalyticsConfig::default());
+    }
+    let mut receivers = Vec::new();
+    for name in ["alice", "bob", "carol"] {
+        let (sink, rx) = channel_sink(usize::MAX);
+        b = b.attach(name, sink);
+        receivers.push((name, rx));
+    }
+    let engine = b.start(IterSource::new(messages())).unwrap();
+    let figures = engine.analytics();
+    let finished = engine.join();
+    assert_eq!(finished.stats.received, 4);
+    let got = receivers.into_iter().map(|(n, rx)| (n, rx.try_iter().collect())).collect();
+    let figures = figures.map(|a| {
+        let a = a.lock().unwrap();
+        let s = a.stats();
+        let alice = a.recent(&SeriesKey::subscriber("alice"), i64::MIN, i64::MAX).len();
+        (s.messages, s.scored, alice as u64)
+    });
+    (got, figures)
+}
+
+#[test]
+fn analytics_are_off_by_default() {
+    let (got, figures) = run(false);
+    assert!(figures.is_none());
+    for (_, ds) in &got {
+        assert!(ds.iter().filter(|d| d.is_match()).all(|d| d.reaction().is_none()));
+    }
+}
+
+#[test]
+fn each_delivery_carries_its_message_reaction_scored_once_per_message() {
+    let (got, figures) = run(true);
+    let scorers = LanguageScorers::default();
+    let mut deliveries = 0;
+    for (name, ds) in &got {
+        for d in ds.iter().filter(|d| d.is_match()) {
+            deliveries += 1;
+            let m = d.message().unwrap();
+            assert_eq!(d.reaction(), Some(scorers.score_message(m)), "{name} {}", m.id);
+        }
+    }
+    // Messages 1, 3, 4 reach three subscribers each (alice through two rules for 1).
+    assert_eq!(deliveries, 9);
+    let (messages, scored, alice) = figures.unwrap();
+    assert_eq!(messages, 3, "every matched message is recorded once");
+    assert_eq!(scored, 3, "one scoring per message, not per rule or delivery");
+    assert_eq!(alice, 3, "alice's series counts her messages, not her rules");
+}
+
+#[cfg(feature = "json")]
+#[test]
+fn json_deliveries_carry_the_reaction() {
+    let (got, _) = run(true);
+    let alice = &got.iter().find(|(n, _)| *n == "alice").unwrap().1;
+    let v = alice[0].to_json_value();
+    assert_eq!(v["id"], "1");
+    let r = &v["reaction"];
+    assert_eq!(r["label"], "positive", "{v}");
+    for k in ["compound", "pos", "neu", "neg"] {
+        assert!(r[k].is_number(), "{k} in {v}");
+    }
+    let v = alice[1].to_json_value();
+    assert_eq!(v["reaction"]["label"], "negative", "{v}");
+    let (plain, _) = run(false);
+    let v = plain.iter().find(|(n, _)| *n == "alice").unwrap().1[0].to_json_value();
+    assert!(v.get("reaction").is_none(), "{v}");
+}
+
+#[test]
+fn bursts_reach_the_subscribers_they_concern() {
+    // One "launch" a second for a minute, forty in one second, then quiet again; "rocket"
+    // (carol only) at the same steady pace throughout. Event times drive the stage's clock.
+    let t0 = 1_700_000_000_000i64;
+    let mut ms = Vec::new();
+    let mut n = 0;
+    let mut push = |t: i64, text: &str| {
+        n += 1;
+        ms.push(Message::new(n.to_string(), text).with_timestamp(t));
+    };
+    for s in 0..120 {
+        let t = t0 + s * 1000;
+        push(t, "rocket");
+        if s < 60 || s > 61 {
+            push(t + 1, "launch");
+        }
+        if s == 60 {
+            for k in 0..40 {
+                push(t + 2 + k, "launch");
+            }
+        }
+    }
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let ev = events.clone();
+    let registry = Registry::new();
+    registry.subscribe("alice", Rule::parse("launch").unwrap(), None).unwrap();
+    registry.subscribe("carol", Rule::parse("rocket").unwrap(), None).unwrap();
+    let (sa, _ra) = channel_sink(usize::MAX);
+    let (sc, _rc) = channel_sink(usize::MAX);
+    let engine = Engine::builder(registry)
+        .analytics(AnalyticsConfig::default())
+        .on_event(move |e| {
+            if let EngineEvent::Burst { subscriber, event } = e {
+                ev.lock().unwrap().push((subscriber.to_string(), event.clone()));
+            }
+        })
+        .attach("alice", sa)
+        .attach("carol", sc)
+        .start(IterSource::new(ms))
+        .unwrap();
+    engine.join();
+    let events = events.lock().unwrap();
+    let spike = t0 + 60_000;
+    let starts: Vec<_> = events.iter().filter(|(_, e)| e.event.kind == BurstEvent::Start).collect();
+    assert!(!starts.is_empty(), "{events:?}");
+    assert!(starts.iter().all(|(s, _)| s == "alice"), "{events:?}");
+    // The rule's series and alice's own, at the 1 s resolution, at the spike.
+    for kind in ["rule", "subscriber"] {
+        assert!(
+            starts.iter().any(|(_, e)| e.key.kind() == kind
+                && e.event.resolution == 0
+                && e.event.bucket_start_ms == spike),
+            "{kind}: {events:?}"
+        );
+    }
+    assert!(
+        events.iter().any(|(s, e)| s == "alice" && e.event.kind == BurstEvent::End),
+        "{events:?}"
+    );
+}
