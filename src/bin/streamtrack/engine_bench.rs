@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use streamtrack::analytics::AnalyticsConfig;
 use streamtrack::engine::{
     CallbackSink, ChannelSource, Delivery, Engine, EngineBuilder, FullPolicy, IterSource, Source,
     SourceError, SourceStatus, SubscriberConfig, DEFAULT_MEMORY_BUDGET,
@@ -57,6 +58,11 @@ pub struct EngineBench {
     /// Print one JSON object instead of a report.
     #[arg(long)]
     json: bool,
+    /// Measure only the analytics stage's cost: 2-thread throughput without and with
+    /// `EngineBuilder::analytics` (sinks reading each delivery's reaction), alternated, 3
+    /// rounds each, best of each and their ratio.
+    #[arg(long)]
+    analytics: bool,
 }
 
 /// The subscriber settings and memory budget a run uses.
@@ -65,6 +71,7 @@ struct Settings {
     config: SubscriberConfig,
     budget: u64,
     dispatchers: Option<usize>,
+    analytics: Option<AnalyticsConfig>,
 }
 
 fn settings(args: &EngineBench) -> Result<Settings, String> {
@@ -86,7 +93,7 @@ fn settings(args: &EngineBench) -> Result<Settings, String> {
         Some("none") => u64::MAX,
         Some(b) => parse_count(b).ok_or_else(|| format!("bad --memory-budget {b:?}"))? as u64,
     };
-    Ok(Settings { config, budget, dispatchers: args.dispatchers })
+    Ok(Settings { config, budget, dispatchers: args.dispatchers, analytics: None })
 }
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
@@ -119,6 +126,7 @@ fn counting_sink(
     CallbackSink::new(move |d: Delivery| {
         taken += u64::from(d.is_match());
         std::hint::black_box(taken);
+        std::hint::black_box(d.reaction());
         Ok(())
     })
 }
@@ -128,6 +136,10 @@ fn engine(registry: Registry, settings: &Settings) -> EngineBuilder {
     let b = Engine::builder(registry)
         .subscriber_defaults(settings.config.clone())
         .memory_budget(settings.budget);
+    let b = match &settings.analytics {
+        Some(c) => b.analytics(c.clone()),
+        None => b,
+    };
     match settings.dispatchers {
         Some(n) => b.dispatcher_threads(n),
         None => b,
@@ -381,6 +393,9 @@ pub fn run(args: EngineBench) -> ExitCode {
             messages.len()
         );
     }
+    if args.analytics {
+        return analytics_cost(&registry, &messages, subs, &settings, n_rules, args.json);
+    }
     // Two interleaved rounds per thread count; the best of each is reported.
     let mut one = Vec::new();
     let mut two = Vec::new();
@@ -457,6 +472,69 @@ pub fn run(args: EngineBench) -> ExitCode {
     println!(
         "Fan-out: one message matching one rule of each subscriber, from hand-over to the last \
          sink; 20 rounds after 2 warm-up rounds."
+    );
+    ExitCode::SUCCESS
+}
+
+/// `--analytics`: throughput without and with the analytics stage, alternated, 3 rounds
+/// each: 2 matcher threads (the target), the stage without reactions, and 1 matcher thread
+/// (a core left to the stage).
+fn analytics_cost(
+    registry: &Registry,
+    messages: &[Message],
+    subs: usize,
+    settings: &Settings,
+    n_rules: usize,
+    json: bool,
+) -> ExitCode {
+    let with = Settings { analytics: Some(AnalyticsConfig::default()), ..settings.clone() };
+    let mut no_sentiment = AnalyticsConfig::default();
+    no_sentiment.sentiment = false;
+    let counts_only = Settings { analytics: Some(no_sentiment), ..settings.clone() };
+    let runs: [(&str, usize, &Settings); 5] = [
+        ("2 matcher threads, without analytics", 2, settings),
+        ("2 matcher threads, with analytics", 2, &with),
+        ("2 matcher threads, with analytics, no reactions", 2, &counts_only),
+        ("1 matcher thread, without analytics", 1, settings),
+        ("1 matcher thread, with analytics", 1, &with),
+    ];
+    let mut got = vec![Vec::new(); runs.len()];
+    for _ in 0..3 {
+        for (k, (_, threads, s)) in runs.iter().enumerate() {
+            got[k].push(throughput(registry, messages, *threads, subs, s).0);
+        }
+    }
+    let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+    let ratio2 = best(&got[1]) / best(&got[0]);
+    let ratio2c = best(&got[2]) / best(&got[0]);
+    let ratio1 = best(&got[4]) / best(&got[3]);
+    if json {
+        let o = serde_json::json!({
+            "rules": n_rules,
+            "subscribers": subs,
+            "messages": messages.len(),
+            "runs": runs.iter().zip(&got).map(|((name, _, _), v)| serde_json::json!({
+                "run": name, "msgs_per_sec": v.iter().map(|x| x.round()).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "ratio_2_threads": (ratio2 * 1000.0).round() / 1000.0,
+            "ratio_2_threads_no_reactions": (ratio2c * 1000.0).round() / 1000.0,
+            "ratio_1_thread": (ratio1 * 1000.0).round() / 1000.0,
+        });
+        println!("{o}");
+        return ExitCode::SUCCESS;
+    }
+    println!();
+    println!("| run | round 1 | round 2 | round 3 | best |");
+    println!("|---|---:|---:|---:|---:|");
+    for ((name, _, _), v) in runs.iter().zip(&got) {
+        println!("| {name} | {:.0} | {:.0} | {:.0} | {:.0} msgs/s |", v[0], v[1], v[2], best(v));
+    }
+    println!();
+    println!(
+        "with / without analytics: 2 threads {:.1}% (no reactions {:.1}%), 1 thread {:.1}%",
+        ratio2 * 100.0,
+        ratio2c * 100.0,
+        ratio1 * 100.0
     );
     ExitCode::SUCCESS
 }

@@ -32,6 +32,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
+use streamtrack::analytics::{AnalyticsConfig, AnalyticsEvent, BurstEvent, SeriesKey};
 use streamtrack::engine::jsonl::JsonLinesSource;
 use streamtrack::engine::{
     Delivery, DisconnectCode, Engine, EngineEvent, EngineStats, FullPolicy, Sink, SinkError,
@@ -144,6 +145,11 @@ pub struct RunArgs {
     /// Also write the disconnect notice each subscriber gets at the end of the input.
     #[arg(long)]
     disconnects: bool,
+    /// Run the analytics stage: each match carries `"reaction": {"compound", "pos", "neu",
+    /// "neg", "label"}`, and burst starts and ends of a subscriber's rules (and of the
+    /// subscriber) are written to its output as `{"subscriber": …, "burst": {…}}`.
+    #[arg(long)]
+    analytics: bool,
     /// No progress bar and no summary on standard error.
     #[arg(long, short)]
     quiet: bool,
@@ -286,6 +292,9 @@ impl RunSink {
                     })
                     .collect();
                 o.insert("matching_rules".into(), Value::Array(rules));
+                if let Some(r) = delivery.reaction() {
+                    o.insert("reaction".into(), r.to_json());
+                }
             }
             Delivery::Disconnect { code, .. }
                 if !self.disconnects
@@ -667,6 +676,60 @@ fn lost(stats: &EngineStats, subscribers: usize, every_drop_is_lost: bool) -> u6
 }
 
 #[allow(clippy::too_many_arguments)]
+/// Writes burst starts and ends (`--analytics`) to the output of the subscriber they concern:
+/// `{"subscriber":"alice","burst":{"event":"start","series":"rule","id":"r1",
+/// "resolution_ms":1000,"bucket_start_ms":…,"score":…}}` (`series` is `rule` or
+/// `subscriber`). Under `--out-dir` the line is appended to the subscriber's file at once, so
+/// it may precede deliveries still buffered for it.
+struct BurstWriter {
+    stdout: Option<Stdout>,
+    files: HashMap<String, PathBuf>,
+    ids: Arc<HashMap<RuleId, String>>,
+    state: Arc<OutputState>,
+}
+
+impl BurstWriter {
+    fn write(&self, subscriber: &str, e: &AnalyticsEvent) {
+        if self.state.failed() {
+            return;
+        }
+        let id = match &e.key {
+            SeriesKey::Rule(n) => n
+                .parse::<u64>()
+                .ok()
+                .and_then(|n| self.ids.get(&RuleId(n)).cloned())
+                .unwrap_or_else(|| n.to_string()),
+            other => other.name().to_string(),
+        };
+        let res =
+            AnalyticsConfig::default().resolutions.get(e.event.resolution).map(|r| r.bucket_ms);
+        let line = serde_json::json!({
+            "subscriber": subscriber,
+            "burst": {
+                "event": match e.event.kind { BurstEvent::Start => "start", BurstEvent::End => "end" },
+                "series": e.key.kind(),
+                "id": id,
+                "resolution_ms": res,
+                "bucket_start_ms": e.event.bucket_start_ms,
+                "score": (e.event.score * 1000.0).round() / 1000.0,
+            }
+        });
+        let mut bytes = line.to_string().into_bytes();
+        bytes.push(b'\n');
+        let result = match (&self.stdout, self.files.get(subscriber)) {
+            (Some(out), _) => out.lock().unwrap_or_else(PoisonError::into_inner).write_all(&bytes),
+            (None, Some(path)) => std::fs::OpenOptions::new()
+                .append(true)
+                .open(path)
+                .and_then(|mut f| f.write_all(&bytes)),
+            (None, None) => Ok(()),
+        };
+        if let Err(e) = result {
+            let _ = self.state.fail(e);
+        }
+    }
+}
+
 fn run_engine(
     args: RunArgs,
     registry: Registry,
@@ -727,11 +790,21 @@ fn run_engine(
             None => eprintln!("{line}"),
         }
     };
+    let bursts = BurstWriter {
+        stdout: stdout.clone(),
+        files: subscribers.iter().cloned().zip(files.iter().cloned()).collect(),
+        ids: ids.clone(),
+        state: state.clone(),
+    };
     let printer = {
         let say = say.clone();
         let state = state.clone();
         move |event: &EngineEvent| {
             let line = match event {
+                EngineEvent::Burst { subscriber, event } => {
+                    bursts.write(subscriber, event);
+                    return;
+                }
                 // Bad lines are reported by the source itself (`BadLines`, as in `match`).
                 EngineEvent::Source(e) if e.kind == SourceErrorKind::Malformed => return,
                 EngineEvent::Source(e) => format!("input {e}"),
@@ -760,6 +833,9 @@ fn run_engine(
         .drain_timeout(drain);
     if let Some(t) = args.threads {
         builder = builder.matcher_threads(t);
+    }
+    if args.analytics {
+        builder = builder.analytics(AnalyticsConfig::default());
     }
     let open_slots = Arc::new(AtomicUsize::new(OPEN_FILES));
     for (i, s) in subscribers.iter().enumerate() {
