@@ -82,14 +82,12 @@ fn run_analytics_writes_bursts_to_the_subscribers_they_concern() {
     let mut n = 0;
     let mut push = |t: i64, text: &str| {
         n += 1;
-        input.push_str(&format!(
-            "{{\"id\": \"{n}\", \"text\": \"{text}\", \"timestamp\": {t}}}\n"
-        ));
+        input.push_str(&format!("{{\"id\": \"{n}\", \"text\": \"{text}\", \"timestamp\": {t}}}\n"));
     };
     for s in 0..120 {
         let t = t0 + s * 1000;
         push(t, "rocket");
-        if s < 60 || s > 61 {
+        if !(60..=61).contains(&s) {
             push(t + 1, "launch");
         }
         if s == 60 {

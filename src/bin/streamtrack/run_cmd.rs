@@ -675,7 +675,6 @@ fn lost(stats: &EngineStats, subscribers: usize, every_drop_is_lost: bool) -> u6
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 /// Writes burst starts and ends (`--analytics`) to the output of the subscriber they concern:
 /// `{"subscriber":"alice","burst":{"event":"start","series":"rule","id":"r1",
 /// "resolution_ms":1000,"bucket_start_ms":…,"score":…}}` (`series` is `rule` or
@@ -730,6 +729,7 @@ impl BurstWriter {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_engine(
     args: RunArgs,
     registry: Registry,
