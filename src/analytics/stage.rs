@@ -12,7 +12,7 @@
 
 use super::{Analytics, AnalyticsConfig, AnalyticsEvent, LanguageScorers, Reaction, SeriesKey};
 use crate::engine::EngineEvent;
-use crate::registry::RuleId;
+use crate::registry::{Registry, RuleId};
 use crate::Message;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::collections::HashMap;
@@ -60,8 +60,9 @@ impl std::fmt::Debug for ReactionCell {
 pub(crate) struct StageBatch {
     /// Each matched message, its reaction cell, and the end of its entries in `rules`.
     pub messages: Vec<(Arc<Message>, Option<Arc<ReactionCell>>, usize)>,
-    /// Every matched rule of every message, with its subscriber.
-    pub rules: Vec<(RuleId, Arc<str>)>,
+    /// Every matched rule of every message (ids only: no reference counts touched on the
+    /// matcher thread; the stage finds each rule's subscriber once, in the registry).
+    pub rules: Vec<RuleId>,
     /// Arrival time of the unit, ms since the epoch.
     pub now_ms: i64,
 }
@@ -91,6 +92,7 @@ pub(crate) fn now_ms() -> i64 {
 impl Stage {
     /// Starts the stage's thread; burst starts and ends go to `report`.
     pub(crate) fn start(
+        registry: Registry,
         cfg: AnalyticsConfig,
         scorers: LanguageScorers,
         report: Option<Report>,
@@ -99,11 +101,23 @@ impl Stage {
             cfg.sentiment.then(|| Arc::new(Scoring { scorers, scored: AtomicU64::new(0) }));
         let analytics = Arc::new(Mutex::new(Analytics::new(cfg)));
         let (tx, rx) = crossbeam_channel::bounded(STAGE_QUEUE);
+        // With reactions on, a scorer thread scores each batch first and passes it on in
+        // order: scoring (about two thirds of the stage's work) and recording overlap.
+        let rx = match &scoring {
+            Some(_) => {
+                let (tx2, rx2) = crossbeam_channel::bounded(STAGE_QUEUE);
+                std::thread::Builder::new()
+                    .name("streamtrack-score".into())
+                    .spawn(move || score(&rx, &tx2))?;
+                rx2
+            }
+            None => rx,
+        };
         let a = analytics.clone();
         let sc = scoring.clone();
         let thread = std::thread::Builder::new()
             .name("streamtrack-analytics".into())
-            .spawn(move || run(&a, sc.as_deref(), &rx, report.as_ref()))?;
+            .spawn(move || run(&registry, &a, sc.as_deref(), &rx, report.as_ref()))?;
         Ok(Stage { tx, analytics, scoring, thread: Mutex::new(Some(thread)) })
     }
 
@@ -136,7 +150,25 @@ impl Stage {
     }
 }
 
+/// The scorer thread: fills the reaction cells of each batch, then passes it on.
+fn score(rx: &Receiver<Work>, tx: &Sender<Work>) {
+    for work in rx {
+        if let Work::Batch(b) = &work {
+            for (m, cell, _) in &b.messages {
+                if let Some(c) = cell {
+                    c.get(m);
+                }
+            }
+        }
+        let end = matches!(work, Work::End);
+        if tx.send(work).is_err() || end {
+            break;
+        }
+    }
+}
+
 fn run(
+    registry: &Registry,
     analytics: &Mutex<Analytics>,
     scoring: Option<&Scoring>,
     rx: &Receiver<Work>,
@@ -144,7 +176,7 @@ fn run(
 ) {
     // Series keys are built here, not on the matcher threads; and the owner of each rule,
     // so that a rule's burst reaches its subscriber.
-    let mut rule_keys: HashMap<RuleId, (SeriesKey, Arc<str>)> = HashMap::new();
+    let mut rule_keys: HashMap<RuleId, (SeriesKey, Option<Arc<str>>)> = HashMap::new();
     let mut sub_keys: HashMap<Arc<str>, SeriesKey> = HashMap::new();
     let mut keys: Vec<SeriesKey> = Vec::new();
     // The stage's clock: the latest event time (a message's timestamp, else its arrival
@@ -154,7 +186,7 @@ fn run(
     let mut last_message = now_ms();
     let mut advanced = i64::MIN;
     let route = |events: Vec<AnalyticsEvent>,
-                 rule_keys: &HashMap<RuleId, (SeriesKey, Arc<str>)>| {
+                 rule_keys: &HashMap<RuleId, (SeriesKey, Option<Arc<str>>)>| {
         let Some(report) = report else { return };
         for event in events {
             let subscriber = match &event.key {
@@ -163,7 +195,7 @@ fn run(
                     .parse::<u64>()
                     .ok()
                     .and_then(|n| rule_keys.get(&RuleId(n)))
-                    .map(|(_, s)| s.clone()),
+                    .and_then(|(_, s)| s.clone()),
                 SeriesKey::Tag(_) => None,
             };
             if let Some(subscriber) = subscriber {
@@ -187,16 +219,19 @@ fn run(
                 let mut start = 0;
                 for (message, cell, end) in batch.messages {
                     keys.clear();
-                    for (id, sub) in batch.rules.get(start..end).unwrap_or(&[]) {
-                        let entry = rule_keys
-                            .entry(*id)
-                            .or_insert_with(|| (SeriesKey::rule(&id.0.to_string()), sub.clone()));
-                        keys.push(entry.0.clone());
-                        let k = sub_keys
-                            .entry(sub.clone())
-                            .or_insert_with(|| SeriesKey::Subscriber(sub.clone()));
-                        if !keys.contains(k) {
-                            keys.push(k.clone());
+                    for id in batch.rules.get(start..end).unwrap_or(&[]) {
+                        let (key, sub) = rule_keys.entry(*id).or_insert_with(|| {
+                            let sub = registry.get(*id).map(|info| info.subscriber.clone());
+                            (SeriesKey::rule(&id.0.to_string()), sub)
+                        });
+                        keys.push(key.clone());
+                        if let Some(sub) = sub {
+                            let k = sub_keys
+                                .entry(sub.clone())
+                                .or_insert_with(|| SeriesKey::Subscriber(sub.clone()));
+                            if !keys.contains(k) {
+                                keys.push(k.clone());
+                            }
                         }
                     }
                     start = end;

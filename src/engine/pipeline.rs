@@ -236,7 +236,11 @@ impl EngineBuilder {
         let on_event: Option<SharedEventFn> = self.on_event.map(Arc::from);
         let stage = match self.analytics {
             Some((cfg, scorers)) => {
-                Some(Stage::start(cfg, scorers, on_event.clone()).map_err(EngineError::Spawn)?)
+                let registry = self.registry.clone();
+                Some(
+                    Stage::start(registry, cfg, scorers, on_event.clone())
+                        .map_err(EngineError::Spawn)?,
+                )
             }
             None => None,
         };
@@ -1258,7 +1262,7 @@ fn matcher(shared: &Arc<Shared>) {
             let mut cell = None;
             if let (Some(stage), Some(b)) = (&shared.stage, &mut stage_batch) {
                 cell = stage.cell();
-                b.rules.extend(found.iter().map(|r| (r.key.id, r.info.subscriber.clone())));
+                b.rules.extend(found.iter().map(|r| r.key.id));
                 b.messages.push((message.clone(), cell.clone(), b.rules.len()));
             }
             for (f, found_rule) in found.iter().enumerate() {
