@@ -80,6 +80,11 @@
 //!   machine model-checked with loom). A sink that blocks only holds up its own
 //!   subscriber: a watchdog hands the rest of a stuck dispatcher's work to a replacement. A
 //!   sink that fails or panics disconnects its subscriber only.
+//! - **Analytics (optional).** With [`EngineBuilder::analytics`], the emitting thread also
+//!   hands each unit's matched messages and rule ids, in order, to the analytics stage's own
+//!   threads through a bounded queue; each delivery carries its message's reaction cell
+//!   ([`Delivery::reaction`]), computed once per message off the matcher threads; bursts
+//!   come out as [`EngineEvent::Burst`].
 //! - **End of stream.** At the end of the source's stream, on [`Engine::shutdown`] or a fatal
 //!   source error, reading stops, everything already read is matched and emitted (a
 //!   coordinator thread waits for that), every
