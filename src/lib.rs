@@ -15,8 +15,7 @@
 //! - [`reference`](mod@reference): the reference matcher, the oracle for tests;
 //! - [`matcher`]: the compiled matcher (presearch index + verification);
 //! - [`registry`]: live subscriptions with lock-free snapshots;
-//! - `read` (feature `json`): the one reader of JSON Lines messages and rules files;
-//! - [`workload`]: a deterministic generator of messages and rule sets.
+//! - `read` (feature `json`): the one reader of JSON Lines messages and rules files.
 #![deny(missing_docs)]
 #![deny(unsafe_code)]
 
@@ -45,7 +44,6 @@ pub mod rules_file;
 /// kept at the same version (feature `json`).
 #[cfg(feature = "json")]
 pub use serde_json;
-pub mod workload;
 
 /// The README's examples, compiled and run as doc tests.
 #[doc = include_str!("../README.md")]
