@@ -8,8 +8,8 @@ use streamtrack::matcher::{Matcher, Scratch};
 use streamtrack::normalize::{Tokens, UrlMode};
 use streamtrack::registry::{self, NewRule, Registry};
 use streamtrack::rule::{Rule, Term};
-use streamtrack::workload::{RuleSetConfig, WorkloadConfig};
 use streamtrack::Message;
+use streamtrack_workload::{RuleSetConfig, WorkloadConfig};
 
 fn messages() -> Vec<Message> {
     WorkloadConfig::default().count(2_000).messages()

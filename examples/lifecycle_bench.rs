@@ -11,8 +11,8 @@ use streamtrack::dry_run::RecentMessages;
 use streamtrack::durable::{Durability, DurableRegistry, OpenOptions};
 use streamtrack::reference::ReferenceMatcher;
 use streamtrack::registry::NewRule;
-use streamtrack::workload::{RuleSetConfig, WorkloadConfig};
 use streamtrack::Rule;
+use streamtrack_workload::{RuleSetConfig, WorkloadConfig};
 
 fn dir_bytes(dir: &std::path::Path, prefix: &str) -> u64 {
     std::fs::read_dir(dir)

@@ -1,12 +1,11 @@
 //! A loop for profilers: compile N generated rules, several times.
 //!
-//! `cargo run --release --example profile_compile -- 1000000 3`; with `--features cli` it
-//! uses the command-line tool's allocator (jemalloc), as `streamtrack bench match` does.
+//! `cargo run --release --example profile_compile -- 1000000 3`; it uses the command-line
+//! tool's allocator (jemalloc), as `streamtrack bench match` does.
 use std::time::Instant;
 use streamtrack::matcher::Matcher;
-use streamtrack::workload::RuleSetConfig;
+use streamtrack_workload::RuleSetConfig;
 
-#[cfg(feature = "cli")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

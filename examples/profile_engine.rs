@@ -1,21 +1,19 @@
 //! Where the engine's time goes: the same messages and registry matched by a bare loop over
 //! `Snapshot::find` (no engine) and by the engine end to end, on 1 and 2 threads.
 //!
-//! `cargo run --release --features cli --example profile_engine -- 100000 200000` (rules,
-//! messages). `MODE=engine1`, `engine2`, `bare1` or `bare2` runs one of them five times, for
-//! a profiler (`perf record -g target/release/examples/profile_engine`). With the `cli`
-//! feature the example uses the command-line tool's allocator (jemalloc), as the benchmark
-//! does.
+//! `cargo run --release --example profile_engine -- 100000 200000` (rules, messages).
+//! `MODE=engine1`, `engine2`, `bare1` or `bare2` runs one of them five times, for a profiler
+//! (`perf record -g target/release/examples/profile_engine`). The example uses the
+//! command-line tool's allocator (jemalloc), as the benchmark does.
 
 use std::time::Instant;
 use streamtrack::engine::{
     CallbackSink, Delivery, Engine, FullPolicy, IterSource, SubscriberConfig,
 };
 use streamtrack::registry::{NewRule, Registry, Scratch};
-use streamtrack::workload::{RuleSetConfig, WorkloadConfig};
 use streamtrack::Message;
+use streamtrack_workload::{RuleSetConfig, WorkloadConfig};
 
-#[cfg(feature = "cli")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

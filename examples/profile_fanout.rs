@@ -1,7 +1,7 @@
 //! Phases of a fan-out: `Snapshot::find` of a message matching one rule of each of N
 //! subscribers, then the engine from hand-over to the last sink.
 //!
-//! `cargo run --release --features cli --example profile_fanout -- 10000 50` (subscribers,
+//! `cargo run --release --example profile_fanout -- 10000 50` (subscribers,
 //! rounds).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,7 +11,6 @@ use streamtrack::engine::{channel_source, CallbackSink, Delivery, Engine};
 use streamtrack::registry::{NewRule, Registry, Scratch};
 use streamtrack::{Message, Rule};
 
-#[cfg(feature = "cli")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -1,17 +1,16 @@
 //! A loop for profilers: match the standard workload against N rules, repeatedly.
 //!
 //! `cargo run --release --example profile_match -- 100000 20` (rules, seconds), then e.g.
-//! `perf record -g target/release/examples/profile_match 100000 20`. With `--features cli`
-//! it uses the command-line tool's allocator (jemalloc), as `streamtrack bench match` does.
+//! `perf record -g target/release/examples/profile_match 100000 20`. It uses the
+//! command-line tool's allocator (jemalloc), as `streamtrack bench match` does.
 
 use std::collections::HashSet;
 use std::time::Instant;
 use streamtrack::matcher::{Matcher, Scratch};
 use streamtrack::normalize::{NormalizedMessage, Tokens};
 use streamtrack::rule::Term;
-use streamtrack::workload::{RuleSetConfig, WorkloadConfig};
+use streamtrack_workload::{RuleSetConfig, WorkloadConfig};
 
-#[cfg(feature = "cli")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -1,7 +1,7 @@
 //! A loop for profilers: tokenise the standard workload's ASCII messages repeatedly.
 use std::time::Instant;
 use streamtrack::normalize::Tokens;
-use streamtrack::workload::WorkloadConfig;
+use streamtrack_workload::WorkloadConfig;
 
 fn main() {
     let messages: Vec<String> = WorkloadConfig::default()

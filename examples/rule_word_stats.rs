@@ -2,7 +2,7 @@
 use std::collections::{HashMap, HashSet};
 use streamtrack::normalize::NormalizedMessage;
 use streamtrack::rule::Term;
-use streamtrack::workload::{RuleSetConfig, WorkloadConfig};
+use streamtrack_workload::{RuleSetConfig, WorkloadConfig};
 
 fn main() {
     let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);

@@ -217,7 +217,7 @@ proptest! {
 
 #[test]
 fn explain_verdict_equals_the_matcher_on_the_generated_workload() {
-    use streamtrack::workload::{RuleSetConfig, WorkloadConfig};
+    use streamtrack_workload::{RuleSetConfig, WorkloadConfig};
     let rules: Vec<Rule> =
         RuleSetConfig::default().rules(300).iter().map(|r| r.parse().unwrap()).collect();
     let messages = WorkloadConfig::default().count(100).messages();

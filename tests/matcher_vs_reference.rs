@@ -293,7 +293,7 @@ fn geo_terms_agree_on_points_off_the_map() {
 
 #[test]
 fn compiled_matcher_equals_reference_on_the_generated_workload() {
-    use streamtrack::workload::{RuleSetConfig, WorkloadConfig};
+    use streamtrack_workload::{RuleSetConfig, WorkloadConfig};
     let rules: Vec<Rule> = RuleSetConfig::default()
         .rules(3_000)
         .iter()

@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use streamtrack::matcher::{self, Matcher};
 use streamtrack::reference::ReferenceMatcher;
 use streamtrack::registry::{NewRule, Registry, RegistryError, RuleId, Scratch};
-use streamtrack::workload::{RuleSetConfig, WorkloadConfig};
 use streamtrack::{Message, Rule};
+use streamtrack_workload::{RuleSetConfig, WorkloadConfig};
 
 fn rule(t: &str) -> Rule {
     Rule::parse(t).unwrap()

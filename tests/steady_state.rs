@@ -4,8 +4,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use streamtrack::matcher::{Matcher, Scratch};
-use streamtrack::workload::{RuleSetConfig, WorkloadConfig};
 use streamtrack::Rule;
+use streamtrack_workload::{RuleSetConfig, WorkloadConfig};
 
 /// Counts allocations made by the current thread (other test threads do not disturb it).
 struct Counting;

@@ -6,17 +6,17 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use streamtrack::normalize::NormalizedMessage;
+#[cfg(feature = "json")]
+use streamtrack::read::{
+    parse_messages, parse_rules, read_message_file, read_messages, read_rules, ReadRulesError,
+};
 use streamtrack::reference::rule_matches;
 use streamtrack::rule::{Node, Rule, Term};
-use streamtrack::workload::{
+use streamtrack::Message;
+use streamtrack_workload::{
     firehose, summary, GeneratedRule, RuleKind, RuleMix, RuleSetConfig, WorkloadConfig,
     MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES,
 };
-#[cfg(feature = "json")]
-use streamtrack::workload::{
-    parse_messages, parse_rules, read_message_file, read_messages, read_rules, ReadRulesError,
-};
-use streamtrack::Message;
 
 /// A file in the temporary directory, removed when dropped.
 #[cfg(feature = "json")]
@@ -155,9 +155,9 @@ fn firehose_is_endless_and_matches_the_default_stream() {
 #[test]
 fn generators_can_be_shared_between_threads() {
     fn assert_send_sync<T: Send + Sync + 'static>() {}
-    assert_send_sync::<streamtrack::workload::MessageGenerator>();
-    assert_send_sync::<streamtrack::workload::MessageStream>();
-    assert_send_sync::<streamtrack::workload::RuleGenerator>();
+    assert_send_sync::<streamtrack_workload::MessageGenerator>();
+    assert_send_sync::<streamtrack_workload::MessageStream>();
+    assert_send_sync::<streamtrack_workload::RuleGenerator>();
     let generator = std::sync::Arc::new(WorkloadConfig::default().seed(9).generator());
     let handles: Vec<_> = (0..2u64)
         .map(|t| {

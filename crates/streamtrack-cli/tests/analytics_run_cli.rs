@@ -1,6 +1,5 @@
 //! `streamtrack run --analytics` as a built binary: deliveries carry `reaction`, bursts are
 //! written to the subscribers they concern (issue 15, item 7).
-#![cfg(feature = "cli")]
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

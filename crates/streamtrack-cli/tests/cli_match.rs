@@ -1,6 +1,7 @@
 //! The `streamtrack match` command, run as a built binary (a stable contract).
-#![cfg(feature = "cli")]
 
+// The documented examples are shared with the core crate's `tests/documented_examples.rs`.
+#[path = "../../../tests/common/mod.rs"]
 mod common;
 
 use std::io::Write;

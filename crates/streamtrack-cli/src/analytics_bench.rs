@@ -10,8 +10,8 @@ use streamtrack::analytics::{
     Analytics, AnalyticsConfig, Label, Resolution, Sensitivity, SentimentScorer, SeriesKey,
 };
 use streamtrack::matcher::{Matcher, Scratch};
-use streamtrack::workload::{RuleSetConfig, WorkloadConfig};
 use streamtrack::Message;
+use streamtrack_workload::{RuleSetConfig, WorkloadConfig};
 
 #[derive(Args)]
 pub struct AnalyticsBench {
@@ -206,7 +206,7 @@ pub fn run(args: AnalyticsBench) -> ExitCode {
         }
     } else {
         table.push(
-            "sentiment, vader_sentiment crate: not built (cargo build --features cli,vader-peer)"
+            "sentiment, vader_sentiment crate: not built (cargo build -p streamtrack-cli --features vader-peer)"
                 .into(),
         );
     }

@@ -1,6 +1,6 @@
 //! The `streamtrack run` command under faults, run as the built binary: signals, a full disk, a
 //! reader that goes away or stalls, one file per subscriber (issues 21 and 23).
-#![cfg(all(feature = "cli", unix))]
+#![cfg(unix)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::ExitStatusExt;

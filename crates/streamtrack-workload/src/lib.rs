@@ -1,5 +1,7 @@
-//! Deterministic, seeded workloads: tweet-like messages and rule sets for benchmarks and tests,
-//! plus readers for external corpora so the same benchmark runs on any data.
+//! Deterministic, seeded workloads: tweet-like messages and rule sets for streamtrack's
+//! benchmarks and tests. It is a crate of its own so that the `streamtrack` library's public
+//! API holds only what users need; readers for external corpora (so the same benchmark runs on
+//! any data) are in `streamtrack::read`.
 //!
 //! # The standard workload
 //!
@@ -10,7 +12,7 @@
 //! negation, a `#hashtag` or `from:`, about 15% of them in a non-Latin script or with accents.
 //!
 //! ```
-//! use streamtrack::workload::{RuleSetConfig, WorkloadConfig};
+//! use streamtrack_workload::{RuleSetConfig, WorkloadConfig};
 //!
 //! let messages = WorkloadConfig::default().seed(7).count(1_000).messages();
 //! assert_eq!(messages.len(), 1_000);
@@ -63,10 +65,12 @@
 //! message words (context words such as `apple iphone`); the second word of a phrase is usually
 //! the first word's successor.
 
-use crate::message::{extract_entities, Message};
-use crate::normalize::{char_class, CharClass};
-use crate::rule::{Dialect, Parser, Rule, RuleError};
+#![deny(missing_docs)]
+
 use std::fmt;
+use streamtrack::message::{extract_entities, Message};
+use streamtrack::normalize::{char_class, CharClass};
+use streamtrack::rule::{Dialect, Parser, Rule, RuleError};
 
 /// The shortest generated message, in UTF-8 bytes.
 pub const MIN_MESSAGE_BYTES: usize = 60;
@@ -1020,7 +1024,7 @@ impl Lexicon {
 /// take and return the configuration, builder style:
 ///
 /// ```
-/// use streamtrack::workload::WorkloadConfig;
+/// use streamtrack_workload::WorkloadConfig;
 /// let config = WorkloadConfig::default().seed(42).count(10).emoji(0.5);
 /// assert_eq!(config.messages().len(), 10);
 /// ```
@@ -1598,11 +1602,11 @@ impl RuleMix {
 /// What rule sets to generate.
 ///
 /// ```
-/// use streamtrack::workload::{RuleKind, RuleSetConfig};
+/// use streamtrack_workload::{RuleKind, RuleSetConfig};
 /// let rules = RuleSetConfig::default().seed(1).rules(10);
 /// assert_eq!(rules[3].id, "3");
 /// let only_phrases = RuleSetConfig::default()
-///     .mix(streamtrack::workload::RuleMix::new(0.0, 0.0, 1.0, 0.0))
+///     .mix(streamtrack_workload::RuleMix::new(0.0, 0.0, 1.0, 0.0))
 ///     .rules(5);
 /// assert!(only_phrases.iter().all(|r| r.kind == RuleKind::Phrase));
 /// ```
@@ -1951,7 +1955,8 @@ pub fn summary(messages: &[Message]) -> WorkloadSummary {
         );
         let needs_text = m.hashtags.is_none() || m.mentions.is_none() || m.urls.is_none();
         let extracted = if needs_text { Some(extract_entities(&m.text)) } else { None };
-        let has = |list: Option<usize>, found: fn(&crate::message::ExtractedEntities) -> usize| {
+        let has = |list: Option<usize>,
+                   found: fn(&streamtrack::message::ExtractedEntities) -> usize| {
             match list {
                 Some(k) => k > 0,
                 None => extracted.as_ref().is_some_and(|e| found(e) > 0),
@@ -1974,19 +1979,6 @@ pub fn summary(messages: &[Message]) -> WorkloadSummary {
         emoji: frac(emoji),
     }
 }
-
-// ---------------------------------------------------------------------------------------------
-// Readers (moved to `crate::read`; re-exported here so existing callers keep compiling)
-// ---------------------------------------------------------------------------------------------
-
-/// The corpus readers, now in [`crate::read`] (one reader, one line cap, one bad-line policy
-/// for the whole crate); kept here so that existing imports keep working.
-#[cfg(feature = "json")]
-#[doc(no_inline)]
-pub use crate::read::{
-    parse_messages, parse_rules, read_message_file, read_messages, read_rules, LineError,
-    MessageFile, ReadRulesError,
-};
 
 #[cfg(test)]
 mod tests {

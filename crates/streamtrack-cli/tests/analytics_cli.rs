@@ -1,5 +1,4 @@
 //! `streamtrack sentiment` and `streamtrack bursts`, run as a built binary (their contracts).
-#![cfg(feature = "cli")]
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -1,6 +1,5 @@
 //! The lifecycle commands as the built binary: `run --state` across restarts, `explain`,
 //! `dry-run` (counts equal to `match`).
-#![cfg(feature = "cli")]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

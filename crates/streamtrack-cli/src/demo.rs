@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use streamtrack::engine::{CallbackSink, Delivery, Engine, SinkError};
 use streamtrack::registry::{NewRule, Registry, RuleId};
-use streamtrack::workload::{RuleSetConfig, WorkloadConfig};
 use streamtrack::{Message, Rule};
+use streamtrack_workload::{RuleSetConfig, WorkloadConfig};
 
 #[derive(Args)]
 pub struct DemoArgs {

@@ -6,10 +6,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use streamtrack::matcher::{Matcher, Scratch};
+use streamtrack::read;
 use streamtrack::reference::ReferenceMatcher;
 use streamtrack::rule::{Node, Rule, Term};
-use streamtrack::workload::{self, RuleSetConfig, WorkloadConfig};
 use streamtrack::Message;
+use streamtrack_workload::{self as workload, RuleSetConfig, WorkloadConfig};
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -149,7 +150,7 @@ fn bench_match(args: MatchBench) -> ExitCode {
     }
     let max = sizes.iter().copied().max().unwrap_or(0);
     let messages: Vec<Message> = match &args.messages {
-        Some(p) => match workload::read_messages(p) {
+        Some(p) => match read::read_messages(p) {
             Ok(m) => m,
             Err(e) => {
                 eprintln!("error: {}: {e}", p.display());
@@ -164,7 +165,7 @@ fn bench_match(args: MatchBench) -> ExitCode {
     }
     let t = Instant::now();
     let (_rule_texts, rules): (Vec<String>, Vec<Rule>) = match &args.rules {
-        Some(p) => match workload::read_rules(p) {
+        Some(p) => match read::read_rules(p) {
             Ok(entries) => entries.into_iter().map(|e| (e.value, e.rule)).unzip(),
             Err(e) => {
                 eprintln!("error: {}: {e}", p.display());

@@ -1,7 +1,6 @@
 //! The input side of `streamtrack match` and `run`, run as the built binary: strict rules
 //! files, one bad-line policy and wording for both commands, the line cap, exit statuses and
 //! live output when the input is a pipe.
-#![cfg(feature = "cli")]
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;

@@ -15,8 +15,8 @@ use streamtrack::engine::{
     SourceError, SourceStatus, SubscriberConfig, DEFAULT_MEMORY_BUDGET,
 };
 use streamtrack::registry::{NewRule, Registry};
-use streamtrack::workload::{RuleSetConfig, WorkloadConfig};
 use streamtrack::{Message, Rule};
+use streamtrack_workload::{RuleSetConfig, WorkloadConfig};
 
 #[derive(Args)]
 pub struct EngineBench {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use streamtrack::registry::{NewRule, Registry, Scratch};
 use streamtrack::rule::{Rule, Term};
-use streamtrack::workload::{RuleSetConfig, WorkloadConfig};
 use streamtrack::Message;
+use streamtrack_workload::{RuleSetConfig, WorkloadConfig};
 
 #[derive(Args)]
 pub struct ChurnBench {
