@@ -12,11 +12,7 @@ use streamtrack::{Message, Rule};
 mod differential;
 use differential::*;
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: cases(),
-        max_global_rejects: cases().max(1024),
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(config())]
 
     #[test]
     fn explain_verdict_equals_both_matchers(

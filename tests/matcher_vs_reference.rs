@@ -38,12 +38,7 @@ fn check(rules: &[Rule], messages: &[Message]) -> Result<usize, TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: cases(),
-        // About 1% of generated rule sets hold no valid rule and are skipped.
-        max_global_rejects: cases().max(1024),
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(config())]
 
     #[test]
     fn compiled_matcher_equals_reference(

@@ -7,6 +7,16 @@ use proptest::prelude::*;
 use streamtrack::message::{GeoBox, UrlEntity};
 use streamtrack::{Message, Rule};
 
+/// The proptest settings of the differential properties: `cases()` cases; about 1% of
+/// generated rule sets hold no valid rule and are skipped.
+pub fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: cases(),
+        max_global_rejects: cases().max(1024),
+        ..ProptestConfig::default()
+    }
+}
+
 pub fn cases() -> u32 {
     std::env::var("STREAMTRACK_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
 }

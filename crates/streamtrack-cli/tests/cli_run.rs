@@ -110,6 +110,30 @@ fn spawn_run(args: &[&str]) -> Child {
         .expect("binary runs")
 }
 
+/// Starts `run` over 3,000 messages for two subscribers with `--shutdown-timeout SECS`, its
+/// standard output kept open and never read (the reader stalls), and gives it 500 ms to fill
+/// the pipe: the child, its standard output (to keep open) and its standard error to come.
+fn run_behind_a_stalled_reader(
+    name: &str,
+    shutdown_timeout: &str,
+) -> (Child, ChildStdout, mpsc::Receiver<String>) {
+    let dir = temp_dir(name);
+    let rules = rules(&dir, &["a", "b"]);
+    let input = dir.join("in.jsonl");
+    std::fs::write(&input, messages(3_000)).unwrap();
+    let mut child = spawn_run(&[
+        "--rules",
+        rules.to_str().unwrap(),
+        "--shutdown-timeout",
+        shutdown_timeout,
+        input.to_str().unwrap(),
+    ]);
+    let stdout = child.stdout.take().unwrap();
+    let err = collect(child.stderr.take().unwrap());
+    std::thread::sleep(Duration::from_millis(500));
+    (child, stdout, err)
+}
+
 /// Reads lines from the child's output until `n` have come (or panics after 20 s).
 fn read_lines(out: &mut BufReader<ChildStdout>, n: usize) {
     let mut line = String::new();
@@ -209,20 +233,7 @@ fn sigterm_mid_stream_leaves_complete_json_lines() {
 /// what could not be written is reported as lost, with status 3.
 #[test]
 fn shutdown_timeout_bounds_the_drain_behind_a_stalled_reader() {
-    let dir = temp_dir("stalled-signal");
-    let rules = rules(&dir, &["a", "b"]);
-    let input = dir.join("in.jsonl");
-    std::fs::write(&input, messages(3_000)).unwrap();
-    let mut child = spawn_run(&[
-        "--rules",
-        rules.to_str().unwrap(),
-        "--shutdown-timeout",
-        "1",
-        input.to_str().unwrap(),
-    ]);
-    let stdout = child.stdout.take().unwrap(); // kept open and never read: the reader stalls
-    let err = collect(child.stderr.take().unwrap());
-    std::thread::sleep(Duration::from_millis(500));
+    let (mut child, stdout, err) = run_behind_a_stalled_reader("stalled-signal", "1");
     assert!(child.try_wait().unwrap().is_none(), "the command should be blocked on its output");
     let start = Instant::now();
     signal(&child, "TERM");
@@ -238,20 +249,7 @@ fn shutdown_timeout_bounds_the_drain_behind_a_stalled_reader() {
 /// A second signal stops at once, with the signal's own status (130/143 in a shell).
 #[test]
 fn second_signal_stops_at_once() {
-    let dir = temp_dir("second-signal");
-    let rules = rules(&dir, &["a", "b"]);
-    let input = dir.join("in.jsonl");
-    std::fs::write(&input, messages(3_000)).unwrap();
-    let mut child = spawn_run(&[
-        "--rules",
-        rules.to_str().unwrap(),
-        "--shutdown-timeout",
-        "60",
-        input.to_str().unwrap(),
-    ]);
-    let stdout = child.stdout.take().unwrap();
-    let err = collect(child.stderr.take().unwrap());
-    std::thread::sleep(Duration::from_millis(500));
+    let (mut child, stdout, err) = run_behind_a_stalled_reader("second-signal", "60");
     signal(&child, "TERM");
     std::thread::sleep(Duration::from_millis(500));
     // The first signal does not end the command: it is draining into the stalled output.
