@@ -384,7 +384,7 @@ pub fn draw_list(f: &mut Frame<'_>, header: &Header, rows: &[RowData], selected:
     let spark = spark_width(area.width);
     let legend = format!(
         "{:<w$} {:<spark$} {:>9} {:>7} {:<13} {:<10}",
-        "  rule",
+        if header.what == "tags" { "  tag" } else { "  rule" },
         format!("matches per second, last {spark} s"),
         "rate",
         "total",
@@ -565,6 +565,16 @@ mod tests {
         assert!(s[3].contains("the launch went well"), "{s:#?}");
         assert!(s[4].starts_with(" * quiet"), "{s:#?}");
         assert!(!s[4].contains("BURST"), "{s:#?}");
+    }
+
+    #[test]
+    fn tag_view_names_its_column_tag() {
+        let mut t = Terminal::new(TestBackend::new(100, 4)).unwrap();
+        let h = Header { rows: 1, what: "tags", ..Header::default() };
+        t.draw(|f| draw_list(f, &h, &[row("space")], None)).unwrap();
+        let s = screen(&t);
+        assert!(s[0].contains("1 tags"), "{s:#?}");
+        assert!(s[1].starts_with("  tag "), "{s:#?}");
     }
 
     #[test]
