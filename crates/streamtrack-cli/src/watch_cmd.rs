@@ -372,6 +372,9 @@ fn ui(
                 }
                 Mode::Detail { row, scroll } => {
                     let (header, detail) = w.detail(row, header, scroll + size.height as usize);
+                    // Scrolling stops at the last message.
+                    let scroll = scroll.min(detail.kept.saturating_sub(1));
+                    app.mode = Mode::Detail { row, scroll };
                     terminal.draw(|f| view::draw_detail(f, &header, &detail, scroll))?;
                 }
             }

@@ -181,6 +181,13 @@ fn watch_shows_rows_opens_a_rule_and_restores_the_terminal() {
     assert!(lines[1].starts_with("launch: 100 recent messages"), "{s}");
     assert!(lines[2].contains("evil ]0;PWNED[2Jgnp.exe launch"), "newest first:\n{s}");
     assert!(lines[3].contains("launch 99 went well, love the launch"), "{s}");
+    // Scrolling stops at the oldest kept message; one step back shows two again.
+    t.keys(&["-N", "150", "j"]);
+    let s =
+        t.wait("the end of the scroll", |s| s.lines().nth(3).is_some_and(|l| l.trim().is_empty()));
+    assert!(s.lines().nth(2).is_some_and(|l| l.contains("launch")), "{s}");
+    t.keys(&["k"]);
+    t.wait("one step back", |s| s.lines().nth(3).is_some_and(|l| l.contains("launch")));
     // Back to the list; pin the selected row.
     t.keys(&["Escape"]);
     t.wait("the list", |s| s.contains("matches per second"));
