@@ -137,10 +137,6 @@ impl<S: Source> Source for Paced<S> {
             let Some(m) = self.pending.pop_front() else { break };
             self.clock.saw(m.timestamp.unwrap_or_else(wall_ms));
             out.push(m);
-            if self.speed.is_some() && !out.is_empty() {
-                // One message at a time while paced: each goes out when due.
-                break;
-            }
         }
         Ok(if self.ended && self.pending.is_empty() {
             SourceStatus::Ended

@@ -133,6 +133,16 @@ fn write_input(path: &Path) -> usize {
     launch
 }
 
+/// A folder of its own with the rules and the input; the number of "launch" messages.
+fn files(name: &str) -> (PathBuf, PathBuf, PathBuf, usize) {
+    let dir = temp_dir(name);
+    let rules = dir.join("rules.jsonl");
+    std::fs::write(&rules, RULES).unwrap();
+    let input = dir.join("in.jsonl");
+    let launch = write_input(&input);
+    (dir, rules, input, launch)
+}
+
 fn row<'a>(screen: &'a str, name: &str) -> (usize, &'a str) {
     screen
         .lines()
@@ -146,11 +156,7 @@ fn watch_shows_rows_opens_a_rule_and_restores_the_terminal() {
     if !have_tmux() {
         return;
     }
-    let dir = temp_dir("keys");
-    let rules = dir.join("rules.jsonl");
-    std::fs::write(&rules, RULES).unwrap();
-    let input = dir.join("in.jsonl");
-    let launch = write_input(&input);
+    let (_, rules, input, launch) = files("keys");
     let cmd = format!(
         "'{BIN}' watch --rules '{}' --input '{}'; echo WATCH-EXIT=$?; stty -a; sleep 60",
         rules.display(),
@@ -211,11 +217,7 @@ fn watch_restores_the_terminal_on_sigterm() {
     if !have_tmux() {
         return;
     }
-    let dir = temp_dir("term");
-    let rules = dir.join("rules.jsonl");
-    std::fs::write(&rules, RULES).unwrap();
-    let input = dir.join("in.jsonl");
-    write_input(&input);
+    let (dir, rules, input, _) = files("term");
     let pidfile = dir.join("pid");
     // The inner shell writes its pid, then becomes the watch process.
     let cmd = format!(
