@@ -94,6 +94,12 @@ pub struct SeriesEvent {
     pub score: f64,
 }
 
+/// The first bucket still open at `watermark`: bucket b is closed when
+/// (b + 1)·width + lateness <= watermark.
+pub(crate) fn first_open(r: &Resolution, watermark: i64, lateness_ms: i64) -> i64 {
+    watermark.saturating_sub(lateness_ms).div_euclid(r.bucket_ms)
+}
+
 /// Catching up on a long silence feeds at most this many empty buckets to the detector (its
 /// baseline has forgotten the past by then).
 const MAX_CATCH_UP: i64 = 256;
@@ -137,9 +143,10 @@ impl Series {
         f64::from(self.last_score)
     }
 
-    /// Adds one message at event time `t`; `false` when its bucket is already closed (late).
-    pub(crate) fn add(&mut self, r: &Resolution, t: i64, compound: Option<f64>) -> bool {
-        let b = t.div_euclid(r.bucket_ms);
+    /// Adds one message to bucket `b` (`t.div_euclid(r.bucket_ms)` for event time `t`: the
+    /// same for every series a message goes to, so computed once per message); `false` when
+    /// that bucket is already closed (late).
+    pub(crate) fn add_to(&mut self, r: &Resolution, b: i64, compound: Option<f64>) -> bool {
         if let Some(nc) = self.next_close {
             if b < nc {
                 self.late += 1;
@@ -185,8 +192,17 @@ impl Series {
         lateness_ms: i64,
         out: &mut Vec<SeriesEvent>,
     ) {
-        // Bucket b is closed when (b + 1)·width + lateness <= watermark.
-        let limit = watermark.saturating_sub(lateness_ms).div_euclid(r.bucket_ms); // first open
+        self.close_to(r, idx, first_open(r, watermark, lateness_ms), out);
+    }
+
+    /// [`Series::close`] with the first open bucket already computed ([`first_open`]).
+    pub(crate) fn close_to(
+        &mut self,
+        r: &Resolution,
+        idx: usize,
+        limit: i64,
+        out: &mut Vec<SeriesEvent>,
+    ) {
         let Some(mut nc) = self.next_close else {
             // A new series: what is closed already has nothing to feed.
             self.next_close = Some(limit);

@@ -188,9 +188,15 @@ pub struct AnalyticsStats {
 }
 
 struct KeyState {
+    key: SeriesKey,
     series: Box<[Series]>,
     recent: VecDeque<Recent>,
 }
+
+/// A series' place in [`Analytics`]: what the engine stage keeps per rule and subscriber, so
+/// that recording a match touches no hash map and clones no key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Slot(u32);
 
 /// Intensity, reactions, bursts and recent messages of many series, driven by hand:
 /// [`Analytics::record`] for each matched message, [`Analytics::advance`] now and then (e.g.
@@ -198,11 +204,18 @@ struct KeyState {
 pub struct Analytics {
     cfg: AnalyticsConfig,
     scorers: LanguageScorers,
-    keys: HashMap<SeriesKey, KeyState>,
+    /// Where each series' state is in `states`.
+    index: HashMap<SeriesKey, Slot>,
+    /// Every series that has matched, in order of first match (never removed).
+    states: Vec<KeyState>,
+    /// Reused by `record_scored` for the slots of its keys.
+    slots: Vec<Slot>,
+    /// Reused by `record_slots`: per resolution, the first open bucket and the message's.
+    at: Vec<(i64, i64)>,
     watermark: i64,
     recent_bytes: usize,
     recent_live: usize,
-    order: VecDeque<(SeriesKey, u64)>,
+    order: VecDeque<(Slot, u64)>,
     seq: u64,
     stats: AnalyticsStats,
 }
@@ -221,7 +234,10 @@ impl Analytics {
         Analytics {
             cfg,
             scorers,
-            keys: HashMap::new(),
+            index: HashMap::new(),
+            states: Vec::new(),
+            slots: Vec::new(),
+            at: Vec::new(),
             watermark: i64::MIN,
             recent_bytes: 0,
             recent_live: 0,
@@ -277,6 +293,39 @@ impl Analytics {
         keys: &[SeriesKey],
         now_ms: i64,
     ) -> Vec<AnalyticsEvent> {
+        let mut slots = std::mem::take(&mut self.slots);
+        slots.clear();
+        slots.extend(keys.iter().map(|k| self.slot(k)));
+        let events = self.record_slots(m, reaction, &slots, now_ms);
+        self.slots = slots;
+        events
+    }
+
+    /// The slot of a series, created (empty) on first use.
+    pub(crate) fn slot(&mut self, key: &SeriesKey) -> Slot {
+        if let Some(&s) = self.index.get(key) {
+            return s;
+        }
+        let slot = Slot(u32::try_from(self.states.len()).unwrap_or(u32::MAX));
+        let n = self.cfg.resolutions.len();
+        let burst = self.cfg.burst;
+        self.states.push(KeyState {
+            key: key.clone(),
+            series: (0..n).map(|_| Series::new(burst)).collect(),
+            recent: VecDeque::new(),
+        });
+        self.index.insert(key.clone(), slot);
+        slot
+    }
+
+    /// [`Analytics::record_scored`] for series given by slot (as the engine stage does).
+    pub(crate) fn record_slots(
+        &mut self,
+        m: Arc<Message>,
+        reaction: Option<Reaction>,
+        slots: &[Slot],
+        now_ms: i64,
+    ) -> Vec<AnalyticsEvent> {
         self.stats.messages += 1;
         self.watermark = self.watermark.max(now_ms);
         let mut t = m.timestamp.unwrap_or(now_ms);
@@ -288,28 +337,34 @@ impl Analytics {
         let bytes = std::mem::size_of::<Recent>()
             + m.text.len()
             + m.id.len()
-            + std::mem::size_of::<Message>() / keys.len().max(1);
+            + std::mem::size_of::<Message>() / slots.len().max(1);
         let mut events = Vec::new();
         let mut scratch = Vec::new();
-        for key in keys {
-            let n = self.cfg.resolutions.len();
-            let burst = self.cfg.burst;
-            if !self.keys.contains_key(key) {
-                let st = KeyState {
-                    series: (0..n).map(|_| Series::new(burst)).collect(),
-                    recent: VecDeque::new(),
-                };
-                self.keys.insert(key.clone(), st);
-            }
-            let Some(st) = self.keys.get_mut(key) else { continue };
-            for (i, (s, r)) in st.series.iter_mut().zip(&self.cfg.resolutions).enumerate() {
-                s.close(r, i, self.watermark, self.cfg.lateness_ms, &mut scratch);
-                if !s.add(r, t, compound) {
+        // Per resolution, once per message: the first open bucket and the message's bucket.
+        let mut at = std::mem::take(&mut self.at);
+        at.clear();
+        at.extend(self.cfg.resolutions.iter().map(|r| {
+            (
+                intensity::first_open(r, self.watermark, self.cfg.lateness_ms),
+                t.div_euclid(r.bucket_ms),
+            )
+        }));
+        for &slot in slots {
+            let Some(st) = self.states.get_mut(slot.0 as usize) else { continue };
+            for (i, ((s, r), &(open, b))) in
+                st.series.iter_mut().zip(&self.cfg.resolutions).zip(&at).enumerate()
+            {
+                s.close_to(r, i, open, &mut scratch);
+                if !s.add_to(r, b, compound) {
                     self.stats.late += 1;
                 }
             }
-            events
-                .extend(scratch.drain(..).map(|event| AnalyticsEvent { key: key.clone(), event }));
+            if !scratch.is_empty() {
+                let key = &st.key;
+                events.extend(
+                    scratch.drain(..).map(|event| AnalyticsEvent { key: key.clone(), event }),
+                );
+            }
             if self.cfg.recent_per_key > 0 {
                 self.seq += 1;
                 let r = Recent { time_ms: t, message: m.clone(), reaction, seq: self.seq, bytes };
@@ -321,7 +376,7 @@ impl Analytics {
                 }
                 self.recent_bytes += bytes;
                 self.recent_live += 1;
-                self.order.push_back((key.clone(), self.seq));
+                self.order.push_back((slot, self.seq));
                 while st.recent.len() > self.cfg.recent_per_key {
                     if let Some(old) = st.recent.pop_front() {
                         self.recent_bytes -= old.bytes;
@@ -330,6 +385,7 @@ impl Analytics {
                 }
             }
         }
+        self.at = at;
         self.enforce_recent_cap();
         events
     }
@@ -337,8 +393,8 @@ impl Analytics {
     /// Drops the oldest kept messages (over all series) until under the memory cap.
     fn enforce_recent_cap(&mut self) {
         while self.recent_bytes > self.cfg.recent_memory_cap {
-            let Some((key, seq)) = self.order.pop_front() else { break };
-            if let Some(st) = self.keys.get_mut(&key) {
+            let Some((slot, seq)) = self.order.pop_front() else { break };
+            if let Some(st) = self.states.get_mut(slot.0 as usize) {
                 if let Some(i) = st.recent.iter().position(|r| r.seq == seq) {
                     if let Some(old) = st.recent.remove(i) {
                         self.recent_bytes -= old.bytes;
@@ -351,7 +407,7 @@ impl Analytics {
         // Entries already dropped by the per-series bound are stale here: compact.
         if self.order.len() > 2 * self.recent_live + 1024 {
             let live: std::collections::HashSet<u64> =
-                self.keys.values().flat_map(|st| st.recent.iter().map(|r| r.seq)).collect();
+                self.states.iter().flat_map(|st| st.recent.iter().map(|r| r.seq)).collect();
             self.order.retain(|e| live.contains(&e.1));
         }
     }
@@ -362,10 +418,11 @@ impl Analytics {
         self.watermark = self.watermark.max(now_ms);
         let mut events = Vec::new();
         let mut scratch = Vec::new();
-        for (key, st) in &mut self.keys {
+        for st in &mut self.states {
             for (i, (s, r)) in st.series.iter_mut().zip(&self.cfg.resolutions).enumerate() {
                 s.close(r, i, self.watermark, self.cfg.lateness_ms, &mut scratch);
             }
+            let key = &st.key;
             events
                 .extend(scratch.drain(..).map(|event| AnalyticsEvent { key: key.clone(), event }));
         }
@@ -389,26 +446,26 @@ impl Analytics {
         to_ms: i64,
     ) -> Option<Vec<Point>> {
         let r = self.cfg.resolutions.get(res)?;
-        let st = self.keys.get(key)?;
+        let st = self.state(key)?;
         let from = from_ms.max(to_ms - r.span_ms);
         Some(st.series[res].points(r, from, to_ms))
     }
 
     /// The kept messages of a series with event time in `[from_ms, to_ms]`, oldest first.
     pub fn recent(&self, key: &SeriesKey, from_ms: i64, to_ms: i64) -> Vec<&Recent> {
-        self.keys.get(key).map_or_else(Vec::new, |st| {
+        self.state(key).map_or_else(Vec::new, |st| {
             st.recent.iter().filter(|r| r.time_ms >= from_ms && r.time_ms <= to_ms).collect()
         })
     }
 
     /// Late messages of a series at resolution `res`.
     pub fn late(&self, key: &SeriesKey, res: usize) -> u64 {
-        self.keys.get(key).and_then(|st| st.series.get(res)).map_or(0, Series::late)
+        self.state(key).and_then(|st| st.series.get(res)).map_or(0, Series::late)
     }
 
     /// Whether a series is in a burst at resolution `res`.
     pub fn in_burst(&self, key: &SeriesKey, res: usize) -> bool {
-        self.keys.get(key).and_then(|st| st.series.get(res)).is_some_and(Series::in_burst)
+        self.state(key).and_then(|st| st.series.get(res)).is_some_and(Series::in_burst)
     }
 
     /// The `k` series (of `kind`: `"rule"`, `"subscriber"`, `"tag"`, or any with `None`) with
@@ -434,25 +491,30 @@ impl Analytics {
         f: impl Fn(&KeyState) -> f64,
     ) -> Vec<(SeriesKey, f64)> {
         let mut v: Vec<(SeriesKey, f64)> = self
-            .keys
+            .states
             .iter()
-            .filter(|(key, _)| kind.is_none_or(|kd| key.kind() == kd))
-            .map(|(key, st)| (key.clone(), f(st)))
+            .filter(|st| kind.is_none_or(|kd| st.key.kind() == kd))
+            .map(|st| (st, f(st)))
             .filter(|(_, x)| *x > 0.0)
+            .map(|(st, x)| (st.key.clone(), x))
             .collect();
         v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         v.truncate(k);
         v
     }
 
+    fn state(&self, key: &SeriesKey) -> Option<&KeyState> {
+        self.index.get(key).and_then(|s| self.states.get(s.0 as usize))
+    }
+
     /// Series (rules, subscribers, tags) that have matched at least once.
     pub fn active_keys(&self) -> usize {
-        self.keys.len()
+        self.states.len()
     }
 
     /// Bytes held by the series of one key (buckets, detectors; not the kept messages).
     pub fn series_bytes(&self, key: &SeriesKey) -> usize {
-        self.keys.get(key).map_or(0, |st| {
+        self.state(key).map_or(0, |st| {
             std::mem::size_of::<(SeriesKey, KeyState)>()
                 + key.name().len()
                 + st.series.iter().map(Series::bytes).sum::<usize>()

@@ -35,7 +35,7 @@ static VADER_EMOJI: &str = include_str!("../../data/vader/emoji_utf8_lexicon.txt
 /// A small, fast hasher for the lexicon's string keys (FxHash). The lexicon is fixed once built,
 /// so hostile input can only look keys up, never fill a bucket: no flooding risk.
 #[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
+pub(crate) struct FxHasher(u64);
 
 impl Hasher for FxHasher {
     fn write(&mut self, bytes: &[u8]) {
@@ -60,7 +60,7 @@ impl Hasher for FxHasher {
     }
 }
 
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
+pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// The three labels of a reaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -286,7 +286,10 @@ pub struct Lexicon {
     /// booster, a negation or a superlative.
     info: FxMap<Box<str>, WordInfo>,
     entries: usize,
-    emoji: HashMap<char, Box<str>>,
+    emoji: FxMap<char, Box<str>>,
+    /// One bit per Basic Multilingual Plane character: whether it is in `emoji` (so that
+    /// text in other scripts is not looked up character by character).
+    emoji_bmp: Vec<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -393,12 +396,17 @@ impl Lexicon {
     /// (entries that are not a single character are ignored, as VADER does).
     pub fn set_emoji_str(&mut self, text: &str) {
         self.emoji.clear();
+        self.emoji_bmp = vec![0; 1 << 10];
         for line in text.split('\n') {
             let mut f = line.trim().split('\t');
             let (Some(e), Some(d)) = (f.next(), f.next()) else { continue };
             let mut cs = e.chars();
             if let (Some(c), None) = (cs.next(), cs.next()) {
                 self.emoji.insert(c, d.into());
+                let u = c as usize;
+                if let Some(w) = self.emoji_bmp.get_mut(u >> 6) {
+                    *w |= 1 << (u & 63);
+                }
             }
         }
     }
@@ -406,6 +414,15 @@ impl Lexicon {
     /// The valence of a (lower-case) word, if the lexicon has it.
     pub fn valence(&self, word: &str) -> Option<f64> {
         self.info.get(word).and_then(|i| i.lex)
+    }
+
+    /// The description of an emoji, if `c` is one the lexicon describes.
+    fn emoji(&self, c: char) -> Option<&str> {
+        let u = c as usize;
+        if u < 1 << 16 && self.emoji_bmp.get(u >> 6).is_none_or(|w| w >> (u & 63) & 1 == 0) {
+            return None;
+        }
+        self.emoji.get(&c).map(|d| &**d)
     }
 
     fn word_info(&self, word: &str) -> WordInfo {
@@ -444,7 +461,7 @@ impl Lexicon {
         for w in NEGATE {
             info.entry((*w).into()).or_default().negate = true;
         }
-        Ok(Lexicon { info, entries, emoji: HashMap::new() })
+        Ok(Lexicon { info, entries, emoji: FxMap::default(), emoji_bmp: Vec::new() })
     }
 }
 
@@ -853,11 +870,14 @@ impl SentimentScorer {
             decode_entities(cur, work2);
             cur = work2;
         }
-        if !cur.is_ascii() && !self.lexicon.emoji.is_empty() {
+        if !cur.is_ascii()
+            && !self.lexicon.emoji.is_empty()
+            && cur.chars().any(|c| self.lexicon.emoji(c).is_some())
+        {
             work.clear();
             let mut prev_space = true;
             for c in cur.chars() {
-                if let Some(d) = self.lexicon.emoji.get(&c) {
+                if let Some(d) = self.lexicon.emoji(c) {
                     if !prev_space {
                         work.push(' ');
                     }
@@ -1148,8 +1168,14 @@ fn push_lower(word: &str, out: &mut String) {
         let lo = out.len();
         out.push_str(word);
         out[lo..].make_ascii_lowercase();
-    } else {
+    } else if word.contains('Σ') {
+        // The one context-dependent mapping (final sigma): the standard library's rule.
         out.push_str(&word.to_lowercase());
+    } else {
+        // Char by char is `str::to_lowercase` everywhere else, without its allocation.
+        for c in word.chars() {
+            out.extend(c.to_lowercase());
+        }
     }
 }
 
@@ -1257,6 +1283,28 @@ impl LanguageScorers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn push_lower_is_str_to_lowercase() {
+        for w in ["ΟΔΥΣΣΕΥΣ", "ΣΑΣ", "Σ", "İstanbul", "STRAẞE", "ǅemal", "ÀÉÎ", "東京", "ok", "Ⓐ"]
+        {
+            let mut out = String::from("x");
+            push_lower(w, &mut out);
+            assert_eq!(out, format!("x{}", w.to_lowercase()), "{w}");
+        }
+    }
+
+    #[test]
+    fn the_emoji_filter_finds_every_described_character() {
+        let l = Lexicon::vader();
+        for (&c, d) in &l.emoji {
+            assert_eq!(l.emoji(c), Some(&**d), "{c:?}");
+        }
+        assert_eq!(l.emoji('東'), None);
+        assert_eq!(l.emoji('a'), None);
+        // A lexicon without descriptions describes nothing.
+        assert_eq!(Lexicon::default().emoji('😀'), None);
+    }
 
     #[test]
     fn builtin_lexicon_parses_with_every_entry() {

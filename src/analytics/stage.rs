@@ -10,7 +10,10 @@
 //! [`EngineBuilder::analytics`]: crate::engine::EngineBuilder::analytics
 //! [`Delivery::reaction`]: crate::engine::Delivery::reaction
 
-use super::{Analytics, AnalyticsConfig, AnalyticsEvent, LanguageScorers, Reaction, SeriesKey};
+use super::sentiment::FxMap;
+use super::{
+    Analytics, AnalyticsConfig, AnalyticsEvent, LanguageScorers, Reaction, SeriesKey, Slot,
+};
 use crate::engine::EngineEvent;
 use crate::registry::{Registry, RuleId};
 use crate::Message;
@@ -167,6 +170,13 @@ fn score(rx: &Receiver<Work>, tx: &Sender<Work>) {
     }
 }
 
+/// What the stage keeps per matched rule.
+struct RuleSeries {
+    rule: Slot,
+    sub: Option<Slot>,
+    owner: Option<Arc<str>>,
+}
+
 fn run(
     registry: &Registry,
     analytics: &Mutex<Analytics>,
@@ -174,19 +184,18 @@ fn run(
     rx: &Receiver<Work>,
     report: Option<&Report>,
 ) {
-    // Series keys are built here, not on the matcher threads; and the owner of each rule,
-    // so that a rule's burst reaches its subscriber.
-    let mut rule_keys: HashMap<RuleId, (SeriesKey, Option<Arc<str>>)> = HashMap::new();
-    let mut sub_keys: HashMap<Arc<str>, SeriesKey> = HashMap::new();
-    let mut keys: Vec<SeriesKey> = Vec::new();
+    // Series are found here, not on the matcher threads: per rule, once, its series' slot,
+    // its owner's series' slot, and the owner (so that a rule's burst reaches its subscriber).
+    let mut rule_keys: FxMap<RuleId, RuleSeries> = FxMap::default();
+    let mut sub_keys: HashMap<Arc<str>, Slot> = HashMap::new();
+    let mut slots: Vec<Slot> = Vec::new();
     // The stage's clock: the latest event time (a message's timestamp, else its arrival
     // time), so that a replayed archive is bucketed by its own times; while no message comes,
     // it moves on with the wall clock, so that quiet series close their buckets.
     let mut clock = i64::MIN;
     let mut last_message = now_ms();
     let mut advanced = i64::MIN;
-    let route = |events: Vec<AnalyticsEvent>,
-                 rule_keys: &HashMap<RuleId, (SeriesKey, Option<Arc<str>>)>| {
+    let route = |events: Vec<AnalyticsEvent>, rule_keys: &FxMap<RuleId, RuleSeries>| {
         let Some(report) = report else { return };
         for event in events {
             let subscriber = match &event.key {
@@ -195,7 +204,7 @@ fn run(
                     .parse::<u64>()
                     .ok()
                     .and_then(|n| rule_keys.get(&RuleId(n)))
-                    .and_then(|(_, s)| s.clone()),
+                    .and_then(|r| r.owner.clone()),
                 SeriesKey::Tag(_) => None,
             };
             if let Some(subscriber) = subscriber {
@@ -218,19 +227,27 @@ fn run(
             Some(Work::Batch(batch)) => {
                 let mut start = 0;
                 for (message, cell, end) in batch.messages {
-                    keys.clear();
-                    for id in batch.rules.get(start..end).unwrap_or(&[]) {
-                        let (key, sub) = rule_keys.entry(*id).or_insert_with(|| {
-                            let sub = registry.get(*id).map(|info| info.subscriber.clone());
-                            (SeriesKey::rule(&id.0.to_string()), sub)
+                    slots.clear();
+                    let rules = batch.rules.get(start..end).unwrap_or(&[]);
+                    // The rule series first, then each owner's once (in order of first rule).
+                    for id in rules {
+                        let r = rule_keys.entry(*id).or_insert_with(|| {
+                            let owner = registry.get(*id).map(|info| info.subscriber.clone());
+                            let rule = a.slot(&SeriesKey::rule(&id.0.to_string()));
+                            let sub = owner.as_ref().map(|o| {
+                                *sub_keys
+                                    .entry(o.clone())
+                                    .or_insert_with(|| a.slot(&SeriesKey::Subscriber(o.clone())))
+                            });
+                            RuleSeries { rule, sub, owner }
                         });
-                        keys.push(key.clone());
-                        if let Some(sub) = sub {
-                            let k = sub_keys
-                                .entry(sub.clone())
-                                .or_insert_with(|| SeriesKey::Subscriber(sub.clone()));
-                            if !keys.contains(k) {
-                                keys.push(k.clone());
+                        slots.push(r.rule);
+                    }
+                    let n_rules = slots.len();
+                    for id in rules {
+                        if let Some(sub) = rule_keys.get(id).and_then(|r| r.sub) {
+                            if !slots[n_rules..].contains(&sub) {
+                                slots.push(sub);
                             }
                         }
                     }
@@ -238,7 +255,7 @@ fn run(
                     let reaction = cell.map(|c| c.get(&message));
                     let now = message.timestamp.unwrap_or(batch.now_ms);
                     clock = clock.max(now);
-                    events.extend(a.record_scored(message, reaction, &keys, now));
+                    events.extend(a.record_slots(message, reaction, &slots, now));
                 }
             }
             None => {}

@@ -476,6 +476,17 @@ pub fn run(args: EngineBench) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// CPU seconds this process has used (all threads, those ended included), from
+/// `/proc/self/stat` (clock ticks, assumed 100 per second); `None` elsewhere.
+fn process_cpu_secs() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at state (field 3).
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 /// `--analytics`: throughput without and with the analytics stage, alternated, 3 rounds
 /// each: 2 matcher threads (the target), the stage without reactions, and 1 matcher thread
 /// (a core left to the stage).
@@ -499,11 +510,19 @@ fn analytics_cost(
         ("1 matcher thread, with analytics", 1, &with),
     ];
     let mut got = vec![Vec::new(); runs.len()];
+    // CPU seconds of each run (all threads): on a shared machine, wall-clock throughput
+    // swings with the other processes' load; the CPU a run costs much less.
+    let mut cpu = vec![f64::MAX; runs.len()];
     for _ in 0..3 {
         for (k, (_, threads, s)) in runs.iter().enumerate() {
+            let c0 = process_cpu_secs();
             got[k].push(throughput(registry, messages, *threads, subs, s).0);
+            if let (Some(a), Some(b)) = (c0, process_cpu_secs()) {
+                cpu[k] = cpu[k].min(b - a);
+            }
         }
     }
+    let cpu_ratio = |with: usize, without: usize| cpu[without] / cpu[with];
     let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
     let ratio2 = best(&got[1]) / best(&got[0]);
     let ratio2c = best(&got[2]) / best(&got[0]);
@@ -519,15 +538,24 @@ fn analytics_cost(
             "ratio_2_threads": (ratio2 * 1000.0).round() / 1000.0,
             "ratio_2_threads_no_reactions": (ratio2c * 1000.0).round() / 1000.0,
             "ratio_1_thread": (ratio1 * 1000.0).round() / 1000.0,
+            "cpu_secs": cpu.iter().map(|c| (c * 100.0).round() / 100.0).collect::<Vec<_>>(),
+            "cpu_ratio_2_threads": (cpu_ratio(1, 0) * 1000.0).round() / 1000.0,
+            "cpu_ratio_2_threads_no_reactions": (cpu_ratio(2, 0) * 1000.0).round() / 1000.0,
         });
         println!("{o}");
         return ExitCode::SUCCESS;
     }
     println!();
-    println!("| run | round 1 | round 2 | round 3 | best |");
-    println!("|---|---:|---:|---:|---:|");
-    for ((name, _, _), v) in runs.iter().zip(&got) {
-        println!("| {name} | {:.0} | {:.0} | {:.0} | {:.0} msgs/s |", v[0], v[1], v[2], best(v));
+    println!("| run | round 1 | round 2 | round 3 | best | least CPU |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (((name, _, _), v), c) in runs.iter().zip(&got).zip(&cpu) {
+        println!(
+            "| {name} | {:.0} | {:.0} | {:.0} | {:.0} msgs/s | {c:.2} s |",
+            v[0],
+            v[1],
+            v[2],
+            best(v)
+        );
     }
     println!();
     println!(
@@ -535,6 +563,13 @@ fn analytics_cost(
         ratio2 * 100.0,
         ratio2c * 100.0,
         ratio1 * 100.0
+    );
+    println!(
+        "CPU time without / with analytics (throughput on fully busy cores): 2 threads {:.1}% \
+         (no reactions {:.1}%), 1 thread {:.1}%",
+        cpu_ratio(1, 0) * 100.0,
+        cpu_ratio(2, 0) * 100.0,
+        cpu_ratio(4, 3) * 100.0
     );
     ExitCode::SUCCESS
 }

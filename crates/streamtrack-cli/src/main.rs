@@ -14,6 +14,7 @@ mod match_cmd;
 mod run_cmd;
 mod sentiment_cmd;
 mod state;
+mod watch_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -71,6 +72,9 @@ enum Command {
     Explain(explain_cmd::ExplainArgs),
     /// Count what rules would match over a file of messages, without subscribing them.
     DryRun(dry_run_cmd::DryRunArgs),
+    /// Watch the tracked conversation live in the terminal: per rule its volume, reactions,
+    /// bursts and latest message.
+    Watch(watch_cmd::WatchArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,5 +88,6 @@ fn main() -> ExitCode {
         Command::Bursts(args) => bursts_cmd::run(args),
         Command::Explain(args) => explain_cmd::run(args),
         Command::DryRun(args) => dry_run_cmd::run(args),
+        Command::Watch(args) => watch_cmd::run(args),
     }
 }
