@@ -11,6 +11,7 @@ mod explain_cmd;
 mod flood_bench;
 mod format;
 mod match_cmd;
+mod nats_cmd;
 mod run_cmd;
 mod sentiment_cmd;
 mod state;
@@ -71,6 +72,9 @@ enum Command {
     Explain(explain_cmd::ExplainArgs),
     /// Count what rules would match over a file of messages, without subscribing them.
     DryRun(dry_run_cmd::DryRunArgs),
+    /// Run on NATS JetStream (instances sharing a consumer and a KV bucket of rules), manage
+    /// the shared rules, publish messages.
+    Nats(nats_cmd::NatsArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,5 +88,6 @@ fn main() -> ExitCode {
         Command::Bursts(args) => bursts_cmd::run(args),
         Command::Explain(args) => explain_cmd::run(args),
         Command::DryRun(args) => dry_run_cmd::run(args),
+        Command::Nats(args) => nats_cmd::run(args),
     }
 }
