@@ -4,7 +4,7 @@
 
 use clap::{Args, Subcommand};
 use std::collections::VecDeque;
-use std::io::{self, BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -240,6 +240,8 @@ fn rules(args: RulesArgs) -> Result<ExitCode, String> {
                     format!("cannot list bucket {}: {e}", at.rules_bucket)
                 })?;
             keys.sort();
+            let stdout = io::stdout();
+            let mut out = stdout.lock();
             for key in keys {
                 let Ok(Some(value)) = nats.block_on(store.get(&key)) else { continue };
                 let mut o = serde_json::Map::new();
@@ -252,8 +254,11 @@ fn rules(args: RulesArgs) -> Result<ExitCode, String> {
                         o.insert("invalid".into(), String::from_utf8_lossy(&value).into());
                     }
                 }
-                println!("{}", serde_json::Value::Object(o));
+                if writeln!(out, "{}", serde_json::Value::Object(o)).is_err() {
+                    break; // a closed pipe (`| head`): nothing more to say
+                }
             }
+            let _ = out.flush();
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -337,7 +342,8 @@ fn run_instance(a: RunArgs) -> Result<ExitCode, String> {
     let ack_wait = secs(a.ack_wait, "ack-wait")?;
     let window = secs(a.duplicate_window, "duplicate-window")?;
     let log_every = secs(a.log_every, "log-every")?;
-    let dead_letter = a.dead_letter.clone().unwrap_or_else(|| format!("streamtrack.dead.{}", a.stream));
+    let dead_letter =
+        a.dead_letter.clone().unwrap_or_else(|| format!("streamtrack.dead.{}", a.stream));
     let rules_errors = a
         .rules_errors
         .clone()
@@ -369,7 +375,8 @@ fn run_instance(a: RunArgs) -> Result<ExitCode, String> {
         (Box::new(s), c)
     } else {
         nats.ensure_stream(&a.stream, &a.subject).map_err(e)?;
-        let settings = ConsumerSettings::default().ack_wait(ack_wait).max_ack_pending(a.max_ack_pending);
+        let settings =
+            ConsumerSettings::default().ack_wait(ack_wait).max_ack_pending(a.max_ack_pending);
         let consumer = nats.ensure_consumer(&a.stream, &a.consumer, &settings).map_err(e)?;
         let s = JetStreamSource::start(&nats, consumer, &dead_letter, a.batch);
         let c = s.counters();
@@ -390,9 +397,16 @@ fn run_instance(a: RunArgs) -> Result<ExitCode, String> {
     );
     let sink_counters = Arc::new(SinkCounters::default());
     let make_sink = {
-        let (nats, prefix, names, counters, abort) =
-            (nats.clone(), a.deliver_prefix.clone(), names.clone(), sink_counters.clone(), abort.clone());
-        move |sub: &str| JetStreamSink::new(&nats, &prefix, sub, names.clone(), counters.clone(), abort.clone())
+        let (nats, prefix, names, counters, abort) = (
+            nats.clone(),
+            a.deliver_prefix.clone(),
+            names.clone(),
+            sink_counters.clone(),
+            abort.clone(),
+        );
+        move |sub: &str| {
+            JetStreamSink::new(&nats, &prefix, sub, names.clone(), counters.clone(), abort.clone())
+        }
     };
     let mut builder = Engine::builder(registry).matcher_threads(a.threads.max(1));
     for sub in watcher.subscribers() {

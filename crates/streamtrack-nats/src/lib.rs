@@ -18,12 +18,11 @@
 #![deny(missing_docs)]
 
 mod rules;
+pub mod server;
 mod sink;
 mod source;
 
-pub use rules::{
-    rule_value, validate_rules, RuleNames, RulesEvent, RulesFollower, RulesWatcher,
-};
+pub use rules::{rule_value, validate_rules, RuleNames, RulesEvent, RulesFollower, RulesWatcher};
 pub use sink::{delivery_json, subject_token, JetStreamSink, SinkCounters};
 pub use source::{JetStreamSource, SourceCounters, SubjectSource};
 
@@ -96,7 +95,7 @@ impl ConsumerSettings {
 /// thread-based engine can use it from any thread. Cheap to clone.
 #[derive(Clone)]
 pub struct Nats {
-    rt: Arc<tokio::runtime::Runtime>,
+    rt: Arc<Rt>,
     client: async_nats::Client,
     js: jetstream::Context,
 }
@@ -127,18 +126,18 @@ impl Nats {
             })
             .map_err(|e| NatsError::ctx(&format!("cannot connect to {url}"), e))?;
         let js = jetstream::new(client.clone());
-        Ok(Nats { rt: Arc::new(rt), client, js })
+        Ok(Nats { rt: Arc::new(Rt(Some(rt))), client, js })
     }
 
     /// Runs a future on this connection's runtime, blocking the calling thread (which must not
     /// be one of the runtime's).
     pub fn block_on<F: Future>(&self, f: F) -> F::Output {
-        self.rt.block_on(f)
+        self.rt.get().block_on(f)
     }
 
     /// The runtime's handle, to spawn tasks.
     pub fn handle(&self) -> tokio::runtime::Handle {
-        self.rt.handle().clone()
+        self.rt.get().handle().clone()
     }
 
     /// The core NATS client.
@@ -213,18 +212,82 @@ impl Nats {
     }
 
     /// The KV bucket `name`, created (history 1) if absent.
+    ///
+    /// The bucket's stream is created directly (the KV conventions: `KV_<name>` on
+    /// `$KV.<name>.>`, one message per key, roll-ups, direct get) rather than through
+    /// async-nats' `create_key_value`, which first reads account fields that servers before
+    /// 2.10 (Debian's 2.9) do not send.
     pub fn ensure_bucket(&self, name: &str) -> Result<kv::Store, NatsError> {
         self.block_on(async {
-            match self.js.get_key_value(name).await {
-                Ok(s) => Ok(s),
-                Err(_) => self
-                    .js
-                    .create_key_value(kv::Config { bucket: name.to_string(), ..Default::default() })
-                    .await
-                    .map_err(|e| e.to_string()),
+            if let Ok(s) = self.js.get_key_value(name).await {
+                return Ok(s);
             }
+            self.js
+                .get_or_create_stream(stream::Config {
+                    name: format!("KV_{name}"),
+                    subjects: vec![format!("$KV.{name}.>")],
+                    max_messages_per_subject: 1,
+                    discard: stream::DiscardPolicy::New,
+                    allow_rollup: true,
+                    deny_delete: true,
+                    allow_direct: true,
+                    duplicate_window: Duration::from_secs(120),
+                    num_replicas: 1,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            self.js.get_key_value(name).await.map_err(|e| e.to_string())
         })
         .map_err(|e| NatsError::ctx(&format!("cannot create or open the bucket {name}"), e))
+    }
+}
+
+/// The runtime, shut down without waiting when its last handle goes inside one of its own
+/// tasks (a task holding a [`Nats`] clone), where a blocking drop would panic.
+struct Rt(Option<tokio::runtime::Runtime>);
+
+impl Rt {
+    fn get(&self) -> &tokio::runtime::Runtime {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for Rt {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                rt.shutdown_background();
+            }
+        }
+    }
+}
+
+/// A value whose drop needs the runtime's context (async-nats subscriptions unsubscribe by
+/// spawning a task): dropped inside it, from any thread.
+pub(crate) struct InRuntime<T> {
+    value: Option<T>,
+    handle: tokio::runtime::Handle,
+}
+
+impl<T> InRuntime<T> {
+    pub(crate) fn new(value: T, handle: tokio::runtime::Handle) -> Self {
+        InRuntime { value: Some(value), handle }
+    }
+
+    pub(crate) fn get(&mut self) -> &mut T {
+        self.value.as_mut().expect("present until dropped")
+    }
+
+    pub(crate) fn into_inner(mut self) -> T {
+        self.value.take().expect("present until dropped")
+    }
+}
+
+impl<T> Drop for InRuntime<T> {
+    fn drop(&mut self) {
+        let _guard = self.handle.enter();
+        self.value.take();
     }
 }
 

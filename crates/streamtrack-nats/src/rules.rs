@@ -1,7 +1,7 @@
 //! Rules shared through a KV bucket: key = rule id, value = the rule's JSON object (`value`,
 //! `dialect`, `tag`, `subscriber`; an `id`, if present, must equal the key).
 
-use crate::{Nats, NatsError};
+use crate::{InRuntime, Nats, NatsError};
 use async_nats::jetstream::kv;
 use futures::StreamExt;
 use std::collections::{HashMap, HashSet};
@@ -129,8 +129,8 @@ struct Applier {
 impl Applier {
     fn parse(&self, key: &str, value: &[u8]) -> Result<RuleEntry, String> {
         let text = std::str::from_utf8(value).map_err(|e| format!("not UTF-8: {e}"))?;
-        let obj: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| format!("column {}: {e}", e.column()))?;
+        let obj: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("column {}: {e}", e.column()))?;
         let serde_json::Value::Object(obj) = obj else {
             return Err("column 1: a rule value must be a JSON object".into());
         };
@@ -144,7 +144,8 @@ impl Applier {
                 let at = text.find('{').unwrap_or(0) + 1;
                 let id_json = format!("\"id\":{},", serde_json::Value::from(key));
                 let empty = text[at..].trim_start().starts_with('}');
-                let id_json = if empty { id_json.trim_end_matches(',').to_string() } else { id_json };
+                let id_json =
+                    if empty { id_json.trim_end_matches(',').to_string() } else { id_json };
                 let mut l = String::with_capacity(text.len() + id_json.len());
                 l.push_str(&text[..at]);
                 l.push_str(&id_json);
@@ -220,7 +221,7 @@ impl Applier {
 pub struct RulesWatcher {
     nats: Nats,
     store: kv::Store,
-    watch: kv::Watch,
+    watch: InRuntime<kv::Watch>,
     applier: Applier,
     error_subject: String,
     events: Vec<RulesEvent>,
@@ -241,8 +242,13 @@ impl RulesWatcher {
         let bucket = store.name.clone();
         let (watch, pending) = nats
             .block_on(async {
-                let status = store.status().await.map_err(|e| e.to_string())?;
-                let pending = status.info.state.messages;
+                // Fresh stream information (the store's own status may be cached).
+                let stream = nats
+                    .jetstream()
+                    .get_stream(format!("KV_{}", store.name))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let pending = stream.cached_info().state.messages;
                 let w = store.watch_with_history(">").await.map_err(|e| e.to_string())?;
                 Ok::<_, String>((w, pending))
             })
@@ -250,7 +256,7 @@ impl RulesWatcher {
         let mut w = RulesWatcher {
             nats: nats.clone(),
             store,
-            watch,
+            watch: InRuntime::new(watch, nats.handle()),
             applier: Applier {
                 registry,
                 names,
@@ -267,7 +273,7 @@ impl RulesWatcher {
             let deadline = tokio::time::Instant::now() + timeout;
             loop {
                 let next = {
-                    let watch = &mut w.watch;
+                    let watch = w.watch.get();
                     nats.block_on(async { tokio::time::timeout_at(deadline, watch.next()).await })
                 };
                 match next {
@@ -324,8 +330,10 @@ impl RulesWatcher {
         on_event: impl Fn(&RulesEvent) + Send + Sync + 'static,
     ) -> RulesFollower {
         let shared = self.applier.shared.clone();
-        let RulesWatcher { nats, store, mut watch, mut applier, error_subject, .. } = self;
-        let n2 = nats.clone();
+        let RulesWatcher { nats, store, watch, mut applier, error_subject, .. } = self;
+        let mut watch = watch.into_inner();
+        // The task holds the client, not `Nats`: the runtime must not own its own last handle.
+        let client = nats.client().clone();
         let task = nats.handle().spawn(async move {
             let mut backoff = Duration::from_millis(100);
             loop {
@@ -333,7 +341,7 @@ impl RulesWatcher {
                     Some(Ok(entry)) => {
                         backoff = Duration::from_millis(100);
                         let ev = applier.apply(&entry, &on_new_subscriber);
-                        report_async(&n2, &error_subject, &applier.bucket, &ev).await;
+                        report_async(&client, &error_subject, &applier.bucket, &ev).await;
                         on_event(&ev);
                     }
                     Some(Err(e)) => on_event(&RulesEvent::WatchError(e.to_string())),
@@ -365,13 +373,13 @@ fn error_report(bucket: &str, ev: &RulesEvent) -> Option<String> {
 
 fn report(nats: &Nats, subject: &str, bucket: &str, ev: &RulesEvent) {
     if error_report(bucket, ev).is_some() {
-        nats.block_on(report_async(nats, subject, bucket, ev));
+        nats.block_on(report_async(nats.client(), subject, bucket, ev));
     }
 }
 
-async fn report_async(nats: &Nats, subject: &str, bucket: &str, ev: &RulesEvent) {
+async fn report_async(client: &async_nats::Client, subject: &str, bucket: &str, ev: &RulesEvent) {
     if let Some(body) = error_report(bucket, ev) {
-        let _ = nats.client().publish(subject.to_string(), body.into()).await;
+        let _ = client.publish(subject.to_string(), body.into()).await;
     }
 }
 

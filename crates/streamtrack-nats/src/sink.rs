@@ -158,7 +158,11 @@ impl Sink for JetStreamSink {
             });
             match result {
                 Ok(ack) => {
-                    let c = if ack.duplicate { &self.counters.duplicates } else { &self.counters.published };
+                    let c = if ack.duplicate {
+                        &self.counters.duplicates
+                    } else {
+                        &self.counters.published
+                    };
                     c.fetch_add(1, Ordering::Relaxed);
                     return Ok(());
                 }

@@ -1,7 +1,7 @@
 //! Sources: a JetStream durable pull consumer (at-least-once) and a plain subject
 //! (at-most-once).
 
-use crate::{Nats, NatsError};
+use crate::{InRuntime, Nats, NatsError};
 use async_nats::jetstream::{self, consumer, AckKind};
 use futures::StreamExt;
 use std::collections::VecDeque;
@@ -211,7 +211,8 @@ impl Source for JetStreamSource {
         let done: Vec<_> = self.unacked.drain(..n.min(self.unacked.len())).collect();
         self.acked = processed;
         SourceCounters::add(&self.counters.acked, done.len() as u64);
-        self.nats.handle().spawn(async move {
+        // An acknowledgement is a publication queued to the client (no round trip).
+        self.nats.block_on(async move {
             for m in done {
                 let _ = m.ack().await;
             }
@@ -248,7 +249,7 @@ impl Drop for JetStreamSource {
 /// Malformed messages are counted, published to the dead-letter subject and skipped.
 pub struct SubjectSource {
     nats: Nats,
-    sub: async_nats::Subscriber,
+    sub: InRuntime<async_nats::Subscriber>,
     dead_letter: String,
     counters: Arc<SourceCounters>,
 }
@@ -273,7 +274,7 @@ impl SubjectSource {
             .map_err(|e| NatsError::ctx(&format!("cannot subscribe to {subject}"), e))?;
         Ok(SubjectSource {
             nats: nats.clone(),
-            sub,
+            sub: InRuntime::new(sub, nats.handle()),
             dead_letter: dead_letter.to_string(),
             counters: Arc::new(SourceCounters::default()),
         })
@@ -291,7 +292,7 @@ impl Source for SubjectSource {
         out: &mut Vec<Message>,
         max: usize,
     ) -> Result<SourceStatus, SourceError> {
-        let sub = &mut self.sub;
+        let sub = self.sub.get();
         let mut got = Vec::new();
         let ended = self.nats.block_on(async {
             match tokio::time::timeout(POLL_INTERVAL, sub.next()).await {
