@@ -89,6 +89,11 @@ impl NatsServer {
         &self.dir
     }
 
+    /// The server's process id while it runs (to read its CPU time, for example).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills the server (SIGKILL), keeping its storage.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -19,6 +19,9 @@ pub struct SinkCounters {
     pub duplicates: AtomicU64,
     /// Failed attempts (each retried).
     pub retries: AtomicU64,
+    /// Time spent publishing and waiting for the server's acknowledgements, in nanoseconds
+    /// (where a sink's time goes).
+    pub publish_nanos: AtomicU64,
 }
 
 /// The subject token for a subscriber name: ASCII letters, digits, `-` and `_` as they are,
@@ -152,10 +155,13 @@ impl Sink for JetStreamSink {
             }
             let js = self.nats.jetstream().clone();
             let subject = self.subject.clone();
+            let started = std::time::Instant::now();
             let result = self.nats.block_on(async move {
                 let ack = js.send_publish(subject, publish).await.map_err(|e| e.to_string())?;
                 ack.await.map_err(|e| e.to_string())
             });
+            let nanos = started.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+            self.counters.publish_nanos.fetch_add(nanos, Ordering::Relaxed);
             match result {
                 Ok(ack) => {
                     let c = if ack.duplicate {

@@ -37,7 +37,7 @@ impl SourceCounters {
 }
 
 enum Pulled {
-    Message(jetstream::Message),
+    Message(Box<jetstream::Message>),
     Error(String),
 }
 
@@ -160,7 +160,7 @@ async fn pull_loop(
             let item = match next {
                 Ok(m) => {
                     backoff = Duration::from_millis(100);
-                    Pulled::Message(m)
+                    Pulled::Message(Box::new(m))
                 }
                 Err(e) => Pulled::Error(format!("pull: {e}")),
             };
@@ -190,7 +190,7 @@ impl Source for JetStreamSource {
         };
         while let Some(p) = next.take() {
             match p {
-                Pulled::Message(m) => self.take(m, out)?,
+                Pulled::Message(m) => self.take(*m, out)?,
                 Pulled::Error(e) => {
                     SourceCounters::add(&self.counters.errors, 1);
                     return Err(SourceError::transient(e));
@@ -229,7 +229,7 @@ impl Drop for JetStreamSource {
         let mut back = Vec::new();
         while let Ok(p) = self.rx.try_recv() {
             if let Pulled::Message(m) = p {
-                back.push(m);
+                back.push(*m);
             }
         }
         back.extend(self.unacked.drain(..));
