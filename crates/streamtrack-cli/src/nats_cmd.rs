@@ -417,12 +417,16 @@ fn run_instance(a: RunArgs) -> Result<ExitCode, String> {
     let follower = {
         let slot = slot.clone();
         watcher.follow(
-            move |sub| {
-                if let Some(engine) = slot.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
-                    if let Err(e) = engine.attach(sub, make_sink(sub)) {
+            // After shutdown began there is no engine: the rule is not applied here.
+            move |sub| match slot.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+                Some(engine) => match engine.attach(sub, make_sink(sub)) {
+                    Ok(()) => true,
+                    Err(e) => {
                         eprintln!("error: cannot attach subscriber {sub:?}: {e}");
+                        false
                     }
-                }
+                },
+                None => false,
             },
             log_rule_event,
         )

@@ -164,7 +164,7 @@ impl Applier {
 
     /// Applies one entry; calls `announce` for a subscriber seen for the first time, before
     /// its first rule is live (so its sink is attached before any match for it).
-    fn apply(&mut self, entry: &kv::Entry, announce: &dyn Fn(&str)) -> RulesEvent {
+    fn apply(&mut self, entry: &kv::Entry, announce: &dyn Fn(&str) -> bool) -> RulesEvent {
         let revision = entry.revision;
         let key = entry.key.clone();
         let event = match entry.operation {
@@ -187,11 +187,20 @@ impl Applier {
         event
     }
 
-    fn put(&mut self, key: &str, value: &[u8], announce: &dyn Fn(&str)) -> Result<(), String> {
+    fn put(
+        &mut self,
+        key: &str,
+        value: &[u8],
+        announce: &dyn Fn(&str) -> bool,
+    ) -> Result<(), String> {
         let entry = self.parse(key, value)?;
         let subscriber = entry.subscriber.clone().unwrap_or_else(|| key.to_string());
-        if self.subscribers.insert(subscriber.clone()) {
-            announce(&subscriber);
+        if !self.subscribers.contains(&subscriber) {
+            // Its sink first, so that no match for it is made before it can be delivered.
+            if !announce(&subscriber) {
+                return Err(format!("not applied: no sink for the new subscriber {subscriber:?}"));
+            }
+            self.subscribers.insert(subscriber.clone());
         }
         let mut names = self.names.0.write().unwrap_or_else(PoisonError::into_inner);
         match self.keys.get(key) {
@@ -286,7 +295,7 @@ impl RulesWatcher {
                     Ok(None) => return Err(NatsError::new("the bucket watch ended")),
                     Ok(Some(Err(e))) => w.events.push(RulesEvent::WatchError(e.to_string())),
                     Ok(Some(Ok(entry))) => {
-                        let ev = w.applier.apply(&entry, &|_| {});
+                        let ev = w.applier.apply(&entry, &|_| true);
                         w.report(&ev);
                         w.events.push(ev);
                         if entry.delta == 0 {
@@ -322,11 +331,13 @@ impl RulesWatcher {
 
     /// Applies every later change, on the connection's runtime: `on_new_subscriber` is called
     /// for a subscriber seen for the first time (not those of [`subscribers`](Self::subscribers)),
-    /// before its first rule applies; `on_event` for each entry. A lost watch is re-established
+    /// before its first rule applies, and returns whether a sink is attached for it (if not,
+    /// the rule is rejected: a match nobody can receive would be acknowledged, i.e. lost);
+    /// `on_event` for each entry. A lost watch is re-established
     /// from the next revision, with back-off.
     pub fn follow(
         self,
-        on_new_subscriber: impl Fn(&str) + Send + Sync + 'static,
+        on_new_subscriber: impl Fn(&str) -> bool + Send + Sync + 'static,
         on_event: impl Fn(&RulesEvent) + Send + Sync + 'static,
     ) -> RulesFollower {
         let shared = self.applier.shared.clone();

@@ -26,7 +26,7 @@ fn instance(
     .unwrap();
     let events = Arc::new(Mutex::new(w.events().to_vec()));
     let ev = events.clone();
-    let f = w.follow(|_| {}, move |e| ev.lock().unwrap().push(e.clone()));
+    let f = w.follow(|_| true, move |e| ev.lock().unwrap().push(e.clone()));
     (nats, registry, f, events)
 }
 
@@ -187,4 +187,49 @@ fn an_invalid_rule_is_reported_and_skipped_and_the_previous_version_stays() {
         admin.block_on(store.put("r1", r#"{"value":"love","subscriber":"s1"}"#.into())).unwrap();
     wait_for("the fix", || f.revision() >= rev);
     assert_eq!(rule_text(&reg, "s1"), ["love"]);
+}
+
+#[test]
+fn a_new_subscriber_is_announced_before_its_first_rule_and_a_refusal_keeps_the_rule_out() {
+    let Some(server) =
+        NatsServer::start_or_skip("a_new_subscriber_is_announced_before_its_first_rule")
+    else {
+        return;
+    };
+    let nats = Nats::connect(&server.url()).unwrap();
+    let store = nats.ensure_bucket("rules").unwrap();
+    let registry = Registry::new();
+    let w = RulesWatcher::catch_up(
+        &nats,
+        store.clone(),
+        registry.clone(),
+        RuleNames::default(),
+        "errs",
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let accept = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let f = {
+        let (seen, accept, registry) = (seen.clone(), accept.clone(), registry.clone());
+        w.follow(
+            move |sub| {
+                // Called before the subscriber's first rule is live.
+                seen.lock().unwrap().push((sub.to_string(), registry.rules_of(sub).len()));
+                accept.load(std::sync::atomic::Ordering::SeqCst)
+            },
+            |_| {},
+        )
+    };
+    let rev = nats.block_on(store.put("a", r#"{"value":"x","subscriber":"new"}"#.into())).unwrap();
+    wait_for("the refused rule", || f.revision() >= rev);
+    assert_eq!(f.rejected(), 1);
+    assert!(registry.rules_of("new").is_empty());
+    accept.store(true, std::sync::atomic::Ordering::SeqCst);
+    let rev = nats.block_on(store.put("a", r#"{"value":"x","subscriber":"new"}"#.into())).unwrap();
+    wait_for("the accepted rule", || f.revision() >= rev);
+    assert_eq!(rule_text(&registry, "new"), ["x"]);
+    let rev = nats.block_on(store.put("b", r#"{"value":"y","subscriber":"new"}"#.into())).unwrap();
+    wait_for("the second rule", || f.revision() >= rev);
+    assert_eq!(*seen.lock().unwrap(), [("new".to_string(), 0), ("new".to_string(), 0)]);
 }
