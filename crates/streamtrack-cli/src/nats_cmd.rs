@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use streamtrack::engine::{Engine, Source};
+use streamtrack::engine::{Engine, EngineEvent, Source};
 use streamtrack::Registry;
 use streamtrack_nats::{
     delivery_stream_name, validate_rules, ConsumerSettings, JetStreamSink, JetStreamSource, Nats,
@@ -408,7 +408,18 @@ fn run_instance(a: RunArgs) -> Result<ExitCode, String> {
             JetStreamSink::new(&nats, &prefix, sub, names.clone(), counters.clone(), abort.clone())
         }
     };
-    let mut builder = Engine::builder(registry).matcher_threads(a.threads.max(1));
+    let logged = AtomicU32::new(0);
+    let mut builder =
+        Engine::builder(registry).matcher_threads(a.threads.max(1)).on_event(move |ev| match ev {
+            // The first 10 source problems are shown, then only counted (`counts:` lines).
+            EngineEvent::Source(e) if logged.fetch_add(1, Ordering::Relaxed) < 10 => {
+                eprintln!("source: {e}")
+            }
+            EngineEvent::SinkFailed { subscriber, error } => {
+                eprintln!("error: the deliveries to {subscriber:?} failed: {error}")
+            }
+            _ => {}
+        });
     for sub in watcher.subscribers() {
         builder = builder.attach(&sub, make_sink(&sub));
     }

@@ -124,7 +124,14 @@ impl JetStreamSource {
                 });
                 SourceCounters::add(&self.counters.malformed, 1);
                 SourceCounters::add(&self.counters.acked, 1);
-                Err(SourceError::malformed(seq, format!("stream message {reason}")))
+                let at = seq.map_or_else(String::new, |s| format!(" (stream sequence {s})"));
+                Err(SourceError::malformed(
+                    None,
+                    format!(
+                        "a stream message{at} is not a message ({reason}); sent to {}",
+                        self.dead_letter
+                    ),
+                ))
             }
         }
     }
