@@ -11,6 +11,7 @@ mod explain_cmd;
 mod flood_bench;
 mod format;
 mod match_cmd;
+mod nats_cmd;
 mod run_cmd;
 mod sentiment_cmd;
 mod state;
@@ -75,6 +76,9 @@ enum Command {
     /// Watch the tracked conversation live in the terminal: per rule its volume, reactions,
     /// bursts and latest message.
     Watch(watch_cmd::WatchArgs),
+    /// Run on NATS JetStream (instances sharing a consumer and a KV bucket of rules), manage
+    /// the shared rules, publish messages.
+    Nats(nats_cmd::NatsArgs),
 }
 
 fn main() -> ExitCode {
@@ -89,5 +93,6 @@ fn main() -> ExitCode {
         Command::Explain(args) => explain_cmd::run(args),
         Command::DryRun(args) => dry_run_cmd::run(args),
         Command::Watch(args) => watch_cmd::run(args),
+        Command::Nats(args) => nats_cmd::run(args),
     }
 }
