@@ -13,6 +13,7 @@ mod format;
 mod match_cmd;
 mod run_cmd;
 mod sentiment_cmd;
+mod serve_cmd;
 mod state;
 
 use clap::{Parser, Subcommand};
@@ -71,6 +72,8 @@ enum Command {
     Explain(explain_cmd::ExplainArgs),
     /// Count what rules would match over a file of messages, without subscribing them.
     DryRun(dry_run_cmd::DryRunArgs),
+    /// Serve the live view: a page, a JSON API and an SSE stream of what the rules match.
+    Serve(serve_cmd::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,5 +87,6 @@ fn main() -> ExitCode {
         Command::Bursts(args) => bursts_cmd::run(args),
         Command::Explain(args) => explain_cmd::run(args),
         Command::DryRun(args) => dry_run_cmd::run(args),
+        Command::Serve(args) => serve_cmd::run(args),
     }
 }
