@@ -155,11 +155,7 @@ fn post(rng: &mut Rng, n: u64, text: &str) -> Message {
 }
 
 fn add(view: &View, (id, value, tag): (&str, &str, &str)) {
-    let mut r = NewViewRule::default();
-    r.id = Some(id.into());
-    r.value = value.into();
-    r.tag = Some(tag.into());
-    let reply = view.add_rule(r, false);
+    let reply = view.add_rule(NewViewRule::new(value).id(id).tag(Some(tag.into())), false);
     if reply.status != 201 {
         eprintln!("warning: built-in rule {id}: {}", reply.body);
     }

@@ -2,6 +2,7 @@
 //! Lines file (replayed) or standard input (live). See README, "Live view".
 
 use clap::Args;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,13 +49,11 @@ pub struct ServeArgs {
 }
 
 fn entry_rule(e: &streamtrack::rules_file::RuleEntry) -> NewViewRule {
-    let mut r = NewViewRule::default();
-    r.id = Some(e.id.clone());
-    r.value = e.value.clone();
-    r.dialect = Some(if e.rule.dialect() == Dialect::Track { "track" } else { "rule" }.into());
-    r.tag = e.tag.clone();
-    r.subscriber = Some(e.subscriber.clone().unwrap_or_else(|| e.id.clone()));
-    r
+    NewViewRule::new(e.value.clone())
+        .id(e.id.clone())
+        .dialect(e.rule.dialect())
+        .tag(e.tag.clone())
+        .subscriber(e.subscriber.clone().unwrap_or_else(|| e.id.clone()))
 }
 
 /// The view over the rules: in memory, or stored in `--state` (made those of `--rules` when
@@ -143,14 +142,18 @@ pub fn run(args: ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    println!(
+    // Not println!: a closed stdout (a pipe whose reader went away) must not stop the server.
+    let mut out = std::io::stdout();
+    let _ = writeln!(
+        out,
         "streamtrack serve: http://{}/ ({} rules; input {}){}",
         server.local_addr(),
         view.rule_names().len(),
         if input == Input::Stdin { "standard input, live" } else { &args.input },
         if changes { "" } else { "; rule changes off: bound beyond loopback without --token" }
     );
-    println!("Ctrl-C stops.");
+    let _ = writeln!(out, "Ctrl-C stops.");
+    let _ = out.flush();
     wait_for_signal();
     server.stop();
     let finished = engine.shutdown();

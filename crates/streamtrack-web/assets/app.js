@@ -214,10 +214,21 @@
     g.fillStyle = "#8b97a3"; g.font = "10px system-ui";
     g.fillText(String(max), 2, top + 8); g.fillText("0", 2, h - bottom);
     g.strokeStyle = "#2a333d"; g.beginPath(); g.moveTo(left, h - bottom + 0.5); g.lineTo(w, h - bottom + 0.5); g.stroke();
+    // One score label per burst (a run of marked buckets), at its highest bucket.
+    const labelAt = new Set();
+    for (let i = 0; i < buckets.length; i++) {
+      if (!(buckets[i].burst_score >= BURST)) continue;
+      let best = i;
+      while (i + 1 < buckets.length && buckets[i + 1].burst_score >= BURST) {
+        i++;
+        if (buckets[i].burst_score > buckets[best].burst_score) best = i;
+      }
+      labelAt.add(best);
+    }
     let points = 0, lastX = null;
     buckets.forEach((b, i) => {
       const x = left + i * bw;
-      if (i % opts.tickEvery === 0) g.fillText(opts.fmt(b.t), x, h - 2);
+      if (i % opts.tickEvery === 0) { g.fillStyle = "#8b97a3"; g.fillText(opts.fmt(b.t), x, h - 2); }
       if (!b.count) return;
       points++;
       const bh = (h - top - bottom) * b.count / max;
@@ -225,11 +236,11 @@
       g.fillStyle = burst ? "#ffb020" : "#4aa3ff";
       g.fillRect(x + 0.5, h - bottom - bh, Math.max(1, bw - 1), bh);
       lastX = x + bw / 2;
-      if (burst) {
-        g.fillStyle = "#ffb020";
-        g.beginPath(); const y = h - bottom - bh - 3;
+      if (labelAt.has(i)) {
+        const y = h - bottom - bh - 3;
+        g.beginPath();
         g.moveTo(x + bw / 2, y); g.lineTo(x + bw / 2 - 4, y - 6); g.lineTo(x + bw / 2 + 4, y - 6); g.fill();
-        if (opts.labels) g.fillText(b.burst_score.toFixed(2), Math.min(x - 6, w - 24), Math.max(9, y - 8));
+        if (opts.labels) g.fillText("burst " + b.burst_score.toFixed(2), Math.max(left, Math.min(x - 20, w - 60)), Math.max(9, y - 8));
       }
     });
     canvas.dataset.points = String(points);
@@ -286,7 +297,7 @@
     $("messages-hint").hidden = true;
     $("messages-title").textContent = "Messages · " + id + " · " + hms(from) + (to - from > 1000 ? "–" + hms(to) : "");
     if (r.status !== 200) { ul.append(el("li", "error", r.body && r.body.error)); return; }
-    if (!r.body.messages.length) ul.append(el("li", "hint", "no kept message in this bucket"));
+    if (!r.body.messages.length) ul.append(el("li", "hint", "no message of this bucket is kept any more (the view keeps the last 1,000 per rule)"));
     for (const m of r.body.messages) ul.append(messageItem(m));
   }
 

@@ -241,14 +241,14 @@ fn check_change(app: &App, headers: &HeaderMap, q: &HashMap<String, String>) -> 
 /// Query parameters, or a 400 with the reason (never a panic on bad input).
 type Q = Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>;
 
-fn query(q: Q) -> Result<HashMap<String, String>, Response> {
-    q.map(|Query(m)| m).map_err(|e| reply(Reply::error(400, format!("bad query: {e}"))))
+fn query(q: Q) -> Result<HashMap<String, String>, Reply> {
+    q.map(|Query(m)| m).map_err(|e| Reply::error(400, format!("bad query: {e}")))
 }
 
 async fn index(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response {
     let q = match query(q) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(r) => return reply(r),
     };
     if let Some(r) = check_read(&app, &headers, &q) {
         return r;
@@ -259,7 +259,7 @@ async fn index(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response 
 async fn status(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response {
     let q = match query(q) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(r) => return reply(r),
     };
     if let Some(r) = check_read(&app, &headers, &q) {
         return r;
@@ -275,7 +275,7 @@ async fn status(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response
 async fn list_rules(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response {
     let q = match query(q) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(r) => return reply(r),
     };
     if let Some(r) = check_read(&app, &headers, &q) {
         return r;
@@ -287,7 +287,7 @@ async fn list_rules(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Resp
 async fn series(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response {
     let q = match query(q) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(r) => return reply(r),
     };
     if let Some(r) = check_read(&app, &headers, &q) {
         return r;
@@ -299,7 +299,7 @@ async fn series(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response
 async fn messages(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response {
     let q = match query(q) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(r) => return reply(r),
     };
     if let Some(r) = check_read(&app, &headers, &q) {
         return r;
@@ -333,7 +333,7 @@ fn column_at(text: &[u8], line: usize, column: usize) -> usize {
 async fn add_rule(State(app): State<Shared>, headers: HeaderMap, q: Q, body: Bytes) -> Response {
     let q = match query(q) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(r) => return reply(r),
     };
     if let Some(r) = check_change(&app, &headers, &q) {
         return r;
@@ -370,7 +370,7 @@ async fn remove_rule(
 ) -> Response {
     let q = match query(q) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(r) => return reply(r),
     };
     if let Some(r) = check_change(&app, &headers, &q) {
         return r;
@@ -417,7 +417,7 @@ fn hub_read(hub: &Hub, c: &mut Client) {
 async fn events(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response {
     let q = match query(q) {
         Ok(q) => q,
-        Err(r) => return r,
+        Err(r) => return reply(r),
     };
     if let Some(r) = check_read(&app, &headers, &q) {
         return r;

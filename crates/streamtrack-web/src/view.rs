@@ -6,8 +6,8 @@ use crate::hub::Hub;
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::time::Duration;
 use streamtrack::analytics::{Analytics, AnalyticsConfig, Resolution, SeriesKey};
 use streamtrack::dry_run::RecentMessages;
 use streamtrack::durable::DurableRegistry;
@@ -75,7 +75,16 @@ struct ViewRule {
     dialect: Dialect,
     tag: Option<String>,
     subscriber: String,
-    matcher: Arc<Matcher>,
+    /// The rule and its one-rule matcher for highlighting, compiled on first use (a view
+    /// over 100,000 rules compiles only those whose messages are looked at).
+    rule: Arc<Rule>,
+    matcher: Arc<OnceLock<Matcher>>,
+}
+
+impl ViewRule {
+    fn matcher(&self) -> &Matcher {
+        self.matcher.get_or_init(|| Matcher::new(std::slice::from_ref(&*self.rule)))
+    }
 }
 
 #[derive(Default)]
@@ -89,8 +98,8 @@ struct Table {
 #[derive(Default)]
 struct Pending {
     counts: HashMap<RuleId, u32>,
-    last: HashMap<RuleId, String>,
-    since: Option<Instant>,
+    /// The last message of each rule (a shared reference: no copy on the engine's threads).
+    last: HashMap<RuleId, Arc<Message>>,
 }
 
 /// Settings of a [`View`].
@@ -103,7 +112,8 @@ pub struct ViewConfig {
     pub recent_messages: usize,
     /// How often pending matches are published as one `tick` event (default 100 ms).
     pub tick: Duration,
-    /// The engine's analytics settings.
+    /// The engine's analytics settings (default: [`AnalyticsConfig::default`] keeping the
+    /// last 1,000 matched messages per rule).
     pub analytics: AnalyticsConfig,
 }
 
@@ -113,7 +123,9 @@ impl Default for ViewConfig {
             hub_capacity: 4096,
             recent_messages: 10_000,
             tick: Duration::from_millis(100),
-            analytics: AnalyticsConfig::default(),
+            // A click on a bucket lists its messages: keep minutes of them per rule, not
+            // the default 100 (the memory cap still bounds the whole).
+            analytics: AnalyticsConfig::default().with_recent(1000, 64 << 20),
         }
     }
 }
@@ -177,6 +189,7 @@ impl Reply {
 /// A rule to add, as `POST /api/rules` takes it.
 #[derive(Clone, Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
+#[non_exhaustive]
 pub struct NewViewRule {
     /// Its name (generated when absent).
     pub id: Option<String>,
@@ -189,6 +202,33 @@ pub struct NewViewRule {
     /// The owning subscriber (default [`VIEW_SUBSCRIBER`]; rules files may set it).
     #[serde(skip)]
     pub subscriber: Option<String>,
+}
+
+impl NewViewRule {
+    /// A rule with this text (dialect `rule`, a generated id, no tag).
+    pub fn new(value: impl Into<String>) -> Self {
+        NewViewRule { value: value.into(), ..Default::default() }
+    }
+    /// With this id.
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+    /// With this tag.
+    pub fn tag(mut self, tag: Option<String>) -> Self {
+        self.tag = tag;
+        self
+    }
+    /// In this dialect.
+    pub fn dialect(mut self, d: Dialect) -> Self {
+        self.dialect = Some(dialect_name(d).into());
+        self
+    }
+    /// Owned by this subscriber.
+    pub fn subscriber(mut self, s: impl Into<String>) -> Self {
+        self.subscriber = Some(s.into());
+        self
+    }
 }
 
 /// Milliseconds since the epoch.
@@ -257,7 +297,8 @@ impl View {
                 dialect: info.rule.dialect(),
                 tag: info.tag.as_deref().map(String::from),
                 subscriber: info.subscriber.to_string(),
-                matcher: Arc::new(Matcher::new(std::slice::from_ref(&info.rule))),
+                rule: Arc::new(info.rule.clone()),
+                matcher: Arc::new(OnceLock::new()),
             };
             t.names.insert(info.id, name.as_str().into());
             t.by_name.insert(name, vr);
@@ -328,30 +369,28 @@ impl View {
         })
     }
 
-    fn note_match(&self, m: &Message, rules: impl Iterator<Item = RuleId>) {
+    /// The sink's work per delivery: a counter per rule under a short lock (the engine's
+    /// dispatcher threads run it; it must stay cheap).
+    fn note_match(&self, m: &Arc<Message>, rules: impl Iterator<Item = RuleId>) {
         self.inner.matched.fetch_add(1, Ordering::Relaxed);
-        self.advance_clock(m.timestamp);
+        if m.timestamp.is_some() {
+            self.advance_clock(m.timestamp);
+        }
         let mut p = self.inner.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        p.since.get_or_insert_with(Instant::now);
         for id in rules {
             *p.counts.entry(id).or_default() += 1;
-            match p.last.get_mut(&id) {
-                Some(s) => {
-                    s.clear();
-                    s.push_str(&m.id);
-                }
-                None => {
-                    p.last.insert(id, m.id.clone());
-                }
-            }
+            p.last.insert(id, m.clone());
         }
     }
 
+    /// Moves the clock to event time `t` (arrival time when `None`).
     fn advance_clock(&self, t: Option<i64>) {
-        let wall = now_ms();
-        let t = t.unwrap_or(wall);
+        let t = match t {
+            Some(t) => t,
+            None => now_ms(),
+        };
         if self.inner.clock.fetch_max(t, Ordering::Relaxed) < t {
-            self.inner.clock_wall.store(wall, Ordering::Relaxed);
+            self.inner.clock_wall.store(now_ms(), Ordering::Relaxed);
         }
     }
 
@@ -411,7 +450,7 @@ impl View {
             if let Some(name) = t.names.get(&id) {
                 counts.insert(name.to_string(), n.into());
                 if let Some(m) = p.last.get(&id) {
-                    last.insert(name.to_string(), m.clone().into());
+                    last.insert(name.to_string(), m.id.clone().into());
                 }
             }
         }
@@ -419,6 +458,7 @@ impl View {
         if counts.is_empty() {
             return;
         }
+        // Messages without timestamps arrive now: the clock moves with the wall clock.
         let data = json!({ "clock": self.clock_ms(), "counts": counts, "last": last });
         self.inner.hub.publish("tick", data.to_string());
     }
@@ -501,12 +541,20 @@ impl View {
             return Reply::error(409, format!("a rule with id {name:?} exists"));
         }
         let sub = r.subscriber.unwrap_or_else(|| VIEW_SUBSCRIBER.to_string());
-        let matcher = Arc::new(Matcher::new(std::slice::from_ref(&rule)));
+        let kept = Arc::new(rule.clone());
         let id = match self.inner.rules.subscribe(&sub, rule, r.tag.clone(), &name) {
             Ok(id) => id,
             Err(e) => return Reply::error(400, e),
         };
-        let vr = ViewRule { id, value: r.value, dialect, tag: r.tag, subscriber: sub, matcher };
+        let vr = ViewRule {
+            id,
+            value: r.value,
+            dialect,
+            tag: r.tag,
+            subscriber: sub,
+            rule: kept,
+            matcher: Arc::new(OnceLock::new()),
+        };
         t.names.insert(id, name.as_str().into());
         let body = rule_json(&name, &vr, None);
         t.by_name.insert(name, vr);
@@ -668,7 +716,7 @@ impl View {
             for r in a.recent(&key, from, to).into_iter().rev().take(limit) {
                 let m = &r.message;
                 let spans = vr
-                    .matcher
+                    .matcher()
                     .find_with_spans(m, &mut scratch)
                     .into_iter()
                     .next()
