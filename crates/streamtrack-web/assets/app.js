@@ -39,11 +39,33 @@
     layoutCards();
   }
 
+  // What the charts show: rules, or tags (their rules summed). A tag's key is "#tag:" + tag.
+  const TAG = "#tag:";
+  const sel = (key) => key.startsWith(TAG) ? "tag=" + q(key.slice(TAG.length)) : "rule=" + q(key);
+  const keyOfRule = (id) => {
+    if ($("group").value !== "tag") return id;
+    const r = state.rules.find((x) => x.id === id);
+    return r && r.tag ? TAG + r.tag : null;
+  };
+  function items() {
+    if ($("group").value !== "tag") return state.rules;
+    const by = new Map();
+    for (const r of state.rules) {
+      if (!r.tag) continue;
+      const t = by.get(r.tag) || { id: TAG + r.tag, name: "#" + r.tag, value: "", rate: 0, burst_score: 0, n: 0 };
+      t.rate += r.rate || 0; t.burst_score = Math.max(t.burst_score, r.burst_score || 0); t.n++;
+      t.value += (t.value ? ", " : "") + r.id;
+      by.set(r.tag, t);
+    }
+    const key = $("sort").value === "burst" ? "burst_score" : "rate";
+    return [...by.values()].sort((a, b) => b[key] - a[key]);
+  }
   function shownRules() {
     const n = parseInt($("top-n").value, 10);
+    const all = items();
     const out = [];
-    for (const r of state.rules) if (state.pinned.has(r.id)) out.push(r);
-    for (const r of state.rules) {
+    for (const r of all) if (state.pinned.has(r.id)) out.push(r);
+    for (const r of all) {
       if (out.length >= Math.max(n, state.pinned.size)) break;
       if (!state.pinned.has(r.id)) out.push(r);
     }
@@ -126,9 +148,9 @@
     let c = state.cards.get(rule.id);
     if (c) return c;
     const root = el("div", "card");
-    root.dataset.rule = rule.id;
+    if (rule.id.startsWith(TAG)) root.dataset.tag = rule.id.slice(TAG.length); else root.dataset.rule = rule.id;
     const head = el("div", "head");
-    const name = el("span", "name", rule.id);
+    const name = el("span", "name", rule.name || rule.id);
     const value = el("span", "value", rule.value);
     value.title = rule.value;
     const rate = el("span", "rate", "");
@@ -176,7 +198,7 @@
   }
 
   async function refreshSeries(id) {
-    const r = await api("/api/series?rule=" + q(id) + "&resolution=1s");
+    const r = await api("/api/series?" + sel(id) + "&resolution=1s");
     if (r.status !== 200) return;
     state.series.set(id, r.body);
     draw(id);
@@ -184,7 +206,7 @@
     if (c && Date.now() - (c.minutesAt || 0) > 2000) { c.minutesAt = Date.now(); refreshMinutes(id); }
   }
   async function refreshMinutes(id) {
-    const r = await api("/api/series?rule=" + q(id) + "&resolution=1m&from=" + (Date.now() - 3600e3 * 100));
+    const r = await api("/api/series?" + sel(id) + "&resolution=1m&from=" + (Date.now() - 3600e3 * 100));
     if (r.status !== 200) return;
     const b = r.body.buckets;
     r.body.buckets = b.slice(Math.max(0, b.length - 60));
@@ -291,11 +313,11 @@
   }
 
   async function showMessages(id, from, to) {
-    const r = await api("/api/messages?rule=" + q(id) + "&from=" + from + "&to=" + to + "&limit=100");
+    const r = await api("/api/messages?" + sel(id) + "&from=" + from + "&to=" + to + "&limit=100");
     const ul = $("messages");
     ul.replaceChildren();
     $("messages-hint").hidden = true;
-    $("messages-title").textContent = "Messages · " + id + " · " + hms(from) + (to - from > 1000 ? "–" + hms(to) : "");
+    $("messages-title").textContent = "Messages · " + (id.startsWith(TAG) ? "#" + id.slice(TAG.length) : id) + " · " + hms(from) + (to - from > 1000 ? "–" + hms(to) : "");
     if (r.status !== 200) { ul.append(el("li", "error", r.body && r.body.error)); return; }
     if (!r.body.messages.length) ul.append(el("li", "hint", "no message of this bucket is kept any more (the view keeps the last 1,000 per rule)"));
     for (const m of r.body.messages) ul.append(messageItem(m));
@@ -338,7 +360,8 @@
       const d = JSON.parse(e.data);
       let unseen = false;
       for (const id of Object.keys(d.counts)) {
-        if (state.cards.has(id)) state.dirty.add(id); else unseen = true;
+        const k = keyOfRule(id);
+        if (k && state.cards.has(k)) state.dirty.add(k); else if (k) unseen = true;
       }
       scheduleRefresh(50);
       if (unseen && Date.now() - (state.lastRules || 0) > 2000) { state.lastRules = Date.now(); loadRules(); }
@@ -349,7 +372,9 @@
         const li = el("li", "", hms(d.t) + "  " + d.rule + "  burst (" + d.resolution + "), score " + d.score);
         $("burst-list").prepend(li);
       }
-      state.dirty.add(d.rule); scheduleRefresh(50);
+      const k = keyOfRule(d.rule);
+      if (k) state.dirty.add(k);
+      scheduleRefresh(50);
     });
     es.addEventListener("rules", () => loadRules());
     es.addEventListener("gap", (e) => {
@@ -382,6 +407,12 @@
   $("rule-value").addEventListener("input", () => { clearError(); $("dry-result").hidden = true; });
   $("sort").addEventListener("change", loadRules);
   $("top-n").addEventListener("change", layoutCards);
+  $("group").addEventListener("change", () => {
+    for (const c of state.cards.values()) c.root.remove();
+    state.cards.clear(); state.series.clear(); state.minutes.clear();
+    layoutCards();
+    for (const id of state.cards.keys()) refreshMinutes(id);
+  });
   window.addEventListener("resize", () => { for (const id of state.cards.keys()) draw(id); });
   setInterval(() => { for (const id of state.cards.keys()) state.dirty.add(id); scheduleRefresh(0); figures(); }, 1000);
   setInterval(() => { for (const id of state.cards.keys()) refreshMinutes(id); }, 10000);

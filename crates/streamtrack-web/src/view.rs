@@ -634,21 +634,37 @@ impl View {
             .ok_or_else(|| Reply::error(400, format!("resolution {name} is not kept")))
     }
 
-    fn rule_of(&self, q: &HashMap<String, String>) -> Result<ViewRule, Reply> {
-        let Some(name) = q.get("rule") else {
-            return Err(Reply::error(400, "rule: missing (the id of a rule)"));
+    /// The rules a query names: `rule=ID`, or `tag=T` (every rule with that tag); with the
+    /// key (`"rule"` or `"tag"`) and name to answer with.
+    fn targets(
+        &self,
+        q: &HashMap<String, String>,
+    ) -> Result<(&'static str, String, Vec<ViewRule>), Reply> {
+        let t = self.table();
+        if let Some(name) = q.get("rule") {
+            return t
+                .by_name
+                .get(name)
+                .map(|vr| ("rule", name.clone(), vec![vr.clone()]))
+                .ok_or_else(|| Reply::error(404, format!("no rule {name:?}")));
+        }
+        let Some(tag) = q.get("tag") else {
+            return Err(Reply::error(400, "rule (the id of a rule) or tag: missing"));
         };
-        self.table()
-            .by_name
-            .get(name)
-            .cloned()
-            .ok_or_else(|| Reply::error(404, format!("no rule {name:?}")))
+        let rules: Vec<ViewRule> =
+            t.by_name.values().filter(|vr| vr.tag.as_deref() == Some(tag)).cloned().collect();
+        if rules.is_empty() {
+            return Err(Reply::error(404, format!("no rule has tag {tag:?}")));
+        }
+        Ok(("tag", tag.clone(), rules))
     }
 
-    /// `GET /api/series?rule=ID[&resolution=1s|1m|1h][&from=&to=]`: the buckets (zeros
-    /// included) of a rule; `to` defaults to the view's clock, `from` to 120 buckets before.
+    /// `GET /api/series?rule=ID|tag=T[&resolution=1s|1m|1h][&from=&to=]`: the buckets (zeros
+    /// included) of a rule, or summed over the rules of a tag (mean compound weighted by
+    /// count, the highest burst score); `to` defaults to the view's clock, `from` to 119
+    /// buckets before.
     pub fn series(&self, q: &HashMap<String, String>) -> Reply {
-        let vr = match self.rule_of(q) {
+        let (kind, name, rules) = match self.targets(q) {
             Ok(v) => v,
             Err(r) => return r,
         };
@@ -663,40 +679,52 @@ impl View {
         if (to - from) / r.bucket_ms > 10_000 {
             return Reply::error(400, "from/to: at most 10,000 buckets at once");
         }
-        let key = SeriesKey::rule(&vr.id.0.to_string());
         let from = from - from.rem_euclid(r.bucket_ms);
-        let points = self.analytics().and_then(|a| {
-            a.lock().unwrap_or_else(PoisonError::into_inner).series(&key, res, from, to)
-        });
-        let buckets: Vec<Value> = points
-            .unwrap_or_default()
-            .iter()
-            .map(|p| {
+        let mut sum: BTreeMap<i64, Sum> = BTreeMap::new();
+        if let Some(a) = self.analytics() {
+            let a = a.lock().unwrap_or_else(PoisonError::into_inner);
+            for vr in &rules {
+                let key = SeriesKey::rule(&vr.id.0.to_string());
+                for p in a.series(&key, res, from, to).unwrap_or_default() {
+                    let e = sum.entry(p.start_ms).or_insert((0, 0, 0, 0, 0.0, 0.0, true));
+                    e.0 += u64::from(p.count);
+                    e.1 += u64::from(p.pos);
+                    e.2 += u64::from(p.neu);
+                    e.3 += u64::from(p.neg);
+                    e.4 += p.mean_compound * f64::from(p.count);
+                    e.5 = e.5.max(p.score);
+                    e.6 &= p.closed;
+                }
+            }
+        }
+        let buckets: Vec<Value> = sum
+            .into_iter()
+            .map(|(t, (count, pos, neu, neg, csum, score, closed))| {
                 json!({
-                    "t": p.start_ms,
-                    "count": p.count,
-                    "positive": p.pos,
-                    "neutral": p.neu,
-                    "negative": p.neg,
-                    "compound": round3(p.mean_compound),
-                    "burst_score": round3(p.score),
-                    "closed": p.closed,
+                    "t": t,
+                    "count": count,
+                    "positive": pos,
+                    "neutral": neu,
+                    "negative": neg,
+                    "compound": round3(if count > 0 { csum / count as f64 } else { 0.0 }),
+                    "burst_score": round3(score),
+                    "closed": closed,
                 })
             })
             .collect();
-        let name = q.get("rule").cloned().unwrap_or_default();
         Reply::ok(json!({
-            "rule": name,
+            kind: name,
             "resolution": res_name(r.bucket_ms),
             "bucket_ms": r.bucket_ms,
             "buckets": buckets,
         }))
     }
 
-    /// `GET /api/messages?rule=ID[&from=&to=][&limit=]`: the kept matched messages of a rule,
-    /// newest first, each with its matched spans (code-point offsets into `text`).
+    /// `GET /api/messages?rule=ID|tag=T[&from=&to=][&limit=]`: the kept matched messages of a
+    /// rule (or of the rules of a tag, each once), newest first, each with its matched spans
+    /// (code-point offsets into `text`).
     pub fn messages(&self, q: &HashMap<String, String>) -> Reply {
-        let vr = match self.rule_of(q) {
+        let (kind, name, rules) = match self.targets(q) {
             Ok(v) => v,
             Err(r) => return r,
         };
@@ -708,42 +736,64 @@ impl View {
             Ok(l) => l.unwrap_or(50).min(1000),
             Err(e) => return e,
         };
-        let key = SeriesKey::rule(&vr.id.0.to_string());
         let mut scratch = Scratch::new();
-        let mut out = Vec::new();
+        // Deduplicated by message id.
+        let mut found: Vec<Found> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
         if let Some(a) = self.analytics() {
             let a = a.lock().unwrap_or_else(PoisonError::into_inner);
-            for r in a.recent(&key, from, to).into_iter().rev().take(limit) {
-                let m = &r.message;
-                let spans = vr
-                    .matcher()
-                    .find_with_spans(m, &mut scratch)
-                    .into_iter()
-                    .next()
-                    .map(|s| char_spans(&m.text, &s.spans))
-                    .unwrap_or_default();
+            for vr in &rules {
+                let key = SeriesKey::rule(&vr.id.0.to_string());
+                for r in a.recent(&key, from, to).into_iter().rev().take(limit) {
+                    let m = &r.message;
+                    let spans = vr
+                        .matcher()
+                        .find_with_spans(m, &mut scratch)
+                        .into_iter()
+                        .next()
+                        .map(|s| char_spans(&m.text, &s.spans))
+                        .unwrap_or_default();
+                    match index.get(&m.id) {
+                        Some(&i) => found[i].3.extend(spans),
+                        None => {
+                            index.insert(m.id.clone(), found.len());
+                            let reaction = r.reaction.map(|x| {
+                                json!({
+                                    "compound": round3(x.compound),
+                                    "label": x.label().as_str(),
+                                })
+                            });
+                            found.push((r.time_ms, m.clone(), reaction, spans));
+                        }
+                    }
+                }
+            }
+        }
+        found.sort_by_key(|f| std::cmp::Reverse(f.0));
+        found.truncate(limit);
+        let out: Vec<Value> = found
+            .into_iter()
+            .map(|(t, m, reaction, mut spans)| {
+                spans.sort_unstable();
+                spans.dedup();
                 let url = m
                     .urls
                     .iter()
                     .flatten()
                     .filter_map(|u| u.expanded_url.as_deref())
                     .find_map(safe_link);
-                out.push(json!({
+                json!({
                     "id": m.id,
-                    "t": r.time_ms,
+                    "t": t,
                     "text": m.text,
                     "user": m.user,
                     "url": url,
                     "spans": spans,
-                    "reaction": r.reaction.map(|x| json!({
-                        "compound": round3(x.compound),
-                        "label": x.label().as_str(),
-                    })),
-                }));
-            }
-        }
-        let name = q.get("rule").cloned().unwrap_or_default();
-        Reply::ok(json!({ "rule": name, "messages": out }))
+                    "reaction": reaction,
+                })
+            })
+            .collect();
+        Reply::ok(json!({ kind: name, "messages": out }))
     }
 
     /// `GET /api/status`: counters and the clock.
@@ -758,6 +808,13 @@ impl View {
         }))
     }
 }
+
+/// A bucket summed over rules: count, positive, neutral, negative, compound sum, highest
+/// burst score, closed.
+type Sum = (u64, u64, u64, u64, f64, f64, bool);
+
+/// A listed message: its time, the message, its reaction, its spans.
+type Found = (i64, Arc<Message>, Option<Value>, Vec<[usize; 2]>);
 
 fn rule_json(name: &str, vr: &ViewRule, stats: Option<(f64, f64)>) -> Value {
     let mut v = json!({

@@ -279,6 +279,10 @@ fn the_token_guards_rule_changes_and_optionally_reads() {
 #[test]
 fn a_message_reaches_the_series_the_messages_and_the_stream() {
     let v = view(ViewConfig::default());
+    for (id, value) in [("tea", "tea"), ("it", "it")] {
+        let r = NewViewRule::new(value).id(id).tag(Some("drinks".into()));
+        assert_eq!(v.add_rule(r, false).status, 201);
+    }
     let server = start(&v, ServerConfig::default());
     let a = server.local_addr();
     let (tx, rx) = crossbeam_channel::bounded(16);
