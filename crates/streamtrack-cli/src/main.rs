@@ -60,7 +60,7 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run the streaming engine: messages (JSON Lines) in, every subscriber's deliveries out.
     Run(run_cmd::RunArgs),
-    /// Track a built-in stream of messages against built-in subscriptions and show live figures.
+    /// The live view (a page in the browser) on a built-in 60 s story; prints the URL, ends by itself.
     Demo(demo::DemoArgs),
     /// Score the reaction (VADER sentiment) of each message: JSON Lines in, each object out
     /// with `"reaction": {"compound", "pos", "neu", "neg", "label"}` added.

@@ -153,3 +153,54 @@ fn demo_prints_its_url_and_ends_by_itself() {
     assert!(text.contains("+ rule \"battery\""), "{text}");
     assert!(t.elapsed() < Duration::from_secs(30));
 }
+
+#[test]
+fn serve_replays_a_file_into_the_buckets_of_its_own_timestamps() {
+    let dir = std::env::temp_dir().join(format!("st-serve-replay-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("rules.jsonl");
+    std::fs::write(&rules, "{\"id\":\"love\",\"value\":\"love\"}\n").unwrap();
+    let input = dir.join("posts.jsonl");
+    // 2024-03-01T12:00:00Z = 1709294400000 ms.
+    std::fs::write(
+        &input,
+        "{\"id\":\"a\",\"text\":\"love it\",\"created_at\":\"2024-03-01T12:00:00.100Z\"}\n\
+         {\"id\":\"b\",\"text\":\"no\",\"created_at\":\"2024-03-01T12:00:00.200Z\"}\n\
+         {\"id\":\"c\",\"text\":\"I love <i>this</i>\",\"created_at\":\"2024-03-01T12:00:00.900Z\"}\n\
+         {\"id\":\"d\",\"text\":\"love again\",\"created_at\":\"2024-03-01T12:00:02.500Z\"}\n",
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--rules", rules.to_str().unwrap(), "--input", input.to_str().unwrap()])
+        .args(["--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut line).unwrap();
+    let addr: SocketAddr =
+        line.split("http://").nth(1).unwrap().split('/').next().unwrap().parse().unwrap();
+    let sv = Serve(child, addr, stdout);
+    let t0 = 1_709_294_400_000i64;
+    let path = format!("/api/series?rule=love&from={t0}&to={}", t0 + 2_000);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let counts = loop {
+        let v: serde_json::Value = serde_json::from_str(&http(sv.1, "GET", &path, "").1).unwrap();
+        let c: Vec<u64> =
+            v["buckets"].as_array().unwrap().iter().map(|b| b["count"].as_u64().unwrap()).collect();
+        if c.iter().sum::<u64>() == 3 || Instant::now() > deadline {
+            break c;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(counts, [2, 0, 1], "the 1 s buckets of 12:00:00, :01 and :02");
+    let v: serde_json::Value =
+        serde_json::from_str(&http(sv.1, "GET", "/api/messages?rule=love", "").1).unwrap();
+    let ids: Vec<&str> =
+        v["messages"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["d", "c", "a"]);
+    drop(sv);
+    let _ = std::fs::remove_dir_all(&dir);
+}
