@@ -204,3 +204,41 @@ fn serve_replays_a_file_into_the_buckets_of_its_own_timestamps() {
     drop(sv);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn serve_keeps_serving_when_its_standard_output_is_closed() {
+    // A free port, then `serve` with its stdout a pipe nobody reads (closed at once): printing
+    // the URL must not stop the server (it did: println! panics on a broken pipe).
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = std::env::temp_dir().join(format!("st-serve-pipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("rules.jsonl");
+    std::fs::write(&rules, "{\"id\":\"love\",\"value\":\"love\"}\n").unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--rules", rules.to_str().unwrap(), "--input", "-"])
+        .args(["--bind", &format!("127.0.0.1:{port}")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let answered = loop {
+        if TcpStream::connect(addr).is_ok() && http(addr, "GET", "/api/rules", "").0 == 200 {
+            break true;
+        }
+        if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Give a panicking server the time to die after its first answer too.
+    std::thread::sleep(Duration::from_millis(300));
+    let alive = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(answered && alive, "serve stopped when its stdout closed");
+}
