@@ -146,8 +146,10 @@ pub fn run(args: ServeArgs) -> ExitCode {
     let mut out = std::io::stdout();
     let _ = writeln!(
         out,
-        "streamtrack serve: http://{}/ ({} rules; input {}){}",
+        "streamtrack serve: http://{}/{} ({} rules; input {}){}",
         server.local_addr(),
+        // The page reads the token from the URL's fragment (never sent to the server).
+        args.token.as_ref().map_or(String::new(), |t| format!("#token={t}")),
         view.rule_names().len(),
         if input == Input::Stdin { "standard input, live" } else { &args.input },
         if changes { "" } else { "; rule changes off: bound beyond loopback without --token" }
