@@ -1,229 +1,295 @@
-//! `streamtrack demo`: the streaming engine on a built-in firehose, with live figures.
+//! `streamtrack demo`: the live view on a built-in story.
 //!
-//! A synthetic firehose (the workload generator's tweet-like messages, replayed from a pool
-//! with fresh ids) runs against a few thousand generated subscriptions plus a handful of
-//! readable showcase rules. Rules are added and removed through the registry while the
-//! engine runs, and every second a line shows messages/s, matches/s and what each showcase
-//! rule matched in that second. Output is plain text, one line per event, so it reads the
-//! same in a terminal, a pipe or a CI log.
+//! A replayed stream of short posts (generated here, deterministic, no network) tells a
+//! product launch: the Nimbus X phone launches (a positive burst), its competitor Stratus 5
+//! answers (a burst of its own), then a battery mishap turns the reactions negative (a
+//! negative burst). Rules change while it runs: one is added when the mishap starts, one is
+//! removed near the end. The page (`serve`'s) shows it live; the terminal gets the URL, a
+//! line every few seconds and a summary; `--seconds N` bounds it.
 
 use crate::format::group;
 use clap::Args;
-use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use streamtrack::engine::{CallbackSink, Delivery, Engine, SinkError};
-use streamtrack::registry::{NewRule, Registry, RuleId};
-use streamtrack::{Message, Rule};
-use streamtrack_workload::{RuleSetConfig, WorkloadConfig};
+use streamtrack::engine::ChannelSource;
+use streamtrack::registry::Registry;
+use streamtrack::Message;
+use streamtrack_web::{NewViewRule, Server, ServerConfig, View, ViewConfig, ViewRules};
 
 #[derive(Args)]
 pub struct DemoArgs {
-    /// How long to run, in seconds.
-    #[arg(long, default_value_t = 10)]
+    /// How long the story runs, in seconds (the page keeps serving for --linger seconds after).
+    #[arg(long, default_value_t = 60)]
     seconds: u64,
-    /// Generated subscriptions (rules of the standard workload mix).
-    #[arg(long, default_value_t = 5_000)]
-    subscriptions: usize,
-    /// Subscribers the generated subscriptions are spread over.
-    #[arg(long, default_value_t = 500)]
-    subscribers: usize,
+    /// Seconds the page stays up after the story ends.
+    #[arg(long, default_value_t = 0)]
+    linger: u64,
+    /// Address of the page (if 127.0.0.1:8080 is taken, a free port is used instead).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// Posts per second of background chatter (the story's own posts come on top).
+    #[arg(long, default_value_t = 40)]
+    rate: u32,
     /// Matcher threads (default: the number of cores).
     #[arg(long)]
     threads: Option<usize>,
 }
 
-/// Rules on words the generator emits often, so that each one visibly matches.
-const SHOWCASE: [&str; 5] =
-    ["tea", "\"prea frea\"", "#slea OR #hea", "from:bleat zea", "sou stou -frea"];
-/// Added while the demo runs.
-const ADDED: [&str; 2] = ["\"frea spea\"", "@noom8 OR from:noom8"];
-const SHOWCASE_SUBSCRIBER: &str = "showcase";
+/// The rules at the start: (id, rule, tag).
+const RULES: [(&str, &str, &str); 4] = [
+    ("nimbus", "nimbus OR #nimbusx", "launch"),
+    ("stratus", "stratus OR #stratus5", "competitor"),
+    ("launch-event", "\"launch event\" OR #auroralaunch OR keynote", "launch"),
+    ("phones", "phone OR phones OR smartphone", "market"),
+];
+/// Added when the mishap starts.
+const MISHAP_RULE: (&str, &str, &str) =
+    ("battery", "nimbus (battery OR overheating OR recall OR fire)", "mishap");
 
-/// Counts of the showcase subscriber's matches, per rule.
-type Counts = Arc<Mutex<HashMap<RuleId, u64>>>;
+/// A small deterministic generator (xorshift).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
+        v[(self.next() % v.len() as u64) as usize]
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        (self.next() % 10_000) as f64 / 10_000.0 < p
+    }
+}
 
-/// A showcase rule on screen: its column number, text and id while registered.
-struct Shown {
-    text: &'static str,
-    id: Option<RuleId>,
+const USERS: [&str; 12] = [
+    "maya_k",
+    "devon",
+    "techjules",
+    "ola",
+    "pixelpete",
+    "rin",
+    "samir",
+    "lowbatt",
+    "ana.b",
+    "gadgetguy",
+    "wren",
+    "kofi",
+];
+const CHATTER: [&str; 10] = [
+    "Coffee first, then the commute.",
+    "Anyone watching the match tonight?",
+    "Rain again. Of course.",
+    "My phone is at 3% and I forgot the charger",
+    "New playlist for the weekend, recommendations welcome",
+    "Lunch: the usual noodles, still great",
+    "Traffic on the bridge is terrible this morning",
+    "Finally finished that book, what an ending",
+    "Thinking about switching phones this year",
+    "The smartphone market feels so boring lately",
+];
+const LAUNCH: [&str; 8] = [
+    "The Nimbus X keynote was amazing, that camera! #AuroraLaunch",
+    "Just preordered the Nimbus X, so excited #NimbusX",
+    "Nimbus X looks gorgeous, love the new colours",
+    "Watching the Aurora launch event live, the Nimbus X is impressive",
+    "Nimbus X battery life claims are wild, can't wait to try it",
+    "Best launch event in years. Nimbus X wins. #AuroraLaunch",
+    "Hands-on with the Nimbus X: fast, bright, beautiful #NimbusX",
+    "Great keynote today, the Nimbus X is a real upgrade",
+];
+const COMPETITOR: [&str; 6] = [
+    "Helio answers with the Stratus 5, and it's cheaper than the Nimbus X",
+    "Stratus 5 announced: great price, good camera #Stratus5",
+    "Honestly the Stratus 5 looks like the better deal",
+    "Stratus 5 vs Nimbus X, I'm torn",
+    "Helio's Stratus 5 event was fun, nice surprise #Stratus5",
+    "The Stratus 5 screen is stunning, well played Helio",
+];
+const MISHAP: [&str; 8] = [
+    "My Nimbus X battery is overheating, this is terrible",
+    "Nimbus X caught fire on my desk?! Awful. #NimbusX",
+    "Aurora recall incoming? Nimbus X battery problems everywhere",
+    "Returning my Nimbus X, battery swelling, so disappointed",
+    "Nimbus X overheating while charging, scary and bad",
+    "Worst launch ever. Nimbus X recall now please",
+    "Nimbus X battery died in two hours. Horrible.",
+    "Aurora says they are investigating the Nimbus X battery reports. Not good.",
+];
+/// Hostile texts: shown as text by the page, never as HTML.
+const HOSTILE: [&str; 3] = [
+    "<script>alert('nimbus')</script> lol the Nimbus X",
+    "<img src=x onerror=alert(1)> Nimbus X review",
+    "Nimbus X \u{202E}gnirob si\u{202C} [javascript:alert(1)]",
+];
+
+/// Expected posts per second of each stream at story time `f` (0..1): (launch, competitor,
+/// mishap).
+fn intensity(f: f64) -> (f64, f64, f64) {
+    let bump = |f: f64, start: f64, peak: f64, end: f64, top: f64| {
+        if f < start || f > end {
+            0.0
+        } else if f < peak {
+            top * (f - start) / (peak - start)
+        } else {
+            top * (end - f) / (end - peak)
+        }
+    };
+    (
+        0.8 + bump(f, 0.12, 0.18, 0.40, 14.0),
+        0.6 + bump(f, 0.35, 0.42, 0.55, 10.0),
+        bump(f, 0.58, 0.66, 0.92, 14.0),
+    )
+}
+
+fn post(rng: &mut Rng, n: u64, text: &str) -> Message {
+    let mut m = Message::new(n.to_string(), text);
+    m.user = Some(rng.pick(&USERS).to_string());
+    if rng.chance(0.2) {
+        m.urls =
+            Some(vec![streamtrack::message::UrlEntity::new(format!("https://example.com/p/{n}"))]);
+    }
+    m
+}
+
+fn add(view: &View, (id, value, tag): (&str, &str, &str)) {
+    let reply = view.add_rule(NewViewRule::new(value).id(id).tag(Some(tag.into())), false);
+    if reply.status != 201 {
+        eprintln!("warning: built-in rule {id}: {}", reply.body);
+    }
 }
 
 pub fn run(args: DemoArgs) -> ExitCode {
-    let seconds = args.seconds.max(1);
-    let registry = Registry::new();
-    // The background subscriptions: the standard rule mix over many subscribers.
-    let mut generated = RuleSetConfig::default().rules(args.subscriptions + 10 * 100 * 20);
-    let churn_pool = generated.split_off(args.subscriptions.min(generated.len()));
-    let subscribers = args.subscribers.max(1);
-    let ids = registry.subscribe_all(generated.iter().enumerate().filter_map(|(i, g)| {
-        Some(NewRule {
-            subscriber: format!("user-{}", i % subscribers),
-            rule: g.parse().ok()?,
-            tag: None,
-        })
-    }));
-    let mut background: Vec<RuleId> = ids.into_iter().filter_map(Result::ok).collect();
-    let mut shown: Vec<Shown> = Vec::new();
-    for text in SHOWCASE {
-        shown.push(show(&registry, text));
+    let seconds = args.seconds.max(5);
+    let view = View::new(ViewRules::Plain(Registry::new()), ViewConfig::default());
+    for r in RULES {
+        add(&view, r);
     }
-
-    // A firehose replayed from a pool of generated messages, with fresh ids.
-    let pool: Arc<Vec<Message>> =
-        Arc::new(WorkloadConfig::default().seed(7).count(50_000).messages());
-    let firehose = {
-        let pool = pool.clone();
-        (0u64..).map(move |i| {
-            let mut m = pool[(i % pool.len() as u64) as usize].clone();
-            m.id = i.to_string();
-            m
-        })
-    };
-
-    let counts: Counts = Arc::new(Mutex::new(HashMap::new()));
-    let mut builder = Engine::builder(registry.clone());
-    if let Some(t) = args.threads {
-        builder = builder.matcher_threads(t);
-    }
-    for i in 0..subscribers {
-        builder = builder.attach(&format!("user-{i}"), CallbackSink::new(|_d| Ok(())));
-    }
-    let c = counts.clone();
-    builder = builder.attach(
-        SHOWCASE_SUBSCRIBER,
-        CallbackSink::new(move |d: Delivery| -> Result<(), SinkError> {
-            if let Delivery::Match { matching_rules, .. } = &d {
-                let mut c = c.lock().unwrap_or_else(PoisonError::into_inner);
-                for r in matching_rules {
-                    *c.entry(r.id).or_default() += 1;
+    let server = match Server::start(args.bind, view.clone(), ServerConfig::default()) {
+        Ok(s) => s,
+        Err(_) => {
+            let any = SocketAddr::new(args.bind.ip(), 0);
+            match Server::start(any, view.clone(), ServerConfig::default()) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("error: cannot serve on {}: {e}", args.bind);
+                    return ExitCode::from(1);
                 }
             }
-            Ok(())
-        }),
-    );
-    let threads =
-        args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-    println!(
-        "streamtrack demo: a synthetic firehose for {seconds} s against {} subscriptions \
-         of {} subscribers,",
-        group(background.len() as u64),
-        group(subscribers as u64)
-    );
-    println!(
-        "plus the showcase rules below; {threads} matcher threads. Rules are added and \
-         removed while it runs."
-    );
-    println!();
-    for (i, s) in shown.iter().enumerate() {
-        println!("  [{}] {}", i + 1, s.text);
-    }
-    println!();
-    print_header(shown.len() + ADDED.len());
-
-    let engine = match builder.start(streamtrack::engine::IterSource::new(firehose)) {
+        }
+    };
+    let (tx, rx) = crossbeam_channel::bounded(4096);
+    let engine = match view.start_engine(ChannelSource::new(rx), args.threads) {
         Ok(e) => e,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(1);
         }
     };
+    println!("streamtrack demo: open http://{}/", server.local_addr());
+    println!(
+        "A {seconds} s story: the Nimbus X launches, the Stratus 5 answers, then a battery \
+         mishap turns the reactions; rules change while it runs. It ends by itself (Ctrl-C \
+         stops it earlier)."
+    );
+    println!();
+    println!("{:>5}  {:>8}  {:>8}  {:>6}  now", "time", "posts", "matched", "bursts");
+
     let start = Instant::now();
-    let (mut last_msgs, mut last_matches) = (0u64, 0u64);
-    let mut last_counts: HashMap<RuleId, u64> = HashMap::new();
-    let mut churned = 0usize;
-    let add_at: Vec<u64> = [0.3, 0.5].iter().map(|f| (seconds as f64 * f).ceil() as u64).collect();
-    let remove_at = (seconds as f64 * 0.7).ceil() as u64;
-    for second in 1..=seconds {
-        let due = start + Duration::from_secs(second);
+    let tick = Duration::from_millis(100);
+    let mut rng = Rng(0x5eed_cafe_f00d_u64);
+    let mut n = 0u64;
+    let mut carry = [0.0f64; 4];
+    let (mut added, mut removed) = (false, false);
+    let mut next_print = 5u64;
+    let mut step = 0u64;
+    loop {
+        step += 1;
+        let due = start + tick * step as u32;
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
-        let stats = engine.stats();
-        let msgs = stats.processed - last_msgs;
-        let matches = stats.delivered - last_matches;
-        (last_msgs, last_matches) = (stats.processed, stats.delivered);
-        let now_counts = counts.lock().unwrap_or_else(PoisonError::into_inner).clone();
-        let cells: Vec<String> = shown
-            .iter()
-            .map(|s| match s.id {
-                Some(id) => {
-                    let now = now_counts.get(&id).copied().unwrap_or(0);
-                    group(now - last_counts.get(&id).copied().unwrap_or(0))
-                }
-                None => "-".to_string(),
-            })
-            .collect();
-        last_counts = now_counts;
-        println!(
-            "{:>5}s {:>11} {:>11} {:>8} |{}",
-            second,
-            group(msgs),
-            group(matches),
-            group(registry.len() as u64),
-            cells.iter().map(|c| format!("{c:>8}")).collect::<String>()
-        );
-        // Live updates: the showcase changes, and the background subscriptions churn.
-        if let Some(k) = add_at.iter().position(|&s| s == second) {
-            if second < seconds {
-                shown.push(show(&registry, ADDED[k]));
-                println!("        + added [{}] {}", shown.len(), ADDED[k]);
-            }
+        let elapsed = start.elapsed().as_secs_f64();
+        if elapsed >= seconds as f64 {
+            break;
         }
-        if second == remove_at && second < seconds {
-            if let Some(id) = shown[0].id.take() {
-                let _ = registry.unsubscribe(id);
-                println!("        - removed [1] {}", shown[0].text);
-            }
+        let f = elapsed / seconds as f64;
+        let (l, c, m) = intensity(f);
+        let rates = [f64::from(args.rate), l, c, m];
+        let mut note = String::new();
+        if !added && f >= 0.58 {
+            add(&view, MISHAP_RULE);
+            added = true;
+            note = format!("+ rule {:?}: {}", MISHAP_RULE.0, MISHAP_RULE.1);
         }
-        for _ in 0..100 {
-            if background.is_empty() || churned >= churn_pool.len() {
-                break;
-            }
-            let old = background.swap_remove((churned * 7919) % background.len());
-            let _ = registry.unsubscribe(old);
-            let g = &churn_pool[churned];
-            churned += 1;
-            if let Ok(rule) = g.parse() {
-                let sub = format!("user-{}", churned % subscribers);
-                if let Ok(id) = registry.subscribe(&sub, rule, None) {
-                    background.push(id);
+        if !removed && f >= 0.85 {
+            let _ = view.remove_rule("launch-event");
+            removed = true;
+            note = "- rule \"launch-event\" removed".into();
+        }
+        for (k, rate) in rates.iter().enumerate() {
+            carry[k] += rate * tick.as_secs_f64();
+            while carry[k] >= 1.0 {
+                carry[k] -= 1.0;
+                n += 1;
+                let text = match k {
+                    0 => rng.pick(&CHATTER),
+                    1 => rng.pick(&LAUNCH),
+                    2 => rng.pick(&COMPETITOR),
+                    _ if rng.chance(0.03) => rng.pick(&HOSTILE),
+                    _ => rng.pick(&MISHAP),
+                };
+                let msg = post(&mut rng, n, text);
+                view.note_input(&std::sync::Arc::new(msg.clone()));
+                if tx.send(msg).is_err() {
+                    break;
                 }
             }
+        }
+        if !note.is_empty() {
+            println!("{:>4}s  {note}", elapsed as u64);
+        }
+        if elapsed as u64 >= next_print {
+            next_print += 5;
+            let s = view.status().body;
+            let phase = if f < 0.12 {
+                "quiet chatter"
+            } else if f < 0.35 {
+                "the Nimbus X launches"
+            } else if f < 0.56 {
+                "the Stratus 5 answers"
+            } else if f < 0.92 {
+                "battery mishap"
+            } else {
+                "calming down"
+            };
+            println!(
+                "{:>4}s  {:>8}  {:>8}  {:>6}  {phase}",
+                elapsed as u64,
+                group(s["messages_in"].as_u64().unwrap_or(0)),
+                group(s["deliveries"].as_u64().unwrap_or(0)),
+                s["burst_starts"].as_u64().unwrap_or(0)
+            );
         }
     }
-    let finished = engine.shutdown();
-    let s = &finished.stats;
+    drop(tx);
+    let finished = engine.join();
+    if args.linger > 0 {
+        println!("story over; the page stays up {} s more.", args.linger);
+        std::thread::sleep(Duration::from_secs(args.linger));
+    }
+    let s = view.status().body;
+    server.stop();
+    let st = &finished.stats;
     let secs = start.elapsed().as_secs_f64();
     println!();
     println!(
-        "done: {} messages in {secs:.1} s = {} msgs/s; {} of them matched at least one rule;",
-        group(s.processed),
-        group((s.processed as f64 / secs) as u64),
-        group(s.matched),
+        "done: {} posts in {secs:.0} s; {} matched a rule; {} burst starts; {} rules at the end.",
+        group(st.processed),
+        group(st.matched),
+        s["burst_starts"].as_u64().unwrap_or(0),
+        s["rules"].as_u64().unwrap_or(0),
     );
-    println!(
-        "      {} deliveries to {} subscribers, {} dropped; {} rules replaced while running.",
-        group(s.delivered),
-        group(subscribers as u64 + 1),
-        group(s.dropped),
-        group(churned as u64),
-    );
+    println!("For your own stream: streamtrack serve --rules RULES.jsonl --input FILE|- (README, \"Live view\").");
     ExitCode::SUCCESS
-}
-
-/// Subscribes a built-in rule for the showcase subscriber.
-fn show(registry: &Registry, text: &'static str) -> Shown {
-    let id = match Rule::parse(text) {
-        Ok(rule) => registry.subscribe(SHOWCASE_SUBSCRIBER, rule, None).ok(),
-        Err(e) => {
-            eprintln!("warning: built-in rule {text:?}: {e}");
-            None
-        }
-    };
-    Shown { text, id }
-}
-
-fn print_header(columns: usize) {
-    let cols: String = (1..=columns).map(|i| format!("{:>8}", format!("[{i}]"))).collect();
-    println!("{:>6} {:>11} {:>11} {:>8} |{cols}", "time", "msgs/s", "matches/s", "rules");
 }

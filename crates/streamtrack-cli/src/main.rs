@@ -14,6 +14,7 @@ mod match_cmd;
 mod nats_cmd;
 mod run_cmd;
 mod sentiment_cmd;
+mod serve_cmd;
 mod state;
 mod watch_cmd;
 
@@ -61,7 +62,7 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Run the streaming engine: messages (JSON Lines) in, every subscriber's deliveries out.
     Run(run_cmd::RunArgs),
-    /// Track a built-in stream of messages against built-in subscriptions and show live figures.
+    /// The live view (a page in the browser) on a built-in 60 s story; prints the URL, ends by itself.
     Demo(demo::DemoArgs),
     /// Score the reaction (VADER sentiment) of each message: JSON Lines in, each object out
     /// with `"reaction": {"compound", "pos", "neu", "neg", "label"}` added.
@@ -79,6 +80,8 @@ enum Command {
     /// Run on NATS JetStream (instances sharing a consumer and a KV bucket of rules), manage
     /// the shared rules, publish messages.
     Nats(nats_cmd::NatsArgs),
+    /// Serve the live view: a page, a JSON API and an SSE stream of what the rules match.
+    Serve(serve_cmd::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -94,5 +97,6 @@ fn main() -> ExitCode {
         Command::DryRun(args) => dry_run_cmd::run(args),
         Command::Watch(args) => watch_cmd::run(args),
         Command::Nats(args) => nats_cmd::run(args),
+        Command::Serve(args) => serve_cmd::run(args),
     }
 }

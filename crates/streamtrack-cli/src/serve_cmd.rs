@@ -1,0 +1,188 @@
+//! `streamtrack serve`: the live view (page, JSON API, SSE) over the engine, fed by a JSON
+//! Lines file (replayed) or standard input (live). See README, "Live view".
+
+use clap::Args;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use streamtrack::durable::{DurableRegistry, OpenOptions};
+use streamtrack::engine::ChannelSource;
+use streamtrack::registry::Registry;
+use streamtrack::rule::Dialect;
+use streamtrack_web::{Input, NewViewRule, Server, ServerConfig, View, ViewConfig, ViewRules};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Rules file (JSON Lines: `{"id", "value", "tag"?, "subscriber"?}` or plain rules).
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// Messages (JSON Lines): a file, replayed, or `-` for standard input, read live.
+    #[arg(long, default_value = "-")]
+    input: String,
+    /// Replay at the messages' timestamps times X (e.g. 10: ten times faster); without it,
+    /// as fast as they are read.
+    #[arg(long, value_name = "X")]
+    replay_speed: Option<f64>,
+    /// Address to serve on (loopback by default; beyond loopback, rule changes need --token).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// Token that rule changes need (`Authorization: Bearer T`, or `#token=T` in the page URL).
+    #[arg(long)]
+    token: Option<String>,
+    /// Reads (page, API, events) need the token too.
+    #[arg(long, requires = "token")]
+    token_reads: bool,
+    /// Keep the rules in this directory: rules given with --rules or added in the page are
+    /// stored, and a later start with the same --state and no --rules resumes with them.
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
+    /// Dialect of plain-text rule lines.
+    #[arg(long, default_value = "rule", value_parser = ["rule", "track"])]
+    dialect: String,
+    /// Live SSE clients served at once (one more gets 503).
+    #[arg(long, default_value_t = 64)]
+    max_clients: usize,
+    /// Matcher threads (default: the number of cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+fn entry_rule(e: &streamtrack::rules_file::RuleEntry) -> NewViewRule {
+    NewViewRule::new(e.value.clone())
+        .id(e.id.clone())
+        .dialect(e.rule.dialect())
+        .tag(e.tag.clone())
+        .subscriber(e.subscriber.clone().unwrap_or_else(|| e.id.clone()))
+}
+
+/// The view over the rules: in memory, or stored in `--state` (made those of `--rules` when
+/// given).
+fn load(args: &ServeArgs) -> Result<View, ExitCode> {
+    let dialect = if args.dialect == "track" { Dialect::Track } else { Dialect::Rule };
+    let entries = match &args.rules {
+        Some(p) => Some(crate::format::load_rules(p, dialect)?),
+        None => None,
+    };
+    let Some(dir) = &args.state else {
+        let Some(entries) = entries else {
+            eprintln!("error: give --rules FILE (or --state DIR holding rules)");
+            return Err(ExitCode::from(2));
+        };
+        let view = View::new(ViewRules::Plain(Registry::new()), ViewConfig::default());
+        add_all(&view, &entries);
+        return Ok(view);
+    };
+    let (durable, report) = DurableRegistry::open(dir, OpenOptions::new()).map_err(|e| {
+        eprintln!("error: --state {}: {e}", dir.display());
+        ExitCode::from(2)
+    })?;
+    if let Some(t) = &report.truncated {
+        eprintln!("warning: --state: {t}");
+    }
+    if entries.is_some() {
+        // The file's rules replace the stored ones.
+        for info in durable.registry().snapshot().rules() {
+            if let Err(e) = durable.unsubscribe(info.id) {
+                eprintln!("error: --state {}: {e}", dir.display());
+                return Err(ExitCode::from(2));
+            }
+        }
+    }
+    let view = View::new(ViewRules::Durable(durable), ViewConfig::default());
+    if let Some(entries) = entries {
+        add_all(&view, &entries);
+    }
+    Ok(view)
+}
+
+fn add_all(view: &View, entries: &[streamtrack::rules_file::RuleEntry]) {
+    for e in entries {
+        let r = view.add_rule(entry_rule(e), false);
+        if r.status != 201 {
+            eprintln!("warning: rule {:?}: {}; skipped", e.id, r.body["error"]);
+        }
+    }
+}
+
+pub fn run(args: ServeArgs) -> ExitCode {
+    let view = match load(&args) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let input = match args.input.as_str() {
+        "-" => Input::Stdin,
+        p => Input::File(PathBuf::from(p)),
+    };
+    let cfg = ServerConfig::default()
+        .token(args.token.clone(), args.token_reads)
+        .max_clients(args.max_clients)
+        .for_address(&args.bind);
+    let changes = cfg.allow_changes;
+    let server = match Server::start(args.bind, view.clone(), cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot serve on {}: {e}", args.bind);
+            return ExitCode::from(1);
+        }
+    };
+    let (tx, rx) = crossbeam_channel::bounded(4096);
+    let engine = match view.start_engine(ChannelSource::new(rx), args.threads) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let feed = match streamtrack_web::spawn_feed(input.clone(), args.replay_speed, view.clone(), tx)
+    {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", args.input);
+            return ExitCode::from(1);
+        }
+    };
+    // Not println!: a closed stdout (a pipe whose reader went away) must not stop the server.
+    let mut out = std::io::stdout();
+    let _ = writeln!(
+        out,
+        "streamtrack serve: http://{}/{} ({} rules; input {}){}",
+        server.local_addr(),
+        // The page reads the token from the URL's fragment (never sent to the server).
+        args.token.as_ref().map_or(String::new(), |t| format!("#token={t}")),
+        view.rule_names().len(),
+        if input == Input::Stdin { "standard input, live" } else { &args.input },
+        if changes { "" } else { "; rule changes off: bound beyond loopback without --token" }
+    );
+    let _ = writeln!(out, "Ctrl-C stops.");
+    let _ = out.flush();
+    wait_for_signal();
+    server.stop();
+    let finished = engine.shutdown();
+    drop(feed);
+    eprintln!(
+        "serve: {} messages, {} matched; stopped.",
+        finished.stats.processed, finished.stats.matched
+    );
+    ExitCode::SUCCESS
+}
+
+#[cfg(unix)]
+fn wait_for_signal() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+        Ok(mut s) => {
+            let _ = s.forever().next();
+        }
+        Err(_) => loop {
+            std::thread::park();
+        },
+    }
+}
+
+#[cfg(not(unix))]
+fn wait_for_signal() {
+    loop {
+        std::thread::park();
+    }
+}

@@ -1,0 +1,882 @@
+//! The state behind the page and the API: the rules (names, texts, compiled matchers for
+//! highlighting), the engine's analytics, the recent input (for dry runs), the hub of live
+//! events, and the answers of every JSON endpoint.
+
+use crate::hub::Hub;
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::time::Duration;
+use streamtrack::analytics::{Analytics, AnalyticsConfig, Resolution, SeriesKey};
+use streamtrack::dry_run::RecentMessages;
+use streamtrack::durable::DurableRegistry;
+use streamtrack::engine::{
+    CallbackSink, Delivery, Engine, EngineError, EngineEvent, SinkError, Source,
+};
+use streamtrack::matcher::{Matcher, Scratch};
+use streamtrack::registry::{Registry, RuleId};
+use streamtrack::rule::Parser;
+use streamtrack::{Dialect, Message, Rule};
+
+/// The subscriber owning the rules added through the view.
+pub const VIEW_SUBSCRIBER: &str = "view";
+
+/// Where the view's rules live: a plain registry, or a durable one (`--state`), so that
+/// rules added or removed through the page are stored.
+pub enum ViewRules {
+    /// Rules held in memory only.
+    Plain(Registry),
+    /// Rules logged to a state directory.
+    Durable(DurableRegistry),
+}
+
+impl ViewRules {
+    fn registry(&self) -> &Registry {
+        match self {
+            ViewRules::Plain(r) => r,
+            ViewRules::Durable(d) => d.registry(),
+        }
+    }
+    fn subscribe(
+        &self,
+        sub: &str,
+        rule: Rule,
+        tag: Option<String>,
+        name: &str,
+    ) -> Result<RuleId, String> {
+        match self {
+            ViewRules::Plain(r) => r.subscribe(sub, rule, tag).map_err(|e| e.to_string()),
+            ViewRules::Durable(d) => d
+                .subscribe_named(sub, rule, tag, Some(name.to_string()))
+                .map(|w| w.value)
+                .map_err(|e| e.to_string()),
+        }
+    }
+    fn unsubscribe(&self, id: RuleId) -> Result<(), String> {
+        match self {
+            ViewRules::Plain(r) => r.unsubscribe(id).map_err(|e| e.to_string()),
+            ViewRules::Durable(d) => d.unsubscribe(id).map(|_| ()).map_err(|e| e.to_string()),
+        }
+    }
+    fn name_of(&self, id: RuleId) -> Option<String> {
+        match self {
+            ViewRules::Plain(_) => None,
+            ViewRules::Durable(d) => d.name_of(id),
+        }
+    }
+}
+
+/// A rule as the view shows it.
+#[derive(Clone)]
+struct ViewRule {
+    id: RuleId,
+    value: String,
+    dialect: Dialect,
+    tag: Option<String>,
+    subscriber: String,
+    /// The rule and its one-rule matcher for highlighting, compiled on first use (a view
+    /// over 100,000 rules compiles only those whose messages are looked at).
+    rule: Arc<Rule>,
+    matcher: Arc<OnceLock<Matcher>>,
+}
+
+impl ViewRule {
+    fn matcher(&self) -> &Matcher {
+        self.matcher.get_or_init(|| Matcher::new(std::slice::from_ref(&*self.rule)))
+    }
+}
+
+#[derive(Default)]
+struct Table {
+    by_name: BTreeMap<String, ViewRule>,
+    names: HashMap<RuleId, Arc<str>>,
+    next_auto: u64,
+}
+
+/// Matches seen by the view's sink since the last tick.
+#[derive(Default)]
+struct Pending {
+    counts: HashMap<RuleId, u32>,
+    /// The last message of each rule (a shared reference: no copy on the engine's threads).
+    last: HashMap<RuleId, Arc<Message>>,
+}
+
+/// Settings of a [`View`].
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct ViewConfig {
+    /// Events the hub keeps for slow or reconnecting clients (default 4,096).
+    pub hub_capacity: usize,
+    /// Input messages kept for dry runs (default 10,000).
+    pub recent_messages: usize,
+    /// How often pending matches are published as one `tick` event (default 100 ms).
+    pub tick: Duration,
+    /// The engine's analytics settings (default: [`AnalyticsConfig::default`] keeping the
+    /// last 1,000 matched messages per rule).
+    pub analytics: AnalyticsConfig,
+}
+
+impl Default for ViewConfig {
+    fn default() -> Self {
+        ViewConfig {
+            hub_capacity: 4096,
+            recent_messages: 10_000,
+            tick: Duration::from_millis(100),
+            // A click on a bucket lists its messages: keep minutes of them per rule, not
+            // the default 100 (the memory cap still bounds the whole).
+            analytics: AnalyticsConfig::default().with_recent(1000, 64 << 20),
+        }
+    }
+}
+
+impl ViewConfig {
+    /// The same settings with another hub capacity.
+    pub fn hub_capacity(mut self, n: usize) -> Self {
+        self.hub_capacity = n.max(1);
+        self
+    }
+    /// The same settings with another tick period.
+    pub fn tick(mut self, d: Duration) -> Self {
+        self.tick = d.max(Duration::from_millis(10));
+        self
+    }
+}
+
+struct Inner {
+    rules: ViewRules,
+    table: RwLock<Table>,
+    analytics: Mutex<Option<Arc<Mutex<Analytics>>>>,
+    resolutions: Vec<Resolution>,
+    hub: Hub,
+    pending: Mutex<Pending>,
+    recent: Mutex<RecentMessages>,
+    /// Latest event time seen (ms), and the wall time (ms) when it was seen.
+    clock: AtomicI64,
+    clock_wall: AtomicI64,
+    input: AtomicU64,
+    matched: AtomicU64,
+    bursts: AtomicU64,
+    cfg: ViewConfig,
+}
+
+/// The live view's shared state: cheap to clone, shared by the engine's sinks, the input
+/// reader and the HTTP handlers.
+#[derive(Clone)]
+pub struct View {
+    inner: Arc<Inner>,
+}
+
+/// An answer of the JSON API: an HTTP status and a JSON body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reply {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The body (`null` for 204).
+    pub body: Value,
+}
+
+impl Reply {
+    fn ok(body: Value) -> Reply {
+        Reply { status: 200, body }
+    }
+    /// An error answer: `{"error": reason}`.
+    pub fn error(status: u16, reason: impl Into<String>) -> Reply {
+        Reply { status, body: json!({ "error": reason.into() }) }
+    }
+}
+
+/// A rule to add, as `POST /api/rules` takes it.
+#[derive(Clone, Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct NewViewRule {
+    /// Its name (generated when absent).
+    pub id: Option<String>,
+    /// The rule text.
+    pub value: String,
+    /// `rule` (default) or `track`.
+    pub dialect: Option<String>,
+    /// An optional tag.
+    pub tag: Option<String>,
+    /// The owning subscriber (default [`VIEW_SUBSCRIBER`]; rules files may set it).
+    #[serde(skip)]
+    pub subscriber: Option<String>,
+}
+
+impl NewViewRule {
+    /// A rule with this text (dialect `rule`, a generated id, no tag).
+    pub fn new(value: impl Into<String>) -> Self {
+        NewViewRule { value: value.into(), ..Default::default() }
+    }
+    /// With this id.
+    pub fn id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+    /// With this tag.
+    pub fn tag(mut self, tag: Option<String>) -> Self {
+        self.tag = tag;
+        self
+    }
+    /// In this dialect.
+    pub fn dialect(mut self, d: Dialect) -> Self {
+        self.dialect = Some(dialect_name(d).into());
+        self
+    }
+    /// Owned by this subscriber.
+    pub fn subscriber(mut self, s: impl Into<String>) -> Self {
+        self.subscriber = Some(s.into());
+        self
+    }
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Code-point offsets of byte ranges of `text` (for pages and scripts, which do not count
+/// UTF-8 bytes).
+fn char_spans(text: &str, spans: &[std::ops::Range<usize>]) -> Vec<[usize; 2]> {
+    let col = |b: usize| text.get(..b.min(text.len())).map_or(0, |s| s.chars().count());
+    spans.iter().map(|r| [col(r.start), col(r.end)]).collect()
+}
+
+/// A link worth showing: only `http:` and `https:` URLs (never `javascript:`).
+fn safe_link(url: &str) -> Option<String> {
+    let lower = url.trim().to_ascii_lowercase();
+    (lower.starts_with("https://") || lower.starts_with("http://")).then(|| url.trim().to_string())
+}
+
+fn dialect_name(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Track => "track",
+        _ => "rule",
+    }
+}
+
+impl View {
+    /// A view over `rules` (its existing rules are adopted under their stored names, or
+    /// their ids).
+    pub fn new(rules: ViewRules, cfg: ViewConfig) -> View {
+        let mut resolutions = cfg.analytics.resolutions.clone();
+        if resolutions.is_empty() {
+            resolutions = Resolution::defaults();
+        }
+        let inner = Inner {
+            table: RwLock::new(Table::default()),
+            analytics: Mutex::new(None),
+            resolutions,
+            hub: Hub::new(cfg.hub_capacity),
+            pending: Mutex::new(Pending::default()),
+            recent: Mutex::new(RecentMessages::new(cfg.recent_messages.max(1), None)),
+            clock: AtomicI64::new(i64::MIN),
+            clock_wall: AtomicI64::new(now_ms()),
+            input: AtomicU64::new(0),
+            matched: AtomicU64::new(0),
+            bursts: AtomicU64::new(0),
+            rules,
+            cfg,
+        };
+        let view = View { inner: Arc::new(inner) };
+        view.adopt_existing();
+        view
+    }
+
+    fn adopt_existing(&self) {
+        let rules = self.inner.rules.registry().snapshot().rules();
+        let mut t = self.table_mut();
+        for info in rules {
+            let name = self.inner.rules.name_of(info.id).unwrap_or_else(|| info.id.0.to_string());
+            let vr = ViewRule {
+                id: info.id,
+                value: info.rule.to_string(),
+                dialect: info.rule.dialect(),
+                tag: info.tag.as_deref().map(String::from),
+                subscriber: info.subscriber.to_string(),
+                rule: Arc::new(info.rule.clone()),
+                matcher: Arc::new(OnceLock::new()),
+            };
+            t.names.insert(info.id, name.as_str().into());
+            t.by_name.insert(name, vr);
+        }
+    }
+
+    fn table(&self) -> std::sync::RwLockReadGuard<'_, Table> {
+        self.inner.table.read().unwrap_or_else(PoisonError::into_inner)
+    }
+    fn table_mut(&self) -> std::sync::RwLockWriteGuard<'_, Table> {
+        self.inner.table.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The hub of live events.
+    pub fn hub(&self) -> &Hub {
+        &self.inner.hub
+    }
+
+    /// The registry the engine matches against.
+    pub fn registry(&self) -> &Registry {
+        self.inner.rules.registry()
+    }
+
+    /// Rule names in order.
+    pub fn rule_names(&self) -> Vec<String> {
+        self.table().by_name.keys().cloned().collect()
+    }
+
+    /// Starts the engine on `source` with the analytics stage, the view's sink attached to
+    /// every subscriber of the registry (and to [`VIEW_SUBSCRIBER`]), burst events routed
+    /// to the hub, and the ticker thread that publishes matches every [`ViewConfig::tick`].
+    pub fn start_engine(
+        &self,
+        source: impl Source + 'static,
+        matcher_threads: Option<usize>,
+    ) -> Result<Engine, EngineError> {
+        let mut subs: Vec<String> = vec![VIEW_SUBSCRIBER.to_string()];
+        for info in self.registry().snapshot().rules() {
+            if !subs.iter().any(|s| **s == *info.subscriber) {
+                subs.push(info.subscriber.to_string());
+            }
+        }
+        let mut b =
+            Engine::builder(self.registry().clone()).analytics(self.inner.cfg.analytics.clone());
+        if let Some(t) = matcher_threads {
+            b = b.matcher_threads(t);
+        }
+        let v = self.clone();
+        b = b.on_event(move |e| v.on_engine_event(e));
+        for s in &subs {
+            b = b.attach(s, self.sink());
+        }
+        let engine = b.start(source)?;
+        *self.inner.analytics.lock().unwrap_or_else(PoisonError::into_inner) = engine.analytics();
+        self.start_ticker();
+        Ok(engine)
+    }
+
+    /// A sink feeding the view: counts each match for the next tick (cheap, never waits on
+    /// clients).
+    pub fn sink(&self) -> CallbackSink<impl FnMut(Delivery) -> Result<(), SinkError> + Send> {
+        let v = self.clone();
+        CallbackSink::new(move |d: Delivery| {
+            if let Delivery::Match { message, matching_rules, .. } = &d {
+                v.note_match(message, matching_rules.as_slice().iter().map(|r| r.id));
+            }
+            Ok(())
+        })
+    }
+
+    /// The sink's work per delivery: a counter per rule under a short lock (the engine's
+    /// dispatcher threads run it; it must stay cheap).
+    fn note_match(&self, m: &Arc<Message>, rules: impl Iterator<Item = RuleId>) {
+        self.inner.matched.fetch_add(1, Ordering::Relaxed);
+        if m.timestamp.is_some() {
+            self.advance_clock(m.timestamp);
+        }
+        let mut p = self.inner.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        for id in rules {
+            *p.counts.entry(id).or_default() += 1;
+            p.last.insert(id, m.clone());
+        }
+    }
+
+    /// Moves the clock to event time `t` (arrival time when `None`).
+    fn advance_clock(&self, t: Option<i64>) {
+        let t = match t {
+            Some(t) => t,
+            None => now_ms(),
+        };
+        if self.inner.clock.fetch_max(t, Ordering::Relaxed) < t {
+            self.inner.clock_wall.store(now_ms(), Ordering::Relaxed);
+        }
+    }
+
+    /// The view's clock: the latest event time seen, moving on with the wall clock while
+    /// nothing comes (so that the 1 s series scrolls), ms since the epoch.
+    pub fn clock_ms(&self) -> i64 {
+        let c = self.inner.clock.load(Ordering::Relaxed);
+        let wall = now_ms();
+        if c == i64::MIN {
+            return wall;
+        }
+        c.saturating_add((wall - self.inner.clock_wall.load(Ordering::Relaxed)).max(0))
+    }
+
+    /// Records one input message (for dry runs and the counters); call before handing it to
+    /// the engine.
+    pub fn note_input(&self, m: &Arc<Message>) {
+        self.inner.input.fetch_add(1, Ordering::Relaxed);
+        self.advance_clock(m.timestamp);
+        self.inner.recent.lock().unwrap_or_else(PoisonError::into_inner).push(m.clone());
+    }
+
+    fn on_engine_event(&self, e: &EngineEvent) {
+        if let EngineEvent::Burst { event, .. } = e {
+            let SeriesKey::Rule(id) = &event.key else { return };
+            let Ok(n) = id.parse::<u64>() else { return };
+            let Some(name) = self.table().names.get(&RuleId(n)).cloned() else { return };
+            if event.event.kind == streamtrack::analytics::BurstEvent::Start {
+                self.inner.bursts.fetch_add(1, Ordering::Relaxed);
+            }
+            let res = self.inner.resolutions.get(event.event.resolution);
+            let data = json!({
+                "rule": &*name,
+                "kind": format!("{:?}", event.event.kind).to_lowercase(),
+                "resolution": res.map_or("?".into(), |r| res_name(r.bucket_ms)),
+                "t": event.event.bucket_start_ms,
+                "score": round3(event.event.score),
+            });
+            self.inner.hub.publish("burst", data.to_string());
+        }
+    }
+
+    /// Publishes pending matches as one `tick` event (when there are any); the ticker calls
+    /// it every [`ViewConfig::tick`].
+    pub fn flush(&self) {
+        let p = {
+            let mut p = self.inner.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            if p.counts.is_empty() {
+                return;
+            }
+            std::mem::take(&mut *p)
+        };
+        let t = self.table();
+        let mut counts = Map::new();
+        let mut last = Map::new();
+        for (id, n) in p.counts {
+            if let Some(name) = t.names.get(&id) {
+                counts.insert(name.to_string(), n.into());
+                if let Some(m) = p.last.get(&id) {
+                    last.insert(name.to_string(), m.id.clone().into());
+                }
+            }
+        }
+        drop(t);
+        if counts.is_empty() {
+            return;
+        }
+        // Messages without timestamps arrive now: the clock moves with the wall clock.
+        let data = json!({ "clock": self.clock_ms(), "counts": counts, "last": last });
+        self.inner.hub.publish("tick", data.to_string());
+    }
+
+    fn start_ticker(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let every = self.inner.cfg.tick;
+        let _ = std::thread::Builder::new().name("streamtrack-web-tick".into()).spawn(move || {
+            while let Some(inner) = weak.upgrade() {
+                View { inner }.flush();
+                std::thread::sleep(every);
+            }
+        });
+    }
+
+    fn analytics(&self) -> Option<Arc<Mutex<Analytics>>> {
+        self.inner.analytics.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Parses a rule for the API: `Err` is the 400 answer with the error and its column.
+    fn parse(value: &str, dialect: Option<&str>) -> Result<(Rule, Dialect), Reply> {
+        let d = match dialect.unwrap_or("rule") {
+            "rule" => Dialect::Rule,
+            "track" => Dialect::Track,
+            other => {
+                return Err(Reply::error(
+                    400,
+                    format!("unknown dialect {other:?}: use \"rule\" or \"track\""),
+                ))
+            }
+        };
+        match Parser::new().parse(value, d) {
+            Ok(r) => Ok((r, d)),
+            Err(e) => Err(Reply {
+                status: 400,
+                body: json!({ "error": e.message(), "column": e.column() }),
+            }),
+        }
+    }
+
+    /// `POST /api/rules` (and `?dry_run=true`): adds a rule, effective from the next message.
+    pub fn add_rule(&self, r: NewViewRule, dry_run: bool) -> Reply {
+        if let Some(id) = &r.id {
+            if id.is_empty() || id.chars().count() > 200 || id.chars().any(char::is_control) {
+                return Reply::error(400, "id: 1 to 200 characters, no control characters");
+            }
+        }
+        let (rule, dialect) = match View::parse(&r.value, r.dialect.as_deref()) {
+            Ok(x) => x,
+            Err(reply) => return reply,
+        };
+        if dry_run {
+            let ring = self.inner.recent.lock().unwrap_or_else(PoisonError::into_inner);
+            let report = ring.dry_run(std::slice::from_ref(&rule), 5);
+            let texts: HashMap<&str, &str> =
+                ring.iter().map(|m| (m.id.as_str(), m.text.as_str())).collect();
+            let sample: Vec<Value> = report.rules[0]
+                .sample
+                .iter()
+                .map(|id| json!({ "id": id, "text": texts.get(id.as_str()).copied() }))
+                .collect();
+            return Reply::ok(json!({
+                "would_match": report.rules[0].matches,
+                "of": report.messages,
+                "sample": sample,
+            }));
+        }
+        let mut t = self.table_mut();
+        let name = match r.id {
+            Some(id) => id,
+            None => loop {
+                t.next_auto += 1;
+                let n = format!("r{}", t.next_auto);
+                if !t.by_name.contains_key(&n) {
+                    break n;
+                }
+            },
+        };
+        if t.by_name.contains_key(&name) {
+            return Reply::error(409, format!("a rule with id {name:?} exists"));
+        }
+        let sub = r.subscriber.unwrap_or_else(|| VIEW_SUBSCRIBER.to_string());
+        let kept = Arc::new(rule.clone());
+        let id = match self.inner.rules.subscribe(&sub, rule, r.tag.clone(), &name) {
+            Ok(id) => id,
+            Err(e) => return Reply::error(400, e),
+        };
+        let vr = ViewRule {
+            id,
+            value: r.value,
+            dialect,
+            tag: r.tag,
+            subscriber: sub,
+            rule: kept,
+            matcher: Arc::new(OnceLock::new()),
+        };
+        t.names.insert(id, name.as_str().into());
+        let body = rule_json(&name, &vr, None);
+        t.by_name.insert(name, vr);
+        drop(t);
+        self.inner.hub.publish("rules", json!({ "added": body }).to_string());
+        Reply { status: 201, body }
+    }
+
+    /// `DELETE /api/rules/{id}`.
+    pub fn remove_rule(&self, name: &str) -> Reply {
+        let mut t = self.table_mut();
+        let Some(vr) = t.by_name.get(name).cloned() else {
+            return Reply::error(404, format!("no rule {name:?}"));
+        };
+        if let Err(e) = self.inner.rules.unsubscribe(vr.id) {
+            return Reply::error(500, e);
+        }
+        t.by_name.remove(name);
+        t.names.remove(&vr.id);
+        drop(t);
+        self.inner.hub.publish("rules", json!({ "removed": name }).to_string());
+        Reply { status: 204, body: Value::Null }
+    }
+
+    /// `GET /api/rules[?sort=rate|burst|id][&limit=N]`: the rules with their current rate
+    /// (messages/s over the last closed 1 s buckets) and burst score.
+    pub fn rules(&self, q: &HashMap<String, String>) -> Reply {
+        let sort = q.get("sort").map_or("id", String::as_str);
+        if !matches!(sort, "id" | "rate" | "burst") {
+            return Reply::error(400, "sort: id, rate or burst");
+        }
+        let limit = match parse_opt_usize(q, "limit") {
+            Ok(l) => l.unwrap_or(usize::MAX),
+            Err(r) => return r,
+        };
+        let (mut rates, mut bursts) = (HashMap::new(), HashMap::new());
+        if let Some(a) = self.analytics() {
+            let a = a.lock().unwrap_or_else(PoisonError::into_inner);
+            rates = a.top_by_rate(0, usize::MAX, Some("rule")).into_iter().collect();
+            bursts = a.top_by_burst(0, usize::MAX, Some("rule")).into_iter().collect();
+        }
+        let t = self.table();
+        let mut v: Vec<(f64, f64, Value)> = t
+            .by_name
+            .iter()
+            .map(|(name, vr)| {
+                let key = SeriesKey::rule(&vr.id.0.to_string());
+                let rate = rates.get(&key).copied().unwrap_or(0.0);
+                let burst = bursts.get(&key).copied().unwrap_or(0.0);
+                (rate, burst, rule_json(name, vr, Some((rate, burst))))
+            })
+            .collect();
+        match sort {
+            "rate" => v.sort_by(|a, b| b.0.total_cmp(&a.0)),
+            "burst" => v.sort_by(|a, b| b.1.total_cmp(&a.1)),
+            _ => {}
+        }
+        let rules: Vec<Value> = v.into_iter().take(limit).map(|x| x.2).collect();
+        Reply::ok(json!({ "rules": rules }))
+    }
+
+    fn res_of(&self, q: &HashMap<String, String>) -> Result<(usize, Resolution), Reply> {
+        let name = q.get("resolution").map_or("1s", String::as_str);
+        let ms = match name {
+            "1s" => 1_000,
+            "1m" => 60_000,
+            "1h" => 3_600_000,
+            other => {
+                return Err(Reply::error(400, format!("resolution {other:?}: use 1s, 1m or 1h")))
+            }
+        };
+        self.inner
+            .resolutions
+            .iter()
+            .position(|r| r.bucket_ms == ms)
+            .map(|i| (i, self.inner.resolutions[i]))
+            .ok_or_else(|| Reply::error(400, format!("resolution {name} is not kept")))
+    }
+
+    /// The rules a query names: `rule=ID`, or `tag=T` (every rule with that tag); with the
+    /// key (`"rule"` or `"tag"`) and name to answer with.
+    fn targets(
+        &self,
+        q: &HashMap<String, String>,
+    ) -> Result<(&'static str, String, Vec<ViewRule>), Reply> {
+        let t = self.table();
+        if let Some(name) = q.get("rule") {
+            return t
+                .by_name
+                .get(name)
+                .map(|vr| ("rule", name.clone(), vec![vr.clone()]))
+                .ok_or_else(|| Reply::error(404, format!("no rule {name:?}")));
+        }
+        let Some(tag) = q.get("tag") else {
+            return Err(Reply::error(400, "rule (the id of a rule) or tag: missing"));
+        };
+        let rules: Vec<ViewRule> =
+            t.by_name.values().filter(|vr| vr.tag.as_deref() == Some(tag)).cloned().collect();
+        if rules.is_empty() {
+            return Err(Reply::error(404, format!("no rule has tag {tag:?}")));
+        }
+        Ok(("tag", tag.clone(), rules))
+    }
+
+    /// `GET /api/series?rule=ID|tag=T[&resolution=1s|1m|1h][&from=&to=]`: the buckets (zeros
+    /// included) of a rule, or summed over the rules of a tag (mean compound weighted by
+    /// count, the highest burst score); `to` defaults to the view's clock, `from` to 119
+    /// buckets before.
+    pub fn series(&self, q: &HashMap<String, String>) -> Reply {
+        let (kind, name, rules) = match self.targets(q) {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
+        let (res, r) = match self.res_of(q) {
+            Ok(x) => x,
+            Err(e) => return e,
+        };
+        let (from, to) = match parse_range(q, self.clock_ms(), r.bucket_ms * 119) {
+            Ok(x) => x,
+            Err(e) => return e,
+        };
+        if (to - from) / r.bucket_ms > 10_000 {
+            return Reply::error(400, "from/to: at most 10,000 buckets at once");
+        }
+        let from = from - from.rem_euclid(r.bucket_ms);
+        let mut sum: BTreeMap<i64, Sum> = BTreeMap::new();
+        if let Some(a) = self.analytics() {
+            let a = a.lock().unwrap_or_else(PoisonError::into_inner);
+            for vr in &rules {
+                let key = SeriesKey::rule(&vr.id.0.to_string());
+                for p in a.series(&key, res, from, to).unwrap_or_default() {
+                    let e = sum.entry(p.start_ms).or_insert((0, 0, 0, 0, 0.0, 0.0, true));
+                    e.0 += u64::from(p.count);
+                    e.1 += u64::from(p.pos);
+                    e.2 += u64::from(p.neu);
+                    e.3 += u64::from(p.neg);
+                    e.4 += p.mean_compound * f64::from(p.count);
+                    e.5 = e.5.max(p.score);
+                    e.6 &= p.closed;
+                }
+            }
+        }
+        let buckets: Vec<Value> = sum
+            .into_iter()
+            .map(|(t, (count, pos, neu, neg, csum, score, closed))| {
+                json!({
+                    "t": t,
+                    "count": count,
+                    "positive": pos,
+                    "neutral": neu,
+                    "negative": neg,
+                    "compound": round3(if count > 0 { csum / count as f64 } else { 0.0 }),
+                    "burst_score": round3(score),
+                    "closed": closed,
+                })
+            })
+            .collect();
+        Reply::ok(json!({
+            kind: name,
+            "resolution": res_name(r.bucket_ms),
+            "bucket_ms": r.bucket_ms,
+            "buckets": buckets,
+        }))
+    }
+
+    /// `GET /api/messages?rule=ID|tag=T[&from=&to=][&limit=]`: the kept matched messages of a
+    /// rule (or of the rules of a tag, each once), newest first, each with its matched spans
+    /// (code-point offsets into `text`).
+    pub fn messages(&self, q: &HashMap<String, String>) -> Reply {
+        let (kind, name, rules) = match self.targets(q) {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
+        let (from, to) = match parse_range(q, i64::MAX, i64::MAX) {
+            Ok(x) => x,
+            Err(e) => return e,
+        };
+        let limit = match parse_opt_usize(q, "limit") {
+            Ok(l) => l.unwrap_or(50).min(1000),
+            Err(e) => return e,
+        };
+        let mut scratch = Scratch::new();
+        // Deduplicated by message id.
+        let mut found: Vec<Found> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        if let Some(a) = self.analytics() {
+            let a = a.lock().unwrap_or_else(PoisonError::into_inner);
+            for vr in &rules {
+                let key = SeriesKey::rule(&vr.id.0.to_string());
+                for r in a.recent(&key, from, to).into_iter().rev().take(limit) {
+                    let m = &r.message;
+                    let spans = vr
+                        .matcher()
+                        .find_with_spans(m, &mut scratch)
+                        .into_iter()
+                        .next()
+                        .map(|s| char_spans(&m.text, &s.spans))
+                        .unwrap_or_default();
+                    match index.get(&m.id) {
+                        Some(&i) => found[i].3.extend(spans),
+                        None => {
+                            index.insert(m.id.clone(), found.len());
+                            let reaction = r.reaction.map(|x| {
+                                json!({
+                                    "compound": round3(x.compound),
+                                    "label": x.label().as_str(),
+                                })
+                            });
+                            found.push((r.time_ms, m.clone(), reaction, spans));
+                        }
+                    }
+                }
+            }
+        }
+        found.sort_by_key(|f| std::cmp::Reverse(f.0));
+        found.truncate(limit);
+        let out: Vec<Value> = found
+            .into_iter()
+            .map(|(t, m, reaction, mut spans)| {
+                spans.sort_unstable();
+                spans.dedup();
+                let url = m
+                    .urls
+                    .iter()
+                    .flatten()
+                    .filter_map(|u| u.expanded_url.as_deref())
+                    .find_map(safe_link);
+                json!({
+                    "id": m.id,
+                    "t": t,
+                    "text": m.text,
+                    "user": m.user,
+                    "url": url,
+                    "spans": spans,
+                    "reaction": reaction,
+                })
+            })
+            .collect();
+        Reply::ok(json!({ kind: name, "messages": out }))
+    }
+
+    /// `GET /api/status`: counters and the clock.
+    pub fn status(&self) -> Reply {
+        Reply::ok(json!({
+            "clock": self.clock_ms(),
+            "messages_in": self.inner.input.load(Ordering::Relaxed),
+            "deliveries": self.inner.matched.load(Ordering::Relaxed),
+            "burst_starts": self.inner.bursts.load(Ordering::Relaxed),
+            "rules": self.table().by_name.len(),
+            "last_event_id": self.inner.hub.last_id(),
+        }))
+    }
+}
+
+/// A bucket summed over rules: count, positive, neutral, negative, compound sum, highest
+/// burst score, closed.
+type Sum = (u64, u64, u64, u64, f64, f64, bool);
+
+/// A listed message: its time, the message, its reaction, its spans.
+type Found = (i64, Arc<Message>, Option<Value>, Vec<[usize; 2]>);
+
+fn rule_json(name: &str, vr: &ViewRule, stats: Option<(f64, f64)>) -> Value {
+    let mut v = json!({
+        "id": name,
+        "value": vr.value,
+        "dialect": dialect_name(vr.dialect),
+        "tag": vr.tag,
+        "subscriber": vr.subscriber,
+    });
+    if let (Some((rate, burst)), Some(o)) = (stats, v.as_object_mut()) {
+        o.insert("rate".into(), round3(rate).into());
+        o.insert("burst_score".into(), round3(burst).into());
+    }
+    v
+}
+
+fn round3(x: f64) -> f64 {
+    if x.is_finite() {
+        (x * 1000.0).round() / 1000.0
+    } else {
+        0.0
+    }
+}
+
+fn res_name(bucket_ms: i64) -> String {
+    match bucket_ms {
+        1_000 => "1s".into(),
+        60_000 => "1m".into(),
+        3_600_000 => "1h".into(),
+        ms => format!("{ms}ms"),
+    }
+}
+
+fn parse_opt_usize(q: &HashMap<String, String>, k: &str) -> Result<Option<usize>, Reply> {
+    q.get(k)
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| Reply::error(400, format!("{k}: not a non-negative integer: {s:?}")))
+        })
+        .transpose()
+}
+
+/// `from` and `to` (ms since the epoch): `to` defaults to `default_to`, `from` to `to`
+/// minus `default_span`.
+fn parse_range(
+    q: &HashMap<String, String>,
+    default_to: i64,
+    default_span: i64,
+) -> Result<(i64, i64), Reply> {
+    let get = |k: &str| -> Result<Option<i64>, Reply> {
+        q.get(k)
+            .map(|s| {
+                s.parse::<i64>().map_err(|_| {
+                    Reply::error(400, format!("{k}: not a time in ms since the epoch: {s:?}"))
+                })
+            })
+            .transpose()
+    };
+    let to = get("to")?.unwrap_or(default_to);
+    let from = get("from")?.unwrap_or(to.saturating_sub(default_span));
+    if from > to {
+        return Err(Reply::error(400, "from is after to"));
+    }
+    Ok((from, to))
+}
