@@ -14,6 +14,7 @@ mod match_cmd;
 mod run_cmd;
 mod sentiment_cmd;
 mod state;
+mod xmpp_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -71,6 +72,8 @@ enum Command {
     Explain(explain_cmd::ExplainArgs),
     /// Count what rules would match over a file of messages, without subscribing them.
     DryRun(dry_run_cmd::DryRunArgs),
+    /// Track over instant messaging: an XMPP bot; users chat `track PHRASES` and get matches.
+    Xmpp(xmpp_cmd::XmppArgs),
 }
 
 fn main() -> ExitCode {
@@ -84,5 +87,6 @@ fn main() -> ExitCode {
         Command::Bursts(args) => bursts_cmd::run(args),
         Command::Explain(args) => explain_cmd::run(args),
         Command::DryRun(args) => dry_run_cmd::run(args),
+        Command::Xmpp(args) => xmpp_cmd::run(args),
     }
 }
