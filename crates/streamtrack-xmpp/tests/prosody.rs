@@ -1,0 +1,441 @@
+//! The bot against a real prosody started on loopback (skipped with a message when prosody is
+//! not installed and `CI` is unset; under `CI` a missing prosody fails). Users alice and bob are
+//! XMPP clients too (this crate's client); posts are replayed through a channel source and each
+//! user must receive exactly what the reference matcher predicts for its phrases.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use streamtrack::engine::channel_source;
+use streamtrack::reference::ReferenceMatcher;
+use streamtrack::{Message, Rule};
+use streamtrack_xmpp::client::{chat, login, presence, split_jid};
+use streamtrack_xmpp::{render_post, Bot, RunReport};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::time::timeout;
+
+const BOT: &str = "bot@localhost";
+
+/// A prosody of our own: config, data and pid file in a temp dir, killed (by PID) on drop.
+struct Prosody {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Drop for Prosody {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn have(bin: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+}
+
+fn start_prosody(users: &[&str]) -> Option<Prosody> {
+    if !have("prosody") || !have("prosodyctl") {
+        if std::env::var_os("CI").is_some() {
+            panic!("prosody/prosodyctl not found and CI is set: .ci/run must install prosody");
+        }
+        eprintln!(
+            "SKIPPED: prosody is not installed (apt-get install prosody); set CI=1 to fail instead"
+        );
+        return None;
+    }
+    let dir = std::env::temp_dir().join(format!(
+        "streamtrack-xmpp-test-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    ));
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let cfg = dir.join("prosody.cfg.lua");
+    let d = dir.display();
+    std::fs::write(
+        &cfg,
+        format!(
+            "run_as_root = true; daemonize = false; pidfile = \"{d}/prosody.pid\"\n\
+             data_path = \"{d}/data\"; interfaces = {{ \"127.0.0.1\" }}; c2s_ports = {{ {port} }}\n\
+             s2s_ports = {{}}; c2s_require_encryption = false; allow_unencrypted_plain_auth = true\n\
+             authentication = \"internal_plain\"; log = {{ error = \"{d}/prosody.err\" }}\n\
+             modules_enabled = {{ \"roster\"; \"saslauth\"; \"disco\"; \"presence\"; \"ping\" }}\n\
+             VirtualHost \"localhost\"\n"
+        ),
+    )
+    .unwrap();
+    for u in users {
+        let st = Command::new("prosodyctl")
+            .arg("--config")
+            .arg(&cfg)
+            .args(["register", u, "localhost", &format!("pw-{u}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("prosodyctl runs");
+        assert!(st.success(), "prosodyctl register {u} failed");
+    }
+    let child = Command::new("prosody")
+        .arg("--config")
+        .arg(&cfg)
+        .arg("-F")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("prosody starts");
+    let p = Prosody { child, port, dir };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "prosody did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Some(p)
+}
+
+/// A chat user: its messages from the bot in `inbox`, the bot's presences in `bot_online`.
+struct User {
+    out: UnboundedSender<String>,
+    inbox: UnboundedReceiver<String>,
+    bot_online: UnboundedReceiver<bool>,
+}
+
+impl User {
+    async fn connect(port: u16, name: &str) -> User {
+        let s = login(
+            &format!("127.0.0.1:{port}"),
+            &format!("{name}@localhost"),
+            &format!("pw-{name}"),
+            "test",
+        )
+        .await
+        .expect("user logs in");
+        let (out, mut rx) = unbounded_channel::<String>();
+        let (in_tx, inbox) = unbounded_channel();
+        let (on_tx, bot_online) = unbounded_channel();
+        let mut reader = s.reader;
+        let mut writer = s.writer;
+        let replies = out.clone();
+        tokio::spawn(async move {
+            while let Some(x) = rx.recv().await {
+                if writer.send(&x).await.is_err() {
+                    break;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            while let Ok(Some(st)) = reader.next().await {
+                let from = st.attr("from").and_then(split_jid).map(|(b, _)| b.to_string());
+                match (st.name.as_str(), st.attr("type")) {
+                    ("message", Some("chat")) => {
+                        if let Some(b) = st.child("body") {
+                            let _ = in_tx.send(b.text.clone());
+                        }
+                    }
+                    // Accept the bot's subscription request and ask for its presence back.
+                    ("presence", Some("subscribe")) => {
+                        let to = from.unwrap_or_default();
+                        let _ = replies.send(presence(Some(&to), Some("subscribed"), None));
+                        let _ = replies.send(presence(Some(&to), Some("subscribe"), None));
+                    }
+                    ("presence", kind) if from.as_deref() == Some(BOT) => {
+                        let _ = on_tx.send(kind.is_none());
+                    }
+                    _ => {}
+                }
+            }
+        });
+        let u = User { out, inbox, bot_online };
+        u.send(presence(None, None, None));
+        u
+    }
+
+    fn send(&self, stanza: String) {
+        self.out.send(stanza).unwrap();
+    }
+
+    fn say(&self, body: &str) {
+        self.send(chat(BOT, body, None));
+    }
+
+    /// The next message, within 10 s.
+    async fn next(&mut self) -> String {
+        timeout(Duration::from_secs(10), self.inbox.recv())
+            .await
+            .expect("a reply within 10 s")
+            .expect("connection open")
+    }
+
+    async fn ask(&mut self, body: &str) -> String {
+        self.say(body);
+        self.next().await
+    }
+
+    /// Messages until none came for `quiet`.
+    async fn drain(&mut self, quiet: Duration) -> Vec<String> {
+        let mut got = Vec::new();
+        while let Ok(Some(m)) = timeout(quiet, self.inbox.recv()).await {
+            got.push(m);
+        }
+        got
+    }
+
+    /// Waits until the bot answers (a message to it before it is online bounces).
+    async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            self.say("help");
+            if timeout(Duration::from_millis(500), self.inbox.recv()).await.is_ok() {
+                // Swallow the answers to earlier tries.
+                self.drain(Duration::from_millis(700)).await;
+                return;
+            }
+            assert!(Instant::now() < deadline, "the bot did not answer within 15 s");
+        }
+    }
+
+    /// Waits until the bot's presence says online (`true`) or offline.
+    async fn wait_bot(&mut self, online: bool) {
+        loop {
+            let v = timeout(Duration::from_secs(15), self.bot_online.recv())
+                .await
+                .expect("the bot's presence within 15 s")
+                .expect("connection open");
+            if v == online {
+                return;
+            }
+        }
+    }
+}
+
+/// Deterministic posts over a small vocabulary where rust, python and snake come in many forms.
+fn posts(batch: u64, n: usize) -> Vec<Message> {
+    let words = [
+        "rust",
+        "Rust!",
+        "rusty",
+        "#rust",
+        "python",
+        "Python's",
+        "PYTHON",
+        "snake",
+        "snakes",
+        "pythonic",
+        "crab",
+        "the",
+        "a",
+        "fast",
+        "code",
+        "love",
+        "rust-lang",
+        "snake_case",
+        "zoo",
+        "is",
+        "great",
+        "😀",
+    ];
+    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ batch;
+    (0..n)
+        .map(|i| {
+            let len = 3 + (i % 6);
+            let text: Vec<&str> = (0..len)
+                .map(|_| {
+                    x = x
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1_442_695_040_888_963_407);
+                    words[(x >> 33) as usize % words.len()]
+                })
+                .collect();
+            let id = format!("{batch}-{i}");
+            let m = Message::new(id, text.join(" "));
+            if i % 3 == 0 {
+                m.with_user(format!("author{i}"))
+            } else {
+                m
+            }
+        })
+        .collect()
+}
+
+/// What `phrases` (a track value) should deliver out of `batch`, as chat bodies.
+fn expected(phrases: &[&str], batch: &[Message]) -> Vec<String> {
+    let m = ReferenceMatcher::new(phrases.iter().map(|p| Rule::parse_track(p).unwrap()).collect());
+    batch.iter().filter(|msg| !m.matching(msg).is_empty()).map(|msg| render_post(msg).0).collect()
+}
+
+struct RunningBot {
+    stop: tokio::sync::oneshot::Sender<()>,
+    posts: Box<dyn Fn(Message) + Send>,
+    handle: tokio::task::JoinHandle<Result<RunReport, streamtrack_xmpp::BotError>>,
+}
+
+fn start_bot(port: u16, state: &Path) -> RunningBot {
+    let (tx, source) = channel_source(10_000);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let bot =
+        Bot::builder(BOT, "pw-bot", format!("127.0.0.1:{port}"), state).rate_limit(1000).build();
+    let handle = tokio::spawn(bot.run(source, async move {
+        let _ = stopped.await;
+    }));
+    RunningBot { stop, posts: Box::new(move |m| tx.send(m).unwrap()), handle }
+}
+
+impl RunningBot {
+    fn replay(&self, batch: &[Message]) {
+        for m in batch {
+            (self.posts)(m.clone());
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        timeout(Duration::from_secs(20), self.handle)
+            .await
+            .expect("the bot stops within 20 s")
+            .unwrap()
+            .expect("the bot ends without error");
+    }
+}
+
+const QUIET: Duration = Duration::from_millis(1500);
+
+async fn status_until(u: &mut User, want: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = u.ask("status").await;
+        if s.contains(want) || Instant::now() > deadline {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_get_what_the_reference_predicts_through_commands_presence_and_restart() {
+    let Some(server) = start_prosody(&["bot", "alice", "bob"]) else { return };
+    let state = server.dir.join("bot-state");
+    let bot = start_bot(server.port, &state);
+    let mut alice = User::connect(server.port, "alice").await;
+    let mut bob = User::connect(server.port, "bob").await;
+    alice.wait_ready().await;
+
+    // Commands, case insensitive; replies in the same chat.
+    assert_eq!(alice.ask("TRACK rust").await, "Tracking rust (1 of 400 phrases)");
+    assert_eq!(bob.ask("track python,snake").await, "Tracking python, snake (2 of 400 phrases)");
+    assert_eq!(bob.ask("tracking").await, "Tracking 2 phrases: python, snake");
+    assert_eq!(alice.ask("track Rust").await, "Already tracking rust");
+    // Errors say what is wrong: the column in the message, the limit.
+    let long = "x".repeat(61);
+    let e = alice.ask(&format!("track {long}")).await;
+    assert_eq!(e, "Cannot track that: column 7: phrase 1 ('xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx') is 61 bytes; the limit is 60");
+    assert!(alice.ask("frobnicate now").await.starts_with("Unknown command 'frobnicate'"));
+    assert!(alice.ask("help track").await.starts_with("track PHRASES:"));
+    assert_eq!(alice.ask("tracks").await, "Tracking 1 phrase: rust");
+
+    // Replayed posts reach each user exactly as the reference matcher predicts (once per post,
+    // in order), even when a post matches both of bob's phrases.
+    let b1 = posts(1, 120);
+    bot.replay(&b1);
+    let (a_want, b_want) = (expected(&["rust"], &b1), expected(&["python", "snake"], &b1));
+    assert!(a_want.len() > 10 && b_want.len() > 10, "{} {}", a_want.len(), b_want.len());
+    assert_eq!(alice.drain(QUIET).await, a_want);
+    assert_eq!(bob.drain(QUIET).await, b_want);
+
+    // off: nothing for bob, counted; on again: deliveries resume.
+    assert!(bob.ask("off").await.starts_with("Deliveries off"));
+    let b2 = posts(2, 60);
+    bot.replay(&b2);
+    assert_eq!(alice.drain(QUIET).await, expected(&["rust"], &b2));
+    let dropped = expected(&["python", "snake"], &b2).len();
+    let s = status_until(&mut bob, &format!("({dropped} while off")).await;
+    assert!(s.contains("deliveries off"), "{s}");
+    assert!(s.contains(&format!("({dropped} while off, 0 while dnd/xa/offline")), "{s}");
+    assert_eq!(bob.drain(QUIET).await, Vec::<String>::new());
+    assert_eq!(bob.ask("on").await, "Deliveries on.");
+
+    // dnd: nothing for alice; back to available: deliveries resume.
+    alice.send(presence(None, None, Some("dnd")));
+    let s = status_until(&mut alice, "you are dnd").await;
+    assert!(s.contains("you are dnd"), "{s}");
+    let b3 = posts(3, 60);
+    bot.replay(&b3);
+    assert_eq!(bob.drain(QUIET).await, expected(&["python", "snake"], &b3));
+    let away = expected(&["rust"], &b3).len();
+    let s = status_until(&mut alice, &format!("{away} while dnd/xa/offline")).await;
+    assert!(s.contains(&format!("0 while off, {away} while dnd/xa/offline")), "{s}");
+    assert_eq!(alice.drain(QUIET).await, Vec::<String>::new());
+    alice.send(presence(None, None, None));
+    let s = status_until(&mut alice, "you are available").await;
+    assert!(s.contains("you are available"), "{s}");
+
+    // untrack: bob keeps python only.
+    assert_eq!(bob.ask("untrack snake,zebra").await, "Stopped tracking snake; Not tracking zebra");
+    let b4 = posts(4, 80);
+    bot.replay(&b4);
+    assert_eq!(alice.drain(QUIET).await, expected(&["rust"], &b4));
+    assert_eq!(bob.drain(QUIET).await, expected(&["python"], &b4));
+
+    // A restart keeps the tracks; deliveries go on without a word from the users (the bot
+    // learns their presence from the server).
+    bot.stop().await;
+    alice.wait_bot(false).await;
+    let bot = start_bot(server.port, &state);
+    alice.wait_bot(true).await;
+    let s = status_until(&mut bob, "you are available").await;
+    assert!(s.starts_with("Tracking 1 phrase of 400; deliveries on; you are available"), "{s}");
+    let b5 = posts(5, 80);
+    bot.replay(&b5);
+    assert_eq!(alice.drain(QUIET).await, expected(&["rust"], &b5));
+    assert_eq!(bob.drain(QUIET).await, expected(&["python"], &b5));
+    assert_eq!(alice.ask("tracks").await, "Tracking 1 phrase: rust");
+    assert_eq!(bob.ask("untrack all").await, "Stopped tracking all 1 phrase.");
+    let b6 = posts(6, 40);
+    bot.replay(&b6);
+    assert_eq!(bob.drain(QUIET).await, Vec::<String>::new());
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_cap_drops_and_says_how_many() {
+    let Some(server) = start_prosody(&["bot", "carol"]) else { return };
+    let state = server.dir.join("bot-state");
+    let (tx, source) = channel_source(10_000);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let bot = Bot::builder(BOT, "pw-bot", format!("127.0.0.1:{}", server.port), &state)
+        .rate_limit(3)
+        .build();
+    let handle = tokio::spawn(bot.run(source, async move {
+        let _ = stopped.await;
+    }));
+    let mut carol = User::connect(server.port, "carol").await;
+    carol.wait_ready().await;
+    assert_eq!(carol.ask("track crab").await, "Tracking crab (1 of 400 phrases)");
+    let batch = posts(7, 300);
+    let want = expected(&["crab"], &batch);
+    assert!(want.len() > 20, "{}", want.len());
+    for m in batch {
+        tx.send(m).unwrap();
+    }
+    let got = carol.drain(QUIET).await;
+    let (notices, delivered): (Vec<&String>, Vec<&String>) =
+        got.iter().partition(|m| m.starts_with("Rate cap: "));
+    // Delivered posts are the stream's matches in order, minus the dropped ones.
+    let mut rest = want.iter();
+    for d in &delivered {
+        assert!(rest.any(|w| w == *d), "{d:?} out of order or not expected");
+    }
+    assert!(delivered.len() < want.len(), "{} of {}", delivered.len(), want.len());
+    let dropped = want.len() - delivered.len();
+    let last = notices.last().expect("a rate-cap notice");
+    assert!(last.ends_with(&format!("over 3 per second; {dropped} in all).")), "{last}");
+    let s = carol.ask("status").await;
+    assert!(
+        s.contains(&format!("delivered {}, dropped {dropped} (0 while off, 0 while dnd/xa/offline, {dropped} over the rate cap of 3 per second)", delivered.len())),
+        "{s}"
+    );
+    let _ = stop.send(());
+    timeout(Duration::from_secs(20), handle).await.unwrap().unwrap().unwrap();
+}
