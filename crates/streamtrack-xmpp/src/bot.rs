@@ -526,10 +526,9 @@ impl State {
                         )
                     });
                 format!(
-                    "Tracking {} of {MAX_PHRASES}; deliveries {}; you are {seen}; delivered {delivered}, \
-                     dropped {} ({off} while off, {away} while dnd/xa/offline, {rate} over the \
-                     rate cap of {} per second).",
-                    plural(n, "phrase"),
+                    "Tracking {n} of {MAX_PHRASES} phrases; deliveries {}; you are {seen}; \
+                     delivered {delivered}, dropped {} ({off} while off, {away} while \
+                     dnd/xa/offline, {rate} over the rate cap of {} per second).",
                     if paused { "off" } else { "on" },
                     off + away + rate,
                     self.rate_limit,

@@ -385,7 +385,7 @@ async fn users_get_what_the_reference_predicts_through_commands_presence_and_res
     let bot = start_bot(server.port, &state);
     alice.wait_bot(true).await;
     let s = status_until(&mut bob, "you are available").await;
-    assert!(s.starts_with("Tracking 1 phrase of 400; deliveries on; you are available"), "{s}");
+    assert!(s.starts_with("Tracking 1 of 400 phrases; deliveries on; you are available"), "{s}");
     let b5 = posts(5, 80);
     bot.replay(&b5);
     assert_eq!(alice.drain(QUIET).await, expected(&["rust"], &b5));
