@@ -436,6 +436,19 @@ async fn the_rate_cap_drops_and_says_how_many() {
         s.contains(&format!("delivered {}, dropped {dropped} (0 while off, 0 while dnd/xa/offline, {dropped} over the rate cap of 3 per second)", delivered.len())),
         "{s}"
     );
+
+    // The per-user limit of 400 phrases: in one command (the dialect's error, with its
+    // column), and over several.
+    let many: Vec<String> = (0..401).map(|i| format!("w{i}")).collect();
+    let e = carol.ask(&format!("track {}", many.join(","))).await;
+    assert!(e.starts_with("Cannot track that: column "), "{e}");
+    assert!(e.ends_with("401 phrases; the limit is 400"), "{e}");
+    let r = carol.ask(&format!("track {}", many[..399].join(","))).await;
+    assert_eq!(r, "Tracking ".to_string() + &many[..399].join(", ") + " (400 of 400 phrases)");
+    assert_eq!(
+        carol.ask("track one more").await,
+        "Cannot track that: you track 400 and this adds 1; the limit is 400 phrases. Untrack some first."
+    );
     let _ = stop.send(());
     timeout(Duration::from_secs(20), handle).await.unwrap().unwrap().unwrap();
 }
