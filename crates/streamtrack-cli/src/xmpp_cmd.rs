@@ -5,6 +5,7 @@ use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use streamtrack::engine::jsonl::JsonLinesSource;
+use streamtrack_xmpp::client::Tls;
 use streamtrack_xmpp::{default_state_dir, Bot};
 
 /// Arguments of `streamtrack xmpp`.
@@ -16,9 +17,17 @@ pub struct XmppArgs {
     /// A file holding the bot's password (its first line).
     #[arg(long)]
     password_file: PathBuf,
-    /// The XMPP server's client port, `HOST:PORT` (plain TCP: loopback or a trusted link).
+    /// The XMPP server's client port, `HOST:PORT` (plain TCP unless --tls: then loopback or a
+    /// trusted link only).
     #[arg(long)]
     server: String,
+    /// Require STARTTLS; the certificate must be valid for the JID's domain.
+    #[arg(long)]
+    tls: bool,
+    /// Also trust the certificates in this PEM file (a private CA, or a loopback server's
+    /// self-signed certificate); implies --tls.
+    #[arg(long)]
+    tls_ca: Option<PathBuf>,
     /// Posts, one JSON object (or plain text line) per line; `-` (the default) is standard
     /// input. The bot keeps answering commands after the input ends.
     #[arg(long, default_value = "-")]
@@ -44,6 +53,11 @@ pub fn run(args: XmppArgs) -> ExitCode {
     let state_dir = args.state_dir.unwrap_or_else(|| default_state_dir(&args.jid));
     let bot = Bot::builder(&args.jid, password, &args.server, &state_dir)
         .rate_limit(args.rate_limit)
+        .tls(if args.tls || args.tls_ca.is_some() {
+            Tls::StartTls { ca_file: args.tls_ca }
+        } else {
+            Tls::Off
+        })
         .build();
     eprintln!(
         "streamtrack xmpp: {} at {} (state in {})",

@@ -1,7 +1,7 @@
 //! The bot: one XMPP session, every user who chats with it a subscriber of a durable registry,
 //! the engine's deliveries turned into chat messages.
 
-use crate::client::{chat, login, presence, split_jid, ClientError, StanzaWriter};
+use crate::client::{chat, login_with, presence, split_jid, ClientError, StanzaWriter, Tls};
 use crate::command::{help, parse, Command};
 use crate::xml::{escape, Element};
 use std::collections::{HashMap, HashSet};
@@ -122,9 +122,16 @@ pub struct BotBuilder {
     state_dir: PathBuf,
     rate_limit: u32,
     resource: String,
+    tls: Tls,
 }
 
 impl BotBuilder {
+    /// Plain TCP (the default) or STARTTLS.
+    pub fn tls(mut self, tls: Tls) -> Self {
+        self.tls = tls;
+        self
+    }
+
     /// Deliveries per user per second above which matches are dropped and reported
     /// (a token bucket of one second's worth). Default 60.
     pub fn rate_limit(mut self, per_second: u32) -> Self {
@@ -176,6 +183,7 @@ impl Bot {
             state_dir: state_dir.into(),
             rate_limit: 60,
             resource: "streamtrack".into(),
+            tls: Tls::Off,
         }
     }
 
@@ -204,7 +212,8 @@ impl Bot {
                 }
             }
         }
-        let session = login(&cfg.server, &cfg.jid, &cfg.password, &cfg.resource).await?;
+        let session =
+            login_with(&cfg.server, &cfg.jid, &cfg.password, &cfg.resource, &cfg.tls).await?;
         let own_bare = split_jid(&session.jid).map(|(b, _)| b.to_lowercase()).unwrap_or_default();
         let mut reader = session.reader;
         let (out, mut rx) = unbounded_channel::<String>();

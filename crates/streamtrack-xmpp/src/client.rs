@@ -1,14 +1,35 @@
-//! A minimal XMPP client (RFC 6120/6121 subset): TCP, SASL PLAIN, resource binding, then
-//! stanzas in and raw stanzas out. No TLS: meant for a server on loopback or a trusted link
-//! (DESIGN.md, "The XMPP bot"). The bot and the tests' users both use it.
+//! A minimal XMPP client (RFC 6120/6121 subset): TCP, optional STARTTLS ([`Tls`]), SASL
+//! PLAIN, resource binding, then stanzas in and raw stanzas out (DESIGN.md, "The XMPP bot").
+//! The bot and the tests' users both use it.
 
 use crate::xml::{escape, next_item, Element, Item};
 use base64::Engine as _;
 use quick_xml::Reader;
 use std::fmt;
-use tokio::io::{AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
+
+/// Whether the connection is encrypted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Tls {
+    /// Plain TCP: a server on loopback or a trusted link (it must allow PLAIN without TLS).
+    #[default]
+    Off,
+    /// STARTTLS, required: the server's certificate must chain to the Mozilla roots or to a
+    /// certificate in `ca_file` (PEM; e.g. a loopback server's self-signed certificate), for
+    /// the JID's domain.
+    StartTls {
+        /// Extra trusted certificates (PEM).
+        ca_file: Option<PathBuf>,
+    },
+}
+
+trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+type BoxIo = Box<dyn Io>;
 
 /// Why a connection or login failed, or the stream broke.
 #[derive(Debug)]
@@ -52,7 +73,7 @@ pub fn split_jid(jid: &str) -> Option<(&str, &str)> {
 
 /// The reading half of a logged-in session: yields stanzas.
 pub struct StanzaReader {
-    reader: Reader<BufReader<OwnedReadHalf>>,
+    reader: Reader<BufReader<ReadHalf<BoxIo>>>,
     buf: Vec<u8>,
 }
 
@@ -76,9 +97,14 @@ impl StanzaReader {
 }
 
 /// The writing half of a logged-in session: sends raw stanzas.
-#[derive(Debug)]
 pub struct StanzaWriter {
-    w: OwnedWriteHalf,
+    w: WriteHalf<BoxIo>,
+}
+
+impl fmt::Debug for StanzaWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StanzaWriter")
+    }
 }
 
 impl StanzaWriter {
@@ -132,33 +158,128 @@ async fn expect_features(r: &mut StanzaReader) -> Result<Element, ClientError> {
 }
 
 /// Connects to `server` (`host:port`), logs in as `jid` (a resource in it is requested at
-/// binding, else `resource`), and returns the session. Sends no presence.
+/// binding, else `resource`) over plain TCP, and returns the session. Sends no presence.
 pub async fn login(
     server: &str,
     jid: &str,
     password: &str,
     resource: &str,
 ) -> Result<Session, ClientError> {
+    login_with(server, jid, password, resource, &Tls::Off).await
+}
+
+async fn read_features<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut Reader<R>,
+    buf: &mut Vec<u8>,
+) -> Result<Element, ClientError> {
+    match next_item(reader, buf).await.map_err(ClientError::Protocol)? {
+        Item::StreamStart => {}
+        other => {
+            return Err(ClientError::Protocol(format!("expected the stream header, got {other:?}")))
+        }
+    }
+    match next_item(reader, buf).await.map_err(ClientError::Protocol)? {
+        Item::Stanza(e) if e.name == "features" => Ok(e),
+        Item::Stanza(e) => {
+            Err(ClientError::Protocol(format!("expected stream features, got <{}>", e.name)))
+        }
+        _ => Err(ClientError::Protocol("the server closed the stream".into())),
+    }
+}
+
+fn tls_config(
+    ca_file: Option<&PathBuf>,
+) -> Result<tokio_rustls::rustls::ClientConfig, ClientError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| ClientError::Protocol(format!("{}: {e}", path.display())))?;
+        for c in certs {
+            let c = c.map_err(|e| ClientError::Protocol(format!("{}: {e}", path.display())))?;
+            roots.add(c).map_err(|e| ClientError::Protocol(format!("{}: {e}", path.display())))?;
+        }
+    }
+    // ring, not aws-lc-rs: aws-lc-rs needs cmake and a long C build; ring is deprecated in
+    // rustls 0.23.48 only for lacking post-quantum key exchange.
+    #[allow(deprecated)]
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    Ok(tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Protocol(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// [`login`] with a choice of [`Tls`].
+pub async fn login_with(
+    server: &str,
+    jid: &str,
+    password: &str,
+    resource: &str,
+    tls: &Tls,
+) -> Result<Session, ClientError> {
     let (bare, res) = split_jid(jid).ok_or_else(|| ClientError::BadJid(jid.to_string()))?;
     let (user, domain) = bare.split_once('@').expect("split_jid checked the @");
     let resource = if res.is_empty() { resource } else { res };
-    let tcp = TcpStream::connect(server).await?;
+    let mut tcp = TcpStream::connect(server).await?;
     tcp.set_nodelay(true)?;
-    let (rh, wh) = tcp.into_split();
+    tcp.write_all(header(domain).as_bytes()).await?;
+    let mut buf = Vec::new();
+    // Negotiate on the bare socket (the server says nothing after its features until we
+    // speak, so the parser's buffer holds nothing that the TLS layer would need).
+    let features = {
+        let mut r = Reader::from_reader(BufReader::new(&mut tcp));
+        read_features(&mut r, &mut buf).await?
+    };
+    let (io, features): (BoxIo, Option<Element>) = match tls {
+        Tls::Off => (Box::new(tcp), Some(features)),
+        Tls::StartTls { ca_file } => {
+            if features.child("starttls").is_none() {
+                return Err(ClientError::Protocol("the server does not offer STARTTLS".into()));
+            }
+            tcp.write_all(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>").await?;
+            {
+                let mut r = Reader::from_reader(BufReader::new(&mut tcp));
+                match next_item(&mut r, &mut buf).await.map_err(ClientError::Protocol)? {
+                    Item::Stanza(e) if e.name == "proceed" => {}
+                    other => {
+                        return Err(ClientError::Protocol(format!("STARTTLS refused: {other:?}")))
+                    }
+                }
+            }
+            let config = tls_config(ca_file.as_ref())?;
+            let name = rustls_pki_types::ServerName::try_from(domain.to_string())
+                .map_err(|e| ClientError::Protocol(format!("TLS server name {domain:?}: {e}")))?;
+            let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
+                .connect(name, tcp)
+                .await
+                .map_err(|e| ClientError::Protocol(format!("TLS handshake: {e}")))?;
+            (Box::new(stream), None)
+        }
+    };
+    let (rh, wh) = tokio::io::split(io);
     let mut writer = StanzaWriter { w: wh };
     let mut reader =
         StanzaReader { reader: Reader::from_reader(BufReader::new(rh)), buf: Vec::new() };
-    writer.send(&header(domain)).await?;
-    let features = expect_features(&mut reader).await?;
+    let features = match features {
+        Some(f) => f,
+        None => {
+            writer.send(&header(domain)).await?;
+            expect_features(&mut reader).await?
+        }
+    };
     let plain = features
         .child("mechanisms")
         .is_some_and(|m| m.children.iter().any(|c| c.name == "mechanism" && c.text == "PLAIN"));
     if !plain {
         let tls = features.child("starttls").is_some();
         return Err(ClientError::Protocol(if tls {
-            "the server offers no PLAIN login before STARTTLS, and this client does not do \
-             TLS (set c2s_require_encryption = false and allow_unencrypted_plain_auth = true \
-             for a loopback server)"
+            "the server offers no PLAIN login before STARTTLS: use TLS (--tls, with --tls-ca \
+             for a self-signed certificate), or for a loopback server set \
+             c2s_require_encryption = false and allow_unencrypted_plain_auth = true"
                 .into()
         } else {
             "the server offers no SASL PLAIN mechanism".into()

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use streamtrack::engine::channel_source;
 use streamtrack::reference::ReferenceMatcher;
 use streamtrack::{Message, Rule};
-use streamtrack_xmpp::client::{chat, login, presence, split_jid};
+use streamtrack_xmpp::client::{chat, login_with, presence, split_jid, Tls};
 use streamtrack_xmpp::{render_post, Bot, RunReport};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::time::timeout;
@@ -38,6 +38,12 @@ fn have(bin: &str) -> bool {
 }
 
 fn start_prosody(users: &[&str]) -> Option<Prosody> {
+    start_prosody_with(users, |_| "c2s_require_encryption = false".into())
+}
+
+/// `extra(dir)`: configuration lines added before the virtual host (they may refer to files
+/// they create in `dir`).
+fn start_prosody_with(users: &[&str], extra: impl FnOnce(&Path) -> String) -> Option<Prosody> {
     if !have("prosody") || !have("prosodyctl") {
         if std::env::var_os("CI").is_some() {
             panic!("prosody/prosodyctl not found and CI is set: .ci/run must install prosody");
@@ -53,6 +59,7 @@ fn start_prosody(users: &[&str]) -> Option<Prosody> {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
     ));
     std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::create_dir_all(dir.join("certs")).unwrap();
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let cfg = dir.join("prosody.cfg.lua");
     let d = dir.display();
@@ -61,10 +68,12 @@ fn start_prosody(users: &[&str]) -> Option<Prosody> {
         format!(
             "run_as_root = true; daemonize = false; pidfile = \"{d}/prosody.pid\"\n\
              data_path = \"{d}/data\"; interfaces = {{ \"127.0.0.1\" }}; c2s_ports = {{ {port} }}\n\
-             s2s_ports = {{}}; c2s_require_encryption = false; allow_unencrypted_plain_auth = true\n\
+             s2s_ports = {{}}; allow_unencrypted_plain_auth = true\n\
              authentication = \"internal_plain\"; log = {{ error = \"{d}/prosody.err\" }}\n\
-             modules_enabled = {{ \"roster\"; \"saslauth\"; \"disco\"; \"presence\"; \"ping\" }}\n\
-             VirtualHost \"localhost\"\n"
+             modules_enabled = {{ \"roster\"; \"saslauth\"; \"disco\"; \"presence\"; \"ping\"; \"tls\" }}\n\
+             {}\n\
+             VirtualHost \"localhost\"\n",
+            extra(&dir)
         ),
     )
     .unwrap();
@@ -105,11 +114,16 @@ struct User {
 
 impl User {
     async fn connect(port: u16, name: &str) -> User {
-        let s = login(
+        User::connect_with(port, name, &Tls::Off).await
+    }
+
+    async fn connect_with(port: u16, name: &str, tls: &Tls) -> User {
+        let s = login_with(
             &format!("127.0.0.1:{port}"),
             &format!("{name}@localhost"),
             &format!("pw-{name}"),
             "test",
+            tls,
         )
         .await
         .expect("user logs in");
@@ -161,17 +175,30 @@ impl User {
         self.send(chat(BOT, body, None));
     }
 
-    /// The next message, within 10 s.
-    async fn next(&mut self) -> String {
-        timeout(Duration::from_secs(10), self.inbox.recv())
+    /// The next message, within 20 s (a loaded CI machine).
+    async fn next(&mut self, after: &str) -> String {
+        timeout(Duration::from_secs(20), self.inbox.recv())
             .await
-            .expect("a reply within 10 s")
+            .unwrap_or_else(|_| panic!("no reply within 20 s to {after:?}"))
             .expect("connection open")
     }
 
     async fn ask(&mut self, body: &str) -> String {
         self.say(body);
-        self.next().await
+        self.next(body).await
+    }
+
+    /// `n` messages (each within 20 s), then any more that come within half a second.
+    async fn take(&mut self, n: usize) -> Vec<String> {
+        let mut got = Vec::new();
+        for i in 0..n {
+            match timeout(Duration::from_secs(20), self.inbox.recv()).await {
+                Ok(Some(m)) => got.push(m),
+                _ => panic!("only {i} of {n} messages within 20 s: {got:?}"),
+            }
+        }
+        got.extend(self.drain(Duration::from_millis(500)).await);
+        got
     }
 
     /// Messages until none came for `quiet`.
@@ -341,14 +368,23 @@ async fn users_get_what_the_reference_predicts_through_commands_presence_and_res
     bot.replay(&b1);
     let (a_want, b_want) = (expected(&["rust"], &b1), expected(&["python", "snake"], &b1));
     assert!(a_want.len() > 10 && b_want.len() > 10, "{} {}", a_want.len(), b_want.len());
-    assert_eq!(alice.drain(QUIET).await, a_want);
-    assert_eq!(bob.drain(QUIET).await, b_want);
+    {
+        let want = a_want;
+        assert_eq!(alice.take(want.len()).await, want);
+    }
+    {
+        let want = b_want;
+        assert_eq!(bob.take(want.len()).await, want);
+    }
 
     // off: nothing for bob, counted; on again: deliveries resume.
     assert!(bob.ask("off").await.starts_with("Deliveries off"));
     let b2 = posts(2, 60);
     bot.replay(&b2);
-    assert_eq!(alice.drain(QUIET).await, expected(&["rust"], &b2));
+    {
+        let want = expected(&["rust"], &b2);
+        assert_eq!(alice.take(want.len()).await, want);
+    }
     let dropped = expected(&["python", "snake"], &b2).len();
     let s = status_until(&mut bob, &format!("({dropped} while off")).await;
     assert!(s.contains("deliveries off"), "{s}");
@@ -362,7 +398,10 @@ async fn users_get_what_the_reference_predicts_through_commands_presence_and_res
     assert!(s.contains("you are dnd"), "{s}");
     let b3 = posts(3, 60);
     bot.replay(&b3);
-    assert_eq!(bob.drain(QUIET).await, expected(&["python", "snake"], &b3));
+    {
+        let want = expected(&["python", "snake"], &b3);
+        assert_eq!(bob.take(want.len()).await, want);
+    }
     let away = expected(&["rust"], &b3).len();
     let s = status_until(&mut alice, &format!("{away} while dnd/xa/offline")).await;
     assert!(s.contains(&format!("0 while off, {away} while dnd/xa/offline")), "{s}");
@@ -375,8 +414,14 @@ async fn users_get_what_the_reference_predicts_through_commands_presence_and_res
     assert_eq!(bob.ask("untrack snake,zebra").await, "Stopped tracking snake; Not tracking zebra");
     let b4 = posts(4, 80);
     bot.replay(&b4);
-    assert_eq!(alice.drain(QUIET).await, expected(&["rust"], &b4));
-    assert_eq!(bob.drain(QUIET).await, expected(&["python"], &b4));
+    {
+        let want = expected(&["rust"], &b4);
+        assert_eq!(alice.take(want.len()).await, want);
+    }
+    {
+        let want = expected(&["python"], &b4);
+        assert_eq!(bob.take(want.len()).await, want);
+    }
 
     // A restart keeps the tracks; deliveries go on without a word from the users (the bot
     // learns their presence from the server).
@@ -388,12 +433,22 @@ async fn users_get_what_the_reference_predicts_through_commands_presence_and_res
     assert!(s.starts_with("Tracking 1 of 400 phrases; deliveries on; you are available"), "{s}");
     let b5 = posts(5, 80);
     bot.replay(&b5);
-    assert_eq!(alice.drain(QUIET).await, expected(&["rust"], &b5));
-    assert_eq!(bob.drain(QUIET).await, expected(&["python"], &b5));
+    {
+        let want = expected(&["rust"], &b5);
+        assert_eq!(alice.take(want.len()).await, want);
+    }
+    {
+        let want = expected(&["python"], &b5);
+        assert_eq!(bob.take(want.len()).await, want);
+    }
     assert_eq!(alice.ask("tracks").await, "Tracking 1 phrase: rust");
     assert_eq!(bob.ask("untrack all").await, "Stopped tracking all 1 phrase.");
     let b6 = posts(6, 40);
     bot.replay(&b6);
+    {
+        let want = expected(&["rust"], &b6);
+        assert_eq!(alice.take(want.len()).await, want);
+    }
     assert_eq!(bob.drain(QUIET).await, Vec::<String>::new());
     bot.stop().await;
 }
@@ -419,7 +474,24 @@ async fn the_rate_cap_drops_and_says_how_many() {
     for m in batch {
         tx.send(m).unwrap();
     }
-    let got = carol.drain(QUIET).await;
+    // Read until every match is accounted for: delivered, or counted by a notice.
+    let mut got: Vec<String> = Vec::new();
+    let in_all = |m: &String| -> usize {
+        m.rsplit_once("; ").and_then(|(_, t)| t.split(' ').next()?.parse().ok()).unwrap_or(0)
+    };
+    loop {
+        let posts = got.iter().filter(|m| !m.starts_with("Rate cap: ")).count();
+        let dropped =
+            got.iter().filter(|m| m.starts_with("Rate cap: ")).map(in_all).max().unwrap_or(0);
+        if posts + dropped >= want.len() {
+            break;
+        }
+        match timeout(Duration::from_secs(20), carol.inbox.recv()).await {
+            Ok(Some(m)) => got.push(m),
+            _ => panic!("matches unaccounted for after 20 s: {got:?}"),
+        }
+    }
+    got.extend(carol.drain(Duration::from_millis(500)).await);
     let (notices, delivered): (Vec<&String>, Vec<&String>) =
         got.iter().partition(|m| m.starts_with("Rate cap: "));
     // Delivered posts are the stream's matches in order, minus the dropped ones.
@@ -449,6 +521,69 @@ async fn the_rate_cap_drops_and_says_how_many() {
         carol.ask("track one more").await,
         "Cannot track that: you track 400 and this adds 1; the limit is 400 phrases. Untrack some first."
     );
+    let _ = stop.send(());
+    timeout(Duration::from_secs(20), handle).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn starttls_with_a_self_signed_certificate() {
+    if !have("openssl") {
+        if std::env::var_os("CI").is_some() {
+            panic!("openssl not found and CI is set: .ci/run must install it");
+        }
+        eprintln!("SKIPPED: openssl is not installed (it makes the test's certificate)");
+        return;
+    }
+    let Some(server) = start_prosody_with(&["bot", "dave"], |dir| {
+        let st = Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
+            .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"])
+            .args(["-addext", "basicConstraints=critical,CA:FALSE", "-keyout"])
+            .arg(dir.join("key.pem"))
+            .arg("-out")
+            .arg(dir.join("cert.pem"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl runs");
+        assert!(st.success(), "openssl req failed");
+        format!(
+            "c2s_require_encryption = true\nssl = {{ key = \"{0}/key.pem\"; certificate = \"{0}/cert.pem\" }}",
+            dir.display()
+        )
+    }) else {
+        return;
+    };
+    let addr = format!("127.0.0.1:{}", server.port);
+    let tls = Tls::StartTls { ca_file: Some(server.dir.join("cert.pem")) };
+    // Without TLS the server offers no login, and the error says what to do.
+    let e = login_with(&addr, BOT, "pw-bot", "x", &Tls::Off).await.unwrap_err().to_string();
+    assert!(e.contains("no PLAIN login before STARTTLS"), "{e}");
+    // With TLS but without the certificate, the handshake fails (the Mozilla roots only).
+    let e = login_with(&addr, BOT, "pw-bot", "x", &Tls::StartTls { ca_file: None })
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("TLS handshake"), "{e}");
+    // With the certificate trusted: the whole bot works over STARTTLS.
+    let (tx, source) = channel_source(1000);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let bot =
+        Bot::builder(BOT, "pw-bot", &addr, server.dir.join("bot-state")).tls(tls.clone()).build();
+    let handle = tokio::spawn(bot.run(source, async move {
+        let _ = stopped.await;
+    }));
+    let mut dave = User::connect_with(server.port, "dave", &tls).await;
+    dave.wait_ready().await;
+    assert_eq!(dave.ask("track rust").await, "Tracking rust (1 of 400 phrases)");
+    let batch = posts(8, 60);
+    for m in &batch {
+        tx.send(m.clone()).unwrap();
+    }
+    {
+        let want = expected(&["rust"], &batch);
+        assert_eq!(dave.take(want.len()).await, want);
+    }
     let _ = stop.send(());
     timeout(Duration::from_secs(20), handle).await.unwrap().unwrap().unwrap();
 }
