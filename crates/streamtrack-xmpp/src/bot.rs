@@ -9,11 +9,14 @@ use std::fmt;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use streamtrack::durable::{DurableError, DurableRegistry, OpenOptions};
 use streamtrack::engine::{CallbackSink, Delivery, Engine, Source, SubscriberConfig};
 use streamtrack::registry::Registry;
 use streamtrack::{Message, Rule};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 /// Phrases one user may track (the track dialect's limit, per user).
 pub const MAX_PHRASES: usize = 400;
@@ -188,7 +191,9 @@ impl Bot {
     }
 
     /// Logs in, matches `source`'s posts for every user, answers commands, until `shutdown`
-    /// completes or the server closes the stream. The end of `source` does not stop the bot.
+    /// completes. The end of `source` does not stop the bot; a lost connection is logged in
+    /// again (pauses from 0.5 s doubling to 30 s; matches meanwhile count as offline drops,
+    /// stanzas the writer could not send are lost). Only the first login's failure is an error.
     pub async fn run(
         self,
         source: impl Source + 'static,
@@ -212,20 +217,16 @@ impl Bot {
                 }
             }
         }
+        // The first login fails fast (a wrong password is not worth retrying); later ones,
+        // after a lost connection, are retried with a growing pause.
         let session =
             login_with(&cfg.server, &cfg.jid, &cfg.password, &cfg.resource, &cfg.tls).await?;
-        let own_bare = split_jid(&session.jid).map(|(b, _)| b.to_lowercase()).unwrap_or_default();
+        let mut own_bare =
+            split_jid(&session.jid).map(|(b, _)| b.to_lowercase()).unwrap_or_default();
         let mut reader = session.reader;
-        let (out, mut rx) = unbounded_channel::<String>();
-        let writer_task = tokio::spawn(async move {
-            let mut w: StanzaWriter = session.writer;
-            while let Some(s) = rx.recv().await {
-                if w.send(&s).await.is_err() {
-                    break;
-                }
-            }
-            let _ = w.close().await;
-        });
+        let (out, rx) = unbounded_channel::<String>();
+        let (task, stop) = spawn_writer(session.writer, rx);
+        let (mut writer_task, mut stop_writer) = (Some(task), Some(stop));
         let _ = out.send(presence(None, None, None));
 
         let registry = durable.registry().clone();
@@ -250,15 +251,62 @@ impl Bot {
         };
 
         tokio::pin!(shutdown);
-        let result = loop {
-            tokio::select! {
-                _ = &mut shutdown => break Ok(()),
-                stanza = reader.next() => match stanza {
-                    Ok(Some(s)) => state.handle(&own_bare, &s),
-                    Ok(None) => break Err(BotError::Client(ClientError::Protocol("the server closed the stream".into()))),
-                    Err(e) => break Err(BotError::Client(e)),
-                },
+        let result = 'run: loop {
+            let lost = loop {
+                tokio::select! {
+                    _ = &mut shutdown => break 'run Ok(()),
+                    stanza = reader.next() => match stanza {
+                        Ok(Some(s)) => state.handle(&own_bare, &s),
+                        Ok(None) => break "the server closed the stream".to_string(),
+                        Err(e) => break e.to_string(),
+                    },
+                }
+            };
+            // Connection lost: take the queue back from the writer, forget presences (the
+            // server sends them again after the next login), and log in again.
+            if let Some(stop) = stop_writer.take() {
+                let _ = stop.send(());
             }
+            let rx = match writer_task.take() {
+                Some(t) => match t.await {
+                    Ok(rx) => rx,
+                    Err(_) => break Err(BotError::Engine("the writer task panicked".into())),
+                },
+                None => break Err(BotError::Engine("the writer task is gone".into())),
+            };
+            for u in lock(&users).values_mut() {
+                u.resources.clear();
+            }
+            let mut pause = Duration::from_millis(500);
+            let session = loop {
+                eprintln!(
+                    "streamtrack xmpp: connection lost ({lost}); logging in again in {:.1} s",
+                    pause.as_secs_f64()
+                );
+                tokio::select! {
+                    _ = &mut shutdown => break 'run Ok(()),
+                    _ = tokio::time::sleep(pause) => {}
+                }
+                match login_with(&cfg.server, &cfg.jid, &cfg.password, &cfg.resource, &cfg.tls)
+                    .await
+                {
+                    Ok(s) => break s,
+                    Err(e) => {
+                        pause = (pause * 2).min(Duration::from_secs(30));
+                        eprintln!("streamtrack xmpp: login failed: {e}");
+                    }
+                }
+            };
+            eprintln!("streamtrack xmpp: logged in again as {}", session.jid);
+            own_bare = split_jid(&session.jid).map(|(b, _)| b.to_lowercase()).unwrap_or_default();
+            reader = session.reader;
+            // Presence first, ahead of whatever queued up meanwhile.
+            let mut w = session.writer;
+            // A failed send here shows up in the reader at once.
+            let _ = w.send(&presence(None, None, None)).await;
+            let (t, st) = spawn_writer(w, rx);
+            writer_task = Some(t);
+            stop_writer = Some(st);
         };
         let _ = out.send(presence(None, Some("unavailable"), None));
         drop(out);
@@ -276,9 +324,42 @@ impl Bot {
         // Sinks hold senders: the writer ends once the engine has let them go.
         let _ = tokio::task::spawn_blocking(move || engine.shutdown()).await;
         let _ = durable.sync();
-        let _ = writer_task.await;
+        if let Some(t) = writer_task {
+            let _ = t.await;
+        }
         result.map(|()| report)
     }
+}
+
+/// The task writing queued stanzas; on `stop` (the connection was lost) it hands the queue
+/// back, so that a new session's writer goes on with it. It closes the stream when every
+/// sender is gone (shutdown).
+fn spawn_writer(
+    mut w: StanzaWriter,
+    mut rx: UnboundedReceiver<String>,
+) -> (JoinHandle<UnboundedReceiver<String>>, oneshot::Sender<()>) {
+    let (stop, mut stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = &mut stopped => return rx,
+                s = rx.recv() => match s {
+                    Some(s) => {
+                        if w.send(&s).await.is_err() {
+                            // The reader sees the loss too and stops us; keep the queue.
+                            let _ = (&mut stopped).await;
+                            return rx;
+                        }
+                    }
+                    None => {
+                        let _ = w.close().await;
+                        return rx;
+                    }
+                },
+            }
+        }
+    });
+    (task, stop)
 }
 
 impl Bot {

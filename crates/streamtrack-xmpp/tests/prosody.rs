@@ -88,21 +88,34 @@ fn start_prosody_with(users: &[&str], extra: impl FnOnce(&Path) -> String) -> Op
             .expect("prosodyctl runs");
         assert!(st.success(), "prosodyctl register {u} failed");
     }
+    let child = spawn_prosody(&cfg, port);
+    Some(Prosody { child, port, dir })
+}
+
+fn spawn_prosody(cfg: &Path, port: u16) -> Child {
     let child = Command::new("prosody")
         .arg("--config")
-        .arg(&cfg)
+        .arg(cfg)
         .arg("-F")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("prosody starts");
-    let p = Prosody { child, port, dir };
     let deadline = Instant::now() + Duration::from_secs(15);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "prosody did not listen on {port}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    Some(p)
+    child
+}
+
+impl Prosody {
+    /// Stops the server (by PID) and starts it again on the same port and data.
+    fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn_prosody(&self.dir.join("prosody.cfg.lua"), self.port);
+    }
 }
 
 /// A chat user: its messages from the bot in `inbox`, the bot's presences in `bot_online`.
@@ -586,4 +599,23 @@ async fn starttls_with_a_self_signed_certificate() {
     }
     let _ = stop.send(());
     timeout(Duration::from_secs(20), handle).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bot_logs_in_again_after_the_server_restarts() {
+    let Some(mut server) = start_prosody(&["bot", "erin"]) else { return };
+    let bot = start_bot(server.port, &server.dir.join("bot-state"));
+    let mut erin = User::connect(server.port, "erin").await;
+    erin.wait_ready().await;
+    assert_eq!(erin.ask("track rust").await, "Tracking rust (1 of 400 phrases)");
+    server.restart();
+    // Erin's client has no reconnect of its own: a new session.
+    let mut erin = User::connect(server.port, "erin").await;
+    erin.wait_ready().await;
+    assert_eq!(erin.ask("tracks").await, "Tracking 1 phrase: rust");
+    let batch = posts(9, 60);
+    bot.replay(&batch);
+    let want = expected(&["rust"], &batch);
+    assert_eq!(erin.take(want.len()).await, want);
+    bot.stop().await;
 }
