@@ -340,9 +340,19 @@ fn spawn_writer(
 ) -> (JoinHandle<UnboundedReceiver<String>>, oneshot::Sender<()>) {
     let (stop, mut stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
+        // A space between stanzas every minute keeps idle connections (and NAT entries)
+        // alive, and finds a dead one.
+        let mut keepalive = tokio::time::interval(Duration::from_secs(60));
+        keepalive.tick().await;
         loop {
             tokio::select! {
                 _ = &mut stopped => return rx,
+                _ = keepalive.tick() => {
+                    if w.send(" ").await.is_err() {
+                        let _ = (&mut stopped).await;
+                        return rx;
+                    }
+                }
                 s = rx.recv() => match s {
                     Some(s) => {
                         if w.send(&s).await.is_err() {
@@ -487,6 +497,10 @@ fn plural(n: usize, one: &str) -> String {
 
 impl State {
     fn handle(&mut self, own_bare: &str, s: &Element) {
+        if s.name == "iq" {
+            self.on_iq(s);
+            return;
+        }
         let Some(from) = s.attr("from") else { return };
         let Some((bare, resource)) = split_jid(from) else { return };
         let bare = bare.to_lowercase();
@@ -520,6 +534,26 @@ impl State {
             }
             _ => {}
         }
+    }
+
+    /// Requests must be answered (RFC 6120, 8.2.3): a ping (XEP-0199) with a result,
+    /// anything else with `service-unavailable`.
+    fn on_iq(&mut self, iq: &Element) {
+        let kind = iq.attr("type").unwrap_or("");
+        if kind != "get" && kind != "set" {
+            return;
+        }
+        let id = escape(iq.attr("id").unwrap_or(""));
+        let to = iq.attr("from").map(|f| format!(" to='{}'", escape(f))).unwrap_or_default();
+        let is_ping = iq.child("ping").is_some_and(|p| p.attr("xmlns") == Some("urn:xmpp:ping"));
+        let _ = self.out.send(if is_ping {
+            format!("<iq type='result' id='{id}'{to}/>")
+        } else {
+            format!(
+                "<iq type='error' id='{id}'{to}><error type='cancel'><service-unavailable \
+                 xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"
+            )
+        });
     }
 
     fn on_presence(&mut self, bare: &str, resource: &str, p: &Element) {

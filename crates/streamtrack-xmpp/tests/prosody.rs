@@ -123,6 +123,7 @@ struct User {
     out: UnboundedSender<String>,
     inbox: UnboundedReceiver<String>,
     bot_online: UnboundedReceiver<bool>,
+    iqs: UnboundedReceiver<(String, String)>,
 }
 
 impl User {
@@ -143,6 +144,7 @@ impl User {
         let (out, mut rx) = unbounded_channel::<String>();
         let (in_tx, inbox) = unbounded_channel();
         let (on_tx, bot_online) = unbounded_channel();
+        let (iq_tx, iqs) = unbounded_channel();
         let mut reader = s.reader;
         let mut writer = s.writer;
         let replies = out.clone();
@@ -168,6 +170,10 @@ impl User {
                         let _ = replies.send(presence(Some(&to), Some("subscribed"), None));
                         let _ = replies.send(presence(Some(&to), Some("subscribe"), None));
                     }
+                    ("iq", Some(kind)) if kind == "result" || kind == "error" => {
+                        let id = st.attr("id").unwrap_or("").to_string();
+                        let _ = iq_tx.send((id, kind.to_string()));
+                    }
                     ("presence", kind) if from.as_deref() == Some(BOT) => {
                         let _ = on_tx.send(kind.is_none());
                     }
@@ -175,7 +181,7 @@ impl User {
                 }
             }
         });
-        let u = User { out, inbox, bot_online };
+        let u = User { out, inbox, bot_online, iqs };
         u.send(presence(None, None, None));
         u
     }
@@ -199,6 +205,11 @@ impl User {
     async fn ask(&mut self, body: &str) -> String {
         self.say(body);
         self.next(body).await
+    }
+
+    /// The next IQ reply (id, type), within 20 s.
+    async fn next_iq(&mut self) -> (String, String) {
+        timeout(Duration::from_secs(20), self.iqs.recv()).await.expect("an IQ reply").expect("open")
     }
 
     /// `n` messages (each within 20 s), then any more that come within half a second.
@@ -374,6 +385,15 @@ async fn users_get_what_the_reference_predicts_through_commands_presence_and_res
     assert!(alice.ask("frobnicate now").await.starts_with("Unknown command 'frobnicate'"));
     assert!(alice.ask("help track").await.starts_with("track PHRASES:"));
     assert_eq!(alice.ask("tracks").await, "Tracking 1 phrase: rust");
+    // IQ requests get answers: a ping a result, anything else an error.
+    alice.send(format!(
+        "<iq type='get' id='p1' to='{BOT}/streamtrack'><ping xmlns='urn:xmpp:ping'/></iq>"
+    ));
+    alice.send(format!(
+        "<iq type='get' id='v1' to='{BOT}/streamtrack'><query xmlns='jabber:iq:version'/></iq>"
+    ));
+    assert_eq!(alice.next_iq().await, ("p1".to_string(), "result".to_string()));
+    assert_eq!(alice.next_iq().await, ("v1".to_string(), "error".to_string()));
 
     // Replayed posts reach each user exactly as the reference matcher predicts (once per post,
     // in order), even when a post matches both of bob's phrases.
