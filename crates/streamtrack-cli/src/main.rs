@@ -17,6 +17,7 @@ mod sentiment_cmd;
 mod serve_cmd;
 mod state;
 mod watch_cmd;
+mod xmpp_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -82,6 +83,8 @@ enum Command {
     Nats(nats_cmd::NatsArgs),
     /// Serve the live view: a page, a JSON API and an SSE stream of what the rules match.
     Serve(serve_cmd::ServeArgs),
+    /// Track over instant messaging: an XMPP bot; users chat `track PHRASES` and get matches.
+    Xmpp(xmpp_cmd::XmppArgs),
 }
 
 fn main() -> ExitCode {
@@ -98,5 +101,6 @@ fn main() -> ExitCode {
         Command::Watch(args) => watch_cmd::run(args),
         Command::Nats(args) => nats_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
+        Command::Xmpp(args) => xmpp_cmd::run(args),
     }
 }
