@@ -17,6 +17,15 @@ use streamtrack::registry::Registry;
 use streamtrack::Message;
 use streamtrack_web::{NewViewRule, Server, ServerConfig, View, ViewConfig, ViewRules};
 
+/// Writes a line to standard output, ignoring a closed pipe (`demo | head` must not panic:
+/// the story and the page go on when nobody reads the terminal).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[derive(Args)]
 pub struct DemoArgs {
     /// How long the story runs, in seconds (the page keeps serving for --linger seconds after).
@@ -188,14 +197,14 @@ pub fn run(args: DemoArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    println!("streamtrack demo: open http://{}/", server.local_addr());
-    println!(
+    say!("streamtrack demo: open http://{}/", server.local_addr());
+    say!(
         "A {seconds} s story: the Nimbus X launches, the Stratus 5 answers, then a battery \
          mishap turns the reactions; rules change while it runs. It ends by itself (Ctrl-C \
          stops it earlier)."
     );
-    println!();
-    println!("{:>5}  {:>8}  {:>8}  {:>6}  now", "time", "posts", "matched", "bursts");
+    say!();
+    say!("{:>5}  {:>8}  {:>8}  {:>6}  now", "time", "posts", "matched", "bursts");
 
     let start = Instant::now();
     let tick = Duration::from_millis(100);
@@ -247,7 +256,7 @@ pub fn run(args: DemoArgs) -> ExitCode {
             }
         }
         if !note.is_empty() {
-            println!("{:>4}s  {note}", elapsed as u64);
+            say!("{:>4}s  {note}", elapsed as u64);
         }
         if elapsed as u64 >= next_print {
             next_print += 5;
@@ -263,7 +272,7 @@ pub fn run(args: DemoArgs) -> ExitCode {
             } else {
                 "calming down"
             };
-            println!(
+            say!(
                 "{:>4}s  {:>8}  {:>8}  {:>6}  {phase}",
                 elapsed as u64,
                 group(s["messages_in"].as_u64().unwrap_or(0)),
@@ -275,21 +284,21 @@ pub fn run(args: DemoArgs) -> ExitCode {
     drop(tx);
     let finished = engine.join();
     if args.linger > 0 {
-        println!("story over; the page stays up {} s more.", args.linger);
+        say!("story over; the page stays up {} s more.", args.linger);
         std::thread::sleep(Duration::from_secs(args.linger));
     }
     let s = view.status().body;
     server.stop();
     let st = &finished.stats;
     let secs = start.elapsed().as_secs_f64();
-    println!();
-    println!(
+    say!();
+    say!(
         "done: {} posts in {secs:.0} s; {} matched a rule; {} burst starts; {} rules at the end.",
         group(st.processed),
         group(st.matched),
         s["burst_starts"].as_u64().unwrap_or(0),
         s["rules"].as_u64().unwrap_or(0),
     );
-    println!("For your own stream: streamtrack serve --rules RULES.jsonl --input FILE|- (README, \"Live view\").");
+    say!("For your own stream: streamtrack serve --rules RULES.jsonl --input FILE|- (README, \"Live view\").");
     ExitCode::SUCCESS
 }

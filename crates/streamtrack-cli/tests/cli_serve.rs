@@ -154,6 +154,26 @@ fn demo_prints_its_url_and_ends_by_itself() {
     assert!(t.elapsed() < Duration::from_secs(30));
 }
 
+/// `demo | head -1`: the reader goes away after the first line; the demo must still end by
+/// itself with status 0, not panic on the closed pipe (it did while it printed with `println!`).
+#[test]
+fn demo_survives_a_closed_stdout() {
+    let mut child = Command::new(BIN)
+        .args(["demo", "--seconds", "3", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.contains("http://127.0.0.1:"), "{line}");
+    // The reader (and with it the pipe's read end) is dropped here.
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(out.status.success(), "{:?}: {err}", out.status);
+}
+
 #[test]
 fn serve_replays_a_file_into_the_buckets_of_its_own_timestamps() {
     let dir = std::env::temp_dir().join(format!("st-serve-replay-{}", std::process::id()));
