@@ -21,16 +21,35 @@
 //! finds the pool above strength and idle. Panics in sinks are caught: they fail that
 //! subscriber only.
 
-use super::pipeline::Shared;
 use super::subscriber::{Queued, Subscriber, Taken};
-use super::{Delivery, EngineEvent, SinkError};
+use super::{Delivery, DisconnectCode, EngineEvent, SinkError};
+use crate::sync::{lock_std as lock, panic_message};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+/// How often the watchdog recomputes the acknowledgement watermark (a scan of the live
+/// subscribers, kept off the matcher threads: at 10,000 subscribers it reads 10,000 cache
+/// lines).
+pub(crate) const ACK_EVERY: Duration = Duration::from_millis(50);
+
+/// What the dispatchers need from the engine that runs them: their pool, and where sink
+/// failures and ended streams go. The engine's shared state implements it; the dispatchers
+/// know nothing else of the engine (generic, so no call is virtual).
+pub(crate) trait Host: Send + Sync + Sized + 'static {
+    /// The pool the dispatchers belong to.
+    fn pool(&self) -> &Pool;
+    /// Reports an engine event (a sink failed).
+    fn report(&self, event: EngineEvent);
+    /// Ends a subscriber's stream for good: it is no longer routed to.
+    fn retire(&self, sub: &Arc<Subscriber>, code: DisconnectCode, reason: String);
+    /// Recomputes the acknowledgement watermark (the watchdog, every [`ACK_EVERY`]).
+    fn refresh_ack_watermark(&self);
+}
 
 /// Deliveries a dispatcher takes off a queue at once.
 const CHUNK: usize = 64;
@@ -106,37 +125,37 @@ impl Pool {
     }
 
     /// Starts the initial dispatchers and the watchdog.
-    pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
-        for _ in 0..shared.pool.target {
+    pub fn start<H: Host>(shared: &Arc<H>) -> std::io::Result<()> {
+        for _ in 0..shared.pool().target {
             Pool::spawn_dispatcher(shared)?;
         }
         let weak = Arc::downgrade(shared);
         let (stop_tx, stop_rx) = crossbeam_channel::bounded(0);
-        *lock(&shared.pool.watch_stop) = Some(stop_tx);
+        *lock(&shared.pool().watch_stop) = Some(stop_tx);
         let handle = std::thread::Builder::new()
             .name("streamtrack-watchdog".into())
             .spawn(move || watchdog(weak, stop_rx))?;
-        lock(&shared.pool.handles).push(handle);
+        lock(&shared.pool().handles).push(handle);
         Ok(())
     }
 
-    fn spawn_dispatcher(shared: &Arc<Shared>) -> std::io::Result<()> {
+    fn spawn_dispatcher<H: Host>(shared: &Arc<H>) -> std::io::Result<()> {
         let slot = Arc::new(Slot::default());
         let s = shared.clone();
         let sl = slot.clone();
-        lock(&shared.pool.slots).push(slot);
+        lock(&shared.pool().slots).push(slot);
         let spawned = std::thread::Builder::new()
             .name("streamtrack-dispatch".into())
             .spawn(move || dispatcher(s, sl));
         match spawned {
             Ok(handle) => {
-                let mut handles = lock(&shared.pool.handles);
+                let mut handles = lock(&shared.pool().handles);
                 handles.retain(|h| !h.is_finished());
                 handles.push(handle);
                 Ok(())
             }
             Err(e) => {
-                lock(&shared.pool.slots).retain(|s| !s.exited.load(Ordering::SeqCst));
+                lock(&shared.pool().slots).retain(|s| !s.exited.load(Ordering::SeqCst));
                 Err(e)
             }
         }
@@ -224,22 +243,8 @@ impl Drop for Runs<'_> {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        format!("panicked: {s}")
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        format!("panicked: {s}")
-    } else {
-        "panicked".to_string()
-    }
-}
-
-fn dispatcher(shared: Arc<Shared>, slot: Arc<Slot>) {
-    let pool = &shared.pool;
+fn dispatcher<H: Host>(shared: Arc<H>, slot: Arc<Slot>) {
+    let pool = shared.pool();
     let mut out: Vec<Delivery> = Vec::with_capacity(CHUNK + 3);
     loop {
         // `try_recv` first: the timed wait reads the clock, which a busy pool can skip.
@@ -301,8 +306,8 @@ fn call<T>(slot: &Slot, f: impl FnOnce() -> Result<T, SinkError>) -> Result<T, S
 }
 
 /// Serves one subscriber for one turn, starting with the match it was handed, if any.
-fn run(
-    shared: &Arc<Shared>,
+fn run<H: Host>(
+    shared: &Arc<H>,
     sub: &Arc<Subscriber>,
     handed: Option<Queued>,
     slot: &Slot,
@@ -390,7 +395,7 @@ fn run(
                     // Let others have a go; the subscriber stays scheduled.
                     sub.settle(delivered);
                     drop(guard);
-                    shared.pool.send(vec![(sub.clone(), None)]);
+                    shared.pool().send(vec![(sub.clone(), None)]);
                     return;
                 }
             }
@@ -398,8 +403,8 @@ fn run(
     }
 }
 
-fn fail(
-    shared: &Arc<Shared>,
+fn fail<H: Host>(
+    shared: &Arc<H>,
     sub: &Arc<Subscriber>,
     guard: &mut std::sync::MutexGuard<'_, Option<Box<dyn super::Sink>>>,
     delivered: u64,
@@ -419,7 +424,7 @@ fn fail(
 /// Marks dispatchers stuck in a sink and starts spares so that the pool keeps its strength;
 /// recomputes the acknowledgement watermark, which is a scan of every subscriber, so that
 /// the matcher threads do not.
-fn watchdog(shared: std::sync::Weak<Shared>, stop: Receiver<()>) {
+fn watchdog<H: Host>(shared: std::sync::Weak<H>, stop: Receiver<()>) {
     // Per slot: progress seen and looks without progress.
     let mut seen: Vec<(Arc<Slot>, u64, u32)> = Vec::new();
     let mut last_ack = std::time::Instant::now();
@@ -428,11 +433,11 @@ fn watchdog(shared: std::sync::Weak<Shared>, stop: Receiver<()>) {
             return;
         }
         let Some(shared) = shared.upgrade() else { return };
-        let pool = &shared.pool;
+        let pool = shared.pool();
         if pool.stop.load(Ordering::SeqCst) {
             return;
         }
-        if last_ack.elapsed() >= super::pipeline::ACK_EVERY {
+        if last_ack.elapsed() >= ACK_EVERY {
             last_ack = std::time::Instant::now();
             shared.refresh_ack_watermark();
         }
