@@ -45,6 +45,39 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// A builder over `registry` (the engine keeps a clone: subscribe and unsubscribe through
     /// it, or through [`Engine::registry`], while the engine runs).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use streamtrack::engine::{CallbackSink, IterSource, SubscriberConfig};
+    /// use streamtrack::{Engine, Message, Registry, Rule};
+    ///
+    /// let registry = Registry::new();
+    /// registry.subscribe("bob", Rule::parse("rust OR ferris")?, None)?;
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let engine = Engine::builder(registry)
+    ///     .matcher_threads(2)
+    ///     .attach_with(
+    ///         "bob",
+    ///         CallbackSink::new(move |d: streamtrack::Delivery| {
+    ///             if let Some(m) = d.message() {
+    ///                 log.lock().unwrap().push(m.id.clone());
+    ///             }
+    ///             Ok(())
+    ///         }),
+    ///         SubscriberConfig::new().capacity(100),
+    ///     )
+    ///     .start(IterSource::new(vec![
+    ///         Message::new("1", "ferris the crab"),
+    ///         Message::new("2", "a gopher"),
+    ///         Message::new("3", "Rust 2024"),
+    ///     ]))?;
+    /// let finished = engine.join();
+    /// assert_eq!(finished.stats.received, 3);
+    /// // Deliveries keep the source's order, whatever the number of matcher threads.
+    /// assert_eq!(*seen.lock().unwrap(), ["1", "3"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder(registry: Registry) -> EngineBuilder {
         EngineBuilder::new(registry)
     }
