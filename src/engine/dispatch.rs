@@ -80,7 +80,20 @@ struct Slot {
 /// A list of scheduled subscribers, handed to the run queue at once, each with the match it
 /// was handed while idle, if any (see [`Pushed::Handed`](super::subscriber::Pushed)).
 type Run = Vec<RunEntry>;
-type RunEntry = (Arc<Subscriber>, Option<Queued>);
+/// One subscriber to run, with the match handed over to it without the lock (if any).
+#[derive(Debug)]
+pub(crate) struct RunEntry {
+    pub sub: Arc<Subscriber>,
+    pub handed: Option<Queued>,
+}
+
+/// The watchdog's view of a dispatcher: its slot, its progress count at the last look, and
+/// for how many looks it has been inside a sink without progress.
+struct Watched {
+    slot: Arc<Slot>,
+    progress: u64,
+    looks_stuck: u32,
+}
 
 /// The pool of dispatcher threads and its run queue.
 pub(crate) struct Pool {
@@ -204,13 +217,13 @@ impl Runs<'_> {
     /// Schedules `sub` unless it is on the run queue or running already.
     pub fn add(&mut self, sub: &Arc<Subscriber>) {
         if sub.mark_work() {
-            self.push((sub.clone(), None));
+            self.push(RunEntry { sub: sub.clone(), handed: None });
         }
     }
 
     /// Adds `sub`, whose turn the caller holds, with the match it was handed.
     pub fn add_handed(&mut self, sub: &Arc<Subscriber>, item: Queued) {
-        self.push((sub.clone(), Some(item)));
+        self.push(RunEntry { sub: sub.clone(), handed: Some(item) });
     }
 
     /// Says that about `n` subscribers are about to be added.
@@ -262,7 +275,7 @@ fn dispatcher<H: Host>(shared: Arc<H>, slot: Arc<Slot>) {
             Ok(subs) => {
                 *lock(&slot.run) = subs.into();
                 // The watchdog may take the rest of the run while we are stuck in a sink.
-                while let Some((sub, handed)) = {
+                while let Some(RunEntry { sub, handed }) = {
                     let next = lock(&slot.run).pop_front();
                     next
                 } {
@@ -395,7 +408,7 @@ fn run<H: Host>(
                     // Let others have a go; the subscriber stays scheduled.
                     sub.settle(delivered);
                     drop(guard);
-                    shared.pool().send(vec![(sub.clone(), None)]);
+                    shared.pool().send(vec![RunEntry { sub: sub.clone(), handed: None }]);
                     return;
                 }
             }
@@ -426,7 +439,7 @@ fn fail<H: Host>(
 /// the matcher threads do not.
 fn watchdog<H: Host>(shared: std::sync::Weak<H>, stop: Receiver<()>) {
     // Per slot: progress seen and looks without progress.
-    let mut seen: Vec<(Arc<Slot>, u64, u32)> = Vec::new();
+    let mut seen: Vec<Watched> = Vec::new();
     let mut last_ack = std::time::Instant::now();
     loop {
         if let Err(RecvTimeoutError::Disconnected) = stop.recv_timeout(WATCH_EVERY) {
@@ -444,15 +457,15 @@ fn watchdog<H: Host>(shared: std::sync::Weak<H>, stop: Receiver<()>) {
         let healthy = {
             let mut slots = lock(&pool.slots);
             slots.retain(|s| !s.exited.load(Ordering::SeqCst));
-            seen.retain(|(s, ..)| slots.iter().any(|x| Arc::ptr_eq(s, x)));
+            seen.retain(|w| slots.iter().any(|x| Arc::ptr_eq(&w.slot, x)));
             for slot in slots.iter() {
                 let progress = slot.progress.load(Ordering::Relaxed);
                 let in_sink = slot.in_sink.load(Ordering::Relaxed);
-                match seen.iter_mut().find(|(s, ..)| Arc::ptr_eq(s, slot)) {
-                    None => seen.push((slot.clone(), progress, 0)),
-                    Some(entry) if in_sink && entry.1 == progress => {
-                        entry.2 += 1;
-                        if entry.2 >= STUCK_AFTER {
+                match seen.iter_mut().find(|w| Arc::ptr_eq(&w.slot, slot)) {
+                    None => seen.push(Watched { slot: slot.clone(), progress, looks_stuck: 0 }),
+                    Some(entry) if in_sink && entry.progress == progress => {
+                        entry.looks_stuck += 1;
+                        if entry.looks_stuck >= STUCK_AFTER {
                             slot.stuck.store(true, Ordering::SeqCst);
                             // The rest of its run goes to the others.
                             let rest: Run = std::mem::take(&mut *lock(&slot.run)).into();
@@ -462,8 +475,8 @@ fn watchdog<H: Host>(shared: std::sync::Weak<H>, stop: Receiver<()>) {
                         }
                     }
                     Some(entry) => {
-                        entry.1 = progress;
-                        entry.2 = 0;
+                        entry.progress = progress;
+                        entry.looks_stuck = 0;
                         slot.stuck.store(false, Ordering::SeqCst);
                     }
                 }
