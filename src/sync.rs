@@ -69,17 +69,20 @@ impl<T> PublishCell<T> {
 /// their state consistent before anything that can panic (a user's sink, source or
 /// callback), so a poisoned lock's data is sound and the engine goes on (for `std` and
 /// `loom` locks alike, `Mutex` and `RwLock`).
+#[inline]
 pub(crate) fn unpoison<G>(result: std::sync::LockResult<G>) -> G {
     result.unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Locks `m` (see [`unpoison`]).
+#[inline]
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     unpoison(m.lock())
 }
 
 /// Locks a `std` mutex: the engine's locks that loom does not model (the same function as
 /// [`lock`] but under `--cfg loom`).
+#[inline]
 pub(crate) fn lock_std<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     unpoison(m.lock())
 }

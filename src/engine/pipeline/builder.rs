@@ -221,7 +221,8 @@ impl EngineBuilder {
         for (name, sink, config) in self.sinks {
             shared.attach(&name, sink, config)?;
         }
-        Pool::start(&shared).map_err(EngineError::Spawn)?;
+        let host: Arc<dyn Host> = shared.clone();
+        Pool::start(&host).map_err(EngineError::Spawn)?;
         let (done_tx, done_rx) = crossbeam_channel::bounded::<()>(0);
         let mut matchers = Vec::new();
         for _ in 0..self.matcher_threads {

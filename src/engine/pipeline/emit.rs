@@ -17,6 +17,9 @@ pub(super) fn deliver(shared: &Shared, batch: Matched) {
 }
 
 /// Pushes one match to its subscriber and schedules the subscriber as the push says.
+/// Inlined into the routing loop (once per delivery; a call cost the fan-out about 10
+/// instructions per delivery once routing and emission sat in separate files).
+#[inline]
 pub(super) fn emit(sub: &Arc<Subscriber>, item: Queued, runs: &mut Runs<'_>) {
     match sub.push(item, &mut || runs.flush()) {
         Pushed::Nothing => {}
