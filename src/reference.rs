@@ -70,7 +70,7 @@ pub fn rule_matches(rule: &Rule, msg: &NormalizedMessage) -> bool {
 }
 
 /// Whether the tree `node` matches `msg`.
-pub fn node_matches(node: &Node, msg: &NormalizedMessage) -> bool {
+pub(crate) fn node_matches(node: &Node, msg: &NormalizedMessage) -> bool {
     match node {
         Node::And(children) => children.iter().all(|c| node_matches(c, msg)),
         Node::Or(children) => children.iter().any(|c| node_matches(c, msg)),
@@ -80,7 +80,7 @@ pub fn node_matches(node: &Node, msg: &NormalizedMessage) -> bool {
 }
 
 /// Whether the single term `term` matches `msg`.
-pub fn term_matches(term: &Term, msg: &NormalizedMessage) -> bool {
+pub(crate) fn term_matches(term: &Term, msg: &NormalizedMessage) -> bool {
     let any_field = |f: &dyn Fn(&Tokens) -> bool| msg.fields().iter().any(|field| f(&field.tokens));
     match term {
         Term::Keyword(words) => any_field(&|t| words_in_sequence(t, words)),
@@ -147,10 +147,10 @@ pub fn term_matches(term: &Term, msg: &NormalizedMessage) -> bool {
 }
 
 /// Kilometres in a statute mile.
-pub const KM_PER_MILE: f64 = 1.609344;
+pub(crate) const KM_PER_MILE: f64 = 1.609344;
 
 /// Great-circle distance in km on a sphere of radius 6,371 km.
-pub fn haversine_km(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
+pub(crate) fn haversine_km(lon1: f64, lat1: f64, lon2: f64, lat2: f64) -> f64 {
     let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
     let dp = (lat2 - lat1).to_radians();
     let dl = (lon2 - lon1).to_radians();
@@ -187,7 +187,7 @@ pub(crate) fn word_matches(t: &Tokens, i: usize, r: &str, first: bool, last: boo
 }
 
 /// Whether `words` appear at consecutive positions of the field.
-pub fn words_in_sequence(t: &Tokens, words: &[String]) -> bool {
+pub(crate) fn words_in_sequence(t: &Tokens, words: &[String]) -> bool {
     let n = t.words().len();
     let k = words.len();
     if k == 0 || k > n {
@@ -199,7 +199,7 @@ pub fn words_in_sequence(t: &Tokens, words: &[String]) -> bool {
 }
 
 /// Whether the normalised phrase `p` occurs in `text` with a word boundary at both ends.
-pub fn phrase_in(text: &str, p: &str) -> bool {
+pub(crate) fn phrase_in(text: &str, p: &str) -> bool {
     if p.is_empty() {
         return false;
     }
@@ -221,7 +221,7 @@ pub fn phrase_in(text: &str, p: &str) -> bool {
 /// For each window `[s, s + distance]` starting at a position where some word occurs, a
 /// subset dynamic programme over the window's positions (at most 7) decides whether the words
 /// can take distinct positions in it: O(n · k · 2^(distance+1)) for n positions, k words.
-pub fn words_within(t: &Tokens, words: &[String], distance: usize) -> bool {
+pub(crate) fn words_within(t: &Tokens, words: &[String], distance: usize) -> bool {
     let n = t.words().len();
     let k = words.len();
     if k == 0 || k > distance + 1 || k > n {

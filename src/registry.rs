@@ -432,6 +432,24 @@ impl Registry {
     }
 
     /// Adds `rule` for `subscriber`; it applies to every message matched after this returns.
+    ///
+    /// ```
+    /// use streamtrack::registry::Scratch;
+    /// use streamtrack::{Message, Registry, Rule};
+    ///
+    /// let registry = Registry::new();
+    /// let id = registry.subscribe("alice", Rule::parse_track("wii fit")?, Some("games".into()))?;
+    /// let snapshot = registry.snapshot();
+    /// let mut scratch = Scratch::new();
+    /// let found = snapshot.find(&Message::new("1", "my Wii Fit board"), &mut scratch);
+    /// assert_eq!(found.len(), 1);
+    /// assert_eq!((found[0].id, &*found[0].subscriber), (id, "alice"));
+    /// assert_eq!(found[0].tag.as_deref(), Some("games"));
+    /// registry.unsubscribe(id)?;
+    /// let later = registry.snapshot();
+    /// assert!(later.find(&Message::new("2", "wii fit"), &mut scratch).is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn subscribe(
         &self,
         subscriber: &str,

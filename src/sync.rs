@@ -64,3 +64,60 @@ impl<T> PublishCell<T> {
         }
     }
 }
+
+/// The value of a lock whose holder may have panicked. The crate's critical sections leave
+/// their state consistent before anything that can panic (a user's sink, source or
+/// callback), so a poisoned lock's data is sound and the engine goes on (for `std` and
+/// `loom` locks alike, `Mutex` and `RwLock`).
+#[inline]
+pub(crate) fn unpoison<G>(result: std::sync::LockResult<G>) -> G {
+    result.unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Locks `m` (see [`unpoison`]).
+#[inline]
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    unpoison(m.lock())
+}
+
+/// Locks a `std` mutex: the engine's locks that loom does not model (the same function as
+/// [`lock`] but under `--cfg loom`).
+#[inline]
+pub(crate) fn lock_std<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    unpoison(m.lock())
+}
+
+/// The text of a panic's payload (`"panicked: …"`), for the error that reports a panicking
+/// sink or source.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    match payload.downcast_ref::<&str>() {
+        Some(s) => format!("panicked: {s}"),
+        None => match payload.downcast_ref::<String>() {
+            Some(s) => format!("panicked: {s}"),
+            None => "panicked".to_string(),
+        },
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_poisoned_lock_is_taken_over_and_panics_are_described() {
+        let m = std::sync::Arc::new(Mutex::new(1));
+        let m2 = m.clone();
+        let payload = std::thread::spawn(move || {
+            let _g = m2.lock().unwrap();
+            panic!("sink failed at {}", 7);
+        })
+        .join()
+        .unwrap_err();
+        assert!(m.is_poisoned());
+        *lock(&m) += 1;
+        assert_eq!(*lock(&m), 2);
+        assert_eq!(panic_message(&*payload), "panicked: sink failed at 7");
+        assert_eq!(panic_message(&"plain"), "panicked: plain");
+        assert_eq!(panic_message(&5u8), "panicked");
+    }
+}

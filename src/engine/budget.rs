@@ -8,7 +8,7 @@
 
 use crate::Message;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, PoisonError};
+use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 /// What a queued delivery's record costs besides its message (the queue slot, the matching
@@ -87,7 +87,7 @@ impl Budget {
         }
         self.used.fetch_sub(cost, Ordering::AcqRel);
         if self.waiters.load(Ordering::SeqCst) > 0 {
-            let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+            let _guard = crate::sync::lock_std(&self.lock);
             self.freed.notify_all();
         }
     }
@@ -96,7 +96,7 @@ impl Budget {
     /// again.
     pub fn wait(&self, cost: u64, max: Duration) {
         self.waiters.fetch_add(1, Ordering::SeqCst);
-        let guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let guard = crate::sync::lock_std(&self.lock);
         if !self.has_room(cost) {
             let _ = self.freed.wait_timeout(guard, max.min(WAIT_SLICE));
         }
@@ -106,7 +106,7 @@ impl Budget {
     /// Wakes every waiting push (a subscriber closed: its pushes give up).
     pub fn wake(&self) {
         if self.waiters.load(Ordering::SeqCst) > 0 {
-            let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+            let _guard = crate::sync::lock_std(&self.lock);
             self.freed.notify_all();
         }
     }

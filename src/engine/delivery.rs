@@ -46,13 +46,34 @@ pub struct MatchingRules(RulesRepr, Option<Arc<ReactionCell>>);
 #[derive(Clone)]
 enum RulesRepr {
     One([MatchingRule; 1]),
-    Many(Vec<MatchingRule>),
+    Many(ManyRules),
 }
 
 impl Default for RulesRepr {
     fn default() -> Self {
-        RulesRepr::Many(Vec::new())
+        RulesRepr::Many(ManyRules(Vec::new()))
     }
+}
+
+/// Zero or two and more rules. Its vector is dropped out of line, so that the drop of the
+/// usual one-rule list (at every sink, once per delivery) holds no loop and saves two
+/// registers, not seven (issue 23's fan-out: callgrind counts 78 instructions per delivery
+/// in the sink's `send`, 86 with the vector dropped in line, 73 before the reaction cell).
+#[derive(Clone, Default)]
+struct ManyRules(Vec<MatchingRule>);
+
+impl Drop for ManyRules {
+    #[inline]
+    fn drop(&mut self) {
+        drop_rules(std::mem::take(&mut self.0));
+    }
+}
+
+/// Drops a list of several rules (the rare case, kept out of the common drop's code).
+#[cold]
+#[inline(never)]
+fn drop_rules(rules: Vec<MatchingRule>) {
+    drop(rules);
 }
 
 impl MatchingRules {
@@ -64,12 +85,12 @@ impl MatchingRules {
     /// Appends a rule (allocates from the second rule on).
     pub fn push(&mut self, rule: MatchingRule) {
         self.0 = match std::mem::take(&mut self.0) {
-            RulesRepr::Many(v) if v.is_empty() => RulesRepr::One([rule]),
+            RulesRepr::Many(v) if v.0.is_empty() => RulesRepr::One([rule]),
             RulesRepr::Many(mut v) => {
-                v.push(rule);
+                v.0.push(rule);
                 RulesRepr::Many(v)
             }
-            RulesRepr::One([first]) => RulesRepr::Many(vec![first, rule]),
+            RulesRepr::One([first]) => RulesRepr::Many(ManyRules(vec![first, rule])),
         };
     }
 
@@ -77,7 +98,7 @@ impl MatchingRules {
     pub fn as_slice(&self) -> &[MatchingRule] {
         match &self.0 {
             RulesRepr::One(one) => one,
-            RulesRepr::Many(v) => v,
+            RulesRepr::Many(v) => &v.0,
         }
     }
 
@@ -91,7 +112,7 @@ impl MatchingRules {
     pub fn into_vec(self) -> Vec<MatchingRule> {
         match self.0 {
             RulesRepr::One([one]) => vec![one],
-            RulesRepr::Many(v) => v,
+            RulesRepr::Many(mut v) => std::mem::take(&mut v.0),
         }
     }
 }
@@ -119,7 +140,7 @@ impl From<Vec<MatchingRule>> for MatchingRules {
     fn from(mut v: Vec<MatchingRule>) -> Self {
         match v.len() {
             1 => MatchingRules::from(v.pop().expect("one rule")),
-            _ => MatchingRules(RulesRepr::Many(v), None),
+            _ => MatchingRules(RulesRepr::Many(ManyRules(v)), None),
         }
     }
 }
@@ -630,5 +651,37 @@ mod tests {
             matching_rules: MatchingRule::new(RuleId(1), None).into(),
         };
         assert_eq!(plain.to_json_line(), r#"{"id":"1","text":"yo","matching_rules":[{"id":"1"}]}"#);
+    }
+}
+
+#[cfg(test)]
+mod rules_tests {
+    use super::*;
+
+    /// The list's own drop gives back every rule's tag: one rule, several, and the list
+    /// emptied by `into_vec`.
+    #[test]
+    fn dropping_rules_releases_their_tags() {
+        let tag: Arc<str> = Arc::from("news");
+        let rule = |id| MatchingRule::new(RuleId(id), Some(tag.clone()));
+        let one = MatchingRules::from(rule(1));
+        let mut many = MatchingRules::from(rule(2));
+        many.push(rule(3));
+        many.push(rule(4));
+        assert_eq!(Arc::strong_count(&tag), 5);
+        assert_eq!(many.iter().map(|r| r.id.0).collect::<Vec<_>>(), [2, 3, 4]);
+        drop(one);
+        assert_eq!(Arc::strong_count(&tag), 4);
+        let cloned = many.clone();
+        assert_eq!(Arc::strong_count(&tag), 7);
+        drop(many);
+        assert_eq!(Arc::strong_count(&tag), 4);
+        let v = cloned.into_vec();
+        assert_eq!(v.len(), 3);
+        assert_eq!(Arc::strong_count(&tag), 4);
+        drop(v);
+        assert_eq!(Arc::strong_count(&tag), 1);
+        assert!(MatchingRules::new().is_empty());
+        assert_eq!(MatchingRules::from(Vec::new()).len(), 0);
     }
 }

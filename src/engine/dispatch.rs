@@ -21,16 +21,38 @@
 //! finds the pool above strength and idle. Panics in sinks are caught: they fail that
 //! subscriber only.
 
-use super::pipeline::Shared;
 use super::subscriber::{Queued, Subscriber, Taken};
-use super::{Delivery, EngineEvent, SinkError};
+use super::{Delivery, DisconnectCode, EngineEvent, SinkError};
+use crate::sync::{lock_std as lock, panic_message};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+/// How often the watchdog recomputes the acknowledgement watermark (a scan of the live
+/// subscribers, kept off the matcher threads: at 10,000 subscribers it reads 10,000 cache
+/// lines).
+pub(crate) const ACK_EVERY: Duration = Duration::from_millis(50);
+
+/// What the dispatchers need from the engine that runs them: their pool, and where sink
+/// failures and ended streams go. The engine's shared state implements it; the dispatchers
+/// know nothing else of the engine. A trait object: its methods run once per run or rarer,
+/// and the dispatcher's own code stays compiled in this module, beside the subscriber's
+/// (generic, it was instantiated elsewhere and lost the inlining of the hand-over's calls:
+/// callgrind counted 8% more instructions on the dispatcher threads).
+pub(crate) trait Host: Send + Sync + 'static {
+    /// The pool the dispatchers belong to.
+    fn pool(&self) -> &Pool;
+    /// Reports an engine event (a sink failed).
+    fn report(&self, event: EngineEvent);
+    /// Ends a subscriber's stream for good: it is no longer routed to.
+    fn retire(&self, sub: &Arc<Subscriber>, code: DisconnectCode, reason: String);
+    /// Recomputes the acknowledgement watermark (the watchdog, every [`ACK_EVERY`]).
+    fn refresh_ack_watermark(&self);
+}
 
 /// Deliveries a dispatcher takes off a queue at once.
 const CHUNK: usize = 64;
@@ -61,7 +83,20 @@ struct Slot {
 /// A list of scheduled subscribers, handed to the run queue at once, each with the match it
 /// was handed while idle, if any (see [`Pushed::Handed`](super::subscriber::Pushed)).
 type Run = Vec<RunEntry>;
-type RunEntry = (Arc<Subscriber>, Option<Queued>);
+/// One subscriber to run, with the match handed over to it without the lock (if any).
+#[derive(Debug)]
+pub(crate) struct RunEntry {
+    pub sub: Arc<Subscriber>,
+    pub handed: Option<Queued>,
+}
+
+/// The watchdog's view of a dispatcher: its slot, its progress count at the last look, and
+/// for how many looks it has been inside a sink without progress.
+struct Watched {
+    slot: Arc<Slot>,
+    progress: u64,
+    looks_stuck: u32,
+}
 
 /// The pool of dispatcher threads and its run queue.
 pub(crate) struct Pool {
@@ -106,37 +141,37 @@ impl Pool {
     }
 
     /// Starts the initial dispatchers and the watchdog.
-    pub fn start(shared: &Arc<Shared>) -> std::io::Result<()> {
-        for _ in 0..shared.pool.target {
+    pub fn start(shared: &Arc<dyn Host>) -> std::io::Result<()> {
+        for _ in 0..shared.pool().target {
             Pool::spawn_dispatcher(shared)?;
         }
         let weak = Arc::downgrade(shared);
         let (stop_tx, stop_rx) = crossbeam_channel::bounded(0);
-        *lock(&shared.pool.watch_stop) = Some(stop_tx);
+        *lock(&shared.pool().watch_stop) = Some(stop_tx);
         let handle = std::thread::Builder::new()
             .name("streamtrack-watchdog".into())
             .spawn(move || watchdog(weak, stop_rx))?;
-        lock(&shared.pool.handles).push(handle);
+        lock(&shared.pool().handles).push(handle);
         Ok(())
     }
 
-    fn spawn_dispatcher(shared: &Arc<Shared>) -> std::io::Result<()> {
+    fn spawn_dispatcher(shared: &Arc<dyn Host>) -> std::io::Result<()> {
         let slot = Arc::new(Slot::default());
         let s = shared.clone();
         let sl = slot.clone();
-        lock(&shared.pool.slots).push(slot);
+        lock(&shared.pool().slots).push(slot);
         let spawned = std::thread::Builder::new()
             .name("streamtrack-dispatch".into())
             .spawn(move || dispatcher(s, sl));
         match spawned {
             Ok(handle) => {
-                let mut handles = lock(&shared.pool.handles);
+                let mut handles = lock(&shared.pool().handles);
                 handles.retain(|h| !h.is_finished());
                 handles.push(handle);
                 Ok(())
             }
             Err(e) => {
-                lock(&shared.pool.slots).retain(|s| !s.exited.load(Ordering::SeqCst));
+                lock(&shared.pool().slots).retain(|s| !s.exited.load(Ordering::SeqCst));
                 Err(e)
             }
         }
@@ -185,13 +220,13 @@ impl Runs<'_> {
     /// Schedules `sub` unless it is on the run queue or running already.
     pub fn add(&mut self, sub: &Arc<Subscriber>) {
         if sub.mark_work() {
-            self.push((sub.clone(), None));
+            self.push(RunEntry { sub: sub.clone(), handed: None });
         }
     }
 
     /// Adds `sub`, whose turn the caller holds, with the match it was handed.
     pub fn add_handed(&mut self, sub: &Arc<Subscriber>, item: Queued) {
-        self.push((sub.clone(), Some(item)));
+        self.push(RunEntry { sub: sub.clone(), handed: Some(item) });
     }
 
     /// Says that about `n` subscribers are about to be added.
@@ -224,22 +259,8 @@ impl Drop for Runs<'_> {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        format!("panicked: {s}")
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        format!("panicked: {s}")
-    } else {
-        "panicked".to_string()
-    }
-}
-
-fn dispatcher(shared: Arc<Shared>, slot: Arc<Slot>) {
-    let pool = &shared.pool;
+fn dispatcher(shared: Arc<dyn Host>, slot: Arc<Slot>) {
+    let pool = shared.pool();
     let mut out: Vec<Delivery> = Vec::with_capacity(CHUNK + 3);
     loop {
         // `try_recv` first: the timed wait reads the clock, which a busy pool can skip.
@@ -257,7 +278,7 @@ fn dispatcher(shared: Arc<Shared>, slot: Arc<Slot>) {
             Ok(subs) => {
                 *lock(&slot.run) = subs.into();
                 // The watchdog may take the rest of the run while we are stuck in a sink.
-                while let Some((sub, handed)) = {
+                while let Some(RunEntry { sub, handed }) = {
                     let next = lock(&slot.run).pop_front();
                     next
                 } {
@@ -302,7 +323,7 @@ fn call<T>(slot: &Slot, f: impl FnOnce() -> Result<T, SinkError>) -> Result<T, S
 
 /// Serves one subscriber for one turn, starting with the match it was handed, if any.
 fn run(
-    shared: &Arc<Shared>,
+    shared: &Arc<dyn Host>,
     sub: &Arc<Subscriber>,
     handed: Option<Queued>,
     slot: &Slot,
@@ -390,7 +411,7 @@ fn run(
                     // Let others have a go; the subscriber stays scheduled.
                     sub.settle(delivered);
                     drop(guard);
-                    shared.pool.send(vec![(sub.clone(), None)]);
+                    shared.pool().send(vec![RunEntry { sub: sub.clone(), handed: None }]);
                     return;
                 }
             }
@@ -399,7 +420,7 @@ fn run(
 }
 
 fn fail(
-    shared: &Arc<Shared>,
+    shared: &Arc<dyn Host>,
     sub: &Arc<Subscriber>,
     guard: &mut std::sync::MutexGuard<'_, Option<Box<dyn super::Sink>>>,
     delivered: u64,
@@ -419,35 +440,35 @@ fn fail(
 /// Marks dispatchers stuck in a sink and starts spares so that the pool keeps its strength;
 /// recomputes the acknowledgement watermark, which is a scan of every subscriber, so that
 /// the matcher threads do not.
-fn watchdog(shared: std::sync::Weak<Shared>, stop: Receiver<()>) {
+fn watchdog(shared: std::sync::Weak<dyn Host>, stop: Receiver<()>) {
     // Per slot: progress seen and looks without progress.
-    let mut seen: Vec<(Arc<Slot>, u64, u32)> = Vec::new();
+    let mut seen: Vec<Watched> = Vec::new();
     let mut last_ack = std::time::Instant::now();
     loop {
         if let Err(RecvTimeoutError::Disconnected) = stop.recv_timeout(WATCH_EVERY) {
             return;
         }
         let Some(shared) = shared.upgrade() else { return };
-        let pool = &shared.pool;
+        let pool = shared.pool();
         if pool.stop.load(Ordering::SeqCst) {
             return;
         }
-        if last_ack.elapsed() >= super::pipeline::ACK_EVERY {
+        if last_ack.elapsed() >= ACK_EVERY {
             last_ack = std::time::Instant::now();
             shared.refresh_ack_watermark();
         }
         let healthy = {
             let mut slots = lock(&pool.slots);
             slots.retain(|s| !s.exited.load(Ordering::SeqCst));
-            seen.retain(|(s, ..)| slots.iter().any(|x| Arc::ptr_eq(s, x)));
+            seen.retain(|w| slots.iter().any(|x| Arc::ptr_eq(&w.slot, x)));
             for slot in slots.iter() {
                 let progress = slot.progress.load(Ordering::Relaxed);
                 let in_sink = slot.in_sink.load(Ordering::Relaxed);
-                match seen.iter_mut().find(|(s, ..)| Arc::ptr_eq(s, slot)) {
-                    None => seen.push((slot.clone(), progress, 0)),
-                    Some(entry) if in_sink && entry.1 == progress => {
-                        entry.2 += 1;
-                        if entry.2 >= STUCK_AFTER {
+                match seen.iter_mut().find(|w| Arc::ptr_eq(&w.slot, slot)) {
+                    None => seen.push(Watched { slot: slot.clone(), progress, looks_stuck: 0 }),
+                    Some(entry) if in_sink && entry.progress == progress => {
+                        entry.looks_stuck += 1;
+                        if entry.looks_stuck >= STUCK_AFTER {
                             slot.stuck.store(true, Ordering::SeqCst);
                             // The rest of its run goes to the others.
                             let rest: Run = std::mem::take(&mut *lock(&slot.run)).into();
@@ -457,8 +478,8 @@ fn watchdog(shared: std::sync::Weak<Shared>, stop: Receiver<()>) {
                         }
                     }
                     Some(entry) => {
-                        entry.1 = progress;
-                        entry.2 = 0;
+                        entry.progress = progress;
+                        entry.looks_stuck = 0;
                         slot.stuck.store(false, Ordering::SeqCst);
                     }
                 }

@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 /// The longest line [`JsonLinesSource`] reads by default: the crate's one cap,
 /// [`crate::read::MAX_LINE_BYTES`] (16 MiB).
@@ -218,7 +218,7 @@ impl<W: Write> SharedWriter<W> {
 
     /// Runs `f` with the writer locked.
     pub fn with<T>(&self, f: impl FnOnce(&mut W) -> T) -> T {
-        f(&mut self.inner.lock().unwrap_or_else(PoisonError::into_inner))
+        f(&mut crate::sync::lock_std(&self.inner))
     }
 }
 

@@ -37,7 +37,7 @@ impl<T> Default for Sequencer<T> {
 
 impl<T> Sequencer<T> {
     fn lock(&self) -> MutexGuard<'_, State<T>> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::sync::lock(&self.state)
     }
 
     /// Takes the emitter's role for unit `seq` if it is the next to emit and the role is

@@ -12,11 +12,11 @@ use super::{
     SubscriberStats,
 };
 use crate::sync::atomic::{AtomicBool, AtomicU64, AtomicU8};
-use crate::sync::{Condvar, Mutex, MutexGuard};
+use crate::sync::{lock, unpoison, Condvar, Mutex};
 use crate::Message;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A matched message on its way to one subscriber.
@@ -187,11 +187,6 @@ impl std::fmt::Debug for Subscriber {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Subscriber").field("id", &self.id).field("name", &self.name).finish()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every critical section leaves the state consistent before anything that could panic.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Subscriber {
@@ -492,14 +487,9 @@ impl Subscriber {
                         st.waiting = true;
                         if st.items.len() >= capacity {
                             st = match deadline {
-                                None => {
-                                    self.not_full.wait(st).unwrap_or_else(PoisonError::into_inner)
-                                }
+                                None => unpoison(self.not_full.wait(st)),
                                 Some(deadline) => {
-                                    self.not_full
-                                        .wait_timeout(st, deadline - now)
-                                        .unwrap_or_else(PoisonError::into_inner)
-                                        .0
+                                    unpoison(self.not_full.wait_timeout(st, deadline - now)).0
                                 }
                             };
                         } else {

@@ -120,6 +120,18 @@ impl Message {
     /// A leading byte order mark is ignored. For example
     /// `{"id": 7, "text": "hello #world", "hashtags": null}` gives a message with id `"7"` and
     /// `hashtags: None` (absent: extracted from the text later).
+    ///
+    /// ```
+    /// use streamtrack::Message;
+    ///
+    /// let m = Message::from_json(r#"{"id": 7, "text": "hello #world", "lang": "en"}"#)?;
+    /// assert_eq!((m.id.as_str(), m.text.as_str(), m.lang.as_deref()), ("7", "hello #world", Some("en")));
+    /// assert_eq!(m.hashtags, None);
+    /// // A bad line is an error that says where.
+    /// let err = Message::from_json(r#"{"id": 7, "text": }"#).unwrap_err();
+    /// assert!(err.to_string().contains("column"), "{err}");
+    /// # Ok::<(), streamtrack::message::JsonError>(())
+    /// ```
     pub fn from_json(line: &str) -> Result<Message, JsonError> {
         Self::from_json_with(line, MessageFormat::Auto)
     }

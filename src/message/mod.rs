@@ -12,6 +12,8 @@ mod json;
 pub use json::{JsonError, MessageFormat};
 
 pub(crate) mod extract;
+pub(crate) mod normalized;
+pub use normalized::{Field, FieldKind, NormalizedMessage, StrList};
 pub mod time;
 pub use extract::{extract_entities, ExtractedEntities};
 

@@ -21,11 +21,16 @@
 //! highlighting). [`Tokens::clear`] keeps its buffers, so tokenising message after message into
 //! one `Tokens` allocates nothing once the buffers have grown.
 
-pub(crate) mod message;
 #[allow(clippy::all)]
 mod tables;
 
-pub use message::{Field, FieldKind, NormalizedMessage, StrList};
+/// The normalised message is built from a [`Message`](crate::Message), so it lives in
+/// [`crate::message`] (which depends on this text-level module, not the other way round).
+/// These paths only keep callers' imports working: nothing in this module uses them.
+pub(crate) mod message {
+    pub(crate) use crate::message::normalized::*;
+}
+pub use crate::message::{Field, FieldKind, NormalizedMessage, StrList};
 
 use std::ops::Range;
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
@@ -195,7 +200,7 @@ fn class_in_context(text: &str, at: usize) -> Option<CharClass> {
 /// Whether byte position `i` of the normalised text `text` is a word boundary: not between
 /// two word characters (marks count as the character they are attached to), except that a
 /// no-space run and a change of script are boundaries too.
-pub fn is_boundary_at(text: &str, i: usize) -> bool {
+pub(crate) fn is_boundary_at(text: &str, i: usize) -> bool {
     if i == 0 || i >= text.len() {
         return true;
     }
@@ -207,7 +212,7 @@ pub fn is_boundary_at(text: &str, i: usize) -> bool {
 
 /// Appends the full case folding of `c` (CaseFolding.txt statuses C and F) to `out`.
 #[inline]
-pub fn push_case_folded(c: char, out: &mut String) {
+pub(crate) fn push_case_folded(c: char, out: &mut String) {
     if c.is_ascii() {
         out.push(c.to_ascii_lowercase());
         return;
@@ -282,7 +287,7 @@ pub fn fold(text: &str) -> String {
 /// Appends [`fold`]`(text)` to `out`. Allocates nothing once `out` has grown: the working
 /// string of the general path is kept per thread (matching a hashtag or a screen name with
 /// a character that folds must not allocate per message).
-pub fn push_fold(text: &str, out: &mut String) {
+pub(crate) fn push_fold(text: &str, out: &mut String) {
     if text.is_ascii() {
         let start = out.len();
         out.push_str(text);
@@ -302,7 +307,7 @@ pub fn push_fold(text: &str, out: &mut String) {
 
 /// Whether the text holds a character that splits words (punctuation, symbols, separators or
 /// control characters, but not emoji or white space). Default-ignorables do not count.
-pub fn has_punctuation(text: &str) -> bool {
+pub(crate) fn has_punctuation(text: &str) -> bool {
     text.chars().any(|c| matches!(char_class(c), CharClass::Punct | CharClass::Control))
 }
 

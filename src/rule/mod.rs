@@ -297,11 +297,36 @@ pub struct Rule {
 
 impl Rule {
     /// Parses a rule-dialect rule with the default limits.
+    ///
+    /// ```
+    /// use streamtrack::reference::matches;
+    /// use streamtrack::{Dialect, Message, Rule};
+    ///
+    /// let rule = Rule::parse(r#"(nintendo OR "wii fit") -lang:fr"#)?;
+    /// assert_eq!(rule.dialect(), Dialect::Rule);
+    /// assert!(matches(&rule, &Message::new("1", "Got a Wii Fit board")));
+    /// assert!(!matches(&rule, &Message::new("2", "a fit wii")));
+    /// // Errors say where.
+    /// let err = Rule::parse("(nintendo OR wii").unwrap_err();
+    /// assert_eq!(err.to_string(), "column 1: unbalanced '(' opened here");
+    /// # Ok::<(), streamtrack::RuleError>(())
+    /// ```
     pub fn parse(text: &str) -> Result<Rule, RuleError> {
         Parser::new().parse(text, Dialect::Rule)
     }
 
-    /// Parses a track value with the default limits.
+    /// Parses a track value with the default limits: commas separate alternatives, spaces
+    /// within one require every word (in any order).
+    ///
+    /// ```
+    /// use streamtrack::reference::matches;
+    /// use streamtrack::{Message, Rule};
+    ///
+    /// let rule = Rule::parse_track("nintendo,wii fit")?;
+    /// assert!(matches(&rule, &Message::new("1", "fit for a Wii")));
+    /// assert!(!matches(&rule, &Message::new("2", "just wii")));
+    /// # Ok::<(), streamtrack::RuleError>(())
+    /// ```
     pub fn parse_track(text: &str) -> Result<Rule, RuleError> {
         Parser::new().parse(text, Dialect::Track)
     }

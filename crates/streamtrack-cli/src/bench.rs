@@ -1,10 +1,11 @@
 //! `streamtrack bench`: benchmark tables measured in one run, against the baselines a user
 //! would otherwise reach for (the `aho-corasick` crate, the reference matcher).
 
+use crate::measure::{best_of, rss_bytes};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use streamtrack::matcher::{Matcher, Scratch};
 use streamtrack::read;
 use streamtrack::reference::ReferenceMatcher;
@@ -69,26 +70,6 @@ pub fn run(args: BenchArgs) -> ExitCode {
         BenchWhat::Engine(e) => crate::engine_bench::run(e),
         BenchWhat::Analytics(a) => crate::analytics_bench::run(a),
     }
-}
-
-/// Resident set size of this process, in bytes (Linux; 0 elsewhere).
-pub fn rss_bytes() -> usize {
-    std::fs::read_to_string("/proc/self/statm")
-        .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<usize>().ok()))
-        .map_or(0, |pages| pages * 4096)
-}
-
-/// Best of `rounds` timed runs of `f`.
-fn best_of(rounds: usize, mut f: impl FnMut()) -> Duration {
-    (0..rounds.max(1))
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .min()
-        .unwrap_or_default()
 }
 
 /// The distinct literal terms of the rules, as a user feeding `aho-corasick` would list them:

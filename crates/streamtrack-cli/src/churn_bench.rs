@@ -1,7 +1,7 @@
 //! `streamtrack bench churn`: the live registry under updates, measured in one run, against
 //! the alternative a user would try (an `aho-corasick` automaton rebuilt on each update).
 
-use crate::bench::rss_bytes;
+use crate::measure::rss_bytes;
 use clap::Args;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

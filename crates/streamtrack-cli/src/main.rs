@@ -11,6 +11,7 @@ mod explain_cmd;
 mod flood_bench;
 mod format;
 mod match_cmd;
+mod measure;
 mod nats_cmd;
 mod run_cmd;
 mod sentiment_cmd;

@@ -1,9 +1,9 @@
 //! The normalised view of a message: every searchable field tokenised, every entity and
 //! operator value folded.
 
-use super::{push_fold, Tokens, UrlMode};
-use crate::message::extract::{may_hold_entities, EntityKind, EntityScanner};
-use crate::message::{GeoBox, Message};
+use super::extract::{may_hold_entities, EntityKind, EntityScanner};
+use super::{GeoBox, Message};
+use crate::normalize::{push_fold, Tokens, UrlMode};
 
 /// Which part of a message a field comes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -48,7 +48,7 @@ impl StrList {
         self.ends.clear();
     }
 
-    /// Appends the folded form of `s` (see [`super::fold`]).
+    /// Appends the folded form of `s` (see [`crate::normalize::fold`]).
     pub fn push_folded(&mut self, s: &str) {
         push_fold(s, &mut self.buf);
         self.ends.push(self.buf.len());

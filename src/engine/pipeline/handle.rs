@@ -1,0 +1,196 @@
+//! The running engine's handle ([`Engine`]): live subscriptions, statistics, stop and
+//! join, and what a finished engine reports ([`Finished`], [`StopReason`]).
+
+use super::*;
+
+/// Why the engine stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// The source reached the end of its stream (subscribers got disconnect code 5).
+    EndOfStream,
+    /// [`Engine::shutdown`] was called (code 1).
+    Shutdown,
+    /// The source failed (code 10).
+    SourceFailed(SourceError),
+}
+
+/// What [`Engine::join`] and [`Engine::shutdown`] return.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Finished {
+    /// Why the engine stopped.
+    pub reason: StopReason,
+    /// The final figures.
+    pub stats: EngineStats,
+}
+
+/// The running engine: reads a [`Source`], matches every message against the
+/// [`Registry`] on several threads, and delivers each match to its subscriber's [`Sink`]
+/// in source order. See the [module documentation](crate::engine) for the design.
+///
+/// Dropping an engine shuts it down gracefully (like [`Engine::shutdown`]: without a
+/// [drain timeout](EngineBuilder::drain_timeout), that waits as long as the sinks take).
+pub struct Engine {
+    pub(super) shared: Arc<Shared>,
+    pub(super) coordinator: Option<JoinHandle<Finished>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("running", &self.is_running()).finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// A builder over `registry` (the engine keeps a clone: subscribe and unsubscribe through
+    /// it, or through [`Engine::registry`], while the engine runs).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use streamtrack::engine::{CallbackSink, IterSource, SubscriberConfig};
+    /// use streamtrack::{Engine, Message, Registry, Rule};
+    ///
+    /// let registry = Registry::new();
+    /// registry.subscribe("bob", Rule::parse("rust OR ferris")?, None)?;
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let engine = Engine::builder(registry)
+    ///     .matcher_threads(2)
+    ///     .attach_with(
+    ///         "bob",
+    ///         CallbackSink::new(move |d: streamtrack::Delivery| {
+    ///             if let Some(m) = d.message() {
+    ///                 log.lock().unwrap().push(m.id.clone());
+    ///             }
+    ///             Ok(())
+    ///         }),
+    ///         SubscriberConfig::new().capacity(100),
+    ///     )
+    ///     .start(IterSource::new(vec![
+    ///         Message::new("1", "ferris the crab"),
+    ///         Message::new("2", "a gopher"),
+    ///         Message::new("3", "Rust 2024"),
+    ///     ]))?;
+    /// let finished = engine.join();
+    /// assert_eq!(finished.stats.received, 3);
+    /// // Deliveries keep the source's order, whatever the number of matcher threads.
+    /// assert_eq!(*seen.lock().unwrap(), ["1", "3"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn builder(registry: Registry) -> EngineBuilder {
+        EngineBuilder::new(registry)
+    }
+
+    /// The registry the engine matches against.
+    pub fn registry(&self) -> &Registry {
+        &self.shared.registry
+    }
+
+    /// Attaches `sink` as the subscriber's stream, with the default settings. Matches are
+    /// routed to it from the next message matched after this returns (attach before
+    /// subscribing the subscriber's rules to miss nothing). A sink already attached under
+    /// that name is replaced: it gets what was queued for it, then disconnect code 7.
+    pub fn attach(&self, subscriber: &str, sink: impl Sink + 'static) -> Result<(), EngineError> {
+        self.shared.attach(subscriber, Box::new(sink), self.shared.defaults.clone())
+    }
+
+    /// Like [`Engine::attach`], with the subscriber's own settings.
+    pub fn attach_with(
+        &self,
+        subscriber: &str,
+        sink: impl Sink + 'static,
+        config: SubscriberConfig,
+    ) -> Result<(), EngineError> {
+        self.shared.attach(subscriber, Box::new(sink), config)
+    }
+
+    /// Closes the subscriber's stream: what is queued is delivered, then disconnect code 3.
+    /// Its rules stay in the registry (their matches are counted as unrouted). Returns
+    /// whether a sink was attached.
+    pub fn detach(&self, subscriber: &str) -> bool {
+        let sub = {
+            let mut t = unpoison(self.shared.table.write());
+            t.by_name.remove(subscriber)
+        };
+        self.shared.version.fetch_add(1, Ordering::SeqCst);
+        match sub {
+            Some(sub) => {
+                if sub.close(DisconnectCode::CONTROL_REQUEST, "the subscriber was detached") {
+                    self.shared.pool.schedule(&sub);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The analytics figures, when the stage is on ([`EngineBuilder::analytics`]): shared
+    /// with the stage's thread (lock briefly), and kept valid after [`Engine::join`].
+    pub fn analytics(&self) -> Option<Arc<Mutex<Analytics>>> {
+        self.shared.stage.as_ref().map(|s| s.analytics().clone())
+    }
+
+    /// The figures now: received, matched, delivered and dropped, in total and per
+    /// subscriber.
+    pub fn stats(&self) -> EngineStats {
+        self.shared.stats()
+    }
+
+    /// Whether the engine is still running (not yet stopped after the end of the stream or a
+    /// shutdown).
+    pub fn is_running(&self) -> bool {
+        self.coordinator.as_ref().is_some_and(|h| !h.is_finished())
+    }
+
+    /// Asks the engine to stop reading, without waiting; [`Engine::join`] then returns once
+    /// everything already read is delivered. Callable from any thread.
+    pub fn request_shutdown(&self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+    }
+
+    /// Stops reading the source, delivers everything already read, sends every subscriber
+    /// disconnect code 1, acknowledges to the source what was delivered or reported lost,
+    /// and returns the final figures. Without a
+    /// [drain timeout](EngineBuilder::drain_timeout) this waits as long as the sinks take.
+    pub fn shutdown(mut self) -> Finished {
+        self.request_shutdown();
+        self.finish()
+    }
+
+    /// Waits until the source's stream ends and everything is delivered (subscribers get
+    /// disconnect code 5), then returns the final figures.
+    pub fn join(mut self) -> Finished {
+        self.finish()
+    }
+
+    pub(super) fn finish(&mut self) -> Finished {
+        let handle = self.coordinator.take();
+        match handle.map(JoinHandle::join) {
+            Some(Ok(finished)) => finished,
+            // The coordinator catches the source's panics and runs no other user code, so
+            // this is out of the ordinary; still report what is known.
+            _ => {
+                self.shared.pool.stop_and_join();
+                Finished {
+                    reason: StopReason::SourceFailed(SourceError {
+                        kind: SourceErrorKind::Panicked,
+                        line: None,
+                        message: "the engine's coordinator thread panicked".into(),
+                        fatal: true,
+                    }),
+                    stats: self.shared.stats(),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if self.coordinator.is_some() {
+            self.request_shutdown();
+            let _ = self.finish();
+        }
+    }
+}
