@@ -12,7 +12,7 @@
 //!    Aho-Corasick automata; entities, users and geo cells through small exact indexes.
 //! 3. The postings of the key terms found give the candidate rules. A rule that is a single
 //!    exact term (60% of a typical rule set) matches outright; the others run a tiny
-//!    verification program over the terms found, falling back to the reference semantics for
+//!    verification program over the terms found, falling back to plain term evaluation (`terms`) for
 //!    phrases, proximity and operators.
 //!
 //! ```
@@ -37,6 +37,7 @@ pub(crate) mod hash;
 mod proximity;
 mod scan;
 pub(crate) mod segment;
+mod terms;
 
 use crate::normalize::NormalizedMessage;
 use crate::rule::Rule;

@@ -11,11 +11,11 @@ use super::geo::GeoIndex;
 use super::hash::{BloomFilter, WordHasher, WordTable};
 use super::proximity::ProximityIndex;
 use super::scan;
+use super::terms::{phrase_in, term_holds};
 use crate::message::extract::EntityScanner;
 use crate::message::Message;
 use crate::normalize::message::{push_extracted_tag, push_given_entities, StrList};
 use crate::normalize::{NormalizedMessage, Tokens, UrlMode};
-use crate::reference::term_matches;
 use crate::rule::{Rule, Term};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use std::collections::HashMap;
@@ -28,7 +28,7 @@ enum TermSlot {
     Key,
     /// A word key (word id in the word table): present iff found; also used for highlighting.
     KeyWord(u32),
-    /// Evaluated with the reference semantics (phrases, proximity, geo, lang:, …).
+    /// Evaluated by `terms::term_holds` (phrases, proximity, geo, lang:, …).
     Eval(Box<Term>),
 }
 
@@ -136,7 +136,7 @@ struct ProximityScratch {
     index: ProximityIndex,
 }
 
-/// Proximity, multi-word keyword and `url:` terms a message evaluates by the reference (a
+/// Proximity, multi-word keyword and `url:` terms a message evaluates one by one (a
 /// pass over every word of every field each) before its words' positions are indexed once
 /// for the rest.
 const PROXIMITY_INDEX_AFTER: usize = 8;
@@ -226,7 +226,7 @@ impl PhraseIndex {
     }
 
     /// Appends to `found` the term ids of the phrases that occur in `text` with a word
-    /// boundary at both ends (as [`crate::reference::phrase_in`] decides), sorted and
+    /// boundary at both ends (as `terms::phrase_in` decides), sorted and
     /// deduplicated with what `found` held.
     fn find_all(&self, text: &str, found: &mut Vec<u32>) {
         let Some(automaton) = &self.automaton else { return };
@@ -1349,8 +1349,8 @@ impl Segment {
                         Term::Phrase(p) => {
                             cx.phrases.evals += 1;
                             match cx.prepared.simple_text(cx.msg) {
-                                Some(text) => crate::reference::phrase_in(text, p),
-                                None => term_matches(term, cx.prepared.get(cx.msg)),
+                                Some(text) => phrase_in(text, p),
+                                None => term_holds(term, cx.prepared.get(cx.msg)),
                             }
                         }
                         Term::Proximity { words, distance }
@@ -1364,7 +1364,7 @@ impl Segment {
                             }
                             p.index
                                 .within(norm, words, usize::from(*distance), cx.hasher)
-                                .unwrap_or_else(|| term_matches(term, norm))
+                                .unwrap_or_else(|| term_holds(term, norm))
                         }
                         Term::Keyword(words) | Term::Url(words)
                             if cx.proximity.evals >= PROXIMITY_INDEX_AFTER =>
@@ -1380,9 +1380,9 @@ impl Segment {
                         }
                         Term::Proximity { .. } | Term::Keyword(_) | Term::Url(_) => {
                             cx.proximity.evals += 1;
-                            term_matches(term, cx.prepared.get(cx.msg))
+                            term_holds(term, cx.prepared.get(cx.msg))
                         }
-                        _ => term_matches(term, cx.prepared.get(cx.msg)),
+                        _ => term_holds(term, cx.prepared.get(cx.msg)),
                     };
                     cx.memo.insert(payload, v);
                     v
