@@ -34,9 +34,11 @@ mod chars;
 mod compile;
 mod geo;
 pub(crate) mod hash;
+mod prepare;
 mod proximity;
 mod scan;
 pub(crate) mod segment;
+mod substrings;
 mod terms;
 
 use crate::normalize::NormalizedMessage;
