@@ -7,7 +7,7 @@ use crate::matcher::compile::{
     term_fingerprint, term_key, KeyKind, OP_TERM, TERM_ID, TERM_KEY, TERM_WORD,
 };
 use crate::matcher::geo::GeoIndex;
-use crate::matcher::hash::{BloomFilter, WordHasher, WordTable};
+use crate::matcher::hash::{pair_hash, BloomFilter, WordHasher, WordTable};
 use crate::matcher::substrings::Substrings;
 use crate::rule::{Rule, Term};
 use std::collections::HashMap;
@@ -36,6 +36,8 @@ struct Compiler {
     /// The verification words' indexes, in the order of their ops in `programs` (written
     /// into the ops by the final pass over the programs).
     verify_ids: Vec<u32>,
+    /// Whether some key is a word pair.
+    has_pairs: bool,
 }
 
 /// Word inserts not done yet. At a million rules the word tables are 16-32 MB and each insert
@@ -98,7 +100,9 @@ impl Compiler {
         match key {
             // Both callers queue word keys instead (`push_key_word`, `push_word_term`), so
             // that words are interned in batches, in order.
-            KeyKind::Word(_) => unreachable!("word keys are queued, not interned one by one"),
+            KeyKind::Word(_) | KeyKind::Pair(..) => {
+                unreachable!("word and pair keys are queued, not interned one by one")
+            }
             KeyKind::NoSpaceWord(w) => *self.no_space.entry(w.into_owned()).or_insert_with(|| {
                 terms.push(TermSlot::Key);
                 OTHER | (terms.len() as u32 - 1)
@@ -138,6 +142,19 @@ impl Compiler {
     fn push_key_word(&mut self, w: &str, entry: usize) {
         let w = w.as_bytes();
         self.pending.push(self.words.hasher().hash(w), w, IdTarget::Entry(entry));
+    }
+
+    /// Queues the pair key `a b` (see [`KeyKind::Pair`]) of a posting about to be pushed at
+    /// `entries[entry]`.
+    fn push_key_pair(&mut self, a: &str, b: &str, entry: usize) {
+        let hasher = self.words.hasher();
+        let h = pair_hash(hasher.hash(a.as_bytes()), hasher.hash(b.as_bytes()));
+        let mut key = Vec::with_capacity(a.len() + 1 + b.len());
+        key.extend_from_slice(a.as_bytes());
+        key.push(b' ');
+        key.extend_from_slice(b.as_bytes());
+        self.pending.push(h, &key, IdTarget::Entry(entry));
+        self.has_pairs = true;
     }
 
     /// Inserts the queued words (see [`PendingWords`]) and writes their ids in.
@@ -233,6 +250,7 @@ impl Segment {
             terms: Vec::with_capacity(rules.len()),
             pending: PendingWords::default(),
             verify_ids: Vec::new(),
+            has_pairs: false,
         };
         let mut entries: Vec<(u32, u32)> = Vec::with_capacity(rules.len() + rules.len() / 4);
         let mut prog_start = Vec::with_capacity(rules.len());
@@ -262,6 +280,10 @@ impl Segment {
                         let kid = match key {
                             KeyKind::Word(w) => {
                                 c.push_key_word(&w, entries.len());
+                                0
+                            }
+                            KeyKind::Pair(a, b) => {
+                                c.push_key_pair(&a, &b, entries.len());
                                 0
                             }
                             key => c.key_term(key, t),
@@ -378,7 +400,7 @@ impl Segment {
             });
             let mut bloom = BloomFilter::with_capacity(c.words.len());
             for id in 0..c.words.len() as u32 {
-                bloom.insert(c.words.hasher().hash(c.words.word(id)));
+                bloom.insert(c.words.hasher().key_hash(c.words.word(id)));
             }
             c.words.shrink_to_fit();
             programs.shrink_to_fit();
@@ -411,6 +433,7 @@ impl Segment {
                 unkeyed,
                 rule_count: rules.len(),
                 phrases: OnceLock::new(),
+                has_pairs: c.has_pairs,
             }
         })
     }

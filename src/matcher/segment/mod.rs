@@ -10,7 +10,7 @@ mod verify;
 
 use super::compile::{op_len, term_text, OP_NOT, OP_TERM, PAYLOAD, TERM_ID, TERM_WORD};
 use super::geo::GeoIndex;
-use super::hash::{BloomFilter, WordHasher, WordTable};
+use super::hash::{pair_hash, BloomFilter, WordHasher, WordTable};
 use super::substrings::Substrings;
 use crate::message::Message;
 use crate::normalize::{NormalizedMessage, Tokens, UrlMode};
@@ -63,6 +63,8 @@ pub(crate) struct SegmentScratch {
     memo: Memo,
     phrases: PhraseScratch,
     proximity: ProximityScratch,
+    /// The key `a b` of a pair of message words being looked up.
+    pair_key: Vec<u8>,
 }
 
 /// Loads every value of `loads` with nothing waiting on any one of them, so that their
@@ -147,6 +149,9 @@ pub(crate) struct Segment {
     rule_count: usize,
     /// The phrase automaton, built on first need.
     phrases: OnceLock<PhraseIndex>,
+    /// Whether some key is a word pair (see `KeyKind::Pair`): then the presearch also looks
+    /// up every two adjacent words of a message.
+    has_pairs: bool,
 }
 
 /// Marks a word-table value that is the word's only posting (`rule << 1 | exact`) rather than
@@ -178,7 +183,7 @@ impl Segment {
         s.hits.clear();
         if self.contains.is_some() || !self.raw_tokens.is_empty() {
             // Substring and raw-token terms read every field's normalised text.
-            self.collect_hits(prepared.get(msg), &mut s.hits);
+            self.collect_hits(prepared.get(msg), &mut s.hits, &mut s.pair_key);
         } else {
             self.collect_hits_fast(msg, prepared, s);
         }
@@ -261,6 +266,36 @@ impl Segment {
         }
     }
 
+    /// Looks up every two adjacent words of `words` (`(hash, start, end)` in `bytes`) as a
+    /// pair key: the filter for 64 pairs at a time, then their table slots together, then
+    /// the lookups (as for single words).
+    fn lookup_pairs(&self, words: &[(u64, u32, u32)], bytes: &[u8], s: &mut SegmentScratch) {
+        let mut hashes = [0u64; 64];
+        let pairs = words.len().saturating_sub(1);
+        let mut start = 0;
+        while start < pairs {
+            let end = (start + 64).min(pairs);
+            let mut pass = 0u64;
+            for i in start..end {
+                let h = pair_hash(words[i].0, words[i + 1].0);
+                hashes[i - start] = h;
+                pass |= u64::from(self.bloom.may_contain(h)) << (i - start);
+            }
+            touch_together(bits(pass).map(|k| self.words.home_slot(hashes[k])));
+            for k in bits(pass) {
+                let ((_, a0, a1), (_, b0, b1)) = (words[start + k], words[start + k + 1]);
+                s.pair_key.clear();
+                s.pair_key.extend_from_slice(&bytes[a0 as usize..a1 as usize]);
+                s.pair_key.push(b' ');
+                s.pair_key.extend_from_slice(&bytes[b0 as usize..b1 as usize]);
+                if let Some(id) = self.words.get(hashes[k], &s.pair_key) {
+                    s.hits.push(id);
+                }
+            }
+            start = end;
+        }
+    }
+
     /// The presearch without the full normalised view: the words of every field (found once
     /// per message and shared by all segments), entity, user and geo lookups.
     fn collect_hits_fast(&self, msg: &Message, prepared: &mut Prepared, s: &mut SegmentScratch) {
@@ -279,6 +314,9 @@ impl Segment {
                     s.hits.push(id);
                 }
             }
+        }
+        if self.has_pairs {
+            self.lookup_pairs(&words.words, &words.bytes, s);
         }
         if let Some(ns) = &self.no_space {
             for &(a, b) in &words.runs {
@@ -328,21 +366,38 @@ impl Segment {
     }
 
     /// Finds every key term present in `msg`.
-    fn collect_hits(&self, msg: &NormalizedMessage, hits: &mut Vec<u32>) {
+    fn collect_hits(&self, msg: &NormalizedMessage, hits: &mut Vec<u32>, pair_key: &mut Vec<u8>) {
         let hasher = self.words.hasher();
         let check_raw_tokens = !self.raw_tokens.is_empty();
         for field in msg.fields() {
             let t = &field.tokens;
             let text = t.text().as_bytes();
+            // The previous word, if it was an ordinary one (a pair key's first word).
+            let mut prev: Option<(u64, &[u8])> = None;
             for w in t.words() {
                 let bytes = &text[w.norm.clone()];
                 if w.no_space {
                     if let Some(ns) = &self.no_space {
                         ns.find_all(bytes, hits);
                     }
+                    prev = None;
                     continue;
                 }
-                self.lookup_word(hasher.hash(bytes), bytes, hits);
+                let h = hasher.hash(bytes);
+                self.lookup_word(h, bytes, hits);
+                if let Some((ph, pbytes)) = prev.filter(|_| self.has_pairs) {
+                    let pair = pair_hash(ph, h);
+                    if self.bloom.may_contain(pair) {
+                        pair_key.clear();
+                        pair_key.extend_from_slice(pbytes);
+                        pair_key.push(b' ');
+                        pair_key.extend_from_slice(bytes);
+                        if let Some(id) = self.words.get(pair, pair_key) {
+                            hits.push(id);
+                        }
+                    }
+                }
+                prev = Some((h, bytes));
             }
             if let Some(c) = &self.contains {
                 c.find_all(text, hits);
@@ -401,7 +456,7 @@ impl Segment {
             // An exact rule: a single term or an OR of them; its key terms are in postings.
             for t in 0..self.terms.len() {
                 let (a, b) = (self.post_start[t] as usize, self.post_start[t + 1] as usize);
-                if self.postings[a..b].iter().any(|&e| e >> 1 == rule) {
+                if self.postings[a..b].iter().any(|&e| e == rule << 1 | 1) {
                     self.term_words(t as u32, out);
                 }
             }
@@ -507,5 +562,43 @@ fn term_heap(term: &Term) -> usize {
             w.capacity() * 24 + w.iter().map(String::capacity).sum::<usize>()
         }
         other => term_text(other).map_or(0, String::capacity),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rule::Rule;
+
+    fn run(seg: &Segment, text: &str, s: &mut SegmentScratch) -> Vec<u32> {
+        let mut prepared = Prepared::default();
+        let mut out = Vec::new();
+        seg.find(&Message::new("1", text), &mut prepared, s, &mut out);
+        out
+    }
+
+    /// Phrases and multi-word keywords are keyed by a pair of adjacent words: a message that
+    /// has their words, but not next to each other, wakes none of them (with a single-word
+    /// key, each such message made the rule a candidate to verify).
+    #[test]
+    fn multi_word_terms_wake_only_on_their_word_pair() {
+        let rules: Vec<Rule> = ["\"new york\"", "\"york city\" -rain", "wi-fi"]
+            .iter()
+            .map(|r| Rule::parse(r).expect("valid"))
+            .collect();
+        let seg = Segment::build(&rules, WordHasher::with_seed(3, 4));
+        assert!(seg.has_pairs);
+        let mut s = SegmentScratch::default();
+        for text in ["new jersey and york", "city of york", "fi wi", "wi and fi", "york new"] {
+            assert_eq!(run(&seg, text, &mut s), Vec::<u32>::new(), "{text}");
+            assert!(s.candidates.is_empty(), "{text}: {:?}", s.candidates);
+        }
+        assert_eq!(run(&seg, "I love New York!", &mut s), [0]);
+        assert_eq!(run(&seg, "new york city", &mut s), [0, 1]);
+        assert_eq!(run(&seg, "new york city rain", &mut s), [0]);
+        assert_eq!(run(&seg, "free WI-FI", &mut s), [2]);
+        // The pair is found, the phrase is not there: verification says no.
+        assert_eq!(run(&seg, "new, york", &mut s), Vec::<u32>::new());
+        assert_eq!(s.candidates.len(), 1);
     }
 }
