@@ -456,7 +456,7 @@ impl Segment {
             // An exact rule: a single term or an OR of them; its key terms are in postings.
             for t in 0..self.terms.len() {
                 let (a, b) = (self.post_start[t] as usize, self.post_start[t + 1] as usize);
-                if self.postings[a..b].iter().any(|&e| e == rule << 1 | 1) {
+                if self.postings[a..b].contains(&(rule << 1 | 1)) {
                     self.term_words(t as u32, out);
                 }
             }
