@@ -270,25 +270,25 @@ impl Segment {
     /// pair key: the filter for 64 pairs at a time, then their table slots together, then
     /// the lookups (as for single words).
     fn lookup_pairs(&self, words: &[(u64, u32, u32)], bytes: &[u8], s: &mut SegmentScratch) {
-        let mut hashes = [0u64; 64];
         let pairs = words.len().saturating_sub(1);
+        let hash = |i: usize| pair_hash(words[i].0, words[i + 1].0);
         let mut start = 0;
         while start < pairs {
             let end = (start + 64).min(pairs);
             let mut pass = 0u64;
             for i in start..end {
-                let h = pair_hash(words[i].0, words[i + 1].0);
-                hashes[i - start] = h;
-                pass |= u64::from(self.bloom.may_contain(h)) << (i - start);
+                pass |= u64::from(self.bloom.may_contain(hash(i))) << (i - start);
             }
-            touch_together(bits(pass).map(|k| self.words.home_slot(hashes[k])));
+            // Rare (a pair some rule uses, or a filter false positive): the hash is
+            // recomputed rather than kept.
+            touch_together(bits(pass).map(|k| self.words.home_slot(hash(start + k))));
             for k in bits(pass) {
                 let ((_, a0, a1), (_, b0, b1)) = (words[start + k], words[start + k + 1]);
                 s.pair_key.clear();
                 s.pair_key.extend_from_slice(&bytes[a0 as usize..a1 as usize]);
                 s.pair_key.push(b' ');
                 s.pair_key.extend_from_slice(&bytes[b0 as usize..b1 as usize]);
-                if let Some(id) = self.words.get(hashes[k], &s.pair_key) {
+                if let Some(id) = self.words.get(hash(start + k), &s.pair_key) {
                     s.hits.push(id);
                 }
             }
