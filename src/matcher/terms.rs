@@ -149,6 +149,8 @@ fn in_sequence(t: &Tokens, words: &[String]) -> bool {
 /// Whether `words` take distinct positions of one field, the largest minus the smallest at
 /// most `distance`. For each window of `distance + 1` positions that starts where some word
 /// sits, a maximum bipartite matching of words to the window's positions (augmenting paths).
+/// Each window reads only its own positions (found by binary search), so the time is linear
+/// in the field's length for a fixed term.
 fn within(t: &Tokens, words: &[String], distance: usize) -> bool {
     let (n, k) = (t.words().len(), words.len());
     if k == 0 || k > n || k > distance.saturating_add(1) {
@@ -163,42 +165,50 @@ fn within(t: &Tokens, words: &[String], distance: usize) -> bool {
     let mut starts: Vec<usize> = fits.iter().flatten().copied().collect();
     starts.sort_unstable();
     starts.dedup();
-    let mut owner: Vec<Option<usize>> = vec![None; n];
-    let mut seen = vec![false; n];
+    // Window-relative: the word holding each position of the window, and the positions an
+    // augmenting search has visited.
+    let width = distance.min(n - 1) + 1;
+    let mut owner: Vec<Option<usize>> = vec![None; width];
+    let mut seen = vec![false; width];
     starts.into_iter().any(|s| {
-        let end = s.saturating_add(distance);
+        let window = Window { lo: s, hi: s + width - 1, fits: &fits };
         owner.iter_mut().for_each(|o| *o = None);
         (0..k).all(|j| {
             seen.iter_mut().for_each(|v| *v = false);
-            augment(j, s, end, &fits, &mut owner, &mut seen)
+            window.augment(j, &mut owner, &mut seen)
         })
     })
 }
 
-/// Kuhn's step: finds word `j` a position in `[lo, hi]`, moving earlier words if need be.
-fn augment(
-    j: usize,
+/// The positions `lo..=hi` of a field, and where each term word may sit.
+struct Window<'a> {
     lo: usize,
     hi: usize,
-    fits: &[Vec<usize>],
-    owner: &mut [Option<usize>],
-    seen: &mut [bool],
-) -> bool {
-    for &p in fits[j].iter().filter(|&&p| p >= lo && p <= hi) {
-        if seen[p] {
-            continue;
+    fits: &'a [Vec<usize>],
+}
+
+impl Window<'_> {
+    /// Kuhn's step: finds word `j` a position of the window, moving earlier words if need be.
+    fn augment(&self, j: usize, owner: &mut [Option<usize>], seen: &mut [bool]) -> bool {
+        let list = &self.fits[j];
+        let from = list.partition_point(|&p| p < self.lo);
+        for &p in list[from..].iter().take_while(|&&p| p <= self.hi) {
+            let i = p - self.lo;
+            if seen[i] {
+                continue;
+            }
+            seen[i] = true;
+            let free = match owner[i] {
+                None => true,
+                Some(other) => self.augment(other, owner, seen),
+            };
+            if free {
+                owner[i] = Some(j);
+                return true;
+            }
         }
-        seen[p] = true;
-        let free = match owner[p] {
-            None => true,
-            Some(other) => augment(other, lo, hi, fits, owner, seen),
-        };
-        if free {
-            owner[p] = Some(j);
-            return true;
-        }
+        false
     }
-    false
 }
 
 #[cfg(test)]
