@@ -202,6 +202,23 @@ mod tests {
 
     fn assert_send_sync<T: Send + Sync>() {}
 
+    /// An exact rule highlights its own words only: a program rule's posting (`pc << 1`) whose
+    /// `pc` equals the exact rule's number is not one of its postings (`rule << 1 | 1`).
+    #[test]
+    fn an_exact_rule_highlights_only_its_own_words() {
+        // Rule 1's program is the first, at pc 0, and its key word's posting reads 0 >> 1 = 0.
+        let rules = [Rule::parse("cat").unwrap(), Rule::parse("apple pie").unwrap()];
+        let matcher = Matcher::new(&rules);
+        let msg = Message::new("1", "cat apple pie");
+        let found = matcher.find_with_spans(&msg, &mut Scratch::new());
+        let words = |rule: u32| -> Vec<&str> {
+            let f = found.iter().find(|f| f.rule == rule).expect("the rule matches");
+            f.spans.iter().map(|r| &msg.text[r.clone()]).collect()
+        };
+        assert_eq!(words(0), ["cat"]);
+        assert_eq!(words(1), ["apple", "pie"]);
+    }
+
     #[test]
     fn matcher_and_scratch_are_send_and_sync() {
         assert_send_sync::<Matcher>();
