@@ -170,7 +170,7 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 
 /// How the rule word `r` can sit in field word `i`: as the whole word, or (in a no-space run)
 /// as any substring, a suffix (first of several words) or a prefix (last of several).
-pub(crate) fn word_matches(t: &Tokens, i: usize, r: &str, first: bool, last: bool) -> bool {
+fn word_matches(t: &Tokens, i: usize, r: &str, first: bool, last: bool) -> bool {
     let w = t.word_text(i);
     if w == r {
         return true;

@@ -11,6 +11,10 @@ use std::hash::{BuildHasher, Hash, Hasher};
 pub(crate) enum KeyKind<'a> {
     /// A whole word of some field (word table).
     Word(Cow<'a, str>),
+    /// Two words next to each other in some field (word table, keyed `a b` by
+    /// [`crate::matcher::hash::pair_hash`]): what a phrase or multi-word keyword is found by,
+    /// so that a message word that merely belongs to some phrase wakes nothing.
+    Pair(Cow<'a, str>, Cow<'a, str>),
     /// A substring of a no-space run (Aho-Corasick over runs).
     NoSpaceWord(Cow<'a, str>),
     /// A wordless raw token, exactly (track terms like `!!!`).
@@ -94,15 +98,44 @@ fn best_text_word(text: &str) -> Option<(f64, KeyKind<'_>)> {
     Some((cost, word_key(Cow::Owned(w.to_string()))))
 }
 
+/// Whether a term word can key a pair: it starts with a word character (not a no-space
+/// script, whose words match inside runs; not an emoji, see [`prerequisite_words`]).
+fn pairable(w: &str) -> bool {
+    w.chars().next().is_some_and(|c| char_class(c) == CharClass::Word)
+}
+
+/// The cheapest pair of adjacent words of `words` that can key a pair, if any. Every match of
+/// a phrase or multi-word keyword has its words as whole, consecutive words of one field
+/// (the same premise as [`prerequisite_words`], plus order), so the pair is found whenever
+/// the term matches. Its cost is that of its rarer word, quartered: two words in sequence
+/// are far rarer than either.
+fn best_pair<'a>(words: &[Cow<'a, str>]) -> Option<(f64, KeyKind<'a>)> {
+    let (cost, i) = words
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| pairable(&w[0]) && pairable(&w[1]))
+        .map(|(i, w)| (word_cost(&w[0]).min(word_cost(&w[1])) / 4.0, i))
+        .min_by(|a, b| a.0.total_cmp(&b.0))?;
+    Some((cost, KeyKind::Pair(words[i].clone(), words[i + 1].clone())))
+}
+
 /// The key a positive term is found by, and its cost; `None` for terms that do not anchor
 /// (`has:`, `is:`, `lang:`, `sample:`).
 pub(crate) fn term_key(term: &Term) -> Option<(f64, KeyKind<'_>)> {
     match term {
+        Term::Keyword(words) if words.len() > 1 => {
+            let words: Vec<Cow<'_, str>> =
+                words.iter().map(|w| Cow::Borrowed(w.as_str())).collect();
+            best_pair(&words).or_else(|| {
+                best_word(words.iter().map(|w| w.as_ref()))
+                    .map(|(c, w)| (c, word_key(Cow::Owned(w.to_string()))))
+            })
+        }
+        Term::Phrase(p) => best_pair(&words_of_text(p)).or_else(|| best_text_word(p)),
         Term::Keyword(words) | Term::Url(words) | Term::Proximity { words, .. } => {
             best_word(words.iter().map(String::as_str))
                 .map(|(c, w)| (c, word_key(Cow::Borrowed(w))))
         }
-        Term::Phrase(p) => best_text_word(p),
         Term::Token(t) => {
             best_text_word(t).or_else(|| Some((0.5, KeyKind::RawToken(Cow::Borrowed(t)))))
         }

@@ -1,9 +1,9 @@
 //! A grid index for geo terms (`bounding_box:`, `point_radius:`, track `locations`), so that
 //! rules with no word at all are found by cell, never by a scan of all rules.
 
+use super::terms::radius_km;
 use crate::message::GeoBox;
-use crate::reference::KM_PER_MILE;
-use crate::rule::{DistanceUnit, Term};
+use crate::rule::Term;
 use std::collections::HashMap;
 
 /// Boxes covering more cells than this are kept in a list checked for every geo message.
@@ -36,10 +36,7 @@ fn cover(term: &Term) -> Option<GeoBox> {
     match term {
         Term::BoundingBox(b) | Term::Locations(b) => Some(*b),
         Term::PointRadius { lon, lat, radius, unit } => {
-            let km = match unit {
-                DistanceUnit::Km => *radius,
-                DistanceUnit::Mi => radius * KM_PER_MILE,
-            };
+            let km = radius_km(*radius, *unit);
             // Angular radius, with a margin for rounding. Latitudes within it of the centre;
             // longitudes within asin(sin d / cos lat) (the circle's widest point).
             let d = (km / 6371.0) * 1.01 + 1e-9;

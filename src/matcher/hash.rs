@@ -101,6 +101,28 @@ impl WordHasher {
     }
 }
 
+/// The key hash of two adjacent words from their word hashes (a [`KeyKind::Pair`] key):
+/// one multiply per pair of message words, keyed since the word hashes are. Asymmetric, so
+/// that `b a` is another key than `a b`.
+///
+/// [`KeyKind::Pair`]: crate::matcher::compile::KeyKind::Pair
+#[inline(always)]
+pub(crate) fn pair_hash(a: u64, b: u64) -> u64 {
+    let x = (a ^ b.rotate_left(29)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    x ^ (x >> 32)
+}
+
+impl WordHasher {
+    /// The hash of a word-table key: a word's hash, or for a pair `a b` (a space is never
+    /// inside a word) the [`pair_hash`] of its words' hashes.
+    pub(crate) fn key_hash(&self, key: &[u8]) -> u64 {
+        match key.iter().position(|&b| b == b' ') {
+            Some(i) => pair_hash(self.hash(&key[..i]), self.hash(&key[i + 1..])),
+            None => self.hash(key),
+        }
+    }
+}
+
 /// A blocked Bloom filter: one `u64` per block, three bits per key, about 16 bits per key.
 /// It answers "certainly absent" for most words that no rule uses, from a block that the
 /// frequent words of a stream keep in cache.
@@ -255,7 +277,7 @@ impl WordTable {
     /// Inserts `word`, whose hash `h` the caller has computed, and returns its id; an
     /// existing word keeps its id.
     pub(crate) fn insert_hashed(&mut self, h: u64, word: &[u8]) -> u32 {
-        debug_assert_eq!(h, self.hasher.hash(word));
+        debug_assert_eq!(h, self.hasher.key_hash(word));
         if let Some(id) = self.get(h, word) {
             return id;
         }
@@ -280,7 +302,7 @@ impl WordTable {
         let mut start = 0;
         for (id, &end) in self.ends.iter().enumerate() {
             let word = &self.arena[start..end as usize];
-            place(&mut self.slots, self.mask, self.hasher.hash(word), word, id as u32);
+            place(&mut self.slots, self.mask, self.hasher.key_hash(word), word, id as u32);
             start = end as usize;
         }
     }

@@ -12,7 +12,7 @@
 //!    Aho-Corasick automata; entities, users and geo cells through small exact indexes.
 //! 3. The postings of the key terms found give the candidate rules. A rule that is a single
 //!    exact term (60% of a typical rule set) matches outright; the others run a tiny
-//!    verification program over the terms found, falling back to the reference semantics for
+//!    verification program over the terms found, falling back to plain term evaluation (`terms`) for
 //!    phrases, proximity and operators.
 //!
 //! ```
@@ -34,9 +34,12 @@ mod chars;
 mod compile;
 mod geo;
 pub(crate) mod hash;
+mod prepare;
 mod proximity;
 mod scan;
 pub(crate) mod segment;
+mod substrings;
+mod terms;
 
 use crate::normalize::NormalizedMessage;
 use crate::rule::Rule;
@@ -198,6 +201,23 @@ mod tests {
     use super::*;
 
     fn assert_send_sync<T: Send + Sync>() {}
+
+    /// An exact rule highlights its own words only: a program rule's posting (`pc << 1`) whose
+    /// `pc` equals the exact rule's number is not one of its postings (`rule << 1 | 1`).
+    #[test]
+    fn an_exact_rule_highlights_only_its_own_words() {
+        // Rule 1's program is the first, at pc 0, and its key word's posting reads 0 >> 1 = 0.
+        let rules = [Rule::parse("cat").unwrap(), Rule::parse("apple pie").unwrap()];
+        let matcher = Matcher::new(&rules);
+        let msg = Message::new("1", "cat apple pie");
+        let found = matcher.find_with_spans(&msg, &mut Scratch::new());
+        let words = |rule: u32| -> Vec<&str> {
+            let f = found.iter().find(|f| f.rule == rule).expect("the rule matches");
+            f.spans.iter().map(|r| &msg.text[r.clone()]).collect()
+        };
+        assert_eq!(words(0), ["cat"]);
+        assert_eq!(words(1), ["apple", "pie"]);
+    }
 
     #[test]
     fn matcher_and_scratch_are_send_and_sync() {

@@ -1,19 +1,19 @@
 //! Proximity terms (`"a b"~N`), multi-word keywords and `url:` terms decided from position
 //! lists built once per message.
 //!
-//! The reference ([`crate::reference::words_within`], [`crate::reference::words_in_sequence`])
-//! tests every word of every field against the term's words: a message waking many such
+//! The plain evaluation (`terms::term_holds`, like the reference matcher) tests every word of
+//! every field against the term's words: a message waking many such
 //! rules (one per distinct word pair it holds, say) costs the number of those rules times its
 //! length. Here the positions of every word of the message are indexed once (sorted by word
 //! hash), and each term reads only the positions of its own words (and of no-space words,
-//! inside which its words may sit), with the same answer as the reference.
+//! inside which its words may sit), with the same answer.
 
+use super::terms::word_fits;
 use crate::matcher::hash::WordHasher;
 use crate::normalize::{FieldKind, NormalizedMessage, Tokens};
-use crate::reference::word_matches;
 
 /// The widest window (`N + 1` positions) decided here; wider ones (a parser configured past
-/// the default limit of 6) go to the reference.
+/// the default limit of 6) go to `terms::term_holds`.
 pub(crate) const MAX_WIDTH: usize = 7;
 
 /// Per-message position index, reused from message to message.
@@ -50,7 +50,7 @@ impl ProximityIndex {
 
     /// Whether each of `words` sits at a distinct position of one field of `msg` (the message
     /// indexed last), all within `distance` of each other: exactly
-    /// [`crate::reference::words_within`] over any field. `None` if the window is wider than
+    /// `terms::within` over any field. `None` if the window is wider than
     /// [`MAX_WIDTH`].
     pub(crate) fn within(
         &mut self,
@@ -116,7 +116,7 @@ impl ProximityIndex {
     }
 
     /// Whether `words` appear at consecutive positions of one field of `msg` (of a URL field
-    /// if `urls_only`): exactly [`crate::reference::words_in_sequence`] over those fields. A
+    /// if `urls_only`): exactly `terms::in_sequence` over those fields. A
     /// match starts where the first word sits as a whole word or inside a no-space word, so
     /// only those positions are tried.
     pub(crate) fn sequence(
@@ -137,16 +137,13 @@ impl ProximityIndex {
             let s = s as usize;
             (!urls_only || field.kind == FieldKind::Url)
                 && s + k <= t.words().len()
-                && words
-                    .iter()
-                    .enumerate()
-                    .all(|(j, r)| word_matches(t, s + j, r, j == 0, j == k - 1))
+                && words.iter().enumerate().all(|(j, r)| word_fits(t, s + j, r, j, k))
         })
     }
 
     /// Fills `lists[j]` with the positions of field `f` (tokens `t`) where term word `r`
-    /// (hash `h`) sits: as the whole word, or inside a no-space word (the reference's
-    /// `word_matches` with `first` and `last` both true), ascending.
+    /// (hash `h`) sits: as the whole word, or inside a no-space word (`terms::word_fits`
+    /// for a lone word), ascending.
     fn positions(&mut self, t: &Tokens, f: u32, r: &str, h: u64, j: usize) {
         let list = &mut self.lists[j];
         list.clear();
@@ -175,7 +172,7 @@ impl ProximityIndex {
         }
     }
 
-    /// The reference's window search over `lists[..k]`: for each position where some word
+    /// The window search over `lists[..k]`: for each position where some word
     /// sits, whether the words can take distinct positions in the `width` positions from
     /// there (a subset dynamic programme over the window).
     fn window_fits(&mut self, k: usize, width: usize, n: usize) -> bool {

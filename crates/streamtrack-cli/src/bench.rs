@@ -55,8 +55,11 @@ struct MatchBench {
     aho_corasick_max: usize,
     /// Size of the long repetitive messages of the last table (`1m`: 1,000,000 bytes; `0`
     /// skips it). Each is also timed at 1/16 of this size: time per byte must not grow.
-    #[arg(long, default_value = "1m")]
-    long_bytes: String,
+    /// Default `1m` on the generated workload, `0` when `--rules` or `--messages` is given
+    /// (a given corpus is a workload of its own: its rows are the last lines, for scripts
+    /// such as `side_by_side.sh` that read the last line).
+    #[arg(long)]
+    long_bytes: Option<String>,
     /// Print one JSON object per size instead of a table.
     #[arg(long)]
     json: bool,
@@ -260,7 +263,9 @@ fn bench_match(args: MatchBench) -> ExitCode {
         println!("msgs/s: all messages through Matcher::find (tokenise, look up, verify, full rule semantics).");
         println!("aho-corasick: the aho-corasick crate (ASCII-caseless, overlapping) scanning the same messages for the same distinct terms, no rule logic.");
     }
-    let long_bytes = match args.long_bytes.trim() {
+    let given = args.rules.is_some() || args.messages.is_some();
+    let long_default = if given { "0" } else { "1m" };
+    let long_bytes = match args.long_bytes.as_deref().unwrap_or(long_default).trim() {
         "0" => 0,
         s => match crate::format::parse_count(s) {
             Some(n) => n,

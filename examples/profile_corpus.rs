@@ -1,0 +1,63 @@
+//! A loop for callgrind over the shared side-by-side corpus (`../shared/bench`): the
+//! non-matching ASCII posts (what a sparse real rule set mostly sees), matched `REPS` times.
+//!
+//! ```text
+//! cargo build --release --example profile_corpus
+//! valgrind --tool=callgrind --toggle-collect='*profile_corpus*match_all*' \
+//!     target/release/examples/profile_corpus target/peers/rules_100k.jsonl \
+//!     target/peers/data/messages.txt 20000
+//! ```
+//! (`side_by_side.sh` writes the rules and the corpus under `target/peers`.) Instructions
+//! per post = the collected total / the posts matched (printed).
+
+use std::path::Path;
+use std::time::Instant;
+use streamtrack::matcher::{Matcher, Scratch};
+use streamtrack::Message;
+
+#[inline(never)]
+fn match_all(matcher: &Matcher, posts: &[Message], scratch: &mut Scratch) -> usize {
+    posts.iter().map(|m| matcher.find(m, scratch).len()).sum()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [rules, messages, count] = &args[..] else {
+        eprintln!("usage: profile_corpus RULES.jsonl MESSAGES.txt COUNT");
+        std::process::exit(2);
+    };
+    let count: usize = count.parse().expect("a count");
+    let rules: Vec<_> = streamtrack::read::read_rules(Path::new(rules))
+        .expect("a rules file")
+        .into_iter()
+        .map(|e| e.rule)
+        .collect();
+    let messages = streamtrack::read::read_messages(Path::new(messages)).expect("a corpus");
+    let t = Instant::now();
+    let matcher = Matcher::builder().hash_seed(1, 2).build(&rules);
+    let compile = t.elapsed().as_secs_f64();
+    let mut scratch = Scratch::new();
+    let kind = std::env::var("POSTS").unwrap_or_else(|_| "miss-ascii".into());
+    let posts: Vec<Message> = messages
+        .iter()
+        .filter(|m| match kind.as_str() {
+            "all" => true,
+            "non-ascii" => !m.text.is_ascii(),
+            _ => m.text.is_ascii() && matcher.find(m, &mut scratch).is_empty(),
+        })
+        .take(count)
+        .cloned()
+        .collect();
+    let bytes: usize = posts.iter().map(|m| m.text.len()).sum();
+    let t = Instant::now();
+    let matched = match_all(&matcher, &posts, &mut scratch);
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "{} rules (compiled in {compile:.2} s, {} heap bytes/rule); {} {kind} posts of {:.0} bytes mean: {matched} matches, {:.0} ns/post",
+        rules.len(),
+        matcher.heap_bytes() / rules.len().max(1),
+        posts.len(),
+        bytes as f64 / posts.len().max(1) as f64,
+        secs * 1e9 / posts.len().max(1) as f64,
+    );
+}

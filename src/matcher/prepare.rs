@@ -1,0 +1,385 @@
+//! A message's prepared views, each built once on first need and shared by every segment:
+//! its words with their hashes (the presearch), its entity lists and folded user names, the
+//! normalised text of a one-field ASCII message (phrases), and its full normalised view.
+
+use super::hash::WordHasher;
+use super::scan;
+use crate::message::extract::EntityScanner;
+use crate::message::Message;
+use crate::normalize::message::{push_extracted_tag, push_given_entities, StrList};
+use crate::normalize::{NormalizedMessage, Tokens, UrlMode};
+
+/// A message's folded entity lists, as [`NormalizedMessage`] has them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Entities {
+    pub(crate) hashtags: StrList,
+    pub(crate) mentions: StrList,
+    pub(crate) cashtags: StrList,
+    pub(crate) scanner: EntityScanner,
+}
+
+impl Entities {
+    pub(crate) fn fill(&mut self, msg: &Message) {
+        self.hashtags.clear();
+        self.mentions.clear();
+        self.cashtags.clear();
+        let extract = msg.hashtags.is_none() || msg.mentions.is_none() || msg.cashtags.is_none();
+        if extract {
+            let (h, m, c) = (&mut self.hashtags, &mut self.mentions, &mut self.cashtags);
+            self.scanner.scan_tags(&msg.text, |kind, value| {
+                push_extracted_tag(msg, kind, value, [&mut *h, &mut *m, &mut *c])
+            });
+        }
+        push_given_entities(msg, [&mut self.hashtags, &mut self.mentions, &mut self.cashtags]);
+    }
+}
+
+/// What the presearch reads of a message besides its words, derived on first need and shared
+/// by every segment: its entity lists and the folded screen names of `from:` and `to:`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MessageFacts {
+    pub(crate) entities: Entities,
+    pub(crate) entities_ready: bool,
+    pub(crate) user: Option<String>,
+    pub(crate) reply_to: Option<String>,
+    pub(crate) names_ready: bool,
+}
+
+impl MessageFacts {
+    pub(crate) fn reset(&mut self) {
+        self.entities_ready = false;
+        self.names_ready = false;
+    }
+
+    /// The message's folded entity lists.
+    pub(crate) fn entities(&mut self, msg: &Message) -> &Entities {
+        if !self.entities_ready {
+            self.entities.fill(msg);
+            self.entities_ready = true;
+        }
+        &self.entities
+    }
+
+    /// The author's and the replied-to user's screen names, folded, without a leading `@`.
+    pub(crate) fn names(&mut self, msg: &Message) -> [Option<&str>; 2] {
+        if !self.names_ready {
+            for (name, out) in
+                [(&msg.user, &mut self.user), (&msg.in_reply_to_user, &mut self.reply_to)]
+            {
+                match name {
+                    Some(n) => {
+                        let f = out.get_or_insert_with(String::new);
+                        f.clear();
+                        crate::normalize::push_fold(n.trim_start_matches('@'), f);
+                    }
+                    None => *out = None,
+                }
+            }
+            self.names_ready = true;
+        }
+        [self.user.as_deref(), self.reply_to.as_deref()]
+    }
+}
+
+/// The words of every field of a message, in normal form, with their hashes: what every
+/// segment's presearch looks up. Fields extracted from the text (hashtags, mentions, URLs
+/// found in it) hold only words the text already has, so they are not scanned again.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MessageWords {
+    pub(crate) ready: bool,
+    /// Normal-form bytes of the words, one after the other.
+    pub(crate) bytes: Vec<u8>,
+    /// `(hash, start, end)` of each word (not of no-space runs) in `bytes`.
+    pub(crate) words: Vec<(u64, u32, u32)>,
+    /// `(start, end)` of each no-space run in `bytes`.
+    pub(crate) runs: Vec<(u32, u32)>,
+    pub(crate) tokens: Tokens,
+    pub(crate) fold_buf: String,
+    /// Whether the text holds a `#`, `@` or `$` (`None`: not known, the text was not ASCII).
+    pub(crate) text_sigil: Option<bool>,
+    /// A copy of a field with its URL prefixes blanked.
+    pub(crate) spare: Vec<u8>,
+    /// One bit per word hash (of 1,024), built on the first lookup: most words looked up
+    /// are absent (a candidate rule whose other words the message lacks), and this answers
+    /// them without building `set`.
+    pub(crate) filter: [u64; 16],
+    pub(crate) filter_ready: bool,
+    /// Open-addressing set over `words` (`index + 1`, 0 = empty), built on first need.
+    pub(crate) set: Vec<u32>,
+    pub(crate) set_ready: bool,
+}
+
+/// The bit of `filter` for hash `h` (high bits: the set's index takes the low ones).
+pub(crate) fn filter_bit(h: u64) -> (usize, u64) {
+    let b = (h >> 48) as usize & 1023;
+    (b >> 6, 1 << (b & 63))
+}
+
+impl MessageWords {
+    pub(crate) fn fill(&mut self, msg: &Message, hasher: &WordHasher) {
+        self.bytes.clear();
+        self.words.clear();
+        self.runs.clear();
+        self.set_ready = false;
+        self.filter_ready = false;
+        self.text_sigil = self.field(&msg.text, hasher).map(|n| n.sigil);
+        for t in [&msg.quoted_text, &msg.retweeted_text].into_iter().flatten() {
+            self.field(t, hasher);
+        }
+        for list in [&msg.urls, &msg.media].into_iter().flatten() {
+            for u in list {
+                for t in [&u.expanded_url, &u.display_url].into_iter().flatten() {
+                    self.field(t, hasher);
+                }
+            }
+        }
+        for list in [&msg.hashtags, &msg.mentions].into_iter().flatten() {
+            for v in list {
+                let mut f = std::mem::take(&mut self.fold_buf);
+                f.clear();
+                crate::normalize::push_fold(v.trim_start_matches(['#', '@', '$']), &mut f);
+                self.field(&f, hasher);
+                self.fold_buf = f;
+            }
+        }
+        self.ready = true;
+    }
+
+    /// Whether the message has the word `word` (hash `h`) in any field. The word's bytes are
+    /// read only to confirm a hash match (so a word that is absent costs no read of them).
+    pub(crate) fn contains<'w>(&mut self, h: u64, word: impl Fn() -> &'w [u8]) -> bool {
+        if !self.filter_ready {
+            self.filter = [0; 16];
+            for &(wh, _, _) in &self.words {
+                let (i, bit) = filter_bit(wh);
+                self.filter[i] |= bit;
+            }
+            self.filter_ready = true;
+        }
+        let (i, bit) = filter_bit(h);
+        if self.filter[i] & bit == 0 {
+            return false;
+        }
+        if !self.set_ready {
+            self.build_set();
+        }
+        let mask = self.set.len() - 1;
+        let mut k = h as usize & mask;
+        // The set holds each distinct word once, so the probe ends at the first empty slot
+        // after at most the words sharing this home slot (a hash collision, practically never,
+        // only makes it look on).
+        loop {
+            let e = self.set[k];
+            if e == 0 {
+                return false;
+            }
+            let (wh, a, b) = self.words[e as usize - 1];
+            if wh == h && &self.bytes[a as usize..b as usize] == word() {
+                return true;
+            }
+            k = (k + 1) & mask;
+        }
+    }
+
+    /// Builds `set`: one entry per *distinct* word. A message that repeats a word (`spam spam
+    /// spam …`) has many words with one hash; inserting each of them would make one probe run
+    /// as long as the repetitions, and building the set quadratic in the message length
+    /// (issue 21). A repeated word is found at the end of its probe (same hash, same bytes)
+    /// and not inserted again, so each insert probes past distinct words only: linear time.
+    pub(crate) fn build_set(&mut self) {
+        let cap = (self.words.len() * 2).max(8).next_power_of_two();
+        let mask = cap - 1;
+        self.set.clear();
+        self.set.resize(cap, 0);
+        'words: for (i, &(wh, a, b)) in self.words.iter().enumerate() {
+            let mut k = wh as usize & mask;
+            loop {
+                let e = self.set[k];
+                if e == 0 {
+                    self.set[k] = i as u32 + 1;
+                    continue 'words;
+                }
+                let (eh, ea, eb) = self.words[e as usize - 1];
+                if eh == wh
+                    && self.bytes[ea as usize..eb as usize] == self.bytes[a as usize..b as usize]
+                {
+                    continue 'words;
+                }
+                k = (k + 1) & mask;
+            }
+        }
+        self.set_ready = true;
+    }
+
+    /// The words of one field: by the SSE2 scanner when the text is ASCII, by the
+    /// per-character scanner when every character normalises on its own, else by the full
+    /// tokenizer. Returns what the ASCII scanner noticed, if it ran.
+    pub(crate) fn field(&mut self, text: &str, hasher: &WordHasher) -> Option<scan::Noticed> {
+        let bytes = text.as_bytes();
+        let noticed =
+            scan::scan_field(bytes, &mut self.bytes, &mut self.spare, hasher, &mut self.words);
+        if noticed.is_some()
+            || scan::scan_unicode(
+                text,
+                &mut self.bytes,
+                hasher,
+                &mut self.words,
+                &mut self.runs,
+                &mut self.fold_buf,
+            )
+        {
+            return noticed;
+        }
+        self.tokens.tokenize(text, UrlMode::Canonicalize);
+        let norm = self.tokens.text().as_bytes();
+        for w in self.tokens.words() {
+            let word = &norm[w.norm.clone()];
+            let a = self.bytes.len() as u32;
+            self.bytes.extend_from_slice(word);
+            let b = self.bytes.len() as u32;
+            if w.no_space {
+                self.runs.push((a, b));
+            } else {
+                self.words.push((hasher.hash(word), a, b));
+            }
+        }
+        None
+    }
+}
+
+/// A message's derived views, each built once on first need and shared by all segments:
+/// its words (for the presearch), the normalised text of a message that is one ASCII text
+/// field (for phrases), and its full normalised view (for everything else).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Prepared {
+    pub(crate) norm: NormalizedMessage,
+    pub(crate) ready: bool,
+    pub(crate) words: MessageWords,
+    pub(crate) simple: String,
+    /// `None`: not computed yet; `Some(false)`: the message is not simple.
+    pub(crate) simple_ready: Option<bool>,
+    pub(crate) facts: MessageFacts,
+}
+
+impl Prepared {
+    /// Forgets the previous message.
+    pub(crate) fn reset(&mut self) {
+        self.ready = false;
+        self.words.ready = false;
+        self.simple_ready = None;
+        self.facts.reset();
+    }
+
+    /// For a message whose only searchable field is an ASCII text (entity fields extracted
+    /// from the text add nothing a phrase could match), that field's normalised text, built
+    /// without the full tokenisation.
+    pub(crate) fn simple_text(&mut self, msg: &Message) -> Option<&str> {
+        if self.simple_ready.is_none() {
+            let simple = msg.text.is_ascii()
+                && msg.quoted_text.is_none()
+                && msg.retweeted_text.is_none()
+                && msg.urls.is_none()
+                && msg.media.is_none()
+                && msg.hashtags.is_none()
+                && msg.mentions.is_none();
+            if simple {
+                crate::normalize::ascii_normalized_text(&msg.text, &mut self.simple);
+            }
+            self.simple_ready = Some(simple);
+        }
+        (self.simple_ready == Some(true)).then_some(self.simple.as_str())
+    }
+
+    /// The words of `msg` (the same message since the last reset) and its other facts.
+    pub(crate) fn words_and_facts(
+        &mut self,
+        msg: &Message,
+        hasher: &WordHasher,
+    ) -> (&MessageWords, &mut MessageFacts) {
+        if !self.words.ready {
+            self.words.fill(msg, hasher);
+        }
+        (&self.words, &mut self.facts)
+    }
+
+    /// Whether `msg` (the same message since the last reset) has the word `word` (hash `h`).
+    pub(crate) fn has_word<'w>(
+        &mut self,
+        msg: &Message,
+        hasher: &WordHasher,
+        h: u64,
+        word: impl Fn() -> &'w [u8],
+    ) -> bool {
+        if !self.words.ready {
+            self.words.fill(msg, hasher);
+        }
+        self.words.contains(h, word)
+    }
+
+    /// The normalised view of `msg` (the same message since the last reset).
+    pub(crate) fn get(&mut self, msg: &Message) -> &NormalizedMessage {
+        if !self.ready {
+            self.norm.prepare(msg);
+            self.ready = true;
+        }
+        &self.norm
+    }
+
+    /// The view, if built.
+    pub(crate) fn as_ref(&self) -> Option<&NormalizedMessage> {
+        self.ready.then_some(&self.norm)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `contains` answers from its filter (absent words) and its set (the rest): both must
+    /// agree with the words, also when the message repeats them (the set holds each once).
+    #[test]
+    fn message_words_answer_the_same_before_and_after_the_set_is_built() {
+        let hasher = WordHasher::with_seed(7, 11);
+        // Every word three times, so that the set skips repeats.
+        let text: String = (0..120).map(|i| format!("w{} ", i % 40)).collect();
+        let mut words = MessageWords::default();
+        words.fill(&Message::new("1", text), &hasher);
+        let present: Vec<String> = (0..40).map(|i| format!("w{i}")).collect();
+        let absent: Vec<String> = (40..60).map(|i| format!("w{i}")).collect();
+        for w in &absent {
+            assert!(!words.contains(hasher.hash(w.as_bytes()), || w.as_bytes()));
+        }
+        assert!(words.filter_ready);
+        for round in 0..3 {
+            for (w, want) in
+                present.iter().map(|w| (w, true)).chain(absent.iter().map(|w| (w, false)))
+            {
+                let got = words.contains(hasher.hash(w.as_bytes()), || w.as_bytes());
+                assert_eq!(got, want, "{w} in round {round}");
+            }
+        }
+        assert!(words.set_ready, "the set is built for present words");
+        assert_eq!(words.set.iter().filter(|&&e| e != 0).count(), 40, "one entry per word");
+        // A fresh fill forgets the previous message's words.
+        words.fill(&Message::new("2", "alpha beta"), &hasher);
+        assert!(!words.set_ready && !words.filter_ready);
+        assert!(words.contains(hasher.hash(b"beta"), || b"beta"));
+        assert!(!words.contains(hasher.hash(b"w3"), || b"w3"));
+    }
+
+    /// Words sharing a hash (a collision, forced here) are all kept and told apart by their
+    /// bytes; repeats of each are kept once.
+    #[test]
+    fn message_words_tell_colliding_words_apart() {
+        let mut words = MessageWords::default();
+        words.bytes.extend_from_slice(b"w3w17w3w17other");
+        words.words = vec![(42, 0, 2), (42, 2, 5), (42, 5, 7), (42, 7, 10), (42 + 1024, 10, 15)];
+        words.ready = true;
+        assert!(words.contains(42, || b"w3"));
+        assert!(words.contains(42, || b"w17"));
+        assert!(!words.contains(42, || b"nope"), "collision with an absent word");
+        assert!(words.contains(42 + 1024, || b"other"));
+        assert!(!words.contains(42 + 1024, || b"w3"));
+        assert_eq!(words.set.iter().filter(|&&e| e != 0).count(), 3, "one entry per word");
+    }
+}

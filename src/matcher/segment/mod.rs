@@ -1,0 +1,604 @@
+//! A segment: an immutable, compiled set of rules (the unit the live registry stacks and
+//! merges). Rules are numbered `0..rule_count` inside a segment.
+//!
+//! One concept per module: the segment's structures and its presearch here, compilation in
+//! `build`, verification of candidate rules in `verify`; the message's prepared views, which
+//! every segment shares, are in `matcher::prepare`.
+
+mod build;
+mod verify;
+
+use super::compile::{op_len, term_text, OP_NOT, OP_TERM, PAYLOAD, TERM_ID, TERM_WORD};
+use super::geo::GeoIndex;
+use super::hash::{pair_hash, BloomFilter, WordHasher, WordTable};
+use super::substrings::Substrings;
+use crate::message::Message;
+use crate::normalize::{NormalizedMessage, Tokens, UrlMode};
+use crate::rule::Term;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use verify::{EvalContext, Memo, PhraseIndex, PhraseScratch, ProximityScratch};
+
+pub(crate) use super::prepare::Prepared;
+
+/// How a term's presence is decided during verification.
+#[derive(Clone, Debug)]
+enum TermSlot {
+    /// Present iff its key was found in the message (the key is exact).
+    Key,
+    /// A word key (word id in the word table): present iff found; also used for highlighting.
+    KeyWord(u32),
+    /// Evaluated by `terms::term_holds` (phrases, proximity, geo, lang:, …).
+    Eval(Box<Term>),
+}
+
+/// Words that verification programs need but that key no rule: kept out of the presearch's
+/// filter and table (a message word that only verification needs would otherwise pass the
+/// filter and cost a table probe on every message holding it). Programs hold each word's
+/// index here and its hash; the bytes are read only to confirm a hash match.
+#[derive(Clone, Debug, Default)]
+struct VerifyWords {
+    arena: Vec<u8>,
+    /// `ends[i]` = end of word `i` in `arena` (start = `ends[i - 1]`).
+    ends: Vec<u32>,
+}
+
+impl VerifyWords {
+    fn word(&self, i: u32) -> &[u8] {
+        let i = i as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.arena[start..self.ends[i] as usize]
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.arena.capacity() + self.ends.capacity() * 4
+    }
+}
+
+/// Per-thread working memory for [`Segment::find`]; reused from message to message.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SegmentScratch {
+    hits: Vec<u32>,
+    candidates: Vec<u32>,
+    memo: Memo,
+    phrases: PhraseScratch,
+    proximity: ProximityScratch,
+    /// The key `a b` of a pair of message words being looked up.
+    pair_key: Vec<u8>,
+}
+
+/// Loads every value of `loads` with nothing waiting on any one of them, so that their
+/// cache misses overlap (the out-of-order core keeps several in flight); the loop that
+/// then uses them finds them in cache. The loaded values are combined and kept from the
+/// optimiser, which would otherwise drop the loads.
+#[inline(always)]
+fn touch_together(loads: impl Iterator<Item = u64>) {
+    std::hint::black_box(loads.fold(0, |w, v| w ^ v));
+}
+
+/// The positions of the set bits of `mask`, lowest first.
+#[inline(always)]
+fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let i = mask.trailing_zeros() as usize;
+        mask &= mask.wrapping_sub(1);
+        (i < 64).then_some(i)
+    })
+}
+
+/// Exact maps from short values to key terms (entities, users, wordless tokens), hashed with
+/// the segment's keyed word hash.
+type ValueIndex = HashMap<Box<str>, u32, KeyedState>;
+
+/// A `BuildHasher` over the keyed word hash (random key per matcher: no hash flooding).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct KeyedState(WordHasher);
+
+/// The `Hasher` of [`KeyedState`].
+pub(crate) struct KeyedHasher {
+    key: WordHasher,
+    h: u64,
+}
+
+impl std::hash::BuildHasher for KeyedState {
+    type Hasher = KeyedHasher;
+    fn build_hasher(&self) -> KeyedHasher {
+        KeyedHasher { key: self.0, h: 0 }
+    }
+}
+
+impl std::hash::Hasher for KeyedHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.h = self.h.rotate_left(23) ^ self.key.hash(bytes);
+    }
+    // `str` hashing ends with a `0xff` byte: mix it in without a second run of the keyed hash
+    // (the string's bytes already went through it).
+    fn write_u8(&mut self, b: u8) {
+        self.h = self.h.rotate_left(8) ^ u64::from(b);
+    }
+    fn finish(&self) -> u64 {
+        self.h
+    }
+}
+
+/// The compiled form of a set of rules.
+#[derive(Clone, Debug)]
+pub(crate) struct Segment {
+    words: WordTable,
+    bloom: BloomFilter,
+    verify_words: VerifyWords,
+    no_space: Option<Substrings>,
+    contains: Option<Substrings>,
+    raw_tokens: ValueIndex,
+    hashtags: ValueIndex,
+    mentions: ValueIndex,
+    cashtags: ValueIndex,
+    from: ValueIndex,
+    to: ValueIndex,
+    follow: ValueIndex,
+    geo: GeoIndex,
+    terms: Vec<TermSlot>,
+    /// Postings per key term: `rule << 1 | exact`.
+    post_start: Vec<u32>,
+    postings: Vec<u32>,
+    /// Verification program per rule (`u32::MAX` for exact rules, which need none).
+    prog_start: Vec<u32>,
+    programs: Vec<u32>,
+    /// Rules with no key term at all (never produced by the parser; evaluated every time).
+    unkeyed: Vec<u32>,
+    rule_count: usize,
+    /// The phrase automaton, built on first need.
+    phrases: OnceLock<PhraseIndex>,
+    /// Whether some key is a word pair (see `KeyKind::Pair`): then the presearch also looks
+    /// up every two adjacent words of a message.
+    has_pairs: bool,
+}
+
+/// Marks a word-table value that is the word's only posting (`rule << 1 | exact`) rather than
+/// its term id: most key words key one rule, and this saves the two posting-list reads (two
+/// cache misses in a large segment) per word found.
+const INLINE_POSTING: u32 = 1 << 31;
+
+/// Marks a term id of a non-word term while compiling (word terms are numbered by the word
+/// table, the others after them once the number of words is known).
+const OTHER: u32 = 1 << 29;
+
+impl Segment {
+    /// The number of rules.
+    pub(crate) fn rule_count(&self) -> usize {
+        self.rule_count
+    }
+
+    /// Appends the (segment-local) numbers of the rules matching `msg` to `out`, each once,
+    /// ascending. `prepared` is the message's full normalised view, built on first need and
+    /// shared by every segment that matches the same message.
+    pub(crate) fn find(
+        &self,
+        msg: &Message,
+        prepared: &mut Prepared,
+        s: &mut SegmentScratch,
+        out: &mut Vec<u32>,
+    ) {
+        let start = out.len();
+        s.hits.clear();
+        if self.contains.is_some() || !self.raw_tokens.is_empty() {
+            // Substring and raw-token terms read every field's normalised text.
+            self.collect_hits(prepared.get(msg), &mut s.hits, &mut s.pair_key);
+        } else {
+            self.collect_hits_fast(msg, prepared, s);
+        }
+        s.hits.sort_unstable();
+        s.hits.dedup();
+        s.candidates.clear();
+        // At a million rules the tables are far beyond the caches: every hit's posting range
+        // first, so that the misses overlap instead of coming one by one.
+        touch_together(
+            s.hits
+                .iter()
+                .filter(|&&h| h & INLINE_POSTING == 0)
+                .map(|&h| u64::from(self.post_start[h as usize])),
+        );
+        for &h in &s.hits {
+            // A posting: `rule << 1 | 1` (a match) or `pc << 1` (a program to verify).
+            let mut route = |e: u32| {
+                if e & 1 == 1 {
+                    out.push(e >> 1);
+                } else {
+                    s.candidates.push(e >> 1);
+                }
+            };
+            if h & INLINE_POSTING != 0 {
+                // A word with one posting, found straight from the word table.
+                route(h & !INLINE_POSTING);
+                continue;
+            }
+            let (a, b) =
+                (self.post_start[h as usize] as usize, self.post_start[h as usize + 1] as usize);
+            self.postings[a..b].iter().for_each(|&e| route(e));
+        }
+        s.candidates.extend_from_slice(&self.unkeyed);
+        if !s.candidates.is_empty() {
+            s.candidates.sort_unstable();
+            s.candidates.dedup();
+            // As above: the candidates' programs.
+            touch_together(s.candidates.iter().map(|&pc| u64::from(self.programs[pc as usize])));
+            s.memo.clear();
+            s.phrases.evals = 0;
+            s.phrases.ready = false;
+            s.proximity.evals = 0;
+            s.proximity.ready = false;
+            let hasher = self.words.hasher();
+            let mut cx = EvalContext {
+                msg,
+                hasher,
+                prepared,
+                hits: &s.hits,
+                memo: &mut s.memo,
+                phrases: &mut s.phrases,
+                proximity: &mut s.proximity,
+            };
+            for &pc in &s.candidates {
+                let pc = pc as usize;
+                if self.eval(pc + 1, &mut cx) {
+                    out.push(self.programs[pc]);
+                }
+            }
+        }
+        let found = &mut out[start..];
+        found.sort_unstable();
+        let mut w = start;
+        for r in start..out.len() {
+            if r == start || out[r] != out[w - 1] {
+                out[w] = out[r];
+                w += 1;
+            }
+        }
+        out.truncate(w);
+    }
+
+    /// Looks up one word (normal form `word`, hash `h`).
+    #[inline(always)]
+    fn lookup_word(&self, h: u64, word: &[u8], hits: &mut Vec<u32>) {
+        if self.bloom.may_contain(h) {
+            if let Some(id) = self.words.get(h, word) {
+                hits.push(id);
+            }
+        }
+    }
+
+    /// Looks up every two adjacent words of `words` (`(hash, start, end)` in `bytes`) as a
+    /// pair key: the filter for 64 pairs at a time, then their table slots together, then
+    /// the lookups (as for single words).
+    fn lookup_pairs(&self, words: &[(u64, u32, u32)], bytes: &[u8], s: &mut SegmentScratch) {
+        let pairs = words.len().saturating_sub(1);
+        let hash = |i: usize| pair_hash(words[i].0, words[i + 1].0);
+        let mut start = 0;
+        while start < pairs {
+            let end = (start + 64).min(pairs);
+            let mut pass = 0u64;
+            for i in start..end {
+                pass |= u64::from(self.bloom.may_contain(hash(i))) << (i - start);
+            }
+            // Rare (a pair some rule uses, or a filter false positive): the hash is
+            // recomputed rather than kept.
+            touch_together(bits(pass).map(|k| self.words.home_slot(hash(start + k))));
+            for k in bits(pass) {
+                let ((_, a0, a1), (_, b0, b1)) = (words[start + k], words[start + k + 1]);
+                s.pair_key.clear();
+                s.pair_key.extend_from_slice(&bytes[a0 as usize..a1 as usize]);
+                s.pair_key.push(b' ');
+                s.pair_key.extend_from_slice(&bytes[b0 as usize..b1 as usize]);
+                if let Some(id) = self.words.get(hash(start + k), &s.pair_key) {
+                    s.hits.push(id);
+                }
+            }
+            start = end;
+        }
+    }
+
+    /// The presearch without the full normalised view: the words of every field (found once
+    /// per message and shared by all segments), entity, user and geo lookups.
+    fn collect_hits_fast(&self, msg: &Message, prepared: &mut Prepared, s: &mut SegmentScratch) {
+        let (words, facts) = prepared.words_and_facts(msg, self.words.hasher());
+        // The filter for 64 words at a time, then the table slots of the words it let
+        // through, touched together so that their misses overlap, then the lookups.
+        for chunk in words.words.chunks(64) {
+            let mut pass = 0u64;
+            for (i, &(h, _, _)) in chunk.iter().enumerate() {
+                pass |= u64::from(self.bloom.may_contain(h)) << i;
+            }
+            touch_together(bits(pass).map(|i| self.words.home_slot(chunk[i].0)));
+            for i in bits(pass) {
+                let (h, a, b) = chunk[i];
+                if let Some(id) = self.words.get(h, &words.bytes[a as usize..b as usize]) {
+                    s.hits.push(id);
+                }
+            }
+        }
+        if self.has_pairs {
+            self.lookup_pairs(&words.words, &words.bytes, s);
+        }
+        if let Some(ns) = &self.no_space {
+            for &(a, b) in &words.runs {
+                ns.find_all(&words.bytes[a as usize..b as usize], &mut s.hits);
+            }
+        }
+        let needs_entities =
+            !(self.hashtags.is_empty() && self.mentions.is_empty() && self.cashtags.is_empty());
+        // An ASCII text without `#`, `@` or `$` has no entities to extract.
+        let no_entities = words.text_sigil == Some(false)
+            && msg.hashtags.is_none()
+            && msg.mentions.is_none()
+            && msg.cashtags.is_none();
+        if needs_entities && !no_entities {
+            let entities = facts.entities(msg);
+            let hits = &mut s.hits;
+            for (index, list) in [
+                (&self.hashtags, &entities.hashtags),
+                (&self.mentions, &entities.mentions),
+                (&self.cashtags, &entities.cashtags),
+            ] {
+                if !index.is_empty() {
+                    for v in list.iter() {
+                        if let Some(&k) = index.get(v) {
+                            hits.push(k);
+                        }
+                    }
+                }
+            }
+        }
+        if !(self.from.is_empty() && self.to.is_empty() && self.follow.is_empty()) {
+            let [user, reply_to] = facts.names(msg);
+            let lookup = |index: &ValueIndex, key: Option<&str>, hits: &mut Vec<u32>| {
+                if let Some(&k) = key.and_then(|v| index.get(v)) {
+                    hits.push(k);
+                }
+            };
+            lookup(&self.from, user, &mut s.hits);
+            lookup(&self.from, msg.user_id.as_deref(), &mut s.hits);
+            lookup(&self.to, reply_to, &mut s.hits);
+            lookup(&self.to, msg.in_reply_to_user_id.as_deref(), &mut s.hits);
+            lookup(&self.follow, msg.user_id.as_deref(), &mut s.hits);
+        }
+        if !self.geo.is_empty() {
+            self.geo.candidates(msg.coordinates, msg.place, &mut s.hits);
+        }
+    }
+
+    /// Finds every key term present in `msg`.
+    fn collect_hits(&self, msg: &NormalizedMessage, hits: &mut Vec<u32>, pair_key: &mut Vec<u8>) {
+        let hasher = self.words.hasher();
+        let check_raw_tokens = !self.raw_tokens.is_empty();
+        for field in msg.fields() {
+            let t = &field.tokens;
+            let text = t.text().as_bytes();
+            // The previous word, if it was an ordinary one (a pair key's first word).
+            let mut prev: Option<(u64, &[u8])> = None;
+            for w in t.words() {
+                let bytes = &text[w.norm.clone()];
+                if w.no_space {
+                    if let Some(ns) = &self.no_space {
+                        ns.find_all(bytes, hits);
+                    }
+                    prev = None;
+                    continue;
+                }
+                let h = hasher.hash(bytes);
+                self.lookup_word(h, bytes, hits);
+                if let Some((ph, pbytes)) = prev.filter(|_| self.has_pairs) {
+                    let pair = pair_hash(ph, h);
+                    if self.bloom.may_contain(pair) {
+                        pair_key.clear();
+                        pair_key.extend_from_slice(pbytes);
+                        pair_key.push(b' ');
+                        pair_key.extend_from_slice(bytes);
+                        if let Some(id) = self.words.get(pair, pair_key) {
+                            hits.push(id);
+                        }
+                    }
+                }
+                prev = Some((h, bytes));
+            }
+            if let Some(c) = &self.contains {
+                c.find_all(text, hits);
+            }
+            if check_raw_tokens {
+                // Only wordless raw tokens can equal a wordless track term.
+                let mut next_word = 0;
+                for (i, rt) in t.raw_tokens().iter().enumerate() {
+                    let mut has_word = false;
+                    while next_word < t.words().len() && t.words()[next_word].raw_token <= i {
+                        has_word |= t.words()[next_word].raw_token == i;
+                        next_word += 1;
+                    }
+                    if !has_word {
+                        if let Some(&k) = self.raw_tokens.get(&t.text()[rt.norm.clone()]) {
+                            hits.push(k);
+                        }
+                    }
+                }
+            }
+        }
+        let lookup = |index: &ValueIndex, value: Option<&str>, hits: &mut Vec<u32>| {
+            if let Some(&k) = value.and_then(|v| index.get(v)) {
+                hits.push(k);
+            }
+        };
+        if !self.hashtags.is_empty() {
+            msg.hashtags.iter().for_each(|v| lookup(&self.hashtags, Some(v), hits));
+        }
+        if !self.mentions.is_empty() {
+            msg.mentions.iter().for_each(|v| lookup(&self.mentions, Some(v), hits));
+        }
+        if !self.cashtags.is_empty() {
+            msg.cashtags.iter().for_each(|v| lookup(&self.cashtags, Some(v), hits));
+        }
+        if !self.from.is_empty() {
+            lookup(&self.from, msg.user.as_deref(), hits);
+            lookup(&self.from, msg.user_id.as_deref(), hits);
+        }
+        if !self.to.is_empty() {
+            lookup(&self.to, msg.in_reply_to_user.as_deref(), hits);
+            lookup(&self.to, msg.in_reply_to_user_id.as_deref(), hits);
+        }
+        if !self.follow.is_empty() {
+            lookup(&self.follow, msg.user_id.as_deref(), hits);
+        }
+        if !self.geo.is_empty() {
+            self.geo.candidates(msg.coordinates, msg.place, hits);
+        }
+    }
+
+    /// The normal-form words of rule `rule`'s positive (non-negated) terms, for highlighting.
+    pub(crate) fn positive_words(&self, rule: u32, out: &mut Vec<String>) {
+        let pc = self.prog_start[rule as usize];
+        if pc == u32::MAX {
+            // An exact rule: a single term or an OR of them; its key terms are in postings.
+            for t in 0..self.terms.len() {
+                let (a, b) = (self.post_start[t] as usize, self.post_start[t + 1] as usize);
+                if self.postings[a..b].contains(&(rule << 1 | 1)) {
+                    self.term_words(t as u32, out);
+                }
+            }
+            return;
+        }
+        let mut stack = vec![(pc as usize + 1, false)];
+        while let Some((p, negated)) = stack.pop() {
+            let op = self.programs[p];
+            let payload = op & PAYLOAD;
+            match op >> 30 {
+                OP_TERM if negated => {}
+                OP_TERM if op & TERM_WORD != 0 => out.push(
+                    String::from_utf8_lossy(self.verify_words.word(op & TERM_ID)).into_owned(),
+                ),
+                OP_TERM => self.term_words(op & TERM_ID, out),
+                OP_NOT => stack.push((p + 1, !negated)),
+                _ => {
+                    let end = p + 1 + payload as usize;
+                    let mut q = p + 1;
+                    while q < end {
+                        stack.push((q, negated));
+                        q += op_len(self.programs[q]);
+                    }
+                }
+            }
+        }
+    }
+
+    fn term_words(&self, term: u32, out: &mut Vec<String>) {
+        match &self.terms[term as usize] {
+            TermSlot::KeyWord(w) => {
+                out.push(String::from_utf8_lossy(self.words.word(*w)).into_owned())
+            }
+            TermSlot::Key => {
+                // Entities: their words (a reverse lookup; highlighting is not the hot path).
+                for index in [&self.hashtags, &self.mentions, &self.cashtags] {
+                    if let Some((v, _)) = index.iter().find(|&(_, &t)| t == term) {
+                        out.extend(Tokens::of(v, UrlMode::Keep).word_texts().map(String::from));
+                    }
+                }
+                if let Some(ns) = &self.no_space {
+                    if let Some(k) = ns.terms.iter().position(|&t| t == term) {
+                        out.push(ns.patterns[k].clone());
+                    }
+                }
+            }
+            TermSlot::Eval(t) => match &**t {
+                Term::Keyword(w) | Term::Url(w) | Term::Proximity { words: w, .. } => {
+                    out.extend(w.iter().cloned())
+                }
+                Term::Phrase(p) | Term::Token(p) => {
+                    out.extend(Tokens::of(p, UrlMode::Keep).word_texts().map(String::from))
+                }
+                _ => {}
+            },
+        }
+    }
+
+    /// Heap bytes used by the segment, all structures included.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let index = |m: &ValueIndex| {
+            m.capacity() * (std::mem::size_of::<(Box<str>, u32)>() + 1)
+                + m.keys().map(|k| k.len()).sum::<usize>()
+        };
+        let eval_bytes: usize = self
+            .terms
+            .iter()
+            .map(|t| match t {
+                TermSlot::Key | TermSlot::KeyWord(_) => 0,
+                TermSlot::Eval(term) => std::mem::size_of::<Term>() + term_heap(term),
+            })
+            .sum();
+        self.words.heap_bytes()
+            + self.verify_words.heap_bytes()
+            + self.bloom.heap_bytes()
+            + self.no_space.as_ref().map_or(0, Substrings::heap_bytes)
+            + self.contains.as_ref().map_or(0, Substrings::heap_bytes)
+            + [
+                &self.raw_tokens,
+                &self.hashtags,
+                &self.mentions,
+                &self.cashtags,
+                &self.from,
+                &self.to,
+                &self.follow,
+            ]
+            .into_iter()
+            .map(index)
+            .sum::<usize>()
+            + self.geo.heap_bytes()
+            + self.phrases.get().map_or(0, PhraseIndex::heap_bytes)
+            + self.terms.capacity() * std::mem::size_of::<TermSlot>()
+            + eval_bytes
+            + (self.post_start.capacity() + self.postings.capacity()) * 4
+            + (self.prog_start.capacity() + self.programs.capacity() + self.unkeyed.capacity()) * 4
+    }
+}
+
+/// Approximate heap bytes held by a term's strings.
+fn term_heap(term: &Term) -> usize {
+    match term {
+        Term::Keyword(w) | Term::Url(w) | Term::Proximity { words: w, .. } => {
+            w.capacity() * 24 + w.iter().map(String::capacity).sum::<usize>()
+        }
+        other => term_text(other).map_or(0, String::capacity),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rule::Rule;
+
+    fn run(seg: &Segment, text: &str, s: &mut SegmentScratch) -> Vec<u32> {
+        let mut prepared = Prepared::default();
+        let mut out = Vec::new();
+        seg.find(&Message::new("1", text), &mut prepared, s, &mut out);
+        out
+    }
+
+    /// Phrases and multi-word keywords are keyed by a pair of adjacent words: a message that
+    /// has their words, but not next to each other, wakes none of them (with a single-word
+    /// key, each such message made the rule a candidate to verify).
+    #[test]
+    fn multi_word_terms_wake_only_on_their_word_pair() {
+        let rules: Vec<Rule> = ["\"new york\"", "\"york city\" -rain", "wi-fi"]
+            .iter()
+            .map(|r| Rule::parse(r).expect("valid"))
+            .collect();
+        let seg = Segment::build(&rules, WordHasher::with_seed(3, 4));
+        assert!(seg.has_pairs);
+        let mut s = SegmentScratch::default();
+        for text in ["new jersey and york", "city of york", "fi wi", "wi and fi", "york new"] {
+            assert_eq!(run(&seg, text, &mut s), Vec::<u32>::new(), "{text}");
+            assert!(s.candidates.is_empty(), "{text}: {:?}", s.candidates);
+        }
+        assert_eq!(run(&seg, "I love New York!", &mut s), [0]);
+        assert_eq!(run(&seg, "new york city", &mut s), [0, 1]);
+        assert_eq!(run(&seg, "new york city rain", &mut s), [0]);
+        assert_eq!(run(&seg, "free WI-FI", &mut s), [2]);
+        // The pair is found, the phrase is not there: verification says no.
+        assert_eq!(run(&seg, "new, york", &mut s), Vec::<u32>::new());
+        assert_eq!(s.candidates.len(), 1);
+    }
+}
