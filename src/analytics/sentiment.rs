@@ -282,9 +282,10 @@ impl std::error::Error for LexiconError {}
 /// A sentiment lexicon: word valences on VADER's −4…+4 scale, and emoji descriptions.
 #[derive(Clone, Debug, Default)]
 pub struct Lexicon {
-    /// Everything known about a lower-case word, in one look-up: its valence, whether it is a
-    /// booster, a negation or a superlative.
-    info: FxMap<Box<str>, WordInfo>,
+    /// Everything known about a lower-case word, in one look-up (its valence, whether it is a
+    /// booster, a negation or a superlative), in an open-addressing table keyed by the
+    /// lower-case bytes: the one look-up per word of the scorer's hot path.
+    table: WordTable,
     entries: usize,
     emoji: FxMap<char, Box<str>>,
     /// One bit per Basic Multilingual Plane character: whether it is in `emoji` (so that
@@ -413,7 +414,7 @@ impl Lexicon {
 
     /// The valence of a (lower-case) word, if the lexicon has it.
     pub fn valence(&self, word: &str) -> Option<f64> {
-        self.info.get(word).and_then(|i| i.lex)
+        self.table.get(word.as_bytes()).and_then(|i| i.lex)
     }
 
     /// The description of an emoji, if `c` is one the lexicon describes.
@@ -426,8 +427,8 @@ impl Lexicon {
     }
 
     fn word_info(&self, word: &str) -> WordInfo {
-        let mut i = self.info.get(word).copied().unwrap_or_default();
-        i.negate |= word.contains("n't");
+        let mut i = self.table.get(word.as_bytes()).copied().unwrap_or_default();
+        i.negate |= has_nt(word.as_bytes());
         i
     }
 
@@ -461,7 +462,131 @@ impl Lexicon {
         for w in NEGATE {
             info.entry((*w).into()).or_default().negate = true;
         }
-        Ok(Lexicon { info, entries, emoji: FxMap::default(), emoji_bmp: Vec::new() })
+        let table = WordTable::new(&info);
+        Ok(Lexicon { table, entries, emoji: FxMap::default(), emoji_bmp: Vec::new() })
+    }
+}
+
+/// Whether `w` contains `n't` (VADER's negation by contraction), without the substring
+/// searcher's set-up cost on short words.
+fn has_nt(w: &[u8]) -> bool {
+    w.len() >= 3 && memchr_quote(w).is_some_and(|_| w.windows(3).any(|x| x == b"n't"))
+}
+
+fn memchr_quote(w: &[u8]) -> Option<usize> {
+    w.iter().position(|&b| b == b'\'')
+}
+
+/// The hash of a word's bytes for [`WordTable`]: FxHash over 8-byte chunks, the length
+/// folded in (so that trailing zero bytes of the last chunk do not collide).
+#[inline]
+fn word_hash(b: &[u8]) -> u64 {
+    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+    let mut h = (b.len() as u64).wrapping_mul(K);
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut buf = [0u8; 8];
+        buf[..rest.len()].copy_from_slice(rest);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(buf)).wrapping_mul(K);
+    }
+    h
+}
+
+/// Bits of [`WordTable`]'s miss filter (2^17 bits, 16 KiB).
+const FILTER_BITS: u32 = 17;
+
+/// The filter bit of a hash: bits 20..37 (the slot uses the top bits, the tag the low 32).
+#[inline]
+fn filter_bit(h: u64) -> usize {
+    (h >> 20) as usize & ((1 << FILTER_BITS) - 1)
+}
+
+/// A fixed open-addressing (linear probing) table from lower-case word bytes to
+/// [`WordInfo`], at most half full: a miss (most words of a post) usually ends at the first
+/// empty slot after one hash, and a hit costs one hash compare and one `memcmp`. Built once
+/// per lexicon; lookups never insert, so hostile input cannot degrade it.
+#[derive(Clone, Debug, Default)]
+struct WordTable {
+    /// `(hash's low 32 bits, index + 1)`, 0 for an empty slot; a power-of-two length
+    /// (8 bytes a slot: 128 KiB for VADER's 7,5xx entries).
+    slots: Box<[(u32, u32)]>,
+    /// One bit per [`FILTER_BITS`] hash value, set for the entries' hashes: most words of a
+    /// post are not in the lexicon, and this 16 KiB map (in L1/L2 cache) rejects ~94% of them
+    /// without touching `slots`.
+    filter: Box<[u64]>,
+    /// Key bytes of every entry, end to end.
+    bytes: Vec<u8>,
+    /// Per entry: where its key is in `bytes` and its info.
+    entries: Vec<(u32, u32, WordInfo)>,
+    /// The longest key, in bytes: longer words are not looked up.
+    max_len: usize,
+    /// `64 - log2(slots.len())`: the slot is the hash's top bits (the multiply mixes up).
+    shift: u32,
+}
+
+impl WordTable {
+    fn new(info: &FxMap<Box<str>, WordInfo>) -> WordTable {
+        let cap = (info.len() * 2).next_power_of_two().max(2);
+        let mut t = WordTable {
+            slots: vec![(0u32, 0u32); cap].into_boxed_slice(),
+            filter: vec![0u64; (1 << FILTER_BITS) / 64].into_boxed_slice(),
+            bytes: Vec::new(),
+            entries: Vec::with_capacity(info.len()),
+            max_len: 0,
+            shift: 64 - cap.trailing_zeros(),
+        };
+        // Sorted, so that the layout does not depend on the map's iteration order.
+        let mut keys: Vec<(&Box<str>, &WordInfo)> = info.iter().collect();
+        keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (k, i) in keys {
+            let k = k.as_bytes();
+            let h = word_hash(k);
+            let lo = t.bytes.len() as u32;
+            t.bytes.extend_from_slice(k);
+            t.entries.push((lo, t.bytes.len() as u32, *i));
+            t.max_len = t.max_len.max(k.len());
+            let mask = cap - 1;
+            let mut s = (h >> t.shift) as usize;
+            while t.slots[s].1 != 0 {
+                s = (s + 1) & mask;
+            }
+            t.slots[s] = (h as u32, t.entries.len() as u32);
+            let f = filter_bit(h);
+            t.filter[f >> 6] |= 1 << (f & 63);
+        }
+        t
+    }
+
+    #[inline]
+    fn get(&self, key: &[u8]) -> Option<&WordInfo> {
+        if key.len() > self.max_len || self.slots.is_empty() {
+            return None;
+        }
+        let h = word_hash(key);
+        let f = filter_bit(h);
+        if self.filter[f >> 6] >> (f & 63) & 1 == 0 {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut s = (h >> self.shift) as usize;
+        loop {
+            let (sh, idx) = self.slots[s];
+            if idx == 0 {
+                return None;
+            }
+            if sh == h as u32 {
+                let (lo, hi, ref info) = self.entries[idx as usize - 1];
+                if &self.bytes[lo as usize..hi as usize] == key {
+                    return Some(info);
+                }
+            }
+            s = (s + 1) & mask;
+        }
     }
 }
 
@@ -914,9 +1039,9 @@ impl SentimentScorer {
                 }
                 if found {
                     let lo = lower.len();
-                    push_lower(runs, lower);
+                    let upper = push_lower_upper(runs, lower);
                     let hi = lower.len();
-                    toks.push(Tok::new(lo, hi, is_upper(runs), lex.word_info(&lower[lo..hi])));
+                    toks.push(Tok::new(lo, hi, upper, lex.word_info(&lower[lo..hi])));
                     return;
                 }
             }
@@ -934,9 +1059,9 @@ impl SentimentScorer {
                 stripped
             };
             let lo = lower.len();
-            push_lower(word, lower);
+            let upper = push_lower_upper(word, lower);
             let hi = lower.len();
-            toks.push(Tok::new(lo, hi, is_upper(word), lex.word_info(&lower[lo..hi])));
+            toks.push(Tok::new(lo, hi, upper, lex.word_info(&lower[lo..hi])));
         };
         if ascii {
             let b = text.as_bytes();
@@ -1101,8 +1226,12 @@ impl SentimentScorer {
         for &v in sent {
             sum += v;
         }
-        let ep = text.bytes().filter(|&b| b == b'!').count().min(4) as f64 * 0.292;
-        let qm_count = text.bytes().filter(|&b| b == b'?').count();
+        let (mut ep_count, mut qm_count) = (0usize, 0usize);
+        for b in text.bytes() {
+            ep_count += usize::from(b == b'!');
+            qm_count += usize::from(b == b'?');
+        }
+        let ep = ep_count.min(4) as f64 * 0.292;
         let qm = match qm_count {
             0 | 1 => 0.0,
             2 | 3 => qm_count as f64 * 0.18,
@@ -1155,12 +1284,39 @@ impl SentimentScorer {
 
 /// Looks `word` up lower-cased (using `buf` when it has upper-case letters).
 fn lex_get(lex: &Lexicon, word: &str, buf: &mut String) -> Option<f64> {
-    if word.bytes().all(|b| !b.is_ascii_uppercase()) && word.is_ascii() {
-        return lex.valence(word);
+    if word.is_ascii() {
+        if word.len() > lex.table.max_len {
+            return None; // ASCII lower-casing keeps the length
+        }
+        // Lower-cased on the stack: no allocation, no copy into `buf`.
+        let mut low = [0u8; 64];
+        if let Some(low) = low.get_mut(..word.len()) {
+            low.copy_from_slice(word.as_bytes());
+            low.make_ascii_lowercase();
+            return lex.table.get(low).and_then(|i| i.lex);
+        }
     }
     buf.clear();
     push_lower(word, buf);
     lex.valence(buf)
+}
+
+/// [`push_lower`] and [`is_upper`] of `word` in one pass over an ASCII word.
+fn push_lower_upper(word: &str, out: &mut String) -> bool {
+    if !word.is_ascii() {
+        let upper = is_upper(word);
+        push_lower(word, out);
+        return upper;
+    }
+    let (mut up, mut low) = (false, false);
+    for &b in word.as_bytes() {
+        up |= b.wrapping_sub(b'A') < 26;
+        low |= b.wrapping_sub(b'a') < 26;
+    }
+    let lo = out.len();
+    out.push_str(word);
+    out[lo..].make_ascii_lowercase();
+    up && !low
 }
 
 fn push_lower(word: &str, out: &mut String) {
@@ -1285,6 +1441,60 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_word_table_finds_every_entry_and_nothing_else() {
+        let l = Lexicon::vader();
+        let mut last: HashMap<&str, f64> = HashMap::new();
+        for line in VADER_LEXICON.lines().filter(|l| !l.trim().is_empty()) {
+            let mut f = line.trim().split('\t');
+            let (w, v) = (f.next().unwrap(), f.next().unwrap().parse::<f64>().unwrap());
+            last.insert(w, v); // the later of a twice-listed token wins, as in Python
+        }
+        assert_eq!(last.len(), 7506);
+        for (w, v) in last {
+            assert_eq!(l.table.get(w.as_bytes()).and_then(|i| i.lex), Some(v), "{w:?}");
+        }
+        for (w, b) in BOOSTERS {
+            assert_eq!(l.table.get(w.as_bytes()).map(|i| i.booster), Some(*b), "{w}");
+        }
+        for w in NEGATE {
+            assert!(l.table.get(w.as_bytes()).is_some_and(|i| i.negate), "{w}");
+        }
+        // Misses: prefixes, extensions, upper case, the empty word, words past the longest key.
+        for w in ["", "goo", "goodx", "GOOD", "not'", "n't", &"a".repeat(l.table.max_len + 1)] {
+            assert_eq!(l.table.get(w.as_bytes()), None, "{w:?}");
+        }
+        assert!(Lexicon::default().table.get(b"good").is_none());
+        assert!(Lexicon::default().table.get(b"").is_none());
+    }
+
+    #[test]
+    fn has_nt_is_contains_nt() {
+        for w in ["don't", "n't", "nt", "n'", "isn'tx", "'n't", "can''t", "won’t", ""] {
+            assert_eq!(has_nt(w.as_bytes()), w.contains("n't"), "{w:?}");
+        }
+    }
+
+    #[test]
+    fn lex_get_lowercases_on_the_stack_as_through_the_buffer() {
+        let l = Lexicon::vader();
+        let mut buf = String::new();
+        for w in ["GOOD", "Good", "good", "ÜBER", "Über", "kind-of", &"A".repeat(70)] {
+            assert_eq!(lex_get(&l, w, &mut buf), l.valence(&w.to_lowercase()), "{w:?}");
+        }
+    }
+
+    #[test]
+    fn push_lower_upper_is_push_lower_and_is_upper() {
+        for w in ["GOOD", "Good", "good", "G00D!", "123", ":D", "ÜBER", "Σ", "ok", ""] {
+            let mut a = String::from("x");
+            let mut b = String::from("x");
+            let up = push_lower_upper(w, &mut a);
+            push_lower(w, &mut b);
+            assert_eq!((a, up), (b, is_upper(w)), "{w:?}");
+        }
+    }
+
+    #[test]
     fn push_lower_is_str_to_lowercase() {
         for w in ["ΟΔΥΣΣΕΥΣ", "ΣΑΣ", "Σ", "İstanbul", "STRAẞE", "ǅemal", "ÀÉÎ", "東京", "ok", "Ⓐ"]
         {
@@ -1319,9 +1529,10 @@ mod tests {
             1212,
             "the single-character entries: only those can match, as in Python"
         );
-        assert!(l.info["worst"].superlative);
-        assert!(!l.info["honest"].superlative);
-        assert!(l.info["not"].negate && l.info["very"].booster > 0.0);
+        let info = |w: &str| *l.table.get(w.as_bytes()).unwrap();
+        assert!(info("worst").superlative);
+        assert!(!info("honest").superlative);
+        assert!(info("not").negate && info("very").booster > 0.0);
     }
 
     #[test]
