@@ -48,8 +48,35 @@ use std::fmt;
 use std::sync::{Arc, Weak};
 
 /// Identifies a registered rule; never reused.
+///
+/// The registry assigns it; its number is what [`Display`](fmt::Display) prints and what
+/// deliveries carry (`"id": "42"`), and [`RuleId::from_u64`] reads it back.
+///
+/// ```
+/// use streamtrack::registry::{Registry, RuleId};
+/// use streamtrack::Rule;
+///
+/// let registry = Registry::new();
+/// let id = registry.subscribe("alice", Rule::parse("snow")?, None)?;
+/// assert_eq!(RuleId::from_u64(id.as_u64()), id);
+/// assert_eq!(id.to_string(), id.as_u64().to_string());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RuleId(pub u64);
+pub struct RuleId(u64);
+
+impl RuleId {
+    /// The id with this number, as printed by `Display` or read back from a delivery; a
+    /// number no registry assigned names no rule (`unsubscribe` then says so).
+    pub const fn from_u64(n: u64) -> Self {
+        RuleId(n)
+    }
+
+    /// The id's number (stable across a durable registry's restarts).
+    pub const fn as_u64(self) -> u64 {
+        self.0
+    }
+}
 
 impl fmt::Display for RuleId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -20,7 +20,7 @@ fn state(reg: &DurableRegistry) -> State {
         .iter()
         .map(|i| {
             (
-                i.id.0,
+                i.id.as_u64(),
                 (i.subscriber.to_string(), i.rule.to_string(), i.tag.as_deref().map(Into::into)),
             )
         })
@@ -102,7 +102,7 @@ fn a_rule_that_cannot_be_stored_is_refused_and_nothing_is_logged() {
     let filter = Rule::track_filter(Some("a"), &["42".into()], &[], &parser).unwrap();
     assert!(matches!(reg.subscribe("x", filter, None), Err(DurableError::NotStorable(_))));
     assert!(reg.registry().is_empty());
-    let e = reg.unsubscribe(RuleId(99)).unwrap_err();
+    let e = reg.unsubscribe(RuleId::from_u64(99)).unwrap_err();
     assert!(matches!(e, DurableError::Registry(_)), "{e}");
 }
 
@@ -322,11 +322,11 @@ fn crash_child() {
         if live.len() >= LIVE_MAX {
             let id = live.iter().map(|r| r.id).min().unwrap();
             reg.unsubscribe(id).unwrap();
-            writeln!(out, "op unsub {}", id.0).unwrap();
+            writeln!(out, "op unsub {}", id.as_u64()).unwrap();
         } else {
             let (sub, text, tag) = op_rule(n);
             let id = reg.subscribe(&sub, rule(&text), tag).unwrap().value;
-            writeln!(out, "op sub {} {n}", id.0).unwrap();
+            writeln!(out, "op sub {} {n}", id.as_u64()).unwrap();
             n += 1;
         }
     }

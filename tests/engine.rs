@@ -535,14 +535,15 @@ fn a_subscriber_gets_one_delivery_with_all_its_matching_rules_in_order() {
     let rules = |rx: &Receiver<Delivery>| -> Vec<(String, Vec<u64>)> {
         rx.try_iter()
             .filter_map(|d| match d {
-                Delivery::Match { message, matching_rules } => {
-                    Some((message.id.clone(), matching_rules.iter().map(|r| r.id.0).collect()))
-                }
+                Delivery::Match { message, matching_rules } => Some((
+                    message.id.clone(),
+                    matching_rules.iter().map(|r| r.id.as_u64()).collect(),
+                )),
                 _ => None,
             })
             .collect()
     };
-    let id = |i: usize| ids[i].0;
+    let id = |i: usize| ids[i].as_u64();
     assert_eq!(
         rules(&receivers[0]),
         [("1".to_string(), vec![id(0), id(2), id(4)]), ("2".to_string(), vec![id(2), id(4)])]

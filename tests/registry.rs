@@ -64,7 +64,10 @@ fn registry_api_errors_duplicates_and_limits() {
         registry.subscribe("carol", rule("fig"), None),
         Err(RegistryError::TooManyRules { limit: 3 })
     ));
-    assert_eq!(registry.unsubscribe(RuleId(999)), Err(RegistryError::UnknownRule(RuleId(999))));
+    assert_eq!(
+        registry.unsubscribe(RuleId::from_u64(999)),
+        Err(RegistryError::UnknownRule(RuleId::from_u64(999)))
+    );
     assert_eq!(registry.rules_of("alice").len(), 2);
     assert_eq!(registry.remove_subscriber("alice"), 2);
     assert!(registry.rules_of("alice").is_empty());

@@ -203,7 +203,7 @@ fn run(
                 SeriesKey::Rule(id) => id
                     .parse::<u64>()
                     .ok()
-                    .and_then(|n| rule_keys.get(&RuleId(n)))
+                    .and_then(|n| rule_keys.get(&RuleId::from_u64(n)))
                     .and_then(|r| r.owner.clone()),
                 SeriesKey::Tag(_) => None,
             };
@@ -233,7 +233,7 @@ fn run(
                     for id in rules {
                         let r = rule_keys.entry(*id).or_insert_with(|| {
                             let owner = registry.get(*id).map(|info| info.subscriber.clone());
-                            let rule = a.slot(&SeriesKey::rule(&id.0.to_string()));
+                            let rule = a.slot(&SeriesKey::rule(&id.as_u64().to_string()));
                             let sub = owner.as_ref().map(|o| {
                                 *sub_keys
                                     .entry(o.clone())

@@ -194,7 +194,7 @@ impl Record {
         match self {
             Record::Subscribe { id, .. }
             | Record::Replace { id, .. }
-            | Record::Unsubscribe { id } => Some(RuleId(*id)),
+            | Record::Unsubscribe { id } => Some(RuleId::from_u64(*id)),
             _ => None,
         }
     }

@@ -353,7 +353,7 @@ fn apply(
     record: Record,
 ) -> Result<(), String> {
     if let Some(id) = record.rule_id() {
-        *id_floor = (*id_floor).max(id.0 + 1);
+        *id_floor = (*id_floor).max(id.as_u64() + 1);
     }
     match record {
         Record::Subscribe { id, subscriber, tag, name, dialect, text } => {
@@ -431,7 +431,7 @@ fn parse_stored(
     let parse = |part: &[(&u64, &Stored)]| -> Result<Vec<Restored>, _> {
         part.iter()
             .map(|&(&id, s)| match parser.parse(&s.text, s.dialect) {
-                Ok(rule) => Ok((RuleId(id), s.subscriber.clone(), rule, s.tag.clone())),
+                Ok(rule) => Ok((RuleId::from_u64(id), s.subscriber.clone(), rule, s.tag.clone())),
                 Err(e) => Err((id, s.text.clone(), e)),
             })
             .collect()
@@ -628,17 +628,23 @@ impl DurableRegistry {
         let mut st = self.lock();
         let id = self.inner.registry.subscribe(subscriber, rule, tag.clone())?;
         if let Some(n) = &name {
-            self.names().insert(id.0, n.clone());
+            self.names().insert(id.as_u64(), n.clone());
         }
-        let record =
-            Record::Subscribe { id: id.0, subscriber: subscriber.into(), tag, name, dialect, text };
+        let record = Record::Subscribe {
+            id: id.as_u64(),
+            subscriber: subscriber.into(),
+            tag,
+            name,
+            dialect,
+            text,
+        };
         let receipt = self.log(&mut st, &[record])?;
         Ok(Written { value: id, receipt })
     }
 
     /// The name stored with a rule by [`DurableRegistry::subscribe_named`].
     pub fn name_of(&self, id: RuleId) -> Option<String> {
-        self.names().get(&id.0).cloned()
+        self.names().get(&id.as_u64()).cloned()
     }
 
     fn names(&self) -> MutexGuard<'_, HashMap<u64, String>> {
@@ -676,7 +682,7 @@ impl DurableRegistry {
                     match r {
                         Ok(id) => {
                             records.push(Record::Subscribe {
-                                id: id.0,
+                                id: id.as_u64(),
                                 subscriber,
                                 tag,
                                 name: None,
@@ -705,7 +711,8 @@ impl DurableRegistry {
         let dialect = rule.dialect();
         let mut st = self.lock();
         self.inner.registry.replace(id, rule, tag.clone())?;
-        let receipt = self.log(&mut st, &[Record::Replace { id: id.0, tag, dialect, text }])?;
+        let receipt =
+            self.log(&mut st, &[Record::Replace { id: id.as_u64(), tag, dialect, text }])?;
         Ok(Written { value: (), receipt })
     }
 
@@ -713,8 +720,8 @@ impl DurableRegistry {
     pub fn unsubscribe(&self, id: RuleId) -> Result<Written<()>, DurableError> {
         let mut st = self.lock();
         self.inner.registry.unsubscribe(id)?;
-        self.names().remove(&id.0);
-        let receipt = self.log(&mut st, &[Record::Unsubscribe { id: id.0 }])?;
+        self.names().remove(&id.as_u64());
+        let receipt = self.log(&mut st, &[Record::Unsubscribe { id: id.as_u64() }])?;
         Ok(Written { value: (), receipt })
     }
 
@@ -774,10 +781,10 @@ impl DurableRegistry {
             .push_framed(&mut buf);
         for info in &rules {
             Record::Subscribe {
-                id: info.id.0,
+                id: info.id.as_u64(),
                 subscriber: info.subscriber.to_string(),
                 tag: info.tag.as_deref().map(String::from),
-                name: names.get(&info.id.0).cloned(),
+                name: names.get(&info.id.as_u64()).cloned(),
                 dialect: info.rule.dialect(),
                 text: info.rule.to_string(),
             }
@@ -815,7 +822,7 @@ impl DurableRegistry {
         }
         for r in records {
             if let Some(id) = r.rule_id() {
-                st.id_floor = st.id_floor.max(id.0 + 1);
+                st.id_floor = st.id_floor.max(id.as_u64() + 1);
             }
             r.push_framed(&mut st.pending);
         }

@@ -33,11 +33,11 @@ impl MatchingRule {
 /// ```
 /// use streamtrack::engine::{MatchingRule, MatchingRules};
 /// use streamtrack::registry::RuleId;
-/// let mut rules = MatchingRules::from(MatchingRule::new(RuleId(3), None));
-/// rules.push(MatchingRule::new(RuleId(9), Some("news".into())));
+/// let mut rules = MatchingRules::from(MatchingRule::new(RuleId::from_u64(3), None));
+/// rules.push(MatchingRule::new(RuleId::from_u64(9), Some("news".into())));
 /// assert_eq!(rules.len(), 2);
 /// assert_eq!(rules[1].tag.as_deref(), Some("news"));
-/// let ids: Vec<u64> = rules.iter().map(|r| r.id.0).collect();
+/// let ids: Vec<u64> = rules.iter().map(|r| r.id.as_u64()).collect();
 /// assert_eq!(ids, [3, 9]);
 /// ```
 #[derive(Clone, Default)]
@@ -369,7 +369,7 @@ mod json {
     impl Serialize for MatchingRule {
         fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             let mut st = s.serialize_struct("MatchingRule", 1 + usize::from(self.tag.is_some()))?;
-            st.serialize_field("id", &self.id.0.to_string())?;
+            st.serialize_field("id", &self.id.as_u64().to_string())?;
             if let Some(tag) = &self.tag {
                 st.serialize_field("tag", &**tag)?;
             }
@@ -392,7 +392,7 @@ mod json {
             Some(Value::String(s)) => Some(Arc::from(s.as_str())),
             Some(_) => return Err(E::custom("a matching rule's \"tag\" must be a string")),
         };
-        Ok(MatchingRule { id: RuleId(id), tag })
+        Ok(MatchingRule { id: RuleId::from_u64(id), tag })
     }
 
     impl Serialize for MatchingRules {
@@ -594,7 +594,7 @@ mod tests {
 
     #[test]
     fn matching_rules_hold_one_rule_inline_and_compare_by_content() {
-        let rule = |i| MatchingRule::new(RuleId(i), None);
+        let rule = |i| MatchingRule::new(RuleId::from_u64(i), None);
         let mut grown = MatchingRules::new();
         assert!(grown.is_empty());
         grown.push(rule(1));
@@ -629,8 +629,8 @@ mod tests {
         let d = Delivery::Match {
             message: Arc::new(Message::from_json(source).unwrap()),
             matching_rules: vec![
-                MatchingRule::new(RuleId(3), Some("t".into())),
-                MatchingRule::new(RuleId(9), None),
+                MatchingRule::new(RuleId::from_u64(3), Some("t".into())),
+                MatchingRule::new(RuleId::from_u64(9), None),
             ]
             .into(),
         };
@@ -643,12 +643,15 @@ mod tests {
         assert_eq!(message.id, "7");
         assert_eq!(
             matching_rules,
-            &[MatchingRule::new(RuleId(3), Some("t".into())), MatchingRule::new(RuleId(9), None)]
+            &[
+                MatchingRule::new(RuleId::from_u64(3), Some("t".into())),
+                MatchingRule::new(RuleId::from_u64(9), None)
+            ]
         );
         // Without a source object, the simple shape is written.
         let plain = Delivery::Match {
             message: Arc::new(Message::new("1", "yo")),
-            matching_rules: MatchingRule::new(RuleId(1), None).into(),
+            matching_rules: MatchingRule::new(RuleId::from_u64(1), None).into(),
         };
         assert_eq!(plain.to_json_line(), r#"{"id":"1","text":"yo","matching_rules":[{"id":"1"}]}"#);
     }
@@ -663,13 +666,13 @@ mod rules_tests {
     #[test]
     fn dropping_rules_releases_their_tags() {
         let tag: Arc<str> = Arc::from("news");
-        let rule = |id| MatchingRule::new(RuleId(id), Some(tag.clone()));
+        let rule = |id| MatchingRule::new(RuleId::from_u64(id), Some(tag.clone()));
         let one = MatchingRules::from(rule(1));
         let mut many = MatchingRules::from(rule(2));
         many.push(rule(3));
         many.push(rule(4));
         assert_eq!(Arc::strong_count(&tag), 5);
-        assert_eq!(many.iter().map(|r| r.id.0).collect::<Vec<_>>(), [2, 3, 4]);
+        assert_eq!(many.iter().map(|r| r.id.as_u64()).collect::<Vec<_>>(), [2, 3, 4]);
         drop(one);
         assert_eq!(Arc::strong_count(&tag), 4);
         let cloned = many.clone();

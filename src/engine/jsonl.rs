@@ -303,7 +303,7 @@ mod tests {
         let m = Message::from_json(r#"{"id":"9","text":"hi","extra":true}"#).unwrap();
         sink.send(Delivery::Match {
             message: Arc::new(m),
-            matching_rules: MatchingRule::new(RuleId(3), Some("t".into())).into(),
+            matching_rules: MatchingRule::new(RuleId::from_u64(3), Some("t".into())).into(),
         })
         .unwrap();
         let text = String::from_utf8(sink.into_inner()).unwrap();

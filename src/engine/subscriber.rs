@@ -36,7 +36,8 @@ impl Queued {
     pub(crate) fn for_test(position: u64) -> Queued {
         Queued {
             message: Arc::new(Message::new(position.to_string(), "test")),
-            rules: super::MatchingRule::new(crate::registry::RuleId(position), None).into(),
+            rules: super::MatchingRule::new(crate::registry::RuleId::from_u64(position), None)
+                .into(),
             position,
             bytes: 100,
         }

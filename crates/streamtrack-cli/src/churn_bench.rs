@@ -146,7 +146,7 @@ pub fn run(args: ChurnBench) -> ExitCode {
                 let w = wanted.load(Ordering::Acquire);
                 if w != 0 && seen_at.load(Ordering::Acquire) == 0 {
                     let snap = registry.snapshot();
-                    if snap.find(&marker_msg, &mut scratch).iter().any(|r| r.id.0 == w) {
+                    if snap.find(&marker_msg, &mut scratch).iter().any(|r| r.id.as_u64() == w) {
                         seen_at.store(epoch.elapsed().as_nanos() as u64 + 1, Ordering::Release);
                     }
                 } else {
@@ -161,7 +161,7 @@ pub fn run(args: ChurnBench) -> ExitCode {
         let r = Rule::parse(&format!("zqxvisible -nothere{i}")).expect("probe rule");
         let id = registry.subscribe("probe", r, None).expect("probe subscribe");
         let returned = epoch.elapsed().as_nanos() as u64;
-        wanted.store(id.0, Ordering::Release);
+        wanted.store(id.as_u64(), Ordering::Release);
         let wait = Instant::now();
         while seen_at.load(Ordering::Acquire) == 0 && wait.elapsed() < Duration::from_secs(1) {
             std::hint::spin_loop();

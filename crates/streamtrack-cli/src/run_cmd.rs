@@ -696,7 +696,7 @@ impl BurstWriter {
             SeriesKey::Rule(n) => n
                 .parse::<u64>()
                 .ok()
-                .and_then(|n| self.ids.get(&RuleId(n)).cloned())
+                .and_then(|n| self.ids.get(&RuleId::from_u64(n)).cloned())
                 .unwrap_or_else(|| n.to_string()),
             other => other.name().to_string(),
         };

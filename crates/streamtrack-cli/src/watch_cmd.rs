@@ -182,7 +182,7 @@ pub fn run(args: WatchArgs) -> ExitCode {
             e.id.clone()
         };
         let row = by_name.entry(name.clone()).or_insert_with(|| Row { name, rules: vec![] });
-        row.rules.push((SeriesKey::rule(&id.0.to_string()), e.rule.clone()));
+        row.rules.push((SeriesKey::rule(&id.as_u64().to_string()), e.rule.clone()));
     }
     let mut rows: Vec<Row> = by_name.into_values().collect();
     rows.sort_by(|a, b| a.name.cmp(&b.name));

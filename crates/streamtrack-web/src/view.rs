@@ -290,7 +290,8 @@ impl View {
         let rules = self.inner.rules.registry().snapshot().rules();
         let mut t = self.table_mut();
         for info in rules {
-            let name = self.inner.rules.name_of(info.id).unwrap_or_else(|| info.id.0.to_string());
+            let name =
+                self.inner.rules.name_of(info.id).unwrap_or_else(|| info.id.as_u64().to_string());
             let vr = ViewRule {
                 id: info.id,
                 value: info.rule.to_string(),
@@ -417,7 +418,7 @@ impl View {
         if let EngineEvent::Burst { event, .. } = e {
             let SeriesKey::Rule(id) = &event.key else { return };
             let Ok(n) = id.parse::<u64>() else { return };
-            let Some(name) = self.table().names.get(&RuleId(n)).cloned() else { return };
+            let Some(name) = self.table().names.get(&RuleId::from_u64(n)).cloned() else { return };
             if event.event.kind == streamtrack::analytics::BurstEvent::Start {
                 self.inner.bursts.fetch_add(1, Ordering::Relaxed);
             }
@@ -601,7 +602,7 @@ impl View {
             .by_name
             .iter()
             .map(|(name, vr)| {
-                let key = SeriesKey::rule(&vr.id.0.to_string());
+                let key = SeriesKey::rule(&vr.id.as_u64().to_string());
                 let rate = rates.get(&key).copied().unwrap_or(0.0);
                 let burst = bursts.get(&key).copied().unwrap_or(0.0);
                 (rate, burst, rule_json(name, vr, Some((rate, burst))))
@@ -684,7 +685,7 @@ impl View {
         if let Some(a) = self.analytics() {
             let a = a.lock().unwrap_or_else(PoisonError::into_inner);
             for vr in &rules {
-                let key = SeriesKey::rule(&vr.id.0.to_string());
+                let key = SeriesKey::rule(&vr.id.as_u64().to_string());
                 for p in a.series(&key, res, from, to).unwrap_or_default() {
                     let e = sum.entry(p.start_ms).or_insert((0, 0, 0, 0, 0.0, 0.0, true));
                     e.0 += u64::from(p.count);
@@ -743,7 +744,7 @@ impl View {
         if let Some(a) = self.analytics() {
             let a = a.lock().unwrap_or_else(PoisonError::into_inner);
             for vr in &rules {
-                let key = SeriesKey::rule(&vr.id.0.to_string());
+                let key = SeriesKey::rule(&vr.id.as_u64().to_string());
                 for r in a.recent(&key, from, to).into_iter().rev().take(limit) {
                     let m = &r.message;
                     let spans = vr
