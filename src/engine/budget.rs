@@ -19,6 +19,12 @@ pub(crate) const DELIVERY_BYTES: u64 = 64;
 /// at most this).
 const WAIT_SLICE: Duration = Duration::from_millis(20);
 
+/// What a queued delivery of `m` is charged: its record and its message. Derived from the
+/// message alone, so the release gives back exactly the charge without the record storing it.
+pub(crate) fn charge_of(m: &Message) -> u64 {
+    DELIVERY_BYTES + message_bytes(m)
+}
+
 /// The estimated heap size of a message: its strings and lists, plus the struct, plus (when
 /// it keeps the JSON object it was read from) twice its strings again for that object.
 pub(crate) fn message_bytes(m: &Message) -> u64 {

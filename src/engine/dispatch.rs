@@ -90,6 +90,11 @@ pub(crate) struct RunEntry {
     pub handed: Option<Queued>,
 }
 
+// One cache line per entry (a run's vector is 64 of them, page-aligned): the dispatcher reads
+// what the routing thread wrote line by line, not straddling two (issue 23's fan-out).
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<RunEntry>() == 64);
+
 /// The watchdog's view of a dispatcher: its slot, its progress count at the last look, and
 /// for how many looks it has been inside a sink without progress.
 struct Watched {

@@ -6,7 +6,7 @@
 //! sink. Control notices (warning, limit) are not queued behind matches: they go out with the
 //! next chunk, coalesced (one limit notice carries the latest cumulative count).
 
-use super::budget::Budget;
+use super::budget::{charge_of, Budget};
 use super::{
     Delivery, DisconnectCode, FullPolicy, MatchingRules, Sink, SubscriberConfig, SubscriberState,
     SubscriberStats,
@@ -27,9 +27,14 @@ pub(crate) struct Queued {
     pub rules: MatchingRules,
     /// The message's position in the source's stream (0-based).
     pub position: u64,
-    /// What it is charged against the memory budget while queued (see `budget`).
-    pub bytes: u32,
 }
+
+// What it is charged against the memory budget while queued is derived from its message
+// (`charge_of`), not stored: 56 bytes, so that a dispatcher's run entry (`RunEntry`: the
+// subscriber and the handed match) fills one cache line instead of straddling two (issue 23's
+// fan-out: a stored `bytes: u32` made it 72).
+#[cfg(target_pointer_width = "64")]
+const _: () = assert!(std::mem::size_of::<Option<Queued>>() <= 56);
 
 impl Queued {
     #[cfg(test)]
@@ -39,8 +44,13 @@ impl Queued {
             rules: super::MatchingRule::new(crate::registry::RuleId::from_u64(position), None)
                 .into(),
             position,
-            bytes: 100,
         }
+    }
+
+    /// What it is charged against the memory budget while queued: its record and its
+    /// message (the same at the charge and the release: derived from the message alone).
+    pub(crate) fn charge_of(&self) -> u64 {
+        charge_of(&self.message)
     }
 
     pub(crate) fn into_delivery(self) -> Delivery {
@@ -418,7 +428,7 @@ impl Subscriber {
             st.tokens -= 1.0;
         }
         let capacity = self.config.capacity;
-        let cost = u64::from(item.bytes);
+        let cost = item.charge_of();
         // Full: the queue holds `capacity` matches, or it holds some and the engine's memory
         // budget has no room for this one (a subscriber with nothing queued may always queue
         // one, so the budget never starves it).
@@ -440,7 +450,7 @@ impl Subscriber {
                     FullPolicy::DropOldest => {
                         if let Some(old) = st.items.pop_front() {
                             self.lose(&mut st, old.position);
-                            self.uncharge(&mut st, u64::from(old.bytes));
+                            self.uncharge(&mut st, old.charge_of());
                         }
                         st.dropped_full += 1;
                         st.undelivered += 1;
@@ -689,7 +699,7 @@ impl Subscriber {
         }
         let mut bytes = 0;
         for q in st.items.drain(..n) {
-            bytes += u64::from(q.bytes);
+            bytes += q.charge_of();
             out.push(q.into_delivery());
         }
         if bytes > 0 {
@@ -916,6 +926,7 @@ impl Subscriber {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::engine::budget::DELIVERY_BYTES;
     use crate::engine::CallbackSink;
 
     fn subscriber(config: SubscriberConfig) -> Subscriber {
@@ -925,6 +936,31 @@ mod tests {
 
     fn positions(out: &[Delivery]) -> Vec<String> {
         out.iter().filter_map(|d| d.message().map(|m| m.id.clone())).collect()
+    }
+
+    /// Issue 23's fan-out: a match handed to an idle subscriber never touches the engine-wide
+    /// budget (no shared atomic per delivery); a queued one is charged its record and message,
+    /// derived from the message, and exactly that is given back when it leaves the queue,
+    /// taken or dropped.
+    #[test]
+    fn hand_overs_are_not_charged_and_queued_matches_give_back_their_charge() {
+        let budget = Arc::new(Budget::new(u64::MAX));
+        let sink = CallbackSink::new(|_: Delivery| Ok(()));
+        let config = SubscriberConfig::new().capacity(2).policy(FullPolicy::DropOldest);
+        let sub = Subscriber::new(1, "s".into(), Box::new(sink), config, budget.clone());
+        assert!(matches!(sub.push(Queued::for_test(0), &mut || {}), Pushed::Handed(_)));
+        assert_eq!(budget.used(), 0, "a hand-over is not charged");
+        let items: Vec<Queued> = (1..4).map(Queued::for_test).collect();
+        let charges: Vec<u64> = items.iter().map(Queued::charge_of).collect();
+        assert!(charges.iter().all(|&c| c > DELIVERY_BYTES));
+        for item in items {
+            assert!(matches!(sub.push(item, &mut || {}), Pushed::Queued));
+        }
+        // The first queued one was dropped for the third (capacity 2).
+        assert_eq!(budget.used(), charges[1] + charges[2]);
+        let mut out = Vec::new();
+        sub.take_chunk(1, 64, &mut out, false);
+        assert_eq!(budget.used(), 0, "taken matches give their charge back");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! that run the sinks are in [`super::dispatch`]: they see this state only through
 //! [`Host`].
 
-use super::budget::{message_bytes, Budget, DELIVERY_BYTES};
+use super::budget::Budget;
 use super::dispatch::{Host, Pool, Runs};
 use super::sequence::Sequencer;
 use super::subscriber::{Pushed, Queued, Subscriber};

@@ -237,7 +237,6 @@ pub(super) fn matcher(shared: &Arc<Shared>) {
             // A message for many subscribers is copied once per `COPY_EVERY` deliveries:
             // dispatchers on different cores then count references on different copies.
             let copies = local.len() >= COPY_ABOVE;
-            let bytes = (DELIVERY_BYTES + message_bytes(message)).min(u64::from(u32::MAX)) as u32;
             runs.expect(local.len());
             let mut shared_message = message.clone();
             for (k, d) in local.iter().enumerate() {
@@ -249,7 +248,7 @@ pub(super) fn matcher(shared: &Arc<Shared>) {
                 if copies && k > 0 && k % COPY_EVERY == 0 {
                     shared_message = Arc::new(Message::clone(message));
                 }
-                let q = Queued { message: shared_message.clone(), rules, position, bytes };
+                let q = Queued { message: shared_message.clone(), rules, position };
                 if direct {
                     emit(sub, q, &mut runs);
                 } else {
