@@ -141,7 +141,24 @@ impl Matcher {
         self.segment.rule_count()
     }
 
-    /// The numbers of the rules matching `msg`, each once, ascending.
+    /// The numbers of the rules matching `msg`, each once, ascending: a rule's number is its
+    /// position in the list the matcher was built from.
+    ///
+    /// ```
+    /// use streamtrack::matcher::{Matcher, Scratch};
+    /// use streamtrack::{Message, Rule};
+    /// let rules = [
+    ///     Rule::parse("snow").unwrap(),
+    ///     Rule::parse_track("nintendo,wii fit").unwrap(),
+    ///     Rule::parse("\"product launch\" -job").unwrap(),
+    /// ];
+    /// let matcher = Matcher::new(&rules);
+    /// let mut scratch = Scratch::new(); // reuse it: matching then allocates nothing
+    /// let msg = Message::new("1", "Wii Fit in the snow! #Nintendo");
+    /// assert_eq!(matcher.find(&msg, &mut scratch), [0, 1]);
+    /// // Words, not substrings: "snowing" is not "snow".
+    /// assert!(matcher.find(&Message::new("2", "snowing"), &mut scratch).is_empty());
+    /// ```
     pub fn find<'s>(&self, msg: &Message, scratch: &'s mut Scratch) -> &'s [u32] {
         scratch.norm.reset();
         scratch.results.clear();
