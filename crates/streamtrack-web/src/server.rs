@@ -245,23 +245,48 @@ fn query(q: Q) -> Result<HashMap<String, String>, Reply> {
     q.map(|Query(m)| m).map_err(|e| Reply::error(400, format!("bad query: {e}")))
 }
 
-async fn index(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response {
-    let q = match query(q) {
+/// The query of a read, or the response refusing it (bad query, missing read token).
+fn read_query(app: &App, headers: &HeaderMap, q: Q) -> Result<HashMap<String, String>, Response> {
+    let q = query(q).map_err(reply)?;
+    match check_read(app, headers, &q) {
+        Some(r) => Err(r),
+        None => Ok(q),
+    }
+}
+
+/// The query of a rule change, or the response refusing it (bad query, changes off, no token).
+fn change_query(app: &App, headers: &HeaderMap, q: Q) -> Result<HashMap<String, String>, Response> {
+    let q = query(q).map_err(reply)?;
+    match check_change(app, headers, &q) {
+        Some(r) => Err(r),
+        None => Ok(q),
+    }
+}
+
+/// A read the view answers from its query, once the query and token are checked.
+async fn read_view(
+    app: Shared,
+    headers: HeaderMap,
+    q: Q,
+    f: fn(&View, &HashMap<String, String>) -> Reply,
+) -> Response {
+    let q = match read_query(&app, &headers, q) {
         Ok(q) => q,
-        Err(r) => return reply(r),
+        Err(r) => return r,
     };
-    if let Some(r) = check_read(&app, &headers, &q) {
+    let v = app.view.clone();
+    run_blocking(move || f(&v, &q)).await
+}
+
+async fn index(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response {
+    if let Err(r) = read_query(&app, &headers, q) {
         return r;
     }
     asset("text/html; charset=utf-8", INDEX_HTML)
 }
 
 async fn status(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return reply(r),
-    };
-    if let Some(r) = check_read(&app, &headers, &q) {
+    if let Err(r) = read_query(&app, &headers, q) {
         return r;
     }
     let mut s = app.view.status();
@@ -273,39 +298,15 @@ async fn status(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response
 }
 
 async fn list_rules(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return reply(r),
-    };
-    if let Some(r) = check_read(&app, &headers, &q) {
-        return r;
-    }
-    let v = app.view.clone();
-    run_blocking(move || v.rules(&q)).await
+    read_view(app, headers, q, View::rules).await
 }
 
 async fn series(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return reply(r),
-    };
-    if let Some(r) = check_read(&app, &headers, &q) {
-        return r;
-    }
-    let v = app.view.clone();
-    run_blocking(move || v.series(&q)).await
+    read_view(app, headers, q, View::series).await
 }
 
 async fn messages(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return reply(r),
-    };
-    if let Some(r) = check_read(&app, &headers, &q) {
-        return r;
-    }
-    let v = app.view.clone();
-    run_blocking(move || v.messages(&q)).await
+    read_view(app, headers, q, View::messages).await
 }
 
 /// The view's answers take locks shared with the engine: off the async workers.
@@ -331,13 +332,10 @@ fn column_at(text: &[u8], line: usize, column: usize) -> usize {
 }
 
 async fn add_rule(State(app): State<Shared>, headers: HeaderMap, q: Q, body: Bytes) -> Response {
-    let q = match query(q) {
+    let q = match change_query(&app, &headers, q) {
         Ok(q) => q,
-        Err(r) => return reply(r),
+        Err(r) => return r,
     };
-    if let Some(r) = check_change(&app, &headers, &q) {
-        return r;
-    }
     let dry_run = match q.get("dry_run").map(String::as_str) {
         None | Some("false") | Some("0") => false,
         Some("true") | Some("1") | Some("") => true,
@@ -368,11 +366,7 @@ async fn remove_rule(
     q: Q,
     Path(id): Path<String>,
 ) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return reply(r),
-    };
-    if let Some(r) = check_change(&app, &headers, &q) {
+    if let Err(r) = change_query(&app, &headers, q) {
         return r;
     }
     let v = app.view.clone();
@@ -415,11 +409,7 @@ fn hub_read(hub: &Hub, c: &mut Client) {
 }
 
 async fn events(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return reply(r),
-    };
-    if let Some(r) = check_read(&app, &headers, &q) {
+    if let Err(r) = read_query(&app, &headers, q) {
         return r;
     }
     let last = match headers.get("last-event-id").map(|v| v.to_str().map(str::parse::<u64>)) {
