@@ -74,14 +74,14 @@ impl Drop for Serve {
 }
 
 fn serve(args: &[&str]) -> Serve {
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .args(args)
-        .args(["--bind", "127.0.0.1:0", "--input", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("serve").args(args).args(["--bind", "127.0.0.1:0", "--input", "-"]);
+    start(cmd.stdin(Stdio::piped()))
+}
+
+/// Starts a `serve` command and reads its address from the URL on its first line.
+fn start(cmd: &mut Command) -> Serve {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     stdout.read_line(&mut line).unwrap();
@@ -191,18 +191,11 @@ fn serve_replays_a_file_into_the_buckets_of_its_own_timestamps() {
          {\"id\":\"d\",\"text\":\"love again\",\"created_at\":\"2024-03-01T12:00:02.500Z\"}\n",
     )
     .unwrap();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--rules", rules.to_str().unwrap(), "--input", input.to_str().unwrap()])
-        .args(["--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    stdout.read_line(&mut line).unwrap();
-    let addr: SocketAddr =
-        line.split("http://").nth(1).unwrap().split('/').next().unwrap().parse().unwrap();
-    let sv = Serve(child, addr, stdout);
+    let sv = start(
+        Command::new(BIN)
+            .args(["serve", "--rules", rules.to_str().unwrap(), "--input", input.to_str().unwrap()])
+            .args(["--bind", "127.0.0.1:0"]),
+    );
     let t0 = 1_709_294_400_000i64;
     let path = format!("/api/series?rule=love&from={t0}&to={}", t0 + 2_000);
     let deadline = Instant::now() + Duration::from_secs(10);

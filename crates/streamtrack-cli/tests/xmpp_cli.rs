@@ -63,28 +63,22 @@ fn errors_before_the_bot_runs_say_what_is_wrong() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let server = format!("127.0.0.1:{port}");
     let state = dir.join("state");
-    let (code, err) = bot(&[
-        "--jid",
-        "b@localhost",
-        "--password-file",
-        pw.to_str().unwrap(),
-        "--server",
-        &server,
-        "--state-dir",
-        state.to_str().unwrap(),
-    ]);
+    let login = |jid: &str| {
+        bot(&[
+            "--jid",
+            jid,
+            "--password-file",
+            pw.to_str().unwrap(),
+            "--server",
+            &server,
+            "--state-dir",
+            state.to_str().unwrap(),
+        ])
+    };
+    let (code, err) = login("b@localhost");
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("streamtrack xmpp: connection:"), "{err}");
-    let (code, err) = bot(&[
-        "--jid",
-        "nodomain",
-        "--password-file",
-        pw.to_str().unwrap(),
-        "--server",
-        &server,
-        "--state-dir",
-        state.to_str().unwrap(),
-    ]);
+    let (code, err) = login("nodomain");
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("not a JID (user@domain): \"nodomain\""), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
