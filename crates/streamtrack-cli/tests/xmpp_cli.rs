@@ -3,6 +3,7 @@
 //! real prosody on loopback (skipped with a message when prosody is missing and `CI` is unset).
 
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use streamtrack_xmpp::server::ProsodyServer;
 
@@ -14,6 +15,20 @@ fn bot(args: &[&str]) -> (i32, String) {
         .output()
         .unwrap();
     (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// `streamtrack xmpp` logging in as `jid` with the password in `pw` to `server`.
+fn login(jid: &str, pw: &Path, server: &str, state: &Path) -> (i32, String) {
+    bot(&[
+        "--jid",
+        jid,
+        "--password-file",
+        pw.to_str().unwrap(),
+        "--server",
+        server,
+        "--state-dir",
+        state.to_str().unwrap(),
+    ])
 }
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
@@ -63,22 +78,10 @@ fn errors_before_the_bot_runs_say_what_is_wrong() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let server = format!("127.0.0.1:{port}");
     let state = dir.join("state");
-    let login = |jid: &str| {
-        bot(&[
-            "--jid",
-            jid,
-            "--password-file",
-            pw.to_str().unwrap(),
-            "--server",
-            &server,
-            "--state-dir",
-            state.to_str().unwrap(),
-        ])
-    };
-    let (code, err) = login("b@localhost");
+    let (code, err) = login("b@localhost", &pw, &server, &state);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("streamtrack xmpp: connection:"), "{err}");
-    let (code, err) = login("nodomain");
+    let (code, err) = login("nodomain", &pw, &server, &state);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("not a JID (user@domain): \"nodomain\""), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
@@ -91,16 +94,7 @@ fn a_wrong_password_is_refused_at_login() {
     let pw = dir.join("pw");
     std::fs::write(&pw, "wrong\n").unwrap();
     let state = dir.join("state");
-    let (code, err) = bot(&[
-        "--jid",
-        "bot@localhost",
-        "--password-file",
-        pw.to_str().unwrap(),
-        "--server",
-        &format!("127.0.0.1:{}", server.port()),
-        "--state-dir",
-        state.to_str().unwrap(),
-    ]);
+    let (code, err) = login("bot@localhost", &pw, &format!("127.0.0.1:{}", server.port()), &state);
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(code, 1, "{err}");
