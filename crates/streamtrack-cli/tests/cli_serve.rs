@@ -108,6 +108,14 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String)
     (status, out.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default())
 }
 
+/// An empty directory of this test process, `st-serve-<name>-<pid>` under the temp dir.
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("st-serve-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn rule_ids(addr: SocketAddr) -> Vec<String> {
     let v: serde_json::Value =
         serde_json::from_str(&http(addr, "GET", "/api/rules", "").1).unwrap();
@@ -116,9 +124,7 @@ fn rule_ids(addr: SocketAddr) -> Vec<String> {
 
 #[test]
 fn serve_with_state_resumes_with_the_rules_added_and_removed_in_the_page() {
-    let dir = std::env::temp_dir().join(format!("st-serve-state-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("state");
     let rules = dir.join("rules.jsonl");
     std::fs::write(
         &rules,
@@ -176,9 +182,7 @@ fn demo_survives_a_closed_stdout() {
 
 #[test]
 fn serve_replays_a_file_into_the_buckets_of_its_own_timestamps() {
-    let dir = std::env::temp_dir().join(format!("st-serve-replay-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("replay");
     let rules = dir.join("rules.jsonl");
     std::fs::write(&rules, "{\"id\":\"love\",\"value\":\"love\"}\n").unwrap();
     let input = dir.join("posts.jsonl");
