@@ -12,10 +12,9 @@ use clap::Args;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use streamtrack::engine::ChannelSource;
 use streamtrack::registry::Registry;
 use streamtrack::Message;
-use streamtrack_web::{NewViewRule, Server, ServerConfig, View, ViewConfig, ViewRules};
+use streamtrack_web::{NewViewRule, ServerConfig, View, ViewConfig, ViewRules};
 
 /// Writes a line to standard output, ignoring a closed pipe (`demo | head` must not panic:
 /// the story and the page go on when nobody reads the terminal).
@@ -176,26 +175,11 @@ pub fn run(args: DemoArgs) -> ExitCode {
     for r in RULES {
         add(&view, r);
     }
-    let server = match Server::start(args.bind, view.clone(), ServerConfig::default()) {
+    let started =
+        crate::serve_cmd::start_live(&view, args.bind, ServerConfig::default(), true, args.threads);
+    let (server, engine, tx) = match started {
         Ok(s) => s,
-        Err(_) => {
-            let any = SocketAddr::new(args.bind.ip(), 0);
-            match Server::start(any, view.clone(), ServerConfig::default()) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("error: cannot serve on {}: {e}", args.bind);
-                    return ExitCode::from(1);
-                }
-            }
-        }
-    };
-    let (tx, rx) = crossbeam_channel::bounded(4096);
-    let engine = match view.start_engine(ChannelSource::new(rx), args.threads) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     say!("streamtrack demo: open http://{}/", server.local_addr());
     say!(

@@ -270,45 +270,12 @@ struct RunSink {
 
 impl RunSink {
     fn object(&self, delivery: &Delivery) -> Option<Map<String, Value>> {
-        let mut o = Map::new();
-        o.insert("subscriber".into(), Value::String(self.subscriber.clone()));
-        match delivery {
-            Delivery::Match { message, matching_rules } => {
-                let body = match message.to_json_value() {
-                    Value::Object(b) => b,
-                    _ => Map::new(),
-                };
-                o.extend(body.into_iter().filter(|(k, _)| k != "matching_rules"));
-                let rules = matching_rules
-                    .iter()
-                    .map(|r| {
-                        let mut e = Map::new();
-                        let id = self.ids.get(&r.id).cloned().unwrap_or_else(|| r.id.to_string());
-                        e.insert("id".into(), Value::String(id));
-                        if let Some(tag) = &r.tag {
-                            e.insert("tag".into(), Value::String(tag.to_string()));
-                        }
-                        Value::Object(e)
-                    })
-                    .collect();
-                o.insert("matching_rules".into(), Value::Array(rules));
-                if let Some(r) = delivery.reaction() {
-                    o.insert("reaction".into(), r.to_json());
-                }
-            }
-            Delivery::Disconnect { code, .. }
-                if !self.disconnects
-                    && (*code == DisconnectCode::NORMAL || *code == DisconnectCode::SHUTDOWN) =>
-            {
-                return None
-            }
-            other => {
-                if let Value::Object(body) = other.to_json_value() {
-                    o.extend(body);
-                }
-            }
+        if !self.disconnects && streamtrack_nats::is_normal_end(delivery) {
+            return None;
         }
-        Some(o)
+        Some(streamtrack_nats::delivery_object(&self.subscriber, delivery, |id| {
+            self.ids.get(&id).cloned()
+        }))
     }
 
     /// Once the output has failed, nothing more is written (the engine disconnects this

@@ -7,9 +7,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use streamtrack::durable::{DurableRegistry, OpenOptions};
-use streamtrack::engine::ChannelSource;
+use streamtrack::engine::{ChannelSource, Engine};
 use streamtrack::registry::Registry;
 use streamtrack::rule::Dialect;
+use streamtrack::Message;
 use streamtrack_web::{Input, NewViewRule, Server, ServerConfig, View, ViewConfig, ViewRules};
 
 #[derive(Args)]
@@ -73,13 +74,7 @@ fn load(args: &ServeArgs) -> Result<View, ExitCode> {
         add_all(&view, &entries);
         return Ok(view);
     };
-    let (durable, report) = DurableRegistry::open(dir, OpenOptions::new()).map_err(|e| {
-        eprintln!("error: --state {}: {e}", dir.display());
-        ExitCode::from(2)
-    })?;
-    if let Some(t) = &report.truncated {
-        eprintln!("warning: --state: {t}");
-    }
+    let durable = open_state(dir)?;
     if entries.is_some() {
         // The file's rules replace the stored ones.
         for info in durable.registry().snapshot().rules() {
@@ -119,20 +114,9 @@ pub fn run(args: ServeArgs) -> ExitCode {
         .max_clients(args.max_clients)
         .for_address(&args.bind);
     let changes = cfg.allow_changes;
-    let server = match Server::start(args.bind, view.clone(), cfg) {
+    let (server, engine, tx) = match start_live(&view, args.bind, cfg, false, args.threads) {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: cannot serve on {}: {e}", args.bind);
-            return ExitCode::from(1);
-        }
-    };
-    let (tx, rx) = crossbeam_channel::bounded(4096);
-    let engine = match view.start_engine(ChannelSource::new(rx), args.threads) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(1);
-        }
+        Err(code) => return code,
     };
     let feed = match streamtrack_web::spawn_feed(input.clone(), args.replay_speed, view.clone(), tx)
     {
@@ -165,6 +149,46 @@ pub fn run(args: ServeArgs) -> ExitCode {
         finished.stats.processed, finished.stats.matched
     );
     ExitCode::SUCCESS
+}
+
+/// Starts the live view: its server on `bind` (on a free port of the same address instead
+/// when `any_port` and `bind` is taken) and its engine, fed through the returned sender.
+/// Failures are reported on standard error; the error is the exit code.
+pub(crate) fn start_live(
+    view: &View,
+    bind: SocketAddr,
+    cfg: ServerConfig,
+    any_port: bool,
+    threads: Option<usize>,
+) -> Result<(Server, Engine, crossbeam_channel::Sender<Message>), ExitCode> {
+    let server = match Server::start(bind, view.clone(), cfg.clone()) {
+        Ok(s) => Ok(s),
+        Err(_) if any_port => Server::start(SocketAddr::new(bind.ip(), 0), view.clone(), cfg),
+        Err(e) => Err(e),
+    };
+    let server = server.map_err(|e| {
+        eprintln!("error: cannot serve on {bind}: {e}");
+        ExitCode::from(1)
+    })?;
+    let (tx, rx) = crossbeam_channel::bounded(4096);
+    let engine = view.start_engine(ChannelSource::new(rx), threads).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(1)
+    })?;
+    Ok((server, engine, tx))
+}
+
+/// Opens the durable rules in `dir` (`--state`), reporting a failure or a truncated log on
+/// standard error; the error is the exit code.
+pub(crate) fn open_state(dir: &std::path::Path) -> Result<DurableRegistry, ExitCode> {
+    let (durable, report) = DurableRegistry::open(dir, OpenOptions::new()).map_err(|e| {
+        eprintln!("error: --state {}: {e}", dir.display());
+        ExitCode::from(2)
+    })?;
+    if let Some(t) = &report.truncated {
+        eprintln!("warning: --state: {t}");
+    }
+    Ok(durable)
 }
 
 #[cfg(unix)]

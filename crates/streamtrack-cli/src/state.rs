@@ -4,7 +4,6 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::ExitCode;
-use streamtrack::durable::{DurableRegistry, OpenOptions};
 use streamtrack::registry::{Registry, RuleId};
 use streamtrack::rule::Dialect;
 
@@ -15,13 +14,7 @@ pub type Loaded = (Registry, HashMap<RuleId, String>, Vec<String>);
 /// (rules already stored as the file has them keep their ids; the others are removed or
 /// added).
 pub fn load(dir: &Path, rules: Option<&Path>, dialect: Dialect) -> Result<Loaded, ExitCode> {
-    let (durable, report) = DurableRegistry::open(dir, OpenOptions::new()).map_err(|e| {
-        eprintln!("error: --state {}: {e}", dir.display());
-        ExitCode::from(2)
-    })?;
-    if let Some(t) = &report.truncated {
-        eprintln!("warning: --state: {t}");
-    }
+    let durable = crate::serve_cmd::open_state(dir)?;
     if let Some(path) = rules {
         let entries = crate::format::load_rules(path, dialect)?;
         // (name, subscriber, canonical rule, tag) of each stored rule.

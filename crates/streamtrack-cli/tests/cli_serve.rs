@@ -74,14 +74,14 @@ impl Drop for Serve {
 }
 
 fn serve(args: &[&str]) -> Serve {
-    let mut child = Command::new(BIN)
-        .arg("serve")
-        .args(args)
-        .args(["--bind", "127.0.0.1:0", "--input", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.arg("serve").args(args).args(["--bind", "127.0.0.1:0", "--input", "-"]);
+    start(cmd.stdin(Stdio::piped()))
+}
+
+/// Starts a `serve` command and reads its address from the URL on its first line.
+fn start(cmd: &mut Command) -> Serve {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
     let mut line = String::new();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     stdout.read_line(&mut line).unwrap();
@@ -108,6 +108,14 @@ fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, String)
     (status, out.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default())
 }
 
+/// An empty directory of this test process, `st-serve-<name>-<pid>` under the temp dir.
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("st-serve-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 fn rule_ids(addr: SocketAddr) -> Vec<String> {
     let v: serde_json::Value =
         serde_json::from_str(&http(addr, "GET", "/api/rules", "").1).unwrap();
@@ -116,9 +124,7 @@ fn rule_ids(addr: SocketAddr) -> Vec<String> {
 
 #[test]
 fn serve_with_state_resumes_with_the_rules_added_and_removed_in_the_page() {
-    let dir = std::env::temp_dir().join(format!("st-serve-state-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("state");
     let rules = dir.join("rules.jsonl");
     std::fs::write(
         &rules,
@@ -176,9 +182,7 @@ fn demo_survives_a_closed_stdout() {
 
 #[test]
 fn serve_replays_a_file_into_the_buckets_of_its_own_timestamps() {
-    let dir = std::env::temp_dir().join(format!("st-serve-replay-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("replay");
     let rules = dir.join("rules.jsonl");
     std::fs::write(&rules, "{\"id\":\"love\",\"value\":\"love\"}\n").unwrap();
     let input = dir.join("posts.jsonl");
@@ -191,18 +195,11 @@ fn serve_replays_a_file_into_the_buckets_of_its_own_timestamps() {
          {\"id\":\"d\",\"text\":\"love again\",\"created_at\":\"2024-03-01T12:00:02.500Z\"}\n",
     )
     .unwrap();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--rules", rules.to_str().unwrap(), "--input", input.to_str().unwrap()])
-        .args(["--bind", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    stdout.read_line(&mut line).unwrap();
-    let addr: SocketAddr =
-        line.split("http://").nth(1).unwrap().split('/').next().unwrap().parse().unwrap();
-    let sv = Serve(child, addr, stdout);
+    let sv = start(
+        Command::new(BIN)
+            .args(["serve", "--rules", rules.to_str().unwrap(), "--input", input.to_str().unwrap()])
+            .args(["--bind", "127.0.0.1:0"]),
+    );
     let t0 = 1_709_294_400_000i64;
     let path = format!("/api/series?rule=love&from={t0}&to={}", t0 + 2_000);
     let deadline = Instant::now() + Duration::from_secs(10);

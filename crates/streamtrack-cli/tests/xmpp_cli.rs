@@ -2,9 +2,10 @@
 //! bot itself is tested in crates/streamtrack-xmpp/tests/prosody.rs). The login test starts a
 //! real prosody on loopback (skipped with a message when prosody is missing and `CI` is unset).
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use streamtrack_xmpp::server::ProsodyServer;
 
 fn bot(args: &[&str]) -> (i32, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_streamtrack"))
@@ -14,6 +15,20 @@ fn bot(args: &[&str]) -> (i32, String) {
         .output()
         .unwrap();
     (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// `streamtrack xmpp` logging in as `jid` with the password in `pw` to `server`.
+fn login(jid: &str, pw: &Path, server: &str, state: &Path) -> (i32, String) {
+    bot(&[
+        "--jid",
+        jid,
+        "--password-file",
+        pw.to_str().unwrap(),
+        "--server",
+        server,
+        "--state-dir",
+        state.to_str().unwrap(),
+    ])
 }
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
@@ -63,28 +78,10 @@ fn errors_before_the_bot_runs_say_what_is_wrong() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let server = format!("127.0.0.1:{port}");
     let state = dir.join("state");
-    let (code, err) = bot(&[
-        "--jid",
-        "b@localhost",
-        "--password-file",
-        pw.to_str().unwrap(),
-        "--server",
-        &server,
-        "--state-dir",
-        state.to_str().unwrap(),
-    ]);
+    let (code, err) = login("b@localhost", &pw, &server, &state);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("streamtrack xmpp: connection:"), "{err}");
-    let (code, err) = bot(&[
-        "--jid",
-        "nodomain",
-        "--password-file",
-        pw.to_str().unwrap(),
-        "--server",
-        &server,
-        "--state-dir",
-        state.to_str().unwrap(),
-    ]);
+    let (code, err) = login("nodomain", &pw, &server, &state);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("not a JID (user@domain): \"nodomain\""), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
@@ -92,69 +89,13 @@ fn errors_before_the_bot_runs_say_what_is_wrong() {
 
 #[test]
 fn a_wrong_password_is_refused_at_login() {
-    let have = |b: &str| {
-        std::env::var_os("PATH")
-            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(b).is_file()))
-    };
-    if !have("prosody") || !have("prosodyctl") {
-        assert!(std::env::var_os("CI").is_none(), "prosody not found and CI is set");
-        eprintln!("SKIPPED: prosody is not installed (apt-get install prosody)");
-        return;
-    }
+    let Some(server) = ProsodyServer::start_or_skip(&["bot"]) else { return };
     let dir = temp_dir("login");
-    std::fs::create_dir_all(dir.join("data")).unwrap();
-    std::fs::create_dir_all(dir.join("certs")).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let cfg = dir.join("prosody.cfg.lua");
-    let d = dir.display();
-    std::fs::write(
-        &cfg,
-        format!(
-            "run_as_root = true; daemonize = false; pidfile = \"{d}/prosody.pid\"\n\
-             data_path = \"{d}/data\"; interfaces = {{ \"127.0.0.1\" }}; c2s_ports = {{ {port} }}\n\
-             s2s_ports = {{}}; c2s_require_encryption = false; allow_unencrypted_plain_auth = true\n\
-             authentication = \"internal_plain\"; log = {{ error = \"{d}/prosody.err\" }}\n\
-             modules_enabled = {{ \"roster\"; \"saslauth\"; \"presence\" }}\n\
-             VirtualHost \"localhost\"\n"
-        ),
-    )
-    .unwrap();
-    let st = Command::new("prosodyctl")
-        .arg("--config")
-        .arg(&cfg)
-        .args(["register", "bot", "localhost", "right"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let mut prosody = Command::new("prosody")
-        .arg("--config")
-        .arg(&cfg)
-        .arg("-F")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
     let pw = dir.join("pw");
     std::fs::write(&pw, "wrong\n").unwrap();
     let state = dir.join("state");
-    let (code, err) = bot(&[
-        "--jid",
-        "bot@localhost",
-        "--password-file",
-        pw.to_str().unwrap(),
-        "--server",
-        &format!("127.0.0.1:{port}"),
-        "--state-dir",
-        state.to_str().unwrap(),
-    ]);
-    let _ = prosody.kill();
-    let _ = prosody.wait();
+    let (code, err) = login("bot@localhost", &pw, &format!("127.0.0.1:{}", server.port()), &state);
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("streamtrack xmpp: login refused: not-authorized"), "{err}");

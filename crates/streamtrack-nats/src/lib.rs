@@ -23,7 +23,9 @@ mod sink;
 mod source;
 
 pub use rules::{rule_value, validate_rules, RuleNames, RulesEvent, RulesFollower, RulesWatcher};
-pub use sink::{delivery_json, subject_token, JetStreamSink, SinkCounters};
+pub use sink::{
+    delivery_json, delivery_object, is_normal_end, subject_token, JetStreamSink, SinkCounters,
+};
 pub use source::{JetStreamSource, SourceCounters, SubjectSource};
 
 use async_nats::jetstream::{self, consumer, kv, stream};

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use streamtrack::engine::{Delivery, DisconnectCode, Sink, SinkError};
+use streamtrack::registry::RuleId;
 
 /// What the sinks of one instance published, shared by all of them.
 #[derive(Debug, Default)]
@@ -49,6 +50,28 @@ pub fn delivery_json(
     names: &RuleNames,
     delivery: &Delivery,
 ) -> Option<Map<String, Value>> {
+    if is_normal_end(delivery) {
+        return None;
+    }
+    Some(delivery_object(subscriber, delivery, |id| names.name(id).map(|s| s.to_string())))
+}
+
+/// Whether `delivery` is the normal end-of-stream disconnect (normal close or shutdown), which
+/// the `run` command and the NATS sinks leave out unless asked.
+pub fn is_normal_end(delivery: &Delivery) -> bool {
+    matches!(delivery, Delivery::Disconnect { code, .. }
+        if *code == DisconnectCode::NORMAL || *code == DisconnectCode::SHUTDOWN)
+}
+
+/// The one JSON object of a delivery, shared by the `run` command and the NATS sinks so both
+/// write the same thing: `subscriber`, the message's fields, `matching_rules` (each `id` as
+/// `name` gives it, the registry id otherwise, and `tag`) and `reaction` when computed; notices
+/// (disconnects included) carry their own fields.
+pub fn delivery_object(
+    subscriber: &str,
+    delivery: &Delivery,
+    name: impl Fn(RuleId) -> Option<String>,
+) -> Map<String, Value> {
     let mut o = Map::new();
     o.insert("subscriber".into(), Value::String(subscriber.to_string()));
     match delivery {
@@ -60,7 +83,7 @@ pub fn delivery_json(
                 .iter()
                 .map(|r| {
                     let mut e = Map::new();
-                    let id = names.name(r.id).map_or_else(|| r.id.to_string(), |s| s.to_string());
+                    let id = name(r.id).unwrap_or_else(|| r.id.to_string());
                     e.insert("id".into(), Value::String(id));
                     if let Some(tag) = &r.tag {
                         e.insert("tag".into(), Value::String(tag.to_string()));
@@ -73,18 +96,13 @@ pub fn delivery_json(
                 o.insert("reaction".into(), r.to_json());
             }
         }
-        Delivery::Disconnect { code, .. }
-            if *code == DisconnectCode::NORMAL || *code == DisconnectCode::SHUTDOWN =>
-        {
-            return None
-        }
         other => {
             if let Value::Object(body) = other.to_json_value() {
                 o.extend(body);
             }
         }
     }
-    Some(o)
+    o
 }
 
 /// A [`Sink`] publishing one subscriber's deliveries to `<prefix>.<subscriber>` through

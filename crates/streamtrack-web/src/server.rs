@@ -222,20 +222,20 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn check_read(app: &App, headers: &HeaderMap, q: &HashMap<String, String>) -> Option<Response> {
+fn check_read(app: &App, headers: &HeaderMap, q: &HashMap<String, String>) -> Option<Reply> {
     (app.cfg.token_for_reads && !has_token(app, headers, q))
-        .then(|| reply(Reply::error(401, "this server needs its token (--token) for reads")))
+        .then(|| Reply::error(401, "this server needs its token (--token) for reads"))
 }
 
-fn check_change(app: &App, headers: &HeaderMap, q: &HashMap<String, String>) -> Option<Response> {
+fn check_change(app: &App, headers: &HeaderMap, q: &HashMap<String, String>) -> Option<Reply> {
     if !app.cfg.allow_changes {
-        return Some(reply(Reply::error(
+        return Some(Reply::error(
             403,
             "rule changes are off: the server is bound beyond loopback without --token",
-        )));
+        ));
     }
     (!has_token(app, headers, q))
-        .then(|| reply(Reply::error(401, "rule changes need the server's token (--token)")))
+        .then(|| Reply::error(401, "rule changes need the server's token (--token)"))
 }
 
 /// Query parameters, or a 400 with the reason (never a panic on bad input).
@@ -245,24 +245,49 @@ fn query(q: Q) -> Result<HashMap<String, String>, Reply> {
     q.map(|Query(m)| m).map_err(|e| Reply::error(400, format!("bad query: {e}")))
 }
 
-async fn index(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response {
-    let q = match query(q) {
+/// The query of a read, or the reply refusing it (bad query, missing read token).
+fn read_query(app: &App, headers: &HeaderMap, q: Q) -> Result<HashMap<String, String>, Reply> {
+    let q = query(q)?;
+    match check_read(app, headers, &q) {
+        Some(r) => Err(r),
+        None => Ok(q),
+    }
+}
+
+/// The query of a rule change, or the reply refusing it (bad query, changes off, no token).
+fn change_query(app: &App, headers: &HeaderMap, q: Q) -> Result<HashMap<String, String>, Reply> {
+    let q = query(q)?;
+    match check_change(app, headers, &q) {
+        Some(r) => Err(r),
+        None => Ok(q),
+    }
+}
+
+/// A read the view answers from its query, once the query and token are checked.
+async fn read_view(
+    app: Shared,
+    headers: HeaderMap,
+    q: Q,
+    f: fn(&View, &HashMap<String, String>) -> Reply,
+) -> Response {
+    let q = match read_query(&app, &headers, q) {
         Ok(q) => q,
         Err(r) => return reply(r),
     };
-    if let Some(r) = check_read(&app, &headers, &q) {
-        return r;
+    let v = app.view.clone();
+    run_blocking(move || f(&v, &q)).await
+}
+
+async fn index(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response {
+    if let Err(r) = read_query(&app, &headers, q) {
+        return reply(r);
     }
     asset("text/html; charset=utf-8", INDEX_HTML)
 }
 
 async fn status(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return reply(r),
-    };
-    if let Some(r) = check_read(&app, &headers, &q) {
-        return r;
+    if let Err(r) = read_query(&app, &headers, q) {
+        return reply(r);
     }
     let mut s = app.view.status();
     if let Some(o) = s.body.as_object_mut() {
@@ -273,39 +298,15 @@ async fn status(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response
 }
 
 async fn list_rules(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return reply(r),
-    };
-    if let Some(r) = check_read(&app, &headers, &q) {
-        return r;
-    }
-    let v = app.view.clone();
-    run_blocking(move || v.rules(&q)).await
+    read_view(app, headers, q, View::rules).await
 }
 
 async fn series(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return reply(r),
-    };
-    if let Some(r) = check_read(&app, &headers, &q) {
-        return r;
-    }
-    let v = app.view.clone();
-    run_blocking(move || v.series(&q)).await
+    read_view(app, headers, q, View::series).await
 }
 
 async fn messages(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return reply(r),
-    };
-    if let Some(r) = check_read(&app, &headers, &q) {
-        return r;
-    }
-    let v = app.view.clone();
-    run_blocking(move || v.messages(&q)).await
+    read_view(app, headers, q, View::messages).await
 }
 
 /// The view's answers take locks shared with the engine: off the async workers.
@@ -331,13 +332,10 @@ fn column_at(text: &[u8], line: usize, column: usize) -> usize {
 }
 
 async fn add_rule(State(app): State<Shared>, headers: HeaderMap, q: Q, body: Bytes) -> Response {
-    let q = match query(q) {
+    let q = match change_query(&app, &headers, q) {
         Ok(q) => q,
         Err(r) => return reply(r),
     };
-    if let Some(r) = check_change(&app, &headers, &q) {
-        return r;
-    }
     let dry_run = match q.get("dry_run").map(String::as_str) {
         None | Some("false") | Some("0") => false,
         Some("true") | Some("1") | Some("") => true,
@@ -368,12 +366,8 @@ async fn remove_rule(
     q: Q,
     Path(id): Path<String>,
 ) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return reply(r),
-    };
-    if let Some(r) = check_change(&app, &headers, &q) {
-        return r;
+    if let Err(r) = change_query(&app, &headers, q) {
+        return reply(r);
     }
     let v = app.view.clone();
     run_blocking(move || v.remove_rule(&id)).await
@@ -415,12 +409,8 @@ fn hub_read(hub: &Hub, c: &mut Client) {
 }
 
 async fn events(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response {
-    let q = match query(q) {
-        Ok(q) => q,
-        Err(r) => return reply(r),
-    };
-    if let Some(r) = check_read(&app, &headers, &q) {
-        return r;
+    if let Err(r) = read_query(&app, &headers, q) {
+        return reply(r);
     }
     let last = match headers.get("last-event-id").map(|v| v.to_str().map(str::parse::<u64>)) {
         None => None,

@@ -12,6 +12,7 @@
 mod bot;
 pub mod client;
 pub mod command;
+pub mod server;
 pub mod xml;
 
 pub use bot::{

@@ -3,119 +3,23 @@
 //! XMPP clients too (this crate's client); posts are replayed through a channel source and each
 //! user must receive exactly what the reference matcher predicts for its phrases.
 
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use streamtrack::engine::channel_source;
 use streamtrack::reference::ReferenceMatcher;
 use streamtrack::{Message, Rule};
 use streamtrack_xmpp::client::{chat, login_with, presence, split_jid, Tls};
+use streamtrack_xmpp::server::ProsodyServer;
 use streamtrack_xmpp::{render_post, Bot, RunReport};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::time::timeout;
 
 const BOT: &str = "bot@localhost";
 
-/// A prosody of our own: config, data and pid file in a temp dir, killed (by PID) on drop.
-struct Prosody {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Drop for Prosody {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 fn have(bin: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
-}
-
-fn start_prosody(users: &[&str]) -> Option<Prosody> {
-    start_prosody_with(users, |_| "c2s_require_encryption = false".into())
-}
-
-/// `extra(dir)`: configuration lines added before the virtual host (they may refer to files
-/// they create in `dir`).
-fn start_prosody_with(users: &[&str], extra: impl FnOnce(&Path) -> String) -> Option<Prosody> {
-    if !have("prosody") || !have("prosodyctl") {
-        if std::env::var_os("CI").is_some() {
-            panic!("prosody/prosodyctl not found and CI is set: .ci/run must install prosody");
-        }
-        eprintln!(
-            "SKIPPED: prosody is not installed (apt-get install prosody); set CI=1 to fail instead"
-        );
-        return None;
-    }
-    let dir = std::env::temp_dir().join(format!(
-        "streamtrack-xmpp-test-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-    ));
-    std::fs::create_dir_all(dir.join("data")).unwrap();
-    std::fs::create_dir_all(dir.join("certs")).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let cfg = dir.join("prosody.cfg.lua");
-    let d = dir.display();
-    std::fs::write(
-        &cfg,
-        format!(
-            "run_as_root = true; daemonize = false; pidfile = \"{d}/prosody.pid\"\n\
-             data_path = \"{d}/data\"; interfaces = {{ \"127.0.0.1\" }}; c2s_ports = {{ {port} }}\n\
-             s2s_ports = {{}}; allow_unencrypted_plain_auth = true\n\
-             authentication = \"internal_plain\"; log = {{ error = \"{d}/prosody.err\" }}\n\
-             modules_enabled = {{ \"roster\"; \"saslauth\"; \"disco\"; \"presence\"; \"ping\"; \"tls\" }}\n\
-             {}\n\
-             VirtualHost \"localhost\"\n",
-            extra(&dir)
-        ),
-    )
-    .unwrap();
-    for u in users {
-        let st = Command::new("prosodyctl")
-            .arg("--config")
-            .arg(&cfg)
-            .args(["register", u, "localhost", &format!("pw-{u}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("prosodyctl runs");
-        assert!(st.success(), "prosodyctl register {u} failed");
-    }
-    let child = spawn_prosody(&cfg, port);
-    Some(Prosody { child, port, dir })
-}
-
-fn spawn_prosody(cfg: &Path, port: u16) -> Child {
-    let child = Command::new("prosody")
-        .arg("--config")
-        .arg(cfg)
-        .arg("-F")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prosody starts");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "prosody did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
-}
-
-impl Prosody {
-    /// Stops the server (by PID) and starts it again on the same port and data.
-    fn restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.child = spawn_prosody(&self.dir.join("prosody.cfg.lua"), self.port);
-    }
 }
 
 /// A chat user: its messages from the bot in `inbox`, the bot's presences in `bot_online`.
@@ -366,11 +270,11 @@ async fn status_until(u: &mut User, want: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_get_what_the_reference_predicts_through_commands_presence_and_restart() {
-    let Some(server) = start_prosody(&["bot", "alice", "bob"]) else { return };
-    let state = server.dir.join("bot-state");
-    let bot = start_bot(server.port, &state);
-    let mut alice = User::connect(server.port, "alice").await;
-    let mut bob = User::connect(server.port, "bob").await;
+    let Some(server) = ProsodyServer::start_or_skip(&["bot", "alice", "bob"]) else { return };
+    let state = server.dir().join("bot-state");
+    let bot = start_bot(server.port(), &state);
+    let mut alice = User::connect(server.port(), "alice").await;
+    let mut bob = User::connect(server.port(), "bob").await;
     alice.wait_ready().await;
 
     // Commands, case insensitive; replies in the same chat.
@@ -460,7 +364,7 @@ async fn users_get_what_the_reference_predicts_through_commands_presence_and_res
     // learns their presence from the server).
     bot.stop().await;
     alice.wait_bot(false).await;
-    let bot = start_bot(server.port, &state);
+    let bot = start_bot(server.port(), &state);
     alice.wait_bot(true).await;
     let s = status_until(&mut bob, "you are available").await;
     assert!(s.starts_with("Tracking 1 of 400 phrases; deliveries on; you are available"), "{s}");
@@ -488,17 +392,17 @@ async fn users_get_what_the_reference_predicts_through_commands_presence_and_res
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rate_cap_drops_and_says_how_many() {
-    let Some(server) = start_prosody(&["bot", "carol"]) else { return };
-    let state = server.dir.join("bot-state");
+    let Some(server) = ProsodyServer::start_or_skip(&["bot", "carol"]) else { return };
+    let state = server.dir().join("bot-state");
     let (tx, source) = channel_source(10_000);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let bot = Bot::builder(BOT, "pw-bot", format!("127.0.0.1:{}", server.port), &state)
+    let bot = Bot::builder(BOT, "pw-bot", format!("127.0.0.1:{}", server.port()), &state)
         .rate_limit(3)
         .build();
     let handle = tokio::spawn(bot.run(source, async move {
         let _ = stopped.await;
     }));
-    let mut carol = User::connect(server.port, "carol").await;
+    let mut carol = User::connect(server.port(), "carol").await;
     carol.wait_ready().await;
     assert_eq!(carol.ask("track crab").await, "Tracking crab (1 of 400 phrases)");
     let batch = posts(7, 300);
@@ -567,7 +471,7 @@ async fn starttls_with_a_self_signed_certificate() {
         eprintln!("SKIPPED: openssl is not installed (it makes the test's certificate)");
         return;
     }
-    let Some(server) = start_prosody_with(&["bot", "dave"], |dir| {
+    let Some(server) = ProsodyServer::start_or_skip_with(&["bot", "dave"], |dir| {
         let st = Command::new("openssl")
             .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"])
             .args(["-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"])
@@ -587,8 +491,8 @@ async fn starttls_with_a_self_signed_certificate() {
     }) else {
         return;
     };
-    let addr = format!("127.0.0.1:{}", server.port);
-    let tls = Tls::StartTls { ca_file: Some(server.dir.join("cert.pem")) };
+    let addr = format!("127.0.0.1:{}", server.port());
+    let tls = Tls::StartTls { ca_file: Some(server.dir().join("cert.pem")) };
     // Without TLS the server offers no login, and the error says what to do.
     let e = login_with(&addr, BOT, "pw-bot", "x", &Tls::Off).await.unwrap_err().to_string();
     assert!(e.contains("no PLAIN login before STARTTLS"), "{e}");
@@ -602,11 +506,11 @@ async fn starttls_with_a_self_signed_certificate() {
     let (tx, source) = channel_source(1000);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let bot =
-        Bot::builder(BOT, "pw-bot", &addr, server.dir.join("bot-state")).tls(tls.clone()).build();
+        Bot::builder(BOT, "pw-bot", &addr, server.dir().join("bot-state")).tls(tls.clone()).build();
     let handle = tokio::spawn(bot.run(source, async move {
         let _ = stopped.await;
     }));
-    let mut dave = User::connect_with(server.port, "dave", &tls).await;
+    let mut dave = User::connect_with(server.port(), "dave", &tls).await;
     dave.wait_ready().await;
     assert_eq!(dave.ask("track rust").await, "Tracking rust (1 of 400 phrases)");
     let batch = posts(8, 60);
@@ -623,14 +527,14 @@ async fn starttls_with_a_self_signed_certificate() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bot_logs_in_again_after_the_server_restarts() {
-    let Some(mut server) = start_prosody(&["bot", "erin"]) else { return };
-    let bot = start_bot(server.port, &server.dir.join("bot-state"));
-    let mut erin = User::connect(server.port, "erin").await;
+    let Some(mut server) = ProsodyServer::start_or_skip(&["bot", "erin"]) else { return };
+    let bot = start_bot(server.port(), &server.dir().join("bot-state"));
+    let mut erin = User::connect(server.port(), "erin").await;
     erin.wait_ready().await;
     assert_eq!(erin.ask("track rust").await, "Tracking rust (1 of 400 phrases)");
     server.restart();
     // Erin's client has no reconnect of its own: a new session.
-    let mut erin = User::connect(server.port, "erin").await;
+    let mut erin = User::connect(server.port(), "erin").await;
     erin.wait_ready().await;
     assert_eq!(erin.ask("tracks").await, "Tracking 1 phrase: rust");
     let batch = posts(9, 60);
