@@ -1,37 +1,7 @@
 //! `streamtrack sentiment` and `streamtrack bursts`, run as a built binary (their contracts).
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-
-fn run(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_streamtrack"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary runs");
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
-}
-
-fn temp_file(name: &str, content: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("streamtrack-analytics-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, content).unwrap();
-    path
-}
-
-fn lines(o: &Output) -> Vec<serde_json::Value> {
-    String::from_utf8(o.stdout.clone())
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("output line is JSON"))
-        .collect()
-}
+mod support;
+use support::{json_lines, run, temp_file};
 
 #[test]
 fn sentiment_adds_a_reaction_and_keeps_the_object() {
@@ -45,7 +15,7 @@ fn sentiment_adds_a_reaction_and_keeps_the_object() {
     );
     let o = run(&["sentiment"], input);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let out = lines(&o);
+    let out = json_lines(&o);
     assert_eq!(out.len(), 3);
     let want = ["positive", "negative", "neutral"];
     for ((got, line), label) in out.iter().zip(input.lines()).zip(want) {
@@ -76,7 +46,7 @@ fn sentiment_reports_malformed_lines_by_number_and_goes_on() {
     let input = "{\"id\": 1, \"text\": \"good\"}\nnot json\n{\"id\": 2}\n\n[1]\n{\"id\": 3, \"text\": \"bad\"}\n";
     let o = run(&["sentiment"], input);
     assert!(o.status.success());
-    let out = lines(&o);
+    let out = json_lines(&o);
     assert_eq!(out.iter().map(|v| v["id"].as_i64().unwrap()).collect::<Vec<_>>(), [1, 3]);
     let err = String::from_utf8_lossy(&o.stderr);
     for n in ["line 2", "line 3", "line 5"] {
@@ -92,7 +62,7 @@ fn sentiment_lexicon_options_and_their_errors() {
         &["sentiment", "--lexicon", lex.to_str().unwrap()],
         "{\"id\": 1, \"text\": \"zorgle\"}\n",
     );
-    assert_eq!(lines(&o)[0]["reaction"]["label"], "positive");
+    assert_eq!(json_lines(&o)[0]["reaction"]["label"], "positive");
     let bad = temp_file("bad.txt", "zorgle\t3.0\nfoo\tbar\n");
     let o = run(&["sentiment", "--lexicon", bad.to_str().unwrap()], "");
     assert_eq!(o.status.code(), Some(2));
@@ -101,7 +71,7 @@ fn sentiment_lexicon_options_and_their_errors() {
     let fr = temp_file("fr.tsv", "form\tpos\tpolarity\nsuperbe\tJJ\t0.9\n");
     let arg = format!("fr={}", fr.display());
     let input = "{\"id\": 1, \"text\": \"superbe\", \"lang\": \"fr\"}\n{\"id\": 2, \"text\": \"superbe\", \"lang\": \"en\"}\n";
-    let out = lines(&run(&["sentiment", "--lang-lexicon", &arg], input));
+    let out = json_lines(&run(&["sentiment", "--lang-lexicon", &arg], input));
     assert_eq!(out[0]["reaction"]["label"], "positive");
     assert_eq!(out[1]["reaction"]["label"], "neutral");
     let o = run(&["sentiment", "--lang-lexicon", "fr"], "");
@@ -135,10 +105,10 @@ fn series() -> Vec<(String, u64)> {
 #[test]
 fn bursts_json_one_object_per_row_in_order() {
     let rows = series();
-    let f = temp_file("s.csv", &csv(&rows));
+    let f = temp_file("s.csv", csv(&rows));
     let o = run(&["bursts", "--json", f.to_str().unwrap()], "");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let out = lines(&o);
+    let out = json_lines(&o);
     assert_eq!(out.len(), rows.len());
     for (i, (v, (t, n))) in out.iter().zip(&rows).enumerate() {
         assert_eq!(v["timestamp"], t.as_str());
@@ -150,15 +120,16 @@ fn bursts_json_one_object_per_row_in_order() {
     }
     assert!(out[50]["score"].as_f64().unwrap() > out[40]["score"].as_f64().unwrap());
     // Online: the output for a prefix is the prefix of the output.
-    let g = temp_file("p.csv", &csv(&rows[..52]));
-    let prefix = lines(&run(&["bursts", "--json", g.to_str().unwrap()], ""));
+    let g = temp_file("p.csv", csv(&rows[..52]));
+    let prefix = json_lines(&run(&["bursts", "--json", g.to_str().unwrap()], ""));
     assert_eq!(&out[..52], &prefix[..]);
     // Sensitivity changes decisions, not scores.
-    let low = lines(&run(&["bursts", "--json", "--sensitivity", "0.01", f.to_str().unwrap()], ""));
+    let low =
+        json_lines(&run(&["bursts", "--json", "--sensitivity", "0.01", f.to_str().unwrap()], ""));
     assert!(low.iter().all(|v| v["burst"] == false));
     assert_eq!(low[50]["score"], out[50]["score"]);
     // Standard input and the table form work too.
-    let o = run(&["bursts", "-"], &csv(&rows));
+    let o = run(&["bursts", "-"], csv(&rows));
     assert!(o.status.success());
     assert!(String::from_utf8_lossy(&o.stdout).contains("START"));
 }

@@ -1,16 +1,10 @@
 //! `streamtrack run --analytics` as a built binary: deliveries carry `reaction`, bursts are
 //! written to the subscribers they concern (issue 15, item 7).
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod support;
+use support::temp_file;
 
-fn temp_file(name: &str, content: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("streamtrack-ana-run-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, content).unwrap();
-    path
-}
+use std::process::{Command, Output};
 
 fn run(args: &[&str]) -> (Output, Vec<serde_json::Value>) {
     let o = Command::new(env!("CARGO_BIN_EXE_streamtrack")).args(args).output().unwrap();

@@ -3,16 +3,10 @@
 //! last line of `--json` output is its row (the long-message table, which uses generated
 //! shapes, is left out unless `--long-bytes` asks for it).
 
-use std::path::PathBuf;
-use std::process::Command;
+mod support;
+use support::temp_file;
 
-fn temp_file(name: &str, content: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("streamtrack-bench-match-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a temp folder");
-    let path = dir.join(name);
-    std::fs::write(&path, content).expect("a temp file");
-    path
-}
+use std::process::Command;
 
 fn bench(extra: &[&str]) -> Vec<serde_json::Value> {
     let rules = temp_file(

@@ -1,45 +1,14 @@
 //! The `streamtrack match` command, run as a built binary (a stable contract).
 
+mod support;
+use support::{bin, json_lines, run, temp_file};
+
 // The documented examples are shared with the core crate's `tests/documented_examples.rs`.
 #[path = "../../../tests/common/mod.rs"]
 mod common;
 
 use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_streamtrack"))
-}
-
-fn temp_file(name: &str, content: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("streamtrack-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, content).unwrap();
-    path
-}
-
-fn run(args: &[&str], stdin: &str) -> Output {
-    let mut child = bin()
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary runs");
-    // The command may exit before reading its input (an invalid rule): ignore a broken pipe.
-    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
-    child.wait_with_output().unwrap()
-}
-
-fn stdout_lines(o: &Output) -> Vec<serde_json::Value> {
-    String::from_utf8(o.stdout.clone())
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("output line is JSON"))
-        .collect()
-}
+use std::process::Stdio;
 
 #[test]
 fn every_documented_example_through_the_match_command() {
@@ -65,7 +34,7 @@ fn every_documented_example_through_the_match_command() {
             &input,
         );
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let lines = stdout_lines(&out);
+        let lines = json_lines(&out);
         assert_eq!(lines.len(), examples.len(), "--all prints every message");
         for (ex, line) in examples.iter().zip(&lines) {
             let rid = format!("r{}", ids.iter().position(|k| *k == (ex.dialect, ex.rule)).unwrap());
@@ -112,7 +81,7 @@ fn track_shortcut_and_input_file_and_dash() {
         let stdin = std::fs::read_to_string(&input).unwrap();
         let out = run(&args, &stdin);
         assert!(out.status.success());
-        let lines = stdout_lines(&out);
+        let lines = json_lines(&out);
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0]["id"], 1);
         assert_eq!(lines[0]["matching_rules"], serde_json::json!([{"id": "track"}]));
@@ -127,10 +96,10 @@ fn dialect_flag_sets_the_default_dialect() {
         "{\"id\":1,\"text\":\"I like C++\"}\n{\"id\":2,\"text\":\"c\"}\n",
     );
     assert!(out.status.success());
-    assert_eq!(stdout_lines(&out).len(), 1);
+    assert_eq!(json_lines(&out).len(), 1);
     // In the rule dialect `c++` is the keyword `c`.
     let out = run(&["match", "--rules", rules.to_str().unwrap()], "{\"id\":2,\"text\":\"c\"}\n");
-    assert_eq!(stdout_lines(&out).len(), 1);
+    assert_eq!(json_lines(&out).len(), 1);
 }
 
 #[test]
@@ -155,7 +124,7 @@ fn malformed_input_lines_are_reported_and_skipped() {
     let input = "{\"id\":1,\"text\":\"apple\"}\n{not json\n{\"id\":3}\n\n {\"id\":4,\"text\":\"apple\"\n{\"id\":5,\"text\":\"apple\"}\n";
     let out = run(&["match", "--track", "apple"], input);
     assert!(out.status.success());
-    let ids: Vec<i64> = stdout_lines(&out).iter().map(|l| l["id"].as_i64().unwrap()).collect();
+    let ids: Vec<i64> = json_lines(&out).iter().map(|l| l["id"].as_i64().unwrap()).collect();
     assert_eq!(ids, [1, 5]);
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("<stdin>:2:2: invalid JSON: key must be a string"), "{err}");
@@ -181,7 +150,7 @@ fn invalid_utf8_input_is_skipped_not_fatal() {
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
-    assert_eq!(stdout_lines(&out).len(), 1);
+    assert_eq!(json_lines(&out).len(), 1);
     // The bad byte is the 17th of the line.
     assert!(String::from_utf8_lossy(&out.stderr).contains("<stdin>:1:17: invalid UTF-8"));
 }
