@@ -9,7 +9,7 @@ use crate::matcher::hash::WordHasher;
 use crate::matcher::prepare::Prepared;
 use crate::matcher::proximity::ProximityIndex;
 use crate::matcher::terms::{phrase_in, term_holds};
-use crate::message::Message;
+use crate::message::{Message, NormalizedMessage};
 use crate::rule::Term;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use std::collections::HashMap;
@@ -22,6 +22,17 @@ pub(super) struct ProximityScratch {
     pub(super) evals: usize,
     pub(super) ready: bool,
     pub(super) index: ProximityIndex,
+}
+
+impl ProximityScratch {
+    /// The message's position index, built on its first use for this message.
+    fn index_of(&mut self, norm: &NormalizedMessage, hasher: &WordHasher) -> &mut ProximityIndex {
+        if !self.ready {
+            self.index.build(norm, hasher);
+            self.ready = true;
+        }
+        &mut self.index
+    }
 }
 
 /// Proximity, multi-word keyword and `url:` terms a message evaluates one by one (a
@@ -194,12 +205,8 @@ impl Segment {
                             if cx.proximity.evals >= PROXIMITY_INDEX_AFTER =>
                         {
                             let norm = cx.prepared.get(cx.msg);
-                            let p = &mut *cx.proximity;
-                            if !p.ready {
-                                p.index.build(norm, cx.hasher);
-                                p.ready = true;
-                            }
-                            p.index
+                            cx.proximity
+                                .index_of(norm, cx.hasher)
                                 .within(norm, words, usize::from(*distance), cx.hasher)
                                 .unwrap_or_else(|| term_holds(term, norm))
                         }
@@ -207,13 +214,10 @@ impl Segment {
                             if cx.proximity.evals >= PROXIMITY_INDEX_AFTER =>
                         {
                             let norm = cx.prepared.get(cx.msg);
-                            let p = &mut *cx.proximity;
-                            if !p.ready {
-                                p.index.build(norm, cx.hasher);
-                                p.ready = true;
-                            }
                             let urls_only = matches!(**term, Term::Url(_));
-                            p.index.sequence(norm, words, urls_only, cx.hasher)
+                            cx.proximity
+                                .index_of(norm, cx.hasher)
+                                .sequence(norm, words, urls_only, cx.hasher)
                         }
                         Term::Proximity { .. } | Term::Keyword(_) | Term::Url(_) => {
                             cx.proximity.evals += 1;
