@@ -158,7 +158,7 @@ fn watch_shows_rows_opens_a_rule_and_restores_the_terminal() {
     }
     let (_, rules, input, launch) = files("keys");
     let cmd = format!(
-        "'{BIN}' watch --rules '{}' --input '{}'; echo WATCH-EXIT=$?; stty -a; sleep 60",
+        "'{BIN}' watch --rules '{}' --input '{}'; echo WATCH-EXIT=$?; stty -a; echo STTY-DONE; sleep 60",
         rules.display(),
         input.display()
     );
@@ -203,7 +203,8 @@ fn watch_shows_rows_opens_a_rule_and_restores_the_terminal() {
 
     // q: the terminal is restored (main screen, cooked mode) and the summary printed.
     t.keys(&["q"]);
-    let s = t.wait("the exit", |s| s.contains("WATCH-EXIT="));
+    // `stty -a` runs after the exit line: wait for its end, not for the exit line alone.
+    let s = t.wait("the exit and stty", |s| s.contains("STTY-DONE"));
     assert!(s.contains("WATCH-EXIT=0"), "{s}");
     assert!(s.contains(&format!("streamtrack watch: {} messages read", 201 + 40)), "{s}");
     assert!(!s.contains("sort: name"), "the view's screen is gone:\n{s}");
@@ -221,7 +222,7 @@ fn watch_restores_the_terminal_on_sigterm() {
     let pidfile = dir.join("pid");
     // The inner shell writes its pid, then becomes the watch process.
     let cmd = format!(
-        "sh -c 'echo $$ > {}; exec {BIN} watch --rules {} --input {}'; echo WATCH-EXIT=$?; stty -a; sleep 60",
+        "sh -c 'echo $$ > {}; exec {BIN} watch --rules {} --input {}'; echo WATCH-EXIT=$?; stty -a; echo STTY-DONE; sleep 60",
         pidfile.display(),
         rules.display(),
         input.display()
@@ -231,7 +232,8 @@ fn watch_restores_the_terminal_on_sigterm() {
     let pid = std::fs::read_to_string(&pidfile).unwrap().trim().to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(killed.success());
-    let s = t.wait("the exit", |s| s.contains("WATCH-EXIT="));
+    // `stty -a` runs after the exit line: wait for its end, not for the exit line alone.
+    let s = t.wait("the exit and stty", |s| s.contains("STTY-DONE"));
     assert!(s.contains("WATCH-EXIT=143"), "128 + SIGTERM, as a shell reports it:\n{s}");
     assert_eq!(t.format("#{alternate_on}"), "0");
     assert!(s.contains(" icanon") && s.contains(" echo"), "raw mode left:\n{s}");
