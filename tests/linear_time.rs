@@ -16,8 +16,10 @@ use streamtrack::{Message, Rule};
 
 /// The large message may take at most this many times as long per byte as the small one.
 /// Linear is 1 to 2 (the larger message misses the caches more); n log n would be ~1.4;
-/// quadratic is ~16.
-const MAX_RATIO: f64 = 6.0;
+/// quadratic is ~16. Unoptimised builds (the CI's `cargo test`) measured 5.0-6.6x for the
+/// phrase case at this factor on a loaded machine (1.1x optimised; 1.7x at a factor of 4 and
+/// 2.9x at 64 unoptimised: no growth with size), so they get more room, still below quadratic.
+const MAX_RATIO: f64 = if cfg!(debug_assertions) { 10.0 } else { 6.0 };
 /// The large message is this many times the small one.
 const FACTOR: usize = 16;
 /// Rounds always timed (the minimum of each message's runs is kept).
