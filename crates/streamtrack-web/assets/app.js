@@ -371,10 +371,7 @@
     });
     es.addEventListener("burst", (e) => {
       const d = JSON.parse(e.data);
-      if (d.kind === "start") {
-        const li = el("li", "", hms(d.t) + "  " + d.rule + "  burst (" + d.resolution + "), score " + d.score);
-        $("burst-list").prepend(li);
-      }
+      if (d.kind === "start") $("burst-list").prepend(burstItem(d));
       const k = keyOfRule(d.rule);
       if (k) state.dirty.add(k);
       scheduleRefresh(50);
@@ -391,7 +388,16 @@
     es.onerror = () => { st.dataset.state = "reconnecting"; st.textContent = "reconnecting…"; };
   }
 
+  // The bursts that started before this page was opened (or while it missed updates).
+  const burstItem = (d) => el("li", "", hms(d.t) + "  " + d.rule + "  burst (" + d.resolution + "), score " + d.score);
+  async function loadBursts() {
+    const r = await api("/api/bursts");
+    if (r.status !== 200) return;
+    $("burst-list").replaceChildren(...r.body.bursts.map(burstItem));
+  }
+
   async function refreshAll() {
+    loadBursts();
     await loadRules();
     for (const id of state.cards.keys()) { state.dirty.add(id); refreshMinutes(id); }
     scheduleRefresh(0);
@@ -428,5 +434,6 @@
   setInterval(loadRules, 5000);
   loadRules().then(() => { for (const id of state.cards.keys()) refreshMinutes(id); });
   figures();
+  loadBursts();
   connect();
 })();

@@ -180,17 +180,18 @@ async function testMode(bin, outDir) {
   }
 }
 
-// `serve --input FILE` on an archive from 2023 (30 s, one "love" a second, 20 more in its
+// `serve --input FILE` on an archive from 2023 (40 s, one "love" a second, 20 more in its
 // 25th second): once it is read, the page stays on the archive's own time and says the input
-// ended; the minute chart shows it too.
+// ended; the minute chart shows it too, and the burst is listed though it started before the
+// page was opened.
 async function replayPhase(bin, browser, tmp, rules, outDir) {
   const t0 = 1700000000000;
   const lines = [];
-  for (let s = 0; s < 30; s++) {
+  for (let s = 0; s < 40; s++) {
     const k = s === 25 ? 21 : 1;
     for (let j = 0; j < k; j++) lines.push(JSON.stringify({ id: "a" + lines.length, text: "love the launch " + s, timestamp: t0 + s * 1000 + 100 + j * 10 }));
   }
-  const last = t0 + 29 * 1000 + 100;
+  const last = t0 + 39 * 1000 + 100;
   const archive = path.join(tmp, "archive.jsonl");
   fs.writeFileSync(archive, lines.join("\n") + "\n");
   const serve = spawn(bin, ["serve", "--rules", rules, "--input", archive, "--bind", "127.0.0.1:0"],
@@ -213,11 +214,13 @@ async function replayPhase(bin, browser, tmp, rules, outDir) {
     check(clock === String(last), "after the replay the clock stays on its last event time", [clock, last]);
     check(/input ended/.test(await page.textContent("#figures")), "the page says the input ended");
     const card = '#charts .card[data-rule="love"] ';
-    await page.waitForFunction((c) => parseInt(document.querySelector(c + "canvas.volume").dataset.points || "0", 10) === 30, card, { timeout: 3000 });
+    await page.waitForFunction((c) => parseInt(document.querySelector(c + "canvas.volume").dataset.points || "0", 10) === 40, card, { timeout: 3000 });
     check(true, "the replayed seconds are all in view");
     await page.waitForFunction((c) => parseInt(document.querySelector(c + "canvas.minutes").dataset.points || "0", 10) > 0, card, { timeout: 3000 })
       .catch(() => { throw new Error("FAILED: the minute chart shows the replay (no point)"); });
     check(true, "the minute chart shows the replay");
+    const bursts = await page.locator("#burst-list li").allTextContents();
+    check(bursts.some((b) => /love {2}burst \(1s\)/.test(b)), "the burst of the replay is listed", bursts);
     await page.screenshot({ path: path.join(outDir, "live-view-replay.png"), fullPage: true });
     await page.close();
   } finally {

@@ -23,6 +23,9 @@ use streamtrack::{Dialect, Message, Rule};
 /// Declared bursts kept per rule and resolution (for marking the buckets of the series).
 const BURSTS_KEPT: usize = 64;
 
+/// Declared bursts per (rule, resolution): (first bucket, first bucket after it).
+type Declared = HashMap<(RuleId, usize), VecDeque<(i64, Option<i64>)>>;
+
 /// The subscriber owning the rules added through the view.
 pub const VIEW_SUBSCRIBER: &str = "view";
 
@@ -156,7 +159,10 @@ struct Inner {
     pending: Mutex<Pending>,
     /// The bursts the detector declared, per rule and resolution: (first bucket, end) with
     /// `end` the first bucket after it (`None` while it lasts); the last [`BURSTS_KEPT`].
-    declared: Mutex<HashMap<(RuleId, usize), VecDeque<(i64, Option<i64>)>>>,
+    declared: Mutex<Declared>,
+    /// The last [`BURSTS_KEPT`] burst starts, as `GET /api/bursts` lists them (a page
+    /// opened after a burst still lists it).
+    burst_log: Mutex<VecDeque<Value>>,
     recent: Mutex<RecentMessages>,
     /// The stream's clock: where the window's right edge is.
     clock: EventClock,
@@ -281,6 +287,7 @@ impl View {
             hub: Hub::new(cfg.hub_capacity),
             pending: Mutex::new(Pending::default()),
             declared: Mutex::new(HashMap::new()),
+            burst_log: Mutex::new(VecDeque::new()),
             recent: Mutex::new(RecentMessages::new(cfg.recent_messages.max(1), None)),
             clock: EventClock::new(),
             input: AtomicU64::new(0),
@@ -452,6 +459,13 @@ impl View {
                 "t": event.event.bucket_start_ms,
                 "score": round3(event.event.score),
             });
+            if start {
+                let mut log = self.inner.burst_log.lock().unwrap_or_else(PoisonError::into_inner);
+                if log.len() >= BURSTS_KEPT {
+                    log.pop_front();
+                }
+                log.push_back(data.clone());
+            }
             self.inner.hub.publish("burst", data.to_string());
         }
     }
@@ -841,6 +855,13 @@ impl View {
             })
             .collect();
         Reply::ok(json!({ kind: name, "messages": out }))
+    }
+
+    /// `GET /api/bursts`: the last burst starts (at most 64), newest first, as the `burst`
+    /// events carried them.
+    pub fn bursts(&self, _q: &HashMap<String, String>) -> Reply {
+        let log = self.inner.burst_log.lock().unwrap_or_else(PoisonError::into_inner);
+        Reply::ok(json!({ "bursts": log.iter().rev().cloned().collect::<Vec<Value>>() }))
     }
 
     /// `GET /api/status`: counters and the clock.

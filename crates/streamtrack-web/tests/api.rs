@@ -430,6 +430,13 @@ fn after_a_replay_the_window_stays_on_its_event_time_and_the_rate_counts_the_ope
         "{burst}"
     );
     assert_eq!(count_at(&s, last - 9_000).unwrap()["burst"], false, "the burst ended");
+    // Listed for a page opened afterwards.
+    let b = json(&http(a, "GET", "/api/bursts", &[], "").1);
+    assert_eq!(b["bursts"].as_array().map(Vec::len), Some(1), "{b}");
+    assert_eq!(
+        (&b["bursts"][0]["rule"], &b["bursts"][0]["t"]),
+        (&"love".into(), &(last - 10_000).into())
+    );
     engine.join();
     server.stop();
     let _ = std::fs::remove_file(path);
