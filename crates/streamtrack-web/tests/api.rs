@@ -387,7 +387,7 @@ fn after_a_replay_the_window_stays_on_its_event_time_and_the_rate_counts_the_ope
     .unwrap();
     assert_eq!(feed.join().unwrap().messages, 129);
     let count_at = |series: &serde_json::Value, t: i64| {
-        series["buckets"].as_array().unwrap().iter().find(|b| b["t"] == t).map(|b| b.clone())
+        series["buckets"].as_array().unwrap().iter().find(|b| b["t"] == t).cloned()
     };
     // The analytics stage records a little after the reader: wait for the last second.
     let t = Instant::now();
