@@ -266,6 +266,9 @@ pub fn run(args: DemoArgs) -> ExitCode {
         }
     }
     drop(tx);
+    // The story is over: the page stays on its last seconds (its clock stops following the
+    // wall clock).
+    view.input_ended();
     let finished = engine.join();
     if args.linger > 0 {
         say!("story over; the page stays up {} s more.", args.linger);

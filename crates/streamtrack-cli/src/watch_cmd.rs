@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use streamtrack::analytics::{Analytics, AnalyticsConfig, BurstEvent, SeriesKey};
@@ -27,6 +27,7 @@ use streamtrack::engine::{
 use streamtrack::explain::{explain, ExplainNode, NodeKind};
 use streamtrack::registry::{Registry, RegistryError};
 use streamtrack::{Message, Rule};
+use streamtrack_web::live::{live_rate, rate_range, EventClock};
 use view::{App, Detail, DetailMessage, Header, Key, Mode, RowData, Sort};
 
 /// How often the screen is redrawn without a key (the figures' own pace is 1 s buckets).
@@ -60,35 +61,6 @@ struct Row {
     rules: Vec<(SeriesKey, Rule)>,
 }
 
-/// The view's clock: the latest event time read, moving on with the wall clock while the
-/// input is quiet (as the analytics stage's clock does).
-#[derive(Default)]
-struct ViewClock {
-    last_event: AtomicI64,
-    last_wall: AtomicI64,
-}
-
-fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-impl ViewClock {
-    fn saw(&self, event_ms: i64) {
-        self.last_event.fetch_max(event_ms, Ordering::Relaxed);
-        self.last_wall.store(wall_ms(), Ordering::Relaxed);
-    }
-    fn now(&self) -> i64 {
-        let e = self.last_event.load(Ordering::Relaxed);
-        let w = wall_ms();
-        if e == 0 {
-            return w;
-        }
-        e.saturating_add((w - self.last_wall.load(Ordering::Relaxed)).max(0))
-    }
-}
-
 /// The input, paced by the messages' timestamps when `--replay-speed` is given.
 struct Paced<S> {
     inner: S,
@@ -97,7 +69,7 @@ struct Paced<S> {
     ended: bool,
     /// First timestamp and when it was handed over.
     base: Option<(i64, Instant)>,
-    clock: Arc<ViewClock>,
+    clock: Arc<EventClock>,
 }
 
 impl<S: Source> Source for Paced<S> {
@@ -135,10 +107,12 @@ impl<S: Source> Source for Paced<S> {
                 }
             }
             let Some(m) = self.pending.pop_front() else { break };
-            self.clock.saw(m.timestamp.unwrap_or_else(wall_ms));
+            self.clock.saw(m.timestamp);
             out.push(m);
         }
         Ok(if self.ended && self.pending.is_empty() {
+            // What was read stays in view: the window no longer follows the wall clock.
+            self.clock.end();
             SourceStatus::Ended
         } else {
             SourceStatus::Open
@@ -193,7 +167,7 @@ pub fn run(args: WatchArgs) -> ExitCode {
     };
     let source = JsonLinesSource::new(input.reader);
     let read = source.messages_read();
-    let clock = Arc::new(ViewClock::default());
+    let clock = Arc::new(EventClock::new());
     let paced = Paced {
         inner: source,
         speed: args.replay_speed,
@@ -314,7 +288,7 @@ struct Watch {
     what: &'static str,
     analytics: Arc<Mutex<Analytics>>,
     marks: Arc<Mutex<HashMap<SeriesKey, Vec<i64>>>>,
-    clock: Arc<ViewClock>,
+    clock: Arc<EventClock>,
     read: Arc<AtomicU64>,
     bad: Arc<AtomicU64>,
 }
@@ -411,13 +385,18 @@ impl Watch {
         let marks = self.marks.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let a = self.analytics.lock().unwrap_or_else(PoisonError::into_inner);
         header.matched = a.stats().messages;
-        let rates: HashMap<SeriesKey, f64> =
-            a.top_by_rate(0, usize::MAX, Some("rule")).into_iter().collect();
+        // The rate at the view's clock: the current second counted for the part elapsed, and
+        // the two before it (res 0 is the 1 s series).
+        let (rate_from, rate_to) = rate_range(now);
+        let rate_of = |k: &SeriesKey| {
+            a.series(k, 0, rate_from, rate_to)
+                .map_or(0.0, |ps| live_rate(ps.iter().map(|p| (p.start_ms, p.count)), now))
+        };
         let scores: HashMap<SeriesKey, f64> =
             a.top_by_burst(0, usize::MAX, Some("rule")).into_iter().collect();
         let metric = |r: &Row| -> f64 {
             match app.sort {
-                Sort::Rate => r.rules.iter().filter_map(|(k, _)| rates.get(k)).sum(),
+                Sort::Rate => r.rules.iter().map(|(k, _)| rate_of(k)).sum(),
                 Sort::Burst => {
                     r.rules.iter().filter_map(|(k, _)| scores.get(k)).fold(0.0, |x, &y| x.max(y))
                 }
@@ -451,7 +430,7 @@ impl Watch {
                 };
                 let mut latest: Option<(i64, &str)> = None;
                 for (key, _) in &row.rules {
-                    d.rate += rates.get(key).copied().unwrap_or(0.0);
+                    d.rate += rate_of(key);
                     if a.in_burst(key, 0) {
                         let s = scores.get(key).copied().unwrap_or(0.0);
                         d.burst = Some(d.burst.map_or(s, |b: f64| b.max(s)));

@@ -254,3 +254,55 @@ fn watch_refuses_an_output_that_is_not_a_terminal() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("standard output is not one"), "{err}");
 }
+
+/// 20 s of "rocket" and "launch" once a second, then 41 more "launch" in the last second
+/// (the last message 500 ms into it): read at once, the input ends in a burst.
+#[test]
+fn the_rate_counts_the_last_seconds_and_the_window_stays_once_the_input_ends() {
+    if !have_tmux() {
+        return;
+    }
+    let dir = temp_dir("rate");
+    let rules = dir.join("rules.jsonl");
+    std::fs::write(&rules, RULES).unwrap();
+    let t0 = 1_700_000_000_000i64;
+    let mut s = String::new();
+    let mut n = 0;
+    let mut push = |t: i64, text: &str| {
+        n += 1;
+        let line = serde_json::json!({"id": n.to_string(), "text": text, "timestamp": t});
+        s.push_str(&format!("{line}\n"));
+    };
+    for sec in 0..20 {
+        let t = t0 + sec * 1000;
+        push(t, "the rocket looks great");
+        push(t + 1, "launch went well");
+        if sec == 19 {
+            for j in 0..40 {
+                push(t + 2 + j, "launch, launch, launch");
+            }
+        }
+    }
+    push(t0 + 19_500, "the launch ends in a burst");
+    let input = dir.join("in.jsonl");
+    std::fs::write(&input, s).unwrap();
+    let cmd = format!(
+        "'{BIN}' watch --rules '{}' --input '{}'; sleep 60",
+        rules.display(),
+        input.display()
+    );
+    let t = Tmux::start("rate", 200, 20, &cmd);
+    t.wait("the whole input", |s| s.contains("input ended"));
+    // The clock stays on the last event time (22:13:39.5), not on the wall clock moved on.
+    std::thread::sleep(Duration::from_millis(1500));
+    let s = t.wait("the last rows", |s| s.contains("launch") && s.contains("rocket"));
+    assert!(s.contains("input ended, 22:13:39 UTC"), "{s}");
+    // Over seconds 17, 18 and 19 up to 19.5: launch (1 + 1 + 42) / 2.5 s, rocket 3 / 2.5 s;
+    // closed buckets only would give 1.0/s for both.
+    let (_, launch) = row(&s, "launch");
+    assert!(launch.contains(" 17.6/s "), "{launch}");
+    let (_, rocket) = row(&s, "rocket");
+    assert!(rocket.contains(" 1.2/s "), "{rocket}");
+    // Sorted by rate: the burst first.
+    assert!(s.find("   launch").unwrap() < s.find("   rocket").unwrap(), "{s}");
+}

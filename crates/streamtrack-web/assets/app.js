@@ -5,7 +5,6 @@
   const $ = (id) => document.getElementById(id);
   const token = new URLSearchParams(location.hash.slice(1)).get("token");
   const headers = token ? { Authorization: "Bearer " + token } : {};
-  const BURST = 0.5; // the detector's default threshold: a bucket at or above it is marked
   const state = {
     rules: [], pinned: new Set(JSON.parse(localStorage.getItem("st-pinned") || "[]")),
     series: new Map(), minutes: new Map(), cards: new Map(), dirty: new Set(),
@@ -203,10 +202,13 @@
     state.series.set(id, r.body);
     draw(id);
     const c = state.cards.get(id);
+    // The rate at the view's clock (the current second counted for the part elapsed).
+    if (c && typeof r.body.rate === "number") c.rate.textContent = r.body.rate.toFixed(1) + "/s";
     if (c && Date.now() - (c.minutesAt || 0) > 2000) { c.minutesAt = Date.now(); refreshMinutes(id); }
   }
   async function refreshMinutes(id) {
-    const r = await api("/api/series?" + sel(id) + "&resolution=1m&from=" + (Date.now() - 3600e3 * 100));
+    // The window ends at the view's clock (a replay's own time, not this browser's).
+    const r = await api("/api/series?" + sel(id) + "&resolution=1m");
     if (r.status !== 200) return;
     const b = r.body.buckets;
     r.body.buckets = b.slice(Math.max(0, b.length - 60));
@@ -236,12 +238,13 @@
     g.fillStyle = "#8b97a3"; g.font = "10px system-ui";
     g.fillText(String(max), 2, top + 8); g.fillText("0", 2, h - bottom);
     g.strokeStyle = "#2a333d"; g.beginPath(); g.moveTo(left, h - bottom + 0.5); g.lineTo(w, h - bottom + 0.5); g.stroke();
-    // One score label per burst (a run of marked buckets), at its highest bucket.
+    // One score label per burst the detector declared (a run of marked buckets), at its
+    // highest-scoring bucket.
     const labelAt = new Set();
     for (let i = 0; i < buckets.length; i++) {
-      if (!(buckets[i].burst_score >= BURST)) continue;
+      if (!buckets[i].burst) continue;
       let best = i;
-      while (i + 1 < buckets.length && buckets[i + 1].burst_score >= BURST) {
+      while (i + 1 < buckets.length && buckets[i + 1].burst) {
         i++;
         if (buckets[i].burst_score > buckets[best].burst_score) best = i;
       }
@@ -254,7 +257,7 @@
       if (!b.count) return;
       points++;
       const bh = (h - top - bottom) * b.count / max;
-      const burst = b.burst_score >= BURST;
+      const burst = !!b.burst;
       g.fillStyle = burst ? "#ffb020" : "#4aa3ff";
       g.fillRect(x + 0.5, h - bottom - bh, Math.max(1, bw - 1), bh);
       lastX = x + bw / 2;
@@ -296,7 +299,7 @@
       bars(c.vol, s.buckets, { tickEvery: 30, fmt: hms, labels: true, bucketMs: 1000 });
       reactions(c.rea, s.buckets);
       const last = s.buckets.slice(-5);
-      c.root.classList.toggle("bursting", last.some((b) => b.burst_score >= BURST));
+      c.root.classList.toggle("bursting", last.some((b) => b.burst));
     }
     const m = state.minutes.get(id);
     if (m) bars(c.min, m.buckets, { tickEvery: 15, fmt: hm, labels: false, bucketMs: 60000 });
@@ -368,10 +371,7 @@
     });
     es.addEventListener("burst", (e) => {
       const d = JSON.parse(e.data);
-      if (d.kind === "start") {
-        const li = el("li", "", hms(d.t) + "  " + d.rule + "  burst (" + d.resolution + "), score " + d.score);
-        $("burst-list").prepend(li);
-      }
+      if (d.kind === "start") $("burst-list").prepend(burstItem(d));
       const k = keyOfRule(d.rule);
       if (k) state.dirty.add(k);
       scheduleRefresh(50);
@@ -388,7 +388,16 @@
     es.onerror = () => { st.dataset.state = "reconnecting"; st.textContent = "reconnecting…"; };
   }
 
+  // The bursts that started before this page was opened (or while it missed updates).
+  const burstItem = (d) => el("li", "", hms(d.t) + "  " + d.rule + "  burst (" + d.resolution + "), score " + d.score);
+  async function loadBursts() {
+    const r = await api("/api/bursts");
+    if (r.status !== 200) return;
+    $("burst-list").replaceChildren(...r.body.bursts.map(burstItem));
+  }
+
   async function refreshAll() {
+    loadBursts();
     await loadRules();
     for (const id of state.cards.keys()) { state.dirty.add(id); refreshMinutes(id); }
     scheduleRefresh(0);
@@ -398,8 +407,14 @@
     const r = await api("/api/status");
     if (r.status !== 200) return;
     const s = r.body;
-    $("figures").textContent = hms(s.clock) + " · " + s.messages_in.toLocaleString() + " messages in · " +
-      s.deliveries.toLocaleString() + " matched · " + s.rules + " rules · " + s.burst_starts + " bursts";
+    const n = (k, one, many) => k.toLocaleString() + " " + (k === 1 ? one : many);
+    // The clock is the stream's: once the input ended (or for a replay) it stays on the
+    // latest event time, and says so.
+    const when = s.input_ended ? " (input ended)" : s.clock_follows === "events" ? " (stream time)" : "";
+    $("figures").textContent = hms(s.clock) + when + " · " + n(s.messages_in, "message", "messages") + " in · " +
+      s.deliveries.toLocaleString() + " matched · " + n(s.rules, "rule", "rules") + " · " + n(s.burst_starts, "burst", "bursts");
+    $("figures").dataset.ended = s.input_ended ? "1" : "";
+    $("figures").dataset.clock = String(s.clock);
   }
 
   $("rule-form").addEventListener("submit", addRule);
@@ -419,5 +434,6 @@
   setInterval(loadRules, 5000);
   loadRules().then(() => { for (const id of state.cards.keys()) refreshMinutes(id); });
   figures();
+  loadBursts();
   connect();
 })();

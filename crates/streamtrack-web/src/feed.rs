@@ -54,7 +54,7 @@ impl Pacer {
 }
 
 /// Starts a thread reading `input` into `tx` (each message first noted by the view, for dry
-/// runs); bad lines are reported on standard error (the first 10) and counted.
+/// runs and its clock; the view is told when the input ends); bad lines are reported on standard error (the first 10) and counted.
 pub fn spawn_feed(
     input: Input,
     replay_speed: Option<f64>,
@@ -110,6 +110,8 @@ pub fn spawn_feed(
         if report.bad_lines > 10 {
             eprintln!("{name}: {} bad lines skipped in all", report.bad_lines);
         }
+        // What was read stays in view (the window no longer follows the wall clock).
+        view.input_ended();
         report
     })
 }

@@ -172,6 +172,7 @@ fn router(app: Shared) -> Router {
         .route("/api/rules/{id}", delete(remove_rule))
         .route("/api/series", get(series))
         .route("/api/messages", get(messages))
+        .route("/api/bursts", get(bursts))
         .fallback(|| async { reply(Reply::error(404, "no such path")) })
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(app)
@@ -307,6 +308,10 @@ async fn series(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response
 
 async fn messages(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response {
     read_view(app, headers, q, View::messages).await
+}
+
+async fn bursts(State(app): State<Shared>, headers: HeaderMap, q: Q) -> Response {
+    read_view(app, headers, q, View::bursts).await
 }
 
 /// The view's answers take locks shared with the engine: off the async workers.

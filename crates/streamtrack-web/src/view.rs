@@ -3,9 +3,10 @@
 //! events, and the answers of every JSON endpoint.
 
 use crate::hub::Hub;
+use crate::live::{live_rate, rate_range, EventClock};
 use serde_json::{json, Map, Value};
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 use streamtrack::analytics::{Analytics, AnalyticsConfig, Resolution, SeriesKey};
@@ -18,6 +19,12 @@ use streamtrack::matcher::{Matcher, Scratch};
 use streamtrack::registry::{Registry, RuleId};
 use streamtrack::rule::Parser;
 use streamtrack::{Dialect, Message, Rule};
+
+/// Declared bursts kept per rule and resolution (for marking the buckets of the series).
+const BURSTS_KEPT: usize = 64;
+
+/// Declared bursts per (rule, resolution): (first bucket, first bucket after it).
+type Declared = HashMap<(RuleId, usize), VecDeque<(i64, Option<i64>)>>;
 
 /// The subscriber owning the rules added through the view.
 pub const VIEW_SUBSCRIBER: &str = "view";
@@ -150,10 +157,17 @@ struct Inner {
     resolutions: Vec<Resolution>,
     hub: Hub,
     pending: Mutex<Pending>,
+    /// The bursts the detector declared, per rule and resolution: (first bucket, end) with
+    /// `end` the first bucket after it (`None` while it lasts); the last [`BURSTS_KEPT`].
+    declared: Mutex<Declared>,
+    /// The last [`BURSTS_KEPT`] burst starts, as `GET /api/bursts` lists them (a page
+    /// opened after a burst still lists it).
+    burst_log: Mutex<VecDeque<Value>>,
     recent: Mutex<RecentMessages>,
-    /// Latest event time seen (ms), and the wall time (ms) when it was seen.
-    clock: AtomicI64,
-    clock_wall: AtomicI64,
+    /// The stream's clock: where the window's right edge is.
+    clock: EventClock,
+    /// The index of the 1 s resolution (the rate's), if kept.
+    second: Option<usize>,
     input: AtomicU64,
     matched: AtomicU64,
     bursts: AtomicU64,
@@ -233,9 +247,7 @@ impl NewViewRule {
 
 /// Milliseconds since the epoch.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    crate::live::wall_ms()
 }
 
 /// Code-point offsets of byte ranges of `text` (for pages and scripts, which do not count
@@ -266,15 +278,18 @@ impl View {
         if resolutions.is_empty() {
             resolutions = Resolution::defaults();
         }
+        let second = resolutions.iter().position(|r| r.bucket_ms == 1000);
         let inner = Inner {
+            second,
             table: RwLock::new(Table::default()),
             analytics: Mutex::new(None),
             resolutions,
             hub: Hub::new(cfg.hub_capacity),
             pending: Mutex::new(Pending::default()),
+            declared: Mutex::new(HashMap::new()),
+            burst_log: Mutex::new(VecDeque::new()),
             recent: Mutex::new(RecentMessages::new(cfg.recent_messages.max(1), None)),
-            clock: AtomicI64::new(i64::MIN),
-            clock_wall: AtomicI64::new(now_ms()),
+            clock: EventClock::new(),
             input: AtomicU64::new(0),
             matched: AtomicU64::new(0),
             bursts: AtomicU64::new(0),
@@ -375,7 +390,7 @@ impl View {
     fn note_match(&self, m: &Arc<Message>, rules: impl Iterator<Item = RuleId>) {
         self.inner.matched.fetch_add(1, Ordering::Relaxed);
         if m.timestamp.is_some() {
-            self.advance_clock(m.timestamp);
+            self.inner.clock.saw(m.timestamp);
         }
         let mut p = self.inner.pending.lock().unwrap_or_else(PoisonError::into_inner);
         for id in rules {
@@ -384,33 +399,32 @@ impl View {
         }
     }
 
-    /// Moves the clock to event time `t` (arrival time when `None`).
-    fn advance_clock(&self, t: Option<i64>) {
-        let t = match t {
-            Some(t) => t,
-            None => now_ms(),
-        };
-        if self.inner.clock.fetch_max(t, Ordering::Relaxed) < t {
-            self.inner.clock_wall.store(now_ms(), Ordering::Relaxed);
-        }
+    /// The view's clock, ms since the epoch: the latest event time seen; while nothing
+    /// comes it moves on with the wall clock only for a live stream whose input is open
+    /// (see [`EventClock`]), so that a replay, once over, stays in view.
+    pub fn clock_ms(&self) -> i64 {
+        self.inner.clock.now()
     }
 
-    /// The view's clock: the latest event time seen, moving on with the wall clock while
-    /// nothing comes (so that the 1 s series scrolls), ms since the epoch.
-    pub fn clock_ms(&self) -> i64 {
-        let c = self.inner.clock.load(Ordering::Relaxed);
-        let wall = now_ms();
-        if c == i64::MIN {
-            return wall;
-        }
-        c.saturating_add((wall - self.inner.clock_wall.load(Ordering::Relaxed)).max(0))
+    /// Notes that the input ended: the window stays on the latest event time from now on.
+    pub fn input_ended(&self) {
+        self.inner.clock.end();
+    }
+
+    /// Matches per second of a series at `now` ([`live_rate`]: the current second counted
+    /// for the part elapsed, and the two before it).
+    fn rate_of(&self, a: &Analytics, key: &SeriesKey, now: i64) -> f64 {
+        let Some(res) = self.inner.second else { return 0.0 };
+        let (from, to) = rate_range(now);
+        a.series(key, res, from, to)
+            .map_or(0.0, |ps| live_rate(ps.iter().map(|p| (p.start_ms, p.count)), now))
     }
 
     /// Records one input message (for dry runs and the counters); call before handing it to
     /// the engine.
     pub fn note_input(&self, m: &Arc<Message>) {
         self.inner.input.fetch_add(1, Ordering::Relaxed);
-        self.advance_clock(m.timestamp);
+        self.inner.clock.saw(m.timestamp);
         self.inner.recent.lock().unwrap_or_else(PoisonError::into_inner).push(m.clone());
     }
 
@@ -418,9 +432,24 @@ impl View {
         if let EngineEvent::Burst { event, .. } = e {
             let SeriesKey::Rule(id) = &event.key else { return };
             let Ok(n) = id.parse::<u64>() else { return };
-            let Some(name) = self.table().names.get(&RuleId::from_u64(n)).cloned() else { return };
-            if event.event.kind == streamtrack::analytics::BurstEvent::Start {
+            let rule = RuleId::from_u64(n);
+            let Some(name) = self.table().names.get(&rule).cloned() else { return };
+            let start = event.event.kind == streamtrack::analytics::BurstEvent::Start;
+            if start {
                 self.inner.bursts.fetch_add(1, Ordering::Relaxed);
+            }
+            {
+                let mut d = self.inner.declared.lock().unwrap_or_else(PoisonError::into_inner);
+                let list = d.entry((rule, event.event.resolution)).or_default();
+                let t = event.event.bucket_start_ms;
+                if start {
+                    if list.len() >= BURSTS_KEPT {
+                        list.pop_front();
+                    }
+                    list.push_back((t, None));
+                } else if let Some(last) = list.back_mut() {
+                    last.1.get_or_insert(t);
+                }
             }
             let res = self.inner.resolutions.get(event.event.resolution);
             let data = json!({
@@ -430,6 +459,13 @@ impl View {
                 "t": event.event.bucket_start_ms,
                 "score": round3(event.event.score),
             });
+            if start {
+                let mut log = self.inner.burst_log.lock().unwrap_or_else(PoisonError::into_inner);
+                if log.len() >= BURSTS_KEPT {
+                    log.pop_front();
+                }
+                log.push_back(data.clone());
+            }
             self.inner.hub.publish("burst", data.to_string());
         }
     }
@@ -576,12 +612,17 @@ impl View {
         t.by_name.remove(name);
         t.names.remove(&vr.id);
         drop(t);
+        self.inner
+            .declared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|k, _| k.0 != vr.id);
         self.inner.hub.publish("rules", json!({ "removed": name }).to_string());
         Reply { status: 204, body: Value::Null }
     }
 
     /// `GET /api/rules[?sort=rate|burst|id][&limit=N]`: the rules with their current rate
-    /// (messages/s over the last closed 1 s buckets) and burst score.
+    /// (matches/s at the view's clock, [`live_rate`]) and burst score.
     pub fn rules(&self, q: &HashMap<String, String>) -> Reply {
         let sort = q.get("sort").map_or("id", String::as_str);
         if !matches!(sort, "id" | "rate" | "burst") {
@@ -591,23 +632,26 @@ impl View {
             Ok(l) => l.unwrap_or(usize::MAX),
             Err(r) => return r,
         };
-        let (mut rates, mut bursts) = (HashMap::new(), HashMap::new());
-        if let Some(a) = self.analytics() {
-            let a = a.lock().unwrap_or_else(PoisonError::into_inner);
-            rates = a.top_by_rate(0, usize::MAX, Some("rule")).into_iter().collect();
-            bursts = a.top_by_burst(0, usize::MAX, Some("rule")).into_iter().collect();
-        }
+        let now = self.clock_ms();
+        let analytics = self.analytics();
+        let a = analytics.as_ref().map(|a| a.lock().unwrap_or_else(PoisonError::into_inner));
+        let bursts: HashMap<SeriesKey, f64> = a
+            .as_ref()
+            .map(|a| a.top_by_burst(0, usize::MAX, Some("rule")).into_iter().collect())
+            .unwrap_or_default();
         let t = self.table();
         let mut v: Vec<(f64, f64, Value)> = t
             .by_name
             .iter()
             .map(|(name, vr)| {
                 let key = SeriesKey::rule(&vr.id.as_u64().to_string());
-                let rate = rates.get(&key).copied().unwrap_or(0.0);
+                let rate = a.as_ref().map_or(0.0, |a| self.rate_of(a, &key, now));
                 let burst = bursts.get(&key).copied().unwrap_or(0.0);
                 (rate, burst, rule_json(name, vr, Some((rate, burst))))
             })
             .collect();
+        drop(t);
+        drop(a);
         match sort {
             "rate" => v.sort_by(|a, b| b.0.total_cmp(&a.0)),
             "burst" => v.sort_by(|a, b| b.1.total_cmp(&a.1)),
@@ -662,8 +706,9 @@ impl View {
 
     /// `GET /api/series?rule=ID|tag=T[&resolution=1s|1m|1h][&from=&to=]`: the buckets (zeros
     /// included) of a rule, or summed over the rules of a tag (mean compound weighted by
-    /// count, the highest burst score); `to` defaults to the view's clock, `from` to 119
-    /// buckets before.
+    /// count, the highest burst score), each marked `burst` when inside a burst the detector
+    /// declared; `to` defaults to the view's clock, `from` to 119 buckets before; `rate` is
+    /// the matches per second at `to` ([`live_rate`]).
     pub fn series(&self, q: &HashMap<String, String>) -> Reply {
         let (kind, name, rules) = match self.targets(q) {
             Ok(v) => v,
@@ -682,10 +727,12 @@ impl View {
         }
         let from = from - from.rem_euclid(r.bucket_ms);
         let mut sum: BTreeMap<i64, Sum> = BTreeMap::new();
+        let mut rate = 0.0;
         if let Some(a) = self.analytics() {
             let a = a.lock().unwrap_or_else(PoisonError::into_inner);
             for vr in &rules {
                 let key = SeriesKey::rule(&vr.id.as_u64().to_string());
+                rate += self.rate_of(&a, &key, to);
                 for p in a.series(&key, res, from, to).unwrap_or_default() {
                     let e = sum.entry(p.start_ms).or_insert((0, 0, 0, 0, 0.0, 0.0, true));
                     e.0 += u64::from(p.count);
@@ -698,10 +745,22 @@ impl View {
                 }
             }
         }
+        // Buckets inside a burst the detector declared (a high score during its warm-up is
+        // not one).
+        let declared: Vec<(i64, i64)> = {
+            let d = self.inner.declared.lock().unwrap_or_else(PoisonError::into_inner);
+            rules
+                .iter()
+                .filter_map(|vr| d.get(&(vr.id, res)))
+                .flatten()
+                .map(|&(s, e)| (s, e.unwrap_or(i64::MAX)))
+                .collect()
+        };
         let buckets: Vec<Value> = sum
             .into_iter()
             .map(|(t, (count, pos, neu, neg, csum, score, closed))| {
                 json!({
+                    "burst": declared.iter().any(|&(s, e)| s <= t && t < e),
                     "t": t,
                     "count": count,
                     "positive": pos,
@@ -717,6 +776,7 @@ impl View {
             kind: name,
             "resolution": res_name(r.bucket_ms),
             "bucket_ms": r.bucket_ms,
+            "rate": round3(rate),
             "buckets": buckets,
         }))
     }
@@ -797,6 +857,13 @@ impl View {
         Reply::ok(json!({ kind: name, "messages": out }))
     }
 
+    /// `GET /api/bursts`: the last burst starts (at most 64), newest first, as the `burst`
+    /// events carried them.
+    pub fn bursts(&self, _q: &HashMap<String, String>) -> Reply {
+        let log = self.inner.burst_log.lock().unwrap_or_else(PoisonError::into_inner);
+        Reply::ok(json!({ "bursts": log.iter().rev().cloned().collect::<Vec<Value>>() }))
+    }
+
     /// `GET /api/status`: counters and the clock.
     pub fn status(&self) -> Reply {
         Reply::ok(json!({
@@ -806,6 +873,8 @@ impl View {
             "burst_starts": self.inner.bursts.load(Ordering::Relaxed),
             "rules": self.table().by_name.len(),
             "last_event_id": self.inner.hub.last_id(),
+            "input_ended": self.inner.clock.ended(),
+            "clock_follows": if self.inner.clock.follows_wall() { "wall" } else { "events" },
         }))
     }
 }

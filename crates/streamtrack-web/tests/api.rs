@@ -332,3 +332,112 @@ fn a_message_reaches_the_series_the_messages_and_the_stream() {
     engine.join();
     server.stop();
 }
+
+/// An archive replayed through `serve`'s reader: a spike of 10 "love" in its first second
+/// (the detector's warm-up), then one a second with 50 in second 30 (a burst), and 31 in its
+/// last second (40), the last one 400 ms into it. Returns (path, the last second's start).
+fn archive(name: &str) -> (std::path::PathBuf, i64) {
+    let t0: i64 = 1_700_000_000_000;
+    let mut s = String::new();
+    let mut n = 0;
+    let mut push = |t: i64| {
+        n += 1;
+        s.push_str(&format!("{{\"id\":\"{n}\",\"text\":\"love it\",\"timestamp\":{t}}}\n"));
+    };
+    let last = t0 + 40_000;
+    for sec in 0..=40 {
+        let t = t0 + sec * 1000;
+        push(t + 100);
+        let more = match sec {
+            0 => 9,
+            30 => 49,
+            40 => 29,
+            _ => 0,
+        };
+        for j in 1..=more {
+            push(t + 100 + j * 5);
+        }
+    }
+    push(last + 400);
+    let path = std::env::temp_dir().join(format!("st-web-{}-{name}.jsonl", std::process::id()));
+    std::fs::write(&path, s).unwrap();
+    (path, last)
+}
+
+fn rate_of(a: SocketAddr, rule: &str) -> f64 {
+    let rules = json(&http(a, "GET", "/api/rules", &[], "").1);
+    let r = rules["rules"].as_array().unwrap().iter().find(|r| r["id"] == rule).unwrap().clone();
+    r["rate"].as_f64().unwrap()
+}
+
+#[test]
+fn after_a_replay_the_window_stays_on_its_event_time_and_the_rate_counts_the_open_second() {
+    let v = view(ViewConfig::default());
+    let server = start(&v, ServerConfig::default());
+    let a = server.local_addr();
+    let (tx, rx) = crossbeam_channel::bounded(16);
+    let engine = v.start_engine(ChannelSource::new(rx), Some(1)).unwrap();
+    let (path, last) = archive("replay");
+    let feed = streamtrack_web::spawn_feed(
+        streamtrack_web::Input::File(path.clone()),
+        None,
+        v.clone(),
+        tx,
+    )
+    .unwrap();
+    assert_eq!(feed.join().unwrap().messages, 129);
+    let count_at = |series: &serde_json::Value, t: i64| {
+        series["buckets"].as_array().unwrap().iter().find(|b| b["t"] == t).cloned()
+    };
+    // The analytics stage records a little after the reader: wait for the last second.
+    let t = Instant::now();
+    loop {
+        let s = json(&http(a, "GET", "/api/series?rule=love", &[], "").1);
+        if count_at(&s, last).is_some_and(|b| b["count"] == 31) {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "series: {s}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The input ended 1 s ago or more: the clock is still the last event time, not the
+    // wall clock moved on from it.
+    std::thread::sleep(Duration::from_millis(1100));
+    let st = json(&http(a, "GET", "/api/status", &[], "").1);
+    assert_eq!(st["clock"], last + 400, "{st}");
+    assert_eq!(
+        (st["input_ended"].as_bool(), st["clock_follows"].as_str()),
+        (Some(true), Some("events"))
+    );
+    // The rate counts the open last second: (1 + 1 + 31) matches over 2.4 s; closed buckets
+    // only would give about 1/s, 5 s late.
+    assert_eq!(rate_of(a, "love"), 13.75);
+    let s = json(&http(a, "GET", "/api/series?rule=love", &[], "").1);
+    assert_eq!(s["rate"], 13.75, "{s}");
+    let b = s["buckets"].as_array().unwrap();
+    assert_eq!(b.len(), 120);
+    assert_eq!(b.last().unwrap()["t"], last, "the window ends at the last event's second");
+    assert_eq!(b.iter().map(|b| b["count"].as_u64().unwrap()).sum::<u64>(), 129);
+
+    // Second 30 closed while the rest was read (its burst declared); the first one scored
+    // high during the detector's warm-up, which declares nothing: it is not marked.
+    let first = count_at(&s, last - 40_000).unwrap();
+    assert!(first["burst_score"].as_f64().unwrap() >= 0.5, "a high warm-up score: {first}");
+    assert_eq!(first["burst"], false, "{first}");
+    let burst = count_at(&s, last - 10_000).unwrap();
+    assert_eq!(
+        (burst["closed"].as_bool(), burst["burst"].as_bool()),
+        (Some(true), Some(true)),
+        "{burst}"
+    );
+    assert_eq!(count_at(&s, last - 9_000).unwrap()["burst"], false, "the burst ended");
+    // Listed for a page opened afterwards.
+    let b = json(&http(a, "GET", "/api/bursts", &[], "").1);
+    assert_eq!(b["bursts"].as_array().map(Vec::len), Some(1), "{b}");
+    assert_eq!(
+        (&b["bursts"][0]["rule"], &b["bursts"][0]["t"]),
+        (&"love".into(), &(last - 10_000).into())
+    );
+    engine.join();
+    server.stop();
+    let _ = std::fs::remove_file(path);
+}

@@ -365,7 +365,7 @@ pub fn header_line(h: &Header) -> Line<'static> {
     let state = if h.ended { "input ended" } else { "reading" };
     Line::from(format!(
         "streamtrack watch: {} {}, {} read, {} matched{}, {state}, {} UTC | sort: {} \
-         | s sort, p pin, j/k select, Enter messages, q quit",
+         | s sort, p pin, j/k, Enter, q quit",
         h.rows,
         h.what,
         h.read,
@@ -565,6 +565,23 @@ mod tests {
         assert!(s[3].contains("the launch went well"), "{s:#?}");
         assert!(s[4].starts_with(" * quiet"), "{s:#?}");
         assert!(!s[4].contains("BURST"), "{s:#?}");
+    }
+
+    #[test]
+    fn the_header_keys_fit_a_130_column_terminal() {
+        let mut t = Terminal::new(TestBackend::new(130, 3)).unwrap();
+        let h = Header {
+            rows: 3,
+            what: "rules",
+            read: 310,
+            matched: 310,
+            ended: true,
+            sort: Some(Sort::Rate),
+            ..Header::default()
+        };
+        t.draw(|f| draw_list(f, &h, &[], None)).unwrap();
+        let s = screen(&t);
+        assert!(s[0].trim_end().ends_with("q quit"), "{s:#?}");
     }
 
     #[test]
