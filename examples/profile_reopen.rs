@@ -1,8 +1,10 @@
 //! Where a durable registry's reopen spends its time (issue 19: reopening 1M rules takes
 //! 9 s against a 2 s target): builds a log of N workload rules in DIR once, then reopens it.
 //!
-//! `cargo run --release --example profile_reopen -- [RULES] [DIR]` (defaults 200,000 rules, a
-//! directory under the system temp dir). Under callgrind, count only the reopen:
+//! `cargo run --release --example profile_reopen -- [RULES] [DIR] [snapshot]` (defaults 200,000
+//! rules, a directory under the system temp dir; with `snapshot`, the log is compacted into a
+//! snapshot first, so the reopen reads that). Prints the wall time per phase
+//! (`OpenReport::phases`). Under callgrind, count only the reopen:
 //! `valgrind --tool=callgrind --toggle-collect='*DurableRegistry*open*' target/release/examples/profile_reopen 50000 DIR`.
 
 use std::time::Instant;
@@ -35,6 +37,16 @@ fn main() {
         reg.subscribe_all(parsed).expect("store the rules");
         drop(reg);
         println!("built {} with {n_rules} rules", dir.display());
+    }
+    if args.get(3).is_some_and(|a| a == "snapshot") {
+        let has_snapshot = std::fs::read_dir(&dir)
+            .expect("the directory")
+            .any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("snapshot-")));
+        if !has_snapshot {
+            let (reg, _) = DurableRegistry::open(&dir, opts()).expect("open");
+            reg.compact().expect("write the snapshot");
+            println!("compacted {} into a snapshot", dir.display());
+        }
     }
     let t = Instant::now();
     let (_reg, report) = DurableRegistry::open(&dir, opts()).expect("reopen");

@@ -115,7 +115,7 @@ fn many_chunks_reopen_the_same_from_the_log_and_from_a_snapshot() {
         assert!(fresh.as_u64() > before.last().unwrap().0, "{from}: ids are not reused");
         reg.unsubscribe(fresh).unwrap();
         // The restored rules match.
-        let msg = Message::new("m", &format!("w{}", before[1].0 - 1));
+        let msg = Message::new("m", format!("w{}", before[1].0 - 1));
         let found = reg.registry().snapshot().find(&msg, &mut Scratch::new()).len();
         assert!(found >= 1, "{from}");
         reg.compact().unwrap();
