@@ -791,7 +791,11 @@ impl Registry {
             }
         }
         // The delta stays ascending by id (removal searches it).
-        w.delta.extend(infos);
+        if w.delta.is_empty() {
+            w.delta = infos;
+        } else {
+            w.delta.extend(infos);
+        }
         if !sorted {
             w.delta.sort_by_key(|i| i.id);
         }
