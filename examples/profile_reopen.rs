@@ -1,5 +1,6 @@
-//! Where a durable registry's reopen spends its time (issue 19: reopening 1M rules takes
-//! 9 s against a 2 s target): builds a log of N workload rules in DIR once, then reopens it.
+//! Where a durable registry's reopen spends its time (issue 19: 1M rules in 2 s or less; 1.5-1.7
+//! s now, DESIGN.md, "The durable registry"): builds a log of N workload rules in DIR once,
+//! then reopens it.
 //!
 //! `cargo run --release --example profile_reopen -- [RULES] [DIR] [snapshot]` (defaults 200,000
 //! rules, a directory under the system temp dir; with `snapshot`, the log is compacted into a
