@@ -23,6 +23,20 @@ fn dir_bytes(dir: &std::path::Path, prefix: &str) -> u64 {
         .sum()
 }
 
+/// The phases of an open, for the figures (DESIGN.md, "The durable registry").
+fn phases(p: &streamtrack::durable::OpenPhases) -> String {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    format!(
+        "read {:.0} ms, check {:.0} ms, decode {:.0} ms, parse {:.0} ms, registry {:.0} ms, compile {:.0} ms",
+        ms(p.read),
+        ms(p.check),
+        ms(p.decode),
+        ms(p.parse),
+        ms(p.registry),
+        ms(p.compile)
+    )
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let n_rules: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
@@ -102,7 +116,12 @@ fn main() {
     drop(reg);
     let t = Instant::now();
     let (reg, report) = DurableRegistry::open(&d, opts()).unwrap();
-    println!("reopen from the log: {} rules in {:.2} s", report.rules, t.elapsed().as_secs_f64());
+    println!(
+        "reopen from the log: {} rules in {:.2} s ({})",
+        report.rules,
+        t.elapsed().as_secs_f64(),
+        phases(&report.phases)
+    );
     let t = Instant::now();
     reg.compact().unwrap();
     let snap = dir_bytes(&d, "snapshot-");
@@ -115,9 +134,10 @@ fn main() {
     let t = Instant::now();
     let (reg, report) = DurableRegistry::open(&d, opts()).unwrap();
     println!(
-        "reopen from the snapshot: {} rules in {:.2} s",
+        "reopen from the snapshot: {} rules in {:.2} s ({})",
         report.rules,
-        t.elapsed().as_secs_f64()
+        t.elapsed().as_secs_f64(),
+        phases(&report.phases)
     );
     drop(reg);
     let _ = std::fs::remove_dir_all(&base);

@@ -26,17 +26,24 @@
 //! ```
 
 mod format;
+#[cfg(test)]
+mod tests;
 
-use crate::registry::{NewRule, Registry, RegistryBuilder, RegistryError, RuleId};
+use crate::registry::{NewRule, Registry, RegistryBuilder, RegistryError, Restore, RuleId};
 use crate::rule::{Dialect, Parser, Rule};
 use format::{frame_at, next_valid_frame, Record, FRAME_HEADER};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+/// The hasher of the maps a reopen fills with a million entries (SipHash was a quarter of
+/// the time; see DESIGN.md, "The durable registry").
+type FastHash = foldhash::fast::RandomState;
 
 /// When a change becomes durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,6 +136,34 @@ pub struct OpenReport {
     pub log_records: usize,
     /// A torn or damaged tail that was cut off, if any.
     pub truncated: Option<Truncation>,
+    /// Where the open spent its time (wall clock per phase).
+    pub phases: OpenPhases,
+}
+
+/// Wall-clock time per phase of [`DurableRegistry::open`], for sizing and profiling (DESIGN.md,
+/// "The durable registry", has the figures at 1M rules).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OpenPhases {
+    /// Reading the snapshot and the log into memory.
+    pub read: Duration,
+    /// Finding the frames and checking their checksums.
+    pub check: Duration,
+    /// Decoding the records and replaying them into the set of stored rules.
+    pub decode: Duration,
+    /// Parsing the stored rule texts back into trees (on every core).
+    pub parse: Duration,
+    /// The registry's bookkeeping: ids, subscribers, duplicate keys.
+    pub registry: Duration,
+    /// Compiling the matcher over every rule (once).
+    pub compile: Duration,
+}
+
+impl OpenPhases {
+    /// The sum of the phases.
+    pub fn total(&self) -> Duration {
+        self.read + self.check + self.decode + self.parse + self.registry + self.compile
+    }
 }
 
 /// A log tail cut off at open.
@@ -259,14 +294,79 @@ pub struct Written<T> {
     pub receipt: Receipt,
 }
 
-/// One stored rule, as the files describe it.
-#[derive(Clone, Debug)]
-struct Stored {
-    subscriber: String,
-    tag: Option<String>,
-    name: Option<String>,
+/// One stored rule, as the files describe it (borrowing from the files' bytes).
+#[derive(Clone, Copy, Debug)]
+struct Stored<'a> {
+    subscriber: &'a str,
+    tag: Option<&'a str>,
+    name: Option<&'a str>,
     dialect: Dialect,
-    text: String,
+    text: &'a str,
+}
+
+/// The rules the files describe: the snapshot's, then the log replayed over them.
+#[derive(Default)]
+struct StoredRules<'a> {
+    /// In the order first added; `None` once removed. Files hold rules in ascending id order
+    /// (a snapshot is sorted, and ids are handed out and logged in order under one lock), so
+    /// this is sorted and searched by bisection: no map of a million entries to fill.
+    entries: Vec<(u64, Option<Stored<'a>>)>,
+    /// Rule id -> its place in `entries`, built only if an id ever comes out of order.
+    index: Option<HashMap<u64, usize, FastHash>>,
+    live: usize,
+}
+
+impl<'a> StoredRules<'a> {
+    fn with_capacity(n: usize) -> Self {
+        StoredRules { entries: Vec::with_capacity(n), index: None, live: 0 }
+    }
+
+    fn position(&self, id: u64) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(&id).copied(),
+            None => self.entries.binary_search_by_key(&id, |e| e.0).ok(),
+        }
+    }
+
+    fn add(&mut self, id: u64, s: Stored<'a>) -> Result<(), String> {
+        let ascending = self.entries.last().is_none_or(|e| e.0 < id);
+        if !ascending && self.index.is_none() {
+            let live = self.entries.iter().enumerate().filter(|(_, e)| e.1.is_some());
+            self.index = Some(live.map(|(k, e)| (e.0, k)).collect());
+        }
+        if let Some(index) = &mut self.index {
+            if index.insert(id, self.entries.len()).is_some() {
+                return Err(format!("rule {id} added twice"));
+            }
+        }
+        self.entries.push((id, Some(s)));
+        self.live += 1;
+        Ok(())
+    }
+
+    fn get_mut(&mut self, id: u64) -> Option<&mut Stored<'a>> {
+        let k = self.position(id)?;
+        self.entries[k].1.as_mut()
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Stored<'a>> {
+        let k = self.position(id)?;
+        let s = self.entries[k].1.take()?;
+        if let Some(index) = &mut self.index {
+            index.remove(&id);
+        }
+        self.live -= 1;
+        Some(s)
+    }
+
+    /// The live rules, ascending by id (in place: no second copy of a million entries).
+    fn into_sorted(mut self) -> Vec<(u64, Option<Stored<'a>>)> {
+        self.entries.retain(|e| e.1.is_some());
+        if self.index.is_some() {
+            self.entries.sort_unstable_by_key(|e| e.0);
+        }
+        self.entries
+    }
 }
 
 struct LogState {
@@ -347,22 +447,20 @@ fn lenient_parser() -> Parser {
         .build()
 }
 
-fn apply(
-    rules: &mut BTreeMap<u64, Stored>,
+fn apply<'a>(
+    rules: &mut StoredRules<'a>,
     id_floor: &mut u64,
-    record: Record,
+    record: Record<&'a str>,
 ) -> Result<(), String> {
     if let Some(id) = record.rule_id() {
         *id_floor = (*id_floor).max(id.as_u64() + 1);
     }
     match record {
         Record::Subscribe { id, subscriber, tag, name, dialect, text } => {
-            if rules.insert(id, Stored { subscriber, tag, name, dialect, text }).is_some() {
-                return Err(format!("rule {id} added twice"));
-            }
+            rules.add(id, Stored { subscriber, tag, name, dialect, text })?;
         }
         Record::Replace { id, tag, dialect, text } => {
-            let Some(s) = rules.get_mut(&id) else {
+            let Some(s) = rules.get_mut(id) else {
                 return Err(format!("rule {id} replaced but not registered"));
             };
             s.tag = tag;
@@ -370,7 +468,7 @@ fn apply(
             s.text = text;
         }
         Record::Unsubscribe { id } => {
-            if rules.remove(&id).is_none() {
+            if rules.remove(id).is_none() {
                 return Err(format!("rule {id} removed but not registered"));
             }
         }
@@ -381,71 +479,206 @@ fn apply(
     Ok(())
 }
 
-/// Reads a snapshot: every rule, and the id floor.
-fn read_snapshot(path: &Path) -> Result<(BTreeMap<u64, Stored>, u64), DurableError> {
-    let buf = fs::read(path)?;
+/// The whole, valid frames at the start of a file: checked once (checksums), then walked.
+struct Frames<'a> {
+    buf: &'a [u8],
+    /// How many there are.
+    count: usize,
+    /// Where the first frame that is not whole and valid starts, if any.
+    bad: Option<usize>,
+}
+
+impl<'a> Frames<'a> {
+    fn check(buf: &'a [u8]) -> Frames<'a> {
+        let (mut at, mut count) = (0, 0);
+        while at < buf.len() {
+            let Some(payload) = frame_at(buf, at) else {
+                return Frames { buf, count, bad: Some(at) };
+            };
+            count += 1;
+            at += FRAME_HEADER + payload.len();
+        }
+        Frames { buf, count, bad: None }
+    }
+
+    /// The frames, as (offset, payload), without checking them again.
+    fn iter(&self) -> impl Iterator<Item = (usize, &'a [u8])> {
+        let buf = self.buf;
+        let mut at = 0;
+        (0..self.count).map(move |_| {
+            let len = u32::from_le_bytes(buf[at..at + 4].try_into().expect("4 bytes")) as usize;
+            let frame = (at, &buf[at + FRAME_HEADER..at + FRAME_HEADER + len]);
+            at += FRAME_HEADER + len;
+            frame
+        })
+    }
+
+    /// Where the frames end: the first bad frame, or the end of the file.
+    fn end(&self) -> usize {
+        self.bad.unwrap_or(self.buf.len())
+    }
+}
+
+/// Reads a snapshot's bytes: every rule, and the id floor.
+fn read_snapshot<'a>(
+    path: &Path,
+    buf: &'a [u8],
+    phases: &mut OpenPhases,
+) -> Result<(StoredRules<'a>, u64), DurableError> {
     let corrupt = |offset: usize| DurableError::Corrupt {
         file: path.to_path_buf(),
         offset: offset as u64,
         next_valid: None,
     };
-    let mut at = 0;
-    let next = |at: &mut usize| -> Result<Record, DurableError> {
-        let payload = frame_at(&buf, *at).ok_or_else(|| corrupt(*at))?;
-        let r = Record::decode(payload).ok_or_else(|| corrupt(*at))?;
-        *at += FRAME_HEADER + payload.len();
-        Ok(r)
+    let t = Instant::now();
+    let frames = Frames::check(buf);
+    phases.check += t.elapsed();
+    let t = Instant::now();
+    let mut walk = frames.iter();
+    let mut next = || -> Result<(usize, Record<&'a str>), DurableError> {
+        let (at, payload) = walk.next().ok_or_else(|| corrupt(frames.end()))?;
+        Ok((at, Record::decode(payload).ok_or_else(|| corrupt(at))?))
     };
-    let Record::SnapshotHead { id_floor, rules: count } = next(&mut at)? else {
+    let (_, Record::SnapshotHead { id_floor, rules: count }) = next()? else {
         return Err(corrupt(0));
     };
-    let mut rules = BTreeMap::new();
+    // A damaged count cannot make us reserve more than the file holds.
+    let count = usize::try_from(count).unwrap_or(usize::MAX);
+    let mut rules = StoredRules::with_capacity(count.min(frames.count));
     for _ in 0..count {
-        let start = at;
-        match next(&mut at)? {
-            Record::Subscribe { id, subscriber, tag, name, dialect, text } => {
-                rules.insert(id, Stored { subscriber, tag, name, dialect, text });
+        match next()? {
+            (at, Record::Subscribe { id, subscriber, tag, name, dialect, text }) => {
+                rules.add(id, Stored { subscriber, tag, name, dialect, text }).map_err(
+                    |reason| DurableError::Inconsistent {
+                        file: path.to_path_buf(),
+                        offset: at as u64,
+                        reason,
+                    },
+                )?;
             }
-            _ => return Err(corrupt(start)),
+            (at, _) => return Err(corrupt(at)),
         }
     }
-    let end = at;
-    match next(&mut at)? {
-        Record::SnapshotEnd { rules: n } if n == count && at == buf.len() => {}
-        _ => return Err(corrupt(end)),
+    match next()? {
+        (_, Record::SnapshotEnd { rules: n })
+            if n as usize == count && frames.bad.is_none() && frames.count == count + 2 => {}
+        (at, _) => return Err(corrupt(at)),
     }
+    phases.decode += t.elapsed();
     Ok((rules, id_floor))
 }
 
-/// A restored rule: id, subscriber, tree, tag.
-type Restored = (RuleId, String, Rule, Option<String>);
+/// A stored rule text that no longer parses: its id, its text, why.
+type ParseFailure = (u64, String, crate::rule::RuleError);
 
-/// Parses the stored rules, on every core (parsing is most of a reopen's own work).
-fn parse_stored(
-    rules: &BTreeMap<u64, Stored>,
+/// Rules per unit of parsing work handed to a thread.
+const PARSE_CHUNK: usize = 8192;
+
+/// Parses the stored rules on every core, chunk by chunk, while this thread hands them, in
+/// order, to the registry's bookkeeping as they come (parsing and bookkeeping overlap); the
+/// rule's canonical text (the registry's duplicate key) is the stored text. Returns what
+/// the registry did, and the time this thread spent waiting for parsed chunks.
+fn parse_and_restore<'a>(
+    all: &[(u64, Option<Stored<'a>>)],
     parser: &Parser,
-) -> Result<Vec<Restored>, (u64, String, crate::rule::RuleError)> {
-    let all: Vec<(&u64, &Stored)> = rules.iter().collect();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(16);
-    let chunk = all.len().div_ceil(threads).max(4096);
-    let parse = |part: &[(&u64, &Stored)]| -> Result<Vec<Restored>, _> {
-        part.iter()
-            .map(|&(&id, s)| match parser.parse(&s.text, s.dialect) {
-                Ok(rule) => Ok((RuleId::from_u64(id), s.subscriber.clone(), rule, s.tag.clone())),
-                Err(e) => Err((id, s.text.clone(), e)),
-            })
-            .collect()
+    registry: &Registry,
+    id_floor: u64,
+) -> Result<(crate::registry::Restored, Duration), ParseFailure> {
+    let parse = |part: &[(u64, Option<Stored<'a>>)]| -> Result<Vec<Restore<'a>>, ParseFailure> {
+        let mut out = Vec::with_capacity(part.len());
+        for &(id, s) in part {
+            let Some(s) = s else { continue };
+            match parser.parse(s.text, s.dialect) {
+                Ok(rule) => out.push(Restore {
+                    id: RuleId::from_u64(id),
+                    subscriber: s.subscriber,
+                    rule,
+                    tag: s.tag,
+                    text: s.text,
+                }),
+                Err(e) => return Err((id, s.text.to_owned(), e)),
+            }
+        }
+        Ok(out)
     };
-    let parts: Vec<Result<Vec<Restored>, _>> = std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            all.chunks(chunk).map(|part| scope.spawn(move || parse(part))).collect();
-        handles.into_iter().map(|h| h.join().expect("parsing does not panic")).collect()
-    });
-    let mut out = Vec::with_capacity(all.len());
-    for p in parts {
-        out.extend(p?);
+    let chunks: Vec<_> = all.chunks(PARSE_CHUNK).collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(16);
+    if chunks.len() <= 1 || threads == 1 {
+        let mut failed = None;
+        let mut rules = Vec::with_capacity(all.len());
+        for part in &chunks {
+            match parse(part) {
+                Ok(p) => rules.extend(p),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        return Ok((registry.restore(rules.into_iter(), all.len(), id_floor), Duration::ZERO));
     }
-    Ok(out)
+    let claimed = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        // Bounded: parsed rules wait for the bookkeeping a few chunks ahead at most, not
+        // all of them at once.
+        let (tx, rx) = mpsc::sync_channel(threads * 2);
+        for _ in 0..threads.min(chunks.len()) {
+            let (tx, chunks, claimed, stop, parse) = (tx.clone(), &chunks, &claimed, &stop, &parse);
+            let work = move || loop {
+                let k = claimed.fetch_add(1, Ordering::Relaxed);
+                if k >= chunks.len() || stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                if tx.send((k, parse(chunks[k]))).is_err() {
+                    return;
+                }
+            };
+            // Named, so that profiles tell parsing from the rest. Without the thread, its
+            // chunks are parsed by the others, or below.
+            let named = std::thread::Builder::new().name("streamtrack-parse".into());
+            let _ = named.spawn_scoped(scope, work);
+        }
+        drop(tx);
+        let mut arrived: Vec<Option<Result<Vec<Restore<'a>>, ParseFailure>>> =
+            (0..chunks.len()).map(|_| None).collect();
+        let mut failed = None;
+        let mut waiting = Duration::ZERO;
+        let mut next = 0;
+        let in_order = std::iter::from_fn(|| {
+            if failed.is_some() || next == chunks.len() {
+                return None;
+            }
+            let t = Instant::now();
+            while arrived[next].is_none() {
+                match rx.recv() {
+                    Ok((k, part)) => arrived[k] = Some(part),
+                    // No parsing thread left (none could start): parse it here.
+                    Err(_) => arrived[next] = Some(parse(chunks[next])),
+                }
+            }
+            waiting += t.elapsed();
+            let part = arrived[next].take().expect("arrived");
+            next += 1;
+            match part {
+                Ok(rules) => Some(rules),
+                Err(e) => {
+                    failed = Some(e);
+                    stop.store(true, Ordering::Relaxed);
+                    None
+                }
+            }
+        })
+        .flatten();
+        let restored = registry.restore(in_order, all.len(), id_floor);
+        match failed {
+            Some(e) => Err(e),
+            None => Ok((restored, waiting)),
+        }
+    })
 }
 
 impl DurableRegistry {
@@ -475,36 +708,47 @@ impl DurableRegistry {
         // yet (a stop between the rename and its first record).
         let generation = snapshot_gen.unwrap_or(0);
         let mut report = OpenReport::default();
-        let (mut rules, mut id_floor) = match snapshot_gen {
-            Some(g) => read_snapshot(&snapshot_path(&dir, g))?,
-            None => (BTreeMap::new(), 1),
+        let mut phases = OpenPhases::default();
+        let read = |path: &Path| match fs::read(path) {
+            Ok(b) => Ok(b),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e),
         };
-        report.snapshot_rules = rules.len();
+        let t = Instant::now();
+        let snapshot_buf = match snapshot_gen {
+            Some(g) => fs::read(snapshot_path(&dir, g))?,
+            None => Vec::new(),
+        };
         let path = log_path(&dir, generation);
-        let buf = match fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e.into()),
+        let buf = read(&path)?;
+        phases.read = t.elapsed();
+        let (mut rules, mut id_floor) = match snapshot_gen {
+            Some(g) => read_snapshot(&snapshot_path(&dir, g), &snapshot_buf, &mut phases)?,
+            None => (StoredRules::with_capacity(buf.len() / 48), 1),
         };
-        let mut at = 0;
-        while at < buf.len() {
-            let Some(payload) = frame_at(&buf, at) else {
-                let next_valid = next_valid_frame(&buf, at);
-                if next_valid.is_some() && options.recovery == Recovery::Strict {
-                    return Err(DurableError::Corrupt {
-                        file: path,
-                        offset: at as u64,
-                        next_valid: next_valid.map(|n| n as u64),
-                    });
-                }
-                report.truncated = Some(Truncation {
-                    file: path.clone(),
+        report.snapshot_rules = rules.live;
+        let t = Instant::now();
+        let frames = Frames::check(&buf);
+        phases.check += t.elapsed();
+        if let Some(at) = frames.bad {
+            let next_valid = next_valid_frame(&buf, at);
+            if next_valid.is_some() && options.recovery == Recovery::Strict {
+                return Err(DurableError::Corrupt {
+                    file: path,
                     offset: at as u64,
-                    bytes: (buf.len() - at) as u64,
-                    dropped_valid_records: next_valid.is_some(),
+                    next_valid: next_valid.map(|n| n as u64),
                 });
-                break;
-            };
+            }
+            report.truncated = Some(Truncation {
+                file: path.clone(),
+                offset: at as u64,
+                bytes: (buf.len() - at) as u64,
+                dropped_valid_records: next_valid.is_some(),
+            });
+        }
+        let t = Instant::now();
+        rules.entries.reserve(frames.count);
+        for (at, payload) in frames.iter() {
             let inconsistent = |reason: String| DurableError::Inconsistent {
                 file: path.clone(),
                 offset: at as u64,
@@ -513,9 +757,10 @@ impl DurableRegistry {
             let record =
                 Record::decode(payload).ok_or_else(|| inconsistent("unknown record".into()))?;
             apply(&mut rules, &mut id_floor, record).map_err(inconsistent)?;
-            report.log_records += 1;
-            at += FRAME_HEADER + payload.len();
         }
+        report.log_records = frames.count;
+        let rules = rules.into_sorted();
+        phases.decode += t.elapsed();
         let file = fs::OpenOptions::new().create(true).append(true).open(&path)?;
         if let Some(t) = &report.truncated {
             file.set_len(t.offset)?;
@@ -536,24 +781,32 @@ impl DurableRegistry {
             }
         }
         let parser = lenient_parser();
-        let restored =
-            parse_stored(&rules, &parser).map_err(|(id, text, e)| DurableError::Inconsistent {
-                file: path.clone(),
-                offset: 0,
-                reason: format!("rule {id} ({text:?}) no longer parses: {e}"),
-            })?;
         let registry = options.registry.clone().build();
-        for (r, id) in registry.restore(restored, id_floor).into_iter().zip(rules.keys()) {
-            if let Err(e) = r {
-                return Err(DurableError::Inconsistent {
+        let (restored, waiting) =
+            parse_and_restore(&rules, &parser, &registry, id_floor).map_err(|(id, text, e)| {
+                DurableError::Inconsistent {
                     file: path.clone(),
                     offset: 0,
-                    reason: format!("rule {id}: {e}"),
-                });
-            }
+                    reason: format!("rule {id} ({text:?}) no longer parses: {e}"),
+                }
+            })?;
+        if let Some((id, e)) = restored.refused.into_iter().next() {
+            return Err(DurableError::Inconsistent {
+                file: path.clone(),
+                offset: 0,
+                reason: format!("rule {id}: {e}"),
+            });
         }
+        // Bookkeeping ran while other threads parsed: the time it waited for them is parsing.
+        phases.parse = waiting;
+        phases.registry = restored.bookkeeping.saturating_sub(waiting);
+        phases.compile = restored.compile;
         report.rules = rules.len();
-        let names = rules.iter().filter_map(|(&id, s)| Some((id, s.name.clone()?))).collect();
+        let names = rules.iter().filter_map(|&(id, s)| Some((id, s?.name?.to_owned()))).collect();
+        drop(rules);
+        drop(buf);
+        drop(snapshot_buf);
+        report.phases = phases;
         let inner = Arc::new(Inner {
             registry,
             names: Mutex::new(names),
@@ -777,20 +1030,23 @@ impl DurableRegistry {
         let rules = self.inner.registry.snapshot().rules();
         let names = self.names().clone();
         let mut buf = Vec::with_capacity(rules.len() * 64 + 64);
-        Record::SnapshotHead { id_floor: st.id_floor, rules: rules.len() as u64 }
+        Record::<&str>::SnapshotHead { id_floor: st.id_floor, rules: rules.len() as u64 }
             .push_framed(&mut buf);
+        let mut text = String::new();
         for info in &rules {
+            text.clear();
+            fmt::write(&mut text, format_args!("{}", info.rule)).expect("a String takes it");
             Record::Subscribe {
                 id: info.id.as_u64(),
-                subscriber: info.subscriber.to_string(),
-                tag: info.tag.as_deref().map(String::from),
-                name: names.get(&info.id.as_u64()).cloned(),
+                subscriber: &*info.subscriber,
+                tag: info.tag.as_deref(),
+                name: names.get(&info.id.as_u64()).map(String::as_str),
                 dialect: info.rule.dialect(),
-                text: info.rule.to_string(),
+                text: text.as_str(),
             }
             .push_framed(&mut buf);
         }
-        Record::SnapshotEnd { rules: rules.len() as u64 }.push_framed(&mut buf);
+        Record::<&str>::SnapshotEnd { rules: rules.len() as u64 }.push_framed(&mut buf);
         let final_path = snapshot_path(&st.dir, next);
         let tmp = final_path.with_extension("tmp");
         {
@@ -816,7 +1072,7 @@ impl DurableRegistry {
 
     /// Logs `records` (already applied to the registry) and makes them durable as the
     /// settings say.
-    fn log(&self, st: &mut LogState, records: &[Record]) -> Result<Receipt, DurableError> {
+    fn log(&self, st: &mut LogState, records: &[Record<String>]) -> Result<Receipt, DurableError> {
         if let Some(kind) = st.failed.take() {
             return Err(io::Error::new(kind, "an earlier group commit failed").into());
         }
