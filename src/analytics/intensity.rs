@@ -58,6 +58,22 @@ pub struct Cell {
     pub score: f32,
 }
 
+impl Cell {
+    /// Counts `n` messages of reaction `compound` (`None`: unscored) in this cell.
+    #[inline]
+    pub(crate) fn add(&mut self, n: u32, compound: Option<f64>) {
+        self.count = self.count.saturating_add(n);
+        if let Some(x) = compound {
+            self.compound_sum += x as f32;
+            if x >= super::sentiment::LABEL_THRESHOLD {
+                self.pos += n;
+            } else if x <= -super::sentiment::LABEL_THRESHOLD {
+                self.neg += n;
+            }
+        }
+    }
+}
+
 /// One bucket of a series as a view reads it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Point {
@@ -131,6 +147,11 @@ impl Series {
         std::mem::size_of::<Self>() + self.cells.capacity() * std::mem::size_of::<(u32, Cell)>()
     }
 
+    /// The first bucket not closed yet (`None`: nothing seen yet).
+    pub(crate) fn next_close(&self) -> Option<i64> {
+        self.next_close
+    }
+
     pub(crate) fn late(&self) -> u64 {
         self.late
     }
@@ -155,6 +176,25 @@ impl Series {
         } else {
             self.next_close = Some(b);
         }
+        self.cell(r, b).add(1, compound);
+        true
+    }
+
+    /// Adds a finer bucket's counts (the engine's pending second, see `Analytics`) to bucket
+    /// `b`, which the caller knows to be open.
+    pub(crate) fn add_cell(&mut self, r: &Resolution, b: i64, add: &Cell) {
+        if self.next_close.is_none() {
+            self.next_close = Some(b);
+        }
+        let c = self.cell(r, b);
+        c.count = c.count.saturating_add(add.count);
+        c.pos = c.pos.saturating_add(add.pos);
+        c.neg = c.neg.saturating_add(add.neg);
+        c.compound_sum += add.compound_sum;
+    }
+
+    /// The cell of bucket `b`, inserted (empty) when missing.
+    fn cell(&mut self, r: &Resolution, b: i64) -> &mut Cell {
         let key = b as u32;
         let pos = match self.cells.back() {
             Some(&(k, _)) if k < key => self.cells.len(),
@@ -169,17 +209,7 @@ impl Series {
             }
             self.cells.insert(pos, (key, Cell::default()));
         }
-        let c = &mut self.cells[pos].1;
-        c.count = c.count.saturating_add(1);
-        if let Some(x) = compound {
-            c.compound_sum += x as f32;
-            if x >= super::sentiment::LABEL_THRESHOLD {
-                c.pos += 1;
-            } else if x <= -super::sentiment::LABEL_THRESHOLD {
-                c.neg += 1;
-            }
-        }
-        true
+        &mut self.cells[pos].1
     }
 
     /// Closes every bucket that ended `lateness_ms` or more before `watermark`, feeding the
@@ -270,20 +300,35 @@ impl Series {
     }
 
     /// Dense points from `from_ms` to `to_ms` (bucket starts), zeros where nothing matched.
-    pub(crate) fn points(&self, r: &Resolution, from_ms: i64, to_ms: i64) -> Vec<Point> {
+    /// `pending`: counts not yet added to their bucket (the engine's pending second).
+    pub(crate) fn points(
+        &self,
+        r: &Resolution,
+        from_ms: i64,
+        to_ms: i64,
+        pending: Option<(i64, Cell)>,
+    ) -> Vec<Point> {
         let secs = r.bucket_ms as f64 / 1000.0;
         let (b0, b1) = (from_ms.div_euclid(r.bucket_ms), to_ms.div_euclid(r.bucket_ms));
         let mut out = Vec::with_capacity((b1 - b0 + 1).clamp(0, 1 << 20) as usize);
         let mut i = self.cells.partition_point(|&(k, _)| i64::from(k) < b0);
         let closed_before = self.next_close.unwrap_or(i64::MIN);
         for b in b0..=b1 {
-            let c = match self.cells.get(i) {
+            let mut c = match self.cells.get(i) {
                 Some(&(k, c)) if i64::from(k) == b => {
                     i += 1;
                     c
                 }
                 _ => Cell::default(),
             };
+            if let Some((pb, p)) = &pending {
+                if *pb == b {
+                    c.count = c.count.saturating_add(p.count);
+                    c.pos = c.pos.saturating_add(p.pos);
+                    c.neg = c.neg.saturating_add(p.neg);
+                    c.compound_sum += p.compound_sum;
+                }
+            }
             out.push(Point {
                 start_ms: b * r.bucket_ms,
                 count: c.count,

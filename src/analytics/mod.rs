@@ -29,6 +29,7 @@ pub mod sentiment;
 pub(crate) mod stage;
 
 pub use bursts::{BurstConfig, BurstDetector, BurstEvent, BurstStep, Sensitivity};
+use intensity::Cell;
 pub use intensity::{Point, Resolution, SeriesEvent};
 pub use sentiment::{
     Fixes, Label, LanguageScorers, Lexicon, LexiconError, Reaction, SentimentScorer,
@@ -187,10 +188,28 @@ pub struct AnalyticsStats {
     pub recent_evicted: u64,
 }
 
+/// What only the burst detectors and the views need, per series (touched when a bucket
+/// closes, not per match).
 struct KeyState {
     key: SeriesKey,
     series: Box<[Series]>,
-    recent: VecDeque<Recent>,
+}
+
+/// What recording a match touches, per series, in one contiguous `Vec` (one or two cache
+/// lines a series, rather than a walk through its resolutions' states): the counts of the
+/// pending bucket of the finest resolution, the watermark at which the series next has
+/// buckets to close, and the kept messages.
+struct Hot {
+    /// The finest resolution's bucket the pending counts belong to (`i64::MIN`: none).
+    bucket: i64,
+    /// Counts of matches for `bucket` not yet added to the series' resolutions: added when
+    /// a match for another bucket comes, when a bucket of the series is due to close, or at
+    /// [`Analytics::advance`]; views add them in ([`Analytics::series`]).
+    pending: Cell,
+    /// While the watermark is under this, no bucket of the series is due to close.
+    due: i64,
+    /// The kept messages, oldest first (shared with every other series of the message).
+    recent: VecDeque<Arc<Recent>>,
 }
 
 /// A series' place in [`Analytics`]: what the engine stage keeps per rule and subscriber, so
@@ -208,6 +227,12 @@ pub struct Analytics {
     index: HashMap<SeriesKey, Slot>,
     /// Every series that has matched, in order of first match (never removed).
     states: Vec<KeyState>,
+    /// Per series (same index as `states`): what each match touches.
+    hot: Vec<Hot>,
+    /// Whether every resolution's width is a multiple of the first's, so that a match on
+    /// time for its bucket of the first resolution is on time for all (and can wait in
+    /// `Hot::pending`); otherwise each match goes to every resolution at once.
+    nested: bool,
     /// Reused by `record_scored` for the slots of its keys.
     slots: Vec<Slot>,
     /// Reused by `record_slots`: per resolution, the first open bucket and the message's.
@@ -231,11 +256,15 @@ impl Analytics {
         if cfg.resolutions.is_empty() {
             cfg.resolutions = Resolution::defaults();
         }
+        let w0 = cfg.resolutions[0].bucket_ms;
+        let nested = cfg.resolutions.iter().all(|r| r.bucket_ms % w0 == 0);
         Analytics {
             cfg,
             scorers,
             index: HashMap::new(),
             states: Vec::new(),
+            hot: Vec::new(),
+            nested,
             slots: Vec::new(),
             at: Vec::new(),
             watermark: i64::MIN,
@@ -312,6 +341,11 @@ impl Analytics {
         self.states.push(KeyState {
             key: key.clone(),
             series: (0..n).map(|_| Series::new(burst)).collect(),
+        });
+        self.hot.push(Hot {
+            bucket: i64::MIN,
+            pending: Cell::default(),
+            due: i64::MIN,
             recent: VecDeque::new(),
         });
         self.index.insert(key.clone(), slot);
@@ -339,7 +373,6 @@ impl Analytics {
             + m.id.len()
             + std::mem::size_of::<Message>() / slots.len().max(1);
         let mut events = Vec::new();
-        let mut scratch = Vec::new();
         // Per resolution, once per message: the first open bucket and the message's bucket.
         let mut at = std::mem::take(&mut self.at);
         at.clear();
@@ -349,36 +382,36 @@ impl Analytics {
                 t.div_euclid(r.bucket_ms),
             )
         }));
+        let b0 = at[0].1;
+        // One kept copy per message, shared by its series: one reference count touched per
+        // series, on a count no other thread uses (the message's own is the dispatchers').
+        let recent = (self.cfg.recent_per_key > 0 && !slots.is_empty()).then(|| {
+            self.seq += 1;
+            Arc::new(Recent { time_ms: t, message: m, reaction, seq: self.seq, bytes })
+        });
         for &slot in slots {
-            let Some(st) = self.states.get_mut(slot.0 as usize) else { continue };
-            for (i, ((s, r), &(open, b))) in
-                st.series.iter_mut().zip(&self.cfg.resolutions).zip(&at).enumerate()
-            {
-                s.close_to(r, i, open, &mut scratch);
-                if !s.add_to(r, b, compound) {
-                    self.stats.late += 1;
-                }
+            let i = slot.0 as usize;
+            let Some(hot) = self.hot.get_mut(i) else { continue };
+            if self.watermark < hot.due && hot.bucket == b0 {
+                // The common case: nothing of the series to close, the same bucket as its
+                // last match: one counter update.
+                hot.pending.add(1, compound);
+            } else {
+                self.slow_record(i, compound, &at, &mut events);
             }
-            if !scratch.is_empty() {
-                let key = &st.key;
-                events.extend(
-                    scratch.drain(..).map(|event| AnalyticsEvent { key: key.clone(), event }),
-                );
-            }
-            if self.cfg.recent_per_key > 0 {
-                self.seq += 1;
-                let r = Recent { time_ms: t, message: m.clone(), reaction, seq: self.seq, bytes };
-                if st.recent.back().is_none_or(|x| x.time_ms <= t) {
-                    st.recent.push_back(r);
+            if let Some(r) = &recent {
+                let hot = &mut self.hot[i];
+                if hot.recent.back().is_none_or(|x| x.time_ms <= t) {
+                    hot.recent.push_back(r.clone());
                 } else {
-                    let pos = st.recent.partition_point(|x| x.time_ms <= t);
-                    st.recent.insert(pos, r);
+                    let pos = hot.recent.partition_point(|x| x.time_ms <= t);
+                    hot.recent.insert(pos, r.clone());
                 }
                 self.recent_bytes += bytes;
                 self.recent_live += 1;
-                self.order.push_back((slot, self.seq));
-                while st.recent.len() > self.cfg.recent_per_key {
-                    if let Some(old) = st.recent.pop_front() {
+                self.order.push_back((slot, r.seq));
+                while hot.recent.len() > self.cfg.recent_per_key {
+                    if let Some(old) = hot.recent.pop_front() {
                         self.recent_bytes -= old.bytes;
                         self.recent_live -= 1;
                     }
@@ -390,11 +423,81 @@ impl Analytics {
         events
     }
 
+    /// Adds series `i`'s pending counts to every resolution (they are on time: see `Hot`).
+    fn flush(&mut self, i: usize) {
+        let hot = &mut self.hot[i];
+        if hot.pending.count == 0 {
+            hot.bucket = i64::MIN;
+            return;
+        }
+        let pending = std::mem::take(&mut hot.pending);
+        let t0 = hot.bucket.saturating_mul(self.cfg.resolutions[0].bucket_ms);
+        // The bucket may close before the next match: a match for it then is late, not
+        // pending (the fast path asks for `bucket` to be the match's).
+        hot.bucket = i64::MIN;
+        for (s, r) in self.states[i].series.iter_mut().zip(&self.cfg.resolutions) {
+            s.add_cell(r, t0.div_euclid(r.bucket_ms), &pending);
+        }
+    }
+
+    /// A match of series `i` when something is due (a bucket to close, another bucket than
+    /// the pending one, a late match): the pending counts go to every resolution first, then
+    /// the buckets due close (burst events to `events`), then the match is counted.
+    fn slow_record(
+        &mut self,
+        i: usize,
+        compound: Option<f64>,
+        at: &[(i64, i64)],
+        events: &mut Vec<AnalyticsEvent>,
+    ) {
+        self.flush(i);
+        let mut scratch = Vec::new();
+        let st = &mut self.states[i];
+        for (k, ((s, r), &(open, _))) in
+            st.series.iter_mut().zip(&self.cfg.resolutions).zip(at).enumerate()
+        {
+            s.close_to(r, k, open, &mut scratch);
+        }
+        let hot = &mut self.hot[i];
+        let b0 = at[0].1;
+        if self.nested && st.series[0].next_close().is_some_and(|nc| b0 >= nc) {
+            // On time for the finest resolution, so for all: it waits in `pending`.
+            hot.bucket = b0;
+            hot.pending.add(1, compound);
+        } else {
+            for (s, (r, &(_, b))) in st.series.iter_mut().zip(self.cfg.resolutions.iter().zip(at)) {
+                if !s.add_to(r, b, compound) {
+                    self.stats.late += 1;
+                }
+            }
+        }
+        self.hot[i].due = self.due(i);
+        if !scratch.is_empty() {
+            let key = &self.states[i].key;
+            events
+                .extend(scratch.drain(..).map(|event| AnalyticsEvent { key: key.clone(), event }));
+        }
+    }
+
+    /// The watermark from which series `i` has a bucket of the finest resolution to close
+    /// (with nested resolutions, the coarser ones close no earlier); `i64::MIN` (always due)
+    /// without nesting.
+    fn due(&self, i: usize) -> i64 {
+        let r = &self.cfg.resolutions[0];
+        match self.states[i].series[0].next_close() {
+            Some(nc) if self.nested => nc
+                .saturating_add(1)
+                .saturating_mul(r.bucket_ms)
+                .saturating_add(self.cfg.lateness_ms),
+            _ => i64::MIN,
+        }
+    }
+
     /// Drops the oldest kept messages (over all series) until under the memory cap.
     fn enforce_recent_cap(&mut self) {
         while self.recent_bytes > self.cfg.recent_memory_cap {
             let Some((slot, seq)) = self.order.pop_front() else { break };
-            if let Some(st) = self.states.get_mut(slot.0 as usize) {
+            if let Some(st) = self.hot.get_mut(slot.0 as usize) {
                 if let Some(i) = st.recent.iter().position(|r| r.seq == seq) {
                     if let Some(old) = st.recent.remove(i) {
                         self.recent_bytes -= old.bytes;
@@ -406,9 +509,13 @@ impl Analytics {
         }
         // Entries already dropped by the per-series bound are stale here: compact.
         if self.order.len() > 2 * self.recent_live + 1024 {
-            let live: std::collections::HashSet<u64> =
-                self.states.iter().flat_map(|st| st.recent.iter().map(|r| r.seq)).collect();
-            self.order.retain(|e| live.contains(&e.1));
+            let live: std::collections::HashSet<(u32, u64)> = self
+                .hot
+                .iter()
+                .enumerate()
+                .flat_map(|(i, st)| st.recent.iter().map(move |r| (i as u32, r.seq)))
+                .collect();
+            self.order.retain(|e| live.contains(&(e.0 .0, e.1)));
         }
     }
 
@@ -418,13 +525,19 @@ impl Analytics {
         self.watermark = self.watermark.max(now_ms);
         let mut events = Vec::new();
         let mut scratch = Vec::new();
-        for st in &mut self.states {
+        for k in 0..self.states.len() {
+            if self.watermark < self.hot[k].due {
+                continue; // nothing of this series to close yet (its pending counts wait)
+            }
+            self.flush(k);
+            let st = &mut self.states[k];
             for (i, (s, r)) in st.series.iter_mut().zip(&self.cfg.resolutions).enumerate() {
                 s.close(r, i, self.watermark, self.cfg.lateness_ms, &mut scratch);
             }
             let key = &st.key;
             events
                 .extend(scratch.drain(..).map(|event| AnalyticsEvent { key: key.clone(), event }));
+            self.hot[k].due = self.due(k);
         }
         events.sort_by(|a, b| {
             (a.event.bucket_start_ms, a.event.resolution, &a.key).cmp(&(
@@ -446,15 +559,25 @@ impl Analytics {
         to_ms: i64,
     ) -> Option<Vec<Point>> {
         let r = self.cfg.resolutions.get(res)?;
-        let st = self.state(key)?;
+        let slot = *self.index.get(key)?;
+        let st = self.states.get(slot.0 as usize)?;
+        let hot = &self.hot[slot.0 as usize];
         let from = from_ms.max(to_ms - r.span_ms);
-        Some(st.series[res].points(r, from, to_ms))
+        let pending = (hot.pending.count > 0).then(|| {
+            let t0 = hot.bucket.saturating_mul(self.cfg.resolutions[0].bucket_ms);
+            (t0.div_euclid(r.bucket_ms), hot.pending)
+        });
+        Some(st.series[res].points(r, from, to_ms, pending))
     }
 
     /// The kept messages of a series with event time in `[from_ms, to_ms]`, oldest first.
     pub fn recent(&self, key: &SeriesKey, from_ms: i64, to_ms: i64) -> Vec<&Recent> {
-        self.state(key).map_or_else(Vec::new, |st| {
-            st.recent.iter().filter(|r| r.time_ms >= from_ms && r.time_ms <= to_ms).collect()
+        self.index.get(key).and_then(|s| self.hot.get(s.0 as usize)).map_or_else(Vec::new, |st| {
+            st.recent
+                .iter()
+                .map(|r| &**r)
+                .filter(|r| r.time_ms >= from_ms && r.time_ms <= to_ms)
+                .collect()
         })
     }
 
@@ -514,16 +637,124 @@ impl Analytics {
 
     /// Bytes held by the series of one key (buckets, detectors; not the kept messages).
     pub fn series_bytes(&self, key: &SeriesKey) -> usize {
-        self.state(key).map_or(0, |st| {
-            std::mem::size_of::<(SeriesKey, KeyState)>()
-                + key.name().len()
-                + st.series.iter().map(Series::bytes).sum::<usize>()
-                + st.recent.capacity() * std::mem::size_of::<Recent>()
-        })
+        let Some(&slot) = self.index.get(key) else { return 0 };
+        let (st, hot) = (&self.states[slot.0 as usize], &self.hot[slot.0 as usize]);
+        std::mem::size_of::<(SeriesKey, KeyState, Hot)>()
+            + key.name().len()
+            + st.series.iter().map(Series::bytes).sum::<usize>()
+            + hot.recent.capacity() * std::mem::size_of::<Arc<Recent>>()
     }
 
     /// Bytes of all kept messages, as counted against the memory cap.
     pub fn recent_bytes(&self) -> usize {
         self.recent_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same stream recorded with matches waiting in the pending bucket (nested
+    /// resolutions, the default) and with every match going to every resolution at once:
+    /// the same points, late counts, burst events (same order), kept messages and stats.
+    /// The stream has out-of-order matches within the lateness, late ones, future ones,
+    /// bursts, silences of minutes and hours, and `advance` now and then.
+    #[test]
+    fn pending_bucket_changes_nothing_but_rounding() {
+        let cfg = AnalyticsConfig::default().with_recent(5, 1 << 20);
+        let mut fast = Analytics::new(cfg.clone());
+        let mut direct = Analytics::new(cfg);
+        assert!(fast.nested);
+        direct.nested = false;
+        let keys: Vec<SeriesKey> = (0..6).map(|i| SeriesKey::rule(&i.to_string())).collect();
+        // A pending second closed by `advance`, then a match for it: late for the second,
+        // on time for its minute.
+        let t = 1_700_000_000_000i64;
+        for (a, m_t, now) in [(0, t, t), (1, t + 10, t + 6_000)] {
+            let m = Arc::new(Message::new(a.to_string(), "m").with_timestamp(m_t));
+            for x in [&mut fast, &mut direct] {
+                if a == 1 {
+                    x.advance(now);
+                }
+                x.record_scored(m.clone(), None, &keys[..1], now);
+            }
+        }
+        assert_eq!((fast.late(&keys[0], 0), fast.late(&keys[0], 1)), (1, 0));
+        assert_eq!(direct.late(&keys[0], 0), 1);
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut now = 1_700_000_000_000i64;
+        let (mut from, mut closes) = (now, 0);
+        for step in 0..30_000u64 {
+            now += match rnd(1000) {
+                0..=1 => 600_000 + rnd(7_200_000) as i64, // a silence of minutes to hours
+                2..=300 => 0,                             // a burst
+                _ => rnd(400) as i64,
+            };
+            let t = match rnd(100) {
+                0..=59 => now,
+                60..=89 => now - rnd(4_000) as i64, // out of order, within lateness
+                90..=93 => now - 5_000 - rnd(2_000) as i64, // just late for its second
+                94..=96 => now - 5_000 - rnd(400_000) as i64, // late for some resolutions
+                _ => now + 1 + rnd(3_000) as i64,   // in the future: counted at arrival
+            };
+            let m = Arc::new(Message::new(step.to_string(), "m").with_timestamp(t));
+            let first = rnd(6) as usize;
+            let ks: Vec<SeriesKey> =
+                (0..=rnd(3) as usize).map(|k| keys[(first + 2 * k) % 6].clone()).collect();
+            let reaction = match rnd(4) {
+                0 => None,
+                n => Some(Reaction {
+                    compound: [-0.6, 0.02, 0.7][n as usize - 1],
+                    ..Reaction::default()
+                }),
+            };
+            let a = fast.record_scored(m.clone(), reaction, &ks, now);
+            let b = direct.record_scored(m, reaction, &ks, now);
+            assert_eq!(a, b, "events of match {step}");
+            if rnd(50) == 0 {
+                let (a, b) = (fast.advance(now), direct.advance(now));
+                closes += a.len();
+                assert_eq!(a, b, "events of advance at {step}");
+            }
+            if rnd(500) == 0 || step == 29_999 {
+                for k in &keys {
+                    for res in 0..3 {
+                        let (a, b) =
+                            (fast.series(k, res, from, now), direct.series(k, res, from, now));
+                        let (a, b) = (a.unwrap_or_default(), b.unwrap_or_default());
+                        assert_eq!(a.len(), b.len());
+                        for (p, q) in a.iter().zip(&b) {
+                            let same = (p.start_ms, p.count, p.pos, p.neu, p.neg, p.closed)
+                                == (q.start_ms, q.count, q.pos, q.neu, q.neg, q.closed);
+                            assert!(same && p.score == q.score, "{k:?} {res} {p:?} {q:?}");
+                            assert!((p.mean_compound - q.mean_compound).abs() < 1e-5);
+                        }
+                        assert_eq!(fast.late(k, res), direct.late(k, res));
+                        assert_eq!(fast.in_burst(k, res), direct.in_burst(k, res));
+                    }
+                    let ids = |a: &Analytics| -> Vec<(i64, String)> {
+                        a.recent(k, i64::MIN, i64::MAX)
+                            .iter()
+                            .map(|r| (r.time_ms, r.message.id.clone()))
+                            .collect()
+                    };
+                    assert_eq!(ids(&fast), ids(&direct));
+                }
+                assert_eq!(fast.stats(), direct.stats());
+                assert_eq!(fast.top_by_rate(0, 3, None), direct.top_by_rate(0, 3, None));
+                from = now - 3_600_000;
+            }
+        }
+        // The stream did reach what the test is about.
+        let s = fast.stats();
+        assert!(s.late > 100 && s.future_clamped > 100, "{s:?}");
+        assert!(closes > 0, "burst events at advance");
     }
 }

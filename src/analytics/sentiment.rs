@@ -979,10 +979,89 @@ impl SentimentScorer {
 
     /// Scores a text. Never panics; an empty or wordless text scores all zeros.
     pub fn score(&self, text: &str) -> Reaction {
+        if let Some(r) = self.neutral(text) {
+            return r;
+        }
+        self.score_full(text)
+    }
+
+    /// The full scorer, without [`SentimentScorer::neutral`]'s first pass.
+    fn score_full(&self, text: &str) -> Reaction {
         SCRATCH.with(|s| match s.try_borrow_mut() {
             Ok(mut s) => self.score_with(text, &mut s),
             // Re-entered from the same thread (not possible today): use a fresh scratch.
             Err(_) => self.score_with(text, &mut Scratch::default()),
+        })
+    }
+
+    /// The first pass: `Some` (the exact result of the full scorer) when no word of `text`
+    /// can carry a valence, `None` when the full scorer must run. One probe of the word table
+    /// per word (two when the word has punctuation around it), stopping at the first hit.
+    ///
+    /// Why the result is exact: in [`SentimentScorer::score_with`], a word's entry in `sent`
+    /// is 0.0 unless its lower-cased form (the token, or the token stripped of punctuation,
+    /// or its elongation-collapsed form) has a valence in the lexicon (boosters and "kind of"
+    /// push 0.0, `valence` returns 0.0 without one); "but" only scales the entries. With every
+    /// entry 0.0, `score_valence` gives compound 0, pos 0, neg 0, neu n/n = 1 and mean 0
+    /// (no punctuation amplification: it applies to a non-zero sum only), and with no word at
+    /// all, every field 0. What could add words or change them is not taken here: HTML
+    /// entities (a `&` with the fix on), emoji (replaced by their descriptions), and runs of
+    /// three equal letters (elongation retries). Only that lexicon look-up is repeated: each
+    /// token is split, stripped and lower-cased exactly as the full scorer does.
+    /// `neutral_pass_is_the_full_scorer` checks it on the shared posts, the frozen vectors and
+    /// generated messages.
+    fn neutral(&self, text: &str) -> Option<Reaction> {
+        let f = &self.fixes;
+        let lex = &self.lexicon;
+        if f.html_entities && text.as_bytes().contains(&b'&') {
+            return None;
+        }
+        let mut buf = String::new();
+        // Whether the full scorer could give `token` a valence.
+        let mut may_score = |token: &str| -> bool {
+            let stripped = token.trim_matches(|c: char| c.is_ascii_punctuation());
+            if f.elongation && has_run3(stripped) {
+                return true;
+            }
+            lex_get(lex, token, &mut buf).is_some()
+                || (stripped.len() != token.len()
+                    && !stripped.is_empty()
+                    && lex_get(lex, stripped, &mut buf).is_some())
+        };
+        let mut words = 0usize;
+        if text.is_ascii() {
+            let b = text.as_bytes();
+            let mut i = 0;
+            while i < b.len() {
+                while i < b.len() && is_ascii_py_space(b[i] as char) {
+                    i += 1;
+                }
+                let start = i;
+                while i < b.len() && !is_ascii_py_space(b[i] as char) {
+                    i += 1;
+                }
+                if i > start {
+                    words += 1;
+                    if may_score(&text[start..i]) {
+                        return None;
+                    }
+                }
+            }
+        } else {
+            if !lex.emoji.is_empty() && text.chars().any(|c| lex.emoji(c).is_some()) {
+                return None;
+            }
+            for token in text.split(is_py_space).filter(|t| !t.is_empty()) {
+                words += 1;
+                if may_score(token) {
+                    return None;
+                }
+            }
+        }
+        Some(if words == 0 {
+            Reaction::default()
+        } else {
+            Reaction { neu: 1.0, ..Reaction::default() }
         })
     }
 
@@ -1465,6 +1544,84 @@ mod tests {
         }
         assert!(Lexicon::default().table.get(b"good").is_none());
         assert!(Lexicon::default().table.get(b"").is_none());
+    }
+
+    /// Every field, bit for bit.
+    fn bits(r: &Reaction) -> [u64; 5] {
+        [r.compound, r.pos, r.neu, r.neg, r.mean].map(f64::to_bits)
+    }
+
+    #[test]
+    fn neutral_pass_is_the_full_scorer() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut texts: Vec<String> = Vec::new();
+        let posts = root.join("../shared/data/posts");
+        match std::fs::read_dir(&posts) {
+            Ok(dir) => {
+                for e in dir.flatten() {
+                    let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                    for l in text.lines() {
+                        if let Ok(v) = serde_json::from_str::<serde_json::Value>(l) {
+                            texts.extend(v["text"].as_str().map(str::to_string));
+                        }
+                    }
+                }
+            }
+            Err(_) => eprintln!("note: {} absent: shared posts not checked", posts.display()),
+        }
+        let vectors = std::fs::read_to_string(root.join("tests/data/vader_vectors.jsonl"))
+            .expect("the frozen vectors are in the repository");
+        for l in vectors.lines() {
+            let v: serde_json::Value = serde_json::from_str(l).expect("a vector line");
+            texts.extend(v["text"].as_str().map(str::to_string));
+        }
+        let generated = streamtrack_workload::WorkloadConfig::default().count(20_000).messages();
+        let first_generated = texts.len();
+        texts.extend(generated.into_iter().map(|m| m.text));
+        for s in [SentimentScorer::new(), SentimentScorer::python_compatible()] {
+            let (mut fast, mut fast_generated) = (0, 0);
+            for (i, t) in texts.iter().enumerate() {
+                let full = s.score_full(t);
+                if let Some(r) = s.neutral(t) {
+                    assert_eq!(bits(&r), bits(&full), "{t:?}");
+                    fast += 1;
+                    fast_generated += usize::from(i >= first_generated);
+                }
+                assert_eq!(bits(&s.score(t)), bits(&full), "{t:?}");
+            }
+            // The pass does decide: neutral texts are common, generated ones most of all.
+            assert!(fast > texts.len() / 10, "{fast} of {}", texts.len());
+            assert!(fast_generated > 5_000, "{fast_generated} of 20,000 generated");
+            eprintln!(
+                "neutral pass: {fast} of {} texts ({fast_generated} of 20,000 generated)",
+                texts.len()
+            );
+        }
+        // Texts made to reach each branch: punctuation, elongation, entities, emoji, spaces.
+        let s = SentimentScorer::new();
+        for t in [
+            "",
+            "   ",
+            "\u{a0}",
+            "zork, blip.",
+            "(zork)",
+            "gooood",
+            "&lt;3 zork",
+            "zork 😀",
+            "zork\u{2003}blip",
+            "ok,",
+            ":)",
+            "ZORK BLIP!!!",
+            "but zork",
+            "ÉCOLE zork",
+            "KIND OF zork",
+        ] {
+            let full = s.score_full(t);
+            assert_eq!(bits(&s.score(t)), bits(&full), "{t:?}");
+        }
+        assert!(s.neutral("zork, blip.").is_some() && s.neutral("good").is_none());
+        assert!(s.neutral("gooood").is_none() && s.neutral("&lt;3").is_none());
+        assert!(s.neutral("zork 😀").is_none() && s.neutral(":)").is_none());
     }
 
     #[test]

@@ -189,6 +189,7 @@ fn run(
     let mut rule_keys: FxMap<RuleId, RuleSeries> = FxMap::default();
     let mut sub_keys: HashMap<Arc<str>, Slot> = HashMap::new();
     let mut slots: Vec<Slot> = Vec::new();
+    let mut subs: Vec<Slot> = Vec::new();
     // The stage's clock: the latest event time (a message's timestamp, else its arrival
     // time), so that a replayed archive is bucketed by its own times; while no message comes,
     // it moves on with the wall clock, so that quiet series close their buckets.
@@ -228,6 +229,7 @@ fn run(
                 let mut start = 0;
                 for (message, cell, end) in batch.messages {
                     slots.clear();
+                    subs.clear();
                     let rules = batch.rules.get(start..end).unwrap_or(&[]);
                     // The rule series first, then each owner's once (in order of first rule).
                     for id in rules {
@@ -242,15 +244,13 @@ fn run(
                             RuleSeries { rule, sub, owner }
                         });
                         slots.push(r.rule);
-                    }
-                    let n_rules = slots.len();
-                    for id in rules {
-                        if let Some(sub) = rule_keys.get(id).and_then(|r| r.sub) {
-                            if !slots[n_rules..].contains(&sub) {
-                                slots.push(sub);
+                        if let Some(sub) = r.sub {
+                            if !subs.contains(&sub) {
+                                subs.push(sub);
                             }
                         }
                     }
+                    slots.extend_from_slice(&subs);
                     start = end;
                     let reaction = cell.map(|c| c.get(&message));
                     let now = message.timestamp.unwrap_or(batch.now_ms);
