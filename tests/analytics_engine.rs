@@ -164,3 +164,43 @@ fn bursts_reach_the_subscribers_they_concern() {
         "{events:?}"
     );
 }
+
+/// A burst in the last second of the input is declared when the input ends (before, the
+/// stage stopped with its last seconds' buckets open, so such a burst was never reported).
+#[test]
+fn a_burst_in_the_last_second_of_the_input_is_declared_at_its_end() {
+    let t0 = 1_700_000_000_000i64;
+    let mut ms = Vec::new();
+    for s in 0..60 {
+        ms.push(Message::new(format!("s{s}"), "launch").with_timestamp(t0 + s * 1000));
+    }
+    for k in 0..40 {
+        ms.push(Message::new(format!("b{k}"), "launch").with_timestamp(t0 + 60_000 + k));
+    }
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let ev = events.clone();
+    let registry = Registry::new();
+    registry.subscribe("alice", Rule::parse("launch").unwrap(), None).unwrap();
+    let (sa, _ra) = channel_sink(usize::MAX);
+    let engine = Engine::builder(registry)
+        .analytics(AnalyticsConfig::default())
+        .on_event(move |e| {
+            if let EngineEvent::Burst { subscriber, event } = e {
+                ev.lock().unwrap().push((subscriber.to_string(), event.clone()));
+            }
+        })
+        .attach("alice", sa)
+        .start(IterSource::new(ms))
+        .unwrap();
+    engine.join();
+    let events = events.lock().unwrap();
+    assert!(
+        events.iter().any(|(s, e)| s == "alice"
+            && e.event.kind == BurstEvent::Start
+            && e.event.resolution == 0
+            && e.event.bucket_start_ms == t0 + 60_000),
+        "{events:?}"
+    );
+    // The hour bucket is not over: it stays open (no event at resolution 2).
+    assert!(events.iter().all(|(_, e)| e.event.resolution == 0), "{events:?}");
+}

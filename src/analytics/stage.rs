@@ -224,7 +224,19 @@ fn run(
         let mut events = Vec::new();
         let mut a = analytics.lock().unwrap_or_else(PoisonError::into_inner);
         match work {
-            Some(Work::End) => break,
+            Some(Work::End) => {
+                // The input ended: no message can still land in its last seconds, so their
+                // finest buckets close now and a burst there is declared, not left open
+                // forever; coarser buckets that are not over yet stay open.
+                if clock != i64::MIN {
+                    let finest = a.cfg.resolutions.iter().map(|r| r.bucket_ms).min().unwrap_or(0);
+                    let last = clock.saturating_add(a.cfg.lateness_ms).saturating_add(finest);
+                    events.extend(a.advance(last));
+                }
+                drop(a);
+                route(events, &rule_keys);
+                break;
+            }
             Some(Work::Batch(batch)) => {
                 let mut start = 0;
                 for (message, cell, end) in batch.messages {
