@@ -1,0 +1,579 @@
+//! The small-set prefilter (issue 20, item 3): for rule sets of up to about ten thousand
+//! terms, most posts hold no term at all, and the cheapest way to match them is to prove
+//! that before the scanner tokenises, hashes and looks up every word.
+//!
+//! Every rule is reduced to a set of *keys*, one of which is present in every message the
+//! rule matches (an AND takes its most selective child, an OR all of its children's; a rule
+//! that cannot be keyed soundly disables the prefilter). A key comes from one normalised
+//! word of a term:
+//!
+//! - a word that starts with an ASCII letter or digit is keyed by its leading run of ASCII
+//!   letters and digits: the first 8 bytes, ASCII-lower-cased, and whether the run is longer;
+//! - a word that starts with any other character is keyed by that character.
+//!
+//! A message is then scanned raw, without normalising it: 64 bytes at a time, masks of the
+//! ASCII letters and digits and of the non-ASCII bytes (SSE2, or SWAR on `u64` lanes); at
+//! every start of a run of letters and digits one masked 8-byte load makes the run's key, and
+//! every non-ASCII character is its own key (case-folded); each key is looked up in a bit
+//! filter and, if it passes, in an exact table. A message with no key present skips the
+//! matcher.
+//!
+//! Why that is sound: in the caseless normal form the matcher uses, an ASCII letter or digit
+//! is only lower-cased and every other character maps to non-ASCII characters, *unless* the
+//! message holds a character that normalises to ASCII (`ß` → `ss`, the Kelvin sign, `ﬁ`), a
+//! character that NFC may combine or reorder (combining accents after a letter), or a
+//! default-ignorable character between two ASCII letters (`b\u{200B}omb` is the word `bomb`).
+//! Without those, each word of every field of the message starts, in the raw text, at the
+//! start of a run of ASCII letters and digits holding the word's leading run exactly, or at
+//! a non-ASCII character folding to the word's first character; so the word's key is found.
+//! A message holding one of those characters is *unsafe*: it always goes to the matcher, as
+//! does a message with coordinates or a place when some rule has a geo term.
+
+use crate::normalize::{plain_char, push_case_folded, CharClass, Tokens, UrlMode};
+use crate::rule::{Node, Rule, Term};
+use crate::Message;
+
+/// Above this many distinct keys the prefilter is not built unless forced: measured on the
+/// shared side-by-side corpus and the generated workload (DESIGN.md, "The small-set
+/// prefilter"), past it too many posts hold some key for skipping to pay for the scan.
+pub(crate) const AUTO_MAX_KEYS: usize = 20_000;
+
+/// A message key (see the module documentation): an ASCII run's first 8 bytes, lower-cased,
+/// little-endian, with bit 63 set if the run is longer; or a non-ASCII character `c` as
+/// `c << 8 | 0xff` (the low byte of an ASCII key is a letter or digit, never `0xff`). Never 0.
+type Key = u64;
+
+const LONG_RUN: u64 = 1 << 63;
+
+/// The key of an ASCII run whose first `min(run, 8)` bytes are the low bytes of `w`.
+#[inline(always)]
+fn ascii_key(w: u64, run: u32) -> Key {
+    let mask = if run >= 8 { u64::MAX } else { (1u64 << (8 * run)) - 1 };
+    // `| 0x20` lower-cases ASCII letters and leaves digits as they are.
+    let k = (w | 0x2020_2020_2020_2020) & mask;
+    if run > 8 {
+        k | LONG_RUN
+    } else {
+        k
+    }
+}
+
+#[inline(always)]
+fn char_key(c: char) -> Key {
+    (u64::from(c as u32) << 8) | 0xff
+}
+
+/// The key of a normalised word, or `None` if it starts with neither an ASCII letter or digit
+/// nor a non-ASCII character (a rule word never does).
+fn word_key(word: &str) -> Option<(Key, u32)> {
+    let b = word.as_bytes();
+    let first = *b.first()?;
+    if first.is_ascii_alphanumeric() {
+        let run = b.iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+        let mut w = [0u8; 8];
+        let n = run.min(8);
+        w[..n].copy_from_slice(&b[..n]);
+        let run = run.min(9) as u32;
+        // Longer runs are rarer in text: the score orders candidate keys of a term.
+        Some((ascii_key(u64::from_le_bytes(w), run), run))
+    } else if first >= 0x80 {
+        let c = word.chars().next()?;
+        Some((char_key(c), 5))
+    } else {
+        None
+    }
+}
+
+/// The best key of a list of words (the most selective by score), if any word has one.
+fn best_key<'a>(words: impl IntoIterator<Item = &'a str>) -> Option<Alt> {
+    words.into_iter().filter_map(word_key).max_by_key(|&(_, score)| score).map(|(k, score)| Alt {
+        keys: vec![k],
+        cost: 10 - score.min(9),
+        geo: false,
+    })
+}
+
+/// The words of a normalised value (a phrase, a raw token, an entity or operator value).
+fn value_key(value: &str) -> Option<Alt> {
+    let t = Tokens::of(value, UrlMode::Keep);
+    best_key(t.word_texts())
+}
+
+/// What a rule (or a node of it) needs to be true in a message: one of `keys` present, or
+/// (if `geo`) the message having coordinates or a place.
+#[derive(Clone, Debug)]
+struct Alt {
+    keys: Vec<Key>,
+    /// Lower is more selective: the sum over the keys.
+    cost: u32,
+    geo: bool,
+}
+
+/// The need of a node, or `None` if the node may hold with no key present (negations,
+/// filters, `contains:`).
+fn need(node: &Node) -> Option<Alt> {
+    match node {
+        Node::Term(t) => term_need(t),
+        Node::Not(_) => None,
+        Node::And(children) => children.iter().filter_map(need).min_by_key(|a| (a.cost, a.geo)),
+        Node::Or(children) => {
+            let mut all = Alt { keys: Vec::new(), cost: 0, geo: false };
+            for c in children {
+                let a = need(c)?;
+                all.keys.extend(a.keys);
+                all.cost += a.cost;
+                all.geo |= a.geo;
+            }
+            Some(all)
+        }
+    }
+}
+
+fn term_need(term: &Term) -> Option<Alt> {
+    match term {
+        Term::Keyword(words) | Term::Url(words) | Term::Proximity { words, .. } => {
+            best_key(words.iter().map(String::as_str))
+        }
+        Term::Phrase(v)
+        | Term::Token(v)
+        | Term::Hashtag(v)
+        | Term::Mention(v)
+        | Term::Cashtag(v)
+        | Term::From(v)
+        | Term::To(v)
+        | Term::Follow(v) => value_key(v),
+        Term::BoundingBox(_) | Term::PointRadius { .. } | Term::Locations(_) => {
+            // Only a message with coordinates or a place can match: cheaper than any key.
+            Some(Alt { keys: Vec::new(), cost: 0, geo: true })
+        }
+        // A substring may start and end inside words; filters hold with no text at all.
+        Term::Contains(_) | Term::Lang(_) | Term::Has(_) | Term::Is(_) | Term::Sample(_) => None,
+    }
+}
+
+/// The compiled prefilter: the rules' keys in a bit filter and an exact table.
+#[derive(Clone, Debug)]
+pub(crate) struct SmallSet {
+    /// One bit per hash value of the filter (multiply-shift by `mul`, top `64 - shift` bits).
+    filter: Vec<u64>,
+    filter_shift: u32,
+    /// Open addressing, linear probing, at most half full; 0 is empty.
+    table: Vec<Key>,
+    table_shift: u32,
+    mul: u64,
+    /// Some rule has a geo term.
+    geo: bool,
+    keys: usize,
+}
+
+impl SmallSet {
+    /// The prefilter for `rules`, or `None` if some rule cannot be keyed soundly or (unless
+    /// `force`) the rules have more than [`AUTO_MAX_KEYS`] distinct keys. `seed` makes the
+    /// hash multiplier unpredictable (colliding keys cost speed, never a match).
+    pub(crate) fn build(rules: &[&Rule], seed: u64, force: bool) -> Option<SmallSet> {
+        let mut keys: Vec<Key> = Vec::with_capacity(rules.len());
+        let mut geo = false;
+        for r in rules {
+            let a = need(r.root())?;
+            keys.extend(a.keys);
+            geo |= a.geo;
+            if !force && keys.len() > 4 * AUTO_MAX_KEYS {
+                return None;
+            }
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        if !force && keys.len() > AUTO_MAX_KEYS {
+            return None;
+        }
+        let mul = seed | 1;
+        // 64 filter bits per key (at least 4 KiB): 1.5% of absent keys pass to the table.
+        let filter_bits = (keys.len() * 64).next_power_of_two().max(1 << 15);
+        let filter_shift = 64 - filter_bits.trailing_zeros();
+        let slots = (keys.len() * 2).next_power_of_two().max(16);
+        let table_shift = 64 - slots.trailing_zeros();
+        let mut s = SmallSet {
+            filter: vec![0; filter_bits / 64],
+            filter_shift,
+            table: vec![0; slots],
+            table_shift,
+            mul,
+            geo,
+            keys: keys.len(),
+        };
+        for &k in &keys {
+            let h = s.filter_bit(k);
+            s.filter[(h >> 6) as usize] |= 1 << (h & 63);
+            let mask = slots - 1;
+            let mut i = s.slot(k);
+            while s.table[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            s.table[i] = k;
+        }
+        Some(s)
+    }
+
+    #[inline(always)]
+    fn filter_bit(&self, k: Key) -> u64 {
+        k.wrapping_mul(self.mul) >> self.filter_shift
+    }
+
+    #[inline(always)]
+    fn slot(&self, k: Key) -> usize {
+        (k.wrapping_mul(self.mul).rotate_left(23).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            >> self.table_shift) as usize
+    }
+
+    /// Whether `k` is a key of some rule.
+    #[inline(always)]
+    fn has(&self, k: Key) -> bool {
+        let h = self.filter_bit(k);
+        if self.filter[(h >> 6) as usize] & (1 << (h & 63)) == 0 {
+            return false;
+        }
+        let mask = self.table.len() - 1;
+        let mut i = self.slot(k);
+        loop {
+            match self.table[i] {
+                0 => return false,
+                x if x == k => return true,
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    /// The number of distinct keys.
+    pub(crate) fn key_count(&self) -> usize {
+        self.keys
+    }
+
+    /// Heap bytes of the filter and the table.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        (self.filter.capacity() + self.table.capacity()) * 8
+    }
+
+    /// `false` if no rule can match `msg` (no key present, the message safe); `true` if some
+    /// rule may. `fold` is scratch space for case folding.
+    pub(crate) fn may_match(&self, msg: &Message, fold: &mut String) -> bool {
+        if self.geo && (msg.coordinates.is_some() || msg.place.is_some()) {
+            return true;
+        }
+        if self.scan(&msg.text, fold) {
+            return true;
+        }
+        // Every other string a term can read: usually none is present.
+        let urls = [&msg.urls, &msg.media].into_iter().flatten().flatten();
+        let lists = [&msg.hashtags, &msg.mentions, &msg.cashtags].into_iter().flatten().flatten();
+        [&msg.quoted_text, &msg.retweeted_text, &msg.user, &msg.user_id]
+            .into_iter()
+            .chain([&msg.in_reply_to_user, &msg.in_reply_to_user_id])
+            .flatten()
+            .chain(urls.flat_map(|u| [&u.expanded_url, &u.display_url].into_iter().flatten()))
+            .chain(lists)
+            .any(|s| self.scan(s, fold))
+    }
+
+    /// Whether `text` holds a key or an unsafe character.
+    fn scan(&self, text: &str, fold: &mut String) -> bool {
+        let b = text.as_bytes();
+        let mut at = 0;
+        let (mut alnum, mut high) = block(b, 0);
+        // Bit 0: whether the byte before this block is an ASCII letter or digit.
+        let mut carry = 0u64;
+        while at < b.len() {
+            let (next_alnum, next_high) =
+                if at + 64 < b.len() { block(b, at + 64) } else { (0, 0) };
+            let starts = alnum & !((alnum << 1) | carry);
+            let window = u128::from(alnum) | u128::from(next_alnum) << 64;
+            for i in bits(starts) {
+                let run = ((window >> i) as u64).trailing_ones();
+                if self.has(ascii_key(load8(b, at + i), run)) {
+                    return true;
+                }
+            }
+            if high != 0 && self.non_ascii(text, at, high, fold) {
+                return true;
+            }
+            carry = alnum >> 63;
+            at += 64;
+            alnum = next_alnum;
+            high = next_high;
+        }
+        false
+    }
+
+    /// The non-ASCII characters starting in the block at `at` (`high`: its non-ASCII bytes):
+    /// whether one is unsafe or is a key.
+    #[cold]
+    fn non_ascii(&self, text: &str, at: usize, high: u64, fold: &mut String) -> bool {
+        let b = text.as_bytes();
+        for i in bits(high) {
+            let p = at + i;
+            if b[p] < 0xc0 {
+                continue; // a continuation byte
+            }
+            let Some(c) = text.get(p..).and_then(|t| t.chars().next()) else { return true };
+            let f = match plain_char(c) {
+                // NFC may change it, or it is outside the fast tables.
+                None => return true,
+                Some((CharClass::Ignorable, _, _)) => {
+                    // Dropped: it would join an ASCII letter or digit before it to what
+                    // follows (`b\u{200B}omb`). After anything else the join creates no run.
+                    if p > 0 && b[p - 1].is_ascii_alphanumeric() {
+                        return true;
+                    }
+                    continue;
+                }
+                Some((_, false, _)) => c,
+                Some((_, true, _)) => {
+                    fold.clear();
+                    push_case_folded(c, fold);
+                    let mut chars = fold.chars();
+                    match (chars.next(), chars.next()) {
+                        (Some(f), None) if !f.is_ascii() && plain_char(f).is_some() => f,
+                        // Folds to ASCII (`K` Kelvin, `ſ`) or to several characters (`ß`).
+                        _ => return true,
+                    }
+                }
+            };
+            if self.has(char_key(f)) {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+/// The positions of the set bits of `mask`, lowest first.
+#[inline(always)]
+fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let i = mask.trailing_zeros() as usize;
+        mask &= mask.wrapping_sub(1);
+        (i < 64).then_some(i)
+    })
+}
+
+/// The 8 bytes of `b` from `p`, zero-padded past the end.
+#[inline(always)]
+fn load8(b: &[u8], p: usize) -> u64 {
+    match b.get(p..p + 8) {
+        Some(s) => u64::from_le_bytes(s.try_into().expect("8 bytes")),
+        None => {
+            let mut w = [0u8; 8];
+            let tail = &b[p..];
+            w[..tail.len()].copy_from_slice(tail);
+            u64::from_le_bytes(w)
+        }
+    }
+}
+
+/// Masks of the 64 bytes of `b` from `at` (zero past the end): ASCII letters and digits, and
+/// non-ASCII bytes.
+#[inline(always)]
+fn block(b: &[u8], at: usize) -> (u64, u64) {
+    let mut alnum = 0u64;
+    let mut high = 0u64;
+    for k in 0..4 {
+        let p = at + 16 * k;
+        let chunk: [u8; 16] = match b.get(p..p + 16) {
+            Some(s) => s.try_into().expect("16 bytes"),
+            None if p < b.len() => {
+                let mut c = [0u8; 16];
+                c[..b.len() - p].copy_from_slice(&b[p..]);
+                c
+            }
+            None => break,
+        };
+        let lo = u64::from_le_bytes(chunk[..8].try_into().expect("8 bytes"));
+        let hi = u64::from_le_bytes(chunk[8..].try_into().expect("8 bytes"));
+        let (a, h) = classify16(lo, hi);
+        alnum |= u64::from(a) << (16 * k);
+        high |= u64::from(h) << (16 * k);
+    }
+    (alnum, high)
+}
+
+/// Bit `i` of the first mask: byte `i` of `lo` then `hi` (little-endian) is an ASCII letter
+/// or digit; of the second: byte `i` is not ASCII. SSE2 on x86-64 (part of its baseline).
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+#[allow(unsafe_code)]
+fn classify16(lo: u64, hi: u64) -> (u16, u16) {
+    // SAFETY: `classify16_sse2` only requires SSE2, which this item's
+    // `cfg(target_feature = "sse2")` guarantees on every CPU the build runs on; it takes and
+    // returns values only (no pointers). Its results are compared with the portable version
+    // on every byte value, under Miri too (`cargo +nightly miri test --lib matcher::small`).
+    unsafe { classify16_sse2(lo, hi) }
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+fn classify16_sse2(lo: u64, hi: u64) -> (u16, u16) {
+    use std::arch::x86_64::{
+        _mm_add_epi8, _mm_cmplt_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm_set_epi64x,
+    };
+    let v = _mm_set_epi64x(hi as i64, lo as i64);
+    // `x + (0x80 - lo) < -128 + n` (signed) is `lo <= x < lo + n`, for every byte value.
+    let lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
+    let alpha = _mm_cmplt_epi8(_mm_add_epi8(lower, _mm_set1_epi8(0x1f)), _mm_set1_epi8(-128 + 26));
+    let digit = _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(0x50)), _mm_set1_epi8(-128 + 10));
+    (_mm_movemask_epi8(_mm_or_si128(alpha, digit)) as u16, _mm_movemask_epi8(v) as u16)
+}
+
+/// The portable classification (SWAR on two `u64` lanes).
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline(always)]
+fn classify16(lo: u64, hi: u64) -> (u16, u16) {
+    swar::classify16(lo, hi)
+}
+
+/// The portable classification, on `u64` lanes: the fallback on other architectures, and the
+/// model the SSE2 path is tested against.
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
+mod swar {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+
+    /// High bit set in each byte of `x` (a lane with every high bit clear) in `lo..lo + n`.
+    fn within(x: u64, lo: u8, n: u8) -> u64 {
+        let ge = x.wrapping_add(ONES * u64::from(0x80 - lo)) & HIGH;
+        let ge_end = x.wrapping_add(ONES * u64::from(0x80 - lo - n)) & HIGH;
+        ge & !ge_end
+    }
+
+    /// Gathers the high bit of each byte into the low 8 bits (byte 0 -> bit 0).
+    fn movemask(x: u64) -> u16 {
+        (((x & HIGH) >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u16
+    }
+
+    fn classify8(x: u64) -> (u16, u16) {
+        let high = x & HIGH;
+        let ascii = x & !HIGH;
+        let lower = ascii | ONES * 0x20;
+        let alnum = (within(lower, b'a', 26) | within(ascii, b'0', 10)) & !high;
+        (movemask(alnum), movemask(high))
+    }
+
+    pub(super) fn classify16(lo: u64, hi: u64) -> (u16, u16) {
+        let (a0, h0) = classify8(lo);
+        let (a1, h1) = classify8(hi);
+        (a0 | a1 << 8, h0 | h1 << 8)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(rules: &[&str]) -> Option<SmallSet> {
+        let rules: Vec<Rule> = rules.iter().map(|r| Rule::parse(r).expect("valid")).collect();
+        let refs: Vec<&Rule> = rules.iter().collect();
+        SmallSet::build(&refs, 0x1234_5678_9abc_def1, true)
+    }
+
+    fn may(s: &SmallSet, text: &str) -> bool {
+        s.may_match(&Message::new("1", text), &mut String::new())
+    }
+
+    #[test]
+    fn classification_equals_the_portable_model_on_every_byte() {
+        // Every byte value at every lane position.
+        let lanes = if cfg!(miri) { 2 } else { 16 };
+        for shift in 0..lanes {
+            for base in (0..=255u8).step_by(16) {
+                let mut chunk = [0u8; 16];
+                for (i, c) in chunk.iter_mut().enumerate() {
+                    *c = base.wrapping_add(((i + shift) % 16) as u8);
+                }
+                let want = (0..16).fold((0u16, 0u16), |(a, h), i| {
+                    let c = chunk[i];
+                    (a | u16::from(c.is_ascii_alphanumeric()) << i, h | u16::from(c >= 0x80) << i)
+                });
+                let lo = u64::from_le_bytes(chunk[..8].try_into().unwrap());
+                let hi = u64::from_le_bytes(chunk[8..].try_into().unwrap());
+                assert_eq!(classify16(lo, hi), want, "{chunk:?}");
+                assert_eq!(swar::classify16(lo, hi), want, "{chunk:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn keys_of_words_and_of_message_runs_agree() {
+        let s = set(&["nintendo", "wii", "\"new york\"", "reykjavík", "interconnection"])
+            .expect("keyed");
+        for text in
+            ["NINTENDO!", "a Wii.", "I love NEW York", "REYKJAVÍK", "the #interconnection", "x:wii"]
+        {
+            assert!(may(&s, text), "{text:?}");
+        }
+        // (Runs longer than 8 bytes are keyed by their first 8: "interconnect" would pass.)
+        for text in ["nintendos", "wiii", "new yorker", "intercon", "reykjavik", "w ii"] {
+            assert!(!may(&s, text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn runs_across_block_boundaries_are_measured_whole() {
+        let s = set(&["abcdefghij", "wii"]).expect("keyed");
+        for pad in 0..70 {
+            let head = "-".repeat(pad);
+            assert!(may(&s, &format!("{head}ABCDEFGHIJ")), "{pad}");
+            assert!(may(&s, &format!("{head}wii {head}")), "{pad}");
+            assert!(!may(&s, &format!("{head}ABCDEFGH {head}")), "{pad}");
+            assert!(!may(&s, &format!("{head}wiiwii")), "{pad}");
+            assert!(!may(&s, &format!("{head}xwii")), "{pad}");
+        }
+    }
+
+    #[test]
+    fn non_ascii_words_are_keyed_by_their_folded_first_character() {
+        let s = set(&["привет", "東京", "🍕", "über"]).expect("keyed");
+        for text in ["ПРИВЕТ мир", "大東京タワー", "I like 🍕!", "ÜBER alles"] {
+            assert!(may(&s, text), "{text:?}");
+        }
+        for text in ["мир", "大阪", "I like 🍔", "uber"] {
+            assert!(!may(&s, text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn unsafe_characters_always_pass() {
+        let s = set(&["strasse", "bomb", "kilo", "cafe"]).expect("keyed");
+        // `ß` folds to `ss`, U+212A KELVIN SIGN to `k`, a zero-width space joins, a combining
+        // accent composes.
+        for text in ["STRAßE", "\u{212a}ilo", "b\u{200b}omb", "cafe\u{301}", "ſtraſſe"] {
+            assert!(may(&s, text), "{text:?}");
+        }
+        // An ignorable after an emoji or a space joins nothing.
+        for text in ["❤\u{fe0f} love", "a \u{200b}b", "👨\u{200d}👩"] {
+            assert!(!may(&s, text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn rules_that_cannot_be_keyed_disable_it() {
+        assert!(set(&["apple", "contains:pp"]).is_none());
+        assert!(set(&["apple", "apple OR contains:pp"]).is_none());
+        // An AND keys on a keyable child; a filter or a negation is skipped.
+        let s = set(&["contains:pp apple", "lang:en pear -fig"]).expect("keyed");
+        assert!(may(&s, "an APPLE"));
+        assert!(may(&s, "a pear"));
+        assert!(!may(&s, "a fig, pp"));
+    }
+
+    #[test]
+    fn other_fields_and_geo_are_read() {
+        let s = set(&["from:alice", "bounding_box:[-10 40 10 50]", "#meme"]).expect("keyed");
+        assert!(!may(&s, "nothing"));
+        let m = Message::new("1", "nothing").with_user("Alice");
+        assert!(s.may_match(&m, &mut String::new()));
+        let m = Message::new("1", "nothing").with_coordinates(1.0, 45.0);
+        assert!(s.may_match(&m, &mut String::new()));
+        let m = Message::new("1", "nothing").with_hashtags(["Meme"]);
+        assert!(s.may_match(&m, &mut String::new()));
+        assert!(may(&s, "a #MEME"));
+    }
+}
