@@ -86,6 +86,9 @@ const MESSAGE_PIECES: &[&str] = &[
     "@fish",
     "$42",
     "http://www.kilo.com/x",
+    "http://",
+    "WWW.",
+    "x+y.z://",
     "https://t.co/ABCDEFGHI",
     " ",
     " ",
@@ -124,6 +127,13 @@ fn hostile_message() -> impl Strategy<Value = Message> {
     let piece = prop_oneof![
         3 => prop::sample::select(MESSAGE_PIECES).prop_map(String::from),
         1 => prop::sample::select(RULE_WORDS).prop_map(String::from),
+        // Two words with a URL prefix between them, which tokenising removes.
+        1 => (
+            prop::sample::select(RULE_WORDS),
+            prop::sample::select(&["http://", "WWW.", "https://www.", "x+y.z://", " "][..]),
+            prop::sample::select(RULE_WORDS),
+        )
+            .prop_map(|(a, p, b)| format!(" {a} {p}{b} ")),
         // Padding that moves what follows across the 64-byte blocks.
         1 => (1usize..70).prop_map(|n| "-".repeat(n)),
         1 => (1usize..70).prop_map(|n| "y".repeat(n)),

@@ -233,6 +233,13 @@ impl Matcher {
         self.segment.heap_bytes() + self.small.as_ref().map_or(0, small::SmallSet::heap_bytes)
     }
 
+    /// Whether the small-set prefilter lets `msg` through to the matcher (`None` without a
+    /// prefilter): for the benchmarks' pass rates. Not part of the stable API.
+    #[doc(hidden)]
+    pub fn small_set_passes(&self, msg: &Message) -> Option<bool> {
+        self.small.as_ref().map(|s| s.may_match(msg, &mut String::new()))
+    }
+
     /// The number of distinct keys of the small-set prefilter, if this matcher has one: then
     /// a message holding none of them is answered without tokenising it.
     pub fn small_set_keys(&self) -> Option<usize> {

@@ -63,48 +63,107 @@ fn char_key(c: char) -> Key {
     (u64::from(c as u32) << 8) | 0xff
 }
 
-/// The key of a normalised word, or `None` if it starts with neither an ASCII letter or digit
-/// nor a non-ASCII character (a rule word never does).
-fn word_key(word: &str) -> Option<(Key, u32)> {
+/// The key of a maximal run of ASCII letters and digits, and its score: longer runs are
+/// rarer in text (runs past 8 bytes are keyed by their first 8).
+fn run_key(run: &[u8]) -> (Key, u32) {
+    let mut w = [0u8; 8];
+    let n = run.len().min(8);
+    w[..n].copy_from_slice(&run[..n]);
+    let len = run.len().min(9) as u32;
+    (ascii_key(u64::from_le_bytes(w), len), len)
+}
+
+/// The key of a non-ASCII character and its score: an accented Latin letter is common in
+/// European text, other characters are rarer.
+fn char_key_scored(c: char) -> (Key, u32) {
+    (char_key(c), if (c as u32) < 0x250 { 3 } else { 5 })
+}
+
+/// What can key a normalised word: each maximal run of ASCII letters and digits in it and
+/// each non-ASCII character. In a safe message (module documentation) the run is a maximal
+/// run of the raw text too (it is bounded by non-ASCII characters or by the word's ends),
+/// and the character is what some raw character folds to.
+fn word_parts(word: &str) -> Vec<(Key, u32)> {
     let b = word.as_bytes();
-    let first = *b.first()?;
-    if first.is_ascii_alphanumeric() {
-        let run = b.iter().take_while(|c| c.is_ascii_alphanumeric()).count();
-        let mut w = [0u8; 8];
-        let n = run.min(8);
-        w[..n].copy_from_slice(&b[..n]);
-        let run = run.min(9) as u32;
-        // Longer runs are rarer in text: the score orders candidate keys of a term.
-        Some((ascii_key(u64::from_le_bytes(w), run), run))
-    } else if first >= 0x80 {
-        let c = word.chars().next()?;
-        Some((char_key(c), 5))
-    } else {
-        None
+    let mut parts = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_alphanumeric() {
+            let n = b[i..].iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+            parts.push(run_key(&b[i..i + n]));
+            i += n;
+        } else {
+            let Some(c) = word.get(i..).and_then(|t| t.chars().next()) else { break };
+            if !c.is_ascii() {
+                parts.push(char_key_scored(c));
+            }
+            i += c.len_utf8();
+        }
     }
+    parts
 }
 
-/// The best key of a list of words (the most selective by score), if any word has one.
-fn best_key<'a>(words: impl IntoIterator<Item = &'a str>) -> Option<Alt> {
-    words.into_iter().filter_map(word_key).max_by_key(|&(_, score)| score).map(|(k, score)| Alt {
-        keys: vec![k],
-        cost: 10 - score.min(9),
-        geo: false,
-    })
+/// The run a word starts with, if it starts with an ASCII letter or digit.
+fn first_run(word: &str) -> Option<(Key, u32)> {
+    let b = word.as_bytes();
+    let n = b.iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+    (n > 0).then(|| run_key(&b[..n]))
 }
 
-/// The words of a normalised value (a phrase, a raw token, an entity or operator value).
-fn value_key(value: &str) -> Option<Alt> {
+/// The run a word ends with, if it ends with an ASCII letter or digit.
+fn last_run(word: &str) -> Option<(Key, u32)> {
+    let b = word.as_bytes();
+    let n = b.iter().rev().take_while(|c| c.is_ascii_alphanumeric()).count();
+    (n > 0).then(|| run_key(&b[b.len() - n..]))
+}
+
+/// One way for a rule to be present: a key found anywhere, or two ASCII runs in a row (the
+/// last run of one word and the first of the next), looked up by the second.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Want {
+    One(Key),
+    Pair(Key, Key),
+}
+
+/// The most selective way to find `words` (all of which a match holds): a run or a
+/// character of one word, or, if the words are consecutive in every match (`in_a_row`), two
+/// runs across a pair of adjacent words.
+fn best_want(words: &[&str], in_a_row: bool) -> Option<Alt> {
+    let mut best: Option<(Want, u32)> = None;
+    let mut offer = |w: Want, score: u32| {
+        if best.is_none_or(|(_, s)| score > s) {
+            best = Some((w, score));
+        }
+    };
+    for w in words {
+        for (k, score) in word_parts(w) {
+            offer(Want::One(k), score);
+        }
+    }
+    if in_a_row {
+        for pair in words.windows(2) {
+            if let (Some((a, sa)), Some((b, sb))) = (last_run(pair[0]), first_run(pair[1])) {
+                offer(Want::Pair(a, b), sa + sb);
+            }
+        }
+    }
+    best.map(|(w, score)| Alt { wants: vec![w], cost: 20u32.saturating_sub(score), geo: false })
+}
+
+/// The words of a normalised value (a phrase, a raw token, an entity or operator value), all
+/// of which are consecutive words of the field holding it.
+fn value_want(value: &str) -> Option<Alt> {
     let t = Tokens::of(value, UrlMode::Keep);
-    best_key(t.word_texts())
+    let words: Vec<&str> = t.word_texts().collect();
+    best_want(&words, true)
 }
 
-/// What a rule (or a node of it) needs to be true in a message: one of `keys` present, or
+/// What a rule (or a node of it) needs to be true in a message: one of `wants` present, or
 /// (if `geo`) the message having coordinates or a place.
 #[derive(Clone, Debug)]
 struct Alt {
-    keys: Vec<Key>,
-    /// Lower is more selective: the sum over the keys.
+    wants: Vec<Want>,
+    /// Lower is more selective: the sum over the wants.
     cost: u32,
     geo: bool,
 }
@@ -117,10 +176,10 @@ fn need(node: &Node) -> Option<Alt> {
         Node::Not(_) => None,
         Node::And(children) => children.iter().filter_map(need).min_by_key(|a| (a.cost, a.geo)),
         Node::Or(children) => {
-            let mut all = Alt { keys: Vec::new(), cost: 0, geo: false };
+            let mut all = Alt { wants: Vec::new(), cost: 0, geo: false };
             for c in children {
                 let a = need(c)?;
-                all.keys.extend(a.keys);
+                all.wants.extend(a.wants);
                 all.cost += a.cost;
                 all.geo |= a.geo;
             }
@@ -129,11 +188,16 @@ fn need(node: &Node) -> Option<Alt> {
     }
 }
 
+fn words(w: &[String]) -> Vec<&str> {
+    w.iter().map(String::as_str).collect()
+}
+
 fn term_need(term: &Term) -> Option<Alt> {
     match term {
-        Term::Keyword(words) | Term::Url(words) | Term::Proximity { words, .. } => {
-            best_key(words.iter().map(String::as_str))
-        }
+        // Consecutive words of one field.
+        Term::Keyword(w) | Term::Url(w) => best_want(&words(w), true),
+        // Anywhere within a few positions, in any order.
+        Term::Proximity { words: w, .. } => best_want(&words(w), false),
         Term::Phrase(v)
         | Term::Token(v)
         | Term::Hashtag(v)
@@ -141,14 +205,75 @@ fn term_need(term: &Term) -> Option<Alt> {
         | Term::Cashtag(v)
         | Term::From(v)
         | Term::To(v)
-        | Term::Follow(v) => value_key(v),
+        | Term::Follow(v) => value_want(v),
         Term::BoundingBox(_) | Term::PointRadius { .. } | Term::Locations(_) => {
             // Only a message with coordinates or a place can match: cheaper than any key.
-            Some(Alt { keys: Vec::new(), cost: 0, geo: true })
+            Some(Alt { wants: Vec::new(), cost: 0, geo: true })
         }
         // A substring may start and end inside words; filters hold with no text at all.
         Term::Contains(_) | Term::Lang(_) | Term::Has(_) | Term::Is(_) | Term::Sample(_) => None,
     }
+}
+
+/// Table flag: some rule wants the key alone.
+const ONE: u8 = 1;
+/// Table flag: some rule wants the key right after another run (see `pairs`).
+const SECOND: u8 = 2;
+
+/// A set of non-zero `u64`s: open addressing, linear probing, at most half full.
+#[derive(Clone, Debug)]
+struct Table {
+    slots: Vec<u64>,
+    /// A flag byte per slot.
+    flags: Vec<u8>,
+    shift: u32,
+}
+
+impl Table {
+    fn new(items: usize) -> Table {
+        let n = (items * 2).next_power_of_two().max(16);
+        Table { slots: vec![0; n], flags: vec![0; n], shift: 64 - n.trailing_zeros() }
+    }
+
+    #[inline(always)]
+    fn home(&self, k: u64, mul: u64) -> usize {
+        (k.wrapping_mul(mul).rotate_left(23).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift)
+            as usize
+    }
+
+    fn insert(&mut self, k: u64, mul: u64, flag: u8) {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(k, mul);
+        while self.slots[i] != 0 && self.slots[i] != k {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = k;
+        self.flags[i] |= flag;
+    }
+
+    /// The flags of `k`, 0 if absent.
+    #[inline(always)]
+    fn get(&self, k: u64, mul: u64) -> u8 {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(k, mul);
+        loop {
+            match self.slots[i] {
+                0 => return 0,
+                x if x == k => return self.flags[i],
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * 8 + self.flags.capacity()
+    }
+}
+
+/// The table entry of a pair of runs (never 0).
+#[inline(always)]
+fn pair_entry(first: Key, second: Key) -> u64 {
+    (first.wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(31) ^ second) | 1
 }
 
 /// The compiled prefilter: the rules' keys in a bit filter and an exact table.
@@ -157,13 +282,14 @@ pub(crate) struct SmallSet {
     /// One bit per hash value of the filter (multiply-shift by `mul`, top `64 - shift` bits).
     filter: Vec<u64>,
     filter_shift: u32,
-    /// Open addressing, linear probing, at most half full; 0 is empty.
-    table: Vec<Key>,
-    table_shift: u32,
+    /// Every key a rule wants, flagged [`ONE`] and/or [`SECOND`].
+    keys: Table,
+    /// The pairs of runs ([`pair_entry`]) rules want.
+    pairs: Table,
     mul: u64,
     /// Some rule has a geo term.
     geo: bool,
-    keys: usize,
+    key_count: usize,
 }
 
 impl SmallSet {
@@ -171,46 +297,48 @@ impl SmallSet {
     /// `force`) the rules have more than [`AUTO_MAX_KEYS`] distinct keys. `seed` makes the
     /// hash multiplier unpredictable (colliding keys cost speed, never a match).
     pub(crate) fn build(rules: &[&Rule], seed: u64, force: bool) -> Option<SmallSet> {
-        let mut keys: Vec<Key> = Vec::with_capacity(rules.len());
+        let mut wants: Vec<Want> = Vec::with_capacity(rules.len());
         let mut geo = false;
         for r in rules {
             let a = need(r.root())?;
-            keys.extend(a.keys);
+            wants.extend(a.wants);
             geo |= a.geo;
-            if !force && keys.len() > 4 * AUTO_MAX_KEYS {
+            if !force && wants.len() > 4 * AUTO_MAX_KEYS {
                 return None;
             }
         }
-        keys.sort_unstable();
-        keys.dedup();
-        if !force && keys.len() > AUTO_MAX_KEYS {
+        wants.sort_unstable();
+        wants.dedup();
+        if !force && wants.len() > AUTO_MAX_KEYS {
             return None;
         }
         let mul = seed | 1;
         // 64 filter bits per key (at least 4 KiB): 1.5% of absent keys pass to the table.
-        let filter_bits = (keys.len() * 64).next_power_of_two().max(1 << 15);
+        let filter_bits = (wants.len() * 64).next_power_of_two().max(1 << 15);
         let filter_shift = 64 - filter_bits.trailing_zeros();
-        let slots = (keys.len() * 2).next_power_of_two().max(16);
-        let table_shift = 64 - slots.trailing_zeros();
+        let pair_count = wants.iter().filter(|w| matches!(w, Want::Pair(..))).count();
         let mut s = SmallSet {
             filter: vec![0; filter_bits / 64],
             filter_shift,
-            table: vec![0; slots],
-            table_shift,
+            keys: Table::new(wants.len()),
+            pairs: Table::new(pair_count),
             mul,
             geo,
-            keys: keys.len(),
+            key_count: 0,
         };
-        for &k in &keys {
+        for &w in &wants {
+            let (k, flag) = match w {
+                Want::One(k) => (k, ONE),
+                Want::Pair(a, b) => {
+                    s.pairs.insert(pair_entry(a, b), mul, ONE);
+                    (b, SECOND)
+                }
+            };
             let h = s.filter_bit(k);
             s.filter[(h >> 6) as usize] |= 1 << (h & 63);
-            let mask = slots - 1;
-            let mut i = s.slot(k);
-            while s.table[i] != 0 {
-                i = (i + 1) & mask;
-            }
-            s.table[i] = k;
+            s.keys.insert(k, mul, flag);
         }
+        s.key_count = s.keys.slots.iter().filter(|&&k| k != 0).count();
         Some(s)
     }
 
@@ -219,38 +347,24 @@ impl SmallSet {
         k.wrapping_mul(self.mul) >> self.filter_shift
     }
 
+    /// The table flags of `k` (0 if no rule wants it).
     #[inline(always)]
-    fn slot(&self, k: Key) -> usize {
-        (k.wrapping_mul(self.mul).rotate_left(23).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            >> self.table_shift) as usize
-    }
-
-    /// Whether `k` is a key of some rule.
-    #[inline(always)]
-    fn has(&self, k: Key) -> bool {
+    fn flags(&self, k: Key) -> u8 {
         let h = self.filter_bit(k);
         if self.filter[(h >> 6) as usize] & (1 << (h & 63)) == 0 {
-            return false;
+            return 0;
         }
-        let mask = self.table.len() - 1;
-        let mut i = self.slot(k);
-        loop {
-            match self.table[i] {
-                0 => return false,
-                x if x == k => return true,
-                _ => i = (i + 1) & mask,
-            }
-        }
+        self.keys.get(k, self.mul)
     }
 
     /// The number of distinct keys.
     pub(crate) fn key_count(&self) -> usize {
-        self.keys
+        self.key_count
     }
 
-    /// Heap bytes of the filter and the table.
+    /// Heap bytes of the filter and the tables.
     pub(crate) fn heap_bytes(&self) -> usize {
-        (self.filter.capacity() + self.table.capacity()) * 8
+        self.filter.capacity() * 8 + self.keys.heap_bytes() + self.pairs.heap_bytes()
     }
 
     /// `false` if no rule can match `msg` (no key present, the message safe); `true` if some
@@ -281,6 +395,9 @@ impl SmallSet {
         let (mut alnum, mut high) = block(b, 0);
         // Bit 0: whether the byte before this block is an ASCII letter or digit.
         let mut carry = 0u64;
+        // The key of the last run, for pairs.
+        let mut prev: Key = 0;
+        let mut url: Option<bool> = None;
         while at < b.len() {
             let (next_alnum, next_high) =
                 if at + 64 < b.len() { block(b, at + 64) } else { (0, 0) };
@@ -288,9 +405,19 @@ impl SmallSet {
             let window = u128::from(alnum) | u128::from(next_alnum) << 64;
             for i in bits(starts) {
                 let run = ((window >> i) as u64).trailing_ones();
-                if self.has(ascii_key(load8(b, at + i), run)) {
-                    return true;
+                let k = ascii_key(load8(b, at + i), run);
+                let f = self.flags(k);
+                if f != 0 {
+                    if f & ONE != 0 || self.pairs.get(pair_entry(prev, k), self.mul) != 0 {
+                        return true;
+                    }
+                    // A URL prefix removed between two words leaves runs (`http`, `www`)
+                    // between them in the raw text.
+                    if *url.get_or_insert_with(|| may_hold_url(b)) {
+                        return true;
+                    }
                 }
+                prev = k;
             }
             if high != 0 && self.non_ascii(text, at, high, fold) {
                 return true;
@@ -318,9 +445,10 @@ impl SmallSet {
                 // NFC may change it, or it is outside the fast tables.
                 None => return true,
                 Some((CharClass::Ignorable, _, _)) => {
-                    // Dropped: it would join an ASCII letter or digit before it to what
-                    // follows (`b\u{200B}omb`). After anything else the join creates no run.
-                    if p > 0 && b[p - 1].is_ascii_alphanumeric() {
+                    // Dropped: after an ASCII character it could join two runs
+                    // (`b\u{200B}omb`) or make a URL prefix (`:\u{200B}//`). After a
+                    // non-ASCII character it joins no run.
+                    if p > 0 && b[p - 1] < 0x80 {
                         return true;
                     }
                     continue;
@@ -337,12 +465,20 @@ impl SmallSet {
                     }
                 }
             };
-            if self.has(char_key(f)) {
+            if self.flags(char_key(f)) != 0 {
                 return true;
             }
         }
         false
     }
+}
+
+/// Whether a raw text may hold a URL prefix, which tokenising removes (`://` or `www.` in any
+/// case).
+fn may_hold_url(text: &[u8]) -> bool {
+    memchr::memchr_iter(b':', text).any(|i| text[i + 1..].starts_with(b"//"))
+        || memchr::memchr_iter(b'.', text)
+            .any(|i| i >= 3 && text[i - 3..i].eq_ignore_ascii_case(b"www"))
 }
 
 /// The positions of the set bits of `mask`, lowest first.
@@ -516,6 +652,22 @@ mod tests {
     }
 
     #[test]
+    fn phrases_are_keyed_by_two_runs_in_a_row() {
+        let s = set(&["\"all yearn\"", "wi-fi", "\"naïve yearn\""]).expect("keyed");
+        for text in ["ALL yearn", "all, yearn", "all\u{a0}yearn", "wi fi", "Wi-Fi!", "naïve yearn"]
+        {
+            assert!(may(&s, text), "{text:?}");
+        }
+        for text in ["yearn all", "we yearn", "all we yearn", "fi wi", "wifi", "wi"] {
+            assert!(!may(&s, text), "{text:?}");
+        }
+        // A URL prefix between the words is removed by tokenising: `all yearn` then.
+        for text in ["all http://yearn", "all WWW.yearn", "all x+y.z://yearn"] {
+            assert!(may(&s, text), "{text:?}");
+        }
+    }
+
+    #[test]
     fn runs_across_block_boundaries_are_measured_whole() {
         let s = set(&["abcdefghij", "wii"]).expect("keyed");
         for pad in 0..70 {
@@ -547,8 +699,8 @@ mod tests {
         for text in ["STRAßE", "\u{212a}ilo", "b\u{200b}omb", "cafe\u{301}", "ſtraſſe"] {
             assert!(may(&s, text), "{text:?}");
         }
-        // An ignorable after an emoji or a space joins nothing.
-        for text in ["❤\u{fe0f} love", "a \u{200b}b", "👨\u{200d}👩"] {
+        // An ignorable after a non-ASCII character joins nothing.
+        for text in ["❤\u{fe0f} love", "a\u{a0}\u{200b}b", "👨\u{200d}👩"] {
             assert!(!may(&s, text), "{text:?}");
         }
     }
