@@ -51,7 +51,7 @@ fn ascii_key(w: u64, run: u32) -> Key {
     // Without a branch: run lengths are as unpredictable as word lengths.
     let mask = u64::MAX >> (8 * (8 - run.clamp(1, 8)));
     // `| 0x20` lower-cases ASCII letters and leaves digits as they are.
-    ((w | 0x2020_2020_2020_2020) & mask) | u64::from(run > 8) * LONG_RUN
+    ((w | 0x2020_2020_2020_2020) & mask) | (u64::from(run > 8) * LONG_RUN)
 }
 
 #[inline(always)]
@@ -706,7 +706,7 @@ mod swar {
     fn classify8(x: u64) -> (u16, u16) {
         let high = x & HIGH;
         let ascii = x & !HIGH;
-        let lower = ascii | ONES * 0x20;
+        let lower = ascii | (ONES * 0x20);
         let alnum = (within(lower, b'a', 26) | within(ascii, b'0', 10)) & !high;
         // `0b11xx_xxxx`: bit 6 moved up to bit 7.
         let lead = high & (x << 1);
