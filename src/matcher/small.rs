@@ -376,11 +376,17 @@ impl SmallSet {
         {
             return true;
         }
-        let urls = [&msg.urls, &msg.media].into_iter().flatten().flatten();
-        let lists = [&msg.hashtags, &msg.mentions, &msg.cashtags].into_iter().flatten().flatten();
-        urls.flat_map(|u| [&u.expanded_url, &u.display_url].into_iter().flatten())
-            .chain(lists)
-            .any(|s| self.scan(s, fold))
+        let mut urls = |list: &Option<Vec<crate::message::UrlEntity>>| {
+            list.iter().flatten().any(|u| {
+                [&u.expanded_url, &u.display_url].into_iter().flatten().any(|s| self.scan(s, fold))
+            })
+        };
+        if msg.urls.is_some() && urls(&msg.urls) || msg.media.is_some() && urls(&msg.media) {
+            return true;
+        }
+        [&msg.hashtags, &msg.mentions, &msg.cashtags]
+            .into_iter()
+            .any(|list| list.iter().flatten().any(|s| self.scan(s, fold)))
     }
 
     /// Whether `text` holds a key or an unsafe character.
