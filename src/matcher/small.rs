@@ -2,32 +2,34 @@
 //! terms, most posts hold no term at all, and the cheapest way to match them is to prove
 //! that before the scanner tokenises, hashes and looks up every word.
 //!
-//! Every rule is reduced to a set of *keys*, one of which is present in every message the
-//! rule matches (an AND takes its most selective child, an OR all of its children's; a rule
-//! that cannot be keyed soundly disables the prefilter). A key comes from one normalised
-//! word of a term:
+//! Every rule is reduced to alternatives one of which every message the rule matches holds
+//! (an AND takes its most selective child, an OR all of its children's; a rule that cannot be
+//! keyed soundly disables the prefilter). An alternative is made of the *units* of normalised
+//! words: a maximal run of ASCII letters and digits (keyed by its first 8 bytes,
+//! ASCII-lower-cased, and whether it is longer) or one non-ASCII character. It is one unit, or
+//! two units in a row (inside a word, or across two words that every match holds next to each
+//! other), looked up by the rarer one.
 //!
-//! - a word that starts with an ASCII letter or digit is keyed by its leading run of ASCII
-//!   letters and digits: the first 8 bytes, ASCII-lower-cased, and whether the run is longer;
-//! - a word that starts with any other character is keyed by that character.
-//!
-//! A message is then scanned raw, without normalising it: 64 bytes at a time, masks of the
-//! ASCII letters and digits and of the non-ASCII bytes (SSE2, or SWAR on `u64` lanes); at
-//! every start of a run of letters and digits one masked 8-byte load makes the run's key, and
-//! every non-ASCII character is its own key (case-folded); each key is looked up in a bit
-//! filter and, if it passes, in an exact table. A message with no key present skips the
+//! A message is then scanned raw, without normalising it: 64-byte blocks (overlapping, see
+//! [`STEP`]), masks of the ASCII letters and digits and of the first bytes of non-ASCII
+//! characters (SSE2, or SWAR on `u64` lanes); at every start of a run one masked 8-byte load
+//! makes the run's key, and every non-ASCII character is decoded and case-folded into its key;
+//! each key is looked up in a bit filter and, if it passes, in an exact table (and, for a pair,
+//! the unit before or after it is read). A message with no alternative present skips the
 //! matcher.
 //!
 //! Why that is sound: in the caseless normal form the matcher uses, an ASCII letter or digit
 //! is only lower-cased and every other character maps to non-ASCII characters, *unless* the
 //! message holds a character that normalises to ASCII (`ß` → `ss`, the Kelvin sign, `ﬁ`), a
 //! character that NFC may combine or reorder (combining accents after a letter), or a
-//! default-ignorable character between two ASCII letters (`b\u{200B}omb` is the word `bomb`).
-//! Without those, each word of every field of the message starts, in the raw text, at the
-//! start of a run of ASCII letters and digits holding the word's leading run exactly, or at
-//! a non-ASCII character folding to the word's first character; so the word's key is found.
-//! A message holding one of those characters is *unsafe*: it always goes to the matcher, as
-//! does a message with coordinates or a place when some rule has a geo term.
+//! default-ignorable character after an ASCII one (`b\u{200B}omb` is the word `bomb`). Without
+//! those, each run of a word of every field is a maximal run of the raw text, each non-ASCII
+//! character is what a raw character folds to, and units next to each other in a match are
+//! next to each other among the raw text's units, except across a URL prefix that tokenising
+//! removes (`all http://yearn` holds the phrase `all yearn`: a pair that fails next to a token
+//! holding `://` or `www.` counts as found). A message holding one of those characters is
+//! *unsafe*: it always goes to the matcher, as does a message with coordinates or a place when
+//! some rule has a geo term.
 
 use crate::normalize::{plain_char, push_case_folded, CharClass, Tokens, UrlMode};
 use crate::rule::{Node, Rule, Term};
