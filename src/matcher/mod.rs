@@ -38,6 +38,7 @@ mod prepare;
 mod proximity;
 mod scan;
 pub(crate) mod segment;
+mod small;
 mod substrings;
 mod terms;
 
@@ -69,6 +70,7 @@ pub struct MatchSpans {
 #[derive(Clone, Debug, Default)]
 pub struct MatcherBuilder {
     seed: Option<(u64, u64)>,
+    small_set: Option<bool>,
 }
 
 impl MatcherBuilder {
@@ -84,6 +86,14 @@ impl MatcherBuilder {
         self
     }
 
+    /// Forces the small-set prefilter on (whenever every rule can be keyed soundly, whatever
+    /// the size of the set) or off. By default it is built for sets of up to 20,000 distinct
+    /// keys (DESIGN.md, "The small-set prefilter").
+    pub fn small_set_prefilter(mut self, on: bool) -> Self {
+        self.small_set = Some(on);
+        self
+    }
+
     pub(crate) fn hasher(&self) -> WordHasher {
         match self.seed {
             Some((a, b)) => WordHasher::with_seed(a, b),
@@ -93,7 +103,13 @@ impl MatcherBuilder {
 
     /// Compiles `rules`; rule `i` of the iterator is reported as `i`.
     pub fn build<'a>(&self, rules: impl IntoIterator<Item = &'a Rule>) -> Matcher {
-        Matcher { segment: Segment::build(rules, self.hasher()) }
+        let rules: Vec<&Rule> = rules.into_iter().collect();
+        let hasher = self.hasher();
+        let small = match self.small_set {
+            Some(false) => None,
+            force => small::SmallSet::build(&rules, hasher.hash(b"small"), force.is_some()),
+        };
+        Matcher { segment: Segment::build(rules, hasher), small }
     }
 }
 
@@ -104,6 +120,7 @@ pub struct Scratch {
     norm: Prepared,
     segment: SegmentScratch,
     results: Vec<u32>,
+    fold: String,
 }
 
 impl Scratch {
@@ -123,6 +140,7 @@ impl Scratch {
 #[derive(Clone, Debug)]
 pub struct Matcher {
     segment: Segment,
+    small: Option<small::SmallSet>,
 }
 
 impl Matcher {
@@ -162,6 +180,9 @@ impl Matcher {
     pub fn find<'s>(&self, msg: &Message, scratch: &'s mut Scratch) -> &'s [u32] {
         scratch.norm.reset();
         scratch.results.clear();
+        if self.small.as_ref().is_some_and(|s| !s.may_match(msg, &mut scratch.fold)) {
+            return &scratch.results; // no rule's key in the message (`small.rs`)
+        }
         self.segment.find(msg, &mut scratch.norm, &mut scratch.segment, &mut scratch.results);
         &scratch.results
     }
@@ -209,7 +230,20 @@ impl Matcher {
     /// Heap bytes held by the compiled structures (word table, filters, postings, programs,
     /// automata, indexes).
     pub fn heap_bytes(&self) -> usize {
-        self.segment.heap_bytes()
+        self.segment.heap_bytes() + self.small.as_ref().map_or(0, small::SmallSet::heap_bytes)
+    }
+
+    /// Whether the small-set prefilter lets `msg` through to the matcher (`None` without a
+    /// prefilter): for the benchmarks' pass rates. Not part of the stable API.
+    #[doc(hidden)]
+    pub fn small_set_passes(&self, msg: &Message) -> Option<bool> {
+        self.small.as_ref().map(|s| s.may_match(msg, &mut String::new()))
+    }
+
+    /// The number of distinct keys of the small-set prefilter, if this matcher has one: then
+    /// a message holding none of them is answered without tokenising it.
+    pub fn small_set_keys(&self) -> Option<usize> {
+        self.small.as_ref().map(small::SmallSet::key_count)
     }
 }
 

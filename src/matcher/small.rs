@@ -1,0 +1,904 @@
+//! The small-set prefilter (issue 20, item 3): for rule sets of up to about ten thousand
+//! terms, most posts hold no term at all, and the cheapest way to match them is to prove
+//! that before the scanner tokenises, hashes and looks up every word.
+//!
+//! Every rule is reduced to alternatives one of which every message the rule matches holds
+//! (an AND takes its most selective child, an OR all of its children's; a rule that cannot be
+//! keyed soundly disables the prefilter). An alternative is made of the *units* of normalised
+//! words: a maximal run of ASCII letters and digits (keyed by its first 8 bytes,
+//! ASCII-lower-cased, and whether it is longer) or one non-ASCII character. It is one unit, or
+//! two units in a row (inside a word, or across two words that every match holds next to each
+//! other), looked up by the rarer one.
+//!
+//! A message is then scanned raw, without normalising it: 64-byte blocks (overlapping, see
+//! [`STEP`]), masks of the ASCII letters and digits and of the first bytes of non-ASCII
+//! characters (SSE2, or SWAR on `u64` lanes); at every start of a run one masked 8-byte load
+//! makes the run's key, and every non-ASCII character is decoded and case-folded into its key;
+//! each key is looked up in a bit filter and, if it passes, in an exact table (and, for a pair,
+//! the unit before or after it is read). A message with no alternative present skips the
+//! matcher.
+//!
+//! Why that is sound: in the caseless normal form the matcher uses, an ASCII letter or digit
+//! is only lower-cased and every other character maps to non-ASCII characters, *unless* the
+//! message holds a character that normalises to ASCII (`ß` → `ss`, the Kelvin sign, `ﬁ`), a
+//! character that NFC may combine or reorder (combining accents after a letter), or a
+//! default-ignorable character after an ASCII one (`b\u{200B}omb` is the word `bomb`). Without
+//! those, each run of a word of every field is a maximal run of the raw text, each non-ASCII
+//! character is what a raw character folds to, and units next to each other in a match are
+//! next to each other among the raw text's units, except across a URL prefix that tokenising
+//! removes (`all http://yearn` holds the phrase `all yearn`: a pair that fails next to a token
+//! holding `://` or `www.` counts as found). A message holding one of those characters is
+//! *unsafe*: it always goes to the matcher, as does a message with coordinates or a place when
+//! some rule has a geo term.
+
+use crate::normalize::{plain_char, push_case_folded, CharClass, Tokens, UrlMode};
+use crate::rule::{Node, Rule, Term};
+use crate::Message;
+
+/// Above this many distinct keys the prefilter is not built unless forced: measured on the
+/// shared side-by-side corpus and the generated workload (DESIGN.md, "The small-set
+/// prefilter"), past it too many posts hold some key for skipping to pay for the scan.
+pub(crate) const AUTO_MAX_KEYS: usize = 20_000;
+
+/// A message key (see the module documentation): an ASCII run's first 8 bytes, lower-cased,
+/// little-endian, with bit 63 set if the run is longer; or a non-ASCII character `c` as
+/// `c << 8 | 0xff` (the low byte of an ASCII key is a letter or digit, never `0xff`). Never 0.
+type Key = u64;
+
+const LONG_RUN: u64 = 1 << 63;
+
+/// The key of an ASCII run whose first `min(run, 8)` bytes are the low bytes of `w`.
+#[inline(always)]
+fn ascii_key(w: u64, run: u32) -> Key {
+    // Without a branch: run lengths are as unpredictable as word lengths.
+    let mask = u64::MAX >> (8 * (8 - run.clamp(1, 8)));
+    // `| 0x20` lower-cases ASCII letters and leaves digits as they are.
+    ((w | 0x2020_2020_2020_2020) & mask) | (u64::from(run > 8) * LONG_RUN)
+}
+
+#[inline(always)]
+fn char_key(c: char) -> Key {
+    (u64::from(c as u32) << 8) | 0xff
+}
+
+/// The key of a maximal run of ASCII letters and digits, and its score: longer runs are
+/// rarer in text (runs past 8 bytes are keyed by their first 8).
+fn run_key(run: &[u8]) -> (Key, u32) {
+    let mut w = [0u8; 8];
+    let n = run.len().min(8);
+    w[..n].copy_from_slice(&run[..n]);
+    let len = run.len().min(9) as u32;
+    (ascii_key(u64::from_le_bytes(w), len), len)
+}
+
+/// The key of a non-ASCII character and its score: an accented Latin letter is common in
+/// European text (`é`: 4% of the shared corpus's posts), other characters are rarer.
+fn char_key_scored(c: char) -> (Key, u32) {
+    (char_key(c), if (c as u32) < 0x250 { 1 } else { 3 })
+}
+
+/// The *units* of a normalised word, in order, with their keys and scores: each maximal run
+/// of ASCII letters and digits, and each non-ASCII character. In a safe message (module
+/// documentation) a run of the word is a maximal run of the raw text too (it is bounded by
+/// non-ASCII characters or by the word's ends), a character is what a raw character folds
+/// to, and units next to each other in the word are next to each other among the raw text's
+/// units.
+fn word_units(word: &str, out: &mut Vec<(Key, u32)>) {
+    let b = word.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_alphanumeric() {
+            let n = b[i..].iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+            out.push(run_key(&b[i..i + n]));
+            i += n;
+        } else {
+            let Some(c) = word.get(i..).and_then(|t| t.chars().next()) else { break };
+            if !c.is_ascii() {
+                out.push(char_key_scored(c));
+            }
+            i += c.len_utf8();
+        }
+    }
+}
+
+/// One way for a rule to be present: a unit found anywhere, or two units in a row (looked up
+/// by the more selective one: the first if `by_first`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Want {
+    One(Key),
+    Pair { first: Key, second: Key, by_first: bool },
+}
+
+/// The most selective way to find `words` (all of which a match holds): a unit, or two
+/// units in a row, of one word, or (if the words are consecutive words of one field in every
+/// match: `in_a_row`) across two adjacent words. Between two words only separators lie,
+/// which are not units.
+fn best_want(words: &[&str], in_a_row: bool) -> Option<Alt> {
+    let mut best: Option<(Want, u32)> = None;
+    let mut offer = |w: Want, score: u32| {
+        if best.is_none_or(|(_, s)| score > s) {
+            best = Some((w, score));
+        }
+    };
+    let mut units = Vec::new();
+    for (i, w) in words.iter().enumerate() {
+        if !in_a_row || i == 0 {
+            units.clear();
+        }
+        let from = units.len().saturating_sub(1);
+        word_units(w, &mut units);
+        for &(k, score) in &units[from..] {
+            offer(Want::One(k), score);
+        }
+        for pair in units[from..].windows(2) {
+            let ((a, sa), (b, sb)) = (pair[0], pair[1]);
+            offer(Want::Pair { first: a, second: b, by_first: sa >= sb }, sa + sb);
+        }
+    }
+    best.map(|(w, score)| Alt { wants: vec![w], cost: 20u32.saturating_sub(score), geo: false })
+}
+
+/// The words of a normalised value (a phrase, a raw token, an entity or operator value), all
+/// of which are consecutive words of the field holding it.
+fn value_want(value: &str) -> Option<Alt> {
+    let t = Tokens::of(value, UrlMode::Keep);
+    let words: Vec<&str> = t.word_texts().collect();
+    best_want(&words, true)
+}
+
+/// What a rule (or a node of it) needs to be true in a message: one of `wants` present, or
+/// (if `geo`) the message having coordinates or a place.
+#[derive(Clone, Debug)]
+struct Alt {
+    wants: Vec<Want>,
+    /// Lower is more selective: the sum over the wants.
+    cost: u32,
+    geo: bool,
+}
+
+/// The need of a node, or `None` if the node may hold with no key present (negations,
+/// filters, `contains:`).
+fn need(node: &Node) -> Option<Alt> {
+    match node {
+        Node::Term(t) => term_need(t),
+        Node::Not(_) => None,
+        Node::And(children) => children.iter().filter_map(need).min_by_key(|a| (a.cost, a.geo)),
+        Node::Or(children) => {
+            let mut all = Alt { wants: Vec::new(), cost: 0, geo: false };
+            for c in children {
+                let a = need(c)?;
+                all.wants.extend(a.wants);
+                all.cost += a.cost;
+                all.geo |= a.geo;
+            }
+            Some(all)
+        }
+    }
+}
+
+fn words(w: &[String]) -> Vec<&str> {
+    w.iter().map(String::as_str).collect()
+}
+
+fn term_need(term: &Term) -> Option<Alt> {
+    match term {
+        // Consecutive words of one field.
+        Term::Keyword(w) | Term::Url(w) => best_want(&words(w), true),
+        // Anywhere within a few positions, in any order.
+        Term::Proximity { words: w, .. } => best_want(&words(w), false),
+        Term::Phrase(v)
+        | Term::Token(v)
+        | Term::Hashtag(v)
+        | Term::Mention(v)
+        | Term::Cashtag(v)
+        | Term::From(v)
+        | Term::To(v)
+        | Term::Follow(v) => value_want(v),
+        Term::BoundingBox(_) | Term::PointRadius { .. } | Term::Locations(_) => {
+            // Only a message with coordinates or a place can match: cheaper than any key.
+            Some(Alt { wants: Vec::new(), cost: 0, geo: true })
+        }
+        // A substring may start and end inside words; filters hold with no text at all.
+        Term::Contains(_) | Term::Lang(_) | Term::Has(_) | Term::Is(_) | Term::Sample(_) => None,
+    }
+}
+
+/// Table flag: some rule wants the key alone.
+const ONE: u8 = 1;
+/// Table flag: some rule wants the key right before another unit (see `pairs`).
+const FIRST: u8 = 2;
+/// Table flag: some rule wants the key right after another unit (see `pairs`).
+const SECOND: u8 = 4;
+
+/// A set of non-zero `u64`s: open addressing, linear probing, at most half full.
+#[derive(Clone, Debug)]
+struct Table {
+    slots: Vec<u64>,
+    /// A flag byte per slot.
+    flags: Vec<u8>,
+    shift: u32,
+}
+
+impl Table {
+    fn new(items: usize) -> Table {
+        let n = (items * 2).next_power_of_two().max(16);
+        Table { slots: vec![0; n], flags: vec![0; n], shift: 64 - n.trailing_zeros() }
+    }
+
+    #[inline(always)]
+    fn home(&self, k: u64, mul: u64) -> usize {
+        (k.wrapping_mul(mul).rotate_left(23).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift)
+            as usize
+    }
+
+    fn insert(&mut self, k: u64, mul: u64, flag: u8) {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(k, mul);
+        while self.slots[i] != 0 && self.slots[i] != k {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = k;
+        self.flags[i] |= flag;
+    }
+
+    /// The flags of `k`, 0 if absent.
+    #[inline(always)]
+    fn get(&self, k: u64, mul: u64) -> u8 {
+        let mask = self.slots.len() - 1;
+        let mut i = self.home(k, mul);
+        loop {
+            match self.slots[i] {
+                0 => return 0,
+                x if x == k => return self.flags[i],
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.slots.capacity() * 8 + self.flags.capacity()
+    }
+}
+
+/// The table entry of a pair of runs (never 0).
+#[inline(always)]
+fn pair_entry(first: Key, second: Key) -> u64 {
+    (first.wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(31) ^ second) | 1
+}
+
+/// The compiled prefilter: the rules' keys in a bit filter and an exact table.
+#[derive(Clone, Debug)]
+pub(crate) struct SmallSet {
+    /// One bit per hash value of the filter (multiply-shift by `mul`, top `64 - shift` bits).
+    filter: Vec<u64>,
+    filter_shift: u32,
+    /// Every key a rule wants, flagged [`ONE`] and/or [`SECOND`].
+    keys: Table,
+    /// The pairs of runs ([`pair_entry`]) rules want.
+    pairs: Table,
+    mul: u64,
+    /// Some rule has a geo term.
+    geo: bool,
+    key_count: usize,
+}
+
+impl SmallSet {
+    /// The prefilter for `rules`, or `None` if some rule cannot be keyed soundly or (unless
+    /// `force`) the rules have more than [`AUTO_MAX_KEYS`] distinct keys. `seed` makes the
+    /// hash multiplier unpredictable (colliding keys cost speed, never a match).
+    pub(crate) fn build(rules: &[&Rule], seed: u64, force: bool) -> Option<SmallSet> {
+        let mut wants: Vec<Want> = Vec::with_capacity(rules.len());
+        let mut geo = false;
+        for r in rules {
+            let a = need(r.root())?;
+            wants.extend(a.wants);
+            geo |= a.geo;
+            if !force && wants.len() > 4 * AUTO_MAX_KEYS {
+                return None;
+            }
+        }
+        wants.sort_unstable();
+        wants.dedup();
+        if !force && wants.len() > AUTO_MAX_KEYS {
+            return None;
+        }
+        let mul = seed | 1;
+        // 64 filter bits per key (at least 4 KiB): 1.5% of absent keys pass to the table.
+        let filter_bits = (wants.len() * 64).next_power_of_two().max(1 << 15);
+        let filter_shift = 64 - filter_bits.trailing_zeros();
+        let pair_count = wants.iter().filter(|w| matches!(w, Want::Pair { .. })).count();
+        let mut s = SmallSet {
+            filter: vec![0; filter_bits / 64],
+            filter_shift,
+            keys: Table::new(wants.len()),
+            pairs: Table::new(pair_count),
+            mul,
+            geo,
+            key_count: 0,
+        };
+        for &w in &wants {
+            let (k, flag) = match w {
+                Want::One(k) => (k, ONE),
+                Want::Pair { first, second, by_first } => {
+                    s.pairs.insert(pair_entry(first, second), mul, ONE);
+                    if by_first {
+                        (first, FIRST)
+                    } else {
+                        (second, SECOND)
+                    }
+                }
+            };
+            let h = s.filter_bit(k);
+            s.filter[(h >> 6) as usize] |= 1 << (h & 63);
+            s.keys.insert(k, mul, flag);
+        }
+        s.key_count = s.keys.slots.iter().filter(|&&k| k != 0).count();
+        Some(s)
+    }
+
+    #[inline(always)]
+    fn filter_bit(&self, k: Key) -> u64 {
+        k.wrapping_mul(self.mul) >> self.filter_shift
+    }
+
+    /// Whether some rule may want `k` (the filter: 1.5% of other keys pass too).
+    #[inline(always)]
+    fn may_have(&self, k: Key) -> bool {
+        let h = self.filter_bit(k);
+        self.filter[(h >> 6) as usize] & (1 << (h & 63)) != 0
+    }
+
+    /// The number of distinct keys.
+    pub(crate) fn key_count(&self) -> usize {
+        self.key_count
+    }
+
+    /// Heap bytes of the filter and the tables.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.filter.capacity() * 8 + self.keys.heap_bytes() + self.pairs.heap_bytes()
+    }
+
+    /// `false` if no rule can match `msg` (no key present, the message safe); `true` if some
+    /// rule may. `fold` is scratch space for case folding.
+    pub(crate) fn may_match(&self, msg: &Message, fold: &mut String) -> bool {
+        if self.geo && (msg.coordinates.is_some() || msg.place.is_some()) {
+            return true;
+        }
+        if self.scan(&msg.text, fold) {
+            return true;
+        }
+        // Every other string a term can read: usually none is present.
+        let mut any = |s: &Option<String>| s.as_deref().is_some_and(|s| self.scan(s, fold));
+        if any(&msg.quoted_text)
+            || any(&msg.retweeted_text)
+            || any(&msg.user)
+            || any(&msg.user_id)
+            || any(&msg.in_reply_to_user)
+            || any(&msg.in_reply_to_user_id)
+        {
+            return true;
+        }
+        let mut urls = |list: &Option<Vec<crate::message::UrlEntity>>| {
+            list.iter().flatten().any(|u| {
+                [&u.expanded_url, &u.display_url].into_iter().flatten().any(|s| self.scan(s, fold))
+            })
+        };
+        if msg.urls.is_some() && urls(&msg.urls) || msg.media.is_some() && urls(&msg.media) {
+            return true;
+        }
+        [&msg.hashtags, &msg.mentions, &msg.cashtags]
+            .into_iter()
+            .any(|list| list.iter().flatten().any(|s| self.scan(s, fold)))
+    }
+
+    /// Whether `text` holds a key or an unsafe character.
+    fn scan(&self, text: &str, fold: &mut String) -> bool {
+        let b = text.as_bytes();
+        let mut at = 0;
+        // Whether the byte before the block is an ASCII letter or digit (bit 0).
+        let mut carry = 0u64;
+        loop {
+            // 64 bytes are classified, the runs and characters starting in the first
+            // `STEP` are taken, and the next block starts there: every run taken has at
+            // least 9 bytes of the mask after its start, so its length up to 9 (all a key
+            // needs) is in the mask, and its first 8 bytes are in the block. The last
+            // block is copied, zero-padded to 72 bytes (8 after its last run's start).
+            let mut padded = [0u8; 72];
+            let (view, last): (&[u8], bool) = match b.get(at..at + 65) {
+                Some(s) => (s, false),
+                None => {
+                    padded[..b.len() - at].copy_from_slice(&b[at..]);
+                    (&padded, true)
+                }
+            };
+            let m = block(view);
+            let take = if last { u64::MAX } else { (1 << STEP) - 1 };
+            let starts = m.alnum & !((m.alnum << 1) | carry) & take;
+            for i in bits(starts) {
+                let run = ((!(m.alnum >> i)).trailing_zeros() as usize).min(9);
+                let w = u64::from_le_bytes(view[i..i + 8].try_into().expect("8 bytes"));
+                let k = ((w | 0x2020_2020_2020_2020) & KEY_MASK[run]) | KEY_LONG[run];
+                if self.may_have(k) && self.found(text, k, at + i, at + i + run, fold) {
+                    return true;
+                }
+            }
+            for i in bits(m.lead & take) {
+                let p = at + i;
+                match char_unit(text, p, fold) {
+                    Unit::Key(k, len) => {
+                        if self.may_have(k) && self.found(text, k, p, p + len, fold) {
+                            return true;
+                        }
+                    }
+                    Unit::Separator => {}
+                    Unit::Unsafe => return true,
+                }
+            }
+            if last {
+                return false;
+            }
+            carry = (m.alnum >> (STEP - 1)) & 1;
+            at += STEP;
+        }
+    }
+
+    /// Whether the unit `k` at bytes `start..end` of `text` makes some rule possible: wanted
+    /// alone, or with the unit before or after it (a pair). Taken only when the filter lets
+    /// `k` through.
+    #[cold]
+    fn found(&self, text: &str, k: Key, start: usize, end: usize, fold: &mut String) -> bool {
+        let f = self.keys.get(k, self.mul);
+        if f & ONE != 0 {
+            return true;
+        }
+        let b = text.as_bytes();
+        let pair = |first: Option<(Key, usize)>, second: Option<(Key, usize)>| match (first, second)
+        {
+            (Some((a, pa)), Some((c, pc))) => {
+                self.pairs.get(pair_entry(a, c), self.mul) != 0
+                    // A URL prefix removed between two words leaves runs (`http`, `www`)
+                    // between them in the raw text, in the token of one of them.
+                    || may_hold_url(token_span(b, pa.min(pc), pa.max(pc)))
+            }
+            // At the start or the end of the text: no pair.
+            (None, _) | (_, None) => false,
+        };
+        if f & FIRST != 0 {
+            // A run longer than 9 bytes was measured up to 9: the next unit is after all of it.
+            let end = end + b[end..].iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+            match next_unit(text, end, fold) {
+                Err(()) => return true,
+                Ok(next) => {
+                    if pair(Some((k, start)), next) {
+                        return true;
+                    }
+                }
+            }
+        }
+        if f & SECOND != 0 {
+            match prev_unit(text, start, fold) {
+                Err(()) => return true,
+                Ok(prev) => {
+                    if pair(prev, Some((k, start))) {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    }
+}
+
+/// The first unit at or after byte `from` of `text`: its key and start, `Ok(None)` at the
+/// end, `Err` at an unsafe character.
+fn next_unit(text: &str, from: usize, fold: &mut String) -> Result<Option<(Key, usize)>, ()> {
+    let b = text.as_bytes();
+    let mut p = from;
+    while p < b.len() {
+        let c = b[p];
+        if c.is_ascii_alphanumeric() {
+            let n = b[p..].iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+            return Ok(Some((run_key(&b[p..p + n]).0, p)));
+        }
+        if c < 0x80 {
+            p += 1;
+            continue;
+        }
+        match char_unit(text, p, fold) {
+            Unit::Key(k, _) => return Ok(Some((k, p))),
+            Unit::Separator => p += text[p..].chars().next().map_or(1, char::len_utf8),
+            Unit::Unsafe => return Err(()),
+        }
+    }
+    Ok(None)
+}
+
+/// The last unit ending at or before byte `before` of `text` (see [`next_unit`]).
+fn prev_unit(text: &str, before: usize, fold: &mut String) -> Result<Option<(Key, usize)>, ()> {
+    let b = text.as_bytes();
+    let mut p = before;
+    while p > 0 {
+        let c = b[p - 1];
+        if c.is_ascii_alphanumeric() {
+            let n = b[..p].iter().rev().take_while(|c| c.is_ascii_alphanumeric()).count();
+            return Ok(Some((run_key(&b[p - n..p]).0, p - n)));
+        }
+        if c < 0x80 {
+            p -= 1;
+            continue;
+        }
+        // Back to the first byte of the character.
+        let mut s = p - 1;
+        while s > 0 && b[s] & 0xc0 == 0x80 {
+            s -= 1;
+        }
+        match char_unit(text, s, fold) {
+            Unit::Key(k, _) => return Ok(Some((k, s))),
+            Unit::Separator => p = s,
+            Unit::Unsafe => return Err(()),
+        }
+    }
+    Ok(None)
+}
+
+/// What a non-ASCII character is for the prefilter.
+enum Unit {
+    /// A unit of a word: this key, and the character's length in bytes.
+    Key(Key, usize),
+    /// White space, punctuation, a control character or a default-ignorable one after a
+    /// non-ASCII character: in no word, and joining no units.
+    Separator,
+    /// A character that may normalise to ASCII or change what is around it.
+    Unsafe,
+}
+
+/// The non-ASCII character starting at byte `p` of `text`.
+#[inline]
+fn char_unit(text: &str, p: usize, fold: &mut String) -> Unit {
+    let Some(c) = text.get(p..).and_then(|t| t.chars().next()) else { return Unit::Unsafe };
+    let f = match plain_char(c) {
+        // NFC may change it, or it is outside the fast tables.
+        None => return Unit::Unsafe,
+        Some((CharClass::Ignorable, _, _)) => {
+            // Dropped: after an ASCII character it could join two runs (`b\u{200B}omb`) or
+            // make a URL prefix (`:\u{200B}//`). After a non-ASCII one it joins no run.
+            return if p > 0 && text.as_bytes()[p - 1] < 0x80 {
+                Unit::Unsafe
+            } else {
+                Unit::Separator
+            };
+        }
+        // A mark is part of the word it follows, whatever its class.
+        Some((CharClass::Space | CharClass::Punct | CharClass::Control, _, false)) => {
+            return Unit::Separator
+        }
+        Some((_, false, _)) => c,
+        Some((_, true, _)) => {
+            fold.clear();
+            push_case_folded(c, fold);
+            let mut chars = fold.chars();
+            match (chars.next(), chars.next()) {
+                (Some(f), None) if !f.is_ascii() && plain_char(f).is_some() => f,
+                // Folds to ASCII (`K` Kelvin, `ſ`) or to several characters (`ß`).
+                _ => return Unit::Unsafe,
+            }
+        }
+    };
+    Unit::Key(char_key(f), c.len_utf8())
+}
+
+/// The raw tokens holding bytes `a` and `b` (`a <= b`) and everything between: from the
+/// ASCII white space before `a` to the one after `b` (non-ASCII white space also ends a
+/// token: this may be more, never less).
+fn token_span(text: &[u8], a: usize, b: usize) -> &[u8] {
+    let space = |c: &u8| matches!(c, b'\t'..=b'\r' | b' ');
+    let start = text[..a].iter().rposition(space).map_or(0, |i| i + 1);
+    let end = text[b..].iter().position(space).map_or(text.len(), |i| b + i);
+    &text[start..end]
+}
+
+/// Whether a raw text may hold a URL prefix, which tokenising removes (`://` or `www.` in any
+/// case).
+fn may_hold_url(text: &[u8]) -> bool {
+    memchr::memchr_iter(b':', text).any(|i| text[i + 1..].starts_with(b"//"))
+        || memchr::memchr_iter(b'.', text)
+            .any(|i| i >= 3 && text[i - 3..i].eq_ignore_ascii_case(b"www"))
+}
+
+/// The positions of the set bits of `mask`, lowest first.
+#[inline(always)]
+fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        let i = mask.trailing_zeros() as usize;
+        mask &= mask.wrapping_sub(1);
+        (i < 64).then_some(i)
+    })
+}
+
+/// Masks of 64 bytes of a text (bit `i` for byte `i`).
+#[derive(Clone, Copy, Default)]
+struct Masks {
+    /// ASCII letters and digits.
+    alnum: u64,
+    /// First bytes of non-ASCII characters.
+    lead: u64,
+}
+
+/// The masks of the first 64 bytes of `view` (at least 64 long).
+#[inline(always)]
+fn block(view: &[u8]) -> Masks {
+    let mut m = Masks::default();
+    for k in 0..4 {
+        let lo = u64::from_le_bytes(view[16 * k..16 * k + 8].try_into().expect("8 bytes"));
+        let hi = u64::from_le_bytes(view[16 * k + 8..16 * k + 16].try_into().expect("8 bytes"));
+        let (alnum, lead) = classify16(lo, hi);
+        m.alnum |= u64::from(alnum) << (16 * k);
+        m.lead |= u64::from(lead) << (16 * k);
+    }
+    m
+}
+
+/// Bytes taken per 64-byte block (see `SmallSet::scan`): a run starting before it has 9
+/// bytes of the block after its start.
+const STEP: usize = 55;
+
+/// The key of an ASCII run by its length (9: longer than 8): the mask of its bytes in an
+/// 8-byte load, and the long-run bit. (A table: two loads instead of a branch or six
+/// instructions per run.)
+const KEY_MASK: [u64; 10] = {
+    let mut t = [u64::MAX; 10];
+    let mut n = 0;
+    while n < 8 {
+        t[n] = (1u64 << (8 * n)) - 1;
+        n += 1;
+    }
+    t
+};
+const KEY_LONG: [u64; 10] = [0, 0, 0, 0, 0, 0, 0, 0, 0, LONG_RUN];
+
+/// Bit `i` of the first mask: byte `i` of `lo` then `hi` (little-endian) is an ASCII letter
+/// or digit; of the second: byte `i` starts a non-ASCII character (`0xc0..=0xff`). SSE2 on
+/// x86-64 (part of its baseline).
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline(always)]
+#[allow(unsafe_code)]
+fn classify16(lo: u64, hi: u64) -> (u16, u16) {
+    // SAFETY: `classify16_sse2` only requires SSE2, which this item's
+    // `cfg(target_feature = "sse2")` guarantees on every CPU the build runs on; it takes and
+    // returns values only (no pointers). Its results are compared with the portable version
+    // on every byte value, under Miri too (`cargo +nightly miri test --lib matcher::small`).
+    unsafe { classify16_sse2(lo, hi) }
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+fn classify16_sse2(lo: u64, hi: u64) -> (u16, u16) {
+    use std::arch::x86_64::{
+        _mm_add_epi8, _mm_cmplt_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        _mm_set_epi64x,
+    };
+    // Lead bytes `0xc0..=0xff` are `-64..=-1` as `i8`; continuation bytes are below `-64`.
+    let v = _mm_set_epi64x(hi as i64, lo as i64);
+    // `x + (0x80 - lo) < -128 + n` (signed) is `lo <= x < lo + n`, for every byte value.
+    let lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
+    let alpha = _mm_cmplt_epi8(_mm_add_epi8(lower, _mm_set1_epi8(0x1f)), _mm_set1_epi8(-128 + 26));
+    let digit = _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(0x50)), _mm_set1_epi8(-128 + 10));
+    let lead = _mm_movemask_epi8(v) & !_mm_movemask_epi8(_mm_cmplt_epi8(v, _mm_set1_epi8(-64)));
+    (_mm_movemask_epi8(_mm_or_si128(alpha, digit)) as u16, lead as u16)
+}
+
+/// The portable classification (SWAR on two `u64` lanes).
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline(always)]
+fn classify16(lo: u64, hi: u64) -> (u16, u16) {
+    swar::classify16(lo, hi)
+}
+
+/// The portable classification, on `u64` lanes: the fallback on other architectures, and the
+/// model the SSE2 path is tested against.
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "sse2"), allow(dead_code))]
+mod swar {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+
+    /// High bit set in each byte of `x` (a lane with every high bit clear) in `lo..lo + n`.
+    fn within(x: u64, lo: u8, n: u8) -> u64 {
+        let ge = x.wrapping_add(ONES * u64::from(0x80 - lo)) & HIGH;
+        let ge_end = x.wrapping_add(ONES * u64::from(0x80 - lo - n)) & HIGH;
+        ge & !ge_end
+    }
+
+    /// Gathers the high bit of each byte into the low 8 bits (byte 0 -> bit 0).
+    fn movemask(x: u64) -> u16 {
+        (((x & HIGH) >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u16
+    }
+
+    fn classify8(x: u64) -> (u16, u16) {
+        let high = x & HIGH;
+        let ascii = x & !HIGH;
+        let lower = ascii | (ONES * 0x20);
+        let alnum = (within(lower, b'a', 26) | within(ascii, b'0', 10)) & !high;
+        // `0b11xx_xxxx`: bit 6 moved up to bit 7.
+        let lead = high & (x << 1);
+        (movemask(alnum), movemask(lead))
+    }
+
+    pub(super) fn classify16(lo: u64, hi: u64) -> (u16, u16) {
+        let (a0, h0) = classify8(lo);
+        let (a1, h1) = classify8(hi);
+        (a0 | a1 << 8, h0 | h1 << 8)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(rules: &[&str]) -> Option<SmallSet> {
+        let rules: Vec<Rule> = rules.iter().map(|r| Rule::parse(r).expect("valid")).collect();
+        let refs: Vec<&Rule> = rules.iter().collect();
+        SmallSet::build(&refs, 0x1234_5678_9abc_def1, true)
+    }
+
+    fn may(s: &SmallSet, text: &str) -> bool {
+        s.may_match(&Message::new("1", text), &mut String::new())
+    }
+
+    #[test]
+    fn classification_equals_the_portable_model_on_every_byte() {
+        // Every byte value at every lane position.
+        let lanes = if cfg!(miri) { 2 } else { 16 };
+        for shift in 0..lanes {
+            for base in (0..=255u8).step_by(16) {
+                let mut chunk = [0u8; 16];
+                for (i, c) in chunk.iter_mut().enumerate() {
+                    *c = base.wrapping_add(((i + shift) % 16) as u8);
+                }
+                let want = (0..16).fold((0u16, 0u16), |(a, h), i| {
+                    let c = chunk[i];
+                    (a | u16::from(c.is_ascii_alphanumeric()) << i, h | u16::from(c >= 0xc0) << i)
+                });
+                let lo = u64::from_le_bytes(chunk[..8].try_into().unwrap());
+                let hi = u64::from_le_bytes(chunk[8..].try_into().unwrap());
+                assert_eq!(classify16(lo, hi), want, "{chunk:?}");
+                assert_eq!(swar::classify16(lo, hi), want, "{chunk:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn keys_of_words_and_of_message_runs_agree() {
+        let s = set(&["nintendo", "wii", "\"new york\"", "reykjavík", "interconnection"])
+            .expect("keyed");
+        for text in
+            ["NINTENDO!", "a Wii.", "I love NEW York", "REYKJAVÍK", "the #interconnection", "x:wii"]
+        {
+            assert!(may(&s, text), "{text:?}");
+        }
+        // (Runs longer than 8 bytes are keyed by their first 8: "interconnect" would pass.)
+        for text in ["nintendos", "wiii", "new yorker", "intercon", "reykjavik", "w ii"] {
+            assert!(!may(&s, text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn phrases_are_keyed_by_two_units_in_a_row() {
+        // Looked up by the second unit (`yearn` is longer than `all`), by the first
+        // (`tasseled`), and across a non-ASCII character.
+        let rules = [
+            "\"all yearn\"",
+            "\"tasseled fly\"",
+            "interconnection-cafe",
+            "wi-fi",
+            "\"naïve yearn\"",
+            "привет",
+        ];
+        let s = set(&rules).expect("keyed");
+        for pad in [0, 1, 7, 50, 56, 60, 62, 63, 64, 65, 70] {
+            let pad = format!("{}.", "-".repeat(pad));
+            let may = |t: &str| may(&s, &format!("{pad}{t}"));
+            for text in [
+                "ALL yearn",
+                "all, yearn",
+                "all\u{a0}yearn",
+                "TASSELED, fly",
+                "tasseled \u{2014} fly!",
+                "interconnection cafe",
+                "wi fi",
+                "Wi-Fi!",
+                "naïve yearn",
+                "ПРИ\u{200b}ВЕТ",
+            ] {
+                assert!(may(text), "{pad}{text:?}");
+            }
+            for text in [
+                "yearn all",
+                "we yearn",
+                "all we yearn",
+                "tasseled flyer",
+                "interconnection cafes",
+                "fly tasseled",
+                "tasseled",
+                "fi wi",
+                "wifi",
+                "wi",
+                "ри вет п",
+            ] {
+                assert!(!may(text), "{pad}{text:?}");
+            }
+            // A URL prefix between the words is removed by tokenising: `all yearn` then.
+            for text in [
+                "all http://yearn",
+                "all WWW.yearn",
+                "all x+y.z://yearn",
+                "tasseled http://www.fly",
+                "tasseled http:// fly",
+                "interconnection http://cafe",
+            ] {
+                assert!(may(text), "{pad}{text:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn runs_across_block_boundaries_are_measured_whole() {
+        let s = set(&["abcdefghij", "wii"]).expect("keyed");
+        for pad in 0..70 {
+            let head = "-".repeat(pad);
+            assert!(may(&s, &format!("{head}ABCDEFGHIJ")), "{pad}");
+            assert!(may(&s, &format!("{head}wii {head}")), "{pad}");
+            assert!(!may(&s, &format!("{head}ABCDEFGH {head}")), "{pad}");
+            assert!(!may(&s, &format!("{head}wiiwii")), "{pad}");
+            assert!(!may(&s, &format!("{head}xwii")), "{pad}");
+        }
+    }
+
+    #[test]
+    fn non_ascii_words_are_keyed_by_their_folded_characters() {
+        let s = set(&["привет", "東京", "🍕", "über"]).expect("keyed");
+        for text in ["ПРИВЕТ мир", "大東京タワー", "I like 🍕!", "ÜBER alles"] {
+            assert!(may(&s, text), "{text:?}");
+        }
+        for text in ["мир", "大阪", "I like 🍔", "uber"] {
+            assert!(!may(&s, text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn unsafe_characters_always_pass() {
+        let s = set(&["strasse", "bomb", "kilo", "cafe"]).expect("keyed");
+        // `ß` folds to `ss`, U+212A KELVIN SIGN to `k`, a zero-width space joins, a combining
+        // accent composes.
+        for text in ["STRAßE", "\u{212a}ilo", "b\u{200b}omb", "cafe\u{301}", "ſtraſſe"] {
+            assert!(may(&s, text), "{text:?}");
+        }
+        // An ignorable after a non-ASCII character joins nothing.
+        for text in ["❤\u{fe0f} love", "a\u{a0}\u{200b}b", "👨\u{200d}👩"] {
+            assert!(!may(&s, text), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn rules_that_cannot_be_keyed_disable_it() {
+        assert!(set(&["apple", "contains:pp"]).is_none());
+        assert!(set(&["apple", "apple OR contains:pp"]).is_none());
+        // An AND keys on a keyable child; a filter or a negation is skipped.
+        let s = set(&["contains:pp apple", "lang:en pear -fig"]).expect("keyed");
+        assert!(may(&s, "an APPLE"));
+        assert!(may(&s, "a pear"));
+        assert!(!may(&s, "a fig, pp"));
+    }
+
+    #[test]
+    fn other_fields_and_geo_are_read() {
+        let s = set(&["from:alice", "bounding_box:[-10 40 10 50]", "#meme"]).expect("keyed");
+        assert!(!may(&s, "nothing"));
+        let m = Message::new("1", "nothing").with_user("Alice");
+        assert!(s.may_match(&m, &mut String::new()));
+        let m = Message::new("1", "nothing").with_coordinates(1.0, 45.0);
+        assert!(s.may_match(&m, &mut String::new()));
+        let m = Message::new("1", "nothing").with_hashtags(["Meme"]);
+        assert!(s.may_match(&m, &mut String::new()));
+        assert!(may(&s, "a #MEME"));
+    }
+}
