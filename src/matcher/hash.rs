@@ -423,6 +423,51 @@ mod tests {
         assert!(false_positives < 500, "bloom false positives: {false_positives} of 10000");
     }
 
+    /// A table filled by `place_sorted` in ascending hash order (what the compiler does)
+    /// finds every word with its value, also the words that ran past the last slot and
+    /// wrapped around to the first ones, and nothing else.
+    #[test]
+    fn a_table_filled_in_hash_order_finds_every_word() {
+        let mut wrapped = 0;
+        for seed in 0..300u64 {
+            let h = WordHasher::with_seed(seed, seed * 7 + 1);
+            let n = 2 + (seed % 40) as usize;
+            let mut words: Vec<(u64, String)> = (0..n)
+                .map(|i| {
+                    // Short words (confirmed from the slot) and long ones (from the arena).
+                    let w =
+                        if i % 3 == 0 { format!("long-word-{seed}-{i}") } else { format!("w{i}") };
+                    (h.hash(w.as_bytes()), w)
+                })
+                .collect();
+            words.sort();
+            let mut t = WordTable::for_sorted(h, 0, n, 0);
+            let mut values = Vec::new();
+            for (hw, w) in &words {
+                let id = t.push_word(w.as_bytes());
+                // A short word may hold any value (an inlined posting); a long one its id.
+                let value = if w.len() <= 8 { id + 1000 } else { id };
+                t.place_sorted(*hw, w.as_bytes(), value);
+                values.push(value);
+            }
+            assert!(t.len() * 2 <= t.slots.len(), "at most half full");
+            for ((hw, w), &value) in words.iter().zip(&values) {
+                assert_eq!(t.get(*hw, w.as_bytes()), Some(value), "{w} (seed {seed})");
+                let home = (*hw >> t.shift) as usize;
+                let at = t
+                    .slots
+                    .iter()
+                    .position(|s| s[1] as u32 == value + 1 && s[0] == prefix(w.as_bytes()));
+                wrapped += usize::from(at.is_some_and(|at| at < home));
+            }
+            for i in 0..20 {
+                let w = format!("absent{i}");
+                assert_eq!(t.get(h.hash(w.as_bytes()), w.as_bytes()), None);
+            }
+        }
+        assert!(wrapped > 0, "some words wrapped around");
+    }
+
     #[test]
     fn padded_hash_equals_plain_hash() {
         let h = WordHasher::with_seed(9, 8);

@@ -3,13 +3,13 @@
 use super::{KeyedState, Segment, TermSlot, ValueIndex, VerifyWords};
 use super::{INLINE_POSTING, OTHER};
 use crate::matcher::compile::{
-    emit_program, key_is_exact, key_terms, op_len, prerequisite_words, rule_is_exact,
-    term_fingerprint, term_key, KeyKind, OP_TERM, TERM_ID, TERM_KEY, TERM_WORD,
+    emit_program, for_each_prerequisite_word, is_no_space_word, key_is_exact, key_terms, op_len,
+    rule_is_exact, term_fingerprint, term_key, KeyKind, OP_TERM, TERM_ID, TERM_KEY, TERM_WORD,
 };
 use crate::matcher::geo::GeoIndex;
 use crate::matcher::hash::{pair_hash, BloomFilter, WordHasher, WordTable};
 use crate::matcher::substrings::Substrings;
-use crate::rule::{Rule, Term};
+use crate::rule::{Node, Rule, Term};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock, PoisonError};
@@ -363,7 +363,7 @@ impl Compiler {
     }
 
     /// Appends the ops a program uses for `term` and returns how many terms they check: its
-    /// prerequisite words (see [`prerequisite_words`]), then the term itself: a word, a key
+    /// prerequisite words (see [`for_each_prerequisite_word`]), then the term itself: a word, a key
     /// term (entities, users, no-space words: found by the presearch) or an evaluated term.
     fn program_terms(&mut self, term: &Term, out: &mut Vec<u32>) -> usize {
         if key_is_exact(term) {
@@ -380,12 +380,10 @@ impl Compiler {
             return 1;
         }
         let mut n = 0;
-        if let Some(words) = prerequisite_words(term) {
-            for w in &words {
-                self.push_word_term(w, out);
-                n += 1;
-            }
-        }
+        for_each_prerequisite_word(term, |w| {
+            self.push_word_term(w, out);
+            n += 1;
+        });
         let fp = term_fingerprint(term, &KeyedState(self.hasher));
         let known = self.eval_terms.get(&fp).copied().filter(
             |&t| matches!(&self.terms[(t & !OTHER) as usize], TermSlot::Eval(b) if **b == *term),
@@ -438,8 +436,24 @@ impl Segment {
         let mut unkeyed = Vec::new();
         let mut keys = Vec::new();
         clock.mark("set up");
+        // Sizes up front: a key per rule is the common case, a verification word per two.
+        c.key_words.items.reserve(rules.len());
+        c.key_words.bytes.reserve(rules.len() * 8);
+        c.verify_words.items.reserve(rules.len() / 2);
+        c.verify_words.bytes.reserve(rules.len() * 4);
+        programs.reserve(rules.len());
         for (i, rule) in rules.iter().enumerate() {
             let root = rule.root();
+            // A single keyword of one word (60-80% of a rule set): its own exact key, straight.
+            if let Node::Term(Term::Keyword(words)) = root {
+                if let [w] = &words[..] {
+                    if !is_no_space_word(w) {
+                        prog_start.push(u32::MAX);
+                        c.push_key_word(w, (i as u32) << 1 | 1);
+                        continue;
+                    }
+                }
+            }
             let exact = rule_is_exact(root);
             // A posting is `rule << 1 | 1` for an exact rule, else `pc << 1` for the rule's
             // program at `pc`: a header (the rule's number), then its ops.
@@ -568,6 +582,7 @@ impl Segment {
                 fill[k as usize] += 1;
             }
             post_start.shrink_to_fit();
+            c.terms.shrink_to_fit();
             clock.mark("postings");
             programs.shrink_to_fit();
             clock.mark("shrinking");
@@ -605,5 +620,74 @@ impl Segment {
                 has_pairs: c.has_pairs,
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words_of(q: &WordQueue) -> Vec<(u64, Vec<u8>, Vec<u32>)> {
+        let mut seen = Vec::new();
+        q.for_each_word(|h, w, occ| {
+            seen.push((h, w.to_vec(), occ.iter().map(|o| o.posting).collect()))
+        });
+        seen
+    }
+
+    /// Different words with one hash (a collision, forced here) are told apart by their bytes,
+    /// each with its own occurrences in queue order.
+    #[test]
+    fn queued_words_with_one_hash_are_told_apart() {
+        let mut q = WordQueue::default();
+        for (i, w) in ["ab", "cd", "ab", "ef", "cd"].iter().enumerate() {
+            q.push(42, w.as_bytes(), i as u32);
+        }
+        q.push(7, b"zz", 5);
+        assert!(q.sort() >= 4, "an upper bound of the distinct words");
+        assert_eq!(
+            words_of(&q),
+            [
+                (7, b"zz".to_vec(), vec![5]),
+                (42, b"ab".to_vec(), vec![0, 2]),
+                (42, b"cd".to_vec(), vec![1, 4]),
+                (42, b"ef".to_vec(), vec![3]),
+            ]
+        );
+    }
+
+    /// The radix pass (a queue of more than 256 words) moves each word with its bytes and
+    /// keeps the occurrences of a word in queue order; the result is what one plain sort
+    /// gives, pairs included.
+    #[test]
+    fn the_radix_sort_equals_a_plain_sort() {
+        let hasher = WordHasher::with_seed(3, 4);
+        let mut q = WordQueue::default();
+        let mut want: Vec<(u64, Vec<u8>, u32)> = Vec::new();
+        for i in 0..5000u32 {
+            let w = format!("w{}", (i * 7919) % 1300);
+            let posting = i;
+            if i % 5 == 0 {
+                let (a, b) = (w.as_bytes(), b"next".as_slice());
+                let h = pair_hash(hasher.hash(a), hasher.hash(b));
+                q.push_pair(h, a, b, posting);
+                want.push((h, [a, b" ", b].concat(), posting));
+            } else {
+                let h = hasher.hash(w.as_bytes());
+                q.push(h, w.as_bytes(), posting);
+                want.push((h, w.into_bytes(), posting));
+            }
+        }
+        let distinct = q.sort();
+        want.sort_by(|a, b| (a.0, a.2).cmp(&(b.0, b.2)));
+        let mut grouped: Vec<(u64, Vec<u8>, Vec<u32>)> = Vec::new();
+        for (h, w, p) in want {
+            match grouped.last_mut() {
+                Some(g) if g.0 == h && g.1 == w => g.2.push(p),
+                _ => grouped.push((h, w, vec![p])),
+            }
+        }
+        assert_eq!(distinct, grouped.len());
+        assert_eq!(words_of(&q), grouped);
     }
 }
