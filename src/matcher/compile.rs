@@ -315,7 +315,7 @@ pub(crate) fn emit_program(
 /// None for terms where finding the words proves nothing cheaper.
 /// Calls `f` with each word, without collecting them (the compile of a million rules
 /// allocated a `Vec` or two per phrase for this).
-pub(crate) fn for_each_prerequisite_word<'a>(term: &'a Term, mut f: impl FnMut(&str)) {
+pub(crate) fn for_each_prerequisite_word(term: &Term, mut f: impl FnMut(&str)) {
     let is_word = |w: &str| w.chars().next().is_some_and(|c| char_class(c) == CharClass::Word);
     match term {
         Term::Keyword(words) | Term::Proximity { words, .. } if words.len() > 1 => {

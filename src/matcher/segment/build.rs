@@ -679,7 +679,7 @@ mod tests {
             }
         }
         let distinct = q.sort();
-        want.sort_by(|a, b| (a.0, a.2).cmp(&(b.0, b.2)));
+        want.sort_by_key(|w| (w.0, w.2));
         let mut grouped: Vec<(u64, Vec<u8>, Vec<u32>)> = Vec::new();
         for (h, w, p) in want {
             match grouped.last_mut() {
