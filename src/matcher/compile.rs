@@ -99,14 +99,14 @@ fn best_text_word(text: &str) -> Option<(f64, KeyKind<'_>)> {
 }
 
 /// Whether a term word can key a pair: it starts with a word character (not a no-space
-/// script, whose words match inside runs; not an emoji, see [`prerequisite_words`]).
+/// script, whose words match inside runs; not an emoji, see [`for_each_prerequisite_word`]).
 fn pairable(w: &str) -> bool {
     w.chars().next().is_some_and(|c| char_class(c) == CharClass::Word)
 }
 
 /// The cheapest pair of adjacent words of `words` that can key a pair, if any. Every match of
 /// a phrase or multi-word keyword has its words as whole, consecutive words of one field
-/// (the same premise as [`prerequisite_words`], plus order), so the pair is found whenever
+/// (the same premise as [`for_each_prerequisite_word`], plus order), so the pair is found whenever
 /// the term matches. Its cost is that of its rarer word, quartered: two words in sequence
 /// are far rarer than either.
 fn best_pair<'a>(words: &[Cow<'a, str>]) -> Option<(f64, KeyKind<'a>)> {
@@ -117,6 +117,25 @@ fn best_pair<'a>(words: &[Cow<'a, str>]) -> Option<(f64, KeyKind<'a>)> {
         .map(|(i, w)| (word_cost(&w[0]).min(word_cost(&w[1])) / 4.0, i))
         .min_by(|a, b| a.0.total_cmp(&b.0))?;
     Some((cost, KeyKind::Pair(words[i].clone(), words[i + 1].clone())))
+}
+
+/// [`best_pair`] over the words of a simple text (see [`simple_words`]), without collecting
+/// them: most phrases are simple, and the compile of a million rules allocated a `Vec` per
+/// phrase for this.
+fn best_simple_pair<'a>(mut words: impl Iterator<Item = &'a str>) -> Option<(f64, KeyKind<'a>)> {
+    let mut prev = words.next()?;
+    let mut best: Option<(f64, &str, &str)> = None;
+    for w in words {
+        if pairable(prev) && pairable(w) {
+            let cost = word_cost(prev).min(word_cost(w)) / 4.0;
+            // The first pair of least cost, as `best_pair`'s `min_by` picks it.
+            if best.is_none_or(|b| cost.total_cmp(&b.0).is_lt()) {
+                best = Some((cost, prev, w));
+            }
+        }
+        prev = w;
+    }
+    best.map(|(c, a, b)| (c, KeyKind::Pair(Cow::Borrowed(a), Cow::Borrowed(b))))
 }
 
 /// The key a positive term is found by, and its cost; `None` for terms that do not anchor
@@ -131,7 +150,11 @@ pub(crate) fn term_key(term: &Term) -> Option<(f64, KeyKind<'_>)> {
                     .map(|(c, w)| (c, word_key(Cow::Owned(w.to_string()))))
             })
         }
-        Term::Phrase(p) => best_pair(&words_of_text(p)).or_else(|| best_text_word(p)),
+        Term::Phrase(p) => match simple_words(p) {
+            Some(words) => best_simple_pair(words),
+            None => best_pair(&words_of_text(p)),
+        }
+        .or_else(|| best_text_word(p)),
         Term::Keyword(words) | Term::Url(words) | Term::Proximity { words, .. } => {
             best_word(words.iter().map(String::as_str))
                 .map(|(c, w)| (c, word_key(Cow::Borrowed(w))))
@@ -289,20 +312,21 @@ pub(crate) fn emit_program(
 /// a proximity term or a multi-word keyword that are made of word characters. Not no-space
 /// words (those match inside runs) nor emoji: a phrase ending in `👍` matches the text `👍`
 /// followed by a combining mark (a phrase boundary), whose word is `👍` with the mark.
-/// `None` for terms where finding the words proves nothing cheaper.
-pub(crate) fn prerequisite_words(term: &Term) -> Option<Vec<Cow<'_, str>>> {
-    let words: Vec<Cow<'_, str>> = match term {
+/// None for terms where finding the words proves nothing cheaper.
+/// Calls `f` with each word, without collecting them (the compile of a million rules
+/// allocated a `Vec` or two per phrase for this).
+pub(crate) fn for_each_prerequisite_word(term: &Term, mut f: impl FnMut(&str)) {
+    let is_word = |w: &str| w.chars().next().is_some_and(|c| char_class(c) == CharClass::Word);
+    match term {
         Term::Keyword(words) | Term::Proximity { words, .. } if words.len() > 1 => {
-            words.iter().map(|w| Cow::Borrowed(w.as_str())).collect()
+            words.iter().filter(|w| is_word(w)).for_each(|w| f(w))
         }
-        Term::Phrase(p) => words_of_text(p),
-        _ => return None,
-    };
-    let words: Vec<Cow<'_, str>> = words
-        .into_iter()
-        .filter(|w| w.chars().next().is_some_and(|c| char_class(c) == CharClass::Word))
-        .collect();
-    (!words.is_empty()).then_some(words)
+        Term::Phrase(p) => match simple_words(p) {
+            Some(words) => words.filter(|w| is_word(w)).for_each(f),
+            None => words_of_text(p).iter().filter(|w| is_word(w)).for_each(|w| f(w)),
+        },
+        _ => {}
+    }
 }
 
 /// The length of the operation at `pc` including its operands.

@@ -171,24 +171,38 @@ impl BloomFilter {
 /// length and the id. A word of at most 8 bytes (most words) is confirmed from the slot
 /// alone, one cache line; longer words are checked against the byte arena. The table owns
 /// its keyed hasher so that it can rehash when it grows.
+///
+/// A word's home slot is the *high* bits of its hash, so that slots are in hash order: the
+/// compiler sorts its words by hash once and fills the table front to back
+/// ([`WordTable::place_sorted`]), with no probe and no cache miss per word.
 #[derive(Clone, Debug)]
 pub(crate) struct WordTable {
     hasher: WordHasher,
     /// `[prefix, fp << 40 | len << 32 | (id + 1)]`; `[_, 0]` is empty.
     slots: Vec<[u64; 2]>,
     mask: usize,
+    /// `64 - log2(slots.len())`: a hash's home slot is `h >> shift`.
+    shift: u32,
+    /// The first slot [`WordTable::place_sorted`] may use.
+    cursor: usize,
     arena: Vec<u8>,
     /// `ends[id]` = end of word `id` in `arena` (start = `ends[id - 1]`).
     ends: Vec<u32>,
 }
 
-/// Puts word `id` (hash `h`) in the first free slot of its probe sequence.
-fn place(slots: &mut [[u64; 2]], mask: usize, h: u64, word: &[u8], id: u32) {
-    let mut i = h as usize & mask;
+/// The shift that makes `h >> shift` a slot of a table of `cap` (a power of two >= 2) slots.
+fn shift_for(cap: usize) -> u32 {
+    64 - cap.trailing_zeros()
+}
+
+/// Puts `value` for word `word` (hash `h`) in the first free slot of its probe sequence.
+fn place(slots: &mut [[u64; 2]], shift: u32, h: u64, word: &[u8], value: u32) {
+    let mask = slots.len() - 1;
+    let mut i = (h >> shift) as usize;
     while slots[i][1] != 0 {
         i = (i + 1) & mask;
     }
-    slots[i] = [prefix(word), meta_key(h, word.len()) | u64::from(id + 1)];
+    slots[i] = [prefix(word), meta_key(h, word.len()) | u64::from(value + 1)];
 }
 
 /// The first 8 bytes of `word`, little-endian, zero-padded (words never hold NUL).
@@ -201,9 +215,11 @@ fn prefix(word: &[u8]) -> u64 {
     p
 }
 
+/// A slot's fingerprint (24 hash bits that the home slot, the high bits, does not use) and
+/// length, in place.
 #[inline(always)]
 fn meta_key(h: u64, len: usize) -> u64 {
-    ((h >> 40) << 40) | ((len.min(255) as u64) << 32)
+    (((h >> 16) & 0xff_ffff) << 40) | ((len.min(255) as u64) << 32)
 }
 
 impl WordTable {
@@ -214,8 +230,53 @@ impl WordTable {
             hasher,
             slots: vec![[0, 0]; cap],
             mask: cap - 1,
+            shift: shift_for(cap),
+            cursor: 0,
             arena: Vec::new(),
             ends: Vec::with_capacity(words),
+        }
+    }
+
+    /// A table to fill by [`WordTable::push_word`] and [`WordTable::place_sorted`] with
+    /// `words` words (at most) of `bytes` bytes in all, with room for `min_words` words (the
+    /// size [`WordTable::with_capacity`] would give) and never more than half full.
+    pub(crate) fn for_sorted(
+        hasher: WordHasher,
+        min_words: usize,
+        words: usize,
+        bytes: usize,
+    ) -> Self {
+        let mut t = WordTable::with_capacity(hasher, min_words.max(words));
+        t.arena.reserve_exact(bytes);
+        t.ends.reserve_exact(words.saturating_sub(t.ends.capacity()));
+        t
+    }
+
+    /// Appends `word` to the words, unplaced, and returns its id (see
+    /// [`WordTable::place_sorted`]).
+    pub(crate) fn push_word(&mut self, word: &[u8]) -> u32 {
+        let id = self.ends.len() as u32;
+        self.arena.extend_from_slice(word);
+        self.ends.push(self.arena.len() as u32);
+        id
+    }
+
+    /// Places `value` (`< u32::MAX`: a word id, or any value for a word of at most 8 bytes,
+    /// such as the word's only posting) for `word`, of hash `h`, not in the table yet.
+    /// Calls must come in ascending order of `h`, with the table at most half full: each
+    /// word then goes to its home slot or just past the previous word, a write in order
+    /// (only the few words that run past the end wrap around and probe).
+    pub(crate) fn place_sorted(&mut self, h: u64, word: &[u8], value: u32) {
+        debug_assert_eq!(h, self.hasher.key_hash(word));
+        assert!(value < u32::MAX, "word-table values are below u32::MAX");
+        let home = (h >> self.shift) as usize;
+        let i = home.max(self.cursor);
+        if i < self.slots.len() {
+            debug_assert_eq!(self.slots[i][1], 0, "hashes in ascending order");
+            self.slots[i] = [prefix(word), meta_key(h, word.len()) | u64::from(value + 1)];
+            self.cursor = i + 1;
+        } else {
+            place(&mut self.slots, self.shift, h, word, value);
         }
     }
 
@@ -238,13 +299,13 @@ impl WordTable {
         &self.arena[start..self.ends[i] as usize]
     }
 
-    /// The id of `word` (or the value [`WordTable::map_values`] gave it), whose hash is `h`,
+    /// The id of `word` (or the value [`WordTable::place_sorted`] gave it), whose hash is `h`,
     /// if present.
     #[inline]
     pub(crate) fn get(&self, h: u64, word: &[u8]) -> Option<u32> {
         let key = meta_key(h, word.len());
         let p = prefix(word);
-        let mut i = h as usize & self.mask;
+        let mut i = (h >> self.shift) as usize;
         loop {
             let [sp, meta] = self.slots[i];
             if meta == 0 {
@@ -261,14 +322,14 @@ impl WordTable {
     }
 
     /// Reads the slot a word of hash `h` probes first (to have it in the cache for a lookup
-    /// soon after; see `PendingWords` in `segment`).
+    /// soon after; see the presearch in `segment`).
     #[inline]
     pub(crate) fn home_slot(&self, h: u64) -> u64 {
-        self.slots[h as usize & self.mask][1]
+        self.slots[(h >> self.shift) as usize][1]
     }
 
-    /// Inserts `word` and returns its id (tests; the compiler queues its words and calls
-    /// `insert_hashed`).
+    /// Inserts `word` and returns its id (tests; the compiler sorts its words and fills the
+    /// table with `place_sorted`).
     #[cfg(test)]
     pub(crate) fn insert(&mut self, word: &[u8]) -> u32 {
         self.insert_hashed(self.hasher.hash(word), word)
@@ -276,6 +337,7 @@ impl WordTable {
 
     /// Inserts `word`, whose hash `h` the caller has computed, and returns its id; an
     /// existing word keeps its id.
+    #[cfg(test)]
     pub(crate) fn insert_hashed(&mut self, h: u64, word: &[u8]) -> u32 {
         debug_assert_eq!(h, self.hasher.key_hash(word));
         if let Some(id) = self.get(h, word) {
@@ -291,47 +353,23 @@ impl WordTable {
         id
     }
 
+    #[cfg(test)]
     fn place(&mut self, h: u64, word: &[u8], id: u32) {
-        place(&mut self.slots, self.mask, h, word, id);
+        place(&mut self.slots, self.shift, h, word, id);
     }
 
+    #[cfg(test)]
     fn grow(&mut self) {
         let cap = self.slots.len() * 2;
         self.slots = vec![[0, 0]; cap];
         self.mask = cap - 1;
+        self.shift = shift_for(cap);
         let mut start = 0;
         for (id, &end) in self.ends.iter().enumerate() {
             let word = &self.arena[start..end as usize];
-            place(&mut self.slots, self.mask, self.hasher.key_hash(word), word, id as u32);
+            place(&mut self.slots, self.shift, self.hasher.key_hash(word), word, id as u32);
             start = end as usize;
         }
-    }
-
-    /// The words without the index: the byte arena and the end of each word in it.
-    pub(crate) fn into_words(mut self) -> (Vec<u8>, Vec<u32>) {
-        self.shrink_to_fit();
-        (self.arena, self.ends)
-    }
-
-    /// Replaces the value [`WordTable::get`] returns for each word of at most 8 bytes
-    /// (initially its id) by `f(id)`, which must be less than `u32::MAX`. (Longer words keep
-    /// their ids: a lookup needs the id to compare their bytes.) After this,
-    /// [`WordTable::insert`] must not be called.
-    pub(crate) fn map_values(&mut self, f: impl Fn(u32) -> u32) {
-        for slot in &mut self.slots {
-            let meta = slot[1];
-            if meta != 0 && (meta >> 32) & 0xff <= 8 {
-                let v = f((meta as u32) - 1);
-                assert!(v < u32::MAX, "word-table values are below u32::MAX");
-                slot[1] = (meta & !0xffff_ffff) | u64::from(v + 1);
-            }
-        }
-    }
-
-    /// Frees spare capacity.
-    pub(crate) fn shrink_to_fit(&mut self) {
-        self.arena.shrink_to_fit();
-        self.ends.shrink_to_fit();
     }
 
     /// Heap bytes used.
@@ -385,16 +423,49 @@ mod tests {
         assert!(false_positives < 500, "bloom false positives: {false_positives} of 10000");
     }
 
+    /// A table filled by `place_sorted` in ascending hash order (what the compiler does)
+    /// finds every word with its value, also the words that ran past the last slot and
+    /// wrapped around to the first ones, and nothing else.
     #[test]
-    fn mapped_values_replace_ids_of_short_words_only() {
-        let h = WordHasher::with_seed(5, 6);
-        let mut t = WordTable::with_capacity(h, 4);
-        let short = t.insert(b"short");
-        let long = t.insert(b"a-much-longer-word");
-        t.map_values(|id| id + 1000);
-        assert_eq!(t.get(h.hash(b"short"), b"short"), Some(short + 1000));
-        assert_eq!(t.get(h.hash(b"a-much-longer-word"), b"a-much-longer-word"), Some(long));
-        assert_eq!(t.word(short), b"short");
+    fn a_table_filled_in_hash_order_finds_every_word() {
+        let mut wrapped = 0;
+        for seed in 0..300u64 {
+            let h = WordHasher::with_seed(seed, seed * 7 + 1);
+            let n = 2 + (seed % 40) as usize;
+            let mut words: Vec<(u64, String)> = (0..n)
+                .map(|i| {
+                    // Short words (confirmed from the slot) and long ones (from the arena).
+                    let w =
+                        if i % 3 == 0 { format!("long-word-{seed}-{i}") } else { format!("w{i}") };
+                    (h.hash(w.as_bytes()), w)
+                })
+                .collect();
+            words.sort();
+            let mut t = WordTable::for_sorted(h, 0, n, 0);
+            let mut values = Vec::new();
+            for (hw, w) in &words {
+                let id = t.push_word(w.as_bytes());
+                // A short word may hold any value (an inlined posting); a long one its id.
+                let value = if w.len() <= 8 { id + 1000 } else { id };
+                t.place_sorted(*hw, w.as_bytes(), value);
+                values.push(value);
+            }
+            assert!(t.len() * 2 <= t.slots.len(), "at most half full");
+            for ((hw, w), &value) in words.iter().zip(&values) {
+                assert_eq!(t.get(*hw, w.as_bytes()), Some(value), "{w} (seed {seed})");
+                let home = (*hw >> t.shift) as usize;
+                let at = t
+                    .slots
+                    .iter()
+                    .position(|s| s[1] as u32 == value + 1 && s[0] == prefix(w.as_bytes()));
+                wrapped += usize::from(at.is_some_and(|at| at < home));
+            }
+            for i in 0..20 {
+                let w = format!("absent{i}");
+                assert_eq!(t.get(h.hash(w.as_bytes()), w.as_bytes()), None);
+            }
+        }
+        assert!(wrapped > 0, "some words wrapped around");
     }
 
     #[test]

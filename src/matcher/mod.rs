@@ -56,6 +56,14 @@ pub fn word_hash(k0: u64, k1: u64, word: &[u8]) -> u64 {
     WordHasher::with_seed(k0, k1).hash(word)
 }
 
+/// The phases of the last matcher compiled on this thread, with their seconds, in order:
+/// what `examples/profile_compile` prints to show where a compile's time goes. Not part of
+/// the stable API.
+#[doc(hidden)]
+pub fn last_compile_phases() -> Vec<(&'static str, f64)> {
+    segment::last_compile_phases()
+}
+
 /// A matching rule and the byte ranges of the message text to highlight for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]

@@ -1,23 +1,66 @@
 //! Compilation of a segment: rules to key terms, postings and verification programs.
 
-use super::{touch_together, KeyedState, Segment, TermSlot, ValueIndex, VerifyWords};
+use super::{KeyedState, Segment, TermSlot, ValueIndex, VerifyWords};
 use super::{INLINE_POSTING, OTHER};
 use crate::matcher::compile::{
-    emit_program, key_is_exact, key_terms, op_len, prerequisite_words, rule_is_exact,
-    term_fingerprint, term_key, KeyKind, OP_TERM, TERM_ID, TERM_KEY, TERM_WORD,
+    emit_program, for_each_prerequisite_word, is_no_space_word, key_is_exact, key_terms, op_len,
+    rule_is_exact, term_fingerprint, term_key, KeyKind, OP_TERM, TERM_ID, TERM_KEY, TERM_WORD,
 };
 use crate::matcher::geo::GeoIndex;
 use crate::matcher::hash::{pair_hash, BloomFilter, WordHasher, WordTable};
 use crate::matcher::substrings::Substrings;
-use crate::rule::{Rule, Term};
+use crate::rule::{Node, Rule, Term};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::Instant;
+
+thread_local! {
+    /// The phases of the last compile on this thread, in seconds (see [`last_phases`]).
+    static PHASES: RefCell<Vec<(&'static str, f64)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The phases of the last segment compiled on this thread and their seconds, in order (for
+/// `examples/profile_compile`): a few clock reads per compile, nothing per rule.
+pub(crate) fn last_phases() -> Vec<(&'static str, f64)> {
+    PHASES.with(|p| p.borrow().clone())
+}
+
+/// Records compile phases into [`PHASES`].
+struct PhaseClock {
+    at: Instant,
+    phases: Vec<(&'static str, f64)>,
+}
+
+impl PhaseClock {
+    fn start() -> Self {
+        PhaseClock { at: Instant::now(), phases: Vec::with_capacity(16) }
+    }
+
+    /// Ends phase `name` (begun at the previous mark).
+    fn mark(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.phases.push((name, (now - self.at).as_secs_f64()));
+        self.at = now;
+    }
+
+    /// Records a phase timed elsewhere (the helper thread's).
+    fn add(&mut self, name: &'static str, secs: f64) {
+        self.phases.push((name, secs));
+    }
+
+    fn publish(self) {
+        PHASES.with(|p| *p.borrow_mut() = self.phases);
+    }
+}
 
 /// Interns terms while a segment is compiled.
 struct Compiler {
-    words: WordTable,
-    /// Words only verification needs.
-    verify_words: WordTable,
+    hasher: WordHasher,
+    /// Key words (and word pairs) queued with the entry their id goes to.
+    key_words: WordQueue,
+    /// Words only verification needs, queued in op order.
+    verify_words: WordQueue,
     no_space: HashMap<String, u32, KeyedState>,
     contains: HashMap<String, u32, KeyedState>,
     raw_tokens: ValueIndex,
@@ -31,8 +74,6 @@ struct Compiler {
     /// Evaluated terms by fingerprint (the first term with each fingerprint).
     eval_terms: HashMap<u64, u32, KeyedState>,
     terms: Vec<TermSlot>,
-    /// Word inserts whose ids are written in later (see [`PendingWords`]).
-    pending: PendingWords,
     /// The verification words' indexes, in the order of their ops in `programs` (written
     /// into the ops by the final pass over the programs).
     verify_ids: Vec<u32>,
@@ -40,33 +81,27 @@ struct Compiler {
     has_pairs: bool,
 }
 
-/// Word inserts not done yet. At a million rules the word tables are 16-32 MB and each insert
-/// was a cache miss waiting for the one before (half the compile time); so the words of a few
-/// hundred rules are queued, a first pass reads each one's home slot (independent loads:
-/// the misses overlap), and a second inserts them *in queue order*, so every word gets the
-/// id it would have got at once. Key words' ids go into their postings; verification words'
-/// ids into `Compiler::verify_ids`, in op order (op positions are not final while a program
-/// is emitted).
+/// Words queued while the rules are read, interned once they all are: sorted by hash, so
+/// that equal words are neighbours (no table lookup per word) and the word table is filled
+/// front to back (its home slots are in hash order, see [`WordTable::place_sorted`]). At a
+/// million rules the tables are 16-32 MB, and interning one word at a time was a cache miss
+/// per word, waiting for the one before (half of the compile).
 #[derive(Default)]
-struct PendingWords {
+struct WordQueue {
     bytes: Vec<u8>,
-    items: Vec<PendingWord>,
+    items: Vec<QueuedWord>,
 }
 
-struct PendingWord {
+/// A queued word: its hash, its bytes in [`WordQueue::bytes`] and where its id goes.
+#[derive(Clone, Copy, Default)]
+struct QueuedWord {
     h: u64,
-    /// End of the word in `bytes` (start: the previous item's end).
+    start: u32,
     end: u32,
-    target: IdTarget,
-}
-
-/// Where a word's id goes.
-#[derive(Clone, Copy)]
-enum IdTarget {
-    /// A key word: `entries[i].0`, the presearch's word table.
-    Entry(usize),
-    /// A verification word (the verification word table): the next op's index.
-    Op,
+    /// Its place in the queue (a verification word's index goes to `verify_ids[target]`).
+    target: u32,
+    /// A key word's posting.
+    posting: u32,
 }
 
 /// Substring terms (no-space words and `contains:` values) from which their automata are
@@ -74,14 +109,127 @@ enum IdTarget {
 /// many take milliseconds).
 const PARALLEL_SUBSTRINGS: usize = 20_000;
 
-/// Queued words after which [`Compiler::resolve_words`] runs.
-const PENDING_BATCH: usize = 512;
-
-impl PendingWords {
-    fn push(&mut self, h: u64, word: &[u8], target: IdTarget) {
+impl WordQueue {
+    fn push(&mut self, h: u64, word: &[u8], posting: u32) {
+        let start = self.bytes.len() as u32;
         self.bytes.extend_from_slice(word);
-        self.items.push(PendingWord { h, end: self.bytes.len() as u32, target });
+        self.push_item(h, start, posting);
     }
+
+    /// Queues the pair key `a b` (see [`KeyKind::Pair`]), written straight into the queue.
+    fn push_pair(&mut self, h: u64, a: &[u8], b: &[u8], posting: u32) {
+        let start = self.bytes.len() as u32;
+        self.bytes.extend_from_slice(a);
+        self.bytes.push(b' ');
+        self.bytes.extend_from_slice(b);
+        self.push_item(h, start, posting);
+    }
+
+    fn push_item(&mut self, h: u64, start: u32, posting: u32) {
+        assert!(self.bytes.len() < u32::MAX as usize, "too many word bytes in one segment");
+        let target = u32::try_from(self.items.len()).expect("too many words in one segment");
+        self.items.push(QueuedWord { h, start, end: self.bytes.len() as u32, target, posting });
+    }
+
+    fn word(&self, q: &QueuedWord) -> &[u8] {
+        &self.bytes[q.start as usize..q.end as usize]
+    }
+
+    /// Sorts the queue by hash (then by queue order, so that the order is the same on every
+    /// run and a word's occurrences stay in rule order) and returns an upper bound of the
+    /// number of distinct words. One radix pass on the hash's top bits first moves the words
+    /// *and their bytes* into buckets of a few hundred, each sorted then in the cache: sorting
+    /// the whole queue at once, then reading each word's bytes in hash order, was a cache and
+    /// TLB miss per word (as slow as the one-at-a-time table inserts it replaced).
+    fn sort(&mut self) -> usize {
+        let n = self.items.len();
+        let bits = (usize::BITS - (n / 256).leading_zeros()).min(14);
+        if bits == 0 {
+            self.items.sort_unstable_by_key(|q| (q.h, q.target));
+        } else {
+            let shift = 64 - bits;
+            let buckets = 1usize << bits;
+            let mut starts = vec![0u32; buckets + 1];
+            let mut byte_starts = vec![0u32; buckets + 1];
+            for q in &self.items {
+                let b = (q.h >> shift) as usize;
+                starts[b + 1] += 1;
+                byte_starts[b + 1] += q.end - q.start;
+            }
+            for b in 0..buckets {
+                starts[b + 1] += starts[b];
+                byte_starts[b + 1] += byte_starts[b];
+            }
+            let mut items = vec![QueuedWord::default(); n];
+            let mut bytes = vec![0u8; self.bytes.len()];
+            let (mut at, mut byte_at) = (starts.clone(), byte_starts);
+            for q in &self.items {
+                let b = (q.h >> shift) as usize;
+                let (i, start) = (at[b] as usize, byte_at[b]);
+                let len = q.end - q.start;
+                bytes[start as usize..(start + len) as usize]
+                    .copy_from_slice(&self.bytes[q.start as usize..q.end as usize]);
+                items[i] = QueuedWord { start, end: start + len, ..*q };
+                at[b] += 1;
+                byte_at[b] += len;
+            }
+            for b in 0..buckets {
+                items[starts[b] as usize..starts[b + 1] as usize]
+                    .sort_unstable_by_key(|q| (q.h, q.target));
+            }
+            self.items = items;
+            self.bytes = bytes;
+        }
+        let mut distinct = 0;
+        for (i, q) in self.items.iter().enumerate() {
+            let new = i == 0 || {
+                let p = &self.items[i - 1];
+                p.h != q.h || self.word(p) != self.word(q)
+            };
+            distinct += usize::from(new);
+        }
+        distinct
+    }
+
+    /// Calls `f(hash, word, occurrences)` once per distinct word of the sorted queue, in
+    /// ascending order of hash, with the word's occurrences in queue order.
+    fn for_each_word(&self, mut f: impl FnMut(u64, &[u8], &[QueuedWord])) {
+        let mut same: Vec<QueuedWord> = Vec::new();
+        let mut rest: Vec<QueuedWord> = Vec::new();
+        let mut i = 0;
+        while i < self.items.len() {
+            let h = self.items[i].h;
+            let mut j = i + 1;
+            while j < self.items.len() && self.items[j].h == h {
+                j += 1;
+            }
+            let run = &self.items[i..j];
+            let first = self.word(&run[0]);
+            if run[1..].iter().all(|q| self.word(q) == first) {
+                f(h, first, run);
+            } else {
+                // Different words with one 64-bit hash: practically never, but handled.
+                rest.clear();
+                rest.extend_from_slice(run);
+                while let Some(q) = rest.first().copied() {
+                    let word = self.word(&q);
+                    same.clear();
+                    same.extend(rest.iter().filter(|r| self.word(r) == word));
+                    rest.retain(|r| self.word(r) != word);
+                    f(h, word, &same);
+                }
+            }
+            i = j;
+        }
+    }
+}
+
+/// The key words of a segment, interned (see [`Compiler::intern_key_words`]).
+struct KeyWords {
+    table: WordTable,
+    bloom: BloomFilter,
+    post_start: Vec<u32>,
+    postings: Vec<u32>,
 }
 
 fn intern_value(index: &mut ValueIndex, terms: &mut Vec<TermSlot>, value: &str) -> u32 {
@@ -132,57 +280,90 @@ impl Compiler {
     /// stay out of its filter), with its hash inline.
     fn push_word_term(&mut self, w: &str, out: &mut Vec<u32>) {
         let w = w.as_bytes();
-        let h = self.words.hasher().hash(w);
-        // The word's index is written in after `resolve_words`.
-        self.pending.push(h, w, IdTarget::Op);
+        let h = self.hasher.hash(w);
+        // The word's index is written in after `intern_verify_words`.
+        self.verify_words.push(h, w, 0);
         out.extend([(OP_TERM << 30) | TERM_WORD, h as u32, (h >> 32) as u32]);
     }
 
-    /// Queues key word `w` of a posting about to be pushed at `entries[entry]`.
-    fn push_key_word(&mut self, w: &str, entry: usize) {
+    /// Queues key word `w` with its posting.
+    fn push_key_word(&mut self, w: &str, posting: u32) {
         let w = w.as_bytes();
-        self.pending.push(self.words.hasher().hash(w), w, IdTarget::Entry(entry));
+        self.key_words.push(self.hasher.hash(w), w, posting);
     }
 
-    /// Queues the pair key `a b` (see [`KeyKind::Pair`]) of a posting about to be pushed at
-    /// `entries[entry]`.
-    fn push_key_pair(&mut self, a: &str, b: &str, entry: usize) {
-        let hasher = self.words.hasher();
-        let h = pair_hash(hasher.hash(a.as_bytes()), hasher.hash(b.as_bytes()));
-        let mut key = Vec::with_capacity(a.len() + 1 + b.len());
-        key.extend_from_slice(a.as_bytes());
-        key.push(b' ');
-        key.extend_from_slice(b.as_bytes());
-        self.pending.push(h, &key, IdTarget::Entry(entry));
+    /// Queues the pair key `a b` (see [`KeyKind::Pair`]) with its posting.
+    fn push_key_pair(&mut self, a: &str, b: &str, posting: u32) {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        let h = pair_hash(self.hasher.hash(a), self.hasher.hash(b));
+        self.key_words.push_pair(h, a, b, posting);
         self.has_pairs = true;
     }
 
-    /// Inserts the queued words (see [`PendingWords`]) and writes their ids in.
-    fn resolve_words(&mut self, entries: &mut [(u32, u32)]) {
-        let p = &mut self.pending;
-        touch_together(p.items.iter().map(|item| match item.target {
-            IdTarget::Entry(_) => self.words.home_slot(item.h),
-            IdTarget::Op => self.verify_words.home_slot(item.h),
-        }));
-        let mut start = 0;
-        for item in &p.items {
-            let word = &p.bytes[start..item.end as usize];
-            start = item.end as usize;
-            match item.target {
-                IdTarget::Entry(i) => entries[i].0 = self.words.insert_hashed(item.h, word),
-                IdTarget::Op => {
-                    let i = self.verify_words.insert_hashed(item.h, word);
-                    assert!(i <= TERM_ID, "too many distinct words in one segment");
-                    self.verify_ids.push(i);
+    /// Interns the queued key words: ids in hash order; the presearch's word table (whose
+    /// value for a word of at most 8 bytes with one posting is that posting, see
+    /// `INLINE_POSTING`), its Bloom filter, and the words' postings (`post_start` from 0 and
+    /// `postings`, in id order), all written front to back. `min_words` sizes the table as
+    /// [`WordTable::with_capacity`] does.
+    fn intern_key_words(&mut self, min_words: usize) -> KeyWords {
+        let q = &mut self.key_words;
+        let distinct = q.sort();
+        let mut table = WordTable::for_sorted(self.hasher, min_words, distinct, q.bytes.len());
+        let mut post_start = Vec::with_capacity(distinct + 1);
+        post_start.push(0);
+        let mut postings = Vec::with_capacity(q.items.len());
+        q.for_each_word(|h, word, occurrences| {
+            let id = table.push_word(word);
+            postings.extend(occurrences.iter().map(|o| o.posting));
+            post_start.push(postings.len() as u32);
+            let value = match occurrences {
+                [o] if word.len() <= 8 && o.posting < INLINE_POSTING - 1 => {
+                    INLINE_POSTING | o.posting
                 }
+                _ => id,
+            };
+            table.place_sorted(h, word, value);
+        });
+        let mut bloom = BloomFilter::with_capacity(table.len());
+        let mut last = None;
+        for item in &q.items {
+            if last != Some(item.h) {
+                bloom.insert(item.h);
+                last = Some(item.h);
             }
         }
-        p.items.clear();
-        p.bytes.clear();
+        *q = WordQueue::default();
+        KeyWords { table, bloom, post_start, postings }
+    }
+
+    /// Interns the queued verification words: their indexes (in hash order) go to
+    /// `verify_ids`, in op order.
+    fn intern_verify_words(&mut self) -> VerifyWords {
+        let q = &mut self.verify_words;
+        let distinct = q.sort();
+        let mut words = VerifyWords {
+            arena: Vec::with_capacity(q.bytes.len()),
+            ends: Vec::with_capacity(distinct),
+        };
+        self.verify_ids = vec![0; q.items.len()];
+        let ids = &mut self.verify_ids;
+        q.for_each_word(|_, word, occurrences| {
+            let i = words.ends.len() as u32;
+            assert!(i <= TERM_ID, "too many distinct words in one segment");
+            words.arena.extend_from_slice(word);
+            words.ends.push(words.arena.len() as u32);
+            for o in occurrences {
+                ids[o.target as usize] = i;
+            }
+        });
+        *q = WordQueue::default();
+        words.arena.shrink_to_fit();
+        words.ends.shrink_to_fit();
+        words
     }
 
     /// Appends the ops a program uses for `term` and returns how many terms they check: its
-    /// prerequisite words (see [`prerequisite_words`]), then the term itself: a word, a key
+    /// prerequisite words (see [`for_each_prerequisite_word`]), then the term itself: a word, a key
     /// term (entities, users, no-space words: found by the presearch) or an evaluated term.
     fn program_terms(&mut self, term: &Term, out: &mut Vec<u32>) -> usize {
         if key_is_exact(term) {
@@ -199,13 +380,11 @@ impl Compiler {
             return 1;
         }
         let mut n = 0;
-        if let Some(words) = prerequisite_words(term) {
-            for w in &words {
-                self.push_word_term(w, out);
-                n += 1;
-            }
-        }
-        let fp = term_fingerprint(term, &KeyedState(*self.words.hasher()));
+        for_each_prerequisite_word(term, |w| {
+            self.push_word_term(w, out);
+            n += 1;
+        });
+        let fp = term_fingerprint(term, &KeyedState(self.hasher));
         let known = self.eval_terms.get(&fp).copied().filter(
             |&t| matches!(&self.terms[(t & !OTHER) as usize], TermSlot::Eval(b) if **b == *term),
         );
@@ -229,13 +408,12 @@ impl Segment {
         rules: impl IntoIterator<Item = &'a Rule>,
         hasher: WordHasher,
     ) -> Segment {
+        let mut clock = PhaseClock::start();
         let rules: Vec<&Rule> = rules.into_iter().collect();
         let mut c = Compiler {
-            // The presearch's table is kept at most a quarter full for short probes (at 1M
-            // rules half full made matching 25% slower); verification words, about one per
-            // three rules in the standard mix, are looked up only to compile.
-            words: WordTable::with_capacity(hasher, rules.len()),
-            verify_words: WordTable::with_capacity(hasher, rules.len() / 3),
+            hasher,
+            key_words: WordQueue::default(),
+            verify_words: WordQueue::default(),
             no_space: HashMap::with_hasher(KeyedState(hasher)),
             contains: HashMap::with_hasher(KeyedState(hasher)),
             raw_tokens: HashMap::with_hasher(KeyedState(hasher)),
@@ -248,17 +426,34 @@ impl Segment {
             geo: GeoIndex::default(),
             eval_terms: HashMap::with_hasher(KeyedState(hasher)),
             terms: Vec::with_capacity(rules.len()),
-            pending: PendingWords::default(),
             verify_ids: Vec::new(),
             has_pairs: false,
         };
-        let mut entries: Vec<(u32, u32)> = Vec::with_capacity(rules.len() + rules.len() / 4);
+        // Postings of the keys other than words (their index among the other terms).
+        let mut entries: Vec<(u32, u32)> = Vec::new();
         let mut prog_start = Vec::with_capacity(rules.len());
         let mut programs = Vec::new();
         let mut unkeyed = Vec::new();
         let mut keys = Vec::new();
+        clock.mark("set up");
+        // Sizes up front: a key per rule is the common case, a verification word per two.
+        c.key_words.items.reserve(rules.len());
+        c.key_words.bytes.reserve(rules.len() * 8);
+        c.verify_words.items.reserve(rules.len() / 2);
+        c.verify_words.bytes.reserve(rules.len() * 4);
+        programs.reserve(rules.len());
         for (i, rule) in rules.iter().enumerate() {
             let root = rule.root();
+            // A single keyword of one word (60-80% of a rule set): its own exact key, straight.
+            if let Node::Term(Term::Keyword(words)) = root {
+                if let [w] = &words[..] {
+                    if !is_no_space_word(w) {
+                        prog_start.push(u32::MAX);
+                        c.push_key_word(w, (i as u32) << 1 | 1);
+                        continue;
+                    }
+                }
+            }
             let exact = rule_is_exact(root);
             // A posting is `rule << 1 | 1` for an exact rule, else `pc << 1` for the rule's
             // program at `pc`: a header (the rule's number), then its ops.
@@ -277,33 +472,27 @@ impl Segment {
             match key_terms(root, &mut keys) {
                 Some(_) => {
                     for (t, key) in keys.drain(..) {
-                        let kid = match key {
-                            KeyKind::Word(w) => {
-                                c.push_key_word(&w, entries.len());
-                                0
-                            }
-                            KeyKind::Pair(a, b) => {
-                                c.push_key_pair(&a, &b, entries.len());
-                                0
-                            }
-                            key => c.key_term(key, t),
-                        };
-                        entries.push((kid, posting));
+                        match key {
+                            KeyKind::Word(w) => c.push_key_word(&w, posting),
+                            KeyKind::Pair(a, b) => c.push_key_pair(&a, &b, posting),
+                            key => entries.push((c.key_term(key, t) & !OTHER, posting)),
+                        }
                     }
                 }
                 None => unkeyed.push(posting >> 1),
             }
-            if c.pending.items.len() >= PENDING_BATCH {
-                c.resolve_words(&mut entries);
-            }
         }
-        c.resolve_words(&mut entries);
+        clock.mark("rules (keys, programs)");
+        // The presearch's table is kept at most a quarter full for short probes (at 1M rules
+        // half full made matching 25% slower).
+        let KeyWords { table: words, bloom, mut post_start, mut postings } =
+            c.intern_key_words(rules.len());
+        clock.mark("key words (table, Bloom filter)");
+        let verify_words = c.intern_verify_words();
+        clock.mark("verification words");
         // Final term ids: words first (a word's id is its word-table id), then the others.
-        let n_words = c.words.len() as u32;
+        let n_words = words.len() as u32;
         let fix = |id: u32| if id & OTHER != 0 { n_words + (id & !OTHER) } else { id };
-        for e in &mut entries {
-            e.0 = fix(e.0);
-        }
         let mut verify_ids = c.verify_ids.iter();
         for &start in &prog_start {
             if start == u32::MAX {
@@ -328,6 +517,7 @@ impl Segment {
             }
         }
         assert!(verify_ids.next().is_none(), "every verification word has an op");
+        clock.mark("renumbering");
         for index in [
             &mut c.raw_tokens,
             &mut c.hashtags,
@@ -352,15 +542,17 @@ impl Segment {
         let substrings = Mutex::new(Some((no_space, contains)));
         let char_seed = hasher.hash(b"the no-space character table");
         let build_substrings = || {
+            let t = Instant::now();
             let (no_space, contains) = substrings
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .take()
                 .expect("built once");
-            (
+            let built = (
                 Substrings::build(no_space.into_iter().collect(), Some(char_seed)),
                 Substrings::build(contains.into_iter().collect(), None),
-            )
+            );
+            (built, t.elapsed().as_secs_f64())
         };
         std::thread::scope(|scope| {
             let helper = if parallel {
@@ -371,51 +563,42 @@ impl Segment {
             } else {
                 None
             };
+            clock.mark("value indexes");
             c.geo.remap(fix);
-            let mut terms: Vec<TermSlot> = (0..n_words).map(TermSlot::KeyWord).collect();
-            terms.append(&mut c.terms);
-            c.terms = terms;
-            // Postings by key term (counting sort).
-            let n_terms = c.terms.len();
-            let mut post_start = vec![0u32; n_terms + 1];
+            // Postings of the other terms after the words' (counting sort).
+            let n_others = c.terms.len();
+            let base = postings.len() as u32;
+            let mut fill = vec![0u32; n_others + 1];
             for &(k, _) in &entries {
-                post_start[k as usize + 1] += 1;
+                fill[k as usize + 1] += 1;
             }
-            for i in 0..n_terms {
-                post_start[i + 1] += post_start[i];
+            for i in 0..n_others {
+                fill[i + 1] += fill[i];
             }
-            let mut fill = post_start.clone();
-            let mut postings = vec![0u32; entries.len()];
+            post_start.extend(fill[1..].iter().map(|&f| base + f));
+            postings.resize(postings.len() + entries.len(), 0);
             for &(k, e) in &entries {
-                postings[fill[k as usize] as usize] = e;
+                postings[(base + fill[k as usize]) as usize] = e;
                 fill[k as usize] += 1;
             }
-            c.words.map_values(|id| {
-                let (a, b) =
-                    (post_start[id as usize] as usize, post_start[id as usize + 1] as usize);
-                match b - a {
-                    1 if postings[a] < INLINE_POSTING - 1 => INLINE_POSTING | postings[a],
-                    _ => id,
-                }
-            });
-            let mut bloom = BloomFilter::with_capacity(c.words.len());
-            for id in 0..c.words.len() as u32 {
-                bloom.insert(c.words.hasher().key_hash(c.words.word(id)));
-            }
-            c.words.shrink_to_fit();
+            post_start.shrink_to_fit();
+            c.terms.shrink_to_fit();
+            clock.mark("postings");
             programs.shrink_to_fit();
-            let (arena, ends) = c.verify_words.into_words();
-            let verify_words = VerifyWords { arena, ends };
-            let (no_space, contains) = match helper.map(|h| h.join()) {
+            clock.mark("shrinking");
+            let ((no_space, contains), substring_secs) = match helper.map(|h| h.join()) {
                 Some(Ok(built)) => built,
                 Some(Err(panic)) => std::panic::resume_unwind(panic),
                 None => build_substrings(),
             };
+            clock.mark("substring automata (waited for)");
+            clock.add("  substring automata (built)", substring_secs);
+            clock.publish();
             Segment {
                 bloom,
                 no_space,
                 contains,
-                words: c.words,
+                words,
                 verify_words,
                 raw_tokens: c.raw_tokens,
                 hashtags: c.hashtags,
@@ -425,6 +608,7 @@ impl Segment {
                 to: c.to,
                 follow: c.follow,
                 geo: c.geo,
+                n_words,
                 terms: c.terms,
                 post_start,
                 postings,
@@ -436,5 +620,74 @@ impl Segment {
                 has_pairs: c.has_pairs,
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words_of(q: &WordQueue) -> Vec<(u64, Vec<u8>, Vec<u32>)> {
+        let mut seen = Vec::new();
+        q.for_each_word(|h, w, occ| {
+            seen.push((h, w.to_vec(), occ.iter().map(|o| o.posting).collect()))
+        });
+        seen
+    }
+
+    /// Different words with one hash (a collision, forced here) are told apart by their bytes,
+    /// each with its own occurrences in queue order.
+    #[test]
+    fn queued_words_with_one_hash_are_told_apart() {
+        let mut q = WordQueue::default();
+        for (i, w) in ["ab", "cd", "ab", "ef", "cd"].iter().enumerate() {
+            q.push(42, w.as_bytes(), i as u32);
+        }
+        q.push(7, b"zz", 5);
+        assert!(q.sort() >= 4, "an upper bound of the distinct words");
+        assert_eq!(
+            words_of(&q),
+            [
+                (7, b"zz".to_vec(), vec![5]),
+                (42, b"ab".to_vec(), vec![0, 2]),
+                (42, b"cd".to_vec(), vec![1, 4]),
+                (42, b"ef".to_vec(), vec![3]),
+            ]
+        );
+    }
+
+    /// The radix pass (a queue of more than 256 words) moves each word with its bytes and
+    /// keeps the occurrences of a word in queue order; the result is what one plain sort
+    /// gives, pairs included.
+    #[test]
+    fn the_radix_sort_equals_a_plain_sort() {
+        let hasher = WordHasher::with_seed(3, 4);
+        let mut q = WordQueue::default();
+        let mut want: Vec<(u64, Vec<u8>, u32)> = Vec::new();
+        for i in 0..5000u32 {
+            let w = format!("w{}", (i * 7919) % 1300);
+            let posting = i;
+            if i % 5 == 0 {
+                let (a, b) = (w.as_bytes(), b"next".as_slice());
+                let h = pair_hash(hasher.hash(a), hasher.hash(b));
+                q.push_pair(h, a, b, posting);
+                want.push((h, [a, b" ", b].concat(), posting));
+            } else {
+                let h = hasher.hash(w.as_bytes());
+                q.push(h, w.as_bytes(), posting);
+                want.push((h, w.into_bytes(), posting));
+            }
+        }
+        let distinct = q.sort();
+        want.sort_by_key(|w| (w.0, w.2));
+        let mut grouped: Vec<(u64, Vec<u8>, Vec<u32>)> = Vec::new();
+        for (h, w, p) in want {
+            match grouped.last_mut() {
+                Some(g) if g.0 == h && g.1 == w => g.2.push(p),
+                _ => grouped.push((h, w, vec![p])),
+            }
+        }
+        assert_eq!(distinct, grouped.len());
+        assert_eq!(words_of(&q), grouped);
     }
 }

@@ -8,6 +8,8 @@
 mod build;
 mod verify;
 
+pub(crate) use build::last_phases as last_compile_phases;
+
 use super::compile::{op_len, term_text, OP_NOT, OP_TERM, PAYLOAD, TERM_ID, TERM_WORD};
 use super::geo::GeoIndex;
 use super::hash::{pair_hash, BloomFilter, WordHasher, WordTable};
@@ -26,8 +28,9 @@ pub(crate) use super::prepare::Prepared;
 enum TermSlot {
     /// Present iff its key was found in the message (the key is exact).
     Key,
-    /// A word key (word id in the word table): present iff found; also used for highlighting.
-    KeyWord(u32),
+    /// A word key (its term id is its id in the word table): present iff found; also used
+    /// for highlighting. Not stored: every term id below the number of key words is one.
+    KeyWord,
     /// Evaluated by `terms::term_holds` (phrases, proximity, geo, lang:, …).
     Eval(Box<Term>),
 }
@@ -137,6 +140,9 @@ pub(crate) struct Segment {
     to: ValueIndex,
     follow: ValueIndex,
     geo: GeoIndex,
+    /// The number of key words (term ids `0..n_words`, [`TermSlot::KeyWord`]).
+    n_words: u32,
+    /// The other terms, term id `n_words + i` at `i`.
     terms: Vec<TermSlot>,
     /// Postings per key term: `rule << 1 | exact`.
     post_start: Vec<u32>,
@@ -163,7 +169,18 @@ const INLINE_POSTING: u32 = 1 << 31;
 /// table, the others after them once the number of words is known).
 const OTHER: u32 = 1 << 29;
 
+/// The slot of every key word (see [`Segment::slot`]).
+static KEY_WORD: TermSlot = TermSlot::KeyWord;
+
 impl Segment {
+    /// How term `term` is decided.
+    fn slot(&self, term: u32) -> &TermSlot {
+        match term.checked_sub(self.n_words) {
+            Some(i) => &self.terms[i as usize],
+            None => &KEY_WORD,
+        }
+    }
+
     /// The number of rules.
     pub(crate) fn rule_count(&self) -> usize {
         self.rule_count
@@ -454,7 +471,7 @@ impl Segment {
         let pc = self.prog_start[rule as usize];
         if pc == u32::MAX {
             // An exact rule: a single term or an OR of them; its key terms are in postings.
-            for t in 0..self.terms.len() {
+            for t in 0..self.post_start.len() - 1 {
                 let (a, b) = (self.post_start[t] as usize, self.post_start[t + 1] as usize);
                 if self.postings[a..b].contains(&(rule << 1 | 1)) {
                     self.term_words(t as u32, out);
@@ -486,9 +503,9 @@ impl Segment {
     }
 
     fn term_words(&self, term: u32, out: &mut Vec<String>) {
-        match &self.terms[term as usize] {
-            TermSlot::KeyWord(w) => {
-                out.push(String::from_utf8_lossy(self.words.word(*w)).into_owned())
+        match self.slot(term) {
+            TermSlot::KeyWord => {
+                out.push(String::from_utf8_lossy(self.words.word(term)).into_owned())
             }
             TermSlot::Key => {
                 // Entities: their words (a reverse lookup; highlighting is not the hot path).
@@ -525,7 +542,7 @@ impl Segment {
             .terms
             .iter()
             .map(|t| match t {
-                TermSlot::Key | TermSlot::KeyWord(_) => 0,
+                TermSlot::Key | TermSlot::KeyWord => 0,
                 TermSlot::Eval(term) => std::mem::size_of::<Term>() + term_heap(term),
             })
             .sum();

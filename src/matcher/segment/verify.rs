@@ -103,13 +103,14 @@ pub(super) struct PhraseIndex {
 }
 
 impl PhraseIndex {
-    pub(super) fn build(terms: &[TermSlot]) -> PhraseIndex {
+    /// The index of the phrases among `terms`, the segment's terms from id `first` on.
+    pub(super) fn build(terms: &[TermSlot], first: u32) -> PhraseIndex {
         let (patterns, ids): (Vec<&str>, Vec<u32>) = terms
             .iter()
             .enumerate()
             .filter_map(|(i, t)| match t {
                 TermSlot::Eval(t) => match &**t {
-                    Term::Phrase(p) if !p.is_empty() => Some((p.as_str(), i as u32)),
+                    Term::Phrase(p) if !p.is_empty() => Some((p.as_str(), first + i as u32)),
                     _ => None,
                 },
                 _ => None,
@@ -178,8 +179,8 @@ impl Segment {
                 cx.prepared.has_word(cx.msg, cx.hasher, h, || self.verify_words.word(i))
             }
             OP_TERM if op & TERM_KEY != 0 => cx.hits.binary_search(&(op & TERM_ID)).is_ok(),
-            OP_TERM => match &self.terms[payload as usize] {
-                TermSlot::Key | TermSlot::KeyWord(_) => {
+            OP_TERM => match self.slot(payload) {
+                TermSlot::Key | TermSlot::KeyWord => {
                     unreachable!("word and key terms are checked by their op")
                 }
                 TermSlot::Eval(term) => {
@@ -256,7 +257,7 @@ impl Segment {
         found: &mut Vec<u32>,
     ) {
         found.clear();
-        let index = self.phrases.get_or_init(|| PhraseIndex::build(&self.terms));
+        let index = self.phrases.get_or_init(|| PhraseIndex::build(&self.terms, self.n_words));
         match prepared.simple_text(msg) {
             Some(text) => index.find_all(text, found),
             None => {
