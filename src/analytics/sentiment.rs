@@ -820,6 +820,28 @@ fn is_py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
+/// The tokens of `text` as Python's `str.split()` gives them: an ASCII text split byte by byte
+/// (the common case, no `char` decoding), any other on Unicode white space. One splitter for
+/// the full scorer and its neutral pass, which must see exactly the same tokens.
+fn py_tokens(text: &str) -> impl Iterator<Item = &str> {
+    let b = text.as_bytes();
+    let mut i = 0;
+    let mut unicode = (!text.is_ascii()).then(|| text.split(is_py_space));
+    std::iter::from_fn(move || {
+        if let Some(split) = unicode.as_mut() {
+            return split.find(|t| !t.is_empty());
+        }
+        while i < b.len() && is_ascii_py_space(b[i] as char) {
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && !is_ascii_py_space(b[i] as char) {
+            i += 1;
+        }
+        (i > start).then(|| &text[start..i])
+    })
+}
+
 fn decode_entities(text: &str, out: &mut String) {
     out.clear();
     let mut rest = text;
@@ -1028,34 +1050,15 @@ impl SentimentScorer {
                     && !stripped.is_empty()
                     && lex_get(lex, stripped, &mut buf).is_some())
         };
+        if !text.is_ascii() && !lex.emoji.is_empty() && text.chars().any(|c| lex.emoji(c).is_some())
+        {
+            return None;
+        }
         let mut words = 0usize;
-        if text.is_ascii() {
-            let b = text.as_bytes();
-            let mut i = 0;
-            while i < b.len() {
-                while i < b.len() && is_ascii_py_space(b[i] as char) {
-                    i += 1;
-                }
-                let start = i;
-                while i < b.len() && !is_ascii_py_space(b[i] as char) {
-                    i += 1;
-                }
-                if i > start {
-                    words += 1;
-                    if may_score(&text[start..i]) {
-                        return None;
-                    }
-                }
-            }
-        } else {
-            if !lex.emoji.is_empty() && text.chars().any(|c| lex.emoji(c).is_some()) {
+        for token in py_tokens(text) {
+            words += 1;
+            if may_score(token) {
                 return None;
-            }
-            for token in text.split(is_py_space).filter(|t| !t.is_empty()) {
-                words += 1;
-                if may_score(token) {
-                    return None;
-                }
             }
         }
         Some(if words == 0 {
@@ -1142,25 +1145,8 @@ impl SentimentScorer {
             let hi = lower.len();
             toks.push(Tok::new(lo, hi, upper, lex.word_info(&lower[lo..hi])));
         };
-        if ascii {
-            let b = text.as_bytes();
-            let mut i = 0;
-            while i < b.len() {
-                while i < b.len() && is_ascii_py_space(b[i] as char) {
-                    i += 1;
-                }
-                let start = i;
-                while i < b.len() && !is_ascii_py_space(b[i] as char) {
-                    i += 1;
-                }
-                if i > start {
-                    each(&text[start..i], toks, lower);
-                }
-            }
-        } else {
-            for token in text.split(is_py_space).filter(|t| !t.is_empty()) {
-                each(token, toks, lower);
-            }
+        for token in py_tokens(text) {
+            each(token, toks, lower);
         }
         let words = Words { lower, toks };
         let n = words.len();
