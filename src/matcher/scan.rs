@@ -465,8 +465,9 @@ pub(crate) fn scan_unicode(
     true
 }
 
-/// Whether `text` may hold a URL prefix (`://` or `www.` in any case).
-fn may_hold_url(text: &[u8]) -> bool {
+/// Whether `text` may hold a URL prefix (`://` or `www.` in any case), which tokenising
+/// removes (also the small-set prefilter's test).
+pub(super) fn may_hold_url(text: &[u8]) -> bool {
     memchr::memchr_iter(b':', text).any(|i| text[i + 1..].starts_with(b"//"))
         || memchr::memchr_iter(b'.', text)
             .any(|i| i >= 3 && text[i - 3..i].eq_ignore_ascii_case(b"www"))

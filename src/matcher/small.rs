@@ -31,6 +31,8 @@
 //! *unsafe*: it always goes to the matcher, as does a message with coordinates or a place when
 //! some rule has a geo term.
 
+use super::scan::may_hold_url;
+use super::segment::bits;
 use crate::normalize::{plain_char, push_case_folded, CharClass, Tokens, UrlMode};
 use crate::rule::{Node, Rule, Term};
 use crate::Message;
@@ -595,24 +597,6 @@ fn token_span(text: &[u8], a: usize, b: usize) -> &[u8] {
     let start = text[..a].iter().rposition(space).map_or(0, |i| i + 1);
     let end = text[b..].iter().position(space).map_or(text.len(), |i| b + i);
     &text[start..end]
-}
-
-/// Whether a raw text may hold a URL prefix, which tokenising removes (`://` or `www.` in any
-/// case).
-fn may_hold_url(text: &[u8]) -> bool {
-    memchr::memchr_iter(b':', text).any(|i| text[i + 1..].starts_with(b"//"))
-        || memchr::memchr_iter(b'.', text)
-            .any(|i| i >= 3 && text[i - 3..i].eq_ignore_ascii_case(b"www"))
-}
-
-/// The positions of the set bits of `mask`, lowest first.
-#[inline(always)]
-fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
-    std::iter::from_fn(move || {
-        let i = mask.trailing_zeros() as usize;
-        mask &= mask.wrapping_sub(1);
-        (i < 64).then_some(i)
-    })
 }
 
 /// Masks of 64 bytes of a text (bit `i` for byte `i`).

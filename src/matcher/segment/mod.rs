@@ -79,9 +79,9 @@ fn touch_together(loads: impl Iterator<Item = u64>) {
     std::hint::black_box(loads.fold(0, |w, v| w ^ v));
 }
 
-/// The positions of the set bits of `mask`, lowest first.
+/// The positions of the set bits of `mask`, lowest first (also the small-set prefilter's).
 #[inline(always)]
-fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
+pub(in crate::matcher) fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
     std::iter::from_fn(move || {
         let i = mask.trailing_zeros() as usize;
         mask &= mask.wrapping_sub(1);
