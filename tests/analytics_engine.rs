@@ -3,7 +3,9 @@
 //! many rules and subscribers it reaches; bursts reach the subscribers they concern.
 
 use std::sync::{Arc, Mutex};
-use streamtrack::analytics::{AnalyticsConfig, BurstEvent, LanguageScorers, SeriesKey};
+use streamtrack::analytics::{
+    AnalyticsConfig, AnalyticsEvent, BurstEvent, LanguageScorers, SeriesKey,
+};
 use streamtrack::engine::{channel_sink, Delivery, Engine, EngineEvent, IterSource};
 use streamtrack::registry::Registry;
 use streamtrack::{Message, Rule};
@@ -126,26 +128,7 @@ fn bursts_reach_the_subscribers_they_concern() {
             }
         }
     }
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let ev = events.clone();
-    let registry = Registry::new();
-    registry.subscribe("alice", Rule::parse("launch").unwrap(), None).unwrap();
-    registry.subscribe("carol", Rule::parse("rocket").unwrap(), None).unwrap();
-    let (sa, _ra) = channel_sink(usize::MAX);
-    let (sc, _rc) = channel_sink(usize::MAX);
-    let engine = Engine::builder(registry)
-        .analytics(AnalyticsConfig::default())
-        .on_event(move |e| {
-            if let EngineEvent::Burst { subscriber, event } = e {
-                ev.lock().unwrap().push((subscriber.to_string(), event.clone()));
-            }
-        })
-        .attach("alice", sa)
-        .attach("carol", sc)
-        .start(IterSource::new(ms))
-        .unwrap();
-    engine.join();
-    let events = events.lock().unwrap();
+    let events = burst_events(&[("alice", "launch"), ("carol", "rocket")], ms);
     let spike = t0 + 60_000;
     let starts: Vec<_> = events.iter().filter(|(_, e)| e.event.kind == BurstEvent::Start).collect();
     assert!(!starts.is_empty(), "{events:?}");
@@ -177,23 +160,7 @@ fn a_burst_in_the_last_second_of_the_input_is_declared_at_its_end() {
     for k in 0..40 {
         ms.push(Message::new(format!("b{k}"), "launch").with_timestamp(t0 + 60_000 + k));
     }
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let ev = events.clone();
-    let registry = Registry::new();
-    registry.subscribe("alice", Rule::parse("launch").unwrap(), None).unwrap();
-    let (sa, _ra) = channel_sink(usize::MAX);
-    let engine = Engine::builder(registry)
-        .analytics(AnalyticsConfig::default())
-        .on_event(move |e| {
-            if let EngineEvent::Burst { subscriber, event } = e {
-                ev.lock().unwrap().push((subscriber.to_string(), event.clone()));
-            }
-        })
-        .attach("alice", sa)
-        .start(IterSource::new(ms))
-        .unwrap();
-    engine.join();
-    let events = events.lock().unwrap();
+    let events = burst_events(&[("alice", "launch")], ms);
     assert!(
         events.iter().any(|(s, e)| s == "alice"
             && e.event.kind == BurstEvent::Start
@@ -203,4 +170,30 @@ fn a_burst_in_the_last_second_of_the_input_is_declared_at_its_end() {
     );
     // The hour bucket is not over: it stays open (no event at resolution 2).
     assert!(events.iter().all(|(_, e)| e.event.resolution == 0), "{events:?}");
+}
+
+/// The burst events of a run of `messages` with analytics on, one rule per subscriber, as
+/// (subscriber, event) in the order reported.
+fn burst_events(rules: &[(&str, &str)], messages: Vec<Message>) -> Vec<(String, AnalyticsEvent)> {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let ev = events.clone();
+    let registry = Registry::new();
+    for (subscriber, rule) in rules {
+        registry.subscribe(*subscriber, Rule::parse(rule).unwrap(), None).unwrap();
+    }
+    let mut builder =
+        Engine::builder(registry).analytics(AnalyticsConfig::default()).on_event(move |e| {
+            if let EngineEvent::Burst { subscriber, event } = e {
+                ev.lock().unwrap().push((subscriber.to_string(), event.clone()));
+            }
+        });
+    let mut receivers = Vec::new();
+    for (subscriber, _) in rules {
+        let (sink, rx) = channel_sink(usize::MAX);
+        builder = builder.attach(*subscriber, sink);
+        receivers.push(rx);
+    }
+    builder.start(IterSource::new(messages)).unwrap().join();
+    let events = events.lock().unwrap().clone();
+    events
 }

@@ -57,14 +57,9 @@ function check(ok, what, detail) {
   console.log("ok: " + what);
 }
 
-async function testMode(bin, outDir) {
-  fs.mkdirSync(outDir, { recursive: true });
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "st-serve-"));
-  const rules = path.join(tmp, "rules.jsonl");
-  fs.writeFileSync(rules, '{"id":"love","value":"love"}\n{"id":"launch","value":"launch OR keynote"}\n');
-  const serve = spawn(bin, ["serve", "--rules", rules, "--input", "-", "--bind", "127.0.0.1:0"],
-    { stdio: ["pipe", "pipe", "inherit"] });
-  const url = await new Promise((resolve, reject) => {
+// The URL a started `serve` prints on its standard output (within 20 s, or an error).
+function serveUrl(serve) {
+  return new Promise((resolve, reject) => {
     let buf = "";
     const t = setTimeout(() => reject(new Error("serve printed no URL in 20 s")), 20000);
     serve.stdout.on("data", (d) => {
@@ -74,6 +69,16 @@ async function testMode(bin, outDir) {
     });
     serve.on("exit", (c) => reject(new Error("serve exited with " + c)));
   });
+}
+
+async function testMode(bin, outDir) {
+  fs.mkdirSync(outDir, { recursive: true });
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "st-serve-"));
+  const rules = path.join(tmp, "rules.jsonl");
+  fs.writeFileSync(rules, '{"id":"love","value":"love"}\n{"id":"launch","value":"launch OR keynote"}\n');
+  const serve = spawn(bin, ["serve", "--rules", rules, "--input", "-", "--bind", "127.0.0.1:0"],
+    { stdio: ["pipe", "pipe", "inherit"] });
+  const url = await serveUrl(serve);
   let n = 0;
   const send = (obj) => { n++; serve.stdin.write(JSON.stringify(Object.assign({ id: "m" + n }, obj)) + "\n"); return obj.id || "m" + n; };
   let browser, profile, page;
@@ -203,15 +208,7 @@ async function replayPhase(bin, browser, tmp, rules, outDir) {
   const serve = spawn(bin, ["serve", "--rules", rules, "--input", archive, "--bind", "127.0.0.1:0"],
     { stdio: ["ignore", "pipe", "inherit"] });
   try {
-    const url = await new Promise((resolve, reject) => {
-      let buf = "";
-      const t = setTimeout(() => reject(new Error("serve printed no URL in 20 s")), 20000);
-      serve.stdout.on("data", (d) => {
-        buf += d;
-        const m = buf.match(/http:\/\/[0-9.:]+\//);
-        if (m) { clearTimeout(t); resolve(m[0]); }
-      });
-    });
+    const url = await serveUrl(serve);
     const page = await browser.newPage();
     await page.goto(url);
     await page.waitForSelector('#figures[data-ended="1"]', { timeout: 10000 });
