@@ -179,7 +179,7 @@ fn burst_events(rules: &[(&str, &str)], messages: Vec<Message>) -> Vec<(String, 
     let ev = events.clone();
     let registry = Registry::new();
     for (subscriber, rule) in rules {
-        registry.subscribe(*subscriber, Rule::parse(rule).unwrap(), None).unwrap();
+        registry.subscribe(subscriber, Rule::parse(rule).unwrap(), None).unwrap();
     }
     let mut builder =
         Engine::builder(registry).analytics(AnalyticsConfig::default()).on_event(move |e| {
@@ -190,7 +190,7 @@ fn burst_events(rules: &[(&str, &str)], messages: Vec<Message>) -> Vec<(String, 
     let mut receivers = Vec::new();
     for (subscriber, _) in rules {
         let (sink, rx) = channel_sink(usize::MAX);
-        builder = builder.attach(*subscriber, sink);
+        builder = builder.attach(subscriber, sink);
         receivers.push(rx);
     }
     builder.start(IterSource::new(messages)).unwrap().join();
