@@ -345,3 +345,21 @@ fn phrases_and_proximity_found_in_one_pass_agree_with_the_reference() {
     }
     assert!(checked > 20, "the messages match enough phrases to go past the one-by-one checks");
 }
+
+/// The small-set prefilter on one long token where a rule's pair (`中文`) fails at every
+/// repetition: asking whether the pair's token holds a URL prefix cost the token's length each
+/// time, quadratic in the length (found by the `long_messages` fuzz target: 15.2x).
+#[test]
+fn prefilter_pairs_failing_in_one_long_token_cost_linear_time() {
+    let rule = Rule::parse("中文 -ham").unwrap();
+    let matcher = Matcher::new([&rule]);
+    let unit = "中\u{fffd}🍕\u{fffd}测试";
+    let reps = SMALL_BYTES.div_ceil(unit.len());
+    let small = Message::new("s", unit.repeat(reps));
+    let large = Message::new("l", unit.repeat(reps * FACTOR));
+    let mut scratch = Scratch::new();
+    assert!(matcher.find(&large, &mut scratch).is_empty(), "no 中文 in the text");
+    let r = ratio(&small, &large, |m| matcher.find(m, &mut scratch).len());
+    eprintln!("prefilter, one long token: {r:.2}x the time per byte");
+    assert!(r < MAX_RATIO, "prefilter: {r:.1}x the time per byte (limit {MAX_RATIO}x)");
+}

@@ -26,8 +26,9 @@
 //! those, each run of a word of every field is a maximal run of the raw text, each non-ASCII
 //! character is what a raw character folds to, and units next to each other in a match are
 //! next to each other among the raw text's units, except across a URL prefix that tokenising
-//! removes (`all http://yearn` holds the phrase `all yearn`: a pair that fails next to a token
-//! holding `://` or `www.` counts as found). A message holding one of those characters is
+//! removes (`all http://yearn` holds the phrase `all yearn`: a pair that fails in a text
+//! holding `://` or `www.` anywhere counts as found; asked once per text, so the scan stays
+//! linear in one long token). A message holding one of those characters is
 //! *unsafe*: it always goes to the matcher, as does a message with coordinates or a place when
 //! some rule has a geo term.
 
@@ -396,6 +397,7 @@ impl SmallSet {
     /// Whether `text` holds a key or an unsafe character.
     fn scan(&self, text: &str, fold: &mut String) -> bool {
         let b = text.as_bytes();
+        let url = UrlCache::default();
         let mut at = 0;
         // Whether the byte before the block is an ASCII letter or digit (bit 0).
         let mut carry = 0u64;
@@ -420,7 +422,7 @@ impl SmallSet {
                 let run = ((!(m.alnum >> i)).trailing_zeros() as usize).min(9);
                 let w = u64::from_le_bytes(view[i..i + 8].try_into().expect("8 bytes"));
                 let k = ((w | 0x2020_2020_2020_2020) & KEY_MASK[run]) | KEY_LONG[run];
-                if self.may_have(k) && self.found(text, k, at + i, at + i + run, fold) {
+                if self.may_have(k) && self.found(text, k, at + i, at + i + run, fold, &url) {
                     return true;
                 }
             }
@@ -428,7 +430,7 @@ impl SmallSet {
                 let p = at + i;
                 match char_unit(text, p, fold) {
                     Unit::Key(k, len) => {
-                        if self.may_have(k) && self.found(text, k, p, p + len, fold) {
+                        if self.may_have(k) && self.found(text, k, p, p + len, fold, &url) {
                             return true;
                         }
                     }
@@ -448,7 +450,15 @@ impl SmallSet {
     /// alone, or with the unit before or after it (a pair). Taken only when the filter lets
     /// `k` through.
     #[cold]
-    fn found(&self, text: &str, k: Key, start: usize, end: usize, fold: &mut String) -> bool {
+    fn found(
+        &self,
+        text: &str,
+        k: Key,
+        start: usize,
+        end: usize,
+        fold: &mut String,
+        url: &UrlCache,
+    ) -> bool {
         let f = self.keys.get(k, self.mul);
         if f & ONE != 0 {
             return true;
@@ -456,11 +466,14 @@ impl SmallSet {
         let b = text.as_bytes();
         let pair = |first: Option<(Key, usize)>, second: Option<(Key, usize)>| match (first, second)
         {
-            (Some((a, pa)), Some((c, pc))) => {
+            (Some((a, _)), Some((c, _))) => {
                 self.pairs.get(pair_entry(a, c), self.mul) != 0
                     // A URL prefix removed between two words leaves runs (`http`, `www`)
-                    // between them in the raw text, in the token of one of them.
-                    || may_hold_url(token_span(b, pa.min(pc), pa.max(pc)))
+                    // between them in the raw text, in the token of one of them. Asked of
+                    // the whole text, once per scan: asking of the token each time cost
+                    // the token's length per failed pair, quadratic in one long token
+                    // (found by the `long_messages` fuzz target).
+                    || url.in_text(b)
             }
             // At the start or the end of the text: no pair.
             (None, _) | (_, None) => false,
@@ -594,14 +607,19 @@ fn char_unit(text: &str, p: usize, fold: &mut String) -> Unit {
     Unit::Key(char_key(f), c.len_utf8())
 }
 
-/// The raw tokens holding bytes `a` and `b` (`a <= b`) and everything between: from the
-/// ASCII white space before `a` to the one after `b` (non-ASCII white space also ends a
-/// token: this may be more, never less).
-fn token_span(text: &[u8], a: usize, b: usize) -> &[u8] {
-    let space = |c: &u8| matches!(c, b'\t'..=b'\r' | b' ');
-    let start = text[..a].iter().rposition(space).map_or(0, |i| i + 1);
-    let end = text[b..].iter().position(space).map_or(text.len(), |i| b + i);
-    &text[start..end]
+/// Whether a text may hold a URL prefix, found once per scan and only when asked.
+#[derive(Default)]
+struct UrlCache(std::cell::Cell<Option<bool>>);
+
+impl UrlCache {
+    fn in_text(&self, text: &[u8]) -> bool {
+        if let Some(v) = self.0.get() {
+            return v;
+        }
+        let v = may_hold_url(text);
+        self.0.set(Some(v));
+        v
+    }
 }
 
 /// Masks of 64 bytes of a text (bit `i` for byte `i`).
