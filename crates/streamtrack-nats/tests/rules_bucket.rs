@@ -150,6 +150,12 @@ fn an_invalid_rule_is_reported_and_skipped_and_the_previous_version_stays() {
     // The valid version stays in force.
     assert_eq!(rule_text(&reg, "s1"), ["hate"]);
     assert_eq!(reg.len(), 1);
+    // The event of the last refusal is reported just after the revision is counted: wait for it.
+    let refusals = || {
+        let events = events.lock().unwrap();
+        events.iter().filter(|e| matches!(e, RulesEvent::Rejected { .. })).count()
+    };
+    wait_for("the refusal events", || refusals() > bad.len());
     let rejected: Vec<_> = events
         .lock()
         .unwrap()
