@@ -183,8 +183,13 @@ impl Applier {
             },
         };
         self.shared.rules.store(self.keys.len() as u64, Ordering::Relaxed);
-        self.shared.revision.store(revision, Ordering::Release);
         event
+    }
+
+    /// Counts `revision` as done, once its event has been reported: a caller that sees
+    /// [`RulesFollower::revision`] reach a revision has seen its event too.
+    fn settle(&self, revision: u64) {
+        self.shared.revision.store(revision, Ordering::Release);
     }
 
     fn put(
@@ -298,6 +303,7 @@ impl RulesWatcher {
                         let ev = w.applier.apply(&entry, &|_| true);
                         w.report(&ev);
                         w.events.push(ev);
+                        w.applier.settle(entry.revision);
                         if entry.delta == 0 {
                             break;
                         }
@@ -354,6 +360,7 @@ impl RulesWatcher {
                         let ev = applier.apply(&entry, &on_new_subscriber);
                         report_async(&client, &error_subject, &applier.bucket, &ev).await;
                         on_event(&ev);
+                        applier.settle(entry.revision);
                     }
                     Some(Err(e)) => on_event(&RulesEvent::WatchError(e.to_string())),
                     None => {
@@ -401,7 +408,9 @@ pub struct RulesFollower {
 }
 
 impl RulesFollower {
-    /// The last revision applied (or rejected).
+    /// The last revision applied (or rejected), counted after its event went to `on_event`
+    /// (and a refusal to the error subject): a caller that sees a revision here has had its
+    /// event.
     pub fn revision(&self) -> u64 {
         self.shared.revision.load(Ordering::Acquire)
     }
