@@ -357,8 +357,8 @@
   function connect() {
     const es = new EventSource("/events" + (token ? "?token=" + q(token) : ""));
     const st = $("status");
-    es.addEventListener("hello", () => { st.dataset.state = "live"; st.textContent = "live"; });
-    es.addEventListener("heartbeat", () => { st.dataset.state = "live"; st.textContent = "live"; });
+    es.addEventListener("hello", () => showConnected());
+    es.addEventListener("heartbeat", () => showConnected());
     es.addEventListener("tick", (e) => {
       const d = JSON.parse(e.data);
       let unseen = false;
@@ -388,6 +388,14 @@
     es.onerror = () => { st.dataset.state = "reconnecting"; st.textContent = "reconnecting…"; };
   }
 
+  // Connected: "live" while the input flows, "input ended" (not green) once it is read, so
+  // a finished replay does not pass for a live stream.
+  function showConnected() {
+    const st = $("status");
+    st.dataset.state = state.inputEnded ? "ended" : "live";
+    st.textContent = state.inputEnded ? "connected · input ended" : "live";
+  }
+
   // The bursts that started before this page was opened (or while it missed updates).
   const burstItem = (d) => el("li", "", hms(d.t) + "  " + d.rule + "  burst (" + d.resolution + "), score " + d.score);
   async function loadBursts() {
@@ -414,6 +422,10 @@
     $("figures").textContent = hms(s.clock) + when + " · " + n(s.messages_in, "message", "messages") + " in · " +
       s.deliveries.toLocaleString() + " matched · " + n(s.rules, "rule", "rules") + " · " + n(s.burst_starts, "burst", "bursts");
     $("figures").dataset.ended = s.input_ended ? "1" : "";
+    if (!!s.input_ended !== !!state.inputEnded) {
+      state.inputEnded = !!s.input_ended;
+      if ($("status").dataset.state !== "reconnecting" && $("status").dataset.state !== "connecting") showConnected();
+    }
     $("figures").dataset.clock = String(s.clock);
   }
 

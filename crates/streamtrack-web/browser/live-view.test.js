@@ -216,6 +216,9 @@ async function replayPhase(bin, browser, tmp, rules, outDir) {
     const clock = await page.getAttribute("#figures", "data-clock");
     check(clock === String(last), "after the replay the clock stays on its last event time", [clock, last]);
     check(/input ended/.test(await page.textContent("#figures")), "the page says the input ended");
+    await page.waitForSelector('#status[data-state="ended"]', { timeout: 10000 })
+      .catch(() => { throw new Error("FAILED: the status pill still says live after the input ended"); });
+    check(/input ended/.test(await page.textContent("#status")), "the status pill says the input ended");
     const card = '#charts .card[data-rule="love"] ';
     await page.waitForFunction((c) => parseInt(document.querySelector(c + "canvas.volume").dataset.points || "0", 10) === 40, card, { timeout: 10000 });
     check(true, "the replayed seconds are all in view");
