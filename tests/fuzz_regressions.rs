@@ -44,6 +44,11 @@ fn match_vs_reference_corpus() {
 }
 
 #[test]
+fn explain_corpus() {
+    replay("explain", checks::check_explain);
+}
+
+#[test]
 fn message_json_corpus() {
     replay("message_json", checks::check_message_json);
 }

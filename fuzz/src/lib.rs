@@ -1425,3 +1425,27 @@ pub fn check_engine_ops(data: &[u8]) {
         assert_eq!(finished.stats.acked, read, "nothing lost: everything acknowledged");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// explain: its verdict equals the compiled matcher's and the reference's
+// ---------------------------------------------------------------------------------------------
+
+/// A rule (rule dialect, or track dialect after a leading `T`), a NUL byte, then a message as
+/// JSON (or plain text when it is not JSON): explain's verdict equals the compiled matcher's
+/// and the reference's, its tree's root agrees, and printing it never panics.
+pub fn check_explain(data: &[u8]) {
+    let Ok(data) = std::str::from_utf8(data) else { return };
+    let Some((rule, msg)) = data.split_once('\0') else { return };
+    let (rule, dialect) = match rule.strip_prefix('T') {
+        Some(r) => (r, Dialect::Track),
+        None => (rule, Dialect::Rule),
+    };
+    let Ok(rule) = Parser::new().parse(rule, dialect) else { return };
+    let msg = Message::from_json(msg).unwrap_or_else(|_| Message::new("1", msg));
+    let e = streamtrack::explain::explain(&rule, &msg);
+    let compiled = !Matcher::new([&rule]).find(&msg, &mut Scratch::new()).is_empty();
+    assert_eq!(e.matched, compiled, "explain vs compiled: {rule} on {msg:?}");
+    assert_eq!(e.matched, streamtrack::reference::matches(&rule, &msg), "explain vs reference");
+    assert_eq!(e.tree.matched, e.matched);
+    let _ = e.to_string();
+}

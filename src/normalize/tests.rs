@@ -40,3 +40,15 @@ fn ascii_normalized_text_equals_the_tokenizer_text() {
         }
     }
 }
+
+/// A combining mark attached to punctuation belongs to it: no word starts there, so no phrase
+/// does either (`"\u{5b7}"`: the reference once matched the phrase of the mark alone there,
+/// while the compiled matcher, keyed by words, did not; found by the `explain` fuzz target).
+#[test]
+fn no_boundary_between_a_character_and_its_mark() {
+    let t = "\"\u{5b7}\" x \u{5b7}";
+    assert!(!is_boundary_at(t, 1), "inside the quote's character");
+    assert!(is_boundary_at(t, 3), "after the mark, before the quote");
+    assert!(is_boundary_at(t, 7), "a mark after a space starts its own word");
+    assert!(!is_boundary_at("x\u{5b7}", 1), "a word's own mark");
+}
