@@ -154,16 +154,18 @@ impl Shared {
             unit.seq = r.seq;
             unit.first_position = r.position;
             unit.snapshot = None;
+            let mut evicted = None;
             if n > 0 {
                 if let Some(recent) = &self.recent {
                     // Admitted into the ring in source order (under the reader's lock),
                     // numbered and given its snapshot there (the backfill's cut).
                     unit.messages.clear();
                     unit.messages.extend(batch.drain(..).map(Arc::new));
-                    let (seq, snapshot) =
+                    let (seq, snapshot, gone) =
                         recent.admit(&self.registry, unit.first_position, &unit.messages);
                     unit.seq = seq;
                     unit.snapshot = Some(snapshot);
+                    evicted = Some(gone);
                 }
                 // Counted once in the ring: a caller that saw it read finds it there.
                 c.received.fetch_add(n as u64, Ordering::SeqCst);
@@ -175,6 +177,7 @@ impl Shared {
                 self.end_locked(r, reason);
             }
             drop(guard);
+            drop(evicted);
             self.note_read(n >= self.batch_size);
             if n > 0 {
                 if unit.snapshot.is_none() {

@@ -39,6 +39,9 @@ struct Chunk {
     bytes: usize,
 }
 
+/// Units that left the ring, to be freed outside the locks.
+pub(super) struct Evicted(#[allow(dead_code)] Vec<Chunk>);
+
 /// The ring itself, behind [`Recent::ring`].
 struct Ring {
     chunks: VecDeque<Chunk>,
@@ -151,13 +154,15 @@ impl Recent {
     }
 
     /// Admits a unit read at `first` (the reader's lock held): numbers it and returns the
-    /// registry snapshot to match it with, both under the ring's lock (the cut).
+    /// registry snapshot to match it with, both under the ring's lock (the cut), and what
+    /// left the ring (drop it after the reader's lock: freeing cold messages is the ring's
+    /// main cost).
     pub(super) fn admit(
         &self,
         registry: &Registry,
         first: u64,
         messages: &[Arc<Message>],
-    ) -> (u64, Snapshot) {
+    ) -> (u64, Snapshot, Evicted) {
         let bytes = PER_CHUNK
             + messages
                 .iter()
@@ -178,8 +183,7 @@ impl Recent {
             ring.evict(at, &mut gone);
             (seq, registry.snapshot())
         };
-        drop(gone);
-        (seq, snapshot)
+        (seq, snapshot, Evicted(gone))
     }
 
     /// Messages held.
@@ -331,8 +335,13 @@ impl Shared {
             }
             messages += 1;
             if let Some(sub) = &sub {
-                let rules =
+                let mut rules =
                     MatchingRules::from(MatchingRule::new(id, tag_shown.clone())).backfill();
+                if let Some(stage) = &self.stage {
+                    // Scored on demand, if asked (the analytics stage counted this message
+                    // when it was read, if anything matched it then; not again).
+                    rules = rules.with_reaction(stage.cell());
+                }
                 routed.push((sub.clone(), Queued { message, rules, position: end_position }));
             }
         }
