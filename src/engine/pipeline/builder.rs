@@ -153,11 +153,12 @@ impl EngineBuilder {
     /// unit's registry snapshot under the ring's lock, one short lock per batch; the ring
     /// holds an `Arc` per message, so a message's memory lives as long as the ring keeps
     /// it. [`Engine::recent_bytes`] counts per message its estimated size (the one the
-    /// memory budget charges: its strings twice over when it keeps the JSON it was read
-    /// from) plus 24 bytes, and 64 bytes per batch: about 300 bytes for a 100-character
-    /// post read as plain text, 1 to 3 KB for a tweet kept as JSON. The ring may keep up to
-    /// one batch beyond `capacity` alive (a batch is freed whole). With the ring off,
-    /// nothing of this runs.
+    /// memory budget charges: the `Message` struct and its strings, the strings twice over
+    /// when it keeps the JSON it was read from) plus 24 bytes, and 64 bytes per batch: about
+    /// 560 bytes for a 100-character post read as plain text, 610 on average for the
+    /// workload generator's messages (582 MB for a million). The ring may keep up to one
+    /// batch beyond `capacity` alive (a batch is freed whole). With the ring off, nothing of
+    /// this runs.
     pub fn recent_messages(mut self, capacity: usize, max_age: Option<Duration>) -> Self {
         self.recent = (capacity > 0).then_some((capacity, max_age));
         self

@@ -177,6 +177,44 @@ impl Engine {
     /// batches wait for the backfill in the reorder buffer. The call returns once the
     /// backfill is in the subscriber's queue: under `Block`, it waits for room like the
     /// engine's own emission.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use streamtrack::engine::{channel_sink, channel_source, Engine};
+    /// use streamtrack::{Message, Registry, Rule};
+    ///
+    /// let (tx, source) = channel_source(16);
+    /// let (sink, deliveries) = channel_sink(usize::MAX);
+    /// let engine = Engine::builder(Registry::new())
+    ///     .recent_messages(10_000, Some(Duration::from_secs(600)))
+    ///     .attach("alice", sink)
+    ///     .start(source)?;
+    /// tx.send(Message::new("1", "rust 1.0 is out"))?;
+    /// tx.send(Message::new("2", "gophers"))?;
+    /// while engine.recent_len() < 2 {
+    ///     std::thread::sleep(Duration::from_millis(1));
+    /// }
+    /// // What would a rule have matched?
+    /// let report = engine.dry_run(&[Rule::parse("rust")?], 5).expect("the ring is on");
+    /// assert_eq!((report.messages, report.rules[0].matches), (2, 1));
+    /// // Subscribe it, with the last five minutes' matches first.
+    /// let done = engine.subscribe_with_backfill(
+    ///     "alice",
+    ///     Rule::parse("rust")?,
+    ///     None,
+    ///     Duration::from_secs(300),
+    /// )?;
+    /// assert_eq!(done.messages, 1);
+    /// tx.send(Message::new("3", "rust 2.0?"))?;
+    /// drop(tx);
+    /// engine.join();
+    /// let got: Vec<(String, bool)> = deliveries
+    ///     .try_iter()
+    ///     .filter_map(|d| Some((d.message()?.id.clone(), d.is_backfill())))
+    ///     .collect();
+    /// assert_eq!(got, [("1".to_string(), true), ("3".to_string(), false)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn subscribe_with_backfill(
         &self,
         subscriber: &str,

@@ -355,3 +355,58 @@ impl Shared {
         Ok(Backfilled { rule: id, messages, scanned, cut: end_position })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(first: u64, n: u64) -> Vec<Arc<Message>> {
+        (first..first + n).map(|i| Arc::new(Message::new(i.to_string(), "x".repeat(100)))).collect()
+    }
+
+    fn positions(c: &Copied) -> Vec<u64> {
+        c.messages()
+            .map(|(p, _, m)| {
+                assert_eq!(m.id, p.to_string(), "a message at its own position");
+                p
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_ring_keeps_exactly_its_capacity_and_numbers_units_in_order() {
+        let registry = Registry::new();
+        let recent = Recent::new(10, None);
+        let mut first = 0;
+        for (seq, n) in [4u64, 4, 4, 7, 1].into_iter().enumerate() {
+            let (s, _, _) = recent.admit(&registry, first, &unit(first, n));
+            assert_eq!(s, seq as u64);
+            first += n;
+            assert_eq!(recent.len() as u64, first.min(10));
+        }
+        // 20 read, the last 10 kept, the front batch trimmed by an offset.
+        assert_eq!(positions(&recent.copy(0)), (10..20).collect::<Vec<_>>());
+        assert_eq!(positions(&recent.copy(15)), (15..20).collect::<Vec<_>>());
+        assert!(positions(&recent.copy(20)).is_empty());
+        // A plain 100-character post: its estimate plus 24 bytes, and 64 per batch.
+        let per = crate::engine::budget::message_bytes(&Message::new("12", "x".repeat(100)));
+        assert!((500..700).contains(&(per as usize + PER_MESSAGE)), "{per}");
+        let r = lock(&recent.ring);
+        let want: usize = r.chunks.iter().map(|c| c.bytes).sum();
+        assert_eq!(r.bytes, want);
+    }
+
+    #[test]
+    fn the_age_bound_drops_whole_batches() {
+        let registry = Registry::new();
+        let recent = Recent::new(100, Some(Duration::ZERO));
+        recent.admit(&registry, 0, &unit(0, 3));
+        std::thread::sleep(Duration::from_millis(2));
+        recent.admit(&registry, 3, &unit(3, 2));
+        // The older batch is past the bound at the second admission.
+        assert_eq!(recent.len(), 2);
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(positions(&recent.copy(0)).is_empty(), "a copy drops what aged out");
+        assert_eq!((recent.len(), recent.approx_bytes()), (0, 0));
+    }
+}
