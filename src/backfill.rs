@@ -65,29 +65,32 @@ pub struct Backfilled {
     pub cut: u64,
 }
 
-/// Why a subscription with backfill was refused (nothing was subscribed).
+/// Why a subscription with backfill was refused (nothing was subscribed). `E` is the
+/// subscription's own error: the registry's, or, with
+/// [`Engine::subscribe_with_backfill_by`](crate::engine::Engine::subscribe_with_backfill_by),
+/// the caller's (e.g. a durable registry's).
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum BackfillError {
-    /// The registry refused the rule.
-    Registry(RegistryError),
+pub enum BackfillError<E = RegistryError> {
+    /// The subscription was refused.
+    Refused(E),
     /// The engine has stopped reading: there is no live stream to join.
     Stopped,
 }
 
-impl fmt::Display for BackfillError {
+impl<E: fmt::Display> fmt::Display for BackfillError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BackfillError::Registry(e) => write!(f, "cannot subscribe the rule: {e}"),
+            BackfillError::Refused(e) => write!(f, "cannot subscribe the rule: {e}"),
             BackfillError::Stopped => f.write_str("the engine has stopped reading"),
         }
     }
 }
 
-impl std::error::Error for BackfillError {
+impl<E: std::error::Error + 'static> std::error::Error for BackfillError<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            BackfillError::Registry(e) => Some(e),
+            BackfillError::Refused(e) => Some(e),
             BackfillError::Stopped => None,
         }
     }
@@ -95,7 +98,7 @@ impl std::error::Error for BackfillError {
 
 impl From<RegistryError> for BackfillError {
     fn from(e: RegistryError) -> Self {
-        BackfillError::Registry(e)
+        BackfillError::Refused(e)
     }
 }
 

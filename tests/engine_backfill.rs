@@ -424,3 +424,56 @@ fn an_undelivered_backfill_holds_acknowledgements_at_the_cut() {
         .collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn a_durable_registry_subscribes_with_backfill_and_logs_the_rule() {
+    use streamtrack::durable::{DurableRegistry, OpenOptions};
+    let dir =
+        std::env::temp_dir().join(format!("streamtrack-engine-backfill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (durable, _) = DurableRegistry::open(&dir, OpenOptions::default()).unwrap();
+    let (tx, source) = channel_source(64);
+    let (sink, rx) = channel_sink(usize::MAX);
+    let engine = Engine::builder(durable.registry().clone())
+        .recent_messages(1_000, None)
+        .attach("alice", sink)
+        .start(source)
+        .unwrap();
+    send(&tx, 0..60, &engine);
+    let rule = Rule::parse("rust").unwrap();
+    let done = engine
+        .subscribe_with_backfill_by("alice", &rule, Some("t"), Duration::MAX, || {
+            durable.subscribe("alice", rule.clone(), Some("t".into())).map(|w| w.value)
+        })
+        .unwrap();
+    assert_eq!(done.messages, 20);
+    // A refusal from the caller's subscription comes back as such, nothing backfilled.
+    let refused = engine.subscribe_with_backfill_by("alice", &rule, None, Duration::MAX, || {
+        Err::<streamtrack::registry::RuleId, _>("no")
+    });
+    assert!(matches!(refused, Err(BackfillError::Refused("no"))));
+    send(&tx, 60..90, &engine);
+    drop(tx);
+    engine.join();
+    let got: Vec<(u64, bool, Option<String>)> = rx
+        .try_iter()
+        .filter_map(|d| {
+            let Delivery::Match { message, matching_rules } = &d else { return None };
+            let tag = matching_rules[0].tag.as_deref().map(str::to_string);
+            Some((message.id.parse().unwrap(), d.is_backfill(), tag))
+        })
+        .collect();
+    let t = Some("t".to_string());
+    let want: Vec<(u64, bool, Option<String>)> = matching(0..60)
+        .into_iter()
+        .map(|i| (i, true, t.clone()))
+        .chain(matching(60..90).into_iter().map(|i| (i, false, t.clone())))
+        .collect();
+    assert_eq!(got, want);
+    // The rule is in the log: reopening finds it.
+    drop(durable);
+    let (reopened, _) = DurableRegistry::open(&dir, OpenOptions::default()).unwrap();
+    assert_eq!(reopened.registry().len(), 1);
+    drop(reopened);
+    let _ = std::fs::remove_dir_all(&dir);
+}

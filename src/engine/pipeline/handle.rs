@@ -222,7 +222,31 @@ impl Engine {
         tag: Option<String>,
         window: Duration,
     ) -> Result<Backfilled, BackfillError> {
-        self.shared.subscribe_with_backfill(subscriber, rule, tag, window)
+        let scanned = rule.clone();
+        let shown = tag.clone();
+        let registry = &self.shared.registry;
+        self.shared.subscribe_with_backfill(subscriber, &scanned, shown.as_deref(), window, || {
+            registry.subscribe(subscriber, rule, tag)
+        })
+    }
+
+    /// Like [`Engine::subscribe_with_backfill`], with the subscription made by `subscribe`:
+    /// for a registry the engine's is part of, e.g. a
+    /// [`DurableRegistry`](crate::durable::DurableRegistry) whose log must record the rule.
+    /// `subscribe` is called once, at the cut (under the ring's lock, so keep it short: a
+    /// durable registry's group commit rather than a sync per rule), and must subscribe
+    /// `rule` with `tag` for `subscriber` to the engine's registry and return its id; `rule`
+    /// and `tag` here are what the backfill scans for and shows. Its error comes back as
+    /// [`BackfillError::Refused`], with nothing backfilled.
+    pub fn subscribe_with_backfill_by<E>(
+        &self,
+        subscriber: &str,
+        rule: &crate::Rule,
+        tag: Option<&str>,
+        window: Duration,
+        subscribe: impl FnOnce() -> Result<crate::registry::RuleId, E>,
+    ) -> Result<Backfilled, BackfillError<E>> {
+        self.shared.subscribe_with_backfill(subscriber, rule, tag, window, subscribe)
     }
 
     /// The figures now: received, matched, delivered and dropped, in total and per

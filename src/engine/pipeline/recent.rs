@@ -251,7 +251,7 @@ fn scan(
 
 impl Shared {
     /// Takes a permit for a backfill unit, as a read does for its unit.
-    fn take_permit(&self) -> Result<(), BackfillError> {
+    fn take_permit<E>(&self) -> Result<(), BackfillError<E>> {
         while self.permit_tx.send_timeout((), PERMIT_WAIT).is_err() {
             if self.reading_over.load(Ordering::SeqCst) || self.stop.load(Ordering::SeqCst) {
                 return Err(BackfillError::Stopped);
@@ -260,24 +260,26 @@ impl Shared {
         Ok(())
     }
 
-    /// See [`Engine::subscribe_with_backfill`].
-    pub(super) fn subscribe_with_backfill(
+    /// See [`Engine::subscribe_with_backfill_by`]: `rule` is what the backfill scans for,
+    /// `subscribe` makes the subscription (called once, under the ring's lock).
+    pub(super) fn subscribe_with_backfill<E>(
         &self,
         subscriber: &str,
-        rule: Rule,
-        tag: Option<String>,
+        rule: &Rule,
+        tag: Option<&str>,
         window: Duration,
-    ) -> Result<Backfilled, BackfillError> {
+        subscribe: impl FnOnce() -> Result<RuleId, E>,
+    ) -> Result<Backfilled, BackfillError<E>> {
         let Some(recent) = &self.recent else {
             if self.reading_over.load(Ordering::SeqCst) {
                 return Err(BackfillError::Stopped);
             }
-            let rule = self.registry.subscribe(subscriber, rule, tag)?;
+            let rule = subscribe().map_err(BackfillError::Refused)?;
             let cut = self.counters.received.load(Ordering::SeqCst);
             return Ok(Backfilled { rule, messages: 0, scanned: 0, cut });
         };
-        let matcher = Matcher::new([&rule]);
-        let tag_shown: Option<Arc<str>> = tag.as_deref().map(Arc::from);
+        let matcher = Matcher::new([rule]);
+        let tag_shown: Option<Arc<str>> = tag.map(Arc::from);
         let mut scratch = MatcherScratch::new();
         let mut found = Vec::new();
         let mut scanned = 0u64;
@@ -302,7 +304,7 @@ impl Shared {
             let cut = if self.reading_over.load(Ordering::SeqCst) {
                 Err(BackfillError::Stopped)
             } else {
-                self.registry.subscribe(subscriber, rule, tag).map_err(BackfillError::from)
+                subscribe().map_err(BackfillError::Refused)
             };
             let cut = cut.map(|id| {
                 let seq = ring.next_seq;
