@@ -7,7 +7,15 @@
 //! copies the ring's list: every message in the copy took its snapshot before the rule
 //! existed (so the live path never delivers it: no duplicate), and every message admitted
 //! after took one that holds the rule (no gap). The copy is scanned outside the lock with the
-//! compiled matcher, oldest first. Not wired into [`crate::engine`] yet.
+//! compiled matcher, oldest first.
+//!
+//! The engine does the same on its own ingest path: with a ring on
+//! ([`EngineBuilder::recent_messages`](crate::engine::EngineBuilder::recent_messages)),
+//! [`Engine::subscribe_with_backfill`](crate::engine::Engine::subscribe_with_backfill)
+//! delivers the backfill to the subscriber's sink itself, flagged
+//! ([`Delivery::is_backfill`](crate::engine::Delivery::is_backfill)), before the live
+//! matches; it answers with [`Backfilled`] or a [`BackfillError`]. [`Recorder`] is for an
+//! application that runs its own ingest loop.
 //!
 //! ```
 //! use std::time::Duration;
@@ -34,8 +42,65 @@ use crate::matcher::{Matcher, Scratch};
 use crate::registry::{Registry, RegistryError, RuleId, Snapshot};
 use crate::rule::Rule;
 use crate::Message;
+use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+/// What [`Engine::subscribe_with_backfill`](crate::engine::Engine::subscribe_with_backfill)
+/// did: the new rule's id and how many of the ring's messages it backfilled.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Backfilled {
+    /// The new rule's id in the registry.
+    pub rule: RuleId,
+    /// Messages of the ring within the window that the rule matched, each delivered (or, if
+    /// the subscriber had no sink attached, counted as unrouted) flagged as backfill.
+    pub messages: usize,
+    /// Messages the backfill scan read (the ring's, once each).
+    pub scanned: u64,
+    /// Messages read before the rule took effect: the backfill comes from before this
+    /// position in the stream (0-based, counted from the engine's start), live matches from
+    /// it on. (With the engine's ring off: the messages read when the rule was subscribed,
+    /// a hint only.)
+    pub cut: u64,
+}
+
+/// Why a subscription with backfill was refused (nothing was subscribed). `E` is the
+/// subscription's own error: the registry's, or, with
+/// [`Engine::subscribe_with_backfill_by`](crate::engine::Engine::subscribe_with_backfill_by),
+/// the caller's (e.g. a durable registry's).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum BackfillError<E = RegistryError> {
+    /// The subscription was refused.
+    Refused(E),
+    /// The engine has stopped reading: there is no live stream to join.
+    Stopped,
+}
+
+impl<E: fmt::Display> fmt::Display for BackfillError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BackfillError::Refused(e) => write!(f, "cannot subscribe the rule: {e}"),
+            BackfillError::Stopped => f.write_str("the engine has stopped reading"),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for BackfillError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            BackfillError::Refused(e) => Some(e),
+            BackfillError::Stopped => None,
+        }
+    }
+}
+
+impl From<RegistryError> for BackfillError {
+    fn from(e: RegistryError) -> Self {
+        BackfillError::Refused(e)
+    }
+}
 
 /// The ingest side of backfill: a ring of recent messages kept in step with a registry.
 #[derive(Debug)]

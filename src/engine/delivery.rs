@@ -47,6 +47,10 @@ pub struct MatchingRules(RulesRepr, Option<Arc<ReactionCell>>);
 enum RulesRepr {
     One([MatchingRule; 1]),
     Many(ManyRules),
+    /// The rules of a backfill delivery (see [`MatchingRules::is_backfill`]): a variant of
+    /// its own, so that the flag costs the usual delivery no byte (a backfill delivery's
+    /// one rule is held in a vector: backfill is rare).
+    Backfill(ManyRules),
 }
 
 impl Default for RulesRepr {
@@ -91,6 +95,10 @@ impl MatchingRules {
                 RulesRepr::Many(v)
             }
             RulesRepr::One([first]) => RulesRepr::Many(ManyRules(vec![first, rule])),
+            RulesRepr::Backfill(mut v) => {
+                v.0.push(rule);
+                RulesRepr::Backfill(v)
+            }
         };
     }
 
@@ -98,8 +106,25 @@ impl MatchingRules {
     pub fn as_slice(&self) -> &[MatchingRule] {
         match &self.0 {
             RulesRepr::One(one) => one,
-            RulesRepr::Many(v) => &v.0,
+            RulesRepr::Many(v) | RulesRepr::Backfill(v) => &v.0,
         }
+    }
+
+    /// Whether these are the rules of a backfill delivery: a message read before the rule
+    /// was subscribed, delivered because it was subscribed with backfill
+    /// ([`Engine::subscribe_with_backfill`](crate::engine::Engine::subscribe_with_backfill)).
+    pub fn is_backfill(&self) -> bool {
+        matches!(self.0, RulesRepr::Backfill(_))
+    }
+
+    /// The same rules flagged as those of a backfill delivery.
+    pub fn backfill(self) -> Self {
+        let MatchingRules(repr, cell) = self;
+        let rules = match repr {
+            RulesRepr::One([one]) => vec![one],
+            RulesRepr::Many(mut v) | RulesRepr::Backfill(mut v) => std::mem::take(&mut v.0),
+        };
+        MatchingRules(RulesRepr::Backfill(ManyRules(rules)), cell)
     }
 
     /// The same rules carrying the message's reaction cell (the engine's analytics stage).
@@ -112,7 +137,7 @@ impl MatchingRules {
     pub fn into_vec(self) -> Vec<MatchingRule> {
         match self.0 {
             RulesRepr::One([one]) => vec![one],
-            RulesRepr::Many(mut v) => std::mem::take(&mut v.0),
+            RulesRepr::Many(mut v) | RulesRepr::Backfill(mut v) => std::mem::take(&mut v.0),
         }
     }
 }
@@ -179,8 +204,9 @@ impl IntoIterator for MatchingRules {
 }
 
 impl PartialEq for MatchingRules {
+    /// Equal rules, both backfill or both live.
     fn eq(&self, other: &MatchingRules) -> bool {
-        self.as_slice() == other.as_slice()
+        self.as_slice() == other.as_slice() && self.is_backfill() == other.is_backfill()
     }
 }
 
@@ -276,7 +302,7 @@ pub const FALLING_BEHIND: &str = "FALLING_BEHIND";
 ///
 /// | delivery | JSON |
 /// |---|---|
-/// | [`Delivery::Match`] | the message's JSON (the object it was read from, else [`Message::to_json_value`]) plus `"matching_rules":[{"id":"7","tag":"t"}]` (`tag` left out when there is none; ids are strings, as in Twitter API v2), and `"reaction":{"compound","pos","neu","neg","label"}` when the engine runs analytics ([`Delivery::reaction`]) |
+/// | [`Delivery::Match`] | the message's JSON (the object it was read from, else [`Message::to_json_value`]) plus `"matching_rules":[{"id":"7","tag":"t"}]` (`tag` left out when there is none; ids are strings, as in Twitter API v2), `"backfill":true` for a backfill delivery ([`Delivery::is_backfill`]; left out otherwise), and `"reaction":{"compound","pos","neu","neg","label"}` when the engine runs analytics ([`Delivery::reaction`]) |
 /// | [`Delivery::Limit`] | `{"limit":{"track":N}}` |
 /// | [`Delivery::Warning`] | `{"warning":{"code":"FALLING_BEHIND","message":"…","percent_full":P}}` |
 /// | [`Delivery::Disconnect`] | `{"disconnect":{"code":C,"stream_name":"…","reason":"…"}}` |
@@ -355,6 +381,15 @@ impl Delivery {
     /// Whether this is a matched message (not a control notice).
     pub fn is_match(&self) -> bool {
         matches!(self, Delivery::Match { .. })
+    }
+
+    /// Whether this is a backfill delivery: a message read before its rule was subscribed,
+    /// sent because the rule was subscribed with backfill
+    /// ([`Engine::subscribe_with_backfill`](crate::engine::Engine::subscribe_with_backfill));
+    /// `"backfill":true` in JSON. A subscriber gets a new rule's backfill before any live
+    /// match of it.
+    pub fn is_backfill(&self) -> bool {
+        matches!(self, Delivery::Match { matching_rules, .. } if matching_rules.is_backfill())
     }
 }
 
@@ -471,13 +506,19 @@ mod json {
                         }
                     };
                     let mut map = s.serialize_map(None)?;
+                    let backfill = matching_rules.is_backfill();
                     for (k, v) in object {
-                        if k != "matching_rules" && !(k == "reaction" && matching_rules.1.is_some())
+                        if k != "matching_rules"
+                            && !(k == "reaction" && matching_rules.1.is_some())
+                            && !(k == "backfill" && backfill)
                         {
                             map.serialize_entry(k, v)?;
                         }
                     }
                     map.serialize_entry("matching_rules", matching_rules)?;
+                    if backfill {
+                        map.serialize_entry("backfill", &true)?;
+                    }
                     if let Some(cell) = &matching_rules.1 {
                         map.serialize_entry("reaction", &cell.get(message).to_json())?;
                     }
@@ -533,12 +574,20 @@ mod json {
                     }
                 }
             }
-            let rules = match object.shift_remove("matching_rules") {
+            let rules: MatchingRules = match object.shift_remove("matching_rules") {
                 Some(Value::Array(items)) => {
                     items.iter().map(rule_from_value).collect::<Result<Vec<_>, _>>()?.into()
                 }
                 None | Some(Value::Null) => MatchingRules::new(),
                 Some(_) => return Err(D::Error::custom("\"matching_rules\" must be an array")),
+            };
+            // The flag the engine writes (a message's own `backfill` field that is not
+            // `true` stays in the message).
+            let rules = if object.get("backfill") == Some(&Value::Bool(true)) {
+                object.shift_remove("backfill");
+                rules.backfill()
+            } else {
+                rules
             };
             let message = Message::from_json_value(
                 Value::Object(object),
@@ -654,6 +703,44 @@ mod tests {
             matching_rules: MatchingRule::new(RuleId::from_u64(1), None).into(),
         };
         assert_eq!(plain.to_json_line(), r#"{"id":"1","text":"yo","matching_rules":[{"id":"1"}]}"#);
+    }
+
+    #[test]
+    fn a_backfill_delivery_is_flagged_in_rust_and_in_json() {
+        let rule = MatchingRule::new(RuleId::from_u64(4), Some("t".into()));
+        let live = Delivery::Match {
+            message: Arc::new(Message::new("1", "yo")),
+            matching_rules: rule.clone().into(),
+        };
+        assert!(!live.is_backfill());
+        assert!(!live.to_json_line().contains("backfill"));
+        let backfill = Delivery::Match {
+            message: Arc::new(Message::new("1", "yo")),
+            matching_rules: MatchingRules::from(rule.clone()).backfill(),
+        };
+        assert!(backfill.is_backfill());
+        assert_ne!(backfill, live, "the flag is part of the delivery");
+        assert_eq!(
+            backfill.to_json_line(),
+            r#"{"id":"1","text":"yo","matching_rules":[{"id":"4","tag":"t"}],"backfill":true}"#
+        );
+        let back = round_trip(&backfill);
+        assert!(back.is_backfill());
+        assert_eq!(back.to_json_line(), backfill.to_json_line());
+        assert!(!round_trip(&live).is_backfill());
+        // Flagged rules keep their list; a message's own `backfill` field other than `true`
+        // stays in the message.
+        let mut rules = MatchingRules::from(rule.clone()).backfill();
+        rules.push(MatchingRule::new(RuleId::from_u64(5), None));
+        assert!(rules.is_backfill());
+        assert_eq!(rules.len(), 2);
+        let own: Delivery =
+            serde_json::from_str(r#"{"id":"2","text":"x","backfill":"no","matching_rules":[]}"#)
+                .unwrap();
+        assert!(!own.is_backfill());
+        assert!(own.to_json_line().contains(r#""backfill":"no""#));
+        // The flag costs the usual delivery no byte (40 without the backfill variant too).
+        assert_eq!(std::mem::size_of::<MatchingRules>(), 40);
     }
 }
 

@@ -1,6 +1,7 @@
 //! JSON Lines in and out (feature `json`): a [`Source`] reading one message per line from a
 //! file, standard input or any reader, and a [`Sink`] writing one delivery per line to any
-//! writer.
+//! writer (a backfill delivery's line ends with `"backfill":true`: see
+//! [`Delivery::is_backfill`]).
 
 use super::{Delivery, Sink, SinkError, Source, SourceError, SourceStatus};
 use crate::message::MessageFormat;
@@ -255,6 +256,27 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_backfill_delivery_is_written_with_its_flag() {
+        use crate::engine::MatchingRules;
+        let rule = MatchingRule::new(RuleId::from_u64(3), None);
+        let message = Arc::new(Message::new("9", "old news"));
+        let mut sink = JsonLinesSink::new(Vec::new()).with_subscriber_field("alice");
+        let backfill = MatchingRules::from(rule.clone()).backfill();
+        sink.send(Delivery::Match { message: message.clone(), matching_rules: backfill }).unwrap();
+        sink.send(Delivery::Match { message, matching_rules: rule.into() }).unwrap();
+        let out = String::from_utf8(sink.into_inner()).unwrap();
+        assert_eq!(
+            out,
+            concat!(
+                r#"{"subscriber":"alice","id":"9","text":"old news","matching_rules":[{"id":"3"}],"backfill":true}"#,
+                "\n",
+                r#"{"subscriber":"alice","id":"9","text":"old news","matching_rules":[{"id":"3"}]}"#,
+                "\n"
+            )
+        );
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! join, and what a finished engine reports ([`Finished`], [`StopReason`]).
 
 use super::*;
+use crate::backfill::{BackfillError, Backfilled};
+use crate::dry_run::DryRunReport;
 
 /// Why the engine stopped.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,6 +131,122 @@ impl Engine {
     /// with the stage's thread (lock briefly), and kept valid after [`Engine::join`].
     pub fn analytics(&self) -> Option<Arc<Mutex<Analytics>>> {
         self.shared.stage.as_ref().map(|s| s.analytics().clone())
+    }
+
+    /// Runs `rules` over the ring of recent messages ([`EngineBuilder::recent_messages`])
+    /// without subscribing them: for each rule, how many of the ring's messages it matches,
+    /// the share, and the ids of up to `sample` of them, in order. The compiled matcher runs
+    /// on the calling thread over a copy of the ring's list taken under a short lock (one
+    /// `Arc` per batch), so the stream is not held up by the scan. `None` when the ring is
+    /// off. (Parse the rules first: [`Rule::parse`](crate::Rule::parse) reports errors with
+    /// their line and column.)
+    pub fn dry_run(&self, rules: &[crate::Rule], sample: usize) -> Option<DryRunReport> {
+        self.shared.recent.as_ref().map(|r| r.dry_run(rules, sample))
+    }
+
+    /// Messages in the ring of recent messages (0 when it is off).
+    pub fn recent_len(&self) -> usize {
+        self.shared.recent.as_ref().map_or(0, |r| r.len())
+    }
+
+    /// Approximate bytes the ring of recent messages holds (see
+    /// [`EngineBuilder::recent_messages`]; 0 when it is off).
+    pub fn recent_bytes(&self) -> usize {
+        self.shared.recent.as_ref().map_or(0, |r| r.approx_bytes())
+    }
+
+    /// Subscribes `rule` for `subscriber` (like [`Registry::subscribe`]) and first delivers
+    /// to the subscriber's sink, oldest first, the messages of the ring of recent messages
+    /// ([`EngineBuilder::recent_messages`]) read within `window` that the rule matches, each
+    /// flagged as backfill ([`Delivery::is_backfill`](crate::engine::Delivery::is_backfill),
+    /// `"backfill":true` in JSON), then the live matches: no gap and no duplicate at the
+    /// boundary, whatever arrives while this runs (every message is either in the ring when
+    /// the rule takes effect, or matched live with it). The window reaches back at most
+    /// as far as the ring does (`Duration::MAX`: the whole ring); with the ring off this is
+    /// a plain subscribe.
+    ///
+    /// Backfill deliveries go through the subscriber's queue like live ones (its policy
+    /// applies: under [`FullPolicy::Block`](crate::engine::FullPolicy::Block) none is
+    /// lost) and carry only the new rule; they do not move [`Source::ack`] (they count as
+    /// handled at the position where the rule took effect). Attach the sink first: with
+    /// none attached, the backfill is counted as unrouted.
+    ///
+    /// Cost: the ring is scanned on the calling thread with a one-rule compiled matcher,
+    /// mostly before the rule takes effect, while the stream runs on; only the messages
+    /// read during that scan (at most a few rounds) are scanned after it, while later
+    /// batches wait for the backfill in the reorder buffer. The call returns once the
+    /// backfill is in the subscriber's queue: under `Block`, it waits for room like the
+    /// engine's own emission.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use streamtrack::engine::{channel_sink, channel_source, Engine};
+    /// use streamtrack::{Message, Registry, Rule};
+    ///
+    /// let (tx, source) = channel_source(16);
+    /// let (sink, deliveries) = channel_sink(usize::MAX);
+    /// let engine = Engine::builder(Registry::new())
+    ///     .recent_messages(10_000, Some(Duration::from_secs(600)))
+    ///     .attach("alice", sink)
+    ///     .start(source)?;
+    /// tx.send(Message::new("1", "rust 1.0 is out"))?;
+    /// tx.send(Message::new("2", "gophers"))?;
+    /// while engine.recent_len() < 2 {
+    ///     std::thread::sleep(Duration::from_millis(1));
+    /// }
+    /// // What would a rule have matched?
+    /// let report = engine.dry_run(&[Rule::parse("rust")?], 5).expect("the ring is on");
+    /// assert_eq!((report.messages, report.rules[0].matches), (2, 1));
+    /// // Subscribe it, with the last five minutes' matches first.
+    /// let done = engine.subscribe_with_backfill(
+    ///     "alice",
+    ///     Rule::parse("rust")?,
+    ///     None,
+    ///     Duration::from_secs(300),
+    /// )?;
+    /// assert_eq!(done.messages, 1);
+    /// tx.send(Message::new("3", "rust 2.0?"))?;
+    /// drop(tx);
+    /// engine.join();
+    /// let got: Vec<(String, bool)> = deliveries
+    ///     .try_iter()
+    ///     .filter_map(|d| Some((d.message()?.id.clone(), d.is_backfill())))
+    ///     .collect();
+    /// assert_eq!(got, [("1".to_string(), true), ("3".to_string(), false)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn subscribe_with_backfill(
+        &self,
+        subscriber: &str,
+        rule: crate::Rule,
+        tag: Option<String>,
+        window: Duration,
+    ) -> Result<Backfilled, BackfillError> {
+        let scanned = rule.clone();
+        let shown = tag.clone();
+        let registry = &self.shared.registry;
+        self.shared.subscribe_with_backfill(subscriber, &scanned, shown.as_deref(), window, || {
+            registry.subscribe(subscriber, rule, tag)
+        })
+    }
+
+    /// Like [`Engine::subscribe_with_backfill`], with the subscription made by `subscribe`:
+    /// for a registry the engine's is part of, e.g. a
+    /// [`DurableRegistry`](crate::durable::DurableRegistry) whose log must record the rule.
+    /// `subscribe` is called once, at the cut (under the ring's lock, so keep it short: a
+    /// durable registry's group commit rather than a sync per rule), and must subscribe
+    /// `rule` with `tag` for `subscriber` to the engine's registry and return its id; `rule`
+    /// and `tag` here are what the backfill scans for and shows. Its error comes back as
+    /// [`BackfillError::Refused`], with nothing backfilled.
+    pub fn subscribe_with_backfill_by<E>(
+        &self,
+        subscriber: &str,
+        rule: &crate::Rule,
+        tag: Option<&str>,
+        window: Duration,
+        subscribe: impl FnOnce() -> Result<crate::registry::RuleId, E>,
+    ) -> Result<Backfilled, BackfillError<E>> {
+        self.shared.subscribe_with_backfill(subscriber, rule, tag, window, subscribe)
     }
 
     /// The figures now: received, matched, delivered and dropped, in total and per

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::analytics::stage::{self, Stage, StageBatch};
 use crate::analytics::{Analytics, AnalyticsConfig, LanguageScorers};
-use crate::registry::{Registry, Routed, Scratch};
+use crate::registry::{Registry, Routed, Scratch, Snapshot};
 use crate::sync::{lock_std as lock, unpoison};
 use crate::Message;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -31,6 +31,7 @@ mod drain;
 mod emit;
 mod handle;
 mod read;
+mod recent;
 mod route;
 
 pub use builder::EngineBuilder;
@@ -117,6 +118,8 @@ pub(crate) struct Shared {
     on_event: Option<SharedEventFn>,
     /// The analytics stage, when on.
     stage: Option<Stage>,
+    /// The ring of recent messages, when on (dry runs, backfill).
+    recent: Option<recent::Recent>,
     /// Stop reading the source.
     stop: AtomicBool,
     /// No more attachments.

@@ -35,6 +35,9 @@ pub(super) struct Unit {
     pub(super) seq: u64,
     pub(super) first_position: u64,
     pub(super) messages: Vec<Arc<Message>>,
+    /// The snapshot to match it with, when the ring of recent messages is on (taken with the
+    /// unit's admission into the ring: see `recent`); otherwise the matcher takes one.
+    pub(super) snapshot: Option<Snapshot>,
 }
 
 pub(super) fn source_panicked(payload: &(dyn std::any::Any + Send)) -> SourceError {
@@ -150,7 +153,21 @@ impl Shared {
             let n = batch.len();
             unit.seq = r.seq;
             unit.first_position = r.position;
+            unit.snapshot = None;
+            let mut evicted = None;
             if n > 0 {
+                if let Some(recent) = &self.recent {
+                    // Admitted into the ring in source order (under the reader's lock),
+                    // numbered and given its snapshot there (the backfill's cut).
+                    unit.messages.clear();
+                    unit.messages.extend(batch.drain(..).map(Arc::new));
+                    let (seq, snapshot, gone) =
+                        recent.admit(&self.registry, unit.first_position, &unit.messages);
+                    unit.seq = seq;
+                    unit.snapshot = Some(snapshot);
+                    evicted = Some(gone);
+                }
+                // Counted once in the ring: a caller that saw it read finds it there.
                 c.received.fetch_add(n as u64, Ordering::SeqCst);
                 r.seq += 1;
                 r.position += n as u64;
@@ -160,10 +177,13 @@ impl Shared {
                 self.end_locked(r, reason);
             }
             drop(guard);
+            drop(evicted);
             self.note_read(n >= self.batch_size);
             if n > 0 {
-                unit.messages.clear();
-                unit.messages.extend(batch.drain(..).map(Arc::new));
+                if unit.snapshot.is_none() {
+                    unit.messages.clear();
+                    unit.messages.extend(batch.drain(..).map(Arc::new));
+                }
                 return true;
             }
             let _ = self.permit_rx.try_recv();

@@ -163,15 +163,22 @@ pub(super) fn matcher(shared: &Arc<Shared>) {
     let mut local: Vec<Outgoing> = Vec::new();
     let mut more_rules: Vec<MoreRule> = Vec::new();
     let mut batch = Vec::new();
-    let mut work = Unit { seq: 0, first_position: 0, messages: Vec::new() };
+    let mut work = Unit { seq: 0, first_position: 0, messages: Vec::new(), snapshot: None };
     loop {
         shared.stand_by();
         if !shared.read_unit(&mut batch, &mut work) {
+            if let Some(recent) = &shared.recent {
+                // Units after a backfill's wait in the reorder buffer for it: they are
+                // emitted before this thread counts as done (the end of the stream then
+                // closes the subscribers).
+                recent.await_backfills();
+            }
             break;
         }
         // The snapshot is taken after the source handed the messages over, so a rule whose
-        // subscribe returned before that applies to them.
-        let snapshot = shared.registry.snapshot();
+        // subscribe returned before that applies to them (with the ring of recent messages
+        // on, the reader took it with the unit's admission into the ring).
+        let snapshot = work.snapshot.take().unwrap_or_else(|| shared.registry.snapshot());
         routes.refresh(shared, snapshot.slot_epoch());
         // When every earlier unit is emitted already (a trickle, or one thread), this thread
         // takes the emitter's role now and pushes each message's deliveries straight into
