@@ -95,6 +95,9 @@ pub fn delivery_object(
             if let Some(r) = delivery.reaction() {
                 o.insert("reaction".into(), r.to_json());
             }
+            if matching_rules.is_backfill() {
+                o.insert("backfill".into(), Value::Bool(true));
+            }
         }
         other => {
             if let Value::Object(body) = other.to_json_value() {
@@ -199,6 +202,28 @@ impl Sink for JetStreamSink {
                     backoff = (backoff * 2).min(Duration::from_secs(2));
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use streamtrack::engine::{MatchingRule, MatchingRules};
+    use streamtrack::Message;
+
+    /// A backfill delivery (a message read before its rule was subscribed) says so in its
+    /// object, as the engine's own JSON Lines writer does; a live one does not.
+    #[test]
+    fn a_backfill_delivery_carries_its_flag() {
+        let message = std::sync::Arc::new(Message::new("9", "old news"));
+        let rule = MatchingRule::new(RuleId::from_u64(3), None);
+        for backfill in [false, true] {
+            let rules = MatchingRules::from(rule.clone());
+            let rules = if backfill { rules.backfill() } else { rules };
+            let d = Delivery::Match { message: message.clone(), matching_rules: rules };
+            let o = delivery_object("alice", &d, |_| None);
+            assert_eq!(o.get("backfill"), backfill.then_some(&Value::Bool(true)), "{o:?}");
         }
     }
 }
