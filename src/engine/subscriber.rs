@@ -163,11 +163,10 @@ pub(crate) struct Subscriber {
     /// after finding nothing to send. So a match queued during a turn is seen by the holder
     /// or schedules the subscriber again, never neither.
     pub turn: AtomicU8,
-    /// No rate cap: a match for an idle subscriber is handed over without the lock.
-    quick: bool,
-    /// Mirrors `State::expired` for the hand-over without the lock (beside the turn: the
-    /// hand-over reads both).
-    expired: AtomicBool,
+    /// A match for an idle subscriber may be handed over without the lock: no rate cap,
+    /// and not given up on by the drain deadline (cleared with `State::expired`). One flag
+    /// for both, so that the hand-over tests one byte beside the turn.
+    quick: AtomicBool,
     /// The position of a match handed over without the lock and not yet counted (`u64::MAX`:
     /// none): the next operation under the lock counts it in flight (`absorb_handed`).
     handed_at: AtomicU64,
@@ -202,7 +201,7 @@ pub(crate) struct Subscriber {
 const HAND_OVER_LINE: usize = 64 - 2 * std::mem::size_of::<usize>();
 
 // Everything a delivery to an idle subscriber reads or writes, on the routing thread (`quick`,
-// `expired`, the turn, `handed_at`, the count) and on the dispatcher (the sink's lock,
+// the turn, `handed_at`, the count) and on the dispatcher (the sink's lock,
 // `handed_at`, `handed_delivered`, the turn), lies in that one line: the line moves between
 // the two cores once each way per delivery and nothing else of the subscriber does. Issue 23's
 // fan-out regression: `handed_delivered` sat at byte 48, the first of the second line, so every
@@ -213,7 +212,6 @@ const _: () = {
     use std::mem::{offset_of, size_of};
     assert!(offset_of!(Subscriber, turn) < HAND_OVER_LINE);
     assert!(offset_of!(Subscriber, quick) < HAND_OVER_LINE);
-    assert!(offset_of!(Subscriber, expired) < HAND_OVER_LINE);
     assert!(offset_of!(Subscriber, handed_at) + size_of::<AtomicU64>() <= HAND_OVER_LINE);
     assert!(offset_of!(Subscriber, handed_delivered) + size_of::<AtomicU64>() <= HAND_OVER_LINE);
     assert!(
@@ -271,13 +269,12 @@ impl Subscriber {
             config: SubscriberConfig { capacity: config.capacity.max(1), ..config },
             not_full: Condvar::new(),
             turn: AtomicU8::new(IDLE),
-            quick: config.rate_limit.is_none(),
+            quick: AtomicBool::new(config.rate_limit.is_none()),
             handed_at: AtomicU64::new(u64::MAX),
             handed_delivered: AtomicU64::new(0),
             finished: AtomicBool::new(false),
             oldest_pending: AtomicU64::new(u64::MAX),
             sink_calls: AtomicU64::new(0),
-            expired: AtomicBool::new(false),
             budget,
             sink: std::sync::Mutex::new(Some(sink)),
         }
@@ -425,7 +422,7 @@ impl Subscriber {
     pub fn push(&self, item: Queued, before_wait: &mut dyn FnMut()) -> Pushed {
         // A free turn means idle (see `turn`): with no rate cap to charge, the match is
         // handed over without the lock, touching one cache line of the subscriber.
-        if self.quick && !self.expired.load(Ordering::Relaxed) && self.take_idle_turn() {
+        if self.quick.load(Ordering::Relaxed) && self.take_idle_turn() {
             return self.hand_over(item);
         }
         let mut st = lock(&self.state);
@@ -862,7 +859,7 @@ impl Subscriber {
             // Matches still being emitted are dropped and reported until the stream is
             // closed, then with code 13 (see `close`).
             st.expired = Some(reason.to_string());
-            self.expired.store(true, Ordering::Relaxed);
+            self.quick.store(false, Ordering::Relaxed);
         } else {
             st.life =
                 Life::Closing { code: DisconnectCode::DRAIN_TIMEOUT, reason: reason.to_string() };
@@ -1046,6 +1043,25 @@ mod tests {
         );
         assert!(matches!(out[0], Delivery::Limit { track: 1 }));
         assert_eq!(positions(&out), ["2"]);
+    }
+
+    /// The hand-over without the lock tests one flag (`quick`), which giving up on the
+    /// subscriber clears: a match for an idle subscriber given up on is dropped and reported,
+    /// never handed to its sink.
+    #[test]
+    fn an_idle_subscriber_given_up_on_is_not_handed_a_match() {
+        let sub = subscriber(SubscriberConfig::new());
+        assert!(sub.expire("drain timeout"));
+        assert_eq!(sub.turn.load(Ordering::SeqCst), IDLE);
+        assert!(matches!(sub.push(Queued::for_test(0), &mut || {}), Pushed::Queued));
+        let st = sub.stats();
+        assert_eq!((st.matched, st.dropped_closed, st.queued), (1, 1, 0));
+        assert_eq!(sub.pending_from(), 0, "the loss holds acknowledgements until reported");
+        assert!(sub.mark_work());
+        let mut out = Vec::new();
+        sub.take_chunk(0, 64, &mut out, true);
+        assert!(matches!(out[0], Delivery::Limit { track: 1 }), "{out:?}");
+        assert!(positions(&out).is_empty());
     }
 
     #[test]
