@@ -87,7 +87,7 @@ fn a_fan_out_reuses_the_run_buffers_of_the_last_one() {
         // A safety net against a hang, not a measure.
         round_rx.recv_timeout(Duration::from_secs(60)).expect("every subscriber got the round");
         // Let the dispatchers finish their runs (and give their buffers back).
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(50));
     };
     // Warm-up: the first fan-out allocates its runs' buffers.
     round(0);
@@ -100,11 +100,14 @@ fn a_fan_out_reuses_the_run_buffers_of_the_last_one() {
     let large = LARGE_ALLOCATIONS.load(Ordering::SeqCst);
     drop(tx);
     engine.join();
+    eprintln!("{large} allocations of {LARGE} bytes or more in {ROUNDS} fan-outs");
     // 31 full runs per round: each allocated a 4 KiB buffer before (165 large allocations
     // here); now a round makes the matcher's two lists of the 2,000 found rules (48 KB
-    // each) and, now and then, a run buffer that was not back in time (10-11 here).
+    // each) and, now and then, a run buffer that was not back in time: 10-11 on an idle
+    // machine, up to 25 seen while a CI run shared its two cores. The bound is half of the
+    // old count: it tells reuse from none however late the dispatchers are.
     assert!(
-        large <= 3 * ROUNDS,
+        large <= 31 * ROUNDS / 2,
         "{large} allocations of {LARGE} bytes or more in {ROUNDS} fan-outs to {SUBSCRIBERS}"
     );
 }

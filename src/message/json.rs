@@ -144,7 +144,11 @@ impl Message {
     /// `id` too large for 64 bits (`{"id": 123456789012345678901234567890, …}`) is kept as its
     /// decimal digits (the echoed [`Message::source`] holds serde_json's `f64` of it).
     pub fn from_json_with(line: &str, format: MessageFormat) -> Result<Message, JsonError> {
-        let line = line.strip_prefix('\u{feff}').unwrap_or(line);
+        Self::from_json_unmarked(line.strip_prefix('\u{feff}').unwrap_or(line), format)
+    }
+
+    /// [`Message::from_json_with`] once the byte order mark (one at most) is dropped.
+    fn from_json_unmarked(line: &str, format: MessageFormat) -> Result<Message, JsonError> {
         let value = parse_strict(line)?;
         let Value::Object(map) = value else {
             return Err(JsonError::NotAnObject);
@@ -164,10 +168,11 @@ impl Message {
     /// Bytes that are not UTF-8 give [`JsonError::InvalidUtf8`]; a leading UTF-8 byte order
     /// mark is ignored.
     pub fn from_json_bytes(bytes: &[u8]) -> Result<Message, JsonError> {
-        // The mark is UTF-8: `from_json_with` drops it (one, as `from_json` does; dropping one
-        // here as well accepted two).
+        // One mark, as `from_json` drops (dropping one here and another in `from_json_with`
+        // accepted two); UTF-8 errors count bytes after it.
+        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
         let line = std::str::from_utf8(bytes).map_err(JsonError::InvalidUtf8)?;
-        Self::from_json_with(line, MessageFormat::Auto)
+        Self::from_json_unmarked(line, MessageFormat::Auto)
     }
 
     /// Reads a message from a parsed JSON value in the given shape.
