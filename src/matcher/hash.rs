@@ -159,6 +159,36 @@ impl BloomFilter {
         self.blocks[b] & bits == bits
     }
 
+    /// The bits of word hash `h`'s block that say "may be the first word of a pair key": two,
+    /// since the block's word bits (about a fifth of them set) answer for them too.
+    #[inline(always)]
+    fn first_bits(h: u64) -> u64 {
+        (1u64 << ((h >> 18) & 63)) | (1u64 << ((h >> 24) & 63))
+    }
+
+    /// Marks the word of hash `h` as the first word of some pair key (in the block its own
+    /// probe reads, so asking costs no second load).
+    pub(crate) fn mark_pair_first(&mut self, h: u64) {
+        let (b, _) = self.slot(h);
+        self.blocks[b] |= Self::first_bits(h);
+    }
+
+    /// Whether the word of hash `h` may be present, and whether it may begin a pair key
+    /// ([`BloomFilter::mark_pair_first`]; no false negative): one load for both.
+    #[inline(always)]
+    pub(crate) fn probe_word(&self, h: u64) -> (bool, bool) {
+        let (b, bits) = self.slot(h);
+        let block = self.blocks[b];
+        let first = Self::first_bits(h);
+        (block & bits == bits, block & first == first)
+    }
+
+    /// Whether the word of hash `h` may begin a pair key.
+    #[inline(always)]
+    pub(crate) fn may_begin_pair(&self, h: u64) -> bool {
+        self.probe_word(h).1
+    }
+
     /// Heap bytes used.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.blocks.capacity() * 8
@@ -394,6 +424,32 @@ fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The "may begin a pair" bit has no false negative, and most other words do not have it
+    /// (a message pair is probed only after a word that has it).
+    #[test]
+    fn pair_first_words_are_marked_in_their_own_block() {
+        let h = WordHasher::with_seed(3, 4);
+        let mut bloom = BloomFilter::with_capacity(20_000);
+        for i in 0..20_000 {
+            bloom.insert(h.hash(format!("key{i}").as_bytes()));
+        }
+        for i in 0..2_000 {
+            bloom.mark_pair_first(h.hash(format!("first{i}").as_bytes()));
+        }
+        for i in 0..2_000 {
+            let (_, first) = bloom.probe_word(h.hash(format!("first{i}").as_bytes()));
+            assert!(first, "first{i}");
+            assert!(bloom.may_begin_pair(h.hash(format!("first{i}").as_bytes())));
+        }
+        for i in 0..20_000 {
+            assert!(bloom.probe_word(h.hash(format!("key{i}").as_bytes())).0, "key{i}");
+        }
+        let others = (0..10_000)
+            .filter(|i| bloom.may_begin_pair(h.hash(format!("other{i}").as_bytes())))
+            .count();
+        assert!(others < 1_000, "{others} of 10,000 other words may begin a pair");
+    }
 
     #[test]
     fn table_finds_what_was_inserted_and_nothing_else() {

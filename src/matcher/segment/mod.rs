@@ -68,6 +68,8 @@ pub(crate) struct SegmentScratch {
     proximity: ProximityScratch,
     /// The key `a b` of a pair of message words being looked up.
     pair_key: Vec<u8>,
+    /// Per 64 words of a message, which may begin a pair key (see `lookup_pairs`).
+    pair_firsts: Vec<u64>,
 }
 
 /// Loads every value of `loads` with nothing waiting on any one of them, so that their
@@ -158,6 +160,9 @@ pub(crate) struct Segment {
     /// Whether some key is a word pair (see `KeyKind::Pair`): then the presearch also looks
     /// up every two adjacent words of a message.
     has_pairs: bool,
+    /// Whether a pair is probed only after a word its filter block marks as a pair's first
+    /// word (set when few key words are: see `build.rs`).
+    gate_pairs: bool,
 }
 
 /// Marks a word-table value that is the word's only posting (`rule << 1 | exact`) rather than
@@ -286,15 +291,27 @@ impl Segment {
     /// Looks up every two adjacent words of `words` (`(hash, start, end)` in `bytes`) as a
     /// pair key: the filter for 64 pairs at a time, then their table slots together, then
     /// the lookups (as for single words).
-    fn lookup_pairs(&self, words: &[(u64, u32, u32)], bytes: &[u8], s: &mut SegmentScratch) {
+    /// `firsts[c]` has bit `k` set when word `64 c + k` may begin a pair key (the word
+    /// pass read it from the word's own filter block): only those pairs are probed.
+    fn lookup_pairs(
+        &self,
+        words: &[(u64, u32, u32)],
+        bytes: &[u8],
+        firsts: &[u64],
+        s: &mut SegmentScratch,
+    ) {
         let pairs = words.len().saturating_sub(1);
         let hash = |i: usize| pair_hash(words[i].0, words[i + 1].0);
         let mut start = 0;
         while start < pairs {
             let end = (start + 64).min(pairs);
             let mut pass = 0u64;
-            for i in start..end {
-                pass |= u64::from(self.bloom.may_contain(hash(i))) << (i - start);
+            let mut first = if self.gate_pairs { firsts[start / 64] } else { u64::MAX };
+            if end - start < 64 {
+                first &= (1u64 << (end - start)) - 1;
+            }
+            for i in bits(first) {
+                pass |= u64::from(self.bloom.may_contain(hash(start + i))) << i;
             }
             // Rare (a pair some rule uses, or a filter false positive): the hash is
             // recomputed rather than kept.
@@ -319,10 +336,21 @@ impl Segment {
         let (words, facts) = prepared.words_and_facts(msg, self.words.hasher());
         // The filter for 64 words at a time, then the table slots of the words it let
         // through, touched together so that their misses overlap, then the lookups.
+        s.pair_firsts.clear();
         for chunk in words.words.chunks(64) {
             let mut pass = 0u64;
-            for (i, &(h, _, _)) in chunk.iter().enumerate() {
-                pass |= u64::from(self.bloom.may_contain(h)) << i;
+            if self.gate_pairs {
+                let mut firsts = 0u64;
+                for (i, &(h, _, _)) in chunk.iter().enumerate() {
+                    let (word, first) = self.bloom.probe_word(h);
+                    pass |= u64::from(word) << i;
+                    firsts |= u64::from(first) << i;
+                }
+                s.pair_firsts.push(firsts);
+            } else {
+                for (i, &(h, _, _)) in chunk.iter().enumerate() {
+                    pass |= u64::from(self.bloom.may_contain(h)) << i;
+                }
             }
             touch_together(bits(pass).map(|i| self.words.home_slot(chunk[i].0)));
             for i in bits(pass) {
@@ -333,7 +361,9 @@ impl Segment {
             }
         }
         if self.has_pairs {
-            self.lookup_pairs(&words.words, &words.bytes, s);
+            let firsts = std::mem::take(&mut s.pair_firsts);
+            self.lookup_pairs(&words.words, &words.bytes, &firsts, s);
+            s.pair_firsts = firsts;
         }
         if let Some(ns) = &self.no_space {
             for &(a, b) in &words.runs {
@@ -402,7 +432,9 @@ impl Segment {
                 }
                 let h = hasher.hash(bytes);
                 self.lookup_word(h, bytes, hits);
-                if let Some((ph, pbytes)) = prev.filter(|_| self.has_pairs) {
+                if let Some((ph, pbytes)) = prev.filter(|&(ph, _)| {
+                    self.has_pairs && (!self.gate_pairs || self.bloom.may_begin_pair(ph))
+                }) {
                     let pair = pair_hash(ph, h);
                     if self.bloom.may_contain(pair) {
                         pair_key.clear();
