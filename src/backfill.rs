@@ -56,7 +56,7 @@ pub struct Backfilled {
     /// Messages of the ring within the window that the rule matched, each delivered (or, if
     /// the subscriber had no sink attached, counted as unrouted) flagged as backfill.
     pub messages: usize,
-    /// Messages the backfill scan read (the ring's, once each).
+    /// Messages the backfill scan matched against (the ring's inside the window, once each).
     pub scanned: u64,
     /// Messages read before the rule took effect: the backfill comes from before this
     /// position in the stream (0-based, counted from the engine's start), live matches from

@@ -235,18 +235,27 @@ impl Recent {
     }
 }
 
-/// Scans `copied` with `matcher` and keeps what matches.
+/// Scans `copied` with `matcher` and keeps what matches, skipping messages admitted before
+/// `since` (outside the backfill's window already, so also at the cut); returns how many it
+/// matched against.
 fn scan(
     copied: &Copied,
+    since: Option<Instant>,
     matcher: &Matcher,
     scratch: &mut MatcherScratch,
     found: &mut Vec<(u64, Instant, Arc<Message>)>,
-) {
+) -> u64 {
+    let mut scanned = 0;
     for (position, at, m) in copied.messages() {
+        if since.is_some_and(|since| at < since) {
+            continue;
+        }
+        scanned += 1;
         if !matcher.find(m, scratch).is_empty() {
             found.push((position, at, m.clone()));
         }
     }
+    scanned
 }
 
 impl Shared {
@@ -283,6 +292,8 @@ impl Shared {
         let mut scratch = MatcherScratch::new();
         let mut found = Vec::new();
         let mut scanned = 0u64;
+        // What is older than the window now is older at the cut too: never matched.
+        let since = Instant::now().checked_sub(window);
         // Pre-scan, outside any lock, while the engine runs on: only the tail that arrives
         // meanwhile is left for after the cut, when later units wait for this one.
         let mut to = 0u64;
@@ -291,8 +302,7 @@ impl Shared {
             if copied.end - copied.from <= TAIL {
                 break;
             }
-            scan(&copied, &matcher, &mut scratch, &mut found);
-            scanned += copied.end - copied.from;
+            scanned += scan(&copied, since, &matcher, &mut scratch, &mut found);
             to = copied.end;
         }
         self.take_permit()?;
@@ -325,8 +335,7 @@ impl Shared {
                 return Err(e);
             }
         };
-        scan(&tail, &matcher, &mut scratch, &mut found);
-        scanned += tail.end - tail.from;
+        scanned += scan(&tail, since, &matcher, &mut scratch, &mut found);
         let end_position = tail.end;
         let sub = unpoison(self.table.read()).by_name.get(subscriber).cloned();
         let mut routed = Vec::new();
