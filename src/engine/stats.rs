@@ -76,7 +76,9 @@ pub struct EngineStats {
     pub malformed: u64,
     /// Other errors the source reported.
     pub source_errors: u64,
-    /// Messages that matched at least one rule.
+    /// Messages that matched at least one rule, counted once, when read (a backfill's
+    /// deliveries of messages read earlier are counted in `routed` and per subscriber, not
+    /// here again).
     pub matched: u64,
     /// Matches for subscribers without an attached sink (never attached, or detached).
     pub unrouted: u64,

@@ -5,6 +5,7 @@
 use crate::format::parse_count;
 use clap::Args;
 use crossbeam_channel::Sender;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -15,14 +16,23 @@ use streamtrack::engine::{
     SourceError, SourceStatus, SubscriberConfig, DEFAULT_MEMORY_BUDGET,
 };
 use streamtrack::registry::{NewRule, Registry};
-use streamtrack::{Message, Rule};
+use streamtrack::{read, Message, Rule};
 use streamtrack_workload::{RuleSetConfig, WorkloadConfig};
 
 #[derive(Args)]
 pub struct EngineBench {
-    /// Rules for the throughput and latency runs (e.g. `100k`).
+    /// Rules for the throughput and latency runs (e.g. `100k`): the first of the generated
+    /// standard mix, or of `--rules-file`.
     #[arg(long, default_value = "100k")]
     rules: String,
+    /// Rules to use instead of generated ones (rules JSONL, or one rule per line), e.g. the
+    /// shared corpus's, whose sparse hits are what real rule sets see.
+    #[arg(long)]
+    rules_file: Option<PathBuf>,
+    /// Messages to use instead of generated ones (JSON Lines, or one plain-text message per
+    /// line); the first `--messages` of them (repeated if the file holds fewer).
+    #[arg(long)]
+    messages_file: Option<PathBuf>,
     /// Subscribers the rules are spread over.
     #[arg(long, default_value_t = 1_000)]
     subscribers: usize,
@@ -103,19 +113,38 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-/// The standard workload's first `n` rules, spread over `subscribers` subscribers.
-fn load_registry(n: usize, subscribers: usize) -> Registry {
+/// The first `n` rules (of the standard workload, or `given`), spread over `subscribers`
+/// subscribers; and how many there are.
+fn load_registry(n: usize, subscribers: usize, given: Option<Vec<Rule>>) -> (Registry, usize) {
     let registry = Registry::builder().hash_seed(0x1234, 0x5678).build();
-    let rules = RuleSetConfig::default().rules(n);
-    registry.subscribe_all(rules.iter().enumerate().filter_map(|(i, g)| {
-        Some(NewRule {
-            subscriber: format!("s{}", i % subscribers.max(1)),
-            rule: g.parse().ok()?,
-            tag: None,
-        })
+    let rules: Vec<Rule> = match given {
+        Some(mut rules) => {
+            rules.truncate(n);
+            rules
+        }
+        None => RuleSetConfig::default().rules(n).iter().filter_map(|g| g.parse().ok()).collect(),
+    };
+    let count = rules.len();
+    registry.subscribe_all(rules.into_iter().enumerate().map(|(i, rule)| NewRule {
+        subscriber: format!("s{}", i % subscribers.max(1)),
+        rule,
+        tag: None,
     }));
     registry.compact();
-    registry
+    (registry, count)
+}
+
+/// The messages of a run: the first `count` of `path` (repeated to `count` if it holds
+/// fewer), or `count` generated ones.
+fn load_messages(path: Option<&PathBuf>, count: usize) -> Result<Vec<Message>, String> {
+    let Some(p) = path else {
+        return Ok(WorkloadConfig::default().count(count).messages());
+    };
+    let read = read::read_messages(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    if read.is_empty() {
+        return Err(format!("{}: no messages", p.display()));
+    }
+    Ok(read.iter().cycle().take(count).cloned().collect())
 }
 
 /// Takes deliveries (the engine counts them). Each sink keeps its own count, so that the
@@ -147,23 +176,25 @@ fn engine(registry: Registry, settings: &Settings) -> EngineBuilder {
 }
 
 /// One end-to-end run over `messages`: msgs/s from start to the last delivery, deliveries
-/// and drops.
+/// and drops, and the CPU seconds of the run (all threads; not the copy of the input).
 fn throughput(
     registry: &Registry,
     messages: &[Message],
     threads: usize,
     subs: usize,
     settings: &Settings,
-) -> (f64, u64, u64) {
+) -> (f64, u64, u64, Option<f64>) {
     let mut builder = engine(registry.clone(), settings).matcher_threads(threads);
     for i in 0..subs {
         builder = builder.attach(&format!("s{i}"), counting_sink());
     }
     let input = messages.to_vec();
+    let cpu0 = process_cpu_secs();
     let start = Instant::now();
     let finished = builder.start(IterSource::new(input)).expect("engine starts").join();
     let secs = start.elapsed().as_secs_f64();
-    (messages.len() as f64 / secs, finished.stats.delivered, finished.stats.dropped)
+    let cpu = cpu0.zip(process_cpu_secs()).map(|(a, b)| b - a);
+    (messages.len() as f64 / secs, finished.stats.delivered, finished.stats.dropped, cpu)
 }
 
 /// Offers messages at a fixed rate; stamps each with the instant it is handed over.
@@ -381,11 +412,27 @@ pub fn run(args: EngineBench) -> ExitCode {
         }
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let subs = args.subscribers.clamp(1, n_rules);
+    let given = match &args.rules_file {
+        Some(p) => match read::read_rules(p) {
+            Ok(entries) => Some(entries.into_iter().map(|e| e.rule).collect()),
+            Err(e) => {
+                eprintln!("error: {}: {e}", p.display());
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     let t = Instant::now();
-    let registry = load_registry(n_rules, subs);
+    let (registry, n_rules) = load_registry(n_rules, args.subscribers.max(1), given);
+    let subs = args.subscribers.clamp(1, n_rules.max(1));
     let setup = t.elapsed().as_secs_f64();
-    let messages = WorkloadConfig::default().count(args.messages.max(1)).messages();
+    let messages = match load_messages(args.messages_file.as_ref(), args.messages.max(1)) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if !args.json {
         println!(
             "streamtrack bench engine: {n_rules} rules over {subs} subscribers (loaded in {setup:.2} s), \
@@ -393,8 +440,14 @@ pub fn run(args: EngineBench) -> ExitCode {
             messages.len()
         );
     }
+    let workload = Workload {
+        rules: n_rules,
+        subscribers: subs,
+        rules_file: args.rules_file.as_ref().map(|p| p.display().to_string()),
+        messages_file: args.messages_file.as_ref().map(|p| p.display().to_string()),
+    };
     if args.analytics {
-        return analytics_cost(&registry, &messages, subs, &settings, n_rules, args.json);
+        return analytics_cost(&registry, &messages, &settings, &workload, args.json);
     }
     // Two interleaved rounds per thread count; the best of each is reported.
     let mut one = Vec::new();
@@ -402,7 +455,7 @@ pub fn run(args: EngineBench) -> ExitCode {
     let mut deliveries = 0;
     let mut dropped = 0;
     for _ in 0..2 {
-        let (r, d, x) = throughput(&registry, &messages, 1, subs, &settings);
+        let (r, d, x, _) = throughput(&registry, &messages, 1, subs, &settings);
         one.push(r);
         deliveries = d;
         dropped = x;
@@ -419,6 +472,8 @@ pub fn run(args: EngineBench) -> ExitCode {
         let o = serde_json::json!({
             "rules": n_rules,
             "subscribers": subs,
+            "rules_file": workload.rules_file,
+            "messages_file": workload.messages_file,
             "messages": messages.len(),
             "cores": cores,
             "policy": policy,
@@ -487,17 +542,25 @@ fn process_cpu_secs() -> Option<f64> {
     Some(ticks / 100.0)
 }
 
+/// What a run matched: rules, subscribers, and the files they came from (if given).
+struct Workload {
+    rules: usize,
+    subscribers: usize,
+    rules_file: Option<String>,
+    messages_file: Option<String>,
+}
+
 /// `--analytics`: throughput without and with the analytics stage, alternated, 3 rounds
 /// each: 2 matcher threads (the target), the stage without reactions, and 1 matcher thread
 /// (a core left to the stage).
 fn analytics_cost(
     registry: &Registry,
     messages: &[Message],
-    subs: usize,
     settings: &Settings,
-    n_rules: usize,
+    workload: &Workload,
     json: bool,
 ) -> ExitCode {
+    let subs = workload.subscribers;
     let with = Settings { analytics: Some(AnalyticsConfig::default()), ..settings.clone() };
     let mut no_sentiment = AnalyticsConfig::default();
     no_sentiment.sentiment = false;
@@ -515,10 +578,10 @@ fn analytics_cost(
     let mut cpu = vec![f64::MAX; runs.len()];
     for _ in 0..3 {
         for (k, (_, threads, s)) in runs.iter().enumerate() {
-            let c0 = process_cpu_secs();
-            got[k].push(throughput(registry, messages, *threads, subs, s).0);
-            if let (Some(a), Some(b)) = (c0, process_cpu_secs()) {
-                cpu[k] = cpu[k].min(b - a);
+            let (rate, _, _, c) = throughput(registry, messages, *threads, subs, s);
+            got[k].push(rate);
+            if let Some(c) = c {
+                cpu[k] = cpu[k].min(c);
             }
         }
     }
@@ -529,8 +592,10 @@ fn analytics_cost(
     let ratio1 = best(&got[4]) / best(&got[3]);
     if json {
         let o = serde_json::json!({
-            "rules": n_rules,
+            "rules": workload.rules,
             "subscribers": subs,
+            "rules_file": workload.rules_file,
+            "messages_file": workload.messages_file,
             "messages": messages.len(),
             "runs": runs.iter().zip(&got).map(|((name, _, _), v)| serde_json::json!({
                 "run": name, "msgs_per_sec": v.iter().map(|x| x.round()).collect::<Vec<_>>(),

@@ -1,0 +1,61 @@
+//! `streamtrack bench engine` on a given corpus (`--rules-file`, `--messages-file`): the
+//! engine runs over those rules and messages (the messages repeated to `--messages`), not the
+//! generated workload.
+
+mod support;
+use support::temp_file;
+
+use std::process::Command;
+
+fn bench(extra: &[&str]) -> serde_json::Value {
+    let rules = temp_file(
+        "rules.jsonl",
+        "{\"id\":\"r0\",\"value\":\"apple\"}\n{\"id\":\"r1\",\"value\":\"\\\"new york\\\"\"}\n",
+    );
+    let messages =
+        temp_file("messages.txt", "an apple a day\nI love New York\nnothing here\nyork new\n");
+    let out = Command::new(env!("CARGO_BIN_EXE_streamtrack"))
+        .args(["bench", "engine", "--rules-file"])
+        .arg(&rules)
+        .arg("--messages-file")
+        .arg(&messages)
+        .args(["--messages", "10", "--json"])
+        .args(extra)
+        .output()
+        .expect("the binary runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).expect("UTF-8");
+    let line = stdout.lines().rfind(|l| l.starts_with('{')).expect("a JSON line");
+    serde_json::from_str(line).expect("JSON")
+}
+
+#[test]
+fn a_given_corpus_is_what_the_engine_runs_over() {
+    let o = bench(&["--latency-seconds", "0.1", "--rate", "1000", "--fanout", "10"]);
+    assert_eq!(o["rules"], 2, "{o}");
+    assert_eq!(o["subscribers"], 2, "{o}");
+    assert_eq!(o["messages"], 10, "{o}");
+    // Ten messages: the four posts twice, then the first two: each of posts 1 and 2 matches
+    // one rule, three times over.
+    assert_eq!(o["deliveries_per_run"], 6, "{o}");
+    assert!(o["rules_file"].as_str().is_some_and(|p| p.ends_with("rules.jsonl")), "{o}");
+}
+
+#[test]
+fn the_analytics_cost_runs_over_a_given_corpus_too() {
+    let o = bench(&["--analytics"]);
+    assert_eq!(o["rules"], 2, "{o}");
+    assert_eq!(o["messages"], 10, "{o}");
+    assert_eq!(o["runs"].as_array().map(Vec::len), Some(5), "{o}");
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_streamtrack"))
+        .args(["bench", "engine", "--rules-file", "no-such-rules.jsonl", "--json"])
+        .output()
+        .expect("the binary runs");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no-such-rules.jsonl"), "{err}");
+}
