@@ -3,17 +3,12 @@
 //! generated workload.
 
 mod support;
-use support::temp_file;
+use support::tiny_corpus;
 
 use std::process::Command;
 
 fn bench(extra: &[&str]) -> serde_json::Value {
-    let rules = temp_file(
-        "rules.jsonl",
-        "{\"id\":\"r0\",\"value\":\"apple\"}\n{\"id\":\"r1\",\"value\":\"\\\"new york\\\"\"}\n",
-    );
-    let messages =
-        temp_file("messages.txt", "an apple a day\nI love New York\nnothing here\nyork new\n");
+    let (rules, messages) = tiny_corpus();
     let out = Command::new(env!("CARGO_BIN_EXE_streamtrack"))
         .args(["bench", "engine", "--rules-file"])
         .arg(&rules)

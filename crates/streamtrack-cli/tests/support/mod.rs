@@ -53,3 +53,15 @@ pub fn json_lines(o: &Output) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("output line is JSON"))
         .collect()
 }
+
+/// A tiny corpus for the `bench` commands' `--rules`/`--messages` options: two rules
+/// (`apple`, `"new york"`) and four posts, the first two matching one rule each.
+pub fn tiny_corpus() -> (PathBuf, PathBuf) {
+    let rules = temp_file(
+        "rules.jsonl",
+        "{\"id\":\"r0\",\"value\":\"apple\"}\n{\"id\":\"r1\",\"value\":\"\\\"new york\\\"\"}\n",
+    );
+    let messages =
+        temp_file("messages.txt", "an apple a day\nI love New York\nnothing here\nyork new\n");
+    (rules, messages)
+}
