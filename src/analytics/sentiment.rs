@@ -300,6 +300,88 @@ struct WordInfo {
     booster: f64,
     negate: bool,
     superlative: bool,
+    /// The word's [`sp`] id (0: none of the words the context rules name).
+    sp: u8,
+    /// Whether the word's first character is alphabetic (not an emoticon).
+    alpha_first: bool,
+}
+
+/// Ids of the words the context rules compare with (`"but"`, `"kind" "of"`, the idioms, ...),
+/// kept in the word table so that a rule compares two bytes, not two strings. 0 is no such
+/// word (and every position outside the text).
+mod sp {
+    pub(super) const KIND: u8 = 1;
+    pub(super) const OF: u8 = 2;
+    pub(super) const BUT: u8 = 3;
+    pub(super) const KINDLY: u8 = 4;
+    pub(super) const NO: u8 = 5;
+    pub(super) const OR: u8 = 6;
+    pub(super) const NOR: u8 = 7;
+    pub(super) const NEVER: u8 = 8;
+    pub(super) const SO: u8 = 9;
+    pub(super) const THIS: u8 = 10;
+    pub(super) const WITHOUT: u8 = 11;
+    pub(super) const DOUBT: u8 = 12;
+    pub(super) const THE: u8 = 13;
+    pub(super) const SHIT: u8 = 14;
+    pub(super) const BOMB: u8 = 15;
+    pub(super) const BAD: u8 = 16;
+    pub(super) const ASS: u8 = 17;
+    pub(super) const BUS: u8 = 18;
+    pub(super) const STOP: u8 = 19;
+    pub(super) const YEAH: u8 = 20;
+    pub(super) const RIGHT: u8 = 21;
+    pub(super) const BEATING: u8 = 22;
+    pub(super) const HEART: u8 = 23;
+    pub(super) const KISS: u8 = 24;
+    pub(super) const DEATH: u8 = 25;
+    pub(super) const TO: u8 = 26;
+    pub(super) const DIE: u8 = 27;
+    pub(super) const FOR: u8 = 28;
+    pub(super) const JUST: u8 = 29;
+    pub(super) const ENOUGH: u8 = 30;
+    pub(super) const SORT: u8 = 31;
+    pub(super) const LEAST: u8 = 32;
+    pub(super) const AT: u8 = 33;
+    pub(super) const VERY: u8 = 34;
+
+    /// Every id with its word.
+    pub(super) const WORDS: &[(&str, u8)] = &[
+        ("kind", KIND),
+        ("of", OF),
+        ("but", BUT),
+        ("kindly", KINDLY),
+        ("no", NO),
+        ("or", OR),
+        ("nor", NOR),
+        ("never", NEVER),
+        ("so", SO),
+        ("this", THIS),
+        ("without", WITHOUT),
+        ("doubt", DOUBT),
+        ("the", THE),
+        ("shit", SHIT),
+        ("bomb", BOMB),
+        ("bad", BAD),
+        ("ass", ASS),
+        ("bus", BUS),
+        ("stop", STOP),
+        ("yeah", YEAH),
+        ("right", RIGHT),
+        ("beating", BEATING),
+        ("heart", HEART),
+        ("kiss", KISS),
+        ("death", DEATH),
+        ("to", TO),
+        ("die", DIE),
+        ("for", FOR),
+        ("just", JUST),
+        ("enough", ENOUGH),
+        ("sort", SORT),
+        ("least", LEAST),
+        ("at", AT),
+        ("very", VERY),
+    ];
 }
 
 /// Words ending in "est" that are not superlatives.
@@ -426,12 +508,6 @@ impl Lexicon {
         self.emoji.get(&c).map(|d| &**d)
     }
 
-    fn word_info(&self, word: &str) -> WordInfo {
-        let mut i = self.table.get(word.as_bytes()).copied().unwrap_or_default();
-        i.negate |= has_nt(word.as_bytes());
-        i
-    }
-
     /// Number of word entries.
     pub fn len(&self) -> usize {
         self.entries
@@ -461,6 +537,12 @@ impl Lexicon {
         }
         for w in NEGATE {
             info.entry((*w).into()).or_default().negate = true;
+        }
+        for (w, id) in sp::WORDS {
+            info.entry((*w).into()).or_default().sp = *id;
+        }
+        for (w, i) in info.iter_mut() {
+            i.alpha_first = w.chars().next().is_some_and(char::is_alphabetic);
         }
         let table = WordTable::new(&info);
         Ok(Lexicon { table, entries, emoji: FxMap::default(), emoji_bmp: Vec::new() })
@@ -519,7 +601,7 @@ struct WordTable {
     /// post are not in the lexicon, and this 16 KiB map (in L1/L2 cache) rejects ~94% of them
     /// without touching `slots`.
     filter: Box<[u64]>,
-    /// Key bytes of every entry, end to end.
+    /// Key bytes of every entry, end to end, then 8 zero bytes (see [`WordTable::get_words`]).
     bytes: Vec<u8>,
     /// Per entry: where its key is in `bytes` and its info.
     entries: Vec<(u32, u32, WordInfo)>,
@@ -559,6 +641,7 @@ impl WordTable {
             let f = filter_bit(h);
             t.filter[f >> 6] |= 1 << (f & 63);
         }
+        t.bytes.extend_from_slice(&[0; 8]);
         t
     }
 
@@ -567,21 +650,54 @@ impl WordTable {
         if key.len() > self.max_len || self.slots.is_empty() {
             return None;
         }
-        let h = word_hash(key);
+        self.get_hashed(key, word_hash(key))
+    }
+
+    /// [`WordTable::get`] of a key no longer than `max_len`, its [`word_hash`] given.
+    #[inline]
+    fn get_hashed(&self, key: &[u8], h: u64) -> Option<&WordInfo> {
+        self.probe(h, |lo, hi| self.bytes.get(lo..hi) == Some(key))
+    }
+
+    /// [`WordTable::get`] of a key no longer than `max_len` given as `len` bytes in
+    /// zero-padded little-endian 8-byte words, its [`word_hash`] given: compared a word at a
+    /// time.
+    #[inline]
+    fn get_words(&self, key: &[u64], len: usize, h: u64) -> Option<&WordInfo> {
+        self.probe(h, |lo, hi| {
+            hi - lo == len
+                && key.iter().take(len.div_ceil(8)).enumerate().all(|(k, &w)| {
+                    let p = lo + 8 * k;
+                    // `bytes` ends with 8 zero bytes: every key's last word can be read whole.
+                    let Some(b) = self.bytes.get(p..p + 8) else { return false };
+                    let mut t =
+                        u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+                    let rest = len - 8 * k;
+                    if rest < 8 {
+                        t &= (1u64 << (8 * rest)) - 1;
+                    }
+                    t == w
+                })
+        })
+    }
+
+    /// The entry whose hash is `h` and whose key bytes `bytes[lo..hi]` pass `eq`.
+    #[inline(always)]
+    fn probe(&self, h: u64, eq: impl Fn(usize, usize) -> bool) -> Option<&WordInfo> {
         let f = filter_bit(h);
-        if self.filter[f >> 6] >> (f & 63) & 1 == 0 {
+        if self.filter.get(f >> 6).is_none_or(|w| w >> (f & 63) & 1 == 0) {
             return None;
         }
         let mask = self.slots.len() - 1;
         let mut s = (h >> self.shift) as usize;
         loop {
-            let (sh, idx) = self.slots[s];
+            let (sh, idx) = *self.slots.get(s)?;
             if idx == 0 {
                 return None;
             }
             if sh == h as u32 {
-                let (lo, hi, ref info) = self.entries[idx as usize - 1];
-                if &self.bytes[lo as usize..hi as usize] == key {
+                let (lo, hi, ref info) = *self.entries.get(idx as usize - 1)?;
+                if eq(lo as usize, hi as usize) {
                     return Some(info);
                 }
             }
@@ -745,29 +861,31 @@ const NEGATE: &[&str] = &[
     "despite",
 ];
 
-/// The two-word boosters ("kind of"), which only the phrase check can see.
-fn booster2(a: &str, b: &str) -> Option<f64> {
+/// The two-word boosters ("kind of"), which only the phrase check can see (by [`sp`] ids).
+fn booster2(a: u8, b: u8) -> Option<f64> {
     match (a, b) {
-        ("just", "enough") | ("kind", "of") | ("sort", "of") => Some(B_DECR),
+        (sp::JUST, sp::ENOUGH) | (sp::KIND, sp::OF) | (sp::SORT, sp::OF) => Some(B_DECR),
         _ => None,
     }
 }
 
-fn special2(a: &str, b: &str) -> Option<f64> {
+/// The two-word special phrases ("the shit", "bad ass"), by [`sp`] ids.
+fn special2(a: u8, b: u8) -> Option<f64> {
     match (a, b) {
-        ("the", "shit") | ("the", "bomb") => Some(3.0),
-        ("bad", "ass") => Some(1.5),
-        ("bus", "stop") => Some(0.0),
-        ("yeah", "right") => Some(-2.0),
-        ("beating", "heart") => Some(3.5),
+        (sp::THE, sp::SHIT) | (sp::THE, sp::BOMB) => Some(3.0),
+        (sp::BAD, sp::ASS) => Some(1.5),
+        (sp::BUS, sp::STOP) => Some(0.0),
+        (sp::YEAH, sp::RIGHT) => Some(-2.0),
+        (sp::BEATING, sp::HEART) => Some(3.5),
         _ => None,
     }
 }
 
-fn special3(a: &str, b: &str, c: &str) -> Option<f64> {
+/// The three-word special phrases ("kiss of death"), by [`sp`] ids.
+fn special3(a: u8, b: u8, c: u8) -> Option<f64> {
     match (a, b, c) {
-        ("kiss", "of", "death") => Some(-1.5),
-        ("to", "die", "for") => Some(3.0),
+        (sp::KISS, sp::OF, sp::DEATH) => Some(-1.5),
+        (sp::TO, sp::DIE, sp::FOR) => Some(3.0),
         _ => None,
     }
 }
@@ -781,9 +899,10 @@ fn is_upper(s: &str) -> bool {
     s.chars().any(char::is_uppercase) && !s.chars().any(char::is_lowercase)
 }
 
-/// [`is_py_space`] for ASCII text.
-fn is_ascii_py_space(c: char) -> bool {
-    matches!(c, ' ' | '\t'..='\r' | '\u{1c}'..='\u{1f}')
+/// [`is_py_space`] of an ASCII byte.
+#[inline]
+fn is_ascii_py_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t'..=b'\r' | 0x1c..=0x1f)
 }
 
 /// `s` without ASCII punctuation at either end (`s` is ASCII).
@@ -818,28 +937,6 @@ fn has_run3(s: &str) -> bool {
 /// U+001C…U+001F.
 fn is_py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
-}
-
-/// The tokens of `text` as Python's `str.split()` gives them: an ASCII text split byte by byte
-/// (the common case, no `char` decoding), any other on Unicode white space. One splitter for
-/// the full scorer and its neutral pass, which must see exactly the same tokens.
-fn py_tokens(text: &str) -> impl Iterator<Item = &str> {
-    let b = text.as_bytes();
-    let mut i = 0;
-    let mut unicode = (!text.is_ascii()).then(|| text.split(is_py_space));
-    std::iter::from_fn(move || {
-        if let Some(split) = unicode.as_mut() {
-            return split.find(|t| !t.is_empty());
-        }
-        while i < b.len() && is_ascii_py_space(b[i] as char) {
-            i += 1;
-        }
-        let start = i;
-        while i < b.len() && !is_ascii_py_space(b[i] as char) {
-            i += 1;
-        }
-        (i > start).then(|| &text[start..i])
-    })
 }
 
 fn decode_entities(text: &str, out: &mut String) {
@@ -888,28 +985,151 @@ fn collapse_runs(s: &str, keep: usize, out: &mut String) {
     }
 }
 
-#[derive(Clone, Copy)]
+/// Flags of a [`Tok`]: the word has a valence.
+const F_LEX: u8 = 1;
+/// The word is in capitals (Python's `isupper`).
+const F_UPPER: u8 = 2;
+/// The word negates (a negation word, or one holding `n't`).
+const F_NEGATE: u8 = 4;
+/// The word is a superlative.
+const F_SUPERLATIVE: u8 = 8;
+/// The word's first character is alphabetic (not an emoticon).
+const F_ALPHA: u8 = 16;
+
+/// One word of a text, looked up once: everything the rules read of it, the context rules
+/// included (they look back up to three words and compare [`sp`] ids, never strings).
+#[derive(Clone, Copy, Default)]
 struct Tok {
-    lo: u32,
-    hi: u32,
-    upper: bool,
-    lex: Option<f64>,
+    /// The valence (with [`F_LEX`]; 0 without).
+    lex: f64,
+    /// The booster increment (0: not a booster).
     booster: f64,
-    negate: bool,
-    superlative: bool,
+    /// The word's [`sp`] id.
+    sp: u8,
+    /// [`F_LEX`], [`F_UPPER`], [`F_NEGATE`], [`F_SUPERLATIVE`], [`F_ALPHA`].
+    flags: u8,
 }
 
 impl Tok {
-    fn new(lo: usize, hi: usize, upper: bool, i: WordInfo) -> Tok {
-        Tok {
-            lo: lo as u32,
-            hi: hi as u32,
-            upper,
-            lex: i.lex,
-            booster: i.booster,
-            negate: i.negate,
-            superlative: i.superlative,
+    #[inline(always)]
+    fn new(info: Option<&WordInfo>, upper: bool, nt: bool) -> Tok {
+        let bit = |on: bool, flag: u8| if on { flag } else { 0 };
+        match info {
+            None => Tok { flags: bit(upper, F_UPPER) | bit(nt, F_NEGATE), ..Tok::default() },
+            Some(i) => Tok {
+                lex: i.lex.unwrap_or(0.0),
+                booster: i.booster,
+                sp: i.sp,
+                flags: bit(upper, F_UPPER)
+                    | bit(i.lex.is_some(), F_LEX)
+                    | bit(i.negate || nt, F_NEGATE)
+                    | bit(i.superlative, F_SUPERLATIVE)
+                    | bit(i.alpha_first, F_ALPHA),
+            },
         }
+    }
+}
+
+/// The longest ASCII word lower-cased on the stack (longer ones go through a buffer).
+const KEY_WORDS: usize = 8;
+
+/// An ASCII word lower-cased into zero-padded 8-byte words on the stack (built in registers
+/// and stored whole: storing bytes and loading words would stall store forwarding), with what
+/// the one pass over its bytes tells.
+#[derive(Clone, Copy)]
+struct AsciiKey {
+    len: usize,
+    /// [`word_hash`] of the lower-case bytes (the zero padding is the hash's own).
+    hash: u64,
+    /// Python's `isupper`.
+    upper: bool,
+    /// Whether the word holds `'` (and so may hold `n't`).
+    apostrophe: bool,
+    /// Three equal bytes in a row: a candidate for [`has_run3`].
+    run3: bool,
+}
+
+impl AsciiKey {
+    /// Lower-cases the ASCII word `w` into `buf`; `None` when it is longer than `buf`.
+    #[inline(always)]
+    fn new(w: &[u8], buf: &mut [u64; KEY_WORDS]) -> Option<AsciiKey> {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        const LO: u64 = 0x0101_0101_0101_0101;
+        const HI: u64 = 0x8080_8080_8080_8080;
+        if w.len() > KEY_WORDS * 8 {
+            return None;
+        }
+        let mut hash = (w.len() as u64).wrapping_mul(K);
+        let (mut up, mut low, mut apostrophe) = (0u64, 0u64, 0u64);
+        let mut run3 = false;
+        // Two bytes no ASCII word holds, unequal: no run before the third byte.
+        let (mut p1, mut p2) = (0x80u8, 0x81u8);
+        for (slot, chunk) in buf.iter_mut().zip(w.chunks(8)) {
+            let mut x = 0u64;
+            for (k, &c) in chunk.iter().enumerate() {
+                x |= u64::from(c) << (8 * k);
+                run3 |= c == p1 && c == p2;
+                (p2, p1) = (p1, c);
+            }
+            // Per byte (every byte < 0x80, so no carry crosses bytes): the high bit of
+            // `x + (0x80 - a)` is set when the byte is >= a.
+            let u = (x + 0x3f * LO) & !(x + 0x25 * LO) & HI; // 'A'..='Z'
+            up |= u;
+            low |= (x + 0x1f * LO) & !(x + 0x05 * LO) & HI; // 'a'..='z'
+            let q = x ^ (b'\'' as u64 * LO); // a zero byte where `'` is
+            apostrophe |= q.wrapping_sub(LO) & !q & HI;
+            let lx = x | (u >> 2);
+            *slot = lx;
+            hash = (hash.rotate_left(5) ^ lx).wrapping_mul(K);
+        }
+        Some(AsciiKey {
+            len: w.len(),
+            hash,
+            upper: up != 0 && low == 0,
+            apostrophe: apostrophe != 0,
+            run3,
+        })
+    }
+
+    /// The word's entry in `table`, `buf` its words.
+    #[inline]
+    fn get<'t>(&self, table: &'t WordTable, buf: &[u64; KEY_WORDS]) -> Option<&'t WordInfo> {
+        if self.len > table.max_len {
+            return None;
+        }
+        table.get_words(buf, self.len, self.hash)
+    }
+
+    /// The word as a [`Tok`], `info` its entry.
+    #[inline(always)]
+    fn tok(&self, info: Option<&WordInfo>, buf: &[u64; KEY_WORDS]) -> Tok {
+        let nt = self.apostrophe && {
+            let mut b = [0u8; KEY_WORDS * 8];
+            for (d, w) in b.chunks_exact_mut(8).zip(buf) {
+                d.copy_from_slice(&w.to_le_bytes());
+            }
+            has_nt(&b[..self.len])
+        };
+        Tok::new(info, self.upper, nt)
+    }
+}
+
+/// The words of a text and the buffers their slow paths use.
+#[derive(Default)]
+struct Words {
+    toks: Vec<Tok>,
+    /// Whether some word has a valence.
+    any_lex: bool,
+    runs: String,
+    lower: String,
+    tmp: String,
+}
+
+impl Words {
+    #[inline(always)]
+    fn push(&mut self, t: Tok) {
+        self.any_lex |= t.flags & F_LEX != 0;
+        self.toks.push(t);
     }
 }
 
@@ -917,10 +1137,7 @@ impl Tok {
 struct Scratch {
     work: String,
     work2: String,
-    runs: String,
-    lower: String,
-    tmp: String,
-    toks: Vec<Tok>,
+    words: Words,
     sent: Vec<f64>,
 }
 
@@ -941,29 +1158,34 @@ impl Default for SentimentScorer {
     }
 }
 
-/// The words of one text, looked up once.
-struct Words<'a> {
-    lower: &'a str,
-    toks: &'a [Tok],
+/// The [`sp`] id of word `i`, 0 outside the text (so that phrases never match there).
+#[inline]
+fn sp_at(t: &[Tok], i: isize) -> u8 {
+    if i < 0 {
+        return 0;
+    }
+    t.get(i as usize).map_or(0, |t| t.sp)
 }
 
-impl Words<'_> {
-    fn len(&self) -> usize {
-        self.toks.len()
-    }
-    /// The lower-case word `i`, or `""` outside the text (so that phrases never match there).
-    fn w(&self, i: isize) -> &str {
-        if i < 0 || i as usize >= self.toks.len() {
-            return "";
-        }
-        let t = self.toks[i as usize];
-        &self.lower[t.lo as usize..t.hi as usize]
-    }
-    fn lex(&self, i: usize) -> Option<f64> {
-        self.toks[i].lex
-    }
-    fn negate(&self, i: isize) -> bool {
-        i >= 0 && self.toks.get(i as usize).is_some_and(|t| t.negate)
+/// Whether word `i` has a valence.
+#[inline]
+fn has_lex(t: &[Tok], i: usize) -> bool {
+    t.get(i).is_some_and(|t| t.flags & F_LEX != 0)
+}
+
+/// Whether word `i` negates (false outside the text).
+#[inline]
+fn negates(t: &[Tok], i: isize) -> bool {
+    i >= 0 && t.get(i as usize).is_some_and(|t| t.flags & F_NEGATE != 0)
+}
+
+/// The reaction of `n` words none of which has a valence: what [`SentimentScorer::score_valence`]
+/// gives for `n` zeros (compound, pos, neg and mean 0; neu n/n), all zeros without a word.
+fn neutral_of(n: usize) -> Reaction {
+    if n == 0 {
+        Reaction::default()
+    } else {
+        Reaction { neu: 1.0, ..Reaction::default() }
     }
 }
 
@@ -1001,79 +1223,47 @@ impl SentimentScorer {
 
     /// Scores a text. Never panics; an empty or wordless text scores all zeros.
     pub fn score(&self, text: &str) -> Reaction {
-        if let Some(r) = self.neutral(text) {
-            return r;
-        }
-        self.score_full(text)
+        self.run(text, true).0
     }
 
-    /// The full scorer, without [`SentimentScorer::neutral`]'s first pass.
+    /// The full scorer, without the neutral shortcut.
+    #[cfg(test)]
     fn score_full(&self, text: &str) -> Reaction {
-        SCRATCH.with(|s| match s.try_borrow_mut() {
-            Ok(mut s) => self.score_with(text, &mut s),
-            // Re-entered from the same thread (not possible today): use a fresh scratch.
-            Err(_) => self.score_with(text, &mut Scratch::default()),
-        })
+        self.run(text, false).0
     }
 
-    /// The first pass: `Some` (the exact result of the full scorer) when no word of `text`
-    /// can carry a valence, `None` when the full scorer must run. One probe of the word table
-    /// per word (two when the word has punctuation around it), stopping at the first hit.
-    ///
-    /// Why the result is exact: in [`SentimentScorer::score_with`], a word's entry in `sent`
-    /// is 0.0 unless its lower-cased form (the token, or the token stripped of punctuation,
-    /// or its elongation-collapsed form) has a valence in the lexicon (boosters and "kind of"
-    /// push 0.0, `valence` returns 0.0 without one); "but" only scales the entries. With every
-    /// entry 0.0, `score_valence` gives compound 0, pos 0, neg 0, neu n/n = 1 and mean 0
-    /// (no punctuation amplification: it applies to a non-zero sum only), and with no word at
-    /// all, every field 0. What could add words or change them is not taken here: HTML
-    /// entities (a `&` with the fix on), emoji (replaced by their descriptions), and runs of
-    /// three equal letters (elongation retries). Only that lexicon look-up is repeated: each
-    /// token is split, stripped and lower-cased exactly as the full scorer does.
-    /// `neutral_pass_is_the_full_scorer` checks it on the shared posts, the frozen vectors and
-    /// generated messages.
+    /// The neutral shortcut alone: `Some` (the exact result of the full scorer) when no word
+    /// of `text` has a valence, `None` when the rules must run.
+    #[cfg(test)]
     fn neutral(&self, text: &str) -> Option<Reaction> {
-        let f = &self.fixes;
-        let lex = &self.lexicon;
-        if f.html_entities && text.as_bytes().contains(&b'&') {
-            return None;
-        }
-        let mut buf = String::new();
-        // Whether the full scorer could give `token` a valence.
-        let mut may_score = |token: &str| -> bool {
-            let stripped = token.trim_matches(|c: char| c.is_ascii_punctuation());
-            if f.elongation && has_run3(stripped) {
-                return true;
-            }
-            lex_get(lex, token, &mut buf).is_some()
-                || (stripped.len() != token.len()
-                    && !stripped.is_empty()
-                    && lex_get(lex, stripped, &mut buf).is_some())
-        };
-        if !text.is_ascii() && !lex.emoji.is_empty() && text.chars().any(|c| lex.emoji(c).is_some())
-        {
-            return None;
-        }
-        let mut words = 0usize;
-        for token in py_tokens(text) {
-            words += 1;
-            if may_score(token) {
-                return None;
-            }
-        }
-        Some(if words == 0 {
-            Reaction::default()
-        } else {
-            Reaction { neu: 1.0, ..Reaction::default() }
+        let (r, decided) = self.run(text, true);
+        decided.then_some(r)
+    }
+
+    /// The reaction, and whether the neutral shortcut gave it (with `shortcut`).
+    fn run(&self, text: &str, shortcut: bool) -> (Reaction, bool) {
+        SCRATCH.with(|s| match s.try_borrow_mut() {
+            Ok(mut s) => self.score_with(text, &mut s, shortcut),
+            // Re-entered from the same thread (not possible today): use a fresh scratch.
+            Err(_) => self.score_with(text, &mut Scratch::default(), shortcut),
         })
     }
 
-    fn score_with(&self, text: &str, s: &mut Scratch) -> Reaction {
+    /// One pass splits the text and looks each word up once ([`SentimentScorer::tokenize`]);
+    /// the rules then read the words' [`Tok`]s only.
+    ///
+    /// The neutral shortcut (`shortcut`): a word's entry in `sent` is 0.0 unless the word has a
+    /// valence (boosters and "kind of" push 0.0, `valence` returns 0.0 without one), and "but"
+    /// only scales entries; with every entry 0.0, `score_valence` gives exactly
+    /// [`neutral_of`] (punctuation amplifies a non-zero sum only). So when no word has a
+    /// valence, the rules are skipped. `neutral_pass_is_the_full_scorer` compares both, bit
+    /// for bit.
+    fn score_with(&self, text: &str, s: &mut Scratch, shortcut: bool) -> (Reaction, bool) {
         let f = &self.fixes;
-        let Scratch { work, work2, runs, lower, tmp, toks, sent } = s;
+        let Scratch { work, work2, words, sent } = s;
         // 1. HTML entities, then emoji → descriptions (VADER's loop, char by char).
         let mut cur: &str = text;
-        if f.html_entities && cur.contains('&') {
+        if f.html_entities && cur.as_bytes().contains(&b'&') {
             decode_entities(cur, work2);
             cur = work2;
         }
@@ -1097,76 +1287,30 @@ impl SentimentScorer {
             }
             cur = work;
         }
-        let text = cur.trim_matches(is_py_space);
 
-        // 2. Tokens: split on white space, strip punctuation around words.
-        lower.clear();
-        toks.clear();
-        let lex = &self.lexicon;
-        let ascii = text.is_ascii();
-        let mut each = |token: &str, toks: &mut Vec<Tok>, lower: &mut String| {
-            let stripped = if ascii {
-                trim_ascii_punct(token)
-            } else {
-                token.trim_matches(|c: char| c.is_ascii_punctuation())
-            };
-            if f.elongation && has_run3(stripped) && lex_get(lex, stripped, tmp).is_none() {
-                let mut found = false;
-                for keep in [2, 1] {
-                    collapse_runs(stripped, keep, runs);
-                    if *runs != stripped && lex_get(lex, runs, tmp).is_some() {
-                        found = true;
-                        break;
-                    }
-                }
-                if found {
-                    let lo = lower.len();
-                    let upper = push_lower_upper(runs, lower);
-                    let hi = lower.len();
-                    toks.push(Tok::new(lo, hi, upper, lex.word_info(&lower[lo..hi])));
-                    return;
-                }
-            }
-            let word = if stripped.len() == token.len() {
-                token
-            } else if f.short_token_punct
-                && !stripped.is_empty()
-                && stripped.chars().all(char::is_alphabetic)
-                && lex_get(lex, token, tmp).is_none()
-            {
-                stripped
-            } else if (if ascii { stripped.len() } else { stripped.chars().count() }) <= 2 {
-                token
-            } else {
-                stripped
-            };
-            let lo = lower.len();
-            let upper = push_lower_upper(word, lower);
-            let hi = lower.len();
-            toks.push(Tok::new(lo, hi, upper, lex.word_info(&lower[lo..hi])));
-        };
-        for token in py_tokens(text) {
-            each(token, toks, lower);
+        // 2. Tokens: split on white space, strip punctuation around words, look each up.
+        self.tokenize(cur, words);
+        let toks = &words.toks[..];
+        let n = toks.len();
+        if shortcut && !words.any_lex {
+            return (neutral_of(n), true);
         }
-        let words = Words { lower, toks };
-        let n = words.len();
-        let upper_count = toks.iter().filter(|t| t.upper).count();
+        let upper_count = toks.iter().filter(|t| t.flags & F_UPPER != 0).count();
         let cap_diff = n > upper_count && upper_count > 0;
 
         // 3. Valence of each word.
         sent.clear();
         for (i, t) in toks.iter().enumerate() {
-            let w = words.w(i as isize);
-            if t.booster != 0.0 || (w == "kind" && words.w(i as isize + 1) == "of") {
+            if t.booster != 0.0 || (t.sp == sp::KIND && sp_at(toks, i as isize + 1) == sp::OF) {
                 sent.push(0.0);
                 continue;
             }
-            let v = self.valence(&words, i, cap_diff);
+            let v = if t.flags & F_LEX == 0 { 0.0 } else { self.valence(toks, i, cap_diff) };
             sent.push(v);
         }
 
         // 4. "but".
-        if let Some(bi) = (0..n).find(|&i| words.w(i as isize) == "but") {
+        if let Some(bi) = toks.iter().position(|t| t.sp == sp::BUT) {
             if f.but_positions {
                 for (k, v) in sent.iter_mut().enumerate() {
                     if k < bi {
@@ -1188,30 +1332,152 @@ impl SentimentScorer {
                 }
             }
         }
-        self.score_valence(sent, text)
+        (self.score_valence(sent, cur), false)
     }
 
-    fn valence(&self, words: &Words<'_>, i: usize, cap_diff: bool) -> f64 {
+    /// The tokens of `text` as Python's `str.split()` gives them (an ASCII text split byte by
+    /// byte, any other on Unicode white space), each turned into its word and looked up.
+    fn tokenize(&self, text: &str, w: &mut Words) {
+        w.toks.clear();
+        w.any_lex = false;
+        if text.is_ascii() {
+            let b = text.as_bytes();
+            let mut i = 0;
+            loop {
+                while b.get(i).is_some_and(|&c| is_ascii_py_space(c)) {
+                    i += 1;
+                }
+                let start = i;
+                while b.get(i).is_some_and(|&c| !is_ascii_py_space(c)) {
+                    i += 1;
+                }
+                match text.get(start..i) {
+                    Some(t) if !t.is_empty() => self.push_ascii_token(t, w),
+                    _ => break,
+                }
+            }
+        } else {
+            for t in text.split(is_py_space).filter(|t| !t.is_empty()) {
+                if t.is_ascii() {
+                    self.push_ascii_token(t, w);
+                } else {
+                    self.push_token(t, w);
+                }
+            }
+        }
+    }
+
+    /// [`SentimentScorer::push_token`] of an ASCII token, the common case first: no punctuation
+    /// at either end, so the word is the token, lower-cased, flagged and looked up in one pass
+    /// (the elongation retry, when it may apply, reuses the look-up).
+    #[inline]
+    fn push_ascii_token(&self, token: &str, w: &mut Words) {
+        let b = token.as_bytes();
+        if let (Some(first), Some(last)) = (b.first(), b.last()) {
+            if !first.is_ascii_punctuation() && !last.is_ascii_punctuation() {
+                let mut buf = [0u64; KEY_WORDS];
+                if let Some(key) = AsciiKey::new(b, &mut buf) {
+                    let info = key.get(&self.lexicon.table, &buf);
+                    let retry = self.fixes.elongation
+                        && key.run3
+                        && info.is_none_or(|i| i.lex.is_none())
+                        && has_run3(token);
+                    if !retry {
+                        w.push(key.tok(info, &buf));
+                        return;
+                    }
+                }
+            }
+        }
+        self.push_token(token, w);
+    }
+
+    /// Picks the word of a token as VADER does (punctuation stripped or kept, elongation
+    /// collapsed) and pushes it.
+    fn push_token(&self, token: &str, w: &mut Words) {
         let f = &self.fixes;
-        let Some(lexv) = words.lex(i) else { return 0.0 };
-        let n = words.len();
+        let lex = &self.lexicon;
+        let ascii = token.is_ascii();
+        let stripped = if ascii {
+            trim_ascii_punct(token)
+        } else {
+            token.trim_matches(|c: char| c.is_ascii_punctuation())
+        };
+        if f.elongation && has_run3(stripped) && lex_get(lex, stripped, &mut w.tmp).is_none() {
+            let mut runs = std::mem::take(&mut w.runs);
+            let mut found = false;
+            for keep in [2, 1] {
+                collapse_runs(stripped, keep, &mut runs);
+                if runs != stripped && lex_get(lex, &runs, &mut w.tmp).is_some() {
+                    found = true;
+                    break;
+                }
+            }
+            if found {
+                self.push_word(&runs, w);
+            }
+            w.runs = runs;
+            if found {
+                return;
+            }
+        }
+        let word = if stripped.len() == token.len() {
+            token
+        } else if f.short_token_punct
+            && !stripped.is_empty()
+            && stripped.chars().all(char::is_alphabetic)
+            && lex_get(lex, token, &mut w.tmp).is_none()
+        {
+            stripped
+        } else if (if ascii { stripped.len() } else { stripped.chars().count() }) <= 2 {
+            token
+        } else {
+            stripped
+        };
+        self.push_word(word, w);
+    }
+
+    /// Pushes `word` lower-cased and looked up.
+    fn push_word(&self, word: &str, w: &mut Words) {
+        if word.is_ascii() {
+            let mut buf = [0u64; KEY_WORDS];
+            if let Some(key) = AsciiKey::new(word.as_bytes(), &mut buf) {
+                w.push(key.tok(key.get(&self.lexicon.table, &buf), &buf));
+                return;
+            }
+        }
+        let mut lower = std::mem::take(&mut w.lower);
+        lower.clear();
+        let upper = push_lower_upper(word, &mut lower);
+        let b = lower.as_bytes();
+        w.push(Tok::new(self.lexicon.table.get(b), upper, has_nt(b)));
+        w.lower = lower;
+    }
+
+    fn valence(&self, t: &[Tok], i: usize, cap_diff: bool) -> f64 {
+        let f = &self.fixes;
+        let Some(&tok) = t.get(i).filter(|t| t.flags & F_LEX != 0) else { return 0.0 };
+        let lexv = tok.lex;
+        let n = t.len();
         let ii = i as isize;
-        let item = words.w(ii);
-        if f.kindly_request && item == "kindly" && i + 1 < n {
+        let item = tok.sp;
+        if f.kindly_request && item == sp::KINDLY && i + 1 < n {
             return 0.0;
         }
         let mut valence = lexv;
-        if item == "no" && i + 1 < n && words.lex(i + 1).is_some() {
+        if item == sp::NO && i + 1 < n && has_lex(t, i + 1) {
             valence = 0.0;
         }
-        let emoticon = f.emoticon_scope && !item.chars().next().is_some_and(char::is_alphabetic);
-        let no_before = (i > 0 && words.w(ii - 1) == "no")
-            || (i > 1 && words.w(ii - 2) == "no")
-            || (i > 2 && words.w(ii - 3) == "no" && matches!(words.w(ii - 1), "or" | "nor"));
-        if no_before && !emoticon && !(f.repeated_no && item == "no") {
+        let emoticon = f.emoticon_scope && tok.flags & F_ALPHA == 0;
+        let no_before = (i > 0 && sp_at(t, ii - 1) == sp::NO)
+            || (i > 1 && sp_at(t, ii - 2) == sp::NO)
+            || (i > 2
+                && sp_at(t, ii - 3) == sp::NO
+                && matches!(sp_at(t, ii - 1), sp::OR | sp::NOR));
+        if no_before && !emoticon && !(f.repeated_no && item == sp::NO) {
             valence = lexv * N_SCALAR;
         }
-        if words.toks[i].upper && cap_diff {
+        if tok.flags & F_UPPER != 0 && cap_diff {
             if valence > 0.0 {
                 valence += C_INCR;
             } else {
@@ -1221,16 +1487,12 @@ impl SentimentScorer {
         let mut idioms_done = false;
         if !emoticon {
             for start_i in 0..3usize {
-                if f.negation_scope
-                    && start_i > 0
-                    && i >= start_i
-                    && words.lex(i - start_i).is_some()
-                {
+                if f.negation_scope && start_i > 0 && i >= start_i && has_lex(t, i - start_i) {
                     break;
                 }
-                if i > start_i && words.lex(i - start_i - 1).is_none() {
+                if i > start_i && !has_lex(t, i - start_i - 1) {
                     let j = i - start_i - 1;
-                    let mut s = self.scalar_inc_dec(words, j, valence, cap_diff);
+                    let mut s = scalar_inc_dec(t, j, valence, cap_diff);
                     if start_i == 1 && s != 0.0 {
                         s *= 0.95;
                     }
@@ -1238,49 +1500,31 @@ impl SentimentScorer {
                         s *= 0.9;
                     }
                     valence += s;
-                    valence = negation_check(valence, words, start_i, ii);
+                    valence = negation_check(valence, t, start_i, ii);
                     if start_i == 2 {
-                        valence = idioms_check(valence, words, ii);
+                        valence = idioms_check(valence, t, ii);
                         idioms_done = true;
                     }
                 }
             }
             if f.idioms_anywhere && !idioms_done {
-                valence = idioms_check(valence, words, ii);
+                valence = idioms_check(valence, t, ii);
             }
         }
         // "least": negation unless "at least" / "very least".
-        if i > 0 && words.w(ii - 1) == "least" && words.lex(i - 1).is_none() {
+        if i > 0 && sp_at(t, ii - 1) == sp::LEAST && !has_lex(t, i - 1) {
             if i > 1 {
-                if !matches!(words.w(ii - 2), "at" | "very") {
+                if !matches!(sp_at(t, ii - 2), sp::AT | sp::VERY) {
                     valence *= N_SCALAR;
                 }
             } else {
                 valence *= N_SCALAR;
             }
         }
-        if f.negated_superlative && valence * lexv < 0.0 && words.toks[i].superlative {
+        if f.negated_superlative && valence * lexv < 0.0 && tok.flags & F_SUPERLATIVE != 0 {
             valence *= SUPERLATIVE_NEGATION;
         }
         valence
-    }
-
-    fn scalar_inc_dec(&self, words: &Words<'_>, j: usize, valence: f64, cap_diff: bool) -> f64 {
-        let mut scalar = words.toks[j].booster;
-        if scalar == 0.0 {
-            return 0.0;
-        }
-        if valence < 0.0 {
-            scalar = -scalar;
-        }
-        if words.toks[j].upper && cap_diff {
-            if valence > 0.0 {
-                scalar += C_INCR;
-            } else {
-                scalar -= C_INCR;
-            }
-        }
-        scalar
     }
 
     fn score_valence(&self, sent: &[f64], text: &str) -> Reaction {
@@ -1405,31 +1649,51 @@ fn normalize(score: f64) -> f64 {
     n.clamp(-1.0, 1.0)
 }
 
-fn negation_check(valence: f64, w: &Words<'_>, start_i: usize, i: isize) -> f64 {
+fn scalar_inc_dec(t: &[Tok], j: usize, valence: f64, cap_diff: bool) -> f64 {
+    let Some(&tok) = t.get(j) else { return 0.0 };
+    let mut scalar = tok.booster;
+    if scalar == 0.0 {
+        return 0.0;
+    }
+    if valence < 0.0 {
+        scalar = -scalar;
+    }
+    if tok.flags & F_UPPER != 0 && cap_diff {
+        if valence > 0.0 {
+            scalar += C_INCR;
+        } else {
+            scalar -= C_INCR;
+        }
+    }
+    scalar
+}
+
+fn negation_check(valence: f64, t: &[Tok], start_i: usize, i: isize) -> f64 {
+    let w = |k: isize| sp_at(t, k);
     match start_i {
         0 => {
-            if w.negate(i - 1) {
+            if negates(t, i - 1) {
                 return valence * N_SCALAR;
             }
         }
         1 => {
-            if w.w(i - 2) == "never" && matches!(w.w(i - 1), "so" | "this") {
+            if w(i - 2) == sp::NEVER && matches!(w(i - 1), sp::SO | sp::THIS) {
                 return valence * 1.25;
-            } else if w.w(i - 2) == "without" && w.w(i - 1) == "doubt" {
+            } else if w(i - 2) == sp::WITHOUT && w(i - 1) == sp::DOUBT {
                 return valence;
-            } else if w.negate(i - 2) {
+            } else if negates(t, i - 2) {
                 return valence * N_SCALAR;
             }
         }
         _ => {
             // Python's precedence: `a and b or c`.
-            if (w.w(i - 3) == "never" && matches!(w.w(i - 2), "so" | "this"))
-                || matches!(w.w(i - 1), "so" | "this")
+            if (w(i - 3) == sp::NEVER && matches!(w(i - 2), sp::SO | sp::THIS))
+                || matches!(w(i - 1), sp::SO | sp::THIS)
             {
                 return valence * 1.25;
-            } else if w.w(i - 3) == "without" && (w.w(i - 2) == "doubt" || w.w(i - 1) == "doubt") {
+            } else if w(i - 3) == sp::WITHOUT && (w(i - 2) == sp::DOUBT || w(i - 1) == sp::DOUBT) {
                 return valence;
-            } else if w.negate(i - 3) {
+            } else if negates(t, i - 3) {
                 return valence * N_SCALAR;
             }
         }
@@ -1437,20 +1701,20 @@ fn negation_check(valence: f64, w: &Words<'_>, start_i: usize, i: isize) -> f64 
     valence
 }
 
-fn idioms_check(mut valence: f64, w: &Words<'_>, i: isize) -> f64 {
-    let (w3, w2, w1, w0) = (w.w(i - 3), w.w(i - 2), w.w(i - 1), w.w(i));
+fn idioms_check(mut valence: f64, t: &[Tok], i: isize) -> f64 {
+    let (w3, w2, w1, w0) = (sp_at(t, i - 3), sp_at(t, i - 2), sp_at(t, i - 1), sp_at(t, i));
     let seqs = [special2(w1, w0), special3(w2, w1, w0), special2(w2, w1), special3(w3, w2, w1)];
     if let Some(v) = seqs.into_iter().flatten().next().or_else(|| special2(w3, w2)) {
         valence = v;
     }
-    let n = w.len() as isize;
+    let n = t.len() as isize;
     if n - 1 > i {
-        if let Some(v) = special2(w0, w.w(i + 1)) {
+        if let Some(v) = special2(w0, sp_at(t, i + 1)) {
             valence = v;
         }
     }
     if n - 1 > i + 1 {
-        if let Some(v) = special3(w0, w.w(i + 1), w.w(i + 2)) {
+        if let Some(v) = special3(w0, sp_at(t, i + 1), sp_at(t, i + 2)) {
             valence = v;
         }
     }
