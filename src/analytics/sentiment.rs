@@ -555,6 +555,13 @@ fn has_nt(w: &[u8]) -> bool {
     w.len() >= 3 && memchr_quote(w).is_some_and(|_| w.windows(3).any(|x| x == b"n't"))
 }
 
+/// [`has_nt`] of the word lower-cased, for a word whose only cased characters are ASCII:
+/// `n't` in any case.
+fn has_nt_any_case(w: &[u8]) -> bool {
+    memchr_quote(w).is_some()
+        && w.windows(3).any(|x| x[0] | 0x20 == b'n' && x[1] == b'\'' && x[2] | 0x20 == b't')
+}
+
 fn memchr_quote(w: &[u8]) -> Option<usize> {
     w.iter().position(|&b| b == b'\'')
 }
@@ -1030,65 +1037,107 @@ impl Tok {
     }
 }
 
-/// The longest ASCII word lower-cased on the stack (longer ones go through a buffer).
+/// The longest word lower-cased on the stack, in 8-byte words (longer ones go through a
+/// buffer).
 const KEY_WORDS: usize = 8;
 
-/// An ASCII word lower-cased into zero-padded 8-byte words on the stack (built in registers
-/// and stored whole: storing bytes and loading words would stall store forwarding), with what
-/// the one pass over its bytes tells.
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+const LO128: u128 = (LO as u128) << 64 | LO as u128;
+const HI128: u128 = (HI as u128) << 64 | HI as u128;
+
+/// Whether a UTF-8 lead byte starts a character without case: one that lower-cases to itself
+/// and is neither upper- nor lower-case (Hebrew, Arabic and the scripts up to U+07FF, Indic
+/// and Thai in U+0800…U+0FFF, CJK, kana and Hangul in U+3000…U+9FFF and U+B000…U+DFFF).
+/// Tested exhaustively (`caseless_lead_bytes_start_caseless_characters`). A word of ASCII and
+/// such characters lower-cases byte by byte, keeping its length.
+#[inline]
+fn caseless_lead(b: u8) -> bool {
+    matches!(b, 0xd7..=0xe0 | 0xe3..=0xe9 | 0xeb..=0xed)
+}
+
+/// A word lower-cased into zero-padded little-endian 8-byte words on the stack (built in
+/// registers and stored whole: storing bytes and loading words would stall store forwarding),
+/// with what the one pass over its bytes tells. Its bytes are ASCII or in characters without
+/// case ([`caseless_lead`]): only `A`…`Z` change.
 #[derive(Clone, Copy)]
 struct AsciiKey {
     len: usize,
     /// [`word_hash`] of the lower-case bytes (the zero padding is the hash's own).
     hash: u64,
-    /// Python's `isupper`.
-    upper: bool,
+    /// Upper-case and lower-case ASCII letters seen (a high bit per byte).
+    up: u64,
+    low: u64,
     /// Whether the word holds `'` (and so may hold `n't`).
     apostrophe: bool,
-    /// Three equal bytes in a row: a candidate for [`has_run3`].
+    /// Three equal bytes in a row: for an ASCII word, a candidate for [`has_run3`].
     run3: bool,
+    /// The last two bytes (for runs across 8-byte words).
+    prev2: u16,
 }
 
 impl AsciiKey {
-    /// Lower-cases the ASCII word `w` into `buf`; `None` when it is longer than `buf`.
+    #[inline(always)]
+    fn empty() -> AsciiKey {
+        // Two bytes no word starts with, unequal: no run before the third byte.
+        AsciiKey { len: 0, hash: 0, up: 0, low: 0, apostrophe: false, run3: false, prev2: 0x8180 }
+    }
+
+    /// Adds the next `m` (1…8) bytes, `x` (zero above them), lower-cased into `slot`.
+    #[inline(always)]
+    fn add(&mut self, x: u64, m: usize, slot: &mut u64) {
+        // Per byte, on the low 7 bits (no carry crosses bytes): the high bit of
+        // `x + (0x80 - a)` is set when the byte is >= a. Bytes >= 0x80 are no letters.
+        let x7 = x & !HI;
+        let ascii = !x & HI;
+        let u = (x7 + 0x3f * LO) & !(x7 + 0x25 * LO) & ascii; // 'A'..='Z'
+        self.up |= u;
+        self.low |= (x7 + 0x1f * LO) & !(x7 + 0x05 * LO) & ascii; // 'a'..='z'
+        let q = x ^ (u64::from(b'\'') * LO); // a zero byte where `'` is
+        self.apostrophe |= q.wrapping_sub(LO) & !q & HI != 0;
+        *slot = x | (u >> 2);
+        // Runs: the previous two bytes, then these; a zero byte of `g` at j is a run of three
+        // starting at j, counted for the m starts whose run ends in these bytes.
+        let win = (u128::from(x) << 16) | u128::from(self.prev2);
+        let g = (win ^ (win >> 8)) | (win ^ (win >> 16)) | (!0u128 << (8 * m));
+        self.run3 |= g.wrapping_sub(LO128) & !g & HI128 != 0;
+        self.prev2 = (win >> (8 * m)) as u16;
+        self.len += m;
+    }
+
+    /// Ends the key: its [`word_hash`], from `buf` (the lower-case words `add` stored).
+    #[inline(always)]
+    fn finish(&mut self, buf: &[u64; KEY_WORDS]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut h = (self.len as u64).wrapping_mul(K);
+        for &x in buf.iter().take(self.len.div_ceil(8)) {
+            h = (h.rotate_left(5) ^ x).wrapping_mul(K);
+        }
+        self.hash = h;
+    }
+
+    /// Lower-cases `w` (ASCII and caseless characters) into `buf`; `None` when it is longer.
     #[inline(always)]
     fn new(w: &[u8], buf: &mut [u64; KEY_WORDS]) -> Option<AsciiKey> {
-        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        const LO: u64 = 0x0101_0101_0101_0101;
-        const HI: u64 = 0x8080_8080_8080_8080;
         if w.len() > KEY_WORDS * 8 {
             return None;
         }
-        let mut hash = (w.len() as u64).wrapping_mul(K);
-        let (mut up, mut low, mut apostrophe) = (0u64, 0u64, 0u64);
-        let mut run3 = false;
-        // Two bytes no ASCII word holds, unequal: no run before the third byte.
-        let (mut p1, mut p2) = (0x80u8, 0x81u8);
+        let mut key = AsciiKey::empty();
         for (slot, chunk) in buf.iter_mut().zip(w.chunks(8)) {
             let mut x = 0u64;
             for (k, &c) in chunk.iter().enumerate() {
                 x |= u64::from(c) << (8 * k);
-                run3 |= c == p1 && c == p2;
-                (p2, p1) = (p1, c);
             }
-            // Per byte (every byte < 0x80, so no carry crosses bytes): the high bit of
-            // `x + (0x80 - a)` is set when the byte is >= a.
-            let u = (x + 0x3f * LO) & !(x + 0x25 * LO) & HI; // 'A'..='Z'
-            up |= u;
-            low |= (x + 0x1f * LO) & !(x + 0x05 * LO) & HI; // 'a'..='z'
-            let q = x ^ (b'\'' as u64 * LO); // a zero byte where `'` is
-            apostrophe |= q.wrapping_sub(LO) & !q & HI;
-            let lx = x | (u >> 2);
-            *slot = lx;
-            hash = (hash.rotate_left(5) ^ lx).wrapping_mul(K);
+            key.add(x, chunk.len(), slot);
         }
-        Some(AsciiKey {
-            len: w.len(),
-            hash,
-            upper: up != 0 && low == 0,
-            apostrophe: apostrophe != 0,
-            run3,
-        })
+        key.finish(buf);
+        Some(key)
+    }
+
+    /// Python's `isupper` of the word.
+    #[inline(always)]
+    fn upper(&self) -> bool {
+        self.up != 0 && self.low == 0
     }
 
     /// The word's entry in `table`, `buf` its words.
@@ -1110,7 +1159,7 @@ impl AsciiKey {
             }
             has_nt(&b[..self.len])
         };
-        Tok::new(info, self.upper, nt)
+        Tok::new(info, self.upper(), nt)
     }
 }
 
@@ -1341,52 +1390,115 @@ impl SentimentScorer {
         w.toks.clear();
         w.any_lex = false;
         if text.is_ascii() {
-            let b = text.as_bytes();
-            let mut i = 0;
-            loop {
-                while b.get(i).is_some_and(|&c| is_ascii_py_space(c)) {
-                    i += 1;
-                }
-                let start = i;
-                while b.get(i).is_some_and(|&c| !is_ascii_py_space(c)) {
-                    i += 1;
-                }
-                match text.get(start..i) {
-                    Some(t) if !t.is_empty() => self.push_ascii_token(t, w),
-                    _ => break,
-                }
-            }
+            self.tokenize_ascii(text, w);
         } else {
             for t in text.split(is_py_space).filter(|t| !t.is_empty()) {
-                if t.is_ascii() {
-                    self.push_ascii_token(t, w);
-                } else {
-                    self.push_token(t, w);
-                }
+                self.push_plain_token(t, t.is_ascii(), w);
             }
         }
     }
 
-    /// [`SentimentScorer::push_token`] of an ASCII token, the common case first: no punctuation
-    /// at either end, so the word is the token, lower-cased, flagged and looked up in one pass
-    /// (the elongation retry, when it may apply, reuses the look-up).
-    #[inline]
-    fn push_ascii_token(&self, token: &str, w: &mut Words) {
-        let b = token.as_bytes();
-        if let (Some(first), Some(last)) = (b.first(), b.last()) {
-            if !first.is_ascii_punctuation() && !last.is_ascii_punctuation() {
-                let mut buf = [0u64; KEY_WORDS];
-                if let Some(key) = AsciiKey::new(b, &mut buf) {
-                    let info = key.get(&self.lexicon.table, &buf);
-                    let retry = self.fixes.elongation
-                        && key.run3
-                        && info.is_none_or(|i| i.lex.is_none())
-                        && has_run3(token);
-                    if !retry {
-                        w.push(key.tok(info, &buf));
-                        return;
+    /// [`SentimentScorer::tokenize`] of an ASCII text: each token is found, lower-cased,
+    /// hashed and flagged 8 bytes at a time in one pass; a token with punctuation at an end,
+    /// a control character or more than 64 bytes goes to [`SentimentScorer::push_plain_token`].
+    fn tokenize_ascii(&self, text: &str, w: &mut Words) {
+        let b = text.as_bytes();
+        let n = b.len();
+        let mut i = 0;
+        loop {
+            while b.get(i).is_some_and(|&c| is_ascii_py_space(c)) {
+                i += 1;
+            }
+            let start = i;
+            let Some(&first) = b.get(start) else { break };
+            let mut buf = [0u64; KEY_WORDS];
+            let mut key = AsciiKey::empty();
+            let mut fast = !first.is_ascii_punctuation();
+            for slot in buf.iter_mut().take(if fast { KEY_WORDS } else { 0 }) {
+                // The next 8 bytes, spaces past the end.
+                let x = match b.get(i..i + 8) {
+                    Some(c) => u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
+                    None => {
+                        let mut c = [b' '; 8];
+                        for (d, s) in c.iter_mut().zip(&b[i.min(n)..]) {
+                            *d = *s;
+                        }
+                        u64::from_le_bytes(c)
                     }
+                };
+                // Bytes <= 0x20: white space, or a control character (rare: slow path).
+                let low = !(x + 0x5f * LO) & HI;
+                if low == 0 {
+                    key.add(x, 8, slot);
+                    i += 8;
+                    continue;
                 }
+                let m = low.trailing_zeros() as usize / 8;
+                if !is_ascii_py_space((x >> (8 * m)) as u8) {
+                    fast = false;
+                    break;
+                }
+                if m > 0 {
+                    key.add(x & ((1u64 << (8 * m)) - 1), m, slot);
+                    i += m;
+                }
+                break;
+            }
+            // The token's end (past the bytes read when the fast path gave up).
+            if !fast || key.len == 0 || b.get(i).is_some_and(|&c| !is_ascii_py_space(c)) {
+                while b.get(i).is_some_and(|&c| !is_ascii_py_space(c)) {
+                    i += 1;
+                }
+                fast = false;
+            }
+            let Some(token) = text.get(start..i) else { break };
+            if fast && token.as_bytes().last().is_some_and(|c| !c.is_ascii_punctuation()) {
+                key.finish(&buf);
+                let info = key.get(&self.lexicon.table, &buf);
+                let retry = self.fixes.elongation
+                    && key.run3
+                    && info.is_none_or(|i| i.lex.is_none())
+                    && has_run3(token);
+                if !retry {
+                    w.push(key.tok(info, &buf));
+                    continue;
+                }
+            }
+            self.push_plain_token(token, true, w);
+        }
+    }
+
+    /// [`SentimentScorer::push_token`], the common case first: a token of ASCII and
+    /// caseless characters ([`caseless_lead`]) without punctuation at either end, whose word
+    /// is the token, lower-cased byte by byte, flagged and looked up in one pass (the
+    /// elongation retry, when it may apply, reuses the look-up). `ascii`: the token is ASCII.
+    #[inline]
+    fn push_plain_token(&self, token: &str, ascii: bool, w: &mut Words) {
+        let b = token.as_bytes();
+        let plain = (ascii || b.iter().all(|&c| c < 0xc0 || caseless_lead(c)))
+            && b.first().is_some_and(|c| !c.is_ascii_punctuation())
+            && b.last().is_some_and(|c| !c.is_ascii_punctuation());
+        if plain {
+            let mut buf = [0u64; KEY_WORDS];
+            if let Some(key) = AsciiKey::new(b, &mut buf) {
+                let info = key.get(&self.lexicon.table, &buf);
+                // A run of equal bytes is a run of equal characters only in ASCII.
+                let retry = self.fixes.elongation
+                    && (key.run3 || !ascii)
+                    && info.is_none_or(|i| i.lex.is_none())
+                    && has_run3(token);
+                if !retry {
+                    w.push(key.tok(info, &buf));
+                    return;
+                }
+            } else if token.len() > self.lexicon.table.max_len
+                && !(self.fixes.elongation && has_run3(token))
+            {
+                // Lower-casing keeps the length: no entry. Case is in the ASCII letters only.
+                let upper =
+                    b.iter().any(u8::is_ascii_uppercase) && !b.iter().any(u8::is_ascii_lowercase);
+                w.push(Tok::new(None, upper, has_nt_any_case(b)));
+                return;
             }
         }
         self.push_token(token, w);
@@ -1872,6 +1984,79 @@ mod tests {
         assert!(s.neutral("zork, blip.").is_some() && s.neutral("good").is_none());
         assert!(s.neutral("gooood").is_none() && s.neutral("&lt;3").is_none());
         assert!(s.neutral("zork 😀").is_none() && s.neutral(":)").is_none());
+    }
+
+    #[test]
+    fn caseless_lead_bytes_start_caseless_characters() {
+        let mut checked = 0;
+        for c in (0..=0x10_ffffu32).filter_map(char::from_u32) {
+            let mut b = [0u8; 4];
+            let lead = c.encode_utf8(&mut b).as_bytes()[0];
+            if lead >= 0xc0 && caseless_lead(lead) {
+                let mut low = c.to_lowercase();
+                assert_eq!((low.next(), low.next()), (Some(c), None), "{c:?}");
+                assert!(!c.is_uppercase() && !c.is_lowercase(), "{c:?}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 40_000, "{checked}");
+        // And the cased scripts around them are not taken.
+        for c in ['É', 'Σ', 'Ж', 'Ա', 'Ⴀ', 'Ꭰ', 'Ａ', 'Ⓐ', 'Ⅰ', 'ꙁ', 'Ꜳ', 'ꭰ', '𐐀']
+        {
+            let mut b = [0u8; 4];
+            assert!(!caseless_lead(c.encode_utf8(&mut b).as_bytes()[0]), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn has_nt_any_case_is_has_nt_of_the_lower_case() {
+        for w in ["DON'T", "Don't", "doN'T", "N'T", "n'", "N'X", "isn’t", "東n't", "", "'t"] {
+            assert_eq!(has_nt_any_case(w.as_bytes()), w.to_lowercase().contains("n't"), "{w:?}");
+        }
+    }
+
+    #[test]
+    fn ascii_keys_are_the_lower_case_bytes_and_their_flags() {
+        let words = [
+            "a",
+            "Good",
+            "GOOD",
+            "gooD'n'T",
+            "abcdefgh",
+            "ABCDEFGHI",
+            "aaa",
+            "abbb",
+            "abcdefgg",
+            "abcdefghh",
+            "abcdefgggh",
+            "xyzxyzxaaa",
+            "A'B",
+            "東京'n't",
+            "日本語",
+            "スシキ",
+            &"x".repeat(63),
+            &"Ab".repeat(32),
+            "\u{7f}zork",
+            "z@[`{",
+        ];
+        for w in words {
+            let mut buf = [0u64; KEY_WORDS];
+            let key = AsciiKey::new(w.as_bytes(), &mut buf).unwrap();
+            let mut bytes = [0u8; KEY_WORDS * 8];
+            for (d, x) in bytes.chunks_exact_mut(8).zip(&buf) {
+                d.copy_from_slice(&x.to_le_bytes());
+            }
+            let lower = w.to_lowercase();
+            assert_eq!(&bytes[..key.len], lower.as_bytes(), "{w:?}");
+            assert!(bytes[key.len..].iter().all(|&b| b == 0), "{w:?}");
+            assert_eq!(key.hash, word_hash(lower.as_bytes()), "{w:?}");
+            assert_eq!(key.upper(), is_upper(w), "{w:?}");
+            assert_eq!(key.apostrophe, w.contains('\''), "{w:?}");
+            if w.is_ascii() {
+                assert_eq!(key.run3, w.as_bytes().windows(3).any(|x| x[0] == x[1] && x[1] == x[2]));
+            }
+        }
+        assert!(AsciiKey::new("x".repeat(65).as_bytes(), &mut [0; KEY_WORDS]).is_none());
     }
 
     #[test]
