@@ -366,6 +366,15 @@ fn scores_are_bit_identical_to_the_frozen_digests() {
             0x126c_d341_a169_5211,
         ]
     );
+    // Texts made of pieces that reach the tokenizer's edges: 8-byte boundaries, long tokens,
+    // control characters, Unicode spaces, caseless and cased scripts, runs, entities, emoji.
+    let edge = edge_texts();
+    let got: Vec<u64> = [SentimentScorer::new(), SentimentScorer::python_compatible()]
+        .iter()
+        .map(|s| digest(s, edge.iter().map(String::as_str)).0)
+        .collect();
+    eprintln!("edge texts: {got:x?}");
+    assert_eq!(got, [0xe81c_7954_470f_5227, 0x1c4d_527e_e80f_1f53]);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/posts");
     let Ok(entries) = std::fs::read_dir(&dir) else {
         eprintln!("note: {} absent: shared posts not checked", dir.display());
@@ -387,4 +396,111 @@ fn scores_are_bit_identical_to_the_frozen_digests() {
     ];
     eprintln!("shared posts: {got:x?}");
     assert_eq!(got, [(0xf8e5_16b8_53a5_4cb7, 140_154), (0x1a03_8ef6_0fb5_6a0d, 140_154)]);
+}
+
+/// 4,000 texts of 1-12 pieces each, joined by white space or nothing (a fixed generator).
+fn edge_texts() -> Vec<String> {
+    let long = ["x".repeat(7), "Yy".repeat(4), "z".repeat(9), "a".repeat(63), "B".repeat(64)];
+    let mut pieces: Vec<String> = [
+        "good",
+        "GOOD",
+        "Good",
+        "not",
+        "DON'T",
+        "don't",
+        "Isn't",
+        "n't",
+        "but",
+        "BUT",
+        "kind",
+        "of",
+        "very",
+        "no",
+        "NO",
+        "least",
+        "at",
+        ":)",
+        ":(",
+        "<3",
+        "&lt;3",
+        "&amp;",
+        "gooood",
+        "sooo",
+        "baaaad",
+        "ok,",
+        "(zork)",
+        "zork.",
+        "...",
+        "!!!",
+        "??",
+        "?",
+        "!",
+        "東京",
+        "スシキ、会地",
+        "Très",
+        "ΟΔΥΣΣΕΥΣ",
+        "Σ",
+        "İstanbul",
+        "Ａ",
+        "😀",
+        "🙄🙄",
+        "kindly",
+        "the",
+        "shit",
+        "bad",
+        "ass",
+        "kiss",
+        "death",
+        "to",
+        "die",
+        "for",
+        "yeah",
+        "right",
+        "never",
+        "so",
+        "this",
+        "without",
+        "doubt",
+        "worst",
+        "best",
+        "nor",
+        "or",
+        "just",
+        "enough",
+        "sort",
+        "\u{0}",
+        "\u{7}",
+        "\u{1c}",
+        "_",
+        "__",
+        "ももも",
+        "שלום",
+        "مرحبا",
+        "हिंदी",
+        "ab'c",
+    ]
+    .iter()
+    .map(|p| p.to_string())
+    .collect();
+    pieces.extend(long);
+    let seps = [" ", " ", " ", "  ", "\t", "\n", "\u{a0}", "\u{3000}", "", ""];
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    (0..4000)
+        .map(|_| {
+            let mut t = String::new();
+            for k in 0..1 + next(12) {
+                if k > 0 {
+                    t.push_str(seps[next(seps.len())]);
+                }
+                t.push_str(&pieces[next(pieces.len())]);
+            }
+            t
+        })
+        .collect()
 }
