@@ -1,6 +1,6 @@
 //! A loop for profilers: score the matched messages of `bench analytics` (20,000 generated
 //! messages against 20,000 generated rules) repeatedly. `cargo run --release --example
-//! profile_sentiment -- [seconds] [compat]`; prints ns per message and per word.
+//! profile_sentiment -- [seconds] [compat|fixes] [ascii|other]`; prints ns per message and per word.
 use std::time::Instant;
 use streamtrack::analytics::SentimentScorer;
 use streamtrack::matcher::{Matcher, Scratch};
@@ -10,6 +10,8 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let secs: f64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(3.0);
     let compat = args.next().is_some_and(|a| a == "compat");
+    // `ascii` or `other`: only the ASCII messages, or only the others.
+    let only = args.next();
     let messages = WorkloadConfig::default().count(20_000).messages();
     let rules: Vec<_> = RuleSetConfig::default()
         .rules(20_000)
@@ -21,6 +23,11 @@ fn main() {
     let matched: Vec<String> = messages
         .iter()
         .filter(|m| !matcher.find(m, &mut scratch).is_empty())
+        .filter(|m| match only.as_deref() {
+            Some("ascii") => m.text.is_ascii(),
+            Some("other") => !m.text.is_ascii(),
+            _ => true,
+        })
         .map(|m| m.text.clone())
         .collect();
     let words: usize = matched.iter().map(|t| t.split_whitespace().count()).sum();

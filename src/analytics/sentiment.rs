@@ -291,6 +291,9 @@ pub struct Lexicon {
     /// One bit per Basic Multilingual Plane character: whether it is in `emoji` (so that
     /// text in other scripts is not looked up character by character).
     emoji_bmp: Vec<u64>,
+    /// One bit per byte value: whether some character of `emoji` starts with it in UTF-8
+    /// (a text is searched for emoji only at those bytes).
+    emoji_lead: [u64; 4],
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -480,6 +483,7 @@ impl Lexicon {
     pub fn set_emoji_str(&mut self, text: &str) {
         self.emoji.clear();
         self.emoji_bmp = vec![0; 1 << 10];
+        self.emoji_lead = [0; 4];
         for line in text.split('\n') {
             let mut f = line.trim().split('\t');
             let (Some(e), Some(d)) = (f.next(), f.next()) else { continue };
@@ -490,6 +494,8 @@ impl Lexicon {
                 if let Some(w) = self.emoji_bmp.get_mut(u >> 6) {
                     *w |= 1 << (u & 63);
                 }
+                let lead = c.encode_utf8(&mut [0; 4]).as_bytes()[0];
+                self.emoji_lead[usize::from(lead >> 6)] |= 1 << (lead & 63);
             }
         }
     }
@@ -497,6 +503,20 @@ impl Lexicon {
     /// The valence of a (lower-case) word, if the lexicon has it.
     pub fn valence(&self, word: &str) -> Option<f64> {
         self.table.get(word.as_bytes()).and_then(|i| i.lex)
+    }
+
+    /// Whether `text` holds a character `emoji` describes: decoded only where a byte can start
+    /// one (`emoji_lead`).
+    fn has_emoji(&self, text: &str) -> bool {
+        let b = text.as_bytes();
+        (0..b.len()).any(|i| {
+            let c = b[i];
+            self.emoji_lead[usize::from(c >> 6)] >> (c & 63) & 1 != 0
+                && text
+                    .get(i..)
+                    .and_then(|t| t.chars().next())
+                    .is_some_and(|c| self.emoji(c).is_some())
+        })
     }
 
     /// The description of an emoji, if `c` is one the lexicon describes.
@@ -545,7 +565,13 @@ impl Lexicon {
             i.alpha_first = w.chars().next().is_some_and(char::is_alphabetic);
         }
         let table = WordTable::new(&info);
-        Ok(Lexicon { table, entries, emoji: FxMap::default(), emoji_bmp: Vec::new() })
+        Ok(Lexicon {
+            table,
+            entries,
+            emoji: FxMap::default(),
+            emoji_bmp: Vec::new(),
+            emoji_lead: [0; 4],
+        })
     }
 }
 
@@ -912,7 +938,7 @@ fn is_ascii_py_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t'..=b'\r' | 0x1c..=0x1f)
 }
 
-/// `s` without ASCII punctuation at either end (`s` is ASCII).
+/// `s` without ASCII punctuation at either end.
 fn trim_ascii_punct(s: &str) -> &str {
     let b = s.as_bytes();
     let start = b.iter().position(|c| !c.is_ascii_punctuation()).unwrap_or(b.len());
@@ -938,6 +964,13 @@ fn has_run3(s: &str) -> bool {
         (a, b) = (b, c);
     }
     false
+}
+
+/// Whether a UTF-8 lead byte can start a non-ASCII white space character (U+0085, U+00A0,
+/// U+1680, U+2000…U+205F, U+3000; tested over every character).
+#[inline]
+fn unicode_space_lead(b: u8) -> bool {
+    matches!(b, 0xc2 | 0xe1 | 0xe2 | 0xe3)
 }
 
 /// Python's `str.isspace` for `str.split()`: Unicode white space plus the four separators
@@ -1043,8 +1076,6 @@ const KEY_WORDS: usize = 8;
 
 const LO: u64 = 0x0101_0101_0101_0101;
 const HI: u64 = 0x8080_8080_8080_8080;
-const LO128: u128 = (LO as u128) << 64 | LO as u128;
-const HI128: u128 = (HI as u128) << 64 | HI as u128;
 
 /// Whether a UTF-8 lead byte starts a character without case: one that lower-cases to itself
 /// and is neither upper- nor lower-case (Hebrew, Arabic and the scripts up to U+07FF, Indic
@@ -1070,17 +1101,15 @@ struct AsciiKey {
     low: u64,
     /// Whether the word holds `'` (and so may hold `n't`).
     apostrophe: bool,
-    /// Three equal bytes in a row: for an ASCII word, a candidate for [`has_run3`].
+    /// Three equal bytes in a row, or more than 8 bytes: for an ASCII word, a candidate for
+    /// [`has_run3`].
     run3: bool,
-    /// The last two bytes (for runs across 8-byte words).
-    prev2: u16,
 }
 
 impl AsciiKey {
     #[inline(always)]
     fn empty() -> AsciiKey {
-        // Two bytes no word starts with, unequal: no run before the third byte.
-        AsciiKey { len: 0, hash: 0, up: 0, low: 0, apostrophe: false, run3: false, prev2: 0x8180 }
+        AsciiKey { len: 0, hash: 0, up: 0, low: 0, apostrophe: false, run3: false }
     }
 
     /// Adds the next `m` (1…8) bytes, `x` (zero above them), lower-cased into `slot`.
@@ -1096,12 +1125,11 @@ impl AsciiKey {
         let q = x ^ (u64::from(b'\'') * LO); // a zero byte where `'` is
         self.apostrophe |= q.wrapping_sub(LO) & !q & HI != 0;
         *slot = x | (u >> 2);
-        // Runs: the previous two bytes, then these; a zero byte of `g` at j is a run of three
-        // starting at j, counted for the m starts whose run ends in these bytes.
-        let win = (u128::from(x) << 16) | u128::from(self.prev2);
-        let g = (win ^ (win >> 8)) | (win ^ (win >> 16)) | (!0u128 << (8 * m));
-        self.run3 |= g.wrapping_sub(LO128) & !g & HI128 != 0;
-        self.prev2 = (win >> (8 * m)) as u16;
+        // Runs of three within these bytes: a zero byte of `g` at j is one starting at j
+        // (counted for the m - 2 starts whose run ends in these bytes). A word of more than 8
+        // bytes is a candidate at once (a run may cross): `has_run3` decides.
+        let g = (x ^ (x >> 8)) | (x ^ (x >> 16)) | (!0u64 << (8 * m.saturating_sub(2)));
+        self.run3 |= self.len > 0 || g.wrapping_sub(LO) & !g & HI != 0;
         self.len += m;
     }
 
@@ -1316,10 +1344,7 @@ impl SentimentScorer {
             decode_entities(cur, work2);
             cur = work2;
         }
-        if !cur.is_ascii()
-            && !self.lexicon.emoji.is_empty()
-            && cur.chars().any(|c| self.lexicon.emoji(c).is_some())
-        {
+        if !cur.is_ascii() && self.lexicon.has_emoji(cur) {
             work.clear();
             let mut prev_space = true;
             for c in cur.chars() {
@@ -1392,9 +1417,38 @@ impl SentimentScorer {
         if text.is_ascii() {
             self.tokenize_ascii(text, w);
         } else {
-            for t in text.split(is_py_space).filter(|t| !t.is_empty()) {
-                self.push_plain_token(t, t.is_ascii(), w);
+            self.tokenize_unicode(text, w);
+        }
+    }
+
+    /// [`SentimentScorer::tokenize`] of any text: bytes that may start a non-ASCII white space
+    /// character ([`unicode_space_lead`]) are decoded, the others are not.
+    fn tokenize_unicode(&self, text: &str, w: &mut Words) {
+        let b = text.as_bytes();
+        let (mut i, mut start, mut ascii) = (0, None, true);
+        while let Some(&c) = b.get(i) {
+            let (space, len) = if c < 0x80 {
+                (is_ascii_py_space(c), 1)
+            } else if unicode_space_lead(c) {
+                match text.get(i..).and_then(|t| t.chars().next()) {
+                    Some(ch) => (is_py_space(ch), ch.len_utf8()),
+                    None => (false, 1),
+                }
+            } else {
+                (false, 1)
+            };
+            if space {
+                if let Some(t) = start.take().and_then(|s| text.get(s..i)) {
+                    self.push_plain_token(t, ascii, w);
+                }
+            } else if start.is_none() {
+                (start, ascii) = (Some(i), true);
             }
+            ascii &= c < 0x80;
+            i += len;
+        }
+        if let Some(t) = start.and_then(|s| text.get(s..)) {
+            self.push_plain_token(t, ascii, w);
         }
     }
 
@@ -1500,8 +1554,58 @@ impl SentimentScorer {
                 w.push(Tok::new(None, upper, has_nt_any_case(b)));
                 return;
             }
+        } else if ascii && self.push_ascii_punct_token(token, w) {
+            return;
         }
         self.push_token(token, w);
+    }
+
+    /// [`SentimentScorer::push_token`] of an ASCII token with punctuation at an end, its
+    /// stripped form and the token itself looked up at most once each; `false` (nothing
+    /// pushed) when the slow path must decide (a run of three, a word over 64 bytes).
+    fn push_ascii_punct_token(&self, token: &str, w: &mut Words) -> bool {
+        let f = &self.fixes;
+        let table = &self.lexicon.table;
+        let stripped = trim_ascii_punct(token);
+        let mut sbuf = [0u64; KEY_WORDS];
+        let mut tbuf = [0u64; KEY_WORDS];
+        let Some(skey) = AsciiKey::new(stripped.as_bytes(), &mut sbuf) else { return false };
+        let sinfo = skey.get(table, &sbuf);
+        if f.elongation && skey.run3 && sinfo.is_none_or(|i| i.lex.is_none()) && has_run3(stripped)
+        {
+            return false;
+        }
+        // The choice of `push_token`, with `lex_get(token)` from the token's own key.
+        let mut tkey = None;
+        let stripped_word = if stripped.len() == token.len() {
+            true
+        } else if f.short_token_punct
+            && !stripped.is_empty()
+            && stripped.bytes().all(|c| c.is_ascii_alphabetic())
+            && {
+                let Some(k) = AsciiKey::new(token.as_bytes(), &mut tbuf) else { return false };
+                let none = k.get(table, &tbuf).is_none_or(|i| i.lex.is_none());
+                tkey = Some(k);
+                none
+            }
+        {
+            true
+        } else {
+            stripped.len() > 2
+        };
+        if stripped_word {
+            w.push(skey.tok(sinfo, &sbuf));
+            return true;
+        }
+        let tkey = match tkey {
+            Some(k) => k,
+            None => match AsciiKey::new(token.as_bytes(), &mut tbuf) {
+                Some(k) => k,
+                None => return false,
+            },
+        };
+        w.push(tkey.tok(tkey.get(table, &tbuf), &tbuf));
+        true
     }
 
     /// Picks the word of a token as VADER does (punctuation stripped or kept, elongation
@@ -1510,11 +1614,8 @@ impl SentimentScorer {
         let f = &self.fixes;
         let lex = &self.lexicon;
         let ascii = token.is_ascii();
-        let stripped = if ascii {
-            trim_ascii_punct(token)
-        } else {
-            token.trim_matches(|c: char| c.is_ascii_punctuation())
-        };
+        // Bytes of other characters are no ASCII punctuation: trimming bytes trims characters.
+        let stripped = trim_ascii_punct(token);
         if f.elongation && has_run3(stripped) && lex_get(lex, stripped, &mut w.tmp).is_none() {
             let mut runs = std::mem::take(&mut w.runs);
             let mut found = false;
@@ -1725,9 +1826,33 @@ fn lex_get(lex: &Lexicon, word: &str, buf: &mut String) -> Option<f64> {
 /// [`push_lower`] and [`is_upper`] of `word` in one pass over an ASCII word.
 fn push_lower_upper(word: &str, out: &mut String) -> bool {
     if !word.is_ascii() {
-        let upper = is_upper(word);
-        push_lower(word, out);
-        return upper;
+        if word.contains('Σ') {
+            let upper = is_upper(word);
+            push_lower(word, out);
+            return upper;
+        }
+        // One pass; Latin-1 letters by their fixed offset, not the conversion tables.
+        let (mut up, mut low) = (false, false);
+        for c in word.chars() {
+            if c.is_ascii() {
+                up |= c.is_ascii_uppercase();
+                low |= c.is_ascii_lowercase();
+                out.push(c.to_ascii_lowercase());
+            } else if let Some(l) = latin1_lower(c) {
+                up |= l != c;
+                low |= c.is_lowercase();
+                out.push(l);
+            } else if c.is_lowercase() {
+                // Lower case: maps to itself, not upper case (tested over every character).
+                low = true;
+                out.push(c);
+            } else {
+                up |= c.is_uppercase();
+                low |= c.is_lowercase();
+                out.extend(c.to_lowercase());
+            }
+        }
+        return up && !low;
     }
     let (mut up, mut low) = (false, false);
     for &b in word.as_bytes() {
@@ -1738,6 +1863,18 @@ fn push_lower_upper(word: &str, out: &mut String) -> bool {
     out.push_str(word);
     out[lo..].make_ascii_lowercase();
     up && !low
+}
+
+/// The lower case of a Latin-1 character (U+0080…U+00FF; `None` above): `À`…`Þ` but `×` are
+/// the upper-case letters, 0x20 below their lower case; every other maps to itself.
+#[inline]
+fn latin1_lower(c: char) -> Option<char> {
+    let u = u32::from(c);
+    match u {
+        0xc0..=0xde if u != 0xd7 => char::from_u32(u + 0x20),
+        0x80..=0xff => Some(c),
+        _ => None,
+    }
 }
 
 fn push_lower(word: &str, out: &mut String) {
@@ -2009,6 +2146,48 @@ mod tests {
     }
 
     #[test]
+    fn unicode_white_space_starts_with_a_space_lead() {
+        for c in (0x80..=0x10_ffffu32).filter_map(char::from_u32).filter(|&c| is_py_space(c)) {
+            let mut b = [0u8; 4];
+            assert!(unicode_space_lead(c.encode_utf8(&mut b).as_bytes()[0]), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn lower_case_characters_map_to_themselves() {
+        for c in (0..=0x10_ffffu32).filter_map(char::from_u32).filter(|c| c.is_lowercase()) {
+            let mut l = c.to_lowercase();
+            assert_eq!((l.next(), l.next()), (Some(c), None), "{c:?}");
+            assert!(!c.is_uppercase(), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn emoji_are_found_at_their_lead_bytes() {
+        let l = Lexicon::vader();
+        for &c in l.emoji.keys() {
+            for t in [format!("{c}"), format!("zork{c}"), format!("東{c} x"), format!("é{c}")] {
+                assert!(l.has_emoji(&t), "{t:?}");
+            }
+        }
+        for t in ["", "zork", "東京", "Très", "\u{a0}", "ΟΔΥΣΣΕΥΣ"] {
+            assert!(!l.has_emoji(t), "{t:?}");
+        }
+        assert!(!Lexicon::default().has_emoji("😀"));
+    }
+
+    #[test]
+    fn latin1_lower_is_to_lowercase() {
+        for c in (0x80..=0xffu32).filter_map(char::from_u32) {
+            let l = latin1_lower(c).unwrap();
+            assert_eq!(l.to_string(), c.to_lowercase().to_string(), "{c:?}");
+            assert_eq!(l != c, c.is_uppercase(), "{c:?}");
+        }
+        assert_eq!(latin1_lower('a'), None);
+        assert_eq!(latin1_lower('Ā'), None);
+    }
+
+    #[test]
     fn has_nt_any_case_is_has_nt_of_the_lower_case() {
         for w in ["DON'T", "Don't", "doN'T", "N'T", "n'", "N'X", "isn’t", "東n't", "", "'t"] {
             assert_eq!(has_nt_any_case(w.as_bytes()), w.to_lowercase().contains("n't"), "{w:?}");
@@ -2053,7 +2232,8 @@ mod tests {
             assert_eq!(key.upper(), is_upper(w), "{w:?}");
             assert_eq!(key.apostrophe, w.contains('\''), "{w:?}");
             if w.is_ascii() {
-                assert_eq!(key.run3, w.as_bytes().windows(3).any(|x| x[0] == x[1] && x[1] == x[2]));
+                let run = w.as_bytes().windows(3).any(|x| x[0] == x[1] && x[1] == x[2]);
+                assert!(key.run3 == run || (key.run3 && w.len() > 8), "{w:?}");
             }
         }
         assert!(AsciiKey::new("x".repeat(65).as_bytes(), &mut [0; KEY_WORDS]).is_none());
@@ -2077,7 +2257,27 @@ mod tests {
 
     #[test]
     fn push_lower_upper_is_push_lower_and_is_upper() {
-        for w in ["GOOD", "Good", "good", "G00D!", "123", ":D", "ÜBER", "Σ", "ok", ""] {
+        for w in [
+            "GOOD",
+            "Good",
+            "good",
+            "G00D!",
+            "123",
+            ":D",
+            "ÜBER",
+            "Σ",
+            "ok",
+            "",
+            "ÀÉÎ×ÿ",
+            "Très",
+            "ÉCOLE",
+            "ΟΔΥΣΣΕΥΣ",
+            "İstanbul",
+            "東京",
+            "Ⓐb",
+            "ªB",
+            "µ",
+        ] {
             let mut a = String::from("x");
             let mut b = String::from("x");
             let up = push_lower_upper(w, &mut a);
