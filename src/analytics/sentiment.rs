@@ -1577,22 +1577,17 @@ impl SentimentScorer {
         }
         // The choice of `push_token`, with `lex_get(token)` from the token's own key.
         let mut tkey = None;
-        let stripped_word = if stripped.len() == token.len() {
-            true
-        } else if f.short_token_punct
-            && !stripped.is_empty()
-            && stripped.bytes().all(|c| c.is_ascii_alphabetic())
-            && {
-                let Some(k) = AsciiKey::new(token.as_bytes(), &mut tbuf) else { return false };
-                let none = k.get(table, &tbuf).is_none_or(|i| i.lex.is_none());
-                tkey = Some(k);
-                none
-            }
-        {
-            true
-        } else {
-            stripped.len() > 2
-        };
+        let stripped_word = stripped.len() == token.len()
+            || (f.short_token_punct
+                && !stripped.is_empty()
+                && stripped.bytes().all(|c| c.is_ascii_alphabetic())
+                && {
+                    let Some(k) = AsciiKey::new(token.as_bytes(), &mut tbuf) else { return false };
+                    let none = k.get(table, &tbuf).is_none_or(|i| i.lex.is_none());
+                    tkey = Some(k);
+                    none
+                })
+            || stripped.len() > 2;
         if stripped_word {
             w.push(skey.tok(sinfo, &sbuf));
             return true;
