@@ -509,14 +509,29 @@ impl Lexicon {
     /// one (`emoji_lead`).
     fn has_emoji(&self, text: &str) -> bool {
         let b = text.as_bytes();
-        (0..b.len()).any(|i| {
-            let c = b[i];
-            self.emoji_lead[usize::from(c >> 6)] >> (c & 63) & 1 != 0
+        let at = |i: usize| {
+            b.get(i).is_some_and(|&c| self.emoji_lead[usize::from(c >> 6)] >> (c & 63) & 1 != 0)
                 && text
                     .get(i..)
                     .and_then(|t| t.chars().next())
                     .is_some_and(|c| self.emoji(c).is_some())
-        })
+        };
+        if self.emoji_lead[0] | self.emoji_lead[1] != 0 {
+            return (0..b.len()).any(at); // an ASCII emoji: every byte may start one
+        }
+        // 8 bytes at a time, looking only at lead bytes of multi-byte characters (>= 0xc0).
+        let mut chunks = b.chunks_exact(8);
+        for (k, c) in (&mut chunks).enumerate() {
+            let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            let mut leads = x & (x << 1) & HI;
+            while leads != 0 {
+                if at(8 * k + leads.trailing_zeros() as usize / 8) {
+                    return true;
+                }
+                leads &= leads - 1;
+            }
+        }
+        (b.len() - chunks.remainder().len()..b.len()).any(at)
     }
 
     /// The description of an emoji, if `c` is one the lexicon describes.
@@ -1534,7 +1549,10 @@ impl SentimentScorer {
             && b.last().is_some_and(|c| !c.is_ascii_punctuation());
         if plain {
             let mut buf = [0u64; KEY_WORDS];
-            if let Some(key) = AsciiKey::new(b, &mut buf) {
+            // Longer than any entry: not looked up (caseless: lower-casing keeps the length).
+            let fits = b.len() <= self.lexicon.table.max_len;
+            let key = if fits { AsciiKey::new(b, &mut buf) } else { None };
+            if let Some(key) = key {
                 let info = key.get(&self.lexicon.table, &buf);
                 // A run of equal bytes is a run of equal characters only in ASCII.
                 let retry = self.fixes.elongation
