@@ -981,6 +981,23 @@ fn has_run3(s: &str) -> bool {
     false
 }
 
+/// `u8::is_ascii_punctuation` by a bit mask.
+#[inline(always)]
+fn is_punct(c: u8) -> bool {
+    const MASK: u128 = {
+        let mut m = 0u128;
+        let mut c = 0;
+        while c < 128 {
+            if (c as u8).is_ascii_punctuation() {
+                m |= 1 << c;
+            }
+            c += 1;
+        }
+        m
+    };
+    c < 128 && MASK >> c & 1 != 0
+}
+
 /// Whether a UTF-8 lead byte can start a non-ASCII white space character (U+0085, U+00A0,
 /// U+1680, U+2000…U+205F, U+3000; tested over every character).
 #[inline]
@@ -1474,15 +1491,16 @@ impl SentimentScorer {
         let b = text.as_bytes();
         let n = b.len();
         let mut i = 0;
+        // The lower-case words of the token in hand (those past its length are stale).
+        let mut buf = [0u64; KEY_WORDS];
         loop {
             while b.get(i).is_some_and(|&c| is_ascii_py_space(c)) {
                 i += 1;
             }
             let start = i;
             let Some(&first) = b.get(start) else { break };
-            let mut buf = [0u64; KEY_WORDS];
             let mut key = AsciiKey::empty();
-            let mut fast = !first.is_ascii_punctuation();
+            let mut fast = !is_punct(first);
             for slot in buf.iter_mut().take(if fast { KEY_WORDS } else { 0 }) {
                 // The next 8 bytes, spaces past the end.
                 let x = match b.get(i..i + 8) {
@@ -1521,7 +1539,7 @@ impl SentimentScorer {
                 fast = false;
             }
             let Some(token) = text.get(start..i) else { break };
-            if fast && token.as_bytes().last().is_some_and(|c| !c.is_ascii_punctuation()) {
+            if fast && token.as_bytes().last().is_some_and(|&c| !is_punct(c)) {
                 key.finish(&buf);
                 let info = key.get(&self.lexicon.table, &buf);
                 let retry = self.fixes.elongation
@@ -2187,6 +2205,13 @@ mod tests {
             assert!(!l.has_emoji(t), "{t:?}");
         }
         assert!(!Lexicon::default().has_emoji("😀"));
+    }
+
+    #[test]
+    fn is_punct_is_is_ascii_punctuation() {
+        for c in 0..=255u8 {
+            assert_eq!(is_punct(c), c.is_ascii_punctuation(), "{c}");
+        }
     }
 
     #[test]
