@@ -304,3 +304,203 @@ fn correlation_with_human_ratings_meets_the_targets() {
         assert!(r >= python, "{domain}: r = {r} < Python's {python}");
     }
 }
+
+/// FNV-1a over every field's bits of every text's reaction, in order.
+fn digest<'a>(s: &SentimentScorer, texts: impl IntoIterator<Item = &'a str>) -> (u64, usize) {
+    let (mut h, mut n) = (0xcbf2_9ce4_8422_2325u64, 0);
+    for t in texts {
+        let r = s.score(t);
+        for x in [r.compound, r.pos, r.neu, r.neg, r.mean] {
+            for b in x.to_bits().to_le_bytes() {
+                h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+            }
+        }
+        n += 1;
+    }
+    (h, n)
+}
+
+/// Every field of every reaction, bit for bit, as the scorer before the single-pass rewrite
+/// (2026-12-06) gave them: the frozen-vector texts and generated messages always, the shared
+/// posts when present. A change of scoring must change these digests on purpose.
+#[test]
+fn scores_are_bit_identical_to_the_frozen_digests() {
+    let vs = vectors();
+    let generated = streamtrack_workload::WorkloadConfig::default().count(20_000).messages();
+    let texts = || vs.iter().map(|(t, _)| t.as_str()).chain(generated.iter().map(|m| &*m.text));
+    let got = [
+        digest(&SentimentScorer::new(), texts()),
+        digest(&SentimentScorer::python_compatible(), texts()),
+    ];
+    eprintln!("committed texts: {got:x?}");
+    assert_eq!(got, [(0xb17f_c0a5_c7d1_34d7, 25_775), (0x389e_7803_4574_2c20, 25_775)]);
+    // Each fix off alone: the fast paths must hold in every combination they test.
+    let singles: [fn(&mut Fixes); 11] = [
+        |f| f.emoticon_scope = false,
+        |f| f.negation_scope = false,
+        |f| f.kindly_request = false,
+        |f| f.negated_superlative = false,
+        |f| f.html_entities = false,
+        |f| f.repeated_no = false,
+        |f| f.idioms_anywhere = false,
+        |f| f.short_token_punct = false,
+        |f| f.but_positions = false,
+        |f| f.elongation = false,
+        |f| f.balance_weight = 0.0,
+    ];
+    let got: Vec<u64> = singles.into_iter().map(|f| digest(&without(f), texts()).0).collect();
+    eprintln!("one fix off: {got:x?}");
+    assert_eq!(
+        got,
+        [
+            0x940b_f110_4a21_55f8,
+            0x509c_f0fe_8d88_80dd,
+            0xb3e4_f372_586e_9105,
+            0x219a_3bac_b0fe_034c,
+            0x1e31_3f00_e8be_d92f,
+            0x82d3_05d2_ee90_6504,
+            0x9f98_d0d4_e24e_e020,
+            0xb0cd_c555_f0a0_caf9,
+            0xb708_65ab_f17a_6acd,
+            0xf42e_4dce_a8e5_a947,
+            0x126c_d341_a169_5211,
+        ]
+    );
+    // Texts made of pieces that reach the tokenizer's edges: 8-byte boundaries, long tokens,
+    // control characters, Unicode spaces, caseless and cased scripts, runs, entities, emoji.
+    let edge = edge_texts();
+    let got: Vec<u64> = [SentimentScorer::new(), SentimentScorer::python_compatible()]
+        .iter()
+        .map(|s| digest(s, edge.iter().map(String::as_str)).0)
+        .collect();
+    eprintln!("edge texts: {got:x?}");
+    assert_eq!(got, [0xe81c_7954_470f_5227, 0x1c4d_527e_e80f_1f53]);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/posts");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("note: {} absent: shared posts not checked", dir.display());
+        return;
+    };
+    let mut files: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    files.sort();
+    let mut posts = Vec::new();
+    for f in files {
+        for l in std::fs::read_to_string(f).unwrap_or_default().lines() {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(l) {
+                posts.extend(v["text"].as_str().map(str::to_string));
+            }
+        }
+    }
+    let got = [
+        digest(&SentimentScorer::new(), posts.iter().map(String::as_str)),
+        digest(&SentimentScorer::python_compatible(), posts.iter().map(String::as_str)),
+    ];
+    eprintln!("shared posts: {got:x?}");
+    assert_eq!(got, [(0xf8e5_16b8_53a5_4cb7, 140_154), (0x1a03_8ef6_0fb5_6a0d, 140_154)]);
+}
+
+/// 4,000 texts of 1-12 pieces each, joined by white space or nothing (a fixed generator).
+fn edge_texts() -> Vec<String> {
+    let long = ["x".repeat(7), "Yy".repeat(4), "z".repeat(9), "a".repeat(63), "B".repeat(64)];
+    let mut pieces: Vec<String> = [
+        "good",
+        "GOOD",
+        "Good",
+        "not",
+        "DON'T",
+        "don't",
+        "Isn't",
+        "n't",
+        "but",
+        "BUT",
+        "kind",
+        "of",
+        "very",
+        "no",
+        "NO",
+        "least",
+        "at",
+        ":)",
+        ":(",
+        "<3",
+        "&lt;3",
+        "&amp;",
+        "gooood",
+        "sooo",
+        "baaaad",
+        "ok,",
+        "(zork)",
+        "zork.",
+        "...",
+        "!!!",
+        "??",
+        "?",
+        "!",
+        "東京",
+        "スシキ、会地",
+        "Très",
+        "ΟΔΥΣΣΕΥΣ",
+        "Σ",
+        "İstanbul",
+        "Ａ",
+        "😀",
+        "🙄🙄",
+        "kindly",
+        "the",
+        "shit",
+        "bad",
+        "ass",
+        "kiss",
+        "death",
+        "to",
+        "die",
+        "for",
+        "yeah",
+        "right",
+        "never",
+        "so",
+        "this",
+        "without",
+        "doubt",
+        "worst",
+        "best",
+        "nor",
+        "or",
+        "just",
+        "enough",
+        "sort",
+        "\u{0}",
+        "\u{7}",
+        "\u{1c}",
+        "_",
+        "__",
+        "ももも",
+        "שלום",
+        "مرحبا",
+        "हिंदी",
+        "ab'c",
+    ]
+    .iter()
+    .map(|p| p.to_string())
+    .collect();
+    pieces.extend(long);
+    let seps = [" ", " ", " ", "  ", "\t", "\n", "\u{a0}", "\u{3000}", "", ""];
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |n: usize| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % n as u64) as usize
+    };
+    (0..4000)
+        .map(|_| {
+            let mut t = String::new();
+            for k in 0..1 + next(12) {
+                if k > 0 {
+                    t.push_str(seps[next(seps.len())]);
+                }
+                t.push_str(&pieces[next(pieces.len())]);
+            }
+            t
+        })
+        .collect()
+}

@@ -100,3 +100,29 @@ fn a_registry_snapshot_matches_without_allocating_once_warm() {
     assert_eq!(second, first);
     assert_eq!(made, 0, "{made} allocations matching {} messages a second time", messages.len());
 }
+
+#[test]
+fn scoring_reactions_once_warm_allocates_nothing() {
+    use streamtrack::analytics::SentimentScorer;
+    // ASCII and non-ASCII text, emoji (descriptions spliced in), entities, punctuation. Not a
+    // word with a capital sigma: its final-sigma rule is `str::to_lowercase`'s, which allocates.
+    let mut texts: Vec<String> = WorkloadConfig::default()
+        .count(3_000)
+        .messages()
+        .into_iter()
+        .map(|m| m.text)
+        .filter(|t| !t.contains('Σ'))
+        .collect();
+    texts.extend(
+        ["GOOOOD &lt;3 :) but not BAD!!", "Très bien, ÉCOLE ok,", "東京 😀 kind of great"]
+            .map(String::from),
+    );
+    for s in [SentimentScorer::new(), SentimentScorer::python_compatible()] {
+        let first: f64 = texts.iter().map(|t| s.score(t).compound).sum();
+        let before = allocations();
+        let second: f64 = texts.iter().map(|t| s.score(t).compound).sum();
+        let made = allocations() - before;
+        assert_eq!(second.to_bits(), first.to_bits());
+        assert_eq!(made, 0, "{made} allocations scoring {} texts a second time", texts.len());
+    }
+}

@@ -291,6 +291,9 @@ pub struct Lexicon {
     /// One bit per Basic Multilingual Plane character: whether it is in `emoji` (so that
     /// text in other scripts is not looked up character by character).
     emoji_bmp: Vec<u64>,
+    /// One bit per byte value: whether some character of `emoji` starts with it in UTF-8
+    /// (a text is searched for emoji only at those bytes).
+    emoji_lead: [u64; 4],
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -300,6 +303,88 @@ struct WordInfo {
     booster: f64,
     negate: bool,
     superlative: bool,
+    /// The word's [`sp`] id (0: none of the words the context rules name).
+    sp: u8,
+    /// Whether the word's first character is alphabetic (not an emoticon).
+    alpha_first: bool,
+}
+
+/// Ids of the words the context rules compare with (`"but"`, `"kind" "of"`, the idioms, ...),
+/// kept in the word table so that a rule compares two bytes, not two strings. 0 is no such
+/// word (and every position outside the text).
+mod sp {
+    pub(super) const KIND: u8 = 1;
+    pub(super) const OF: u8 = 2;
+    pub(super) const BUT: u8 = 3;
+    pub(super) const KINDLY: u8 = 4;
+    pub(super) const NO: u8 = 5;
+    pub(super) const OR: u8 = 6;
+    pub(super) const NOR: u8 = 7;
+    pub(super) const NEVER: u8 = 8;
+    pub(super) const SO: u8 = 9;
+    pub(super) const THIS: u8 = 10;
+    pub(super) const WITHOUT: u8 = 11;
+    pub(super) const DOUBT: u8 = 12;
+    pub(super) const THE: u8 = 13;
+    pub(super) const SHIT: u8 = 14;
+    pub(super) const BOMB: u8 = 15;
+    pub(super) const BAD: u8 = 16;
+    pub(super) const ASS: u8 = 17;
+    pub(super) const BUS: u8 = 18;
+    pub(super) const STOP: u8 = 19;
+    pub(super) const YEAH: u8 = 20;
+    pub(super) const RIGHT: u8 = 21;
+    pub(super) const BEATING: u8 = 22;
+    pub(super) const HEART: u8 = 23;
+    pub(super) const KISS: u8 = 24;
+    pub(super) const DEATH: u8 = 25;
+    pub(super) const TO: u8 = 26;
+    pub(super) const DIE: u8 = 27;
+    pub(super) const FOR: u8 = 28;
+    pub(super) const JUST: u8 = 29;
+    pub(super) const ENOUGH: u8 = 30;
+    pub(super) const SORT: u8 = 31;
+    pub(super) const LEAST: u8 = 32;
+    pub(super) const AT: u8 = 33;
+    pub(super) const VERY: u8 = 34;
+
+    /// Every id with its word.
+    pub(super) const WORDS: &[(&str, u8)] = &[
+        ("kind", KIND),
+        ("of", OF),
+        ("but", BUT),
+        ("kindly", KINDLY),
+        ("no", NO),
+        ("or", OR),
+        ("nor", NOR),
+        ("never", NEVER),
+        ("so", SO),
+        ("this", THIS),
+        ("without", WITHOUT),
+        ("doubt", DOUBT),
+        ("the", THE),
+        ("shit", SHIT),
+        ("bomb", BOMB),
+        ("bad", BAD),
+        ("ass", ASS),
+        ("bus", BUS),
+        ("stop", STOP),
+        ("yeah", YEAH),
+        ("right", RIGHT),
+        ("beating", BEATING),
+        ("heart", HEART),
+        ("kiss", KISS),
+        ("death", DEATH),
+        ("to", TO),
+        ("die", DIE),
+        ("for", FOR),
+        ("just", JUST),
+        ("enough", ENOUGH),
+        ("sort", SORT),
+        ("least", LEAST),
+        ("at", AT),
+        ("very", VERY),
+    ];
 }
 
 /// Words ending in "est" that are not superlatives.
@@ -398,6 +483,7 @@ impl Lexicon {
     pub fn set_emoji_str(&mut self, text: &str) {
         self.emoji.clear();
         self.emoji_bmp = vec![0; 1 << 10];
+        self.emoji_lead = [0; 4];
         for line in text.split('\n') {
             let mut f = line.trim().split('\t');
             let (Some(e), Some(d)) = (f.next(), f.next()) else { continue };
@@ -408,6 +494,8 @@ impl Lexicon {
                 if let Some(w) = self.emoji_bmp.get_mut(u >> 6) {
                     *w |= 1 << (u & 63);
                 }
+                let lead = c.encode_utf8(&mut [0; 4]).as_bytes()[0];
+                self.emoji_lead[usize::from(lead >> 6)] |= 1 << (lead & 63);
             }
         }
     }
@@ -417,6 +505,35 @@ impl Lexicon {
         self.table.get(word.as_bytes()).and_then(|i| i.lex)
     }
 
+    /// Whether `text` holds a character `emoji` describes: decoded only where a byte can start
+    /// one (`emoji_lead`).
+    fn has_emoji(&self, text: &str) -> bool {
+        let b = text.as_bytes();
+        let at = |i: usize| {
+            b.get(i).is_some_and(|&c| self.emoji_lead[usize::from(c >> 6)] >> (c & 63) & 1 != 0)
+                && text
+                    .get(i..)
+                    .and_then(|t| t.chars().next())
+                    .is_some_and(|c| self.emoji(c).is_some())
+        };
+        if self.emoji_lead[0] | self.emoji_lead[1] != 0 {
+            return (0..b.len()).any(at); // an ASCII emoji: every byte may start one
+        }
+        // 8 bytes at a time, looking only at lead bytes of multi-byte characters (>= 0xc0).
+        let mut chunks = b.chunks_exact(8);
+        for (k, c) in (&mut chunks).enumerate() {
+            let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            let mut leads = x & (x << 1) & HI;
+            while leads != 0 {
+                if at(8 * k + leads.trailing_zeros() as usize / 8) {
+                    return true;
+                }
+                leads &= leads - 1;
+            }
+        }
+        (b.len() - chunks.remainder().len()..b.len()).any(at)
+    }
+
     /// The description of an emoji, if `c` is one the lexicon describes.
     fn emoji(&self, c: char) -> Option<&str> {
         let u = c as usize;
@@ -424,12 +541,6 @@ impl Lexicon {
             return None;
         }
         self.emoji.get(&c).map(|d| &**d)
-    }
-
-    fn word_info(&self, word: &str) -> WordInfo {
-        let mut i = self.table.get(word.as_bytes()).copied().unwrap_or_default();
-        i.negate |= has_nt(word.as_bytes());
-        i
     }
 
     /// Number of word entries.
@@ -462,8 +573,20 @@ impl Lexicon {
         for w in NEGATE {
             info.entry((*w).into()).or_default().negate = true;
         }
+        for (w, id) in sp::WORDS {
+            info.entry((*w).into()).or_default().sp = *id;
+        }
+        for (w, i) in info.iter_mut() {
+            i.alpha_first = w.chars().next().is_some_and(char::is_alphabetic);
+        }
         let table = WordTable::new(&info);
-        Ok(Lexicon { table, entries, emoji: FxMap::default(), emoji_bmp: Vec::new() })
+        Ok(Lexicon {
+            table,
+            entries,
+            emoji: FxMap::default(),
+            emoji_bmp: Vec::new(),
+            emoji_lead: [0; 4],
+        })
     }
 }
 
@@ -471,6 +594,13 @@ impl Lexicon {
 /// searcher's set-up cost on short words.
 fn has_nt(w: &[u8]) -> bool {
     w.len() >= 3 && memchr_quote(w).is_some_and(|_| w.windows(3).any(|x| x == b"n't"))
+}
+
+/// [`has_nt`] of the word lower-cased, for a word whose only cased characters are ASCII:
+/// `n't` in any case.
+fn has_nt_any_case(w: &[u8]) -> bool {
+    memchr_quote(w).is_some()
+        && w.windows(3).any(|x| x[0] | 0x20 == b'n' && x[1] == b'\'' && x[2] | 0x20 == b't')
 }
 
 fn memchr_quote(w: &[u8]) -> Option<usize> {
@@ -519,7 +649,7 @@ struct WordTable {
     /// post are not in the lexicon, and this 16 KiB map (in L1/L2 cache) rejects ~94% of them
     /// without touching `slots`.
     filter: Box<[u64]>,
-    /// Key bytes of every entry, end to end.
+    /// Key bytes of every entry, end to end, then 8 zero bytes (see [`WordTable::get_words`]).
     bytes: Vec<u8>,
     /// Per entry: where its key is in `bytes` and its info.
     entries: Vec<(u32, u32, WordInfo)>,
@@ -559,6 +689,7 @@ impl WordTable {
             let f = filter_bit(h);
             t.filter[f >> 6] |= 1 << (f & 63);
         }
+        t.bytes.extend_from_slice(&[0; 8]);
         t
     }
 
@@ -567,21 +698,54 @@ impl WordTable {
         if key.len() > self.max_len || self.slots.is_empty() {
             return None;
         }
-        let h = word_hash(key);
+        self.get_hashed(key, word_hash(key))
+    }
+
+    /// [`WordTable::get`] of a key no longer than `max_len`, its [`word_hash`] given.
+    #[inline]
+    fn get_hashed(&self, key: &[u8], h: u64) -> Option<&WordInfo> {
+        self.probe(h, |lo, hi| self.bytes.get(lo..hi) == Some(key))
+    }
+
+    /// [`WordTable::get`] of a key no longer than `max_len` given as `len` bytes in
+    /// zero-padded little-endian 8-byte words, its [`word_hash`] given: compared a word at a
+    /// time.
+    #[inline]
+    fn get_words(&self, key: &[u64], len: usize, h: u64) -> Option<&WordInfo> {
+        self.probe(h, |lo, hi| {
+            hi - lo == len
+                && key.iter().take(len.div_ceil(8)).enumerate().all(|(k, &w)| {
+                    let p = lo + 8 * k;
+                    // `bytes` ends with 8 zero bytes: every key's last word can be read whole.
+                    let Some(b) = self.bytes.get(p..p + 8) else { return false };
+                    let mut t =
+                        u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+                    let rest = len - 8 * k;
+                    if rest < 8 {
+                        t &= (1u64 << (8 * rest)) - 1;
+                    }
+                    t == w
+                })
+        })
+    }
+
+    /// The entry whose hash is `h` and whose key bytes `bytes[lo..hi]` pass `eq`.
+    #[inline(always)]
+    fn probe(&self, h: u64, eq: impl Fn(usize, usize) -> bool) -> Option<&WordInfo> {
         let f = filter_bit(h);
-        if self.filter[f >> 6] >> (f & 63) & 1 == 0 {
+        if self.filter.get(f >> 6).is_none_or(|w| w >> (f & 63) & 1 == 0) {
             return None;
         }
         let mask = self.slots.len() - 1;
         let mut s = (h >> self.shift) as usize;
         loop {
-            let (sh, idx) = self.slots[s];
+            let (sh, idx) = *self.slots.get(s)?;
             if idx == 0 {
                 return None;
             }
             if sh == h as u32 {
-                let (lo, hi, ref info) = self.entries[idx as usize - 1];
-                if &self.bytes[lo as usize..hi as usize] == key {
+                let (lo, hi, ref info) = *self.entries.get(idx as usize - 1)?;
+                if eq(lo as usize, hi as usize) {
                     return Some(info);
                 }
             }
@@ -745,29 +909,31 @@ const NEGATE: &[&str] = &[
     "despite",
 ];
 
-/// The two-word boosters ("kind of"), which only the phrase check can see.
-fn booster2(a: &str, b: &str) -> Option<f64> {
+/// The two-word boosters ("kind of"), which only the phrase check can see (by [`sp`] ids).
+fn booster2(a: u8, b: u8) -> Option<f64> {
     match (a, b) {
-        ("just", "enough") | ("kind", "of") | ("sort", "of") => Some(B_DECR),
+        (sp::JUST, sp::ENOUGH) | (sp::KIND, sp::OF) | (sp::SORT, sp::OF) => Some(B_DECR),
         _ => None,
     }
 }
 
-fn special2(a: &str, b: &str) -> Option<f64> {
+/// The two-word special phrases ("the shit", "bad ass"), by [`sp`] ids.
+fn special2(a: u8, b: u8) -> Option<f64> {
     match (a, b) {
-        ("the", "shit") | ("the", "bomb") => Some(3.0),
-        ("bad", "ass") => Some(1.5),
-        ("bus", "stop") => Some(0.0),
-        ("yeah", "right") => Some(-2.0),
-        ("beating", "heart") => Some(3.5),
+        (sp::THE, sp::SHIT) | (sp::THE, sp::BOMB) => Some(3.0),
+        (sp::BAD, sp::ASS) => Some(1.5),
+        (sp::BUS, sp::STOP) => Some(0.0),
+        (sp::YEAH, sp::RIGHT) => Some(-2.0),
+        (sp::BEATING, sp::HEART) => Some(3.5),
         _ => None,
     }
 }
 
-fn special3(a: &str, b: &str, c: &str) -> Option<f64> {
+/// The three-word special phrases ("kiss of death"), by [`sp`] ids.
+fn special3(a: u8, b: u8, c: u8) -> Option<f64> {
     match (a, b, c) {
-        ("kiss", "of", "death") => Some(-1.5),
-        ("to", "die", "for") => Some(3.0),
+        (sp::KISS, sp::OF, sp::DEATH) => Some(-1.5),
+        (sp::TO, sp::DIE, sp::FOR) => Some(3.0),
         _ => None,
     }
 }
@@ -781,12 +947,13 @@ fn is_upper(s: &str) -> bool {
     s.chars().any(char::is_uppercase) && !s.chars().any(char::is_lowercase)
 }
 
-/// [`is_py_space`] for ASCII text.
-fn is_ascii_py_space(c: char) -> bool {
-    matches!(c, ' ' | '\t'..='\r' | '\u{1c}'..='\u{1f}')
+/// [`is_py_space`] of an ASCII byte.
+#[inline]
+fn is_ascii_py_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t'..=b'\r' | 0x1c..=0x1f)
 }
 
-/// `s` without ASCII punctuation at either end (`s` is ASCII).
+/// `s` without ASCII punctuation at either end.
 fn trim_ascii_punct(s: &str) -> &str {
     let b = s.as_bytes();
     let start = b.iter().position(|c| !c.is_ascii_punctuation()).unwrap_or(b.len());
@@ -814,32 +981,34 @@ fn has_run3(s: &str) -> bool {
     false
 }
 
+/// `u8::is_ascii_punctuation` by a bit mask.
+#[inline(always)]
+fn is_punct(c: u8) -> bool {
+    const MASK: u128 = {
+        let mut m = 0u128;
+        let mut c = 0;
+        while c < 128 {
+            if (c as u8).is_ascii_punctuation() {
+                m |= 1 << c;
+            }
+            c += 1;
+        }
+        m
+    };
+    c < 128 && MASK >> c & 1 != 0
+}
+
+/// Whether a UTF-8 lead byte can start a non-ASCII white space character (U+0085, U+00A0,
+/// U+1680, U+2000…U+205F, U+3000; tested over every character).
+#[inline]
+fn unicode_space_lead(b: u8) -> bool {
+    matches!(b, 0xc2 | 0xe1 | 0xe2 | 0xe3)
+}
+
 /// Python's `str.isspace` for `str.split()`: Unicode white space plus the four separators
 /// U+001C…U+001F.
 fn is_py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
-}
-
-/// The tokens of `text` as Python's `str.split()` gives them: an ASCII text split byte by byte
-/// (the common case, no `char` decoding), any other on Unicode white space. One splitter for
-/// the full scorer and its neutral pass, which must see exactly the same tokens.
-fn py_tokens(text: &str) -> impl Iterator<Item = &str> {
-    let b = text.as_bytes();
-    let mut i = 0;
-    let mut unicode = (!text.is_ascii()).then(|| text.split(is_py_space));
-    std::iter::from_fn(move || {
-        if let Some(split) = unicode.as_mut() {
-            return split.find(|t| !t.is_empty());
-        }
-        while i < b.len() && is_ascii_py_space(b[i] as char) {
-            i += 1;
-        }
-        let start = i;
-        while i < b.len() && !is_ascii_py_space(b[i] as char) {
-            i += 1;
-        }
-        (i > start).then(|| &text[start..i])
-    })
 }
 
 fn decode_entities(text: &str, out: &mut String) {
@@ -888,28 +1057,188 @@ fn collapse_runs(s: &str, keep: usize, out: &mut String) {
     }
 }
 
-#[derive(Clone, Copy)]
+/// Flags of a [`Tok`]: the word has a valence.
+const F_LEX: u8 = 1;
+/// The word is in capitals (Python's `isupper`).
+const F_UPPER: u8 = 2;
+/// The word negates (a negation word, or one holding `n't`).
+const F_NEGATE: u8 = 4;
+/// The word is a superlative.
+const F_SUPERLATIVE: u8 = 8;
+/// The word's first character is alphabetic (not an emoticon).
+const F_ALPHA: u8 = 16;
+
+/// One word of a text, looked up once: everything the rules read of it, the context rules
+/// included (they look back up to three words and compare [`sp`] ids, never strings).
+#[derive(Clone, Copy, Default)]
 struct Tok {
-    lo: u32,
-    hi: u32,
-    upper: bool,
-    lex: Option<f64>,
+    /// The valence (with [`F_LEX`]; 0 without).
+    lex: f64,
+    /// The booster increment (0: not a booster).
     booster: f64,
-    negate: bool,
-    superlative: bool,
+    /// The word's [`sp`] id.
+    sp: u8,
+    /// [`F_LEX`], [`F_UPPER`], [`F_NEGATE`], [`F_SUPERLATIVE`], [`F_ALPHA`].
+    flags: u8,
 }
 
 impl Tok {
-    fn new(lo: usize, hi: usize, upper: bool, i: WordInfo) -> Tok {
-        Tok {
-            lo: lo as u32,
-            hi: hi as u32,
-            upper,
-            lex: i.lex,
-            booster: i.booster,
-            negate: i.negate,
-            superlative: i.superlative,
+    #[inline(always)]
+    fn new(info: Option<&WordInfo>, upper: bool, nt: bool) -> Tok {
+        let bit = |on: bool, flag: u8| if on { flag } else { 0 };
+        match info {
+            None => Tok { flags: bit(upper, F_UPPER) | bit(nt, F_NEGATE), ..Tok::default() },
+            Some(i) => Tok {
+                lex: i.lex.unwrap_or(0.0),
+                booster: i.booster,
+                sp: i.sp,
+                flags: bit(upper, F_UPPER)
+                    | bit(i.lex.is_some(), F_LEX)
+                    | bit(i.negate || nt, F_NEGATE)
+                    | bit(i.superlative, F_SUPERLATIVE)
+                    | bit(i.alpha_first, F_ALPHA),
+            },
         }
+    }
+}
+
+/// The longest word lower-cased on the stack, in 8-byte words (longer ones go through a
+/// buffer).
+const KEY_WORDS: usize = 8;
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Whether a UTF-8 lead byte starts a character without case: one that lower-cases to itself
+/// and is neither upper- nor lower-case (Hebrew, Arabic and the scripts up to U+07FF, Indic
+/// and Thai in U+0800…U+0FFF, CJK, kana and Hangul in U+3000…U+9FFF and U+B000…U+DFFF).
+/// Tested exhaustively (`caseless_lead_bytes_start_caseless_characters`). A word of ASCII and
+/// such characters lower-cases byte by byte, keeping its length.
+#[inline]
+fn caseless_lead(b: u8) -> bool {
+    matches!(b, 0xd7..=0xe0 | 0xe3..=0xe9 | 0xeb..=0xed)
+}
+
+/// A word lower-cased into zero-padded little-endian 8-byte words on the stack (built in
+/// registers and stored whole: storing bytes and loading words would stall store forwarding),
+/// with what the one pass over its bytes tells. Its bytes are ASCII or in characters without
+/// case ([`caseless_lead`]): only `A`…`Z` change.
+#[derive(Clone, Copy)]
+struct AsciiKey {
+    len: usize,
+    /// [`word_hash`] of the lower-case bytes (the zero padding is the hash's own).
+    hash: u64,
+    /// Upper-case and lower-case ASCII letters seen (a high bit per byte).
+    up: u64,
+    low: u64,
+    /// Whether the word holds `'` (and so may hold `n't`).
+    apostrophe: bool,
+    /// Three equal bytes in a row, or more than 8 bytes: for an ASCII word, a candidate for
+    /// [`has_run3`].
+    run3: bool,
+}
+
+impl AsciiKey {
+    #[inline(always)]
+    fn empty() -> AsciiKey {
+        AsciiKey { len: 0, hash: 0, up: 0, low: 0, apostrophe: false, run3: false }
+    }
+
+    /// Adds the next `m` (1…8) bytes, `x` (zero above them), lower-cased into `slot`.
+    #[inline(always)]
+    fn add(&mut self, x: u64, m: usize, slot: &mut u64) {
+        // Per byte, on the low 7 bits (no carry crosses bytes): the high bit of
+        // `x + (0x80 - a)` is set when the byte is >= a. Bytes >= 0x80 are no letters.
+        let x7 = x & !HI;
+        let ascii = !x & HI;
+        let u = (x7 + 0x3f * LO) & !(x7 + 0x25 * LO) & ascii; // 'A'..='Z'
+        self.up |= u;
+        self.low |= (x7 + 0x1f * LO) & !(x7 + 0x05 * LO) & ascii; // 'a'..='z'
+        let q = x ^ (u64::from(b'\'') * LO); // a zero byte where `'` is
+        self.apostrophe |= q.wrapping_sub(LO) & !q & HI != 0;
+        *slot = x | (u >> 2);
+        // Runs of three within these bytes: a zero byte of `g` at j is one starting at j
+        // (counted for the m - 2 starts whose run ends in these bytes). A word of more than 8
+        // bytes is a candidate at once (a run may cross): `has_run3` decides.
+        let g = (x ^ (x >> 8)) | (x ^ (x >> 16)) | (!0u64 << (8 * m.saturating_sub(2)));
+        self.run3 |= self.len > 0 || g.wrapping_sub(LO) & !g & HI != 0;
+        self.len += m;
+    }
+
+    /// Ends the key: its [`word_hash`], from `buf` (the lower-case words `add` stored).
+    #[inline(always)]
+    fn finish(&mut self, buf: &[u64; KEY_WORDS]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut h = (self.len as u64).wrapping_mul(K);
+        for &x in buf.iter().take(self.len.div_ceil(8)) {
+            h = (h.rotate_left(5) ^ x).wrapping_mul(K);
+        }
+        self.hash = h;
+    }
+
+    /// Lower-cases `w` (ASCII and caseless characters) into `buf`; `None` when it is longer.
+    #[inline(always)]
+    fn new(w: &[u8], buf: &mut [u64; KEY_WORDS]) -> Option<AsciiKey> {
+        if w.len() > KEY_WORDS * 8 {
+            return None;
+        }
+        let mut key = AsciiKey::empty();
+        for (slot, chunk) in buf.iter_mut().zip(w.chunks(8)) {
+            let mut x = 0u64;
+            for (k, &c) in chunk.iter().enumerate() {
+                x |= u64::from(c) << (8 * k);
+            }
+            key.add(x, chunk.len(), slot);
+        }
+        key.finish(buf);
+        Some(key)
+    }
+
+    /// Python's `isupper` of the word.
+    #[inline(always)]
+    fn upper(&self) -> bool {
+        self.up != 0 && self.low == 0
+    }
+
+    /// The word's entry in `table`, `buf` its words.
+    #[inline]
+    fn get<'t>(&self, table: &'t WordTable, buf: &[u64; KEY_WORDS]) -> Option<&'t WordInfo> {
+        if self.len > table.max_len {
+            return None;
+        }
+        table.get_words(buf, self.len, self.hash)
+    }
+
+    /// The word as a [`Tok`], `info` its entry.
+    #[inline(always)]
+    fn tok(&self, info: Option<&WordInfo>, buf: &[u64; KEY_WORDS]) -> Tok {
+        let nt = self.apostrophe && {
+            let mut b = [0u8; KEY_WORDS * 8];
+            for (d, w) in b.chunks_exact_mut(8).zip(buf) {
+                d.copy_from_slice(&w.to_le_bytes());
+            }
+            has_nt(&b[..self.len])
+        };
+        Tok::new(info, self.upper(), nt)
+    }
+}
+
+/// The words of a text and the buffers their slow paths use.
+#[derive(Default)]
+struct Words {
+    toks: Vec<Tok>,
+    /// Whether some word has a valence.
+    any_lex: bool,
+    runs: String,
+    lower: String,
+    tmp: String,
+}
+
+impl Words {
+    #[inline(always)]
+    fn push(&mut self, t: Tok) {
+        self.any_lex |= t.flags & F_LEX != 0;
+        self.toks.push(t);
     }
 }
 
@@ -917,10 +1246,7 @@ impl Tok {
 struct Scratch {
     work: String,
     work2: String,
-    runs: String,
-    lower: String,
-    tmp: String,
-    toks: Vec<Tok>,
+    words: Words,
     sent: Vec<f64>,
 }
 
@@ -941,29 +1267,34 @@ impl Default for SentimentScorer {
     }
 }
 
-/// The words of one text, looked up once.
-struct Words<'a> {
-    lower: &'a str,
-    toks: &'a [Tok],
+/// The [`sp`] id of word `i`, 0 outside the text (so that phrases never match there).
+#[inline]
+fn sp_at(t: &[Tok], i: isize) -> u8 {
+    if i < 0 {
+        return 0;
+    }
+    t.get(i as usize).map_or(0, |t| t.sp)
 }
 
-impl Words<'_> {
-    fn len(&self) -> usize {
-        self.toks.len()
-    }
-    /// The lower-case word `i`, or `""` outside the text (so that phrases never match there).
-    fn w(&self, i: isize) -> &str {
-        if i < 0 || i as usize >= self.toks.len() {
-            return "";
-        }
-        let t = self.toks[i as usize];
-        &self.lower[t.lo as usize..t.hi as usize]
-    }
-    fn lex(&self, i: usize) -> Option<f64> {
-        self.toks[i].lex
-    }
-    fn negate(&self, i: isize) -> bool {
-        i >= 0 && self.toks.get(i as usize).is_some_and(|t| t.negate)
+/// Whether word `i` has a valence.
+#[inline]
+fn has_lex(t: &[Tok], i: usize) -> bool {
+    t.get(i).is_some_and(|t| t.flags & F_LEX != 0)
+}
+
+/// Whether word `i` negates (false outside the text).
+#[inline]
+fn negates(t: &[Tok], i: isize) -> bool {
+    i >= 0 && t.get(i as usize).is_some_and(|t| t.flags & F_NEGATE != 0)
+}
+
+/// The reaction of `n` words none of which has a valence: what [`SentimentScorer::score_valence`]
+/// gives for `n` zeros (compound, pos, neg and mean 0; neu n/n), all zeros without a word.
+fn neutral_of(n: usize) -> Reaction {
+    if n == 0 {
+        Reaction::default()
+    } else {
+        Reaction { neu: 1.0, ..Reaction::default() }
     }
 }
 
@@ -1001,86 +1332,51 @@ impl SentimentScorer {
 
     /// Scores a text. Never panics; an empty or wordless text scores all zeros.
     pub fn score(&self, text: &str) -> Reaction {
-        if let Some(r) = self.neutral(text) {
-            return r;
-        }
-        self.score_full(text)
+        self.run(text, true).0
     }
 
-    /// The full scorer, without [`SentimentScorer::neutral`]'s first pass.
+    /// The full scorer, without the neutral shortcut.
+    #[cfg(test)]
     fn score_full(&self, text: &str) -> Reaction {
-        SCRATCH.with(|s| match s.try_borrow_mut() {
-            Ok(mut s) => self.score_with(text, &mut s),
-            // Re-entered from the same thread (not possible today): use a fresh scratch.
-            Err(_) => self.score_with(text, &mut Scratch::default()),
-        })
+        self.run(text, false).0
     }
 
-    /// The first pass: `Some` (the exact result of the full scorer) when no word of `text`
-    /// can carry a valence, `None` when the full scorer must run. One probe of the word table
-    /// per word (two when the word has punctuation around it), stopping at the first hit.
-    ///
-    /// Why the result is exact: in [`SentimentScorer::score_with`], a word's entry in `sent`
-    /// is 0.0 unless its lower-cased form (the token, or the token stripped of punctuation,
-    /// or its elongation-collapsed form) has a valence in the lexicon (boosters and "kind of"
-    /// push 0.0, `valence` returns 0.0 without one); "but" only scales the entries. With every
-    /// entry 0.0, `score_valence` gives compound 0, pos 0, neg 0, neu n/n = 1 and mean 0
-    /// (no punctuation amplification: it applies to a non-zero sum only), and with no word at
-    /// all, every field 0. What could add words or change them is not taken here: HTML
-    /// entities (a `&` with the fix on), emoji (replaced by their descriptions), and runs of
-    /// three equal letters (elongation retries). Only that lexicon look-up is repeated: each
-    /// token is split, stripped and lower-cased exactly as the full scorer does.
-    /// `neutral_pass_is_the_full_scorer` checks it on the shared posts, the frozen vectors and
-    /// generated messages.
+    /// The neutral shortcut alone: `Some` (the exact result of the full scorer) when no word
+    /// of `text` has a valence, `None` when the rules must run.
+    #[cfg(test)]
     fn neutral(&self, text: &str) -> Option<Reaction> {
-        let f = &self.fixes;
-        let lex = &self.lexicon;
-        if f.html_entities && text.as_bytes().contains(&b'&') {
-            return None;
-        }
-        let mut buf = String::new();
-        // Whether the full scorer could give `token` a valence.
-        let mut may_score = |token: &str| -> bool {
-            let stripped = token.trim_matches(|c: char| c.is_ascii_punctuation());
-            if f.elongation && has_run3(stripped) {
-                return true;
-            }
-            lex_get(lex, token, &mut buf).is_some()
-                || (stripped.len() != token.len()
-                    && !stripped.is_empty()
-                    && lex_get(lex, stripped, &mut buf).is_some())
-        };
-        if !text.is_ascii() && !lex.emoji.is_empty() && text.chars().any(|c| lex.emoji(c).is_some())
-        {
-            return None;
-        }
-        let mut words = 0usize;
-        for token in py_tokens(text) {
-            words += 1;
-            if may_score(token) {
-                return None;
-            }
-        }
-        Some(if words == 0 {
-            Reaction::default()
-        } else {
-            Reaction { neu: 1.0, ..Reaction::default() }
+        let (r, decided) = self.run(text, true);
+        decided.then_some(r)
+    }
+
+    /// The reaction, and whether the neutral shortcut gave it (with `shortcut`).
+    fn run(&self, text: &str, shortcut: bool) -> (Reaction, bool) {
+        SCRATCH.with(|s| match s.try_borrow_mut() {
+            Ok(mut s) => self.score_with(text, &mut s, shortcut),
+            // Re-entered from the same thread (not possible today): use a fresh scratch.
+            Err(_) => self.score_with(text, &mut Scratch::default(), shortcut),
         })
     }
 
-    fn score_with(&self, text: &str, s: &mut Scratch) -> Reaction {
+    /// One pass splits the text and looks each word up once ([`SentimentScorer::tokenize`]);
+    /// the rules then read the words' [`Tok`]s only.
+    ///
+    /// The neutral shortcut (`shortcut`): a word's entry in `sent` is 0.0 unless the word has a
+    /// valence (boosters and "kind of" push 0.0, `valence` returns 0.0 without one), and "but"
+    /// only scales entries; with every entry 0.0, `score_valence` gives exactly
+    /// [`neutral_of`] (punctuation amplifies a non-zero sum only). So when no word has a
+    /// valence, the rules are skipped. `neutral_pass_is_the_full_scorer` compares both, bit
+    /// for bit.
+    fn score_with(&self, text: &str, s: &mut Scratch, shortcut: bool) -> (Reaction, bool) {
         let f = &self.fixes;
-        let Scratch { work, work2, runs, lower, tmp, toks, sent } = s;
+        let Scratch { work, work2, words, sent } = s;
         // 1. HTML entities, then emoji → descriptions (VADER's loop, char by char).
         let mut cur: &str = text;
-        if f.html_entities && cur.contains('&') {
+        if f.html_entities && cur.as_bytes().contains(&b'&') {
             decode_entities(cur, work2);
             cur = work2;
         }
-        if !cur.is_ascii()
-            && !self.lexicon.emoji.is_empty()
-            && cur.chars().any(|c| self.lexicon.emoji(c).is_some())
-        {
+        if !cur.is_ascii() && self.lexicon.has_emoji(cur) {
             work.clear();
             let mut prev_space = true;
             for c in cur.chars() {
@@ -1097,76 +1393,30 @@ impl SentimentScorer {
             }
             cur = work;
         }
-        let text = cur.trim_matches(is_py_space);
 
-        // 2. Tokens: split on white space, strip punctuation around words.
-        lower.clear();
-        toks.clear();
-        let lex = &self.lexicon;
-        let ascii = text.is_ascii();
-        let mut each = |token: &str, toks: &mut Vec<Tok>, lower: &mut String| {
-            let stripped = if ascii {
-                trim_ascii_punct(token)
-            } else {
-                token.trim_matches(|c: char| c.is_ascii_punctuation())
-            };
-            if f.elongation && has_run3(stripped) && lex_get(lex, stripped, tmp).is_none() {
-                let mut found = false;
-                for keep in [2, 1] {
-                    collapse_runs(stripped, keep, runs);
-                    if *runs != stripped && lex_get(lex, runs, tmp).is_some() {
-                        found = true;
-                        break;
-                    }
-                }
-                if found {
-                    let lo = lower.len();
-                    let upper = push_lower_upper(runs, lower);
-                    let hi = lower.len();
-                    toks.push(Tok::new(lo, hi, upper, lex.word_info(&lower[lo..hi])));
-                    return;
-                }
-            }
-            let word = if stripped.len() == token.len() {
-                token
-            } else if f.short_token_punct
-                && !stripped.is_empty()
-                && stripped.chars().all(char::is_alphabetic)
-                && lex_get(lex, token, tmp).is_none()
-            {
-                stripped
-            } else if (if ascii { stripped.len() } else { stripped.chars().count() }) <= 2 {
-                token
-            } else {
-                stripped
-            };
-            let lo = lower.len();
-            let upper = push_lower_upper(word, lower);
-            let hi = lower.len();
-            toks.push(Tok::new(lo, hi, upper, lex.word_info(&lower[lo..hi])));
-        };
-        for token in py_tokens(text) {
-            each(token, toks, lower);
+        // 2. Tokens: split on white space, strip punctuation around words, look each up.
+        self.tokenize(cur, words);
+        let toks = &words.toks[..];
+        let n = toks.len();
+        if shortcut && !words.any_lex {
+            return (neutral_of(n), true);
         }
-        let words = Words { lower, toks };
-        let n = words.len();
-        let upper_count = toks.iter().filter(|t| t.upper).count();
+        let upper_count = toks.iter().filter(|t| t.flags & F_UPPER != 0).count();
         let cap_diff = n > upper_count && upper_count > 0;
 
         // 3. Valence of each word.
         sent.clear();
         for (i, t) in toks.iter().enumerate() {
-            let w = words.w(i as isize);
-            if t.booster != 0.0 || (w == "kind" && words.w(i as isize + 1) == "of") {
+            if t.booster != 0.0 || (t.sp == sp::KIND && sp_at(toks, i as isize + 1) == sp::OF) {
                 sent.push(0.0);
                 continue;
             }
-            let v = self.valence(&words, i, cap_diff);
+            let v = if t.flags & F_LEX == 0 { 0.0 } else { self.valence(toks, i, cap_diff) };
             sent.push(v);
         }
 
         // 4. "but".
-        if let Some(bi) = (0..n).find(|&i| words.w(i as isize) == "but") {
+        if let Some(bi) = toks.iter().position(|t| t.sp == sp::BUT) {
             if f.but_positions {
                 for (k, v) in sent.iter_mut().enumerate() {
                     if k < bi {
@@ -1188,30 +1438,290 @@ impl SentimentScorer {
                 }
             }
         }
-        self.score_valence(sent, text)
+        (self.score_valence(sent, cur), false)
     }
 
-    fn valence(&self, words: &Words<'_>, i: usize, cap_diff: bool) -> f64 {
+    /// The tokens of `text` as Python's `str.split()` gives them (an ASCII text split byte by
+    /// byte, any other on Unicode white space), each turned into its word and looked up.
+    fn tokenize(&self, text: &str, w: &mut Words) {
+        w.toks.clear();
+        w.any_lex = false;
+        if text.is_ascii() {
+            self.tokenize_ascii(text, w);
+        } else {
+            self.tokenize_unicode(text, w);
+        }
+    }
+
+    /// [`SentimentScorer::tokenize`] of any text: bytes that may start a non-ASCII white space
+    /// character ([`unicode_space_lead`]) are decoded, the others are not.
+    fn tokenize_unicode(&self, text: &str, w: &mut Words) {
+        let b = text.as_bytes();
+        let (mut i, mut start, mut ascii) = (0, None, true);
+        while let Some(&c) = b.get(i) {
+            let (space, len) = if c < 0x80 {
+                (is_ascii_py_space(c), 1)
+            } else if unicode_space_lead(c) {
+                match text.get(i..).and_then(|t| t.chars().next()) {
+                    Some(ch) => (is_py_space(ch), ch.len_utf8()),
+                    None => (false, 1),
+                }
+            } else {
+                (false, 1)
+            };
+            if space {
+                if let Some(t) = start.take().and_then(|s| text.get(s..i)) {
+                    self.push_plain_token(t, ascii, w);
+                }
+            } else if start.is_none() {
+                (start, ascii) = (Some(i), true);
+            }
+            ascii &= c < 0x80;
+            i += len;
+        }
+        if let Some(t) = start.and_then(|s| text.get(s..)) {
+            self.push_plain_token(t, ascii, w);
+        }
+    }
+
+    /// [`SentimentScorer::tokenize`] of an ASCII text: each token is found, lower-cased,
+    /// hashed and flagged 8 bytes at a time in one pass; a token with punctuation at an end,
+    /// a control character or more than 64 bytes goes to [`SentimentScorer::push_plain_token`].
+    fn tokenize_ascii(&self, text: &str, w: &mut Words) {
+        let b = text.as_bytes();
+        let n = b.len();
+        let mut i = 0;
+        // The lower-case words of the token in hand (those past its length are stale).
+        let mut buf = [0u64; KEY_WORDS];
+        loop {
+            while b.get(i).is_some_and(|&c| is_ascii_py_space(c)) {
+                i += 1;
+            }
+            let start = i;
+            let Some(&first) = b.get(start) else { break };
+            let mut key = AsciiKey::empty();
+            let mut fast = !is_punct(first);
+            for slot in buf.iter_mut().take(if fast { KEY_WORDS } else { 0 }) {
+                // The next 8 bytes, spaces past the end.
+                let x = match b.get(i..i + 8) {
+                    Some(c) => u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
+                    None => {
+                        let mut c = [b' '; 8];
+                        for (d, s) in c.iter_mut().zip(&b[i.min(n)..]) {
+                            *d = *s;
+                        }
+                        u64::from_le_bytes(c)
+                    }
+                };
+                // Bytes <= 0x20: white space, or a control character (rare: slow path).
+                let low = !(x + 0x5f * LO) & HI;
+                if low == 0 {
+                    key.add(x, 8, slot);
+                    i += 8;
+                    continue;
+                }
+                let m = low.trailing_zeros() as usize / 8;
+                if !is_ascii_py_space((x >> (8 * m)) as u8) {
+                    fast = false;
+                    break;
+                }
+                if m > 0 {
+                    key.add(x & ((1u64 << (8 * m)) - 1), m, slot);
+                    i += m;
+                }
+                break;
+            }
+            // The token's end (past the bytes read when the fast path gave up).
+            if !fast || key.len == 0 || b.get(i).is_some_and(|&c| !is_ascii_py_space(c)) {
+                while b.get(i).is_some_and(|&c| !is_ascii_py_space(c)) {
+                    i += 1;
+                }
+                fast = false;
+            }
+            let Some(token) = text.get(start..i) else { break };
+            if fast && token.as_bytes().last().is_some_and(|&c| !is_punct(c)) {
+                key.finish(&buf);
+                let info = key.get(&self.lexicon.table, &buf);
+                let retry = self.fixes.elongation
+                    && key.run3
+                    && info.is_none_or(|i| i.lex.is_none())
+                    && has_run3(token);
+                if !retry {
+                    w.push(key.tok(info, &buf));
+                    continue;
+                }
+            }
+            self.push_plain_token(token, true, w);
+        }
+    }
+
+    /// [`SentimentScorer::push_token`], the common case first: a token of ASCII and
+    /// caseless characters ([`caseless_lead`]) without punctuation at either end, whose word
+    /// is the token, lower-cased byte by byte, flagged and looked up in one pass (the
+    /// elongation retry, when it may apply, reuses the look-up). `ascii`: the token is ASCII.
+    #[inline]
+    fn push_plain_token(&self, token: &str, ascii: bool, w: &mut Words) {
+        let b = token.as_bytes();
+        let plain = (ascii || b.iter().all(|&c| c < 0xc0 || caseless_lead(c)))
+            && b.first().is_some_and(|c| !c.is_ascii_punctuation())
+            && b.last().is_some_and(|c| !c.is_ascii_punctuation());
+        if plain {
+            let mut buf = [0u64; KEY_WORDS];
+            // Longer than any entry: not looked up (caseless: lower-casing keeps the length).
+            let fits = b.len() <= self.lexicon.table.max_len;
+            let key = if fits { AsciiKey::new(b, &mut buf) } else { None };
+            if let Some(key) = key {
+                let info = key.get(&self.lexicon.table, &buf);
+                // A run of equal bytes is a run of equal characters only in ASCII.
+                let retry = self.fixes.elongation
+                    && (key.run3 || !ascii)
+                    && info.is_none_or(|i| i.lex.is_none())
+                    && has_run3(token);
+                if !retry {
+                    w.push(key.tok(info, &buf));
+                    return;
+                }
+            } else if token.len() > self.lexicon.table.max_len
+                && !(self.fixes.elongation && has_run3(token))
+            {
+                // Lower-casing keeps the length: no entry. Case is in the ASCII letters only.
+                let upper =
+                    b.iter().any(u8::is_ascii_uppercase) && !b.iter().any(u8::is_ascii_lowercase);
+                w.push(Tok::new(None, upper, has_nt_any_case(b)));
+                return;
+            }
+        } else if ascii && self.push_ascii_punct_token(token, w) {
+            return;
+        }
+        self.push_token(token, w);
+    }
+
+    /// [`SentimentScorer::push_token`] of an ASCII token with punctuation at an end, its
+    /// stripped form and the token itself looked up at most once each; `false` (nothing
+    /// pushed) when the slow path must decide (a run of three, a word over 64 bytes).
+    fn push_ascii_punct_token(&self, token: &str, w: &mut Words) -> bool {
         let f = &self.fixes;
-        let Some(lexv) = words.lex(i) else { return 0.0 };
-        let n = words.len();
+        let table = &self.lexicon.table;
+        let stripped = trim_ascii_punct(token);
+        let mut sbuf = [0u64; KEY_WORDS];
+        let mut tbuf = [0u64; KEY_WORDS];
+        let Some(skey) = AsciiKey::new(stripped.as_bytes(), &mut sbuf) else { return false };
+        let sinfo = skey.get(table, &sbuf);
+        if f.elongation && skey.run3 && sinfo.is_none_or(|i| i.lex.is_none()) && has_run3(stripped)
+        {
+            return false;
+        }
+        // The choice of `push_token`, with `lex_get(token)` from the token's own key.
+        let mut tkey = None;
+        let stripped_word = stripped.len() == token.len()
+            || (f.short_token_punct
+                && !stripped.is_empty()
+                && stripped.bytes().all(|c| c.is_ascii_alphabetic())
+                && {
+                    let Some(k) = AsciiKey::new(token.as_bytes(), &mut tbuf) else { return false };
+                    let none = k.get(table, &tbuf).is_none_or(|i| i.lex.is_none());
+                    tkey = Some(k);
+                    none
+                })
+            || stripped.len() > 2;
+        if stripped_word {
+            w.push(skey.tok(sinfo, &sbuf));
+            return true;
+        }
+        let tkey = match tkey {
+            Some(k) => k,
+            None => match AsciiKey::new(token.as_bytes(), &mut tbuf) {
+                Some(k) => k,
+                None => return false,
+            },
+        };
+        w.push(tkey.tok(tkey.get(table, &tbuf), &tbuf));
+        true
+    }
+
+    /// Picks the word of a token as VADER does (punctuation stripped or kept, elongation
+    /// collapsed) and pushes it.
+    fn push_token(&self, token: &str, w: &mut Words) {
+        let f = &self.fixes;
+        let lex = &self.lexicon;
+        let ascii = token.is_ascii();
+        // Bytes of other characters are no ASCII punctuation: trimming bytes trims characters.
+        let stripped = trim_ascii_punct(token);
+        if f.elongation && has_run3(stripped) && lex_get(lex, stripped, &mut w.tmp).is_none() {
+            let mut runs = std::mem::take(&mut w.runs);
+            let mut found = false;
+            for keep in [2, 1] {
+                collapse_runs(stripped, keep, &mut runs);
+                if runs != stripped && lex_get(lex, &runs, &mut w.tmp).is_some() {
+                    found = true;
+                    break;
+                }
+            }
+            if found {
+                self.push_word(&runs, w);
+            }
+            w.runs = runs;
+            if found {
+                return;
+            }
+        }
+        let word = if stripped.len() == token.len() {
+            token
+        } else if f.short_token_punct
+            && !stripped.is_empty()
+            && stripped.chars().all(char::is_alphabetic)
+            && lex_get(lex, token, &mut w.tmp).is_none()
+        {
+            stripped
+        } else if (if ascii { stripped.len() } else { stripped.chars().count() }) <= 2 {
+            token
+        } else {
+            stripped
+        };
+        self.push_word(word, w);
+    }
+
+    /// Pushes `word` lower-cased and looked up.
+    fn push_word(&self, word: &str, w: &mut Words) {
+        if word.is_ascii() {
+            let mut buf = [0u64; KEY_WORDS];
+            if let Some(key) = AsciiKey::new(word.as_bytes(), &mut buf) {
+                w.push(key.tok(key.get(&self.lexicon.table, &buf), &buf));
+                return;
+            }
+        }
+        let mut lower = std::mem::take(&mut w.lower);
+        lower.clear();
+        let upper = push_lower_upper(word, &mut lower);
+        let b = lower.as_bytes();
+        w.push(Tok::new(self.lexicon.table.get(b), upper, has_nt(b)));
+        w.lower = lower;
+    }
+
+    fn valence(&self, t: &[Tok], i: usize, cap_diff: bool) -> f64 {
+        let f = &self.fixes;
+        let Some(&tok) = t.get(i).filter(|t| t.flags & F_LEX != 0) else { return 0.0 };
+        let lexv = tok.lex;
+        let n = t.len();
         let ii = i as isize;
-        let item = words.w(ii);
-        if f.kindly_request && item == "kindly" && i + 1 < n {
+        let item = tok.sp;
+        if f.kindly_request && item == sp::KINDLY && i + 1 < n {
             return 0.0;
         }
         let mut valence = lexv;
-        if item == "no" && i + 1 < n && words.lex(i + 1).is_some() {
+        if item == sp::NO && i + 1 < n && has_lex(t, i + 1) {
             valence = 0.0;
         }
-        let emoticon = f.emoticon_scope && !item.chars().next().is_some_and(char::is_alphabetic);
-        let no_before = (i > 0 && words.w(ii - 1) == "no")
-            || (i > 1 && words.w(ii - 2) == "no")
-            || (i > 2 && words.w(ii - 3) == "no" && matches!(words.w(ii - 1), "or" | "nor"));
-        if no_before && !emoticon && !(f.repeated_no && item == "no") {
+        let emoticon = f.emoticon_scope && tok.flags & F_ALPHA == 0;
+        let no_before = (i > 0 && sp_at(t, ii - 1) == sp::NO)
+            || (i > 1 && sp_at(t, ii - 2) == sp::NO)
+            || (i > 2
+                && sp_at(t, ii - 3) == sp::NO
+                && matches!(sp_at(t, ii - 1), sp::OR | sp::NOR));
+        if no_before && !emoticon && !(f.repeated_no && item == sp::NO) {
             valence = lexv * N_SCALAR;
         }
-        if words.toks[i].upper && cap_diff {
+        if tok.flags & F_UPPER != 0 && cap_diff {
             if valence > 0.0 {
                 valence += C_INCR;
             } else {
@@ -1221,16 +1731,12 @@ impl SentimentScorer {
         let mut idioms_done = false;
         if !emoticon {
             for start_i in 0..3usize {
-                if f.negation_scope
-                    && start_i > 0
-                    && i >= start_i
-                    && words.lex(i - start_i).is_some()
-                {
+                if f.negation_scope && start_i > 0 && i >= start_i && has_lex(t, i - start_i) {
                     break;
                 }
-                if i > start_i && words.lex(i - start_i - 1).is_none() {
+                if i > start_i && !has_lex(t, i - start_i - 1) {
                     let j = i - start_i - 1;
-                    let mut s = self.scalar_inc_dec(words, j, valence, cap_diff);
+                    let mut s = scalar_inc_dec(t, j, valence, cap_diff);
                     if start_i == 1 && s != 0.0 {
                         s *= 0.95;
                     }
@@ -1238,49 +1744,31 @@ impl SentimentScorer {
                         s *= 0.9;
                     }
                     valence += s;
-                    valence = negation_check(valence, words, start_i, ii);
+                    valence = negation_check(valence, t, start_i, ii);
                     if start_i == 2 {
-                        valence = idioms_check(valence, words, ii);
+                        valence = idioms_check(valence, t, ii);
                         idioms_done = true;
                     }
                 }
             }
             if f.idioms_anywhere && !idioms_done {
-                valence = idioms_check(valence, words, ii);
+                valence = idioms_check(valence, t, ii);
             }
         }
         // "least": negation unless "at least" / "very least".
-        if i > 0 && words.w(ii - 1) == "least" && words.lex(i - 1).is_none() {
+        if i > 0 && sp_at(t, ii - 1) == sp::LEAST && !has_lex(t, i - 1) {
             if i > 1 {
-                if !matches!(words.w(ii - 2), "at" | "very") {
+                if !matches!(sp_at(t, ii - 2), sp::AT | sp::VERY) {
                     valence *= N_SCALAR;
                 }
             } else {
                 valence *= N_SCALAR;
             }
         }
-        if f.negated_superlative && valence * lexv < 0.0 && words.toks[i].superlative {
+        if f.negated_superlative && valence * lexv < 0.0 && tok.flags & F_SUPERLATIVE != 0 {
             valence *= SUPERLATIVE_NEGATION;
         }
         valence
-    }
-
-    fn scalar_inc_dec(&self, words: &Words<'_>, j: usize, valence: f64, cap_diff: bool) -> f64 {
-        let mut scalar = words.toks[j].booster;
-        if scalar == 0.0 {
-            return 0.0;
-        }
-        if valence < 0.0 {
-            scalar = -scalar;
-        }
-        if words.toks[j].upper && cap_diff {
-            if valence > 0.0 {
-                scalar += C_INCR;
-            } else {
-                scalar -= C_INCR;
-            }
-        }
-        scalar
     }
 
     fn score_valence(&self, sent: &[f64], text: &str) -> Reaction {
@@ -1369,9 +1857,33 @@ fn lex_get(lex: &Lexicon, word: &str, buf: &mut String) -> Option<f64> {
 /// [`push_lower`] and [`is_upper`] of `word` in one pass over an ASCII word.
 fn push_lower_upper(word: &str, out: &mut String) -> bool {
     if !word.is_ascii() {
-        let upper = is_upper(word);
-        push_lower(word, out);
-        return upper;
+        if word.contains('Σ') {
+            let upper = is_upper(word);
+            push_lower(word, out);
+            return upper;
+        }
+        // One pass; Latin-1 letters by their fixed offset, not the conversion tables.
+        let (mut up, mut low) = (false, false);
+        for c in word.chars() {
+            if c.is_ascii() {
+                up |= c.is_ascii_uppercase();
+                low |= c.is_ascii_lowercase();
+                out.push(c.to_ascii_lowercase());
+            } else if let Some(l) = latin1_lower(c) {
+                up |= l != c;
+                low |= c.is_lowercase();
+                out.push(l);
+            } else if c.is_lowercase() {
+                // Lower case: maps to itself, not upper case (tested over every character).
+                low = true;
+                out.push(c);
+            } else {
+                up |= c.is_uppercase();
+                low |= c.is_lowercase();
+                out.extend(c.to_lowercase());
+            }
+        }
+        return up && !low;
     }
     let (mut up, mut low) = (false, false);
     for &b in word.as_bytes() {
@@ -1382,6 +1894,18 @@ fn push_lower_upper(word: &str, out: &mut String) -> bool {
     out.push_str(word);
     out[lo..].make_ascii_lowercase();
     up && !low
+}
+
+/// The lower case of a Latin-1 character (U+0080…U+00FF; `None` above): `À`…`Þ` but `×` are
+/// the upper-case letters, 0x20 below their lower case; every other maps to itself.
+#[inline]
+fn latin1_lower(c: char) -> Option<char> {
+    let u = u32::from(c);
+    match u {
+        0xc0..=0xde if u != 0xd7 => char::from_u32(u + 0x20),
+        0x80..=0xff => Some(c),
+        _ => None,
+    }
 }
 
 fn push_lower(word: &str, out: &mut String) {
@@ -1405,31 +1929,51 @@ fn normalize(score: f64) -> f64 {
     n.clamp(-1.0, 1.0)
 }
 
-fn negation_check(valence: f64, w: &Words<'_>, start_i: usize, i: isize) -> f64 {
+fn scalar_inc_dec(t: &[Tok], j: usize, valence: f64, cap_diff: bool) -> f64 {
+    let Some(&tok) = t.get(j) else { return 0.0 };
+    let mut scalar = tok.booster;
+    if scalar == 0.0 {
+        return 0.0;
+    }
+    if valence < 0.0 {
+        scalar = -scalar;
+    }
+    if tok.flags & F_UPPER != 0 && cap_diff {
+        if valence > 0.0 {
+            scalar += C_INCR;
+        } else {
+            scalar -= C_INCR;
+        }
+    }
+    scalar
+}
+
+fn negation_check(valence: f64, t: &[Tok], start_i: usize, i: isize) -> f64 {
+    let w = |k: isize| sp_at(t, k);
     match start_i {
         0 => {
-            if w.negate(i - 1) {
+            if negates(t, i - 1) {
                 return valence * N_SCALAR;
             }
         }
         1 => {
-            if w.w(i - 2) == "never" && matches!(w.w(i - 1), "so" | "this") {
+            if w(i - 2) == sp::NEVER && matches!(w(i - 1), sp::SO | sp::THIS) {
                 return valence * 1.25;
-            } else if w.w(i - 2) == "without" && w.w(i - 1) == "doubt" {
+            } else if w(i - 2) == sp::WITHOUT && w(i - 1) == sp::DOUBT {
                 return valence;
-            } else if w.negate(i - 2) {
+            } else if negates(t, i - 2) {
                 return valence * N_SCALAR;
             }
         }
         _ => {
             // Python's precedence: `a and b or c`.
-            if (w.w(i - 3) == "never" && matches!(w.w(i - 2), "so" | "this"))
-                || matches!(w.w(i - 1), "so" | "this")
+            if (w(i - 3) == sp::NEVER && matches!(w(i - 2), sp::SO | sp::THIS))
+                || matches!(w(i - 1), sp::SO | sp::THIS)
             {
                 return valence * 1.25;
-            } else if w.w(i - 3) == "without" && (w.w(i - 2) == "doubt" || w.w(i - 1) == "doubt") {
+            } else if w(i - 3) == sp::WITHOUT && (w(i - 2) == sp::DOUBT || w(i - 1) == sp::DOUBT) {
                 return valence;
-            } else if w.negate(i - 3) {
+            } else if negates(t, i - 3) {
                 return valence * N_SCALAR;
             }
         }
@@ -1437,20 +1981,20 @@ fn negation_check(valence: f64, w: &Words<'_>, start_i: usize, i: isize) -> f64 
     valence
 }
 
-fn idioms_check(mut valence: f64, w: &Words<'_>, i: isize) -> f64 {
-    let (w3, w2, w1, w0) = (w.w(i - 3), w.w(i - 2), w.w(i - 1), w.w(i));
+fn idioms_check(mut valence: f64, t: &[Tok], i: isize) -> f64 {
+    let (w3, w2, w1, w0) = (sp_at(t, i - 3), sp_at(t, i - 2), sp_at(t, i - 1), sp_at(t, i));
     let seqs = [special2(w1, w0), special3(w2, w1, w0), special2(w2, w1), special3(w3, w2, w1)];
     if let Some(v) = seqs.into_iter().flatten().next().or_else(|| special2(w3, w2)) {
         valence = v;
     }
-    let n = w.len() as isize;
+    let n = t.len() as isize;
     if n - 1 > i {
-        if let Some(v) = special2(w0, w.w(i + 1)) {
+        if let Some(v) = special2(w0, sp_at(t, i + 1)) {
             valence = v;
         }
     }
     if n - 1 > i + 1 {
-        if let Some(v) = special3(w0, w.w(i + 1), w.w(i + 2)) {
+        if let Some(v) = special3(w0, sp_at(t, i + 1), sp_at(t, i + 2)) {
             valence = v;
         }
     }
@@ -1611,6 +2155,129 @@ mod tests {
     }
 
     #[test]
+    fn caseless_lead_bytes_start_caseless_characters() {
+        let mut checked = 0;
+        for c in (0..=0x10_ffffu32).filter_map(char::from_u32) {
+            let mut b = [0u8; 4];
+            let lead = c.encode_utf8(&mut b).as_bytes()[0];
+            if lead >= 0xc0 && caseless_lead(lead) {
+                let mut low = c.to_lowercase();
+                assert_eq!((low.next(), low.next()), (Some(c), None), "{c:?}");
+                assert!(!c.is_uppercase() && !c.is_lowercase(), "{c:?}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 40_000, "{checked}");
+        // And the cased scripts around them are not taken.
+        for c in ['É', 'Σ', 'Ж', 'Ա', 'Ⴀ', 'Ꭰ', 'Ａ', 'Ⓐ', 'Ⅰ', 'ꙁ', 'Ꜳ', 'ꭰ', '𐐀']
+        {
+            let mut b = [0u8; 4];
+            assert!(!caseless_lead(c.encode_utf8(&mut b).as_bytes()[0]), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn unicode_white_space_starts_with_a_space_lead() {
+        for c in (0x80..=0x10_ffffu32).filter_map(char::from_u32).filter(|&c| is_py_space(c)) {
+            let mut b = [0u8; 4];
+            assert!(unicode_space_lead(c.encode_utf8(&mut b).as_bytes()[0]), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn lower_case_characters_map_to_themselves() {
+        for c in (0..=0x10_ffffu32).filter_map(char::from_u32).filter(|c| c.is_lowercase()) {
+            let mut l = c.to_lowercase();
+            assert_eq!((l.next(), l.next()), (Some(c), None), "{c:?}");
+            assert!(!c.is_uppercase(), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn emoji_are_found_at_their_lead_bytes() {
+        let l = Lexicon::vader();
+        for &c in l.emoji.keys() {
+            for t in [format!("{c}"), format!("zork{c}"), format!("東{c} x"), format!("é{c}")] {
+                assert!(l.has_emoji(&t), "{t:?}");
+            }
+        }
+        for t in ["", "zork", "東京", "Très", "\u{a0}", "ΟΔΥΣΣΕΥΣ"] {
+            assert!(!l.has_emoji(t), "{t:?}");
+        }
+        assert!(!Lexicon::default().has_emoji("😀"));
+    }
+
+    #[test]
+    fn is_punct_is_is_ascii_punctuation() {
+        for c in 0..=255u8 {
+            assert_eq!(is_punct(c), c.is_ascii_punctuation(), "{c}");
+        }
+    }
+
+    #[test]
+    fn latin1_lower_is_to_lowercase() {
+        for c in (0x80..=0xffu32).filter_map(char::from_u32) {
+            let l = latin1_lower(c).unwrap();
+            assert_eq!(l.to_string(), c.to_lowercase().to_string(), "{c:?}");
+            assert_eq!(l != c, c.is_uppercase(), "{c:?}");
+        }
+        assert_eq!(latin1_lower('a'), None);
+        assert_eq!(latin1_lower('Ā'), None);
+    }
+
+    #[test]
+    fn has_nt_any_case_is_has_nt_of_the_lower_case() {
+        for w in ["DON'T", "Don't", "doN'T", "N'T", "n'", "N'X", "isn’t", "東n't", "", "'t"] {
+            assert_eq!(has_nt_any_case(w.as_bytes()), w.to_lowercase().contains("n't"), "{w:?}");
+        }
+    }
+
+    #[test]
+    fn ascii_keys_are_the_lower_case_bytes_and_their_flags() {
+        let words = [
+            "a",
+            "Good",
+            "GOOD",
+            "gooD'n'T",
+            "abcdefgh",
+            "ABCDEFGHI",
+            "aaa",
+            "abbb",
+            "abcdefgg",
+            "abcdefghh",
+            "abcdefgggh",
+            "xyzxyzxaaa",
+            "A'B",
+            "東京'n't",
+            "日本語",
+            "スシキ",
+            &"x".repeat(63),
+            &"Ab".repeat(32),
+            "\u{7f}zork",
+            "z@[`{",
+        ];
+        for w in words {
+            let mut buf = [0u64; KEY_WORDS];
+            let key = AsciiKey::new(w.as_bytes(), &mut buf).unwrap();
+            let mut bytes = [0u8; KEY_WORDS * 8];
+            for (d, x) in bytes.chunks_exact_mut(8).zip(&buf) {
+                d.copy_from_slice(&x.to_le_bytes());
+            }
+            let lower = w.to_lowercase();
+            assert_eq!(&bytes[..key.len], lower.as_bytes(), "{w:?}");
+            assert!(bytes[key.len..].iter().all(|&b| b == 0), "{w:?}");
+            assert_eq!(key.hash, word_hash(lower.as_bytes()), "{w:?}");
+            assert_eq!(key.upper(), is_upper(w), "{w:?}");
+            assert_eq!(key.apostrophe, w.contains('\''), "{w:?}");
+            if w.is_ascii() {
+                let run = w.as_bytes().windows(3).any(|x| x[0] == x[1] && x[1] == x[2]);
+                assert!(key.run3 == run || (key.run3 && w.len() > 8), "{w:?}");
+            }
+        }
+        assert!(AsciiKey::new("x".repeat(65).as_bytes(), &mut [0; KEY_WORDS]).is_none());
+    }
+
+    #[test]
     fn has_nt_is_contains_nt() {
         for w in ["don't", "n't", "nt", "n'", "isn'tx", "'n't", "can''t", "won’t", ""] {
             assert_eq!(has_nt(w.as_bytes()), w.contains("n't"), "{w:?}");
@@ -1628,7 +2295,27 @@ mod tests {
 
     #[test]
     fn push_lower_upper_is_push_lower_and_is_upper() {
-        for w in ["GOOD", "Good", "good", "G00D!", "123", ":D", "ÜBER", "Σ", "ok", ""] {
+        for w in [
+            "GOOD",
+            "Good",
+            "good",
+            "G00D!",
+            "123",
+            ":D",
+            "ÜBER",
+            "Σ",
+            "ok",
+            "",
+            "ÀÉÎ×ÿ",
+            "Très",
+            "ÉCOLE",
+            "ΟΔΥΣΣΕΥΣ",
+            "İstanbul",
+            "東京",
+            "Ⓐb",
+            "ªB",
+            "µ",
+        ] {
             let mut a = String::from("x");
             let mut b = String::from("x");
             let up = push_lower_upper(w, &mut a);
