@@ -44,7 +44,7 @@ use crate::matcher::small::Keys;
 use crate::rule::{Dialect, Rule};
 use crate::sync::{Mutex, MutexGuard, PublishCell};
 use crate::Message;
-use prefilter::{Frozen, Mode, Prefilter};
+use prefilter::{DeltaKeys, Frozen, Mode, Prefilter};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -276,6 +276,7 @@ impl RegistryBuilder {
                     version: 0,
                     slot_epoch: 0,
                     merging: false,
+                    delta_keys: DeltaKeys::default(),
                 }),
                 settings: self,
                 hasher,
@@ -326,9 +327,14 @@ pub(crate) struct Routed<'a> {
 
 impl Layer {
     fn build(infos: Vec<Arc<RuleInfo>>, hasher: WordHasher, small: Mode) -> Layer {
+        let small = small.keys(infos.iter().map(|i| &i.rule));
+        Layer::with_keys(infos, hasher, small)
+    }
+
+    /// A layer whose rules have these prefilter keys.
+    fn with_keys(infos: Vec<Arc<RuleInfo>>, hasher: WordHasher, small: Option<Keys>) -> Layer {
         let segment = Segment::build(infos.iter().map(|i| &i.rule), hasher);
         let keys = infos.iter().map(|i| RouteKey::of(i)).collect();
-        let small = small.keys(infos.iter().map(|i| &i.rule));
         Layer { segment, infos, keys, small }
     }
 
@@ -396,6 +402,8 @@ struct Writer {
     /// See `State::slot_epoch`.
     slot_epoch: u64,
     merging: bool,
+    /// The prefilter keys of the delta's rules.
+    delta_keys: DeltaKeys,
 }
 
 /// A subscriber's rules and its slot (see `RuleInfo::subscriber_slot`).
@@ -954,17 +962,22 @@ impl Registry {
         }
         w.version += 1;
         let (hasher, mode) = (self.shared.hasher, self.small_mode());
-        let delta = Arc::new(Layer::build(w.delta.clone(), hasher, mode));
-        // The frozen layers' prefilter is rebuilt only when they changed.
+        // The frozen layers' prefilter is kept while they stay, extended when layers were
+        // only appended (a freeze, a bulk load), rebuilt after a merge or a compaction.
         let seed = small_seed(hasher);
         let previous = self.shared.current.load();
-        let same = previous.layers.len() == w.layers.len()
+        let n = previous.layers.len();
+        let kept = n <= w.layers.len()
             && previous.layers.iter().zip(&w.layers).all(|(a, b)| Arc::ptr_eq(a, b));
-        let frozen = if same {
-            previous.frozen.clone()
-        } else {
-            Frozen::of(w.layers.iter().map(|l| l.small.as_ref()), mode, seed)
+        let frozen = match kept {
+            true if n == w.layers.len() => previous.frozen.clone(),
+            true => {
+                previous.frozen.appended(w.layers[n..].iter().map(|l| l.small.as_ref()), mode, seed)
+            }
+            false => Frozen::of(w.layers.iter().map(|l| l.small.as_ref()), mode, seed),
         };
+        let delta_keys = w.delta_keys.of(&w.delta, &frozen, mode);
+        let delta = Arc::new(Layer::with_keys(w.delta.clone(), hasher, delta_keys));
         let small = Prefilter::new(&frozen, delta.small.as_ref(), mode, seed);
         self.shared.current.store(Arc::new(State {
             layers: w.layers.clone(),

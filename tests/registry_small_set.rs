@@ -50,7 +50,7 @@ fn found_and_wanted(snapshot: &Snapshot, msg: &Message, scratch: &mut Scratch) -
 
 /// Adds `base` rules of words no message holds in one layer, then `rules` one by one, to a
 /// registry with the prefilter on and one with it off, removes every third rule added so
-/// far (round robin), and after each write checks a message on both registries' snapshots
+/// far (round robin) and replaces every fifth by another of `rules`, and after each write checks a message on both registries' snapshots
 /// and on the snapshot taken before the write; at the end, every message. Returns how many
 /// checks matched some rule. (With a base of 30, some writes freeze the delta and merge the
 /// two newest layers: the layers change, their number does not.)
@@ -93,17 +93,25 @@ fn check(rules: &[Rule], messages: &[Message], base: usize) -> Result<usize, Tes
             on.unsubscribe(a).expect("live");
             off.unsubscribe(b).expect("live");
         }
+        if i % 5 == 4 && !live.is_empty() {
+            // A replacement keeps the id with another rule (and new keys).
+            let (a, b) = live[(i * 3) % live.len()];
+            let other = &rules[(i * 11 + 1) % rules.len()];
+            let (x, y) = (on.replace(a, other.clone(), None), off.replace(b, other.clone(), None));
+            prop_assert_eq!(x.is_ok(), y.is_ok());
+        }
         let m = &messages[i % messages.len()];
         // The snapshot taken before this write still matches what it held.
         matched += check_one(&before, m, &mut s_on, true)?;
         before = on.snapshot();
         matched += check_one(&before, m, &mut s_on, true)?;
         check_one(&off.snapshot(), m, &mut s_off, false)?;
-        // The text of every rule added so far, as a post: it holds the rule's keys, in
-        // whichever segment the rule now is (a stale prefilter of the frozen layers, or a
-        // freeze that lost a segment's keys, shows here).
-        for r in &rules[..=i] {
-            matched += check_one(&before, &Message::new("own", r.to_string()), &mut s_on, true)?;
+        // The text of every rule held, as a post: it holds the rule's keys, in whichever
+        // segment the rule now is (a stale prefilter of the frozen layers or of the delta, or
+        // a freeze that lost a segment's keys, shows here).
+        for r in before.rules().iter().filter(|r| &*r.subscriber != "base") {
+            let own = Message::new("own", r.rule.to_string());
+            matched += check_one(&before, &own, &mut s_on, true)?;
         }
     }
     let (layers, _) = on.layer_stats();
@@ -197,6 +205,12 @@ fn the_prefilter_follows_the_segments() {
     assert_eq!(snap(&r), None, "an unkeyable rule in the delta");
     r.unsubscribe(pp).unwrap();
     assert_eq!(snap(&r), Some(1), "gone from the delta at once");
+    // A rule replaced in the delta (same id, another rule) is keyed by its new keys.
+    let kiwi = r.subscribe("a", Rule::parse("kiwi").unwrap(), None).unwrap();
+    r.replace(kiwi, Rule::parse("plum").unwrap(), None).unwrap();
+    let found = r.snapshot().find(&Message::new("1", "a plum"), &mut Scratch::new()).to_vec();
+    assert_eq!(found.iter().map(|i| i.id).collect::<Vec<_>>(), [kiwi]);
+    r.unsubscribe(kiwi).unwrap();
     r.subscribe("a", Rule::parse("bounding_box:[-10 40 10 50]").unwrap(), None).unwrap();
     let s = r.snapshot();
     assert_eq!(s.small_set_keys(), Some(1), "a geo rule needs coordinates, not a key");

@@ -224,7 +224,7 @@ struct Table {
 
 impl Table {
     fn new(items: usize) -> Table {
-        let n = (items * 2).next_power_of_two().max(16);
+        let n = Table::slots_for(items);
         Table { slots: vec![0; n], flags: vec![0; n], shift: 64 - n.trailing_zeros() }
     }
 
@@ -234,14 +234,22 @@ impl Table {
             as usize
     }
 
-    fn insert(&mut self, k: u64, mul: u64, flag: u8) {
+    /// The number of slots for `items` keys.
+    fn slots_for(items: usize) -> usize {
+        (items * 2).next_power_of_two().max(16)
+    }
+
+    /// Adds `k` with `flag`; whether `k` is new.
+    fn insert(&mut self, k: u64, mul: u64, flag: u8) -> bool {
         let mask = self.slots.len() - 1;
         let mut i = self.home(k, mul);
         while self.slots[i] != 0 && self.slots[i] != k {
             i = (i + 1) & mask;
         }
+        let new = self.slots[i] == 0;
         self.slots[i] = k;
         self.flags[i] |= flag;
+        new
     }
 
     /// The flags of `k`, 0 if absent.
@@ -290,8 +298,14 @@ impl Keys {
             let a = need(r.root())?;
             wants.extend(a.wants);
             geo |= a.geo;
-            if !force && wants.len() > 4 * AUTO_MAX_KEYS {
-                return None;
+            if !force && wants.len() > 2 * AUTO_MAX_KEYS {
+                // Too many already, unless rules share keys: a large rule set (the live
+                // registry's base layer) stops here, after a bounded part of its rules.
+                wants.sort_unstable();
+                wants.dedup();
+                if wants.len() > AUTO_MAX_KEYS {
+                    return None;
+                }
             }
         }
         Keys::sorted(wants, geo, force)
@@ -308,6 +322,8 @@ impl Keys {
             wants.extend_from_slice(&k.wants);
             geo |= k.geo;
         }
+        // Sorted runs: the stable sort merges them in linear time.
+        wants.sort();
         Keys::sorted(wants, geo, force)
     }
 
@@ -319,6 +335,10 @@ impl Keys {
         }
         wants.shrink_to_fit();
         Some(Keys { wants, geo })
+    }
+
+    fn pairs(&self) -> usize {
+        self.wants.iter().filter(|w| matches!(w, Want::Pair { .. })).count()
     }
 
     /// The number of distinct keys (units and pairs of units).
@@ -363,26 +383,48 @@ impl SmallSet {
 
     /// The prefilter for `keys` (see [`Keys`]), whatever their number.
     pub(crate) fn of_keys(keys: &Keys, seed: u64) -> SmallSet {
-        let wants = &keys.wants;
-        let mul = seed | 1;
-        // 64 filter bits per key (at least 4 KiB): 1.5% of absent keys pass to the table.
-        let filter_bits = (wants.len() * 64).next_power_of_two().max(1 << 15);
-        let filter_shift = 64 - filter_bits.trailing_zeros();
-        let pair_count = wants.iter().filter(|w| matches!(w, Want::Pair { .. })).count();
+        let (filter_bits, _, _) = SmallSet::sizes(keys);
         let mut s = SmallSet {
             filter: vec![0; filter_bits / 64],
-            filter_shift,
-            keys: Table::new(wants.len()),
-            pairs: Table::new(pair_count),
-            mul,
+            filter_shift: 64 - filter_bits.trailing_zeros(),
+            keys: Table::new(keys.wants.len()),
+            pairs: Table::new(keys.pairs()),
+            mul: seed | 1,
             geo: keys.geo,
             key_count: 0,
         };
-        for &w in wants {
+        s.insert(keys);
+        s
+    }
+
+    /// The filter's bits and the tables' slots for `keys`.
+    fn sizes(keys: &Keys) -> (usize, usize, usize) {
+        // 64 filter bits per key (at least 4 KiB): 1.5% of absent keys pass to the table.
+        let filter_bits = (keys.wants.len() * 64).next_power_of_two().max(1 << 15);
+        (filter_bits, Table::slots_for(keys.wants.len()), Table::slots_for(keys.pairs()))
+    }
+
+    /// The prefilter for `all`, the keys of this one's and `added`, if it has the sizes
+    /// [`SmallSet::of_keys`] would give it: this one with `added` inserted (what the live
+    /// registry does when a layer is frozen, instead of building all again).
+    pub(crate) fn extended(&self, all: &Keys, added: &Keys) -> Option<SmallSet> {
+        let sizes = (self.filter.len() * 64, self.keys.slots.len(), self.pairs.slots.len());
+        if SmallSet::sizes(all) != sizes {
+            return None;
+        }
+        let mut s = self.clone();
+        s.geo |= added.geo;
+        s.insert(added);
+        Some(s)
+    }
+
+    fn insert(&mut self, keys: &Keys) {
+        let mul = self.mul;
+        for &w in &keys.wants {
             let (k, flag) = match w {
                 Want::One(k) => (k, ONE),
                 Want::Pair { first, second, by_first } => {
-                    s.pairs.insert(pair_entry(first, second), mul, ONE);
+                    self.pairs.insert(pair_entry(first, second), mul, ONE);
                     if by_first {
                         (first, FIRST)
                     } else {
@@ -390,12 +432,10 @@ impl SmallSet {
                     }
                 }
             };
-            let h = s.filter_bit(k);
-            s.filter[(h >> 6) as usize] |= 1 << (h & 63);
-            s.keys.insert(k, mul, flag);
+            let h = self.filter_bit(k);
+            self.filter[(h >> 6) as usize] |= 1 << (h & 63);
+            self.key_count += usize::from(self.keys.insert(k, mul, flag));
         }
-        s.key_count = s.keys.slots.iter().filter(|&&k| k != 0).count();
-        s
     }
 
     #[inline(always)]

@@ -11,9 +11,11 @@
 //! still in a frozen layer keep their keys until a merge drops them: a post holding one only
 //! goes to the matchers, which hide the rule as before.
 
+use super::RuleInfo;
 use crate::matcher::small::{Keys, SmallSet, AUTO_MAX_KEYS};
 use crate::rule::Rule;
 use crate::Message;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// When the registry builds the prefilter (`RegistryBuilder::small_set_prefilter`).
@@ -47,14 +49,56 @@ impl Mode {
     }
 }
 
+/// The keys of each rule of the delta, kept by the writer while the rule stays in the delta:
+/// a write then reduces only its own rule to keys, not the delta's other rules again.
+#[derive(Debug, Default)]
+pub(super) struct DeltaKeys {
+    /// Serial -> the rule's keys (`None`: it has none).
+    by_serial: HashMap<u64, Option<Keys>>,
+}
+
+impl DeltaKeys {
+    /// The keys of the rules of `delta` (see [`Mode::keys`]), or `None` (then nothing is
+    /// kept) if `frozen` leaves the snapshot without a prefilter anyway.
+    pub(super) fn of(
+        &mut self,
+        delta: &[Arc<RuleInfo>],
+        frozen: &Frozen,
+        mode: Mode,
+    ) -> Option<Keys> {
+        if mode == Mode::Off || matches!(frozen, Frozen::Unkeyed) {
+            self.by_serial.clear();
+            return None;
+        }
+        let mut next = HashMap::with_capacity(delta.len());
+        for info in delta {
+            let keys = match self.by_serial.remove(&info.serial) {
+                Some(k) => k,
+                None => Keys::of(&[&info.rule], true),
+            };
+            next.insert(info.serial, keys);
+        }
+        self.by_serial = next;
+        let all: Option<Vec<&Keys>> = self.by_serial.values().map(Option::as_ref).collect();
+        Keys::union(all?, mode == Mode::On)
+    }
+}
+
 /// The frozen layers' part of a snapshot's prefilter, shared by the snapshots until the
 /// layers change.
 #[derive(Clone, Debug)]
 pub(super) enum Frozen {
     /// Some layer has no keys, or (unless forced) they have too many: no prefilter.
     Unkeyed,
-    /// The layers' keys united (`None`: no rule needs a key or coordinates) and their number.
-    Keyed(Option<Arc<SmallSet>>, usize),
+    /// The layers' keys united.
+    Keyed(Arc<FrozenKeys>),
+}
+
+/// The frozen layers' keys and their prefilter (`None`: no rule needs a key or coordinates).
+#[derive(Debug)]
+pub(super) struct FrozenKeys {
+    keys: Keys,
+    set: Option<SmallSet>,
 }
 
 impl Frozen {
@@ -67,16 +111,41 @@ impl Frozen {
         let Some(all) = layers.collect::<Option<Vec<&Keys>>>() else { return Frozen::Unkeyed };
         match Keys::union(all, mode == Mode::On) {
             None => Frozen::Unkeyed,
-            Some(k) if k.is_empty() => Frozen::Keyed(None, 0),
-            Some(k) => Frozen::Keyed(Some(Arc::new(SmallSet::of_keys(&k, seed))), k.len()),
+            Some(keys) => {
+                let set = (!keys.is_empty()).then(|| SmallSet::of_keys(&keys, seed));
+                Frozen::Keyed(Arc::new(FrozenKeys { keys, set }))
+            }
         }
+    }
+
+    /// The part for this one's layers and layers with the keys `added` after them (a freeze,
+    /// a bulk load): the new keys are inserted into a copy of the prefilter when its sizes
+    /// stay (a copy of at most a few hundred KiB instead of building every key again).
+    pub(super) fn appended<'a>(
+        &self,
+        added: impl Iterator<Item = Option<&'a Keys>>,
+        mode: Mode,
+        seed: u64,
+    ) -> Frozen {
+        let Frozen::Keyed(before) = self else { return Frozen::Unkeyed };
+        let Some(added) = added.collect::<Option<Vec<&Keys>>>() else { return Frozen::Unkeyed };
+        let Some(added) = Keys::union(added, true) else { return Frozen::Unkeyed };
+        let Some(keys) = Keys::union([&before.keys, &added], mode == Mode::On) else {
+            return Frozen::Unkeyed;
+        };
+        let set = match &before.set {
+            _ if keys.is_empty() => None,
+            Some(b) => b.extended(&keys, &added).or_else(|| Some(SmallSet::of_keys(&keys, seed))),
+            None => Some(SmallSet::of_keys(&keys, seed)),
+        };
+        Frozen::Keyed(Arc::new(FrozenKeys { keys, set }))
     }
 }
 
 /// A snapshot's prefilter: the frozen layers' and the delta's, asked together.
 #[derive(Debug)]
 pub(super) struct Prefilter {
-    frozen: Option<Arc<SmallSet>>,
+    frozen: Option<Arc<FrozenKeys>>,
     delta: Option<SmallSet>,
     keys: usize,
 }
@@ -90,21 +159,22 @@ impl Prefilter {
         mode: Mode,
         seed: u64,
     ) -> Option<Self> {
-        let (Frozen::Keyed(frozen, frozen_keys), Some(delta)) = (frozen, delta) else {
+        let (Frozen::Keyed(frozen), Some(delta)) = (frozen, delta) else {
             return None;
         };
-        let keys = frozen_keys + delta.len();
+        let keys = frozen.keys.len() + delta.len();
         if !mode.allows(keys) {
             return None;
         }
         let delta = (!delta.is_empty()).then(|| SmallSet::of_keys(delta, seed));
-        Some(Prefilter { frozen: frozen.clone(), delta, keys })
+        let frozen = frozen.set.is_some().then(|| frozen.clone());
+        Some(Prefilter { frozen, delta, keys })
     }
 
     /// `false` if no rule of the snapshot can match `msg`. `fold` is scratch space.
     #[inline]
     pub(super) fn may_match(&self, msg: &Message, fold: &mut String) -> bool {
-        match (&self.frozen, &self.delta) {
+        match (self.frozen.as_ref().and_then(|f| f.set.as_ref()), &self.delta) {
             (Some(a), Some(b)) => SmallSet::may_match_either(a, b, msg, fold),
             (Some(a), None) => a.may_match(msg, fold),
             (None, Some(b)) => b.may_match(msg, fold),
@@ -120,7 +190,10 @@ impl Prefilter {
 
     /// Heap bytes (the frozen part is shared by the snapshots until the layers change).
     pub(super) fn heap_bytes(&self) -> usize {
-        self.frozen.as_ref().map_or(0, |f| f.heap_bytes())
-            + self.delta.as_ref().map_or(0, SmallSet::heap_bytes)
+        let frozen = self
+            .frozen
+            .as_ref()
+            .map_or(0, |f| f.keys.heap_bytes() + f.set.as_ref().map_or(0, SmallSet::heap_bytes));
+        frozen + self.delta.as_ref().map_or(0, SmallSet::heap_bytes)
     }
 }
