@@ -292,20 +292,22 @@ impl Keys {
     /// The keys of `rules`, or `None` if some rule cannot be keyed soundly or (unless
     /// `force`) there are more than [`AUTO_MAX_KEYS`] distinct ones.
     pub(crate) fn of(rules: &[&Rule], force: bool) -> Option<Keys> {
-        let mut wants: Vec<Want> = Vec::with_capacity(rules.len());
+        let mut wants: Vec<Want> = Vec::with_capacity(rules.len().min(4 * AUTO_MAX_KEYS));
         let mut geo = false;
+        // When to count the distinct keys so far: a large rule set (the live registry's base
+        // layer) stops after about `AUTO_MAX_KEYS` rules; rules sharing keys go on.
+        let mut count_at = AUTO_MAX_KEYS + 1;
         for r in rules {
             let a = need(r.root())?;
             wants.extend(a.wants);
             geo |= a.geo;
-            if !force && wants.len() > 2 * AUTO_MAX_KEYS {
-                // Too many already, unless rules share keys: a large rule set (the live
-                // registry's base layer) stops here, after a bounded part of its rules.
+            if !force && wants.len() >= count_at {
                 wants.sort_unstable();
                 wants.dedup();
                 if wants.len() > AUTO_MAX_KEYS {
                     return None;
                 }
+                count_at = (2 * wants.len()).max(AUTO_MAX_KEYS + 1);
             }
         }
         Keys::sorted(wants, geo, force)
@@ -322,7 +324,8 @@ impl Keys {
             wants.extend_from_slice(&k.wants);
             geo |= k.geo;
         }
-        // Sorted runs: the stable sort merges them in linear time.
+        // Sorted runs: the stable sort merges them in linear time (and the unstable sort
+        // then sees them sorted).
         wants.sort();
         Keys::sorted(wants, geo, force)
     }
@@ -1080,6 +1083,21 @@ mod tests {
         assert!(may(&s, "an APPLE"));
         assert!(may(&s, "a pear"));
         assert!(!may(&s, "a fig, pp"));
+    }
+
+    #[test]
+    fn the_key_count_stops_large_sets_but_not_shared_keys() {
+        let parse = |t: String| Rule::parse(&t).expect("valid");
+        let distinct: Vec<Rule> = (0..=AUTO_MAX_KEYS).map(|i| parse(format!("w{i}"))).collect();
+        let refs: Vec<&Rule> = distinct.iter().collect();
+        assert_eq!(Keys::of(&refs[..AUTO_MAX_KEYS], false).map(|k| k.len()), Some(AUTO_MAX_KEYS));
+        assert!(Keys::of(&refs, false).is_none());
+        assert_eq!(Keys::of(&refs, true).map(|k| k.len()), Some(AUTO_MAX_KEYS + 1));
+        // Many rules, few keys: counted, not cut off by the number of rules.
+        let shared: Vec<Rule> =
+            (0..5 * AUTO_MAX_KEYS).map(|i| parse(format!("apple -x{i}"))).collect();
+        let refs: Vec<&Rule> = shared.iter().collect();
+        assert_eq!(Keys::of(&refs, false).map(|k| k.len()), Some(1));
     }
 
     #[test]
