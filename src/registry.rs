@@ -44,7 +44,7 @@ use crate::matcher::small::Keys;
 use crate::rule::{Dialect, Rule};
 use crate::sync::{Mutex, MutexGuard, PublishCell};
 use crate::Message;
-use prefilter::{DeltaKeys, Frozen, Mode, Prefilter};
+use prefilter::{Kept, Mode, Prefilter};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -248,17 +248,16 @@ impl RegistryBuilder {
             Some((a, b)) => WordHasher::with_seed(a, b),
             None => WordHasher::random(),
         };
-        let empty = Arc::new(Layer::build(Vec::new(), hasher, self.small_set));
         let seed = small_seed(hasher);
-        let frozen = Frozen::of(std::iter::empty(), self.small_set, seed);
-        let small = Prefilter::new(&frozen, empty.small.as_ref(), self.small_set, seed);
+        let mut kept = Kept::new(self.small_set, seed);
+        let (small, keys) = kept.update(&[], &[], self.small_set, seed);
+        let empty = Arc::new(Layer::with_keys(Vec::new(), hasher, keys));
         let state = State {
             layers: Vec::new(),
             delta: empty.clone(),
             removed: Arc::new(HashMap::new()),
             version: 0,
             slot_epoch: 0,
-            frozen,
             small,
         };
         Registry {
@@ -276,7 +275,7 @@ impl RegistryBuilder {
                     version: 0,
                     slot_epoch: 0,
                     merging: false,
-                    delta_keys: DeltaKeys::default(),
+                    small: kept,
                 }),
                 settings: self,
                 hasher,
@@ -366,8 +365,6 @@ struct State {
     version: u64,
     /// Grows whenever a subscriber slot passes to another subscriber.
     slot_epoch: u64,
-    /// The frozen layers' part of the prefilter, kept while the layers stay the same.
-    frozen: Frozen,
     /// The small-set prefilter, if every segment has keys and there are few enough.
     small: Option<Prefilter>,
 }
@@ -402,8 +399,8 @@ struct Writer {
     /// See `State::slot_epoch`.
     slot_epoch: u64,
     merging: bool,
-    /// The prefilter keys of the delta's rules.
-    delta_keys: DeltaKeys,
+    /// What the next snapshot's small-set prefilter is built from.
+    small: Kept,
 }
 
 /// A subscriber's rules and its slot (see `RuleInfo::subscriber_slot`).
@@ -962,30 +959,15 @@ impl Registry {
         }
         w.version += 1;
         let (hasher, mode) = (self.shared.hasher, self.small_mode());
-        // The frozen layers' prefilter is kept while they stay, extended when layers were
-        // only appended (a freeze, a bulk load), rebuilt after a merge or a compaction.
         let seed = small_seed(hasher);
-        let previous = self.shared.current.load();
-        let n = previous.layers.len();
-        let kept = n <= w.layers.len()
-            && previous.layers.iter().zip(&w.layers).all(|(a, b)| Arc::ptr_eq(a, b));
-        let frozen = match kept {
-            true if n == w.layers.len() => previous.frozen.clone(),
-            true => {
-                previous.frozen.appended(w.layers[n..].iter().map(|l| l.small.as_ref()), mode, seed)
-            }
-            false => Frozen::of(w.layers.iter().map(|l| l.small.as_ref()), mode, seed),
-        };
-        let delta_keys = w.delta_keys.of(&w.delta, &frozen, mode);
-        let delta = Arc::new(Layer::with_keys(w.delta.clone(), hasher, delta_keys));
-        let small = Prefilter::new(&frozen, delta.small.as_ref(), mode, seed);
+        let (small, keys) = w.small.update(&w.layers, &w.delta, mode, seed);
+        let delta = Arc::new(Layer::with_keys(w.delta.clone(), hasher, keys));
         self.shared.current.store(Arc::new(State {
             layers: w.layers.clone(),
             delta,
             removed: Arc::new(w.removed.clone()),
             version: w.version,
             slot_epoch: w.slot_epoch,
-            frozen,
             small,
         }));
     }

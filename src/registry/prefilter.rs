@@ -11,7 +11,7 @@
 //! still in a frozen layer keep their keys until a merge drops them: a post holding one only
 //! goes to the matchers, which hide the rule as before.
 
-use super::RuleInfo;
+use super::{Layer, RuleInfo};
 use crate::matcher::small::{Keys, SmallSet, AUTO_MAX_KEYS};
 use crate::rule::Rule;
 use crate::Message;
@@ -49,10 +49,54 @@ impl Mode {
     }
 }
 
+/// What the writer keeps from one publication to the next to build the next snapshot's
+/// prefilter cheaply: the frozen layers' part and the layers it was made for, and the keys of
+/// the delta's rules.
+#[derive(Debug)]
+pub(super) struct Kept {
+    layers: Vec<Arc<Layer>>,
+    frozen: Frozen,
+    delta: DeltaKeys,
+}
+
+impl Kept {
+    /// Nothing kept yet (no layers).
+    pub(super) fn new(mode: Mode, seed: u64) -> Kept {
+        let frozen = Frozen::of(std::iter::empty(), mode, seed);
+        Kept { layers: Vec::new(), frozen, delta: DeltaKeys::default() }
+    }
+
+    /// The prefilter of a snapshot with these frozen layers and delta, and the delta's keys
+    /// (for its layer). The frozen layers' part is kept while they stay, extended when layers
+    /// were only appended (a freeze, a bulk load), rebuilt after a merge or a compaction.
+    pub(super) fn update(
+        &mut self,
+        layers: &[Arc<Layer>],
+        delta: &[Arc<RuleInfo>],
+        mode: Mode,
+        seed: u64,
+    ) -> (Option<Prefilter>, Option<Keys>) {
+        let n = self.layers.len();
+        let kept =
+            n <= layers.len() && self.layers.iter().zip(layers).all(|(a, b)| Arc::ptr_eq(a, b));
+        if !kept {
+            self.frozen = Frozen::of(layers.iter().map(|l| l.small.as_ref()), mode, seed);
+        } else if n < layers.len() {
+            self.frozen =
+                self.frozen.appended(layers[n..].iter().map(|l| l.small.as_ref()), mode, seed);
+        }
+        if !kept || n < layers.len() {
+            self.layers = layers.to_vec();
+        }
+        let keys = self.delta.of(delta, &self.frozen, mode);
+        (Prefilter::new(&self.frozen, keys.as_ref(), mode, seed), keys)
+    }
+}
+
 /// The keys of each rule of the delta, kept by the writer while the rule stays in the delta:
 /// a write then reduces only its own rule to keys, not the delta's other rules again.
 #[derive(Debug, Default)]
-pub(super) struct DeltaKeys {
+struct DeltaKeys {
     /// Serial -> the rule's keys (`None`: it has none).
     by_serial: HashMap<u64, Option<Keys>>,
 }
@@ -60,12 +104,7 @@ pub(super) struct DeltaKeys {
 impl DeltaKeys {
     /// The keys of the rules of `delta` (see [`Mode::keys`]), or `None` (then nothing is
     /// kept) if `frozen` leaves the snapshot without a prefilter anyway.
-    pub(super) fn of(
-        &mut self,
-        delta: &[Arc<RuleInfo>],
-        frozen: &Frozen,
-        mode: Mode,
-    ) -> Option<Keys> {
+    fn of(&mut self, delta: &[Arc<RuleInfo>], frozen: &Frozen, mode: Mode) -> Option<Keys> {
         if mode == Mode::Off || matches!(frozen, Frozen::Unkeyed) {
             self.by_serial.clear();
             return None;
@@ -87,7 +126,7 @@ impl DeltaKeys {
 /// The frozen layers' part of a snapshot's prefilter, shared by the snapshots until the
 /// layers change.
 #[derive(Clone, Debug)]
-pub(super) enum Frozen {
+enum Frozen {
     /// Some layer has no keys, or (unless forced) they have too many: no prefilter.
     Unkeyed,
     /// The layers' keys united.
@@ -96,18 +135,14 @@ pub(super) enum Frozen {
 
 /// The frozen layers' keys and their prefilter (`None`: no rule needs a key or coordinates).
 #[derive(Debug)]
-pub(super) struct FrozenKeys {
+struct FrozenKeys {
     keys: Keys,
     set: Option<SmallSet>,
 }
 
 impl Frozen {
     /// The part for layers with these keys.
-    pub(super) fn of<'a>(
-        layers: impl Iterator<Item = Option<&'a Keys>>,
-        mode: Mode,
-        seed: u64,
-    ) -> Frozen {
+    fn of<'a>(layers: impl Iterator<Item = Option<&'a Keys>>, mode: Mode, seed: u64) -> Frozen {
         let Some(all) = layers.collect::<Option<Vec<&Keys>>>() else { return Frozen::Unkeyed };
         match Keys::union(all, mode == Mode::On) {
             None => Frozen::Unkeyed,
@@ -121,7 +156,7 @@ impl Frozen {
     /// The part for this one's layers and layers with the keys `added` after them (a freeze,
     /// a bulk load): the new keys are inserted into a copy of the prefilter when its sizes
     /// stay (a copy of at most a few hundred KiB instead of building every key again).
-    pub(super) fn appended<'a>(
+    fn appended<'a>(
         &self,
         added: impl Iterator<Item = Option<&'a Keys>>,
         mode: Mode,
@@ -153,12 +188,7 @@ pub(super) struct Prefilter {
 impl Prefilter {
     /// The prefilter of a snapshot with these frozen layers and a delta with these keys, if
     /// every segment has keys and `mode` allows their number.
-    pub(super) fn new(
-        frozen: &Frozen,
-        delta: Option<&Keys>,
-        mode: Mode,
-        seed: u64,
-    ) -> Option<Self> {
+    fn new(frozen: &Frozen, delta: Option<&Keys>, mode: Mode, seed: u64) -> Option<Self> {
         let (Frozen::Keyed(frozen), Some(delta)) = (frozen, delta) else {
             return None;
         };
