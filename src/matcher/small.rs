@@ -291,8 +291,8 @@ pub(crate) struct Keys {
 impl Keys {
     /// The keys of `rules`, or `None` if some rule cannot be keyed soundly or (unless
     /// `force`) there are more than [`AUTO_MAX_KEYS`] distinct ones.
-    pub(crate) fn of(rules: &[&Rule], force: bool) -> Option<Keys> {
-        let mut wants: Vec<Want> = Vec::with_capacity(rules.len().min(4 * AUTO_MAX_KEYS));
+    pub(crate) fn of<'a>(rules: impl IntoIterator<Item = &'a Rule>, force: bool) -> Option<Keys> {
+        let mut wants: Vec<Want> = Vec::new();
         let mut geo = false;
         // When to count the distinct keys so far: a large rule set (the live registry's base
         // layer) stops after about `AUTO_MAX_KEYS` rules; rules sharing keys go on.
@@ -381,7 +381,7 @@ impl SmallSet {
     /// `force`) the rules have more than [`AUTO_MAX_KEYS`] distinct keys. `seed` makes the
     /// hash multiplier unpredictable (colliding keys cost speed, never a match).
     pub(crate) fn build(rules: &[&Rule], seed: u64, force: bool) -> Option<SmallSet> {
-        Keys::of(rules, force).map(|k| SmallSet::of_keys(&k, seed))
+        Keys::of(rules.iter().copied(), force).map(|k| SmallSet::of_keys(&k, seed))
     }
 
     /// The prefilter for `keys` (see [`Keys`]), whatever their number.
@@ -1089,15 +1089,14 @@ mod tests {
     fn the_key_count_stops_large_sets_but_not_shared_keys() {
         let parse = |t: String| Rule::parse(&t).expect("valid");
         let distinct: Vec<Rule> = (0..=AUTO_MAX_KEYS).map(|i| parse(format!("w{i}"))).collect();
-        let refs: Vec<&Rule> = distinct.iter().collect();
-        assert_eq!(Keys::of(&refs[..AUTO_MAX_KEYS], false).map(|k| k.len()), Some(AUTO_MAX_KEYS));
-        assert!(Keys::of(&refs, false).is_none());
-        assert_eq!(Keys::of(&refs, true).map(|k| k.len()), Some(AUTO_MAX_KEYS + 1));
+        let keys = |n: usize, force| Keys::of(distinct[..n].iter(), force).map(|k| k.len());
+        assert_eq!(keys(AUTO_MAX_KEYS, false), Some(AUTO_MAX_KEYS));
+        assert_eq!(keys(AUTO_MAX_KEYS + 1, false), None);
+        assert_eq!(keys(AUTO_MAX_KEYS + 1, true), Some(AUTO_MAX_KEYS + 1));
         // Many rules, few keys: counted, not cut off by the number of rules.
         let shared: Vec<Rule> =
             (0..5 * AUTO_MAX_KEYS).map(|i| parse(format!("apple -x{i}"))).collect();
-        let refs: Vec<&Rule> = shared.iter().collect();
-        assert_eq!(Keys::of(&refs, false).map(|k| k.len()), Some(1));
+        assert_eq!(Keys::of(&shared, false).map(|k| k.len()), Some(1));
     }
 
     #[test]

@@ -4,12 +4,13 @@
 //!
 //! Each segment keeps its rules' keys (built with it; `None` if a rule cannot be keyed or
 //! there are too many). A snapshot holds two prefilters, asked in one pass over the message:
-//! the frozen layers' keys united (rebuilt only when the layers change: a freeze, a merge, a
-//! bulk load) and the delta's (rebuilt with the delta on every write, so a write's extra cost
-//! is bounded by the delta's size). A layer without keys, or more keys in total than
-//! [`AUTO_MAX_KEYS`] (unless forced), leaves the snapshot without a prefilter. Removed rules
-//! still in a frozen layer keep their keys until a merge drops them: a post holding one only
-//! goes to the matchers, which hide the rule as before.
+//! the frozen layers' keys united (kept while the layers stay, extended in a copy when a layer
+//! is appended, rebuilt after a merge) and the delta's (rebuilt on every write from keys kept
+//! per delta rule: a write reduces only its own rule, and builds a prefilter of at most the
+//! delta's keys). A layer without keys, or more keys in total than [`AUTO_MAX_KEYS`] (unless
+//! forced), leaves the snapshot without a prefilter. Removed rules still in a frozen layer
+//! keep their keys until a merge drops them: a post holding one only goes to the matchers,
+//! which hide the rule as before.
 
 use super::{Layer, RuleInfo};
 use crate::matcher::small::{Keys, SmallSet, AUTO_MAX_KEYS};
@@ -36,8 +37,7 @@ impl Mode {
         if self == Mode::Off {
             return None;
         }
-        let rules: Vec<&Rule> = rules.collect();
-        Keys::of(&rules, self == Mode::On)
+        Keys::of(rules, self == Mode::On)
     }
 
     fn allows(self, keys: usize) -> bool {
@@ -113,7 +113,7 @@ impl DeltaKeys {
         for info in delta {
             let keys = match self.by_serial.remove(&info.serial) {
                 Some(k) => k,
-                None => Keys::of(&[&info.rule], true),
+                None => Keys::of([&info.rule], true),
             };
             next.insert(info.serial, keys);
         }
