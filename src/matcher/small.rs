@@ -324,10 +324,27 @@ impl Keys {
             wants.extend_from_slice(&k.wants);
             geo |= k.geo;
         }
-        // Sorted runs: the stable sort merges them in linear time (and the unstable sort
-        // then sees them sorted).
-        wants.sort();
         Keys::sorted(wants, geo, force)
+    }
+
+    /// The keys of `self` and `other` (see [`Keys::of`] for `force`), merged in linear time.
+    pub(crate) fn merged(&self, other: &Keys, force: bool) -> Option<Keys> {
+        let (a, b) = (&self.wants, &other.wants);
+        let mut wants = Vec::with_capacity(a.len() + b.len());
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() && j < b.len() {
+            match a[i].cmp(&b[j]) {
+                std::cmp::Ordering::Less => (wants.push(a[i]), i += 1),
+                std::cmp::Ordering::Greater => (wants.push(b[j]), j += 1),
+                std::cmp::Ordering::Equal => (wants.push(a[i]), (i, j) = (i + 1, j + 1)),
+            };
+        }
+        wants.extend_from_slice(&a[i..]);
+        wants.extend_from_slice(&b[j..]);
+        if !force && wants.len() > AUTO_MAX_KEYS {
+            return None;
+        }
+        Some(Keys { wants, geo: self.geo || other.geo })
     }
 
     fn sorted(mut wants: Vec<Want>, geo: bool, force: bool) -> Option<Keys> {
@@ -1097,6 +1114,22 @@ mod tests {
         let shared: Vec<Rule> =
             (0..5 * AUTO_MAX_KEYS).map(|i| parse(format!("apple -x{i}"))).collect();
         assert_eq!(Keys::of(&shared, false).map(|k| k.len()), Some(1));
+    }
+
+    #[test]
+    fn merged_keys_are_the_union() {
+        let rules: Vec<Rule> =
+            ["apple", "pear", "\"new york\"", "fig", "kiwi", "bounding_box:[0 0 1 1]"]
+                .iter()
+                .map(|r| Rule::parse(r).expect("valid"))
+                .collect();
+        let (a, b) = (&rules[..4], &rules[2..]);
+        let (ka, kb) = (Keys::of(a, true).unwrap(), Keys::of(b, true).unwrap());
+        let all = Keys::of(&rules, true).unwrap();
+        for merged in [ka.merged(&kb, true).unwrap(), kb.merged(&ka, true).unwrap()] {
+            assert_eq!((&merged.wants, merged.geo), (&all.wants, all.geo));
+        }
+        assert_eq!(Keys::union([&ka, &kb], true).unwrap().wants, all.wants);
     }
 
     #[test]

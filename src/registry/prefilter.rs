@@ -12,7 +12,7 @@
 //! keep their keys until a merge drops them: a post holding one only goes to the matchers,
 //! which hide the rule as before.
 
-use super::{Layer, RuleInfo};
+use super::{FastHash, Layer, RuleInfo};
 use crate::matcher::small::{Keys, SmallSet, AUTO_MAX_KEYS};
 use crate::rule::Rule;
 use crate::Message;
@@ -98,7 +98,7 @@ impl Kept {
 #[derive(Debug, Default)]
 struct DeltaKeys {
     /// Serial -> the rule's keys (`None`: it has none).
-    by_serial: HashMap<u64, Option<Keys>>,
+    by_serial: HashMap<u64, Option<Keys>, FastHash>,
 }
 
 impl DeltaKeys {
@@ -109,15 +109,15 @@ impl DeltaKeys {
             self.by_serial.clear();
             return None;
         }
-        let mut next = HashMap::with_capacity(delta.len());
         for info in delta {
-            let keys = match self.by_serial.remove(&info.serial) {
-                Some(k) => k,
-                None => Keys::of([&info.rule], true),
-            };
-            next.insert(info.serial, keys);
+            self.by_serial.entry(info.serial).or_insert_with(|| Keys::of([&info.rule], true));
         }
-        self.by_serial = next;
+        if self.by_serial.len() > delta.len() {
+            // Rules left the delta (removed, replaced, frozen).
+            let mut live: Vec<u64> = delta.iter().map(|i| i.serial).collect();
+            live.sort_unstable();
+            self.by_serial.retain(|s, _| live.binary_search(s).is_ok());
+        }
         let all: Option<Vec<&Keys>> = self.by_serial.values().map(Option::as_ref).collect();
         Keys::union(all?, mode == Mode::On)
     }
@@ -165,7 +165,7 @@ impl Frozen {
         let Frozen::Keyed(before) = self else { return Frozen::Unkeyed };
         let Some(added) = added.collect::<Option<Vec<&Keys>>>() else { return Frozen::Unkeyed };
         let Some(added) = Keys::union(added, true) else { return Frozen::Unkeyed };
-        let Some(keys) = Keys::union([&before.keys, &added], mode == Mode::On) else {
+        let Some(keys) = before.keys.merged(&added, mode == Mode::On) else {
             return Frozen::Unkeyed;
         };
         let set = match &before.set {
