@@ -40,14 +40,18 @@
 
 use crate::matcher::hash::WordHasher;
 use crate::matcher::segment::{Prepared, Segment, SegmentScratch};
+use crate::matcher::small::Keys;
 use crate::rule::{Dialect, Rule};
 use crate::sync::{Mutex, MutexGuard, PublishCell};
 use crate::Message;
+use prefilter::{Kept, Mode, Prefilter};
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
+
+mod prefilter;
 
 /// The writer side's hasher: seeded per process (subscriber names and rule texts come from
 /// users), and several times faster than SipHash, which was a quarter of a 1M-rule reopen.
@@ -166,6 +170,7 @@ pub struct RegistryBuilder {
     tombstones_max: usize,
     background_merges: bool,
     seed: Option<(u64, u64)>,
+    small_set: Mode,
 }
 
 impl Default for RegistryBuilder {
@@ -178,6 +183,7 @@ impl Default for RegistryBuilder {
             tombstones_max: 4096,
             background_merges: true,
             seed: None,
+            small_set: Mode::Auto,
         }
     }
 }
@@ -227,19 +233,32 @@ impl RegistryBuilder {
         self
     }
 
+    /// Forces the small-set prefilter on (whenever every rule can be keyed, whatever their
+    /// number) or off. By default a snapshot uses it while its segments hold up to 20,000
+    /// keys in total (DESIGN.md, "The small-set prefilter"): a post holding none of them is
+    /// answered without tokenising it.
+    pub fn small_set_prefilter(mut self, on: bool) -> Self {
+        self.small_set = if on { Mode::On } else { Mode::Off };
+        self
+    }
+
     /// The registry.
     pub fn build(self) -> Registry {
         let hasher = match self.seed {
             Some((a, b)) => WordHasher::with_seed(a, b),
             None => WordHasher::random(),
         };
-        let empty = Arc::new(Layer::build(Vec::new(), hasher));
+        let seed = small_seed(hasher);
+        let mut kept = Kept::new(self.small_set, seed);
+        let (small, keys) = kept.update(&[], &[], self.small_set, seed);
+        let empty = Arc::new(Layer::with_keys(Vec::new(), hasher, keys));
         let state = State {
             layers: Vec::new(),
             delta: empty.clone(),
             removed: Arc::new(HashMap::new()),
             version: 0,
             slot_epoch: 0,
+            small,
         };
         Registry {
             shared: Arc::new(Shared {
@@ -256,6 +275,7 @@ impl RegistryBuilder {
                     version: 0,
                     slot_epoch: 0,
                     merging: false,
+                    small: kept,
                 }),
                 settings: self,
                 hasher,
@@ -274,6 +294,9 @@ struct Layer {
     /// message matching ten thousand rules reads a dense array rather than ten thousand
     /// records.
     keys: Vec<RouteKey>,
+    /// The rules' keys for the small-set prefilter (`None`: some rule has none, there are
+    /// too many, or the prefilter is off).
+    small: Option<Keys>,
 }
 
 /// What the engine needs to route a matching rule: its id, its subscriber's slot, whether
@@ -302,10 +325,16 @@ pub(crate) struct Routed<'a> {
 }
 
 impl Layer {
-    fn build(infos: Vec<Arc<RuleInfo>>, hasher: WordHasher) -> Layer {
+    fn build(infos: Vec<Arc<RuleInfo>>, hasher: WordHasher, small: Mode) -> Layer {
+        let small = small.keys(infos.iter().map(|i| &i.rule));
+        Layer::with_keys(infos, hasher, small)
+    }
+
+    /// A layer whose rules have these prefilter keys.
+    fn with_keys(infos: Vec<Arc<RuleInfo>>, hasher: WordHasher, small: Option<Keys>) -> Layer {
         let segment = Segment::build(infos.iter().map(|i| &i.rule), hasher);
         let keys = infos.iter().map(|i| RouteKey::of(i)).collect();
-        Layer { segment, infos, keys }
+        Layer { segment, infos, keys, small }
     }
 
     /// The layer-local numbers of the rules matching `msg`, into `scratch.local`.
@@ -321,6 +350,7 @@ impl Layer {
 
     fn heap_bytes(&self) -> usize {
         self.segment.heap_bytes()
+            + self.small.as_ref().map_or(0, Keys::heap_bytes)
             + self.infos.capacity() * 8
             + self.keys.capacity() * std::mem::size_of::<RouteKey>()
     }
@@ -335,6 +365,19 @@ struct State {
     version: u64,
     /// Grows whenever a subscriber slot passes to another subscriber.
     slot_epoch: u64,
+    /// The small-set prefilter, if every segment has keys and there are few enough.
+    small: Option<Prefilter>,
+}
+
+impl State {
+    /// `false` if the prefilter proves that no rule matches `msg`.
+    #[inline]
+    fn may_match(&self, msg: &Message, scratch: &mut Scratch) -> bool {
+        let Some(p) = &self.small else { return true };
+        let may = p.may_match(msg, &mut scratch.fold);
+        scratch.prefiltered += u64::from(!may);
+        may
+    }
 }
 
 /// The writer side, behind a mutex (writers may wait for each other; readers never do).
@@ -356,6 +399,8 @@ struct Writer {
     /// See `State::slot_epoch`.
     slot_epoch: u64,
     merging: bool,
+    /// What the next snapshot's small-set prefilter is built from.
+    small: Kept,
 }
 
 /// A subscriber's rules and its slot (see `RuleInfo::subscriber_slot`).
@@ -527,7 +572,7 @@ impl Registry {
         // A bulk load freezes straight into a layer instead of growing the delta.
         if w.delta.len() > self.shared.settings.delta_max {
             let infos = std::mem::take(&mut w.delta);
-            w.layers.push(Arc::new(Layer::build(infos, self.shared.hasher)));
+            w.layers.push(Arc::new(Layer::build(infos, self.shared.hasher, self.small_mode())));
         }
         self.publish(&mut w);
         results
@@ -623,7 +668,7 @@ impl Registry {
         let mut w = self.lock();
         let mut infos: Vec<Arc<RuleInfo>> = w.rules.values().cloned().collect();
         infos.sort_by_key(|i| i.id);
-        w.layers = vec![Arc::new(Layer::build(infos, self.shared.hasher))];
+        w.layers = vec![Arc::new(Layer::build(infos, self.shared.hasher, self.small_mode()))];
         w.delta.clear();
         w.removed.clear();
         self.publish(&mut w);
@@ -634,7 +679,8 @@ impl Registry {
         let s = self.shared.current.load();
         let layers: usize = s.layers.iter().map(|l| l.heap_bytes()).sum();
         let infos = self.lock().rules.len() * (std::mem::size_of::<RuleInfo>() + 64);
-        layers + s.delta.heap_bytes() + s.removed.capacity() * 16 + infos
+        let small = s.small.as_ref().map_or(0, Prefilter::heap_bytes);
+        layers + s.delta.heap_bytes() + small + s.removed.capacity() * 16 + infos
     }
 
     /// The number of frozen layers and tombstones (for monitoring merges).
@@ -735,6 +781,7 @@ impl Registry {
             refused
         };
         let hasher = self.shared.hasher;
+        let small = self.small_mode();
         let delta_max = self.shared.settings.delta_max;
         let sorted = infos.is_sorted_by_key(|i| i.id);
         let mut filling = Duration::ZERO;
@@ -743,13 +790,13 @@ impl Registry {
                 let compiling = infos.clone();
                 let compile = std::thread::Builder::new()
                     .name("streamtrack-restore-compile".into())
-                    .spawn_scoped(scope, move || Layer::build(compiling, hasher));
+                    .spawn_scoped(scope, move || Layer::build(compiling, hasher, small));
                 let f = Instant::now();
                 let refused = fill(w);
                 filling = f.elapsed();
                 let layer = match compile {
                     Ok(h) => h.join().expect("compiling does not panic"),
-                    Err(_) => Layer::build(infos.clone(), hasher),
+                    Err(_) => Layer::build(infos.clone(), hasher, small),
                 };
                 (refused, Some(layer))
             })
@@ -805,7 +852,7 @@ impl Registry {
             let infos = std::mem::take(&mut w.delta);
             let layer = match layer.take() {
                 Some(l) => l,
-                None => Layer::build(infos, hasher),
+                None => Layer::build(infos, hasher, small),
             };
             w.layers.push(Arc::new(layer));
         }
@@ -887,7 +934,7 @@ impl Registry {
         let settings = &self.shared.settings;
         if w.delta.len() >= settings.delta_max {
             let infos = std::mem::take(&mut w.delta);
-            w.layers.push(Arc::new(Layer::build(infos, self.shared.hasher)));
+            w.layers.push(Arc::new(Layer::build(infos, self.shared.hasher, self.small_mode())));
         }
         if !w.merging {
             if let Some(range) = merge_plan(&w.layers, w.removed.len(), settings) {
@@ -904,20 +951,29 @@ impl Registry {
                         w.merging = false;
                     }
                 } else {
-                    let merged = merge_layers(&inputs, &w.removed, self.shared.hasher);
+                    let merged =
+                        merge_layers(&inputs, &w.removed, self.shared.hasher, self.small_mode());
                     install_merge(w, range.start, &inputs, merged);
                 }
             }
         }
         w.version += 1;
-        let delta = Arc::new(Layer::build(w.delta.clone(), self.shared.hasher));
+        let (hasher, mode) = (self.shared.hasher, self.small_mode());
+        let seed = small_seed(hasher);
+        let (small, keys) = w.small.update(&w.layers, &w.delta, mode, seed);
+        let delta = Arc::new(Layer::with_keys(w.delta.clone(), hasher, keys));
         self.shared.current.store(Arc::new(State {
             layers: w.layers.clone(),
             delta,
             removed: Arc::new(w.removed.clone()),
             version: w.version,
             slot_epoch: w.slot_epoch,
+            small,
         }));
+    }
+
+    fn small_mode(&self) -> Mode {
+        self.shared.settings.small_set
     }
 }
 
@@ -952,6 +1008,7 @@ fn merge_layers(
     inputs: &[Arc<Layer>],
     removed: &HashMap<u64, RuleId>,
     hasher: WordHasher,
+    small: Mode,
 ) -> Layer {
     let mut infos: Vec<Arc<RuleInfo>> = inputs
         .iter()
@@ -960,7 +1017,12 @@ fn merge_layers(
         .cloned()
         .collect();
     infos.sort_by_key(|i| i.id);
-    Layer::build(infos, hasher)
+    Layer::build(infos, hasher, small)
+}
+
+/// The seed of the prefilters' hash multiplier, from the registry's random hash key.
+fn small_seed(hasher: WordHasher) -> u64 {
+    hasher.hash(b"small")
 }
 
 /// Replaces `inputs` (the writer's layers from `start` on) by `merged` and drops the
@@ -980,9 +1042,9 @@ fn merge_in_background(
     removed: HashMap<u64, RuleId>,
 ) {
     let Some(s) = shared.upgrade() else { return };
-    let hasher = s.hasher;
+    let (hasher, small) = (s.hasher, s.settings.small_set);
     drop(s);
-    let merged = merge_layers(&inputs, &removed, hasher);
+    let merged = merge_layers(&inputs, &removed, hasher, small);
     let Some(s) = shared.upgrade() else { return };
     let registry = Registry { shared: s };
     let mut w = registry.lock();
@@ -1012,12 +1074,22 @@ pub struct Scratch {
     segment: SegmentScratch,
     local: Vec<u32>,
     out: Vec<Arc<RuleInfo>>,
+    /// The prefilter's case-folding space.
+    fold: String,
+    /// Messages the prefilter answered (see [`Scratch::take_prefiltered`]).
+    prefiltered: u64,
 }
 
 impl Scratch {
     /// Empty working memory.
     pub fn new() -> Self {
         Scratch::default()
+    }
+
+    /// The number of messages the small-set prefilter answered (no rule can match) since
+    /// the last call: the engine's `prefiltered` count.
+    pub(crate) fn take_prefiltered(&mut self) -> u64 {
+        std::mem::take(&mut self.prefiltered)
     }
 }
 
@@ -1058,6 +1130,9 @@ impl Snapshot {
         out.clear();
         let s = &*self.state;
         scratch.prepared.reset();
+        if !s.may_match(msg, scratch) {
+            return;
+        }
         let frozen = s.layers.iter().map(|l| (l, true));
         for (layer, frozen) in frozen.chain([(&s.delta, false)]) {
             if layer.infos.is_empty() {
@@ -1097,6 +1172,9 @@ impl Snapshot {
     ) {
         let s = &*self.state;
         scratch.prepared.reset();
+        if !s.may_match(msg, scratch) {
+            return;
+        }
         for layer in s.layers.iter().filter(|l| !l.infos.is_empty()) {
             layer.find_local(msg, scratch);
             for &i in &scratch.local {
@@ -1127,6 +1205,13 @@ impl Snapshot {
             .collect();
         v.sort_by_key(|i| i.id);
         v
+    }
+
+    /// The number of keys of the small-set prefilter, if this snapshot has one: then a
+    /// message holding none of them is answered without tokenising it (DESIGN.md, "The
+    /// small-set prefilter").
+    pub fn small_set_keys(&self) -> Option<usize> {
+        self.state.small.as_ref().map(Prefilter::keys)
     }
 
     /// The snapshot's version: it grows with every publication.

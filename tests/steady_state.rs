@@ -126,3 +126,54 @@ fn scoring_reactions_once_warm_allocates_nothing() {
         assert_eq!(made, 0, "{made} allocations scoring {} texts a second time", texts.len());
     }
 }
+
+#[test]
+fn a_registry_snapshot_with_the_small_set_prefilter_matches_without_allocating() {
+    use streamtrack::registry::{NewRule, Registry, Scratch as RegistryScratch};
+    // Frozen layers, a delta, tombstones, and the prefilter (frozen layers' and delta's) in
+    // front of them.
+    let registry = Registry::builder()
+        .delta_max(64)
+        .background_merges(false)
+        .small_set_prefilter(true)
+        .build();
+    let rules = RuleSetConfig::default().rules(3_000);
+    for (c, chunk) in rules.chunks(1_000).enumerate() {
+        if c < 2 {
+            registry.subscribe_all(chunk.iter().enumerate().map(|(i, g)| NewRule {
+                subscriber: format!("s{}", i % 20),
+                rule: g.parse().unwrap(),
+                tag: None,
+            }));
+        } else {
+            for (i, g) in chunk.iter().take(40).enumerate() {
+                let _ = registry.subscribe(&format!("s{}", i % 20), g.parse().unwrap(), None);
+            }
+        }
+    }
+    for rule in registry.rules_of("s7").iter().take(5) {
+        registry.unsubscribe(rule.id).unwrap();
+    }
+    let (layers, tombstones) = registry.layer_stats();
+    assert!(layers >= 2 && tombstones > 0, "{layers} layers, {tombstones} tombstones");
+    let snapshot = registry.snapshot();
+    assert!(snapshot.small_set_keys().is_some(), "the prefilter is on");
+    let messages = WorkloadConfig::default().count(3_000).messages();
+    let mut scratch = RegistryScratch::new();
+    let mut out = Vec::new();
+    let mut first = 0;
+    for m in &messages {
+        snapshot.find_into(m, &mut scratch, &mut out);
+        first += out.len();
+    }
+    assert!(first > 0, "the workload matches some rules");
+    let before = allocations();
+    let mut second = 0;
+    for m in &messages {
+        snapshot.find_into(m, &mut scratch, &mut out);
+        second += out.len();
+    }
+    let made = allocations() - before;
+    assert_eq!(second, first);
+    assert_eq!(made, 0, "{made} allocations matching {} messages a second time", messages.len());
+}

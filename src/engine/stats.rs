@@ -82,6 +82,9 @@ pub struct EngineStats {
     pub matched: u64,
     /// Matches for subscribers without an attached sink (never attached, or detached).
     pub unrouted: u64,
+    /// Messages the registry's small-set prefilter answered without matching them (no
+    /// rule's key in them; DESIGN.md, "The small-set prefilter"): shows it is at work.
+    pub prefiltered: u64,
     /// Match deliveries routed to subscribers, over all subscribers ever attached.
     pub routed: u64,
     /// Match deliveries sinks took, over all subscribers.

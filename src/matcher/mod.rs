@@ -38,7 +38,7 @@ mod prepare;
 mod proximity;
 mod scan;
 pub(crate) mod segment;
-mod small;
+pub(crate) mod small;
 mod substrings;
 mod terms;
 

@@ -224,7 +224,7 @@ struct Table {
 
 impl Table {
     fn new(items: usize) -> Table {
-        let n = (items * 2).next_power_of_two().max(16);
+        let n = Table::slots_for(items);
         Table { slots: vec![0; n], flags: vec![0; n], shift: 64 - n.trailing_zeros() }
     }
 
@@ -234,14 +234,22 @@ impl Table {
             as usize
     }
 
-    fn insert(&mut self, k: u64, mul: u64, flag: u8) {
+    /// The number of slots for `items` keys.
+    fn slots_for(items: usize) -> usize {
+        (items * 2).next_power_of_two().max(16)
+    }
+
+    /// Adds `k` with `flag`; whether `k` is new.
+    fn insert(&mut self, k: u64, mul: u64, flag: u8) -> bool {
         let mask = self.slots.len() - 1;
         let mut i = self.home(k, mul);
         while self.slots[i] != 0 && self.slots[i] != k {
             i = (i + 1) & mask;
         }
+        let new = self.slots[i] == 0;
         self.slots[i] = k;
         self.flags[i] |= flag;
+        new
     }
 
     /// The flags of `k`, 0 if absent.
@@ -269,6 +277,106 @@ fn pair_entry(first: Key, second: Key) -> u64 {
     (first.wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(31) ^ second) | 1
 }
 
+/// What a set of rules needs for one of them to match, before it is compiled into a
+/// [`SmallSet`]: kept by the live registry per segment, so that the keys of several segments
+/// can be united without reducing their rules again.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Keys {
+    /// Ascending, distinct.
+    wants: Vec<Want>,
+    /// Some rule has a geo term.
+    geo: bool,
+}
+
+impl Keys {
+    /// The keys of `rules`, or `None` if some rule cannot be keyed soundly or (unless
+    /// `force`) there are more than [`AUTO_MAX_KEYS`] distinct ones.
+    pub(crate) fn of<'a>(rules: impl IntoIterator<Item = &'a Rule>, force: bool) -> Option<Keys> {
+        let mut wants: Vec<Want> = Vec::new();
+        let mut geo = false;
+        // When to count the distinct keys so far: a large rule set (the live registry's base
+        // layer) stops after about `AUTO_MAX_KEYS` rules; rules sharing keys go on.
+        let mut count_at = AUTO_MAX_KEYS + 1;
+        for r in rules {
+            let a = need(r.root())?;
+            wants.extend(a.wants);
+            geo |= a.geo;
+            if !force && wants.len() >= count_at {
+                wants.sort_unstable();
+                wants.dedup();
+                if wants.len() > AUTO_MAX_KEYS {
+                    return None;
+                }
+                count_at = (2 * wants.len()).max(AUTO_MAX_KEYS + 1);
+            }
+        }
+        Keys::sorted(wants, geo, force)
+    }
+
+    /// The keys of all of `parts` (see [`Keys::of`] for `force`).
+    pub(crate) fn union<'a>(
+        parts: impl IntoIterator<Item = &'a Keys>,
+        force: bool,
+    ) -> Option<Keys> {
+        let mut wants = Vec::new();
+        let mut geo = false;
+        for k in parts {
+            wants.extend_from_slice(&k.wants);
+            geo |= k.geo;
+        }
+        Keys::sorted(wants, geo, force)
+    }
+
+    /// The keys of `self` and `other` (see [`Keys::of`] for `force`), merged in linear time.
+    pub(crate) fn merged(&self, other: &Keys, force: bool) -> Option<Keys> {
+        let (a, b) = (&self.wants, &other.wants);
+        let mut wants = Vec::with_capacity(a.len() + b.len());
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() && j < b.len() {
+            match a[i].cmp(&b[j]) {
+                std::cmp::Ordering::Less => (wants.push(a[i]), i += 1),
+                std::cmp::Ordering::Greater => (wants.push(b[j]), j += 1),
+                std::cmp::Ordering::Equal => (wants.push(a[i]), (i, j) = (i + 1, j + 1)),
+            };
+        }
+        wants.extend_from_slice(&a[i..]);
+        wants.extend_from_slice(&b[j..]);
+        if !force && wants.len() > AUTO_MAX_KEYS {
+            return None;
+        }
+        Some(Keys { wants, geo: self.geo || other.geo })
+    }
+
+    fn sorted(mut wants: Vec<Want>, geo: bool, force: bool) -> Option<Keys> {
+        wants.sort_unstable();
+        wants.dedup();
+        if !force && wants.len() > AUTO_MAX_KEYS {
+            return None;
+        }
+        wants.shrink_to_fit();
+        Some(Keys { wants, geo })
+    }
+
+    fn pairs(&self) -> usize {
+        self.wants.iter().filter(|w| matches!(w, Want::Pair { .. })).count()
+    }
+
+    /// The number of distinct keys (units and pairs of units).
+    pub(crate) fn len(&self) -> usize {
+        self.wants.len()
+    }
+
+    /// Whether no message can pass: no key, no geo term (a set of no rules).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.wants.is_empty() && !self.geo
+    }
+
+    /// Heap bytes.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.wants.capacity() * std::mem::size_of::<Want>()
+    }
+}
+
 /// The compiled prefilter: the rules' keys in a bit filter and an exact table.
 #[derive(Clone, Debug)]
 pub(crate) struct SmallSet {
@@ -290,40 +398,53 @@ impl SmallSet {
     /// `force`) the rules have more than [`AUTO_MAX_KEYS`] distinct keys. `seed` makes the
     /// hash multiplier unpredictable (colliding keys cost speed, never a match).
     pub(crate) fn build(rules: &[&Rule], seed: u64, force: bool) -> Option<SmallSet> {
-        let mut wants: Vec<Want> = Vec::with_capacity(rules.len());
-        let mut geo = false;
-        for r in rules {
-            let a = need(r.root())?;
-            wants.extend(a.wants);
-            geo |= a.geo;
-            if !force && wants.len() > 4 * AUTO_MAX_KEYS {
-                return None;
-            }
-        }
-        wants.sort_unstable();
-        wants.dedup();
-        if !force && wants.len() > AUTO_MAX_KEYS {
-            return None;
-        }
-        let mul = seed | 1;
-        // 64 filter bits per key (at least 4 KiB): 1.5% of absent keys pass to the table.
-        let filter_bits = (wants.len() * 64).next_power_of_two().max(1 << 15);
-        let filter_shift = 64 - filter_bits.trailing_zeros();
-        let pair_count = wants.iter().filter(|w| matches!(w, Want::Pair { .. })).count();
+        Keys::of(rules.iter().copied(), force).map(|k| SmallSet::of_keys(&k, seed))
+    }
+
+    /// The prefilter for `keys` (see [`Keys`]), whatever their number.
+    pub(crate) fn of_keys(keys: &Keys, seed: u64) -> SmallSet {
+        let (filter_bits, _, _) = SmallSet::sizes(keys);
         let mut s = SmallSet {
             filter: vec![0; filter_bits / 64],
-            filter_shift,
-            keys: Table::new(wants.len()),
-            pairs: Table::new(pair_count),
-            mul,
-            geo,
+            filter_shift: 64 - filter_bits.trailing_zeros(),
+            keys: Table::new(keys.wants.len()),
+            pairs: Table::new(keys.pairs()),
+            mul: seed | 1,
+            geo: keys.geo,
             key_count: 0,
         };
-        for &w in &wants {
+        s.insert(keys);
+        s
+    }
+
+    /// The filter's bits and the tables' slots for `keys`.
+    fn sizes(keys: &Keys) -> (usize, usize, usize) {
+        // 64 filter bits per key (at least 4 KiB): 1.5% of absent keys pass to the table.
+        let filter_bits = (keys.wants.len() * 64).next_power_of_two().max(1 << 15);
+        (filter_bits, Table::slots_for(keys.wants.len()), Table::slots_for(keys.pairs()))
+    }
+
+    /// The prefilter for `all`, the keys of this one's and `added`, if it has the sizes
+    /// [`SmallSet::of_keys`] would give it: this one with `added` inserted (what the live
+    /// registry does when a layer is frozen, instead of building all again).
+    pub(crate) fn extended(&self, all: &Keys, added: &Keys) -> Option<SmallSet> {
+        let sizes = (self.filter.len() * 64, self.keys.slots.len(), self.pairs.slots.len());
+        if SmallSet::sizes(all) != sizes {
+            return None;
+        }
+        let mut s = self.clone();
+        s.geo |= added.geo;
+        s.insert(added);
+        Some(s)
+    }
+
+    fn insert(&mut self, keys: &Keys) {
+        let mul = self.mul;
+        for &w in &keys.wants {
             let (k, flag) = match w {
                 Want::One(k) => (k, ONE),
                 Want::Pair { first, second, by_first } => {
-                    s.pairs.insert(pair_entry(first, second), mul, ONE);
+                    self.pairs.insert(pair_entry(first, second), mul, ONE);
                     if by_first {
                         (first, FIRST)
                     } else {
@@ -331,12 +452,10 @@ impl SmallSet {
                     }
                 }
             };
-            let h = s.filter_bit(k);
-            s.filter[(h >> 6) as usize] |= 1 << (h & 63);
-            s.keys.insert(k, mul, flag);
+            let h = self.filter_bit(k);
+            self.filter[(h >> 6) as usize] |= 1 << (h & 63);
+            self.key_count += usize::from(self.keys.insert(k, mul, flag));
         }
-        s.key_count = s.keys.slots.iter().filter(|&&k| k != 0).count();
-        Some(s)
     }
 
     #[inline(always)]
@@ -364,86 +483,19 @@ impl SmallSet {
     /// `false` if no rule can match `msg` (no key present, the message safe); `true` if some
     /// rule may. `fold` is scratch space for case folding.
     pub(crate) fn may_match(&self, msg: &Message, fold: &mut String) -> bool {
-        if self.geo && (msg.coordinates.is_some() || msg.place.is_some()) {
-            return true;
-        }
-        if self.scan(&msg.text, fold) {
-            return true;
-        }
-        // Every other string a term can read: usually none is present.
-        let mut any = |s: &Option<String>| s.as_deref().is_some_and(|s| self.scan(s, fold));
-        if any(&msg.quoted_text)
-            || any(&msg.retweeted_text)
-            || any(&msg.user)
-            || any(&msg.user_id)
-            || any(&msg.in_reply_to_user)
-            || any(&msg.in_reply_to_user_id)
-        {
-            return true;
-        }
-        let mut urls = |list: &Option<Vec<crate::message::UrlEntity>>| {
-            list.iter().flatten().any(|u| {
-                [&u.expanded_url, &u.display_url].into_iter().flatten().any(|s| self.scan(s, fold))
-            })
-        };
-        if msg.urls.is_some() && urls(&msg.urls) || msg.media.is_some() && urls(&msg.media) {
-            return true;
-        }
-        [&msg.hashtags, &msg.mentions, &msg.cashtags]
-            .into_iter()
-            .any(|list| list.iter().flatten().any(|s| self.scan(s, fold)))
+        may_match(self, msg, fold)
     }
 
-    /// Whether `text` holds a key or an unsafe character.
-    fn scan(&self, text: &str, fold: &mut String) -> bool {
-        let b = text.as_bytes();
-        let url = UrlCache::default();
-        let mut at = 0;
-        // Whether the byte before the block is an ASCII letter or digit (bit 0).
-        let mut carry = 0u64;
-        loop {
-            // 64 bytes are classified, the runs and characters starting in the first
-            // `STEP` are taken, and the next block starts there: every run taken has at
-            // least 9 bytes of the mask after its start, so its length up to 9 (all a key
-            // needs) is in the mask, and its first 8 bytes are in the block. The last
-            // block is copied, zero-padded to 72 bytes (8 after its last run's start).
-            let mut padded = [0u8; 72];
-            let (view, last): (&[u8], bool) = match b.get(at..at + 65) {
-                Some(s) => (s, false),
-                None => {
-                    padded[..b.len() - at].copy_from_slice(&b[at..]);
-                    (&padded, true)
-                }
-            };
-            let m = block(view);
-            let take = if last { u64::MAX } else { (1 << STEP) - 1 };
-            let starts = m.alnum & !((m.alnum << 1) | carry) & take;
-            for i in bits(starts) {
-                let run = ((!(m.alnum >> i)).trailing_zeros() as usize).min(9);
-                let w = u64::from_le_bytes(view[i..i + 8].try_into().expect("8 bytes"));
-                let k = ((w | 0x2020_2020_2020_2020) & KEY_MASK[run]) | KEY_LONG[run];
-                if self.may_have(k) && self.found(text, k, at + i, at + i + run, fold, &url) {
-                    return true;
-                }
-            }
-            for i in bits(m.lead & take) {
-                let p = at + i;
-                match char_unit(text, p, fold) {
-                    Unit::Key(k, len) => {
-                        if self.may_have(k) && self.found(text, k, p, p + len, fold, &url) {
-                            return true;
-                        }
-                    }
-                    Unit::Separator => {}
-                    Unit::Unsafe => return true,
-                }
-            }
-            if last {
-                return false;
-            }
-            carry = (m.alnum >> (STEP - 1)) & 1;
-            at += STEP;
-        }
+    /// Like [`SmallSet::may_match`], for the rules of two prefilters together (the live
+    /// registry's frozen layers and its delta): one pass over the message, each key looked
+    /// up in both.
+    pub(crate) fn may_match_either(
+        a: &SmallSet,
+        b: &SmallSet,
+        msg: &Message,
+        fold: &mut String,
+    ) -> bool {
+        may_match(&(a, b), msg, fold)
     }
 
     /// Whether the unit `k` at bytes `start..end` of `text` makes some rule possible: wanted
@@ -506,6 +558,148 @@ impl SmallSet {
             }
         }
         false
+    }
+}
+
+/// What a scan asks of each unit it meets: one prefilter's keys, or two prefilters' (asked
+/// in one pass over the text).
+trait Probe {
+    /// Some rule has a geo term.
+    fn geo(&self) -> bool;
+    /// Whether the unit `k` at bytes `start..end` of `text` makes some rule possible.
+    fn hit(
+        &self,
+        text: &str,
+        k: Key,
+        start: usize,
+        end: usize,
+        fold: &mut String,
+        url: &UrlCache,
+    ) -> bool;
+}
+
+impl Probe for SmallSet {
+    #[inline(always)]
+    fn geo(&self) -> bool {
+        self.geo
+    }
+
+    #[inline(always)]
+    fn hit(
+        &self,
+        text: &str,
+        k: Key,
+        start: usize,
+        end: usize,
+        fold: &mut String,
+        url: &UrlCache,
+    ) -> bool {
+        self.may_have(k) && self.found(text, k, start, end, fold, url)
+    }
+}
+
+impl Probe for (&SmallSet, &SmallSet) {
+    #[inline(always)]
+    fn geo(&self) -> bool {
+        self.0.geo || self.1.geo
+    }
+
+    #[inline(always)]
+    fn hit(
+        &self,
+        text: &str,
+        k: Key,
+        start: usize,
+        end: usize,
+        fold: &mut String,
+        url: &UrlCache,
+    ) -> bool {
+        self.0.hit(text, k, start, end, fold, url) || self.1.hit(text, k, start, end, fold, url)
+    }
+}
+
+/// `false` if no rule can match `msg` (no key present, the message safe); `true` if some
+/// rule may. `fold` is scratch space for case folding.
+fn may_match<P: Probe>(p: &P, msg: &Message, fold: &mut String) -> bool {
+    if p.geo() && (msg.coordinates.is_some() || msg.place.is_some()) {
+        return true;
+    }
+    if scan(p, &msg.text, fold) {
+        return true;
+    }
+    // Every other string a term can read: usually none is present.
+    let mut any = |s: &Option<String>| s.as_deref().is_some_and(|s| scan(p, s, fold));
+    if any(&msg.quoted_text)
+        || any(&msg.retweeted_text)
+        || any(&msg.user)
+        || any(&msg.user_id)
+        || any(&msg.in_reply_to_user)
+        || any(&msg.in_reply_to_user_id)
+    {
+        return true;
+    }
+    let mut urls = |list: &Option<Vec<crate::message::UrlEntity>>| {
+        list.iter().flatten().any(|u| {
+            [&u.expanded_url, &u.display_url].into_iter().flatten().any(|s| scan(p, s, fold))
+        })
+    };
+    if msg.urls.is_some() && urls(&msg.urls) || msg.media.is_some() && urls(&msg.media) {
+        return true;
+    }
+    [&msg.hashtags, &msg.mentions, &msg.cashtags]
+        .into_iter()
+        .any(|list| list.iter().flatten().any(|s| scan(p, s, fold)))
+}
+
+/// Whether `text` holds a key or an unsafe character.
+fn scan<P: Probe>(p: &P, text: &str, fold: &mut String) -> bool {
+    let b = text.as_bytes();
+    let url = UrlCache::default();
+    let mut at = 0;
+    // Whether the byte before the block is an ASCII letter or digit (bit 0).
+    let mut carry = 0u64;
+    loop {
+        // 64 bytes are classified, the runs and characters starting in the first
+        // `STEP` are taken, and the next block starts there: every run taken has at
+        // least 9 bytes of the mask after its start, so its length up to 9 (all a key
+        // needs) is in the mask, and its first 8 bytes are in the block. The last
+        // block is copied, zero-padded to 72 bytes (8 after its last run's start).
+        let mut padded = [0u8; 72];
+        let (view, last): (&[u8], bool) = match b.get(at..at + 65) {
+            Some(s) => (s, false),
+            None => {
+                padded[..b.len() - at].copy_from_slice(&b[at..]);
+                (&padded, true)
+            }
+        };
+        let m = block(view);
+        let take = if last { u64::MAX } else { (1 << STEP) - 1 };
+        let starts = m.alnum & !((m.alnum << 1) | carry) & take;
+        for i in bits(starts) {
+            let run = ((!(m.alnum >> i)).trailing_zeros() as usize).min(9);
+            let w = u64::from_le_bytes(view[i..i + 8].try_into().expect("8 bytes"));
+            let k = ((w | 0x2020_2020_2020_2020) & KEY_MASK[run]) | KEY_LONG[run];
+            if p.hit(text, k, at + i, at + i + run, fold, &url) {
+                return true;
+            }
+        }
+        for i in bits(m.lead & take) {
+            let q = at + i;
+            match char_unit(text, q, fold) {
+                Unit::Key(k, len) => {
+                    if p.hit(text, k, q, q + len, fold, &url) {
+                        return true;
+                    }
+                }
+                Unit::Separator => {}
+                Unit::Unsafe => return true,
+            }
+        }
+        if last {
+            return false;
+        }
+        carry = (m.alnum >> (STEP - 1)) & 1;
+        at += STEP;
     }
 }
 
@@ -906,6 +1100,36 @@ mod tests {
         assert!(may(&s, "an APPLE"));
         assert!(may(&s, "a pear"));
         assert!(!may(&s, "a fig, pp"));
+    }
+
+    #[test]
+    fn the_key_count_stops_large_sets_but_not_shared_keys() {
+        let parse = |t: String| Rule::parse(&t).expect("valid");
+        let distinct: Vec<Rule> = (0..=AUTO_MAX_KEYS).map(|i| parse(format!("w{i}"))).collect();
+        let keys = |n: usize, force| Keys::of(distinct[..n].iter(), force).map(|k| k.len());
+        assert_eq!(keys(AUTO_MAX_KEYS, false), Some(AUTO_MAX_KEYS));
+        assert_eq!(keys(AUTO_MAX_KEYS + 1, false), None);
+        assert_eq!(keys(AUTO_MAX_KEYS + 1, true), Some(AUTO_MAX_KEYS + 1));
+        // Many rules, few keys: counted, not cut off by the number of rules.
+        let shared: Vec<Rule> =
+            (0..5 * AUTO_MAX_KEYS).map(|i| parse(format!("apple -x{i}"))).collect();
+        assert_eq!(Keys::of(&shared, false).map(|k| k.len()), Some(1));
+    }
+
+    #[test]
+    fn merged_keys_are_the_union() {
+        let rules: Vec<Rule> =
+            ["apple", "pear", "\"new york\"", "fig", "kiwi", "bounding_box:[0 0 1 1]"]
+                .iter()
+                .map(|r| Rule::parse(r).expect("valid"))
+                .collect();
+        let (a, b) = (&rules[..4], &rules[2..]);
+        let (ka, kb) = (Keys::of(a, true).unwrap(), Keys::of(b, true).unwrap());
+        let all = Keys::of(&rules, true).unwrap();
+        for merged in [ka.merged(&kb, true).unwrap(), kb.merged(&ka, true).unwrap()] {
+            assert_eq!((&merged.wants, merged.geo), (&all.wants, all.geo));
+        }
+        assert_eq!(Keys::union([&ka, &kb], true).unwrap().wants, all.wants);
     }
 
     #[test]

@@ -96,6 +96,7 @@ struct Counters {
     source_errors: AtomicU64,
     matched: AtomicU64,
     unrouted: AtomicU64,
+    prefiltered: AtomicU64,
     acked: AtomicU64,
 }
 
@@ -284,6 +285,7 @@ impl Shared {
             source_errors: c.source_errors.load(Ordering::SeqCst),
             matched: c.matched.load(Ordering::SeqCst),
             unrouted: c.unrouted.load(Ordering::SeqCst),
+            prefiltered: c.prefiltered.load(Ordering::SeqCst),
             routed: totals.routed,
             delivered: totals.delivered,
             dropped: totals.dropped,

@@ -276,6 +276,10 @@ pub(super) fn matcher(shared: &Arc<Shared>) {
         if unrouted > 0 {
             c.unrouted.fetch_add(unrouted, Ordering::Relaxed);
         }
+        let prefiltered = scratch.take_prefiltered();
+        if prefiltered > 0 {
+            c.prefiltered.fetch_add(prefiltered, Ordering::Relaxed);
+        }
         let end_position = work.first_position + work.messages.len() as u64;
         let seq = work.seq;
         work.messages.clear();
