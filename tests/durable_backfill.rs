@@ -57,7 +57,9 @@ fn backfill_then_live_has_no_gap_and_no_duplicate() {
 fn backfill_from_a_bounded_ring_ends_where_live_begins() {
     let (n, cap) = (20_000, 1_000);
     let (backfill, live) = run(n, 5_000, cap);
-    let first_live = live[0];
+    // On a busy machine the ingesting thread may finish before the subscription: then
+    // nothing is live and the backfill is the ring's last `cap`.
+    let first_live = live.first().copied().unwrap_or(n);
     assert_eq!(backfill.len(), cap);
     assert_eq!(backfill, (first_live - cap..first_live).collect::<Vec<_>>());
     assert_eq!(live, (first_live..n).collect::<Vec<_>>());
