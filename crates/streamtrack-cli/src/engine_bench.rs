@@ -175,15 +175,26 @@ fn engine(registry: Registry, settings: &Settings) -> EngineBuilder {
     }
 }
 
-/// One end-to-end run over `messages`: msgs/s from start to the last delivery, deliveries
-/// and drops, and the CPU seconds of the run (all threads; not the copy of the input).
+/// What one end-to-end run measured.
+struct Run {
+    /// Messages per second from start to the last delivery.
+    rate: f64,
+    delivered: u64,
+    dropped: u64,
+    /// Messages the registry's small-set prefilter answered without matching.
+    prefiltered: u64,
+    /// CPU seconds of the run (all threads; not the copy of the input).
+    cpu: Option<f64>,
+}
+
+/// One end-to-end run over `messages`.
 fn throughput(
     registry: &Registry,
     messages: &[Message],
     threads: usize,
     subs: usize,
     settings: &Settings,
-) -> (f64, u64, u64, Option<f64>) {
+) -> Run {
     let mut builder = engine(registry.clone(), settings).matcher_threads(threads);
     for i in 0..subs {
         builder = builder.attach(&format!("s{i}"), counting_sink());
@@ -194,7 +205,13 @@ fn throughput(
     let finished = builder.start(IterSource::new(input)).expect("engine starts").join();
     let secs = start.elapsed().as_secs_f64();
     let cpu = cpu0.zip(process_cpu_secs()).map(|(a, b)| b - a);
-    (messages.len() as f64 / secs, finished.stats.delivered, finished.stats.dropped, cpu)
+    Run {
+        rate: messages.len() as f64 / secs,
+        delivered: finished.stats.delivered,
+        dropped: finished.stats.dropped,
+        prefiltered: finished.stats.prefiltered,
+        cpu,
+    }
 }
 
 /// Offers messages at a fixed rate; stamps each with the instant it is handed over.
@@ -452,14 +469,12 @@ pub fn run(args: EngineBench) -> ExitCode {
     // Two interleaved rounds per thread count; the best of each is reported.
     let mut one = Vec::new();
     let mut two = Vec::new();
-    let mut deliveries = 0;
-    let mut dropped = 0;
+    let (mut deliveries, mut dropped, mut prefiltered) = (0, 0, 0);
     for _ in 0..2 {
-        let (r, d, x, _) = throughput(&registry, &messages, 1, subs, &settings);
-        one.push(r);
-        deliveries = d;
-        dropped = x;
-        two.push(throughput(&registry, &messages, 2, subs, &settings).0);
+        let run = throughput(&registry, &messages, 1, subs, &settings);
+        one.push(run.rate);
+        (deliveries, dropped, prefiltered) = (run.delivered, run.dropped, run.prefiltered);
+        two.push(throughput(&registry, &messages, 2, subs, &settings).rate);
     }
     let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
     let (one, two) = (best(&one), best(&two));
@@ -481,6 +496,7 @@ pub fn run(args: EngineBench) -> ExitCode {
             "memory_budget": budget,
             "deliveries_per_run": deliveries,
             "dropped_per_run": dropped,
+            "prefiltered_per_run": prefiltered,
             "msgs_per_sec_1_thread": one.round(),
             "msgs_per_sec_2_threads": two.round(),
             "speedup_2_threads": (two / one * 100.0).round() / 100.0,
@@ -505,6 +521,10 @@ pub fn run(args: EngineBench) -> ExitCode {
     println!("| end to end, 2 matcher threads | {:.0} msgs/s |", two);
     println!("| speed-up, 2 threads / 1 | {:.2}x |", two / one);
     println!("| match deliveries per run (dropped) | {deliveries} ({dropped}) |");
+    println!(
+        "| messages the small-set prefilter answered, per run | {prefiltered} of {} |",
+        messages.len()
+    );
     println!(
         "| latency source -> sink at {} msgs/s offered ({:.0} achieved, {} deliveries) | p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.0} µs |",
         args.rate, lat.achieved, lat.samples, lat.p50_us, lat.p99_us, lat.p999_us, lat.max_us
@@ -578,9 +598,9 @@ fn analytics_cost(
     let mut cpu = vec![f64::MAX; runs.len()];
     for _ in 0..3 {
         for (k, (_, threads, s)) in runs.iter().enumerate() {
-            let (rate, _, _, c) = throughput(registry, messages, *threads, subs, s);
-            got[k].push(rate);
-            if let Some(c) = c {
+            let run = throughput(registry, messages, *threads, subs, s);
+            got[k].push(run.rate);
+            if let Some(c) = run.cpu {
                 cpu[k] = cpu[k].min(c);
             }
         }

@@ -33,6 +33,9 @@ fn a_given_corpus_is_what_the_engine_runs_over() {
     // Ten messages: the four posts twice, then the first two: each of posts 1 and 2 matches
     // one rule, three times over.
     assert_eq!(o["deliveries_per_run"], 6, "{o}");
+    // Two rules: the registry's small-set prefilter is on and answers the posts holding
+    // neither `apple` nor `new` before `york` ("nothing here" and "york new", twice each).
+    assert_eq!(o["prefiltered_per_run"], 4, "{o}");
     assert!(o["rules_file"].as_str().is_some_and(|p| p.ends_with("rules.jsonl")), "{o}");
 }
 
