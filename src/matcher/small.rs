@@ -33,7 +33,6 @@
 //! some rule has a geo term.
 
 use super::scan::may_hold_url;
-use super::segment::bits;
 use crate::normalize::{plain_char, push_case_folded, CharClass, Tokens, UrlMode};
 use crate::rule::{Node, Rule, Term};
 use crate::Message;
@@ -655,52 +654,98 @@ fn may_match<P: Probe>(p: &P, msg: &Message, fold: &mut String) -> bool {
 fn scan<P: Probe>(p: &P, text: &str, fold: &mut String) -> bool {
     let b = text.as_bytes();
     let url = UrlCache::default();
+    if b.len() < 64 {
+        // One block, copied, zero-padded to 72 bytes (8 after its last run's start).
+        let mut padded = [0u8; 72];
+        padded[..b.len()].copy_from_slice(b);
+        let (head, _) = padded.split_first_chunk::<64>().expect("72 bytes");
+        let m = block(head);
+        let load = |i: usize| u64::from_le_bytes(padded[i..][..8].try_into().expect("8 bytes"));
+        let starts = m.alnum & !(m.alnum << 1);
+        return units(p, text, 0, m.alnum, starts, m.lead, load, fold, &url);
+    }
     let mut at = 0;
     // Whether the byte before the block is an ASCII letter or digit (bit 0).
     let mut carry = 0u64;
-    loop {
-        // 64 bytes are classified, the runs and characters starting in the first
-        // `STEP` are taken, and the next block starts there: every run taken has at
-        // least 9 bytes of the mask after its start, so its length up to 9 (all a key
-        // needs) is in the mask, and its first 8 bytes are in the block. The last
-        // block is copied, zero-padded to 72 bytes (8 after its last run's start).
-        let mut padded = [0u8; 72];
-        let (view, last): (&[u8], bool) = match b.get(at..at + 65) {
-            Some(s) => (s, false),
-            None => {
-                padded[..b.len() - at].copy_from_slice(&b[at..]);
-                (&padded, true)
-            }
-        };
+    // 64 bytes are classified, the runs and characters starting in the first `STEP` are
+    // taken, and the next block starts there: every run taken has at least 9 bytes of the
+    // mask after its start, so its length up to 9 (all a key needs) is in the mask, and its
+    // first 8 bytes are in the block.
+    while let Some(view) = b.get(at..).and_then(<[u8]>::first_chunk::<64>) {
         let m = block(view);
-        let take = if last { u64::MAX } else { (1 << STEP) - 1 };
-        let starts = m.alnum & !((m.alnum << 1) | carry) & take;
-        for i in bits(starts) {
-            let run = ((!(m.alnum >> i)).trailing_zeros() as usize).min(9);
-            let w = u64::from_le_bytes(view[i..i + 8].try_into().expect("8 bytes"));
-            let k = ((w | 0x2020_2020_2020_2020) & KEY_MASK[run]) | KEY_LONG[run];
-            if p.hit(text, k, at + i, at + i + run, fold, &url) {
-                return true;
-            }
-        }
-        for i in bits(m.lead & take) {
-            let q = at + i;
-            match char_unit(text, q, fold) {
-                Unit::Key(k, len) => {
-                    if p.hit(text, k, q, q + len, fold, &url) {
-                        return true;
-                    }
-                }
-                Unit::Separator => {}
-                Unit::Unsafe => return true,
-            }
-        }
-        if last {
-            return false;
+        let starts = m.alnum & !((m.alnum << 1) | carry) & TAKE;
+        // (A run taken starts at byte 55 at most.)
+        let load = |i: usize| u64::from_le_bytes(view[i.min(56)..][..8].try_into().expect("8"));
+        if units(p, text, at, m.alnum, starts, m.lead & TAKE, load, fold, &url) {
+            return true;
         }
         carry = (m.alnum >> (STEP - 1)) & 1;
         at += STEP;
     }
+    // The last `b.len() - at` bytes (8 to 63): the block of the text's last 64 bytes, its
+    // masks shifted down to start at `at` (the bytes past the end then read as 0), and the
+    // 8 bytes of a run near the end read from the text's last 8, shifted down too (the key's
+    // mask drops the bytes past the run).
+    let off = at + 64 - b.len();
+    let Some(tail) = b.last_chunk::<64>() else { return false };
+    let m = block(tail);
+    let (alnum, lead) = (m.alnum >> off, m.lead >> off);
+    let last = b.len() - 8;
+    let load = |i: usize| {
+        let q = at + i;
+        let s = q.min(last);
+        u64::from_le_bytes(b[s..][..8].try_into().expect("8 bytes")) >> (8 * (q - s))
+    };
+    let starts = alnum & !((alnum << 1) | carry);
+    units(p, text, at, alnum, starts, lead, load, fold, &url)
+}
+
+/// Bytes taken per 64-byte block (see [`scan`]): a run starting before it has 9 bytes of
+/// the block after its start.
+const STEP: usize = 56;
+const TAKE: u64 = (1 << STEP) - 1;
+
+/// Probes the units starting in a block at byte `at` of `text`: the runs starting at the
+/// bits of `starts` (`alnum`: the block's mask of ASCII letters and digits, at least 9 bits
+/// from each start) and the non-ASCII characters starting at the bits of `leads`. `load(i)`:
+/// the 8 bytes of the text from byte `at + i` (any bytes past the run).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn units<P: Probe>(
+    p: &P,
+    text: &str,
+    at: usize,
+    alnum: u64,
+    mut starts: u64,
+    mut leads: u64,
+    load: impl Fn(usize) -> u64,
+    fold: &mut String,
+    url: &UrlCache,
+) -> bool {
+    while starts != 0 {
+        let i = starts.trailing_zeros() as usize;
+        starts &= starts - 1;
+        // 9 for a run longer than 8 bytes.
+        let run = (!(alnum >> i) | 1 << 9).trailing_zeros() as usize;
+        let k = ((load(i) | 0x2020_2020_2020_2020) & KEY_MASK[run]) | KEY_LONG[run];
+        if p.hit(text, k, at + i, at + i + run, fold, url) {
+            return true;
+        }
+    }
+    while leads != 0 {
+        let q = at + leads.trailing_zeros() as usize;
+        leads &= leads - 1;
+        match char_unit(text, q, fold) {
+            Unit::Key(k, len) => {
+                if p.hit(text, k, q, q + len, fold, url) {
+                    return true;
+                }
+            }
+            Unit::Separator => {}
+            Unit::Unsafe => return true,
+        }
+    }
+    false
 }
 
 /// The first unit at or after byte `from` of `text`: its key and start, `Ok(None)` at the
@@ -825,9 +870,9 @@ struct Masks {
     lead: u64,
 }
 
-/// The masks of the first 64 bytes of `view` (at least 64 long).
+/// The masks of the 64 bytes of `view`.
 #[inline(always)]
-fn block(view: &[u8]) -> Masks {
+fn block(view: &[u8; 64]) -> Masks {
     let mut m = Masks::default();
     for k in 0..4 {
         let lo = u64::from_le_bytes(view[16 * k..16 * k + 8].try_into().expect("8 bytes"));
@@ -838,10 +883,6 @@ fn block(view: &[u8]) -> Masks {
     }
     m
 }
-
-/// Bytes taken per 64-byte block (see `SmallSet::scan`): a run starting before it has 9
-/// bytes of the block after its start.
-const STEP: usize = 55;
 
 /// The key of an ASCII run by its length (9: longer than 8): the mask of its bytes in an
 /// 8-byte load, and the long-run bit. (A table: two loads instead of a branch or six
