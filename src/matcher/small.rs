@@ -1107,6 +1107,62 @@ mod tests {
         }
     }
 
+    /// The scan against a model on ASCII texts of every length up to 3 blocks and a half,
+    /// with runs of 1 to 12 bytes everywhere (across the blocks' 56-byte steps, ending at
+    /// the text's end, in the last block read in place): some maximal run of the text has a
+    /// rule's key.
+    #[test]
+    fn every_run_of_ascii_texts_of_every_length_is_keyed() {
+        let words = ["a", "b1", "cab", "abcabcab", "abcabcabc", "ccccccccc", "bacab"];
+        let s = set(&words).expect("keyed");
+        let keys: Vec<Key> = words.iter().map(|w| run_key(w.as_bytes()).0).collect();
+        let model = |t: &str| {
+            t.split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|r| !r.is_empty() && keys.contains(&run_key(r.as_bytes()).0))
+        };
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let (runs, seps) = (if cfg!(miri) { 2 } else { 40 }, ["-", " ", ".."]);
+        let (mut found, mut absent) = (0, 0);
+        for len in 0..200 {
+            for _ in 0..runs {
+                let mut t = String::new();
+                while t.len() < len {
+                    if next(3) == 0 {
+                        t.push_str(seps[next(3) as usize]);
+                    } else {
+                        let n = 1 + next(12) as usize;
+                        // Mostly runs of no key; now and then a key's letters.
+                        for _ in 0..n {
+                            let letters = if next(4) == 0 { 10 } else { 6 };
+                            t.push(b"abcABC1xyz"[next(letters) as usize] as char);
+                        }
+                    }
+                }
+                t.truncate(len);
+                // Keys at the very end and across a step, now and then.
+                if len > 12 && next(4) == 0 {
+                    let w = words[next(words.len() as u64) as usize];
+                    let at = len - w.len() - next(2) as usize;
+                    t.replace_range(at - 1..at + w.len(), &format!("-{}", w.to_uppercase()));
+                }
+                let want = model(&t);
+                assert_eq!(may(&s, &t), want, "{t:?} ({})", t.len());
+                if want {
+                    found += 1;
+                } else {
+                    absent += 1;
+                }
+            }
+        }
+        assert!(found > 10 * runs && absent > 10 * runs, "{found} {absent}");
+    }
+
     #[test]
     fn non_ascii_words_are_keyed_by_their_folded_characters() {
         let s = set(&["привет", "東京", "🍕", "über"]).expect("keyed");
