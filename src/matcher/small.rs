@@ -66,11 +66,10 @@ fn char_key(c: char) -> Key {
 /// The key of a maximal run of ASCII letters and digits, and its score: longer runs are
 /// rarer in text (runs past 8 bytes are keyed by their first 8).
 fn run_key(run: &[u8]) -> (Key, u32) {
-    let mut w = [0u8; 8];
-    let n = run.len().min(8);
-    w[..n].copy_from_slice(&run[..n]);
+    // (Not `copy_from_slice`: a call to `memcpy` for a few bytes, on the pair path.)
+    let w = run.iter().take(8).rev().fold(0, |w, &c| w << 8 | u64::from(c));
     let len = run.len().min(9) as u32;
-    (ascii_key(u64::from_le_bytes(w), len), len)
+    (ascii_key(w, len), len)
 }
 
 /// The key of a non-ASCII character and its score: an accented Latin letter is common in
@@ -695,7 +694,8 @@ fn scan<P: Probe>(p: &P, text: &str, fold: &mut String) -> bool {
         carry = (m.alnum >> (STEP - 1)) & 1;
         at += STEP;
     }
-    // The last `b.len() - at` bytes (8 to 63): the block of the text's last 64 bytes, its
+    // The last `b.len() - at` bytes (8 to 63: so the bit after the last byte is in the
+    // mask, and ends a run there): the block of the text's last 64 bytes, its
     // masks shifted down to start at `at` (the bytes past the end then read as 0), and the
     // 8 bytes of a run near the end read from the text's last 8, shifted down too (the key's
     // mask drops the bytes past the run).
