@@ -1134,12 +1134,12 @@ mod tests {
         }
     }
 
-    /// The scan against a model on ASCII texts of every length up to 3 blocks and a half,
-    /// with runs of 1 to 12 bytes everywhere (across the blocks' 56-byte steps, ending at
-    /// the text's end, in the last block read in place): some maximal run of the text has a
-    /// rule's key.
+    /// The scan against a model on texts of every length up to 3 blocks and a half, with
+    /// runs of 1 to 12 bytes everywhere (across the blocks' 56-byte steps, ending at the
+    /// text's end, in the last block read in place) between ASCII and non-ASCII separators:
+    /// some maximal run of the text has a rule's key.
     #[test]
-    fn every_run_of_ascii_texts_of_every_length_is_keyed() {
+    fn every_run_of_texts_of_every_length_is_keyed() {
         let words = ["a", "b1", "cab", "abcabcab", "abcabcabc", "ccccccccc", "bacab"];
         let s = set(&words).expect("keyed");
         let keys: Vec<Key> = words.iter().map(|w| run_key(w.as_bytes()).0).collect();
@@ -1154,14 +1154,15 @@ mod tests {
             x ^= x << 17;
             x % n
         };
-        let (runs, seps) = (if cfg!(miri) { 2 } else { 40 }, ["-", " ", ".."]);
+        let runs = if cfg!(miri) { 2 } else { 40 };
+        let seps = ["-", " ", "..", "\u{e9}", "\u{a0}", "\u{1f355}"];
         let (mut found, mut absent) = (0, 0);
         for len in 0..200 {
             for _ in 0..runs {
                 let mut t = String::new();
                 while t.len() < len {
                     if next(3) == 0 {
-                        t.push_str(seps[next(3) as usize]);
+                        t.push_str(seps[next(seps.len() as u64) as usize]);
                     } else {
                         let n = 1 + next(12) as usize;
                         // Mostly runs of no key; now and then a key's letters.
@@ -1171,12 +1172,16 @@ mod tests {
                         }
                     }
                 }
+                let len = (0..=len).rev().find(|&n| t.is_char_boundary(n)).unwrap_or(0);
                 t.truncate(len);
                 // Keys at the very end and across a step, now and then.
                 if len > 12 && next(4) == 0 {
                     let w = words[next(words.len() as u64) as usize];
                     let at = len - w.len() - next(2) as usize;
-                    t.replace_range(at - 1..at + w.len(), &format!("-{}", w.to_uppercase()));
+                    let range = at - 1..at + w.len();
+                    if t.is_char_boundary(range.start) && t.is_char_boundary(range.end) {
+                        t.replace_range(range, &format!("-{}", w.to_uppercase()));
+                    }
                 }
                 let want = model(&t);
                 assert_eq!(may(&s, &t), want, "{t:?} ({})", t.len());
