@@ -33,7 +33,6 @@
 //! some rule has a geo term.
 
 use super::scan::may_hold_url;
-use super::segment::bits;
 use crate::normalize::{plain_char, push_case_folded, CharClass, Tokens, UrlMode};
 use crate::rule::{Node, Rule, Term};
 use crate::Message;
@@ -67,11 +66,10 @@ fn char_key(c: char) -> Key {
 /// The key of a maximal run of ASCII letters and digits, and its score: longer runs are
 /// rarer in text (runs past 8 bytes are keyed by their first 8).
 fn run_key(run: &[u8]) -> (Key, u32) {
-    let mut w = [0u8; 8];
-    let n = run.len().min(8);
-    w[..n].copy_from_slice(&run[..n]);
+    // (Not `copy_from_slice`: a call to `memcpy` for a few bytes, on the pair path.)
+    let w = run.iter().take(8).rev().fold(0, |w, &c| w << 8 | u64::from(c));
     let len = run.len().min(9) as u32;
-    (ascii_key(u64::from_le_bytes(w), len), len)
+    (ascii_key(w, len), len)
 }
 
 /// The key of a non-ASCII character and its score: an accented Latin letter is common in
@@ -655,52 +653,114 @@ fn may_match<P: Probe>(p: &P, msg: &Message, fold: &mut String) -> bool {
 fn scan<P: Probe>(p: &P, text: &str, fold: &mut String) -> bool {
     let b = text.as_bytes();
     let url = UrlCache::default();
+    if b.len() < 64 {
+        // One block, copied, zero-padded to 72 bytes (8 after its last run's start).
+        let mut padded = [0u8; 72];
+        padded[..b.len()].copy_from_slice(b);
+        let (head, _) = padded.split_first_chunk::<64>().expect("72 bytes");
+        let m = block(head);
+        let load = |i: usize| u64::from_le_bytes(padded[i..][..8].try_into().expect("8 bytes"));
+        let starts = m.alnum & !(m.alnum << 1);
+        return units(p, text, 0, m.alnum, starts, m.lead, load, fold, &url);
+    }
     let mut at = 0;
     // Whether the byte before the block is an ASCII letter or digit (bit 0).
     let mut carry = 0u64;
-    loop {
-        // 64 bytes are classified, the runs and characters starting in the first
-        // `STEP` are taken, and the next block starts there: every run taken has at
-        // least 9 bytes of the mask after its start, so its length up to 9 (all a key
-        // needs) is in the mask, and its first 8 bytes are in the block. The last
-        // block is copied, zero-padded to 72 bytes (8 after its last run's start).
-        let mut padded = [0u8; 72];
-        let (view, last): (&[u8], bool) = match b.get(at..at + 65) {
-            Some(s) => (s, false),
-            None => {
-                padded[..b.len() - at].copy_from_slice(&b[at..]);
-                (&padded, true)
-            }
-        };
-        let m = block(view);
-        let take = if last { u64::MAX } else { (1 << STEP) - 1 };
-        let starts = m.alnum & !((m.alnum << 1) | carry) & take;
-        for i in bits(starts) {
-            let run = ((!(m.alnum >> i)).trailing_zeros() as usize).min(9);
-            let w = u64::from_le_bytes(view[i..i + 8].try_into().expect("8 bytes"));
-            let k = ((w | 0x2020_2020_2020_2020) & KEY_MASK[run]) | KEY_LONG[run];
-            if p.hit(text, k, at + i, at + i + run, fold, &url) {
-                return true;
-            }
-        }
-        for i in bits(m.lead & take) {
-            let q = at + i;
-            match char_unit(text, q, fold) {
-                Unit::Key(k, len) => {
-                    if p.hit(text, k, q, q + len, fold, &url) {
-                        return true;
-                    }
-                }
-                Unit::Separator => {}
-                Unit::Unsafe => return true,
-            }
-        }
-        if last {
-            return false;
+    // 64 bytes are classified, the runs and characters starting in the first `STEP` are
+    // taken, and the next block starts there: every run taken has at least 9 bytes of the
+    // mask after its start, so its length up to 9 (all a key needs) is in the mask, and its
+    // first 8 bytes are in the block.
+    // With 72 bytes from the block's start, a run's 8 bytes are read at `i & 63` (no bounds
+    // check: `i` is below 56).
+    while let Some(view) = b.get(at..).and_then(<[u8]>::first_chunk::<72>) {
+        let (head, _) = view.split_first_chunk::<64>().expect("72 bytes");
+        let m = block(head);
+        let starts = m.alnum & !((m.alnum << 1) | carry) & TAKE;
+        let load = |i: usize| u64::from_le_bytes(view[i & 63..][..8].try_into().expect("8"));
+        if units(p, text, at, m.alnum, starts, m.lead & TAKE, load, fold, &url) {
+            return true;
         }
         carry = (m.alnum >> (STEP - 1)) & 1;
         at += STEP;
     }
+    // 64 to 71 bytes left: one more such block (a run taken starts at byte 55 at most).
+    if let Some(view) = b.get(at..).and_then(<[u8]>::first_chunk::<64>) {
+        let m = block(view);
+        let starts = m.alnum & !((m.alnum << 1) | carry) & TAKE;
+        let load = |i: usize| u64::from_le_bytes(view[i.min(56)..][..8].try_into().expect("8"));
+        if units(p, text, at, m.alnum, starts, m.lead & TAKE, load, fold, &url) {
+            return true;
+        }
+        carry = (m.alnum >> (STEP - 1)) & 1;
+        at += STEP;
+    }
+    // The last `b.len() - at` bytes (8 to 63: so the bit after the last byte is in the
+    // mask, and ends a run there): the block of the text's last 64 bytes, its
+    // masks shifted down to start at `at` (the bytes past the end then read as 0), and the
+    // 8 bytes of a run near the end read from the text's last 8, shifted down too (the key's
+    // mask drops the bytes past the run).
+    let off = at + 64 - b.len();
+    let Some(tail) = b.last_chunk::<64>() else { return false };
+    let m = block(tail);
+    let (alnum, lead) = (m.alnum >> off, m.lead >> off);
+    let last = b.len() - 8;
+    let load = |i: usize| {
+        let q = at + i;
+        let s = q.min(last);
+        u64::from_le_bytes(b[s..][..8].try_into().expect("8 bytes")) >> (8 * (q - s))
+    };
+    let starts = alnum & !((alnum << 1) | carry);
+    units(p, text, at, alnum, starts, lead, load, fold, &url)
+}
+
+/// Bytes taken per 64-byte block (see [`scan`]): a run starting before it has 9 bytes of
+/// the block after its start.
+const STEP: usize = 56;
+const TAKE: u64 = (1 << STEP) - 1;
+
+/// Probes the units starting in a block at byte `at` of `text`: the runs starting at the
+/// bits of `starts` (`alnum`: the block's mask of ASCII letters and digits, at least 9 bits
+/// from each start) and the non-ASCII characters starting at the bits of `leads`. `load(i)`:
+/// the 8 bytes of the text from byte `at + i` (any bytes past the run).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn units<P: Probe>(
+    p: &P,
+    text: &str,
+    at: usize,
+    alnum: u64,
+    mut starts: u64,
+    mut leads: u64,
+    load: impl Fn(usize) -> u64,
+    fold: &mut String,
+    url: &UrlCache,
+) -> bool {
+    let other = !alnum;
+    while starts != 0 {
+        let i = starts.trailing_zeros() as usize;
+        starts &= starts - 1;
+        // 9 for a run longer than 8 bytes.
+        let run = ((other >> i) | 1 << 9).trailing_zeros() as usize;
+        let (or, and) = KEY_OF_RUN[run];
+        let k = (load(i) | or) & and;
+        if p.hit(text, k, at + i, at + i + run, fold, url) {
+            return true;
+        }
+    }
+    while leads != 0 {
+        let q = at + leads.trailing_zeros() as usize;
+        leads &= leads - 1;
+        match char_unit(text, q, fold) {
+            Unit::Key(k, len) => {
+                if p.hit(text, k, q, q + len, fold, url) {
+                    return true;
+                }
+            }
+            Unit::Separator => {}
+            Unit::Unsafe => return true,
+        }
+    }
+    false
 }
 
 /// The first unit at or after byte `from` of `text`: its key and start, `Ok(None)` at the
@@ -825,9 +885,9 @@ struct Masks {
     lead: u64,
 }
 
-/// The masks of the first 64 bytes of `view` (at least 64 long).
+/// The masks of the 64 bytes of `view`.
 #[inline(always)]
-fn block(view: &[u8]) -> Masks {
+fn block(view: &[u8; 64]) -> Masks {
     let mut m = Masks::default();
     for k in 0..4 {
         let lo = u64::from_le_bytes(view[16 * k..16 * k + 8].try_into().expect("8 bytes"));
@@ -839,23 +899,20 @@ fn block(view: &[u8]) -> Masks {
     m
 }
 
-/// Bytes taken per 64-byte block (see `SmallSet::scan`): a run starting before it has 9
-/// bytes of the block after its start.
-const STEP: usize = 55;
-
-/// The key of an ASCII run by its length (9: longer than 8): the mask of its bytes in an
-/// 8-byte load, and the long-run bit. (A table: two loads instead of a branch or six
-/// instructions per run.)
-const KEY_MASK: [u64; 10] = {
-    let mut t = [u64::MAX; 10];
+/// The key of an ASCII run by its length (9: longer than 8), from an 8-byte load `w` of
+/// it: `(w | or) & and`, `or` lower-casing letters (and setting the long-run bit), `and`
+/// keeping the run's bytes. (A table: two loads instead of a branch or six instructions per
+/// run; equal to [`ascii_key`], see the unit tests.)
+const KEY_OF_RUN: [(u64, u64); 10] = {
+    let mut t = [(0x2020_2020_2020_2020, u64::MAX); 10];
     let mut n = 0;
     while n < 8 {
-        t[n] = (1u64 << (8 * n)) - 1;
+        t[n].1 = (1u64 << (8 * n)) - 1;
         n += 1;
     }
+    t[9].0 |= LONG_RUN;
     t
 };
-const KEY_LONG: [u64; 10] = [0, 0, 0, 0, 0, 0, 0, 0, 0, LONG_RUN];
 
 /// Bit `i` of the first mask: byte `i` of `lo` then `hi` (little-endian) is an ASCII letter
 /// or digit; of the second: byte `i` starts a non-ASCII character (`0xc0..=0xff`). SSE2 on
@@ -968,6 +1025,17 @@ mod tests {
     }
 
     #[test]
+    fn the_scan_key_table_equals_the_word_keys() {
+        for w in [*b"aBcDeFgH", *b"01234567", *b"Zz9Yy8Xx", *b"MMMMMMMM"] {
+            let w = u64::from_le_bytes(w);
+            for run in 1..=9u32 {
+                let (or, and) = KEY_OF_RUN[run as usize];
+                assert_eq!((w | or) & and, ascii_key(w, run), "{w:x} {run}");
+            }
+        }
+    }
+
+    #[test]
     fn keys_of_words_and_of_message_runs_agree() {
         let s = set(&["nintendo", "wii", "\"new york\"", "reykjavík", "interconnection"])
             .expect("keyed");
@@ -1064,6 +1132,67 @@ mod tests {
             assert!(!may(&s, &format!("{head}wiiwii")), "{pad}");
             assert!(!may(&s, &format!("{head}xwii")), "{pad}");
         }
+    }
+
+    /// The scan against a model on texts of every length up to 3 blocks and a half, with
+    /// runs of 1 to 12 bytes everywhere (across the blocks' 56-byte steps, ending at the
+    /// text's end, in the last block read in place) between ASCII and non-ASCII separators:
+    /// some maximal run of the text has a rule's key.
+    #[test]
+    fn every_run_of_texts_of_every_length_is_keyed() {
+        let words = ["a", "b1", "cab", "abcabcab", "abcabcabc", "ccccccccc", "bacab"];
+        let s = set(&words).expect("keyed");
+        let keys: Vec<Key> = words.iter().map(|w| run_key(w.as_bytes()).0).collect();
+        let model = |t: &str| {
+            t.split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|r| !r.is_empty() && keys.contains(&run_key(r.as_bytes()).0))
+        };
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let runs = if cfg!(miri) { 2 } else { 40 };
+        let seps = ["-", " ", "..", "\u{e9}", "\u{a0}", "\u{1f355}"];
+        let (mut found, mut absent) = (0, 0);
+        for len in 0..200 {
+            for _ in 0..runs {
+                let mut t = String::new();
+                while t.len() < len {
+                    if next(3) == 0 {
+                        t.push_str(seps[next(seps.len() as u64) as usize]);
+                    } else {
+                        let n = 1 + next(12) as usize;
+                        // Mostly runs of no key; now and then a key's letters.
+                        for _ in 0..n {
+                            let letters = if next(4) == 0 { 10 } else { 6 };
+                            t.push(b"abcABC1xyz"[next(letters) as usize] as char);
+                        }
+                    }
+                }
+                let len = (0..=len).rev().find(|&n| t.is_char_boundary(n)).unwrap_or(0);
+                t.truncate(len);
+                // Keys at the very end and across a step, now and then.
+                if len > 12 && next(4) == 0 {
+                    let w = words[next(words.len() as u64) as usize];
+                    let at = len - w.len() - next(2) as usize;
+                    let range = at - 1..at + w.len();
+                    if t.is_char_boundary(range.start) && t.is_char_boundary(range.end) {
+                        t.replace_range(range, &format!("-{}", w.to_uppercase()));
+                    }
+                }
+                let want = model(&t);
+                assert_eq!(may(&s, &t), want, "{t:?} ({})", t.len());
+                if want {
+                    found += 1;
+                } else {
+                    absent += 1;
+                }
+            }
+        }
+        assert!(found > 10 * runs && absent > 10 * runs, "{found} {absent}");
     }
 
     #[test]
