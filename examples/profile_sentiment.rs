@@ -20,6 +20,20 @@ fn main() {
         .collect();
     let matcher = Matcher::new(&rules);
     let mut scratch = Scratch::new();
+    // `FILE=path`: the first 20,000 lines of a file of plain-text posts instead (e.g. the
+    // shared side-by-side corpus, `target/peers/data/messages.txt`).
+    let from_file: Option<Vec<String>> = std::env::var("FILE").ok().map(|f| {
+        let text = std::fs::read_to_string(f).expect("a readable FILE");
+        text.lines()
+            .filter(|t| match only.as_deref() {
+                Some("ascii") => t.is_ascii(),
+                Some("other") => !t.is_ascii(),
+                _ => true,
+            })
+            .take(20_000)
+            .map(str::to_owned)
+            .collect()
+    });
     let matched: Vec<String> = messages
         .iter()
         .filter(|m| !matcher.find(m, &mut scratch).is_empty())
@@ -30,12 +44,13 @@ fn main() {
         })
         .map(|m| m.text.clone())
         .collect();
+    let matched = from_file.unwrap_or(matched);
     let words: usize = matched.iter().map(|t| t.split_whitespace().count()).sum();
     let s = if compat { SentimentScorer::python_compatible() } else { SentimentScorer::new() };
     let t = Instant::now();
     let c0 = cpu_ns();
     let (mut n, mut sum) = (0usize, 0.0);
-    while t.elapsed().as_secs_f64() < secs {
+    while n == 0 || t.elapsed().as_secs_f64() < secs {
         for m in &matched {
             sum += s.score(m).compound;
         }

@@ -1,0 +1,82 @@
+//! Where the analytics stage's cost goes in the engine: the engine over a rules file and a
+//! messages file, with or without `EngineBuilder::analytics`, five runs, for a profiler that
+//! splits CPU time by thread (the stage's threads are named `streamtrack-analytics` and
+//! `streamtrack-score`).
+//!
+//! ```text
+//! cargo build --release --example profile_analytics
+//! MODE=with perf stat --per-thread -e task-clock target/release/examples/profile_analytics \
+//!     target/peers/rules_100k.jsonl target/peers/data/messages.txt 1000000
+//! ```
+//! `MODE` is `with` (the default), `without` or `counts` (analytics without reactions);
+//! `RUNS` (default 5) the number of runs (1 under callgrind, whose instruction counts per
+//! thread are the steady figure on a busy machine).
+//! Sinks read each delivery's reaction, as `streamtrack bench engine --analytics` does.
+
+use std::path::Path;
+use std::time::Instant;
+use streamtrack::analytics::AnalyticsConfig;
+use streamtrack::engine::{
+    CallbackSink, Delivery, Engine, FullPolicy, IterSource, SubscriberConfig,
+};
+use streamtrack::registry::{NewRule, Registry};
+use streamtrack::Message;
+
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+const SUBSCRIBERS: usize = 1000;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [rules, messages, count] = &args[..] else {
+        eprintln!("usage: profile_analytics RULES.jsonl MESSAGES COUNT");
+        std::process::exit(2);
+    };
+    let count: usize = count.parse().expect("a count");
+    let registry = Registry::builder().hash_seed(0x1234, 0x5678).build();
+    let rules = streamtrack::read::read_rules(Path::new(rules)).expect("a rules file");
+    registry.subscribe_all(rules.into_iter().enumerate().map(|(i, e)| NewRule {
+        subscriber: format!("s{}", i % SUBSCRIBERS),
+        rule: e.rule,
+        tag: None,
+    }));
+    registry.compact();
+    let corpus = streamtrack::read::read_messages(Path::new(messages)).expect("a corpus");
+    let messages: Vec<Message> = corpus.iter().cycle().take(count).cloned().collect();
+    let mode = std::env::var("MODE").unwrap_or_else(|_| "with".into());
+    let runs: usize = std::env::var("RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(5);
+    for _ in 0..runs {
+        let config = SubscriberConfig::new().capacity(1 << 16).policy(FullPolicy::Block);
+        let mut builder = Engine::builder(registry.clone()).subscriber_defaults(config);
+        match mode.as_str() {
+            "with" => builder = builder.analytics(AnalyticsConfig::default()),
+            "counts" => {
+                let mut c = AnalyticsConfig::default();
+                c.sentiment = false;
+                builder = builder.analytics(c);
+            }
+            _ => {}
+        }
+        for i in 0..SUBSCRIBERS {
+            let mut taken = 0u64;
+            builder = builder.attach(
+                &format!("s{i}"),
+                CallbackSink::new(move |d: Delivery| {
+                    taken += u64::from(d.is_match());
+                    std::hint::black_box(taken);
+                    std::hint::black_box(d.reaction());
+                    Ok(())
+                }),
+            );
+        }
+        let input = messages.clone();
+        let start = Instant::now();
+        let done = builder.start(IterSource::new(input)).expect("the engine starts").join();
+        println!(
+            "{mode}: {:.3} M msgs/s, {} matched",
+            count as f64 / start.elapsed().as_secs_f64() / 1e6,
+            done.stats.matched
+        );
+    }
+}
