@@ -32,7 +32,6 @@
 //! *unsafe*: it always goes to the matcher, as does a message with coordinates or a place when
 //! some rule has a geo term.
 
-use super::scan::may_hold_url;
 use crate::normalize::{plain_char, push_case_folded, CharClass, Tokens, UrlMode};
 use crate::rule::{Node, Rule, Term};
 use crate::Message;
@@ -514,19 +513,14 @@ impl SmallSet {
             return true;
         }
         let b = text.as_bytes();
-        let pair = |first: Option<(Key, usize)>, second: Option<(Key, usize)>| match (first, second)
-        {
-            (Some((a, _)), Some((c, _))) => {
-                self.pairs.get(pair_entry(a, c), self.mul) != 0
-                    // A URL prefix removed between two words leaves runs (`http`, `www`)
-                    // between them in the raw text, in the token of one of them. Asked of
-                    // the whole text, once per scan: asking of the token each time cost
-                    // the token's length per failed pair, quadratic in one long token
-                    // (found by the `long_messages` fuzz target).
-                    || url.in_text(b)
-            }
-            // At the start or the end of the text: no pair.
-            (None, _) | (_, None) => false,
+        // `neighbour`: the start of the raw unit next to `k` (after it or before it).
+        let pair = |first: Key, second: Key, neighbour: usize| {
+            self.pairs.get(pair_entry(first, second), self.mul) != 0
+                // A URL prefix removed by tokenising (`all http://yearn` holds the phrase
+                // `all yearn`) hides the raw units of its scheme and its `www`: if the raw
+                // neighbour may be one of them, the unit next to `k` in the normal form may
+                // be another, so the pair counts as found.
+                || url.may_hide(b, neighbour)
         };
         if f & FIRST != 0 {
             // A run longer than 9 bytes was measured up to 9: the next unit is after all of
@@ -538,8 +532,10 @@ impl SmallSet {
             };
             match next_unit(text, end, fold) {
                 Err(()) => return true,
-                Ok(next) => {
-                    if pair(Some((k, start)), next) {
+                // At the end of the text: no pair.
+                Ok(None) => {}
+                Ok(Some((next, at))) => {
+                    if pair(k, next, at) {
                         return true;
                     }
                 }
@@ -548,8 +544,9 @@ impl SmallSet {
         if f & SECOND != 0 {
             match prev_unit(text, start, fold) {
                 Err(()) => return true,
-                Ok(prev) => {
-                    if pair(prev, Some((k, start))) {
+                Ok(None) => {}
+                Ok(Some((prev, at))) => {
+                    if pair(prev, k, at) {
                         return true;
                     }
                 }
@@ -861,18 +858,41 @@ fn char_unit(text: &str, p: usize, fold: &mut String) -> Unit {
     Unit::Key(char_key(f), c.len_utf8())
 }
 
-/// Whether a text may hold a URL prefix, found once per scan and only when asked.
+/// Whether a raw unit may be part of a URL prefix that tokenising removes (see
+/// [`crate::normalize::ascii_url_prefix`]: after a raw token's leading punctuation, a scheme
+/// `ALPHA *(ALPHA / DIGIT / "+" / "-" / ".") "://"` and one `www.`, or a `www.` alone). Such
+/// a unit is a run of ASCII letters and digits that is `www` followed by `.`, or that is
+/// followed by scheme characters up to `://`. Asked only when a pair fails; the end of the
+/// last run of scheme characters followed is kept, so that the runs of one long token (the
+/// `long_messages` fuzz target) follow it once, not once per run (quadratic).
 #[derive(Default)]
-struct UrlCache(std::cell::Cell<Option<bool>>);
+struct UrlCache(std::cell::Cell<Option<(usize, usize, bool)>>);
 
 impl UrlCache {
-    fn in_text(&self, text: &[u8]) -> bool {
-        if let Some(v) = self.0.get() {
-            return v;
+    /// Whether the unit starting at byte `start` of `text` may be hidden by a URL prefix.
+    fn may_hide(&self, text: &[u8], start: usize) -> bool {
+        let Some(run) = text.get(start..) else { return false };
+        let n = run.iter().take_while(|c| c.is_ascii_alphanumeric()).count();
+        if n == 0 {
+            // A non-ASCII unit: a scheme and `www` are ASCII.
+            return false;
         }
-        let v = may_hold_url(text);
-        self.0.set(Some(v));
-        v
+        let end = start + n;
+        if n == 3 && run[..3].eq_ignore_ascii_case(b"www") && text.get(end) == Some(&b'.') {
+            return true;
+        }
+        // Scheme characters from `end` on, then `://`? (All bytes of `lo..hi` are scheme
+        // characters, so any start between them reaches the same end.)
+        if let Some((lo, hi, scheme)) = self.0.get() {
+            if (lo..=hi).contains(&end) {
+                return scheme;
+            }
+        }
+        let scheme_char = |c: &u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.');
+        let hi = end + text[end..].iter().take_while(|c| scheme_char(c)).count();
+        let scheme = text[hi..].starts_with(b"://");
+        self.0.set(Some((end, hi, scheme)));
+        scheme
     }
 }
 
