@@ -993,8 +993,8 @@ fn classify16(lo: u64, hi: u64) -> (u16, u16) {
 #[target_feature(enable = "sse2")]
 fn classify16_sse2(lo: u64, hi: u64) -> (u16, u16) {
     use std::arch::x86_64::{
-        _mm_add_epi8, _mm_cmplt_epi8, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
-        _mm_set_epi64x,
+        _mm_add_epi8, _mm_and_si128, _mm_cmpgt_epi8, _mm_cmplt_epi8, _mm_movemask_epi8,
+        _mm_or_si128, _mm_set1_epi8, _mm_set_epi64x,
     };
     // Lead bytes `0xc0..=0xff` are `-64..=-1` as `i8`; continuation bytes are below `-64`.
     let v = _mm_set_epi64x(hi as i64, lo as i64);
@@ -1002,7 +1002,8 @@ fn classify16_sse2(lo: u64, hi: u64) -> (u16, u16) {
     let lower = _mm_or_si128(v, _mm_set1_epi8(0x20));
     let alpha = _mm_cmplt_epi8(_mm_add_epi8(lower, _mm_set1_epi8(0x1f)), _mm_set1_epi8(-128 + 26));
     let digit = _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(0x50)), _mm_set1_epi8(-128 + 10));
-    let lead = _mm_movemask_epi8(v) & !_mm_movemask_epi8(_mm_cmplt_epi8(v, _mm_set1_epi8(-64)));
+    // Negative (the high bit, which `movemask` takes) and at least -64.
+    let lead = _mm_movemask_epi8(_mm_and_si128(v, _mm_cmpgt_epi8(v, _mm_set1_epi8(-65))));
     (_mm_movemask_epi8(_mm_or_si128(alpha, digit)) as u16, lead as u16)
 }
 
