@@ -26,11 +26,10 @@
 //! those, each run of a word of every field is a maximal run of the raw text, each non-ASCII
 //! character is what a raw character folds to, and units next to each other in a match are
 //! next to each other among the raw text's units, except across a URL prefix that tokenising
-//! removes (`all http://yearn` holds the phrase `all yearn`: a pair that fails in a text
-//! holding `://` or `www.` anywhere counts as found; asked once per text, so the scan stays
-//! linear in one long token). A message holding one of those characters is
-//! *unsafe*: it always goes to the matcher, as does a message with coordinates or a place when
-//! some rule has a geo term.
+//! removes (`all http://yearn` holds the phrase `all yearn`: a pair that fails counts as
+//! found if the raw unit next to it may be part of a URL prefix, see [`UrlCache`]). A message
+//! holding one of those characters is *unsafe*: it always goes to the matcher, as does a
+//! message with coordinates or a place when some rule has a geo term.
 
 use crate::normalize::{plain_char, push_case_folded, CharClass, Tokens, UrlMode};
 use crate::rule::{Node, Rule, Term};
