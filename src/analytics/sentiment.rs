@@ -1534,7 +1534,7 @@ impl SentimentScorer {
             let Some(&first) = b.get(start) else { break };
             let mut key = AsciiKey::empty();
             let mut fast = !is_punct(first);
-            for slot in buf.iter_mut().take(if fast { KEY_WORDS } else { 0 }) {
+            for slot in &mut buf[..if fast { KEY_WORDS } else { 0 }] {
                 // The next 8 bytes, spaces past the end.
                 let x = match b.get(i..i + 8) {
                     Some(c) => u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
@@ -1817,9 +1817,13 @@ impl SentimentScorer {
             sum += v;
         }
         let (mut ep_count, mut qm_count) = (0usize, 0usize);
-        for b in text.bytes() {
-            ep_count += usize::from(b == b'!');
-            qm_count += usize::from(b == b'?');
+        // Most texts have neither: found (or not) by a vector search, counted from the first.
+        let b = text.as_bytes();
+        if let Some(first) = memchr::memchr2(b'!', b'?', b) {
+            for &c in &b[first..] {
+                ep_count += usize::from(c == b'!');
+                qm_count += usize::from(c == b'?');
+            }
         }
         let ep = ep_count.min(4) as f64 * 0.292;
         let qm = match qm_count {
