@@ -500,7 +500,8 @@ mod tests {
     #[test]
     fn pattern_bits_keep_the_false_positive_rate() {
         let h = WordHasher::with_seed(5, 6);
-        let shifted = |x: u64| (1u64 << (x & 63)) | (1u64 << ((x >> 6) & 63)) | (1u64 << ((x >> 12) & 63));
+        let shifted =
+            |x: u64| (1u64 << (x & 63)) | (1u64 << ((x >> 6) & 63)) | (1u64 << ((x >> 12) & 63));
         let sizes: &[usize] = if cfg!(miri) { &[2_000] } else { &[100_000, 1_000_000] };
         for &keys in sizes {
             let mut bloom = BloomFilter::with_capacity(keys);

@@ -10,10 +10,10 @@ mod verify;
 
 pub(crate) use build::last_phases as last_compile_phases;
 
-use super::prepare::MessageWords;
 use super::compile::{op_len, term_text, OP_NOT, OP_TERM, PAYLOAD, TERM_ID, TERM_WORD};
 use super::geo::GeoIndex;
 use super::hash::{pair_hash, BloomFilter, WordHasher, WordTable};
+use super::prepare::MessageWords;
 use super::substrings::Substrings;
 use crate::message::Message;
 use crate::normalize::{NormalizedMessage, Tokens, UrlMode};
@@ -306,8 +306,11 @@ impl Segment {
         for (c, chunk) in all.chunks(64).enumerate() {
             let (mut pass, mut pairs) = (0u64, 0u64);
             for (i, &(h, _, _)) in chunk.iter().enumerate() {
-                let (word, first) =
-                    if GATE { self.bloom.probe_word(h) } else { (self.bloom.may_contain(h), false) };
+                let (word, first) = if GATE {
+                    self.bloom.probe_word(h)
+                } else {
+                    (self.bloom.may_contain(h), false)
+                };
                 pass |= u64::from(word) << i;
                 if PAIRS {
                     if !GATE || prev_first {
