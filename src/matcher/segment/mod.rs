@@ -620,6 +620,36 @@ mod tests {
         out
     }
 
+    /// A pair is found wherever its words sit against the presearch's 64-word chunks (its
+    /// first word the last of one chunk, its second the first of the next), with pairs
+    /// gated or not, and the first word of a message ends no pair.
+    #[test]
+    fn pairs_are_found_across_the_64_word_chunks() {
+        let phrase = Rule::parse("\"alpha beta\"").expect("valid");
+        // Many one-word keys and one pair: pairs gated; the pair alone: not gated.
+        let singles: Vec<Rule> =
+            (0..40).map(|i| Rule::parse(&format!("single{i}")).expect("valid")).collect();
+        let gated = Segment::build(
+            &std::iter::once(phrase.clone()).chain(singles).collect::<Vec<_>>(),
+            WordHasher::with_seed(5, 6),
+        );
+        let plain = Segment::build(std::slice::from_ref(&phrase), WordHasher::with_seed(5, 6));
+        assert!(gated.gate_pairs && !plain.gate_pairs);
+        let mut s = SegmentScratch::default();
+        for at in [0, 1, 62, 63, 64, 65, 126, 127, 128] {
+            let mut words: Vec<String> = (0..200).map(|i| format!("w{i}")).collect();
+            words[at] = "alpha".into();
+            words[at + 1] = "beta".into();
+            let text = words.join(" ");
+            assert_eq!(run(&gated, &text, &mut s), [0], "gated, alpha at {at}");
+            assert_eq!(run(&plain, &text, &mut s), [0], "not gated, alpha at {at}");
+            words[at + 1] = "gamma".into();
+            let text = words.join(" ");
+            assert!(run(&plain, &text, &mut s).is_empty(), "alpha at {at} alone");
+        }
+        assert!(run(&plain, "beta alpha", &mut s).is_empty());
+    }
+
     /// Phrases and multi-word keywords are keyed by a pair of adjacent words: a message that
     /// has their words, but not next to each other, wakes none of them (with a single-word
     /// key, each such message made the rule a candidate to verify).
