@@ -20,7 +20,8 @@ use crate::normalize::{plain_char, push_case_folded, CharClass};
 /// What a scan noticed besides the words.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Noticed {
-    /// The text may hold a URL prefix (a `:` or a word `www`).
+    /// The text may hold a URL prefix: it holds a `://`, or a `www.` (or `w`s at the end of a
+    /// 64-byte block).
     pub(crate) url: bool,
     /// The text holds a `#`, `@` or `$` (it may hold hashtags, mentions, cashtags).
     pub(crate) sigil: bool,
@@ -32,7 +33,7 @@ struct Lanes16 {
     lower: [u64; 2],
     word: u64,
     non_ascii: u32,
-    colon: u32,
+    colon: u64,
     sigil: u32,
     /// `w` or `W`, and `.`: to notice `www.` without a check per word.
     w: u64,
@@ -80,7 +81,7 @@ fn classify16_sse2(lo: u64, hi: u64) -> Lanes16 {
         ],
         word: _mm_movemask_epi8(word) as u64,
         non_ascii: _mm_movemask_epi8(v) as u32,
-        colon: _mm_movemask_epi8(eq(v, b':')) as u32,
+        colon: _mm_movemask_epi8(eq(v, b':')) as u64,
         sigil: _mm_movemask_epi8(sigil) as u32,
         w: _mm_movemask_epi8(eq(lower, b'w')) as u64,
         dot: _mm_movemask_epi8(eq(v, b'.')) as u64,
@@ -97,7 +98,7 @@ fn classify16(lo: u64, hi: u64) -> Lanes16 {
         lower: [a.0, b.0],
         word: a.1 | b.1 << 8,
         non_ascii: (a.2 | b.2 << 8) as u32,
-        colon: (a.3 | b.3 << 8) as u32,
+        colon: a.3 | b.3 << 8,
         sigil: (a.4 | b.4 << 8) as u32,
         w: a.5 | b.5 << 8,
         dot: a.6 | b.6 << 8,
@@ -179,7 +180,7 @@ pub(crate) fn scan_ascii(
     // inside the buffer.
     buf.resize(base + chunks * 16 + 8, 0);
     let area = &mut buf[base..];
-    let (mut colon, mut sigil, mut www) = (0u32, 0u32, false);
+    let (mut sigil, mut url) = (0u32, false);
     let mut carry = 0u64; // 1 if the byte before the block is a word byte
     let mut open = usize::MAX; // start of a word that runs into the next block
     /// Hashes the word `area[start..end]` and records it.
@@ -197,7 +198,7 @@ pub(crate) fn scan_ascii(
     }
     for b in 0..blocks {
         let at = b * 64;
-        let (mut mask, mut w, mut dot) = (0u64, 0u64, 0u64);
+        let (mut mask, mut w, mut dot, mut colon) = (0u64, 0u64, 0u64, 0u64);
         for q in 0..(chunks - b * 4).min(4) {
             let p = at + q * 16;
             let lo = u64::from_le_bytes(area[p..p + 8].try_into().expect("8 bytes"));
@@ -213,11 +214,18 @@ pub(crate) fn scan_ascii(
             mask |= c.word << (q * 16);
             w |= c.w << (q * 16);
             dot |= c.dot << (q * 16);
-            colon |= c.colon;
+            colon |= c.colon << (q * 16);
             sigil |= c.sigil;
         }
         // `www.` inside the block, or `w`s at its end that may continue into the next one.
-        www |= (w & (w >> 1) & (w >> 2) & (dot >> 3)) != 0 || (w >> 61) != 0;
+        url |= (w & (w >> 1) & (w >> 2) & (dot >> 3)) != 0 || (w >> 61) != 0;
+        if colon != 0 {
+            // `://`: the two bytes after each colon (the text is in `area` already, and the
+            // padding covers a colon at its end; `/` and `:` are the same lower-cased).
+            for i in super::segment::bits(colon) {
+                url |= area[at + i + 1] == b'/' && area[at + i + 2] == b'/';
+            }
+        }
         let shifted = (mask << 1) | carry;
         let mut starts = mask & !shifted;
         let mut ends = !mask & shifted;
@@ -245,11 +253,13 @@ pub(crate) fn scan_ascii(
     if open != usize::MAX {
         emit(&buf[base..], open, n, base, hasher, words);
     }
-    Some(Noticed { url: colon != 0 || www, sigil: sigil != 0 })
+    Some(Noticed { url, sigil: sigil != 0 })
 }
 
 /// [`scan_ascii`] with URL canonicalisation: if the text may hold a URL prefix, the prefixes
-/// (scheme, `www.`) are blanked in a copy (`spare`) and the copy is scanned instead.
+/// (scheme, `www.`) are blanked in a copy (`spare`) and the copy is scanned again from the
+/// raw token holding the first blanked byte (the words before that token are the same in
+/// both texts, since a space ends them; nothing blanked, nothing scanned again).
 pub(crate) fn scan_field(
     text: &[u8],
     buf: &mut Vec<u8>,
@@ -260,14 +270,25 @@ pub(crate) fn scan_field(
     let (base, first_word) = (buf.len(), words.len());
     let noticed = scan_ascii(text, buf, hasher, words)?;
     if noticed.url && may_hold_url(text) {
-        buf.truncate(base);
-        words.truncate(first_word);
         spare.clear();
         spare.extend_from_slice(text);
         blank_url_prefixes(spare);
-        scan_ascii(spare, buf, hasher, words);
+        if let Some(first) = spare.iter().zip(text).position(|(a, b)| a != b) {
+            let from = spare[..first].iter().rposition(|&c| is_space(c)).map_or(0, |i| i + 1);
+            // A word starting before `from` ends before it (at the space, at the latest).
+            let keep = words[first_word..].partition_point(|w| w.1 < (base + from) as u32);
+            words.truncate(first_word + keep);
+            // The lower-cased text stays in `buf` for the words kept; the rest is appended.
+            scan_ascii(&spare[from..], buf, hasher, words);
+        }
     }
     Some(noticed)
+}
+
+/// Whether the ASCII byte `c` separates raw tokens (what [`blank_url_prefixes`] takes a
+/// token's bounds from).
+fn is_space(c: u8) -> bool {
+    crate::normalize::char_class(c as char) == crate::normalize::CharClass::Space
 }
 
 /// Appends a character's 1-4 bytes (a loop of pushes: cheaper than a `memcpy` call).
@@ -479,8 +500,6 @@ pub(super) fn may_hold_url(text: &[u8]) -> bool {
 /// rest of the token, so no two words merge or split. Only raw tokens holding a `:` or a
 /// `.` can hold a URL, so only those are examined.
 fn blank_url_prefixes(t: &mut [u8]) {
-    let space =
-        |c: u8| crate::normalize::char_class(c as char) == crate::normalize::CharClass::Space;
     let mut done_to = 0;
     let mut k = 0;
     while let Some(off) = memchr::memchr2(b':', b'.', &t[k..]) {
@@ -489,8 +508,8 @@ fn blank_url_prefixes(t: &mut [u8]) {
         if pos < done_to {
             continue;
         }
-        let s = t[..pos].iter().rposition(|&c| space(c)).map_or(0, |i| i + 1);
-        let e = t[pos..].iter().position(|&c| space(c)).map_or(t.len(), |i| pos + i);
+        let s = t[..pos].iter().rposition(|&c| is_space(c)).map_or(0, |i| i + 1);
+        let e = t[pos..].iter().position(|&c| is_space(c)).map_or(t.len(), |i| pos + i);
         if let (Some((from, to)), true) = crate::normalize::ascii_url_prefix(&t[s..e]) {
             t[s + from..s + to].fill(b' ');
         }
@@ -642,6 +661,30 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(cases()))]
+        /// ASCII text dense in URL prefixes and near misses, with words before, between and
+        /// after them (the scan is redone only from the first blanked token), at every
+        /// offset against the 64-byte blocks (the padding piece).
+        #[test]
+        #[cfg_attr(miri, ignore = "too slow under Miri")]
+        fn ascii_scanner_equals_tokenizer_around_urls(
+            pad in 0usize..70,
+            pieces in proptest::collection::vec(proptest::prop_oneof![
+                4 => "[a-zA-Z0-9]{1,12}",
+                3 => "[ \t\n]{1,2}",
+                2 => proptest::strategy::Strategy::prop_map(proptest::sample::select(vec![
+                    "http://", "HTTPS://", "www.", "WwW.", "://", "ftp://", "www", "w.",
+                    "(http://www.", "x://", ":", "/", ".", "..", "@", "#", "$", "'", "-",
+                ]), String::from),
+                1 => "[!-/:-@\\[-`{-~]{1,3}",
+            ], 0..30)
+        ) {
+            let s = format!("{}{}", " ".repeat(pad), pieces.concat());
+            proptest::prop_assert_eq!(words(&s).unwrap().0, tokenizer_words(&s), "{:?}", s);
+        }
+    }
+
     #[test]
     fn swar_helpers() {
         let (lower, word, non_ascii, colon, sigil, w, dot) =
@@ -707,11 +750,31 @@ mod tests {
         assert!(words("#tag").unwrap().1.sigil);
         assert!(words("mail a@b").unwrap().1.sigil);
         assert!(words("costs $5").unwrap().1.sigil);
-        assert!(words("at 10:30").unwrap().1.url);
+        assert!(!words("at 10:30, RT @x: a:/b :/ / x.y").unwrap().1.url);
+        assert!(words("see HTTP://x").unwrap().1.url);
         assert!(words("see WWW.example").unwrap().1.url);
         assert!(!words("wwx.x w.w.w.").unwrap().1.url);
         let far = format!("{}www.x", " ".repeat(61));
         assert!(words(&far).unwrap().1.url, "across a block boundary");
+    }
+
+    /// The scan notices every URL prefix `may_hold_url` finds (the scan's flag decides
+    /// whether `may_hold_url` runs at all), wherever it sits against the 16- and 64-byte
+    /// blocks, and not texts whose colons, slashes and dots make none.
+    #[test]
+    fn every_possible_url_prefix_is_noticed_at_every_offset() {
+        let offsets: Vec<usize> =
+            if cfg!(miri) { vec![0, 15, 61, 62, 63, 64] } else { (0..140).collect() };
+        for at in offsets {
+            for prefix in ["://", "wWw.", "http://", "ftp://x"] {
+                let s = format!("{}{prefix}x y", "a".repeat(at));
+                assert!(may_hold_url(s.as_bytes()), "{s:?}");
+                assert!(words(&s).unwrap().1.url, "{s:?}");
+            }
+            // Colons, slashes and dots that make no prefix, away from a block's last bytes.
+            let plain = format!("{}a:b c/d :/x / ww. w.w", " ".repeat(at % 40));
+            assert!(!words(&plain).unwrap().1.url, "{plain:?}");
+        }
     }
 
     #[test]
@@ -720,6 +783,8 @@ mod tests {
             "see http://x.com and (HTTPS://WWW.Example.com/a). www.www.y.org ftp://z",
             "http:// alone, x+y.z://q, a://b://c, http://a.com/?u=http://b, wwwx. www.",
             "WWW.A http://www. https://www.www.",
+            "words before http://x.com/a?b=c, between www.y.org and after: awww. www",
+            "no url here: 10:30 a.b awww.x ww.w x:/y",
         ] {
             assert_eq!(words(s).unwrap().0, tokenizer_words(s), "{s:?}");
         }

@@ -13,6 +13,7 @@ pub(crate) use build::last_phases as last_compile_phases;
 use super::compile::{op_len, term_text, OP_NOT, OP_TERM, PAYLOAD, TERM_ID, TERM_WORD};
 use super::geo::GeoIndex;
 use super::hash::{pair_hash, BloomFilter, WordHasher, WordTable};
+use super::prepare::MessageWords;
 use super::substrings::Substrings;
 use crate::message::Message;
 use crate::normalize::{NormalizedMessage, Tokens, UrlMode};
@@ -68,8 +69,6 @@ pub(crate) struct SegmentScratch {
     proximity: ProximityScratch,
     /// The key `a b` of a pair of message words being looked up.
     pair_key: Vec<u8>,
-    /// Per 64 words of a message, which may begin a pair key (see `lookup_pairs`).
-    pair_firsts: Vec<u64>,
 }
 
 /// Loads every value of `loads` with nothing waiting on any one of them, so that their
@@ -288,45 +287,66 @@ impl Segment {
         }
     }
 
-    /// Looks up every two adjacent words of `words` (`(hash, start, end)` in `bytes`) as a
-    /// pair key: the filter for 64 pairs at a time, then their table slots together, then
-    /// the lookups (as for single words).
-    /// `firsts[c]` has bit `k` set when word `64 c + k` may begin a pair key (the word
-    /// pass read it from the word's own filter block): only those pairs are probed.
-    fn lookup_pairs(
+    /// Looks up the words of the message and, when the segment has pair keys, every two
+    /// adjacent words (the key `a b`), 64 words at a time: one pass over the words probes
+    /// the filter for the word and for the pair it ends (into two bitmasks, without a
+    /// branch unless pairs are gated), then the table slots of what passed are touched
+    /// together (their misses overlap), then looked up. With `GATE`, a pair is probed only
+    /// after a word whose filter block marks it as a pair's first word (read with the
+    /// word's own probe).
+    #[inline(always)]
+    fn lookup_words<const PAIRS: bool, const GATE: bool>(
         &self,
-        words: &[(u64, u32, u32)],
-        bytes: &[u8],
-        firsts: &[u64],
+        words: &MessageWords,
         s: &mut SegmentScratch,
     ) {
-        let pairs = words.len().saturating_sub(1);
-        let hash = |i: usize| pair_hash(words[i].0, words[i + 1].0);
-        let mut start = 0;
-        while start < pairs {
-            let end = (start + 64).min(pairs);
-            let mut pass = 0u64;
-            let mut first = if self.gate_pairs { firsts[start / 64] } else { u64::MAX };
-            if end - start < 64 {
-                first &= (1u64 << (end - start)) - 1;
+        let all = &words.words;
+        // The previous word's hash, and whether it may begin a pair key.
+        let (mut prev, mut prev_first) = (0u64, false);
+        for (c, chunk) in all.chunks(64).enumerate() {
+            let (mut pass, mut pairs) = (0u64, 0u64);
+            for (i, &(h, _, _)) in chunk.iter().enumerate() {
+                let (word, first) = if GATE {
+                    self.bloom.probe_word(h)
+                } else {
+                    (self.bloom.may_contain(h), false)
+                };
+                pass |= u64::from(word) << i;
+                if PAIRS {
+                    if !GATE || prev_first {
+                        pairs |= u64::from(self.bloom.may_contain(pair_hash(prev, h))) << i;
+                    }
+                    (prev, prev_first) = (h, first);
+                }
             }
-            for i in bits(first) {
-                pass |= u64::from(self.bloom.may_contain(hash(start + i))) << i;
+            if c == 0 {
+                pairs &= !1; // the first word ends no pair
             }
-            // Rare (a pair some rule uses, or a filter false positive): the hash is
-            // recomputed rather than kept.
-            touch_together(bits(pass).map(|k| self.words.home_slot(hash(start + k))));
-            for k in bits(pass) {
-                let ((_, a0, a1), (_, b0, b1)) = (words[start + k], words[start + k + 1]);
-                s.pair_key.clear();
-                s.pair_key.extend_from_slice(&bytes[a0 as usize..a1 as usize]);
-                s.pair_key.push(b' ');
-                s.pair_key.extend_from_slice(&bytes[b0 as usize..b1 as usize]);
-                if let Some(id) = self.words.get(hash(start + k), &s.pair_key) {
+            let base = c * 64;
+            // Bit `i` of `pairs`: the pair of words `base + i - 1` and `base + i`. Rare (a
+            // pair some rule uses, or a filter false positive): its hash is recomputed.
+            let pair_hash_at = |i: usize| pair_hash(all[base + i - 1].0, chunk[i].0);
+            touch_together(
+                bits(pass)
+                    .map(|i| self.words.home_slot(chunk[i].0))
+                    .chain(bits(pairs).map(|i| self.words.home_slot(pair_hash_at(i)))),
+            );
+            for i in bits(pass) {
+                let (h, a, b) = chunk[i];
+                if let Some(id) = self.words.get(h, &words.bytes[a as usize..b as usize]) {
                     s.hits.push(id);
                 }
             }
-            start = end;
+            for i in bits(pairs) {
+                let ((_, a0, a1), (_, b0, b1)) = (all[base + i - 1], chunk[i]);
+                s.pair_key.clear();
+                s.pair_key.extend_from_slice(&words.bytes[a0 as usize..a1 as usize]);
+                s.pair_key.push(b' ');
+                s.pair_key.extend_from_slice(&words.bytes[b0 as usize..b1 as usize]);
+                if let Some(id) = self.words.get(pair_hash_at(i), &s.pair_key) {
+                    s.hits.push(id);
+                }
+            }
         }
     }
 
@@ -334,36 +354,10 @@ impl Segment {
     /// per message and shared by all segments), entity, user and geo lookups.
     fn collect_hits_fast(&self, msg: &Message, prepared: &mut Prepared, s: &mut SegmentScratch) {
         let (words, facts) = prepared.words_and_facts(msg, self.words.hasher());
-        // The filter for 64 words at a time, then the table slots of the words it let
-        // through, touched together so that their misses overlap, then the lookups.
-        s.pair_firsts.clear();
-        for chunk in words.words.chunks(64) {
-            let mut pass = 0u64;
-            if self.gate_pairs {
-                let mut firsts = 0u64;
-                for (i, &(h, _, _)) in chunk.iter().enumerate() {
-                    let (word, first) = self.bloom.probe_word(h);
-                    pass |= u64::from(word) << i;
-                    firsts |= u64::from(first) << i;
-                }
-                s.pair_firsts.push(firsts);
-            } else {
-                for (i, &(h, _, _)) in chunk.iter().enumerate() {
-                    pass |= u64::from(self.bloom.may_contain(h)) << i;
-                }
-            }
-            touch_together(bits(pass).map(|i| self.words.home_slot(chunk[i].0)));
-            for i in bits(pass) {
-                let (h, a, b) = chunk[i];
-                if let Some(id) = self.words.get(h, &words.bytes[a as usize..b as usize]) {
-                    s.hits.push(id);
-                }
-            }
-        }
-        if self.has_pairs {
-            let firsts = std::mem::take(&mut s.pair_firsts);
-            self.lookup_pairs(&words.words, &words.bytes, &firsts, s);
-            s.pair_firsts = firsts;
+        match (self.has_pairs, self.gate_pairs) {
+            (false, _) => self.lookup_words::<false, false>(words, s),
+            (true, false) => self.lookup_words::<true, false>(words, s),
+            (true, true) => self.lookup_words::<true, true>(words, s),
         }
         if let Some(ns) = &self.no_space {
             for &(a, b) in &words.runs {
@@ -624,6 +618,36 @@ mod tests {
         let mut out = Vec::new();
         seg.find(&Message::new("1", text), &mut prepared, s, &mut out);
         out
+    }
+
+    /// A pair is found wherever its words sit against the presearch's 64-word chunks (its
+    /// first word the last of one chunk, its second the first of the next), with pairs
+    /// gated or not, and the first word of a message ends no pair.
+    #[test]
+    fn pairs_are_found_across_the_64_word_chunks() {
+        let phrase = Rule::parse("\"alpha beta\"").expect("valid");
+        // Many one-word keys and one pair: pairs gated; the pair alone: not gated.
+        let singles: Vec<Rule> =
+            (0..40).map(|i| Rule::parse(&format!("single{i}")).expect("valid")).collect();
+        let gated = Segment::build(
+            &std::iter::once(phrase.clone()).chain(singles).collect::<Vec<_>>(),
+            WordHasher::with_seed(5, 6),
+        );
+        let plain = Segment::build(std::slice::from_ref(&phrase), WordHasher::with_seed(5, 6));
+        assert!(gated.gate_pairs && !plain.gate_pairs);
+        let mut s = SegmentScratch::default();
+        for at in [0, 1, 62, 63, 64, 65, 126, 127, 128] {
+            let mut words: Vec<String> = (0..200).map(|i| format!("w{i}")).collect();
+            words[at] = "alpha".into();
+            words[at + 1] = "beta".into();
+            let text = words.join(" ");
+            assert_eq!(run(&gated, &text, &mut s), [0], "gated, alpha at {at}");
+            assert_eq!(run(&plain, &text, &mut s), [0], "not gated, alpha at {at}");
+            words[at + 1] = "gamma".into();
+            let text = words.join(" ");
+            assert!(run(&plain, &text, &mut s).is_empty(), "alpha at {at} alone");
+        }
+        assert!(run(&plain, "beta alpha", &mut s).is_empty());
     }
 
     /// Phrases and multi-word keywords are keyed by a pair of adjacent words: a message that
