@@ -828,11 +828,14 @@ mod tests {
         }
     }
 
-    /// What `scan` finds in `text` after a 6-byte prefix: (result, words as
-    /// (hash, start, end), the buffer up to the text's end).
+    /// A word scan (`scan_ascii` or one of its chunk sizes).
     type ScanFn =
         fn(&[u8], &mut Vec<u8>, &WordHasher, &mut Vec<(u64, u32, u32)>) -> Option<Noticed>;
-    fn run_scan(scan: ScanFn, text: &[u8]) -> (Option<Noticed>, Vec<(u64, u32, u32)>, Vec<u8>) {
+    /// What a scan found: its result, the words (hash, start, end), the buffer.
+    type Scanned = (Option<Noticed>, Vec<(u64, u32, u32)>, Vec<u8>);
+
+    /// What `scan` finds in `text` after a 6-byte prefix (the buffer up to the text's end).
+    fn run_scan(scan: ScanFn, text: &[u8]) -> Scanned {
         let h = WordHasher::with_seed(5, 6);
         let (mut buf, mut words) = (b"prefix".to_vec(), vec![(7, 8, 9)]);
         let found = scan(text, &mut buf, &h, &mut words);
