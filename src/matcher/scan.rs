@@ -4,8 +4,8 @@
 //! For ASCII text, the words of [`crate::normalize::Tokens`] are exactly the maximal runs of
 //! ASCII letters and digits, lower-cased, once URL prefixes are removed (tested
 //! differentially). The scanner lower-cases the text into a padded buffer and computes a bit
-//! per byte ("word byte") for each 64-byte block (SSE2 on x86-64, SWAR on `u64` lanes
-//! elsewhere). Word starts and ends are then the rising and falling edges of that mask, taken
+//! per byte ("word byte") for each 64-byte block (AVX2 where the CPU has it, else SSE2 on
+//! x86-64; SWAR on `u64` lanes elsewhere). Word starts and ends are then the rising and falling edges of that mask, taken
 //! with `trailing_zeros`: no branch per byte, one loop iteration per word. Each word is hashed
 //! from 8-byte loads of the buffer. The same pass notes whether the text holds a `:` or a word
 //! `www` (it may hold a URL: see [`scan_field`]) and any of `#`, `@`, `$` (it may hold entities).
@@ -229,8 +229,9 @@ impl Chunk for Narrow {
 }
 
 /// The AVX2 scan: 32-byte chunks, for CPUs that have AVX2 (detected at run time by
-/// [`scan_ascii`]). It halves the classifications of a post (9 -> 5 for the side-by-side
-/// corpus' 137 bytes); see DESIGN.md ("Per-post costs at 100k-1M rules", round 2).
+/// [`scan_ascii`]). A 64-byte block is two classifications instead of four, in a loop of
+/// constant length (the text padded to whole blocks): a 137-byte post of the side-by-side
+/// corpus takes 6 instead of 9; see DESIGN.md ("Per-post costs at 100k-1M rules", round 2).
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod avx2 {
