@@ -1,14 +1,15 @@
-//! The presearch's fast path: find the words of an ASCII text and hash them, 16 bytes at a
-//! time, without building the full tokenisation.
+//! The presearch's fast path: find the words of an ASCII text and hash them, 16 or 32 bytes
+//! at a time, without building the full tokenisation.
 //!
 //! For ASCII text, the words of [`crate::normalize::Tokens`] are exactly the maximal runs of
 //! ASCII letters and digits, lower-cased, once URL prefixes are removed (tested
 //! differentially). The scanner lower-cases the text into a padded buffer and computes a bit
 //! per byte ("word byte") for each 64-byte block (AVX2 where the CPU has it, else SSE2 on
-//! x86-64; SWAR on `u64` lanes elsewhere). Word starts and ends are then the rising and falling edges of that mask, taken
-//! with `trailing_zeros`: no branch per byte, one loop iteration per word. Each word is hashed
-//! from 8-byte loads of the buffer. The same pass notes whether the text holds a `:` or a word
-//! `www` (it may hold a URL: see [`scan_field`]) and any of `#`, `@`, `$` (it may hold entities).
+//! x86-64; SWAR on `u64` lanes elsewhere). Word starts and ends are then the rising and
+//! falling edges of that mask, taken with `trailing_zeros`: no branch per byte, one loop
+//! iteration per word. Each word is hashed from 8-byte loads of the buffer. The same pass
+//! notes whether the text holds a `:` or a word `www` (it may hold a URL: see [`scan_field`])
+//! and any of `#`, `@`, `$` (it may hold entities).
 //!
 //! Non-ASCII text that normalises character by character goes to [`scan_unicode`], which
 //! takes each stretch of ASCII bytes (most of a typical non-ASCII message) with the same
@@ -254,7 +255,7 @@ mod avx2 {
     }
 
     /// 32-byte chunks (AVX2).
-    pub(super) struct Wide;
+    struct Wide;
 
     impl Chunk for Wide {
         const BYTES: usize = 32;
@@ -262,8 +263,9 @@ mod avx2 {
         #[inline(always)]
         fn classify(chunk: &mut [u8]) -> Masks {
             let chunk: &mut [u8; 32] = (&mut chunk[..32]).try_into().expect("32 bytes");
-            // SAFETY: `Wide` is only used by `scan_avx2`, which runs only on CPUs with
-            // AVX2 (see `scan_ascii`). `classify32` reads and writes the 32 bytes of the
+            // SAFETY: `Wide` is private to this module and used only by `scan_ascii` above,
+            // whose callers guarantee AVX2 (its `# Safety`; `super::scan_ascii` checks
+            // `is_x86_feature_detected!`). `classify32` reads and writes the 32 bytes of the
             // array it is given, and nothing else.
             unsafe { classify32(chunk) }
         }
