@@ -1,16 +1,16 @@
 //! Where the analytics stage's cost goes in the engine: the engine over a rules file and a
-//! messages file, with or without `EngineBuilder::analytics`, five runs, for a profiler that
-//! splits CPU time by thread (the stage's threads are named `streamtrack-analytics` and
-//! `streamtrack-score`).
+//! messages file, with or without `EngineBuilder::analytics`, for a profiler that splits the
+//! cost by thread (the stage's threads are named `streamtrack-analytics` and
+//! `streamtrack-score`). Instructions per thread, the steady figure on a busy machine:
 //!
 //! ```text
 //! cargo build --release --example profile_analytics
-//! MODE=with perf stat --per-thread -e task-clock target/release/examples/profile_analytics \
-//!     target/peers/rules_100k.jsonl target/peers/data/messages.txt 1000000
+//! RUNS=1 MODE=with valgrind --tool=callgrind --separate-threads=yes \
+//!     target/release/examples/profile_analytics \
+//!     target/peers/rules_100k.jsonl target/peers/data/messages.txt 300000
 //! ```
 //! `MODE` is `with` (the default), `without` or `counts` (analytics without reactions);
-//! `RUNS` (default 5) the number of runs (1 under callgrind, whose instruction counts per
-//! thread are the steady figure on a busy machine).
+//! `RUNS` (default 5) the number of runs.
 //! Sinks read each delivery's reaction, as `streamtrack bench engine --analytics` does.
 
 use std::path::Path;

@@ -31,7 +31,7 @@
 //! holding one of those characters is *unsafe*: it always goes to the matcher, as does a
 //! message with coordinates or a place when some rule has a geo term.
 
-use crate::normalize::{plain_char, push_case_folded, CharClass, Tokens, UrlMode};
+use crate::normalize::{is_scheme_byte, plain_char, push_case_folded, CharClass, Tokens, UrlMode};
 use crate::rule::{Node, Rule, Term};
 use crate::Message;
 
@@ -928,8 +928,7 @@ impl UrlCache {
                 return scheme;
             }
         }
-        let scheme_char = |c: &u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.');
-        let hi = end + text[end..].iter().take_while(|c| scheme_char(c)).count();
+        let hi = end + text[end..].iter().take_while(|&&c| is_scheme_byte(c)).count();
         let scheme = text[hi..].starts_with(b"://");
         self.0.set(Some((end, hi, scheme)));
         scheme

@@ -854,6 +854,12 @@ static ASCII_WORD: [bool; 256] = {
     t
 };
 
+/// Whether `c` may follow a URL scheme's first letter: `ALPHA / DIGIT / "+" / "-" / "."`.
+#[inline]
+pub(crate) fn is_scheme_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.')
+}
+
 /// [`url_prefix`] for an ASCII raw token, in byte indices.
 pub(crate) fn ascii_url_prefix(token: &[u8]) -> (Option<(usize, usize)>, bool) {
     let Some(start) =
@@ -865,9 +871,7 @@ pub(crate) fn ascii_url_prefix(token: &[u8]) -> (Option<(usize, usize)>, bool) {
     let is_www = |k: usize| rest.len() >= k + 4 && rest[k..k + 4].eq_ignore_ascii_case(b"www.");
     if rest[0].is_ascii_alphabetic() {
         let mut k = 1;
-        while k < rest.len()
-            && (rest[k].is_ascii_alphanumeric() || matches!(rest[k], b'+' | b'-' | b'.'))
-        {
+        while k < rest.len() && is_scheme_byte(rest[k]) {
             k += 1;
         }
         if rest[k..].starts_with(b"://") {
@@ -900,10 +904,7 @@ pub(crate) fn url_prefix(chars: &[(usize, char)]) -> (Option<(usize, usize)>, bo
     // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) "://"
     if rest.first().is_some_and(|&(_, c)| c.is_ascii_alphabetic()) {
         let mut k = 1;
-        while rest
-            .get(k)
-            .is_some_and(|&(_, c)| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-        {
+        while rest.get(k).is_some_and(|&(_, c)| c.is_ascii() && is_scheme_byte(c as u8)) {
             k += 1;
         }
         if lower(k) == Some(':') && lower(k + 1) == Some('/') && lower(k + 2) == Some('/') {
