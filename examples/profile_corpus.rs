@@ -1,5 +1,6 @@
 //! A loop for callgrind over the shared side-by-side corpus (`../shared/bench`): the
-//! non-matching ASCII posts (what a sparse real rule set mostly sees), matched `REPS` times.
+//! non-matching ASCII posts (what a sparse real rule set mostly sees), matched `REPS` times;
+//! `POSTS=all`, `POSTS=non-ascii` or `POSTS=hit-ascii` (ASCII posts that match) for the others.
 //!
 //! ```text
 //! cargo build --release --example profile_corpus
@@ -43,6 +44,7 @@ fn main() {
         .filter(|m| match kind.as_str() {
             "all" => true,
             "non-ascii" => !m.text.is_ascii(),
+            "hit-ascii" => m.text.is_ascii() && !matcher.find(m, &mut scratch).is_empty(),
             _ => m.text.is_ascii() && matcher.find(m, &mut scratch).is_empty(),
         })
         .take(count)
