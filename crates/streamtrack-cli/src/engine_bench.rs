@@ -17,7 +17,7 @@ use streamtrack::engine::{
 };
 use streamtrack::registry::{NewRule, Registry};
 use streamtrack::{read, Message, Rule};
-use streamtrack_workload::{RuleSetConfig, WorkloadConfig};
+use streamtrack_workload::{process_cpu_secs, RuleSetConfig, WorkloadConfig};
 
 #[derive(Args)]
 pub struct EngineBench {
@@ -549,17 +549,6 @@ pub fn run(args: EngineBench) -> ExitCode {
          sink; 20 rounds after 2 warm-up rounds."
     );
     ExitCode::SUCCESS
-}
-
-/// CPU seconds this process has used (all threads, those ended included), from
-/// `/proc/self/stat` (clock ticks, assumed 100 per second); `None` elsewhere.
-fn process_cpu_secs() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the command name (which may hold spaces) start at state (field 3).
-    let rest = &s[s.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
 }
 
 /// What a run matched: rules, subscribers, and the files they came from (if given).
