@@ -910,20 +910,35 @@ impl DurableRegistry {
         &self,
         rules: Vec<NewRule>,
     ) -> Result<Written<Vec<Result<RuleId, DurableError>>>, DurableError> {
+        self.subscribe_all_named(rules.into_iter().map(|r| (r, None)).collect())
+    }
+
+    /// [`DurableRegistry::subscribe_all`] with a name stored with each rule, as
+    /// [`DurableRegistry::subscribe_named`] stores it (a rules file loaded at start: one sync
+    /// for the file, not one per rule).
+    pub fn subscribe_all_named(
+        &self,
+        rules: Vec<(NewRule, Option<String>)>,
+    ) -> Result<Written<Vec<Result<RuleId, DurableError>>>, DurableError> {
         let mut texts = Vec::with_capacity(rules.len());
         let mut ok = Vec::with_capacity(rules.len());
-        for r in rules {
+        let mut names = Vec::with_capacity(rules.len());
+        for (r, name) in rules {
             match self.stored_text(&r.rule) {
                 Ok(t) => {
                     texts.push(Ok(t));
                     ok.push(r);
+                    names.push(name);
                 }
                 Err(e) => texts.push(Err(e)),
             }
         }
         let mut st = self.lock();
-        let meta: Vec<(String, Option<String>, Dialect)> =
-            ok.iter().map(|r| (r.subscriber.clone(), r.tag.clone(), r.rule.dialect())).collect();
+        let meta: Vec<(String, Option<String>, Dialect, Option<String>)> = ok
+            .iter()
+            .zip(names)
+            .map(|(r, name)| (r.subscriber.clone(), r.tag.clone(), r.rule.dialect(), name))
+            .collect();
         let mut added = self.inner.registry.subscribe_all(ok).into_iter().zip(meta);
         let mut records = Vec::new();
         let mut results = Vec::with_capacity(texts.len());
@@ -931,14 +946,17 @@ impl DurableRegistry {
             results.push(match t {
                 Err(e) => Err(e),
                 Ok(text) => {
-                    let (r, (subscriber, tag, dialect)) = added.next().expect("one per rule");
+                    let (r, (subscriber, tag, dialect, name)) = added.next().expect("one per rule");
                     match r {
                         Ok(id) => {
+                            if let Some(n) = &name {
+                                self.names().insert(id.as_u64(), n.clone());
+                            }
                             records.push(Record::Subscribe {
                                 id: id.as_u64(),
                                 subscriber,
                                 tag,
-                                name: None,
+                                name,
                                 dialect,
                                 text,
                             });

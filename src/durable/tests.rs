@@ -208,3 +208,26 @@ fn the_phases_add_up_to_at_most_the_open() {
     assert!(report.phases.total() <= wall, "{:?} > {wall:?}", report.phases);
     assert!(report.phases.read > Duration::ZERO && report.phases.compile > Duration::ZERO);
 }
+
+#[test]
+fn names_given_in_a_bulk_subscribe_are_kept_and_reopened() {
+    let dir = TempDir::new("bulk-names");
+    let rule = |i: usize| NewRule {
+        subscriber: format!("s{i}"),
+        rule: Rule::parse(&format!("w{i}")).unwrap(),
+        tag: None,
+    };
+    let (reg, _) = DurableRegistry::open(&dir.0, OpenOptions::new()).unwrap();
+    let added = reg
+        .subscribe_all_named(vec![(rule(0), Some("zero".into())), (rule(1), None)])
+        .unwrap()
+        .value;
+    let ids: Vec<RuleId> = added.into_iter().map(|r| r.unwrap()).collect();
+    assert_eq!(reg.name_of(ids[0]).as_deref(), Some("zero"));
+    assert_eq!(reg.name_of(ids[1]), None);
+    let before = seen(&reg);
+    drop(reg);
+    let (reg, _) = DurableRegistry::open(&dir.0, OpenOptions::new()).unwrap();
+    assert_eq!(seen(&reg), before);
+    assert_eq!(reg.name_of(ids[0]).as_deref(), Some("zero"));
+}

@@ -91,9 +91,10 @@ fn load(args: &ServeArgs) -> Result<View, ExitCode> {
     Ok(view)
 }
 
+/// The file's rules, added at once (one publication, one sync with `--state`).
 fn add_all(view: &View, entries: &[streamtrack::rules_file::RuleEntry]) {
-    for e in entries {
-        let r = view.add_rule(entry_rule(e), false);
+    let replies = view.add_rules(entries.iter().map(entry_rule).collect());
+    for (e, r) in entries.iter().zip(replies) {
         if r.status != 201 {
             eprintln!("warning: rule {:?}: {}; skipped", e.id, r.body["error"]);
         }

@@ -453,3 +453,56 @@ fn after_a_replay_the_window_stays_on_its_event_time_and_the_rate_counts_the_ope
     server.stop();
     let _ = std::fs::remove_file(path);
 }
+
+/// A batch of new rules: valid ones, automatic ids, a bad rule, a bad id, an id taken
+/// earlier and one taken inside the batch.
+fn mixed_batch() -> Vec<NewViewRule> {
+    vec![
+        NewViewRule::new("wii fit").id("a"),
+        NewViewRule::new("nintendo"),
+        NewViewRule::new("\"unclosed").id("bad-rule"),
+        NewViewRule::new("x").id(""),
+        NewViewRule::new("again").id("love"),
+        NewViewRule::new("twice").id("a"),
+        NewViewRule::new("#acme -job").id("b").tag(Some("launch".into())).subscriber("s1"),
+        NewViewRule::new("zelda"),
+    ]
+}
+
+/// Every reply's status and body (ids and errors with their columns) and the rules listed.
+fn outcome(v: &View, replies: Vec<streamtrack_web::Reply>) -> (Vec<(u16, String)>, String) {
+    let listed = v.rules(&Default::default()).body.to_string();
+    (replies.into_iter().map(|r| (r.status, r.body.to_string())).collect(), listed)
+}
+
+#[test]
+fn adding_rules_at_once_answers_as_adding_them_one_by_one() {
+    let (one, many) = (view(ViewConfig::default()), view(ViewConfig::default()));
+    let singles: Vec<_> = mixed_batch().into_iter().map(|r| one.add_rule(r, false)).collect();
+    let (expected, batch) = (outcome(&one, singles), many.add_rules(mixed_batch()));
+    assert_eq!(outcome(&many, batch), expected);
+    let statuses: Vec<u16> = expected.0.iter().map(|r| r.0).collect();
+    assert_eq!(statuses, [201, 201, 400, 400, 409, 409, 201, 201]);
+    assert!(expected.0[2].1.contains("\"column\""), "{}", expected.0[2].1);
+}
+
+#[test]
+fn rules_added_at_once_to_a_state_directory_come_back_with_their_ids() {
+    use streamtrack::durable::{DurableRegistry, OpenOptions};
+    let dir = std::env::temp_dir().join(format!("streamtrack-web-bulk-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let open = || {
+        let (reg, _) = DurableRegistry::open(&dir, OpenOptions::new()).expect("a state dir");
+        View::new(ViewRules::Durable(reg), ViewConfig::default())
+    };
+    let v = open();
+    let replies = v.add_rules(mixed_batch());
+    // (no rule "love" here: five are added)
+    assert_eq!(replies.iter().filter(|r| r.status == 201).count(), 5);
+    let before = v.rules(&Default::default()).body;
+    drop(v);
+    let again = open();
+    assert_eq!(again.rules(&Default::default()).body, before);
+    assert!(before.to_string().contains("\"id\":\"b\""), "{before}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
