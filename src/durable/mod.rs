@@ -996,6 +996,29 @@ impl DurableRegistry {
         Ok(Written { value: (), receipt })
     }
 
+    /// Removes many rules with one publication and one sync (a rules file replacing the
+    /// stored rules); each result says what became of each id.
+    pub fn unsubscribe_all(
+        &self,
+        ids: &[RuleId],
+    ) -> Result<Written<Vec<Result<(), DurableError>>>, DurableError> {
+        let mut st = self.lock();
+        let removed = self.inner.registry.unsubscribe_all(ids.iter().copied());
+        let mut records = Vec::new();
+        let results = ids
+            .iter()
+            .zip(removed)
+            .map(|(id, r)| {
+                r?;
+                self.names().remove(&id.as_u64());
+                records.push(Record::Unsubscribe { id: id.as_u64() });
+                Ok(())
+            })
+            .collect();
+        let receipt = self.log(&mut st, &records)?;
+        Ok(Written { value: results, receipt })
+    }
+
     /// Waits until the change behind `receipt` is durable.
     pub fn wait(&self, receipt: Receipt) -> Result<(), DurableError> {
         if receipt.durable {

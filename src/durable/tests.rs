@@ -231,3 +231,31 @@ fn names_given_in_a_bulk_subscribe_are_kept_and_reopened() {
     assert_eq!(seen(&reg), before);
     assert_eq!(reg.name_of(ids[0]).as_deref(), Some("zero"));
 }
+
+#[test]
+fn rules_removed_at_once_stay_removed_after_a_reopen() {
+    let dir = TempDir::new("bulk-remove");
+    let (reg, _) = DurableRegistry::open(&dir.0, OpenOptions::new()).unwrap();
+    let rules = (0..5)
+        .map(|i| {
+            let r = NewRule {
+                subscriber: format!("s{i}"),
+                rule: Rule::parse(&format!("w{i}")).unwrap(),
+                tag: None,
+            };
+            (r, Some(format!("n{i}")))
+        })
+        .collect();
+    let ids: Vec<RuleId> =
+        reg.subscribe_all_named(rules).unwrap().value.into_iter().map(|r| r.unwrap()).collect();
+    let gone = [ids[1], ids[3], ids[1]];
+    let results = reg.unsubscribe_all(&gone).unwrap().value;
+    assert!(results[0].is_ok() && results[1].is_ok());
+    assert!(results[2].is_err(), "a rule removed twice: the second is an error");
+    assert_eq!(reg.name_of(ids[1]), None);
+    let before = seen(&reg);
+    assert_eq!(before.len(), 3);
+    drop(reg);
+    let (reg, _) = DurableRegistry::open(&dir.0, OpenOptions::new()).unwrap();
+    assert_eq!(seen(&reg), before);
+}

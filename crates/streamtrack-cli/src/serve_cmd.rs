@@ -77,11 +77,14 @@ fn load(args: &ServeArgs) -> Result<View, ExitCode> {
     let durable = open_state(dir)?;
     if entries.is_some() {
         // The file's rules replace the stored ones.
-        for info in durable.registry().snapshot().rules() {
-            if let Err(e) = durable.unsubscribe(info.id) {
-                eprintln!("error: --state {}: {e}", dir.display());
-                return Err(ExitCode::from(2));
-            }
+        let ids: Vec<_> = durable.registry().snapshot().rules().iter().map(|i| i.id).collect();
+        let failed = match durable.unsubscribe_all(&ids) {
+            Ok(w) => w.value.into_iter().find_map(Result::err),
+            Err(e) => Some(e),
+        };
+        if let Some(e) = failed {
+            eprintln!("error: --state {}: {e}", dir.display());
+            return Err(ExitCode::from(2));
         }
     }
     let view = View::new(ViewRules::Durable(durable), ViewConfig::default());

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::process::ExitCode;
-use streamtrack::registry::{Registry, RuleId};
+use streamtrack::registry::{NewRule, Registry, RuleId};
 use streamtrack::rule::Dialect;
 
 /// The registry to run, the rules-file id of each rule, and the subscribers in order.
@@ -43,20 +43,35 @@ pub fn load(dir: &Path, rules: Option<&Path>, dialect: Dialect) -> Result<Loaded
                 None => added.push((e, sub)),
             }
         }
-        for (k, id) in &stored {
-            if !keep.contains(id) {
-                durable.unsubscribe(*id).map_err(|e| fail(&format!("rule {:?}: {e}", k.0)))?;
-            }
+        // One publication and one sync for the removals, one for the additions (one each
+        // per rule took minutes for a large file).
+        let gone: Vec<(&String, RuleId)> = stored
+            .iter()
+            .filter(|(_, id)| !keep.contains(*id))
+            .map(|(k, &id)| (&k.0, id))
+            .collect();
+        let ids: Vec<RuleId> = gone.iter().map(|g| g.1).collect();
+        let removed = durable.unsubscribe_all(&ids).map_err(|e| fail(&e))?.value;
+        for ((name, _), r) in gone.iter().zip(removed) {
+            r.map_err(|e| fail(&format!("rule {name:?}: {e}")))?;
         }
-        for (e, sub) in added {
-            match durable.subscribe_named(&sub, e.rule.clone(), e.tag.clone(), Some(e.id.clone())) {
-                Ok(_) => {}
-                Err(err) => eprintln!(
+        let new = added
+            .iter()
+            .map(|(e, sub)| {
+                let rule =
+                    NewRule { subscriber: sub.clone(), rule: e.rule.clone(), tag: e.tag.clone() };
+                (rule, Some(e.id.clone()))
+            })
+            .collect();
+        let results = durable.subscribe_all_named(new).map_err(|e| fail(&e))?.value;
+        for ((e, _), r) in added.iter().zip(results) {
+            if let Err(err) = r {
+                eprintln!(
                     "warning: {}: rule {} (id {:?}): {err}; skipped",
                     path.display(),
                     e.line,
                     e.id
-                ),
+                );
             }
         }
     }
