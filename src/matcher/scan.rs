@@ -437,21 +437,18 @@ fn is_space(c: u8) -> bool {
     crate::normalize::char_class(c as char) == crate::normalize::CharClass::Space
 }
 
-/// Appends a character's 1-4 bytes (a loop of pushes: cheaper than a `memcpy` call).
-#[inline(always)]
-fn push_short(buf: &mut Vec<u8>, bytes: &[u8]) {
-    for &b in bytes {
-        buf.push(b);
-    }
-}
-
-/// The word [`scan_unicode`] is reading, and where finished words go.
+/// The word [`scan_plain`] is reading, and where finished words go. The words' bytes are
+/// written in place into `buf`, sized ahead (`at` is the write position, and at least 8
+/// bytes after it are always in `buf`), so each word is hashed as it ends, from 8-byte loads
+/// (bytes after its end are masked off), in the same pass.
 struct Emitter<'a> {
     buf: &'a mut Vec<u8>,
+    at: usize,
     words: &'a mut Vec<(u64, u32, u32)>,
     runs: &'a mut Vec<(u32, u32)>,
+    hasher: &'a WordHasher,
     /// `NONE`, `WORD` or `NO_SPACE`: the kind of the word being read. While one is read,
-    /// it ends at the end of `buf`.
+    /// it ends at `at`.
     kind: u8,
     /// Its start in `buf`.
     start: usize,
@@ -461,20 +458,23 @@ const NONE: u8 = 0;
 const WORD: u8 = 1;
 const NO_SPACE: u8 = 2;
 
+/// Bytes `buf` grows by when [`Emitter`] needs room.
+const ROOM: usize = 64;
+
 impl Emitter<'_> {
-    /// Ends the word being read, if any. Words are hashed when the scan is over.
+    /// Records the word `buf[start..end]` with its hash.
     #[inline(always)]
-    fn flush(&mut self) {
-        self.flush_at(self.buf.len());
+    fn word(&mut self, start: usize, end: usize) {
+        let h = self.hasher.hash_padded(self.buf, start, end - start);
+        self.words.push((h, start as u32, end as u32));
     }
 
-    /// Ends the word being read, if any, at `end` (bytes after it in `buf` are separators).
+    /// Ends the word being read, if any.
     #[inline(always)]
-    fn flush_at(&mut self, end: usize) {
-        let (start, end) = (self.start as u32, end as u32);
+    fn flush(&mut self) {
         match self.kind {
-            WORD => self.words.push((0, start, end)),
-            NO_SPACE => self.runs.push((start, end)),
+            WORD => self.word(self.start, self.at),
+            NO_SPACE => self.runs.push((self.start as u32, self.at as u32)),
             _ => {}
         }
         self.kind = NONE;
@@ -486,38 +486,64 @@ impl Emitter<'_> {
         if self.kind != kind {
             self.flush();
             self.kind = kind;
-            self.start = self.buf.len();
+            self.start = self.at;
         }
     }
 
-    /// Takes the first `len` (<= 16) bytes of a 16-byte chunk at once, all ASCII (`c` is the
-    /// chunk's classification): appends them lower-cased, separators included, and ends and
-    /// starts words at the edges of the word-byte mask, exactly as taking them one by one
-    /// would (letters and digits open or continue a word, anything else ends it).
+    /// Appends `bytes` (a character or its folding).
     #[inline(always)]
-    fn ascii_prefix(&mut self, c: &Lanes16, len: u32) {
-        let base = self.buf.len();
-        self.buf.extend_from_slice(&c.lower[0].to_le_bytes());
-        self.buf.extend_from_slice(&c.lower[1].to_le_bytes());
-        self.buf.truncate(base + len as usize);
-        let mask = c.word as u32 & ((1 << len) - 1);
-        let mut pos = 0u32;
-        while pos < len {
-            let rest = mask >> pos;
-            if rest & 1 == 1 {
-                if self.kind != WORD {
-                    self.flush_at(base + pos as usize);
-                    self.kind = WORD;
-                    self.start = base + pos as usize;
-                }
-                pos += (!rest).trailing_zeros();
-            } else {
-                if self.kind != NONE {
-                    self.flush_at(base + pos as usize);
-                }
-                pos += rest.trailing_zeros().min(len - pos);
-            }
+    fn push(&mut self, bytes: &[u8]) {
+        let end = self.at + bytes.len();
+        if end + 8 > self.buf.len() {
+            self.buf.resize(end + ROOM, 0);
         }
+        self.buf[self.at..end].copy_from_slice(bytes);
+        self.at = end;
+    }
+
+    /// Takes the first `len` (1 to 16) bytes of a 16-byte chunk at once, all ASCII (`c` is
+    /// the chunk's classification): writes them lower-cased, separators included, and ends
+    /// and starts words at the edges of the word-byte mask (as [`scan_ascii`] does), exactly
+    /// as taking them one by one would: letters and digits open or continue a word (a
+    /// no-space run ends before them), anything else ends it.
+    #[inline(always)]
+    fn ascii_chunk(&mut self, c: &Lanes16, len: u32) {
+        let at = self.at;
+        if at + 16 + 8 > self.buf.len() {
+            self.buf.resize(at + ROOM, 0);
+        }
+        self.buf[at..at + 8].copy_from_slice(&c.lower[0].to_le_bytes());
+        self.buf[at + 8..at + 16].copy_from_slice(&c.lower[1].to_le_bytes());
+        self.at = at + len as usize;
+        if self.kind == NO_SPACE {
+            self.runs.push((self.start as u32, at as u32));
+            self.kind = NONE;
+        }
+        let within = (1u32 << len) - 1;
+        let m = c.word as u32 & within;
+        let shifted = (m << 1) | u32::from(self.kind == WORD);
+        let mut starts = m & !shifted;
+        let mut ends = !m & shifted & within;
+        // Starts and ends alternate; a word open before the chunk ends first.
+        if self.kind == WORD {
+            if ends == 0 {
+                return;
+            }
+            self.word(self.start, at + ends.trailing_zeros() as usize);
+            ends &= ends - 1;
+        }
+        while starts != 0 {
+            let start = at + starts.trailing_zeros() as usize;
+            starts &= starts - 1;
+            if ends == 0 {
+                self.kind = WORD;
+                self.start = start;
+                return;
+            }
+            self.word(start, at + ends.trailing_zeros() as usize);
+            ends &= ends - 1;
+        }
+        self.kind = NONE;
     }
 }
 
@@ -538,7 +564,8 @@ pub(crate) struct UnicodeScratch {
 /// `words`, no-space runs to `runs`, their bytes to `buf`. Returns `false`, with everything
 /// as it was, when the text needs the general tokenizer.
 ///
-/// A text that may hold a URL prefix is scanned with the prefixes blanked
+/// A text holding a URL prefix (noticed during the scan, from the colons and dots of its
+/// ASCII chunks) is scanned again with the prefixes blanked
 /// ([`blank_url_prefixes_unicode`]), as [`scan_field`] does for ASCII text (issue 20: one
 /// non-ASCII post in ten of the side-by-side corpus holds a URL, and each took the full
 /// tokenizer).
@@ -550,8 +577,10 @@ pub(crate) fn scan_unicode(
     runs: &mut Vec<(u32, u32)>,
     scratch: &mut UnicodeScratch,
 ) -> bool {
-    if !may_hold_url(text.as_bytes()) {
-        return scan_plain(text, buf, hasher, words, runs, &mut scratch.fold);
+    match scan_plain(text, buf, hasher, words, runs, &mut scratch.fold, true) {
+        Plain::Done => return true,
+        Plain::Declined => return false,
+        Plain::Url => {}
     }
     let mut spare = std::mem::take(&mut scratch.spare);
     spare.clear();
@@ -559,7 +588,9 @@ pub(crate) fn scan_unicode(
     blank_url_prefixes_unicode(text, &mut spare, &mut scratch.chars);
     // Blanking replaces whole characters by spaces: still UTF-8.
     let done = match std::str::from_utf8(&spare) {
-        Ok(blanked) => scan_plain(blanked, buf, hasher, words, runs, &mut scratch.fold),
+        Ok(blanked) => {
+            scan_plain(blanked, buf, hasher, words, runs, &mut scratch.fold, false) == Plain::Done
+        }
         Err(_) => false,
     };
     scratch.spare = spare;
@@ -619,11 +650,24 @@ fn blank_url_prefixes_unicode(text: &str, t: &mut [u8], chars: &mut Vec<(usize, 
     }
 }
 
-/// [`scan_unicode`] on a text holding no URL prefix (or with them blanked). `fold` is
-/// scratch space.
+/// How [`scan_plain`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Plain {
+    /// The words are found.
+    Done,
+    /// The text holds a URL prefix (`://` or `www.`, as [`may_hold_url`] says): blank it
+    /// first. Everything is left as it was.
+    Url,
+    /// The text needs the general tokenizer. Everything is left as it was.
+    Declined,
+}
+
+/// [`scan_unicode`] on a text: [`Plain::Url`] if `urls` and the text may hold a URL prefix.
+/// `fold` is scratch space.
 ///
-/// Stretches of 16 ASCII bytes are classified at once (as [`scan_ascii`] does); the rest
-/// character by character. Words are hashed at the end, from 8-byte loads.
+/// Stretches of up to 16 ASCII bytes are classified at once (as [`scan_ascii`] does), their
+/// words taken from the edges of the word mask; the other characters one by one. Words are
+/// hashed as they end.
 fn scan_plain(
     text: &str,
     buf: &mut Vec<u8>,
@@ -631,19 +675,21 @@ fn scan_plain(
     words: &mut Vec<(u64, u32, u32)>,
     runs: &mut Vec<(u32, u32)>,
     fold: &mut String,
-) -> bool {
+    urls: bool,
+) -> Plain {
     let marks = (buf.len(), words.len(), runs.len());
-    buf.reserve(text.len() + 16);
-    let mut e = Emitter { buf, words, runs, kind: NONE, start: 0 };
     let bytes = text.as_bytes();
+    let n = bytes.len();
+    words.reserve(n / 2 + 1);
+    buf.resize(marks.0 + n + ROOM, 0);
+    let mut e = Emitter { at: marks.0, buf, words, runs, hasher, kind: NONE, start: 0 };
     let mut i = 0;
-    let accepted = loop {
-        let Some(&b) = bytes.get(i) else { break true };
+    let result = 'scan: loop {
+        let Some(&b) = bytes.get(i) else { break Plain::Done };
         if b < 0x80 {
-            // ASCII: letters and digits open or continue a word, anything else ends it. The
-            // ASCII bytes up to the next non-ASCII one are taken 16 at a time (the last
-            // chunk of the text zero-padded: zeros are not ASCII letters or digits, and they
-            // are left out by `len`).
+            // ASCII: the bytes up to the next non-ASCII one, 16 at a time (the last chunk of
+            // the text zero-padded: zeros are not ASCII letters or digits, and they are left
+            // out by `len`).
             let (lo, hi, avail) = match bytes.get(i..i + 16) {
                 Some(chunk) => (
                     u64::from_le_bytes(chunk[..8].try_into().expect("8 bytes")),
@@ -663,7 +709,23 @@ fn scan_plain(
             };
             let c = classify16(lo, hi);
             let len = c.non_ascii.trailing_zeros().min(avail);
-            e.ascii_prefix(&c, len);
+            // Every ASCII byte of the text is in exactly one chunk's first `len` bytes, so
+            // this sees every `:` and `.`: a `://` or a `www.` (what `may_hold_url` looks for).
+            let marks_here = (c.colon | c.dot) & ((1u64 << len) - 1);
+            if urls && marks_here != 0 {
+                for p in super::segment::bits(marks_here) {
+                    let at = i + p;
+                    let url = if bytes[at] == b':' {
+                        bytes[at + 1..].starts_with(b"//")
+                    } else {
+                        at >= 3 && bytes[at - 3..at].eq_ignore_ascii_case(b"www")
+                    };
+                    if url {
+                        break 'scan Plain::Url;
+                    }
+                }
+            }
+            e.ascii_chunk(&c, len);
             i += len as usize;
             continue;
         }
@@ -675,11 +737,11 @@ fn scan_plain(
             // A combining mark belongs to the word it follows. (After anything else it joins a
             // separator or may compose with an emoji: the general path decides.)
             Some((_, false, true)) if e.kind != NONE => {
-                push_short(e.buf, source);
+                e.push(source);
                 continue;
             }
             Some((class, folds, false)) => (class, folds),
-            _ => break false,
+            _ => break Plain::Declined,
         };
         let kind = match class {
             CharClass::Word | CharClass::Emoji => WORD,
@@ -697,31 +759,26 @@ fn scan_plain(
             fold.clear();
             push_case_folded(c, fold);
             if !fold.chars().all(|f| f.is_ascii() || plain_char(f).is_some()) {
-                break false;
+                break Plain::Declined;
             }
-            e.buf.extend_from_slice(fold.as_bytes());
+            e.push(fold.as_bytes());
         } else {
-            push_short(e.buf, source);
+            e.push(source);
         }
         if class == CharClass::Emoji {
             e.flush();
         }
     };
-    if !accepted {
+    if result == Plain::Done {
+        e.flush();
+        let end = e.at;
+        buf.truncate(end);
+    } else {
         buf.truncate(marks.0);
         words.truncate(marks.1);
         runs.truncate(marks.2);
-        return false;
     }
-    e.flush();
-    // Hash the words from 8-byte loads: pad, hash, unpad.
-    let end = buf.len();
-    buf.extend_from_slice(&[0; 8]);
-    for w in &mut words[marks.1..] {
-        w.0 = hasher.hash_padded(buf, w.1 as usize, (w.2 - w.1) as usize);
-    }
-    buf.truncate(end);
-    true
+    result
 }
 
 /// Whether `text` may hold a URL prefix (`://` or `www.` in any case), which tokenising
