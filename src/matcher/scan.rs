@@ -501,6 +501,54 @@ impl Emitter<'_> {
         self.at = end;
     }
 
+    /// Takes a long stretch of ASCII bytes (`s`, followed in the text by a non-ASCII
+    /// character or the end) with [`scan_ascii`], the ASCII scanner (32-byte chunks with
+    /// AVX2), and joins its words to what comes before and after: a word open before the
+    /// stretch continues into its first word, and its last word, if it runs to the end of
+    /// the stretch, stays open (the next character may continue it). Returns what
+    /// [`scan_plain`] should end with, if anything.
+    #[inline(always)]
+    fn ascii_stretch(&mut self, s: &[u8], urls: bool) -> Option<Plain> {
+        let joins = self.kind == WORD && s.first().is_some_and(u8::is_ascii_alphanumeric);
+        if !joins {
+            self.flush();
+        }
+        self.buf.truncate(self.at);
+        let first = self.words.len();
+        let Some(noticed) = scan_ascii(s, self.buf, self.hasher, self.words) else {
+            return Some(Plain::Declined);
+        };
+        // `noticed.url` is set whenever `may_hold_url` would find a prefix (and sometimes
+        // when not): a `://` or a `www.` is made of ASCII bytes, all in one stretch.
+        if urls && noticed.url && may_hold_url(s) {
+            return Some(Plain::Url);
+        }
+        let end = self.at + s.len();
+        self.at = end;
+        // The scan padded `buf` with 8 bytes and more after `end`.
+        if joins {
+            // (The stretch starts with a letter or digit: its first word starts there.)
+            let Some(&(_, _, word_end)) = self.words.get(first) else {
+                return Some(Plain::Declined);
+            };
+            if word_end as usize == end {
+                self.words.truncate(first);
+                return None;
+            }
+            let h = self.hasher.hash_padded(self.buf, self.start, word_end as usize - self.start);
+            self.words[first] = (h, self.start as u32, word_end);
+        }
+        self.kind = NONE;
+        if let Some(&(_, word_start, word_end)) = self.words[first..].last() {
+            if word_end as usize == end {
+                self.words.pop();
+                self.kind = WORD;
+                self.start = word_start as usize;
+            }
+        }
+        None
+    }
+
     /// Takes the first `len` (1 to 16) bytes of a 16-byte chunk at once, all ASCII (`c` is
     /// the chunk's classification): writes them lower-cased, separators included, and ends
     /// and starts words at the edges of the word-byte mask (as [`scan_ascii`] does), exactly
@@ -662,6 +710,24 @@ enum Plain {
     Declined,
 }
 
+/// ASCII stretches at least this long are taken by [`scan_ascii`] ([`Emitter::ascii_stretch`]),
+/// shorter ones 16 bytes at a time ([`Emitter::ascii_chunk`]).
+const LONG_ASCII: usize = 24;
+
+/// The number of ASCII bytes `s` starts with (8 at a time).
+#[inline(always)]
+fn ascii_run(s: &[u8]) -> usize {
+    let mut k = 0;
+    while let Some(chunk) = s.get(k..k + 8) {
+        let high = u64::from_le_bytes(chunk.try_into().expect("8 bytes")) & 0x8080_8080_8080_8080;
+        if high != 0 {
+            return k + high.trailing_zeros() as usize / 8;
+        }
+        k += 8;
+    }
+    k + s[k..].iter().take_while(|b| b.is_ascii()).count()
+}
+
 /// [`scan_unicode`] on a text: [`Plain::Url`] if `urls` and the text may hold a URL prefix.
 /// `fold` is scratch space.
 ///
@@ -687,6 +753,14 @@ fn scan_plain(
     let result = 'scan: loop {
         let Some(&b) = bytes.get(i) else { break Plain::Done };
         if b < 0x80 {
+            let run = ascii_run(&bytes[i..]);
+            if run >= LONG_ASCII {
+                if let Some(end) = e.ascii_stretch(&bytes[i..i + run], urls) {
+                    break 'scan end;
+                }
+                i += run;
+                continue;
+            }
             // ASCII: the bytes up to the next non-ASCII one, 16 at a time (the last chunk of
             // the text zero-padded: zeros are not ASCII letters or digits, and they are left
             // out by `len`).
