@@ -220,7 +220,7 @@ impl MessageWords {
         let bytes = text.as_bytes();
         // Decided once (issue 20): the ASCII scanner gives up at the first non-ASCII chunk,
         // and its work was thrown away for every non-ASCII text.
-        if bytes.is_ascii() {
+        if scan::is_ascii(bytes) {
             let noticed =
                 scan::scan_field(bytes, &mut self.bytes, &mut self.spare, hasher, &mut self.words);
             if noticed.is_some() {
