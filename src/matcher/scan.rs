@@ -703,8 +703,8 @@ fn blank_url_prefixes_unicode(text: &str, t: &mut [u8], chars: &mut Vec<(usize, 
 enum Plain {
     /// The words are found.
     Done,
-    /// The text holds a URL prefix (`://` or `www.`, as [`may_hold_url`] says): blank it
-    /// first. Everything is left as it was.
+    /// The text may hold a URL prefix (a `://` or a `www.`, as [`may_hold_url`] says, or
+    /// an ignorable and a `:` or `.`): blank it first. Everything is left as it was.
     Url,
     /// The text needs the general tokenizer. Everything is left as it was.
     Declined,
@@ -766,7 +766,10 @@ fn scan_plain(
     buf.resize(marks.0 + n + ROOM, 0);
     let mut e = Emitter { at: marks.0, buf, words, runs, hasher, kind: NONE, start: 0 };
     let mut i = 0;
-    let result = 'scan: loop {
+    // Whether the text holds an ignorable: the tokenizer drops them before it looks for a
+    // URL prefix, so `www\u{200b}.` is one (and the checks of the ASCII bytes miss it).
+    let mut ignorable = false;
+    let mut result = 'scan: loop {
         let Some(&b) = bytes.get(i) else { break Plain::Done };
         if b < 0x80 {
             let run = ascii_run(&bytes[i..]);
@@ -823,7 +826,10 @@ fn scan_plain(
         let source = &bytes[i..i + c.len_utf8()];
         i += source.len();
         let (class, folds) = match plain_char(c) {
-            Some((CharClass::Ignorable, _, _)) => continue,
+            Some((CharClass::Ignorable, _, _)) => {
+                ignorable = true;
+                continue;
+            }
             // A combining mark belongs to the word it follows. (After anything else it joins a
             // separator or may compose with an emoji: the general path decides.)
             Some((_, false, true)) if e.kind != NONE => {
@@ -859,6 +865,9 @@ fn scan_plain(
             e.flush();
         }
     };
+    if urls && ignorable && result == Plain::Done && memchr::memchr2(b':', b'.', bytes).is_some() {
+        result = Plain::Url;
+    }
     if result == Plain::Done {
         e.flush();
         let end = e.at;

@@ -91,6 +91,16 @@ fn urls_in_non_ascii_text_are_blanked_like_the_tokenizer_removes_them() {
     ] {
         assert!(check(s), "the scanner should take {s:?}");
     }
+    // Ignorables inside a prefix: the tokenizer drops them before it looks for one, so
+    // `www\u{200b}.` and `http:\u{ad}//` are URL prefixes (the byte checks see neither).
+    for s in [
+        "www\u{200b}.example.com é",
+        "http:\u{200b}//x.com é",
+        "h\u{200b}ttp\u{ad}:/\u{2060}/www\u{200d}.x.com é",
+        "ww\u{200b}w.x 東京",
+    ] {
+        assert!(check(s), "the scanner should take {s:?}");
+    }
     // Combining marks right after a removed prefix attach to the leading punctuation (or
     // start the token): the scanner declines, the tokenizer decides.
     for s in ["http://\u{301}x é", "(http://\u{301}x é", "é www.\u{300}y"] {
