@@ -704,7 +704,8 @@ enum Plain {
     /// The words are found.
     Done,
     /// The text may hold a URL prefix (a `://` or a `www.`, as [`may_hold_url`] says, or
-    /// an ignorable and a `:` or `.`): blank it first. Everything is left as it was.
+    /// an ignorable after a `:`, `/` or `w`, and a `:` or `.`): blank it first. Everything
+    /// is left as it was.
     Url,
     /// The text needs the general tokenizer. Everything is left as it was.
     Declined,
@@ -766,8 +767,10 @@ fn scan_plain(
     buf.resize(marks.0 + n + ROOM, 0);
     let mut e = Emitter { at: marks.0, buf, words, runs, hasher, kind: NONE, start: 0 };
     let mut i = 0;
-    // Whether the text holds an ignorable: the tokenizer drops them before it looks for a
-    // URL prefix, so `www\u{200b}.` is one (and the checks of the ASCII bytes miss it).
+    // Whether the text holds an ignorable after a `:`, `/` or `w`: the tokenizer drops
+    // ignorables before it looks for a URL prefix, so `www\u{200b}.` is one (and the checks
+    // of the ASCII bytes miss it). (Any ignorable cost 350 instructions per non-ASCII post:
+    // emoji sequences hold ZWJs and `U+FE0F`s, and most posts a `.` or a `:`.)
     let mut ignorable = false;
     let mut result = 'scan: loop {
         let Some(&b) = bytes.get(i) else { break Plain::Done };
@@ -827,7 +830,10 @@ fn scan_plain(
         i += source.len();
         let (class, folds) = match plain_char(c) {
             Some((CharClass::Ignorable, _, _)) => {
-                ignorable = true;
+                // Inside a `://` or a `www.` only after one of their characters (the first
+                // ignorable of a run sees it).
+                let at = i - source.len();
+                ignorable |= at > 0 && matches!(bytes[at - 1], b':' | b'/' | b'w' | b'W');
                 continue;
             }
             // A combining mark belongs to the word it follows. (After anything else it joins a

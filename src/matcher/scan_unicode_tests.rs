@@ -98,6 +98,10 @@ fn urls_in_non_ascii_text_are_blanked_like_the_tokenizer_removes_them() {
         "http:\u{200b}//x.com é",
         "h\u{200b}ttp\u{ad}:/\u{2060}/www\u{200d}.x.com é",
         "ww\u{200b}w.x 東京",
+        "w\u{200b}ww.x é W\u{2060}WW.y",
+        "http:/\u{ad}/x é",
+        // Ignorables elsewhere (emoji sequences) with `.` and `:` about: no prefix.
+        "❤\u{fe0f} 👨\u{200d}👩\u{200d}👧 a.b: c... x:y",
     ] {
         assert!(check(s), "the scanner should take {s:?}");
     }
