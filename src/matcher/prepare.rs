@@ -99,6 +99,8 @@ pub(crate) struct MessageWords {
     pub(crate) text_sigil: Option<bool>,
     /// A copy of a field with its URL prefixes blanked.
     pub(crate) spare: Vec<u8>,
+    /// Scratch space of the non-ASCII scanner.
+    pub(crate) unicode: scan::UnicodeScratch,
     /// One bit per word hash (of 1,024), built on the first lookup: most words looked up
     /// are absent (a candidate rule whose other words the message lacks), and this answers
     /// them without building `set`.
@@ -216,19 +218,23 @@ impl MessageWords {
     /// tokenizer. Returns what the ASCII scanner noticed, if it ran.
     pub(crate) fn field(&mut self, text: &str, hasher: &WordHasher) -> Option<scan::Noticed> {
         let bytes = text.as_bytes();
-        let noticed =
-            scan::scan_field(bytes, &mut self.bytes, &mut self.spare, hasher, &mut self.words);
-        if noticed.is_some()
-            || scan::scan_unicode(
-                text,
-                &mut self.bytes,
-                hasher,
-                &mut self.words,
-                &mut self.runs,
-                &mut self.fold_buf,
-            )
-        {
-            return noticed;
+        // Decided once (issue 20): the ASCII scanner gives up at the first non-ASCII chunk,
+        // and its work was thrown away for every non-ASCII text.
+        if scan::is_ascii(bytes) {
+            let noticed =
+                scan::scan_field(bytes, &mut self.bytes, &mut self.spare, hasher, &mut self.words);
+            if noticed.is_some() {
+                return noticed;
+            }
+        } else if scan::scan_unicode(
+            text,
+            &mut self.bytes,
+            hasher,
+            &mut self.words,
+            &mut self.runs,
+            &mut self.unicode,
+        ) {
+            return None;
         }
         self.tokens.tokenize(text, UrlMode::Canonicalize);
         let norm = self.tokens.text().as_bytes();

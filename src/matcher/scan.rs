@@ -437,21 +437,18 @@ fn is_space(c: u8) -> bool {
     crate::normalize::char_class(c as char) == crate::normalize::CharClass::Space
 }
 
-/// Appends a character's 1-4 bytes (a loop of pushes: cheaper than a `memcpy` call).
-#[inline(always)]
-fn push_short(buf: &mut Vec<u8>, bytes: &[u8]) {
-    for &b in bytes {
-        buf.push(b);
-    }
-}
-
-/// The word [`scan_unicode`] is reading, and where finished words go.
+/// The word [`scan_plain`] is reading, and where finished words go. The words' bytes are
+/// written in place into `buf`, sized ahead (`at` is the write position, and at least 8
+/// bytes after it are always in `buf`), so each word is hashed as it ends, from 8-byte loads
+/// (bytes after its end are masked off), in the same pass.
 struct Emitter<'a> {
     buf: &'a mut Vec<u8>,
+    at: usize,
     words: &'a mut Vec<(u64, u32, u32)>,
     runs: &'a mut Vec<(u32, u32)>,
+    hasher: &'a WordHasher,
     /// `NONE`, `WORD` or `NO_SPACE`: the kind of the word being read. While one is read,
-    /// it ends at the end of `buf`.
+    /// it ends at `at`.
     kind: u8,
     /// Its start in `buf`.
     start: usize,
@@ -461,20 +458,23 @@ const NONE: u8 = 0;
 const WORD: u8 = 1;
 const NO_SPACE: u8 = 2;
 
+/// Bytes `buf` grows by when [`Emitter`] needs room.
+const ROOM: usize = 64;
+
 impl Emitter<'_> {
-    /// Ends the word being read, if any. Words are hashed when the scan is over.
+    /// Records the word `buf[start..end]` with its hash.
     #[inline(always)]
-    fn flush(&mut self) {
-        self.flush_at(self.buf.len());
+    fn word(&mut self, start: usize, end: usize) {
+        let h = self.hasher.hash_padded(self.buf, start, end - start);
+        self.words.push((h, start as u32, end as u32));
     }
 
-    /// Ends the word being read, if any, at `end` (bytes after it in `buf` are separators).
+    /// Ends the word being read, if any.
     #[inline(always)]
-    fn flush_at(&mut self, end: usize) {
-        let (start, end) = (self.start as u32, end as u32);
+    fn flush(&mut self) {
         match self.kind {
-            WORD => self.words.push((0, start, end)),
-            NO_SPACE => self.runs.push((start, end)),
+            WORD => self.word(self.start, self.at),
+            NO_SPACE => self.runs.push((self.start as u32, self.at as u32)),
             _ => {}
         }
         self.kind = NONE;
@@ -486,72 +486,306 @@ impl Emitter<'_> {
         if self.kind != kind {
             self.flush();
             self.kind = kind;
-            self.start = self.buf.len();
+            self.start = self.at;
         }
     }
 
-    /// Takes the first `len` (<= 16) bytes of a 16-byte chunk at once, all ASCII (`c` is the
-    /// chunk's classification): appends them lower-cased, separators included, and ends and
-    /// starts words at the edges of the word-byte mask, exactly as taking them one by one
-    /// would (letters and digits open or continue a word, anything else ends it).
+    /// Appends `bytes` (a character or its folding).
     #[inline(always)]
-    fn ascii_prefix(&mut self, c: &Lanes16, len: u32) {
-        let base = self.buf.len();
-        self.buf.extend_from_slice(&c.lower[0].to_le_bytes());
-        self.buf.extend_from_slice(&c.lower[1].to_le_bytes());
-        self.buf.truncate(base + len as usize);
-        let mask = c.word as u32 & ((1 << len) - 1);
-        let mut pos = 0u32;
-        while pos < len {
-            let rest = mask >> pos;
-            if rest & 1 == 1 {
-                if self.kind != WORD {
-                    self.flush_at(base + pos as usize);
-                    self.kind = WORD;
-                    self.start = base + pos as usize;
-                }
-                pos += (!rest).trailing_zeros();
-            } else {
-                if self.kind != NONE {
-                    self.flush_at(base + pos as usize);
-                }
-                pos += rest.trailing_zeros().min(len - pos);
+    fn push(&mut self, bytes: &[u8]) {
+        let end = self.at + bytes.len();
+        if end + 8 > self.buf.len() {
+            self.buf.resize(end + ROOM, 0);
+        }
+        self.buf[self.at..end].copy_from_slice(bytes);
+        self.at = end;
+    }
+
+    /// Takes a long stretch of ASCII bytes (`s`, followed in the text by a non-ASCII
+    /// character or the end) with [`scan_ascii`], the ASCII scanner (32-byte chunks with
+    /// AVX2), and joins its words to what comes before and after: a word open before the
+    /// stretch continues into its first word, and its last word, if it runs to the end of
+    /// the stretch, stays open (the next character may continue it). Returns what
+    /// [`scan_plain`] should end with, if anything.
+    #[inline(always)]
+    fn ascii_stretch(&mut self, s: &[u8], urls: bool) -> Option<Plain> {
+        let joins = self.kind == WORD && s.first().is_some_and(u8::is_ascii_alphanumeric);
+        if !joins {
+            self.flush();
+        }
+        self.buf.truncate(self.at);
+        let first = self.words.len();
+        let Some(noticed) = scan_ascii(s, self.buf, self.hasher, self.words) else {
+            return Some(Plain::Declined);
+        };
+        // `noticed.url` is set whenever `may_hold_url` would find a prefix (and sometimes
+        // when not): a `://` or a `www.` is made of ASCII bytes, all in one stretch.
+        if urls && noticed.url && may_hold_url(s) {
+            return Some(Plain::Url);
+        }
+        let end = self.at + s.len();
+        self.at = end;
+        // The scan padded `buf` with 8 bytes and more after `end`.
+        if joins {
+            // (The stretch starts with a letter or digit: its first word starts there.)
+            let Some(&(_, _, word_end)) = self.words.get(first) else {
+                return Some(Plain::Declined);
+            };
+            if word_end as usize == end {
+                self.words.truncate(first);
+                return None;
+            }
+            let h = self.hasher.hash_padded(self.buf, self.start, word_end as usize - self.start);
+            self.words[first] = (h, self.start as u32, word_end);
+        }
+        self.kind = NONE;
+        if let Some(&(_, word_start, word_end)) = self.words[first..].last() {
+            if word_end as usize == end {
+                self.words.pop();
+                self.kind = WORD;
+                self.start = word_start as usize;
             }
         }
+        None
+    }
+
+    /// Takes the first `len` (1 to 16) bytes of a 16-byte chunk at once, all ASCII (`c` is
+    /// the chunk's classification): writes them lower-cased, separators included, and ends
+    /// and starts words at the edges of the word-byte mask (as [`scan_ascii`] does), exactly
+    /// as taking them one by one would: letters and digits open or continue a word (a
+    /// no-space run ends before them), anything else ends it.
+    #[inline(always)]
+    fn ascii_chunk(&mut self, c: &Lanes16, len: u32) {
+        let at = self.at;
+        if at + 16 + 8 > self.buf.len() {
+            self.buf.resize(at + ROOM, 0);
+        }
+        self.buf[at..at + 8].copy_from_slice(&c.lower[0].to_le_bytes());
+        self.buf[at + 8..at + 16].copy_from_slice(&c.lower[1].to_le_bytes());
+        self.at = at + len as usize;
+        if self.kind == NO_SPACE {
+            self.runs.push((self.start as u32, at as u32));
+            self.kind = NONE;
+        }
+        let within = (1u32 << len) - 1;
+        let m = c.word as u32 & within;
+        let shifted = (m << 1) | u32::from(self.kind == WORD);
+        let mut starts = m & !shifted;
+        let mut ends = !m & shifted & within;
+        // Starts and ends alternate; a word open before the chunk ends first.
+        if self.kind == WORD {
+            if ends == 0 {
+                return;
+            }
+            self.word(self.start, at + ends.trailing_zeros() as usize);
+            ends &= ends - 1;
+        }
+        while starts != 0 {
+            let start = at + starts.trailing_zeros() as usize;
+            starts &= starts - 1;
+            if ends == 0 {
+                self.kind = WORD;
+                self.start = start;
+                return;
+            }
+            self.word(start, at + ends.trailing_zeros() as usize);
+            ends &= ends - 1;
+        }
+        self.kind = NONE;
     }
 }
 
+/// Scratch space of [`scan_unicode`], kept by the caller so that steady state allocates
+/// nothing.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct UnicodeScratch {
+    /// A character's case folding.
+    fold: String,
+    /// A copy of the text with its URL prefixes blanked.
+    spare: Vec<u8>,
+    /// The characters of a non-ASCII raw token that may hold a URL (ignorables left out).
+    chars: Vec<(usize, char)>,
+}
+
 /// The words of a non-ASCII `text` without the full tokenisation, for texts whose every
-/// character normalises on its own (see [`plain_char`]) and that hold no URL prefix: words
-/// (case-folded, hashed) go to `words`, no-space runs to `runs`, their bytes to `buf`.
-/// Returns `false`, with everything as it was, when the text needs the general tokenizer.
-/// `fold` is scratch space.
+/// character normalises on its own (see [`plain_char`]): words (case-folded, hashed) go to
+/// `words`, no-space runs to `runs`, their bytes to `buf`. Returns `false`, with everything
+/// as it was, when the text needs the general tokenizer.
 ///
-/// Stretches of 16 ASCII bytes are classified at once (as [`scan_ascii`] does); the rest
-/// character by character. Words are hashed at the end, from 8-byte loads.
+/// A text holding a URL prefix (noticed during the scan, from the colons and dots of its
+/// ASCII chunks) is scanned again with the prefixes blanked
+/// ([`blank_url_prefixes_unicode`]), as [`scan_field`] does for ASCII text (issue 20: one
+/// non-ASCII post in ten of the side-by-side corpus holds a URL, and each took the full
+/// tokenizer).
 pub(crate) fn scan_unicode(
     text: &str,
     buf: &mut Vec<u8>,
     hasher: &WordHasher,
     words: &mut Vec<(u64, u32, u32)>,
     runs: &mut Vec<(u32, u32)>,
-    fold: &mut String,
+    scratch: &mut UnicodeScratch,
 ) -> bool {
-    if may_hold_url(text.as_bytes()) {
-        return false;
+    match scan_plain(text, buf, hasher, words, runs, &mut scratch.fold, true) {
+        Plain::Done => return true,
+        Plain::Declined => return false,
+        Plain::Url => {}
     }
-    let marks = (buf.len(), words.len(), runs.len());
-    buf.reserve(text.len() + 16);
-    let mut e = Emitter { buf, words, runs, kind: NONE, start: 0 };
+    let mut spare = std::mem::take(&mut scratch.spare);
+    spare.clear();
+    spare.extend_from_slice(text.as_bytes());
+    blank_url_prefixes_unicode(text, &mut spare, &mut scratch.chars);
+    // Blanking replaces whole characters by spaces: still UTF-8.
+    let done = match std::str::from_utf8(&spare) {
+        Ok(blanked) => {
+            scan_plain(blanked, buf, hasher, words, runs, &mut scratch.fold, false) == Plain::Done
+        }
+        Err(_) => false,
+    };
+    scratch.spare = spare;
+    done
+}
+
+/// Overwrites with spaces, in `t` (a copy of `text`), the part of each raw token of `text`
+/// that URL canonicalisation removes: what [`blank_url_prefixes`] does for ASCII text, with
+/// raw tokens split at every white-space character and each non-ASCII token's prefix found
+/// by the tokenizer's own [`url_prefix`] (over its characters, ignorables left out, as
+/// the tokenizer gives them). The blanked part is ASCII (scheme, `://`, `www.`) plus the
+/// ignorables inside it, which the tokenizer drops too; it sits between leading
+/// punctuation and the rest of the token, so no two words merge or split.
+fn blank_url_prefixes_unicode(text: &str, t: &mut [u8], chars: &mut Vec<(usize, char)>) {
+    use crate::normalize::{ascii_url_prefix, char_class, url_prefix};
+    let is_sep = |c: char| char_class(c) == CharClass::Space;
     let bytes = text.as_bytes();
+    let mut done_to = 0;
+    let mut k = 0;
+    while let Some(off) = memchr::memchr2(b':', b'.', &bytes[k..]) {
+        let pos = k + off;
+        k = pos + 1;
+        if pos < done_to {
+            continue;
+        }
+        // `pos` holds an ASCII byte: a character boundary.
+        let s = text[..pos]
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| is_sep(c))
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        let e = text[pos..]
+            .char_indices()
+            .find(|&(_, c)| is_sep(c))
+            .map_or(text.len(), |(i, _)| pos + i);
+        let token = &text[s..e];
+        let skip = if token.is_ascii() {
+            ascii_url_prefix(token.as_bytes()).0.map(|(from, to)| (s + from, s + to))
+        } else {
+            chars.clear();
+            chars.extend(
+                token
+                    .char_indices()
+                    .filter(|&(_, c)| c.is_ascii() || char_class(c) != CharClass::Ignorable)
+                    .map(|(i, c)| (s + i, c)),
+            );
+            url_prefix(chars).0.and_then(|(from, to)| {
+                let (last, c) = *chars.get(to.checked_sub(1)?)?;
+                Some((chars.get(from)?.0, last + c.len_utf8()))
+            })
+        };
+        if let Some((from, to)) = skip {
+            t[from..to].fill(b' ');
+        }
+        done_to = e;
+        k = e.max(k);
+    }
+}
+
+/// How [`scan_plain`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Plain {
+    /// The words are found.
+    Done,
+    /// The text may hold a URL prefix (a `://` or a `www.`, as [`may_hold_url`] says, or
+    /// an ignorable after a `:`, `/` or `w`, and a `:` or `.`): blank it first. Everything
+    /// is left as it was.
+    Url,
+    /// The text needs the general tokenizer. Everything is left as it was.
+    Declined,
+}
+
+/// Whether `text` is ASCII: the OR of its 8-byte words (the last one overlapping), with no
+/// branch per word. `<[u8]>::is_ascii` took ~170 instructions on a 137-byte post of the
+/// side-by-side corpus, this ~40 (callgrind; issue 20): it runs on every field, to send it
+/// to [`scan_field`] or [`scan_unicode`].
+#[inline]
+pub(crate) fn is_ascii(text: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let load = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    let Some(last) = text.len().checked_sub(8) else {
+        return text.iter().fold(0, |acc, &b| acc | b) < 0x80;
+    };
+    let mut words = text.chunks_exact(8);
+    let acc = words.by_ref().fold(load(&text[last..]), |acc, w| acc | load(w));
+    acc & HIGH == 0
+}
+
+/// ASCII stretches at least this long are taken by [`scan_ascii`] ([`Emitter::ascii_stretch`]),
+/// shorter ones 16 bytes at a time ([`Emitter::ascii_chunk`]).
+const LONG_ASCII: usize = 24;
+
+/// The number of ASCII bytes `s` starts with (8 at a time).
+#[inline(always)]
+fn ascii_run(s: &[u8]) -> usize {
+    let mut k = 0;
+    while let Some(chunk) = s.get(k..k + 8) {
+        let high = u64::from_le_bytes(chunk.try_into().expect("8 bytes")) & 0x8080_8080_8080_8080;
+        if high != 0 {
+            return k + high.trailing_zeros() as usize / 8;
+        }
+        k += 8;
+    }
+    k + s[k..].iter().take_while(|b| b.is_ascii()).count()
+}
+
+/// [`scan_unicode`] on a text: [`Plain::Url`] if `urls` and the text may hold a URL prefix.
+/// `fold` is scratch space.
+///
+/// Stretches of up to 16 ASCII bytes are classified at once (as [`scan_ascii`] does), their
+/// words taken from the edges of the word mask; the other characters one by one. Words are
+/// hashed as they end.
+fn scan_plain(
+    text: &str,
+    buf: &mut Vec<u8>,
+    hasher: &WordHasher,
+    words: &mut Vec<(u64, u32, u32)>,
+    runs: &mut Vec<(u32, u32)>,
+    fold: &mut String,
+    urls: bool,
+) -> Plain {
+    let marks = (buf.len(), words.len(), runs.len());
+    let bytes = text.as_bytes();
+    let n = bytes.len();
+    words.reserve(n / 2 + 1);
+    buf.resize(marks.0 + n + ROOM, 0);
+    let mut e = Emitter { at: marks.0, buf, words, runs, hasher, kind: NONE, start: 0 };
     let mut i = 0;
-    let accepted = loop {
-        let Some(&b) = bytes.get(i) else { break true };
+    // Whether the text holds an ignorable after a `:`, `/` or `w`: the tokenizer drops
+    // ignorables before it looks for a URL prefix, so `www\u{200b}.` is one (and the checks
+    // of the ASCII bytes miss it). (Any ignorable cost 350 instructions per non-ASCII post:
+    // emoji sequences hold ZWJs and `U+FE0F`s, and most posts a `.` or a `:`.)
+    let mut ignorable = false;
+    let mut result = 'scan: loop {
+        let Some(&b) = bytes.get(i) else { break Plain::Done };
         if b < 0x80 {
-            // ASCII: letters and digits open or continue a word, anything else ends it. The
-            // ASCII bytes up to the next non-ASCII one are taken 16 at a time (the last
-            // chunk of the text zero-padded: zeros are not ASCII letters or digits, and they
-            // are left out by `len`).
+            let run = ascii_run(&bytes[i..]);
+            if run >= LONG_ASCII {
+                if let Some(end) = e.ascii_stretch(&bytes[i..i + run], urls) {
+                    break 'scan end;
+                }
+                i += run;
+                continue;
+            }
+            // ASCII: the bytes up to the next non-ASCII one, 16 at a time (the last chunk of
+            // the text zero-padded: zeros are not ASCII letters or digits, and they are left
+            // out by `len`).
             let (lo, hi, avail) = match bytes.get(i..i + 16) {
                 Some(chunk) => (
                     u64::from_le_bytes(chunk[..8].try_into().expect("8 bytes")),
@@ -571,7 +805,23 @@ pub(crate) fn scan_unicode(
             };
             let c = classify16(lo, hi);
             let len = c.non_ascii.trailing_zeros().min(avail);
-            e.ascii_prefix(&c, len);
+            // Every ASCII byte of the text is in exactly one chunk's first `len` bytes, so
+            // this sees every `:` and `.`: a `://` or a `www.` (what `may_hold_url` looks for).
+            let marks_here = (c.colon | c.dot) & ((1u64 << len) - 1);
+            if urls && marks_here != 0 {
+                for p in super::segment::bits(marks_here) {
+                    let at = i + p;
+                    let url = if bytes[at] == b':' {
+                        bytes[at + 1..].starts_with(b"//")
+                    } else {
+                        at >= 3 && bytes[at - 3..at].eq_ignore_ascii_case(b"www")
+                    };
+                    if url {
+                        break 'scan Plain::Url;
+                    }
+                }
+            }
+            e.ascii_chunk(&c, len);
             i += len as usize;
             continue;
         }
@@ -579,15 +829,21 @@ pub(crate) fn scan_unicode(
         let source = &bytes[i..i + c.len_utf8()];
         i += source.len();
         let (class, folds) = match plain_char(c) {
-            Some((CharClass::Ignorable, _, _)) => continue,
+            Some((CharClass::Ignorable, _, _)) => {
+                // Inside a `://` or a `www.` only after one of their characters (the first
+                // ignorable of a run sees it).
+                let at = i - source.len();
+                ignorable |= at > 0 && matches!(bytes[at - 1], b':' | b'/' | b'w' | b'W');
+                continue;
+            }
             // A combining mark belongs to the word it follows. (After anything else it joins a
             // separator or may compose with an emoji: the general path decides.)
             Some((_, false, true)) if e.kind != NONE => {
-                push_short(e.buf, source);
+                e.push(source);
                 continue;
             }
             Some((class, folds, false)) => (class, folds),
-            _ => break false,
+            _ => break Plain::Declined,
         };
         let kind = match class {
             CharClass::Word | CharClass::Emoji => WORD,
@@ -605,31 +861,29 @@ pub(crate) fn scan_unicode(
             fold.clear();
             push_case_folded(c, fold);
             if !fold.chars().all(|f| f.is_ascii() || plain_char(f).is_some()) {
-                break false;
+                break Plain::Declined;
             }
-            e.buf.extend_from_slice(fold.as_bytes());
+            e.push(fold.as_bytes());
         } else {
-            push_short(e.buf, source);
+            e.push(source);
         }
         if class == CharClass::Emoji {
             e.flush();
         }
     };
-    if !accepted {
+    if urls && ignorable && result == Plain::Done && memchr::memchr2(b':', b'.', bytes).is_some() {
+        result = Plain::Url;
+    }
+    if result == Plain::Done {
+        e.flush();
+        let end = e.at;
+        buf.truncate(end);
+    } else {
         buf.truncate(marks.0);
         words.truncate(marks.1);
         runs.truncate(marks.2);
-        return false;
     }
-    e.flush();
-    // Hash the words from 8-byte loads: pad, hash, unpad.
-    let end = buf.len();
-    buf.extend_from_slice(&[0; 8]);
-    for w in &mut words[marks.1..] {
-        w.0 = hasher.hash_padded(buf, w.1 as usize, (w.2 - w.1) as usize);
-    }
-    buf.truncate(end);
-    true
+    result
 }
 
 /// Whether `text` may hold a URL prefix (`://` or `www.` in any case), which tokenising
@@ -696,7 +950,8 @@ mod tests {
     fn unicode_words(text: &str) -> Option<(Vec<String>, Vec<String>)> {
         let h = WordHasher::with_seed(3, 4);
         let (mut buf, mut words, mut runs) = (b"x".to_vec(), vec![(0, 0, 0)], vec![(0, 0)]);
-        if !scan_unicode(text, &mut buf, &h, &mut words, &mut runs, &mut String::new()) {
+        let mut scratch = UnicodeScratch::default();
+        if !scan_unicode(text, &mut buf, &h, &mut words, &mut runs, &mut scratch) {
             assert_eq!((buf.len(), words.len(), runs.len()), (1, 1, 1), "left as it was");
             return None;
         }
@@ -729,6 +984,8 @@ mod tests {
             "İstanbul ǅ ﬁ ẞ Ⓜ ㎒ x\u{85}y\u{a0}z\u{3000}w \u{1}ctl",
             "",
             "é",
+            // URL prefixes are blanked first (issue 20).
+            "caf\u{e9} http://x.com",
         ] {
             match unicode_words(s) {
                 Some(found) => assert_eq!(found, tokenizer_words_and_runs(s), "{s:?}"),
@@ -740,7 +997,6 @@ mod tests {
         for s in [
             "e\u{301}",
             "\u{212b}ngstr\u{f6}m",
-            "caf\u{e9} http://x.com",
             "\u{1100}\u{1161}",
             "x \u{e34}",
             "\u{1f44d}\u{e34}",
@@ -1035,3 +1291,8 @@ mod tests {
         }
     }
 }
+
+/// Issue 20: the non-ASCII scanner (URL prefixes blanked) against the full tokenizer.
+#[cfg(test)]
+#[path = "scan_unicode_tests.rs"]
+mod unicode_tests;

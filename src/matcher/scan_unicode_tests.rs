@@ -1,0 +1,268 @@
+//! Issue 20: the non-ASCII scanner ([`scan_unicode`], URL prefixes blanked by
+//! [`blank_url_prefixes_unicode`]) gives exactly the words and no-space runs of the full
+//! tokenizer (`Tokens` with `UrlMode::Canonicalize`), the contract; and so does
+//! `MessageWords::field`, which falls back to the tokenizer where the scanner declines.
+
+use super::*;
+use crate::matcher::prepare::MessageWords;
+use crate::normalize::{Tokens, UrlMode};
+use proptest::prelude::*;
+use proptest::sample::select;
+
+/// Words and no-space runs, as texts.
+type WordsAndRuns = (Vec<String>, Vec<String>);
+
+/// What `scan_unicode` finds (checking each hash), or `None` where it declines (checking
+/// that it left everything as it was).
+fn scanned(text: &str) -> Option<WordsAndRuns> {
+    let h = WordHasher::with_seed(3, 4);
+    let (mut buf, mut words, mut runs) = (b"x".to_vec(), vec![(0, 0, 0)], vec![(0, 0)]);
+    let mut scratch = UnicodeScratch::default();
+    if !scan_unicode(text, &mut buf, &h, &mut words, &mut runs, &mut scratch) {
+        assert_eq!((buf.len(), words.len(), runs.len()), (1, 1, 1), "left as it was");
+        return None;
+    }
+    let text_of = |a: u32, b: u32| String::from_utf8(buf[a as usize..b as usize].to_vec());
+    let mut out = Vec::new();
+    for &(hash, a, b) in &words[1..] {
+        assert_eq!(hash, h.hash(&buf[a as usize..b as usize]), "hash of a word");
+        out.push(text_of(a, b).expect("UTF-8 words"));
+    }
+    let runs = runs[1..].iter().map(|&(a, b)| text_of(a, b).expect("UTF-8 runs")).collect();
+    Some((out, runs))
+}
+
+/// What `MessageWords::field` finds, whichever path it takes.
+fn field(words: &mut MessageWords, text: &str) -> WordsAndRuns {
+    let h = WordHasher::with_seed(3, 4);
+    words.bytes.clear();
+    words.words.clear();
+    words.runs.clear();
+    words.field(text, &h);
+    let text_of = |a: u32, b: u32| {
+        String::from_utf8(words.bytes[a as usize..b as usize].to_vec()).expect("UTF-8")
+    };
+    let found = words.words.iter().map(|&(_, a, b)| text_of(a, b)).collect();
+    let runs = words.runs.iter().map(|&(a, b)| text_of(a, b)).collect();
+    (found, runs)
+}
+
+/// The contract: the full tokenizer's words and no-space runs.
+fn tokenizer(text: &str) -> WordsAndRuns {
+    let t = Tokens::of(text, UrlMode::Canonicalize);
+    let (mut words, mut runs) = (Vec::new(), Vec::new());
+    for (i, w) in t.words().iter().enumerate() {
+        let list = if w.no_space { &mut runs } else { &mut words };
+        list.push(t.word_text(i).to_string());
+    }
+    (words, runs)
+}
+
+/// Checks `text` both ways; returns whether the scanner took it.
+fn check(text: &str) -> bool {
+    let want = tokenizer(text);
+    assert_eq!(field(&mut MessageWords::default(), text), want, "field of {text:?}");
+    match scanned(text) {
+        Some(found) => {
+            assert_eq!(found, want, "scan_unicode of {text:?}");
+            true
+        }
+        None => false,
+    }
+}
+
+/// URL prefixes in non-ASCII text: the cases the scanner must take (it used to hand every
+/// one of them to the tokenizer), each equal to the tokenizer.
+#[test]
+fn urls_in_non_ascii_text_are_blanked_like_the_tokenizer_removes_them() {
+    for s in [
+        "café http://x.com",
+        "😭🇺🇸👨\u{200d}👩\u{200d}👧 night https://t.co/DeQ7q1nge6 soufflé",
+        "東京 http://例え.jp/ü HTTPS://WWW.Bücher.DE/Straße",
+        "«http://www.bücher.de» ok, “www.Ünï.com” (ftp://x.y/é)",
+        "x\u{a0}www.y.com é x\u{3000}http://y.z ü x\u{2003}https://www.q.r",
+        "é://x éhttp://x ａhttp://x ｗｗｗ．x.com ＨＴＴＰ://y",
+        "www.www.x é, a.b://c ä, http://x http://y ö, ::// ü, http:// é, www. é",
+        "h\u{200b}ttp://x.com é \u{200b}http://y.com \u{ad}www.z.com «\u{200d}www.q.com",
+        "Σ http://ΣΑΣ.gr/ς www.ΌΣΟΣ.gr ﬁ http://ﬁ.com/ﬁ",
+        "مرحبا http://مثال.com שלום www.דוגמה.co.il \u{200f}http://x.com\u{200f}",
+        "emoji👍🏽http://x.com 👍🏽https://y.com 1\u{fe0f}\u{20e3} www.x.com",
+        "a.b.c...d: e:f ww.w w.ww. é x.:// :/ .www. é",
+    ] {
+        assert!(check(s), "the scanner should take {s:?}");
+    }
+    // Ignorables inside a prefix: the tokenizer drops them before it looks for one, so
+    // `www\u{200b}.` and `http:\u{ad}//` are URL prefixes (the byte checks see neither).
+    for s in [
+        "www\u{200b}.example.com é",
+        "http:\u{200b}//x.com é",
+        "h\u{200b}ttp\u{ad}:/\u{2060}/www\u{200d}.x.com é",
+        "ww\u{200b}w.x 東京",
+        "w\u{200b}ww.x é W\u{2060}WW.y",
+        "http:/\u{ad}/x é",
+        // Ignorables elsewhere (emoji sequences) with `.` and `:` about: no prefix.
+        "❤\u{fe0f} 👨\u{200d}👩\u{200d}👧 a.b: c... x:y",
+    ] {
+        assert!(check(s), "the scanner should take {s:?}");
+    }
+    // Combining marks right after a removed prefix attach to the leading punctuation (or
+    // start the token): the scanner declines, the tokenizer decides.
+    for s in ["http://\u{301}x é", "(http://\u{301}x é", "é www.\u{300}y"] {
+        check(s);
+    }
+}
+
+/// Pieces of generated posts: what the corpus's non-ASCII posts hold, and the cases that
+/// make a scanner go wrong.
+fn piece() -> impl Strategy<Value = String> {
+    let url = select(vec![
+        "http://",
+        "HTTPS://",
+        "www.",
+        "WwW.",
+        "://",
+        "ftp://",
+        "www",
+        "w.",
+        "(http://www.",
+        "«http://",
+        "“www.",
+        "h\u{200b}ttp://",
+        "\u{ad}www.",
+        "ｗｗｗ．",
+        "ＨＴＴＰ://",
+        "x+y.z://",
+        ".",
+        ":",
+        "/",
+        "t.co/",
+        "é://",
+        "http://\u{301}",
+    ]);
+    let emoji = select(vec![
+        "😭",
+        "🇺🇸",
+        "👨\u{200d}👩\u{200d}👧",
+        "❤\u{fe0f}",
+        "🌧\u{fe0f}",
+        "👍🏽",
+        "🏳\u{fe0f}\u{200d}🌈",
+        "1\u{fe0f}\u{20e3}",
+        "🍕🍕",
+        "©",
+        "☕",
+    ]);
+    let words = select(vec![
+        "Привет",
+        "МИР",
+        "музыка",
+        "東京",
+        "ありがとう",
+        "中国",
+        "ภาษา",
+        "φιλοσοφία",
+        "ΣΊΣΥΦΟΣ",
+        "ς",
+        "Σ",
+        "ὈΔΥΣΣΕΎΣ",
+        "soufflé",
+        "Épées",
+        "krónur",
+        "Lumière",
+        "STRASSE",
+        "straße",
+        "İstanbul",
+        "ǅ",
+        "ﬁ",
+        "ẞ",
+        "ＡＢＣ",
+        "ｗｗｗ",
+        "１２３",
+        "שלום",
+        "مرحبا",
+        "مَرْحَبًا",
+        "한국어",
+        "e\u{301}",
+        "\u{212b}",
+    ]);
+    prop_oneof![
+        4 => "[a-zA-Z0-9]{1,8}",
+        2 => "[a-zA-Z0-9 ,.#]{8,40}",
+        3 => "[ \t\n\u{a0}\u{3000}\u{2003}\u{85}]{1,2}",
+        2 => "[!-/:-@\\[-`{-~«»“”、。¿¡]{1,2}",
+        3 => url.prop_map(String::from),
+        3 => emoji.prop_map(String::from),
+        3 => words.prop_map(String::from),
+        1 => "[\u{ad}\u{200b}\u{200d}\u{200e}\u{200f}\u{fe0f}\u{2060}]",
+        1 => "[\u{300}-\u{36f}]",
+        1 => "[àéîõüßİΣσςДжΐǅﬁẞⓂ㎒]{1,3}",
+        1 => "\\PC{1,3}",
+    ]
+}
+
+/// Proptest cases: 1,024, or `STREAMTRACK_PROPTEST_CASES` for a long local run.
+fn cases() -> u32 {
+    std::env::var("STREAMTRACK_PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1024)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    /// Generated non-ASCII posts (emoji sequences, combining marks, RTL, URLs with non-ASCII
+    /// around them, `www.`, mixed case, Greek final sigma, full-width forms, ignorables): the
+    /// scanner, where it takes a post, and `MessageWords::field` always, find the
+    /// tokenizer's words and runs.
+    #[test]
+    #[cfg_attr(miri, ignore = "too slow under Miri")]
+    fn unicode_scanner_equals_tokenizer_on_generated_posts(
+        pieces in proptest::collection::vec(piece(), 0..30),
+        tail in "[é東🍕]",
+    ) {
+        let text = format!("{}{tail}", pieces.concat());
+        check(&text);
+    }
+}
+
+/// Every non-ASCII post of the side-by-side corpus (`target/peers/data/messages.txt`,
+/// written by `../shared/bench/gen_corpus.py`): the same words as the tokenizer, and the
+/// scanner takes them all (none needs the tokenizer: emoji, accented, Cyrillic, Greek and
+/// CJK words, URLs).
+#[test]
+#[cfg_attr(miri, ignore = "reads a file")]
+fn every_non_ascii_post_of_the_corpus() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/peers/data/messages.txt");
+    let Ok(corpus) = std::fs::read_to_string(&path) else {
+        eprintln!(
+            "skipped: no corpus at target/peers/data/messages.txt (python3 \
+             ../shared/bench/gen_corpus.py --out target/peers/data writes it)"
+        );
+        return;
+    };
+    let mut words = MessageWords::default();
+    let (mut posts, mut taken) = (0, 0);
+    for post in corpus.lines().filter(|l| !l.is_ascii()) {
+        posts += 1;
+        assert_eq!(field(&mut words, post), tokenizer(post), "{post:?}");
+        taken += usize::from(scanned(post).is_some_and(|found| found == tokenizer(post)));
+    }
+    eprintln!("{taken} of {posts} non-ASCII posts taken by the scanner");
+    assert!(posts > 0, "a corpus with non-ASCII posts");
+    assert_eq!(taken, posts, "the scanner takes every non-ASCII post of the corpus");
+}
+
+/// `is_ascii` (which sends a field to the ASCII or the non-ASCII scanner) agrees with the
+/// standard library's at every length and with a non-ASCII byte at every position.
+#[test]
+fn is_ascii_agrees_with_the_standard_library() {
+    for len in 0..40 {
+        let text = vec![b'a'; len];
+        assert!(is_ascii(&text), "{len}");
+        for at in 0..len {
+            for high in [0x80, 0xc3, 0xff] {
+                let mut t = text.clone();
+                t[at] = high;
+                assert_eq!(is_ascii(&t), t.is_ascii(), "{len} {at}");
+            }
+        }
+    }
+}
