@@ -1496,7 +1496,7 @@ impl SentimentScorer {
         // 1. HTML entities, then emoji → descriptions (VADER's loop: each described character
         // replaced by its description, after a space unless at the start or after a space).
         let mut cur: &str = text;
-        if f.html_entities && cur.as_bytes().contains(&b'&') {
+        if f.html_entities && memchr::memchr(b'&', cur.as_bytes()).is_some() {
             decode_entities(cur, work2);
             cur = work2;
         }
@@ -1626,7 +1626,7 @@ impl SentimentScorer {
 
     /// [`SentimentScorer::tokenize`]: each ASCII token is found, lower-cased, hashed and
     /// flagged 8 bytes at a time in one pass; a token with trailing punctuation is keyed
-    /// without it from the same pass (its word when longer than 2 bytes, as in
+    /// with and without it from the same pass (the word chosen as in
     /// [`SentimentScorer::push_token`]). A token with punctuation first, a control character,
     /// more than 64 bytes or (`ASCII` false: a text with other characters) a byte >= 0x80 goes
     /// to [`SentimentScorer::push_plain_token`]. In a non-ASCII text the white space between
@@ -1721,7 +1721,6 @@ impl SentimentScorer {
                 let tb = token.as_bytes();
                 // The word: the token without its trailing punctuation (none leads).
                 let k = tb.iter().rposition(|&c| !is_punct(c)).map_or(0, |p| p + 1);
-                // A word of 1 or 2 bytes may keep its punctuation: the slow path decides.
                 if k == tb.len() || k > 2 {
                     key.truncate(k, &mut buf);
                     key.finish(&buf);
@@ -1735,9 +1734,40 @@ impl SentimentScorer {
                         w.push(key.tok(info, &buf));
                         continue;
                     }
+                } else {
+                    self.push_short_punct_token(key, &mut buf, &tb[..k], w);
+                    continue;
                 }
             }
             self.push_plain_token(token, ascii, w);
+        }
+    }
+
+    /// [`SentimentScorer::push_token`] of an ASCII token of a word of 1 or 2 bytes (`word`)
+    /// and trailing punctuation (`to,` `a...`), `key` the token's (not finished): the token
+    /// itself unless (`short_token_punct`) the word is letters and the token has no valence.
+    /// No run of three fits in 2 bytes. Out of line: inlined, it slowed the common token.
+    #[inline(never)]
+    fn push_short_punct_token(
+        &self,
+        mut key: AsciiKey,
+        buf: &mut [u64; KEY_WORDS],
+        word: &[u8],
+        w: &mut Words,
+    ) {
+        let table = &self.lexicon.table;
+        key.finish(buf);
+        let info = key.get(table, buf);
+        if self.fixes.short_token_punct
+            && word.iter().all(u8::is_ascii_alphabetic)
+            && info.is_none_or(|i| i.lex.is_none())
+        {
+            key.truncate(word.len(), buf);
+            key.finish(buf);
+            let info = key.get(table, buf);
+            w.push(key.tok(info, buf));
+        } else {
+            w.push(key.tok(info, buf));
         }
     }
 
@@ -1799,7 +1829,9 @@ impl SentimentScorer {
         }
         // The choice of `push_token`, with `lex_get(token)` from the token's own key.
         let mut tkey = None;
+        // `stripped.len() > 2` first: the token's own look-up only matters for shorter words.
         let stripped_word = stripped.len() == token.len()
+            || stripped.len() > 2
             || (f.short_token_punct
                 && !stripped.is_empty()
                 && stripped.bytes().all(|c| c.is_ascii_alphabetic())
@@ -1808,8 +1840,7 @@ impl SentimentScorer {
                     let none = k.get(table, &tbuf).is_none_or(|i| i.lex.is_none());
                     tkey = Some(k);
                     none
-                })
-            || stripped.len() > 2;
+                });
         if stripped_word {
             w.push(skey.tok(sinfo, &sbuf));
             return true;
