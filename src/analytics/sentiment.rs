@@ -525,8 +525,7 @@ impl Lexicon {
         let b = text.as_bytes();
         // `true` to stop.
         let mut at = |i: usize| {
-            if !b.get(i).is_some_and(|&c| self.emoji_lead[usize::from(c >> 6)] >> (c & 63) & 1 != 0)
-            {
+            if b.get(i).is_none_or(|&c| self.emoji_lead[usize::from(c >> 6)] >> (c & 63) & 1 == 0) {
                 return false;
             }
             let Some(c) = text.get(i..).and_then(|t| t.chars().next()) else { return false };
@@ -1250,7 +1249,7 @@ impl AsciiKey {
     fn truncate(&mut self, k: usize, buf: &mut [u64; KEY_WORDS]) {
         if k < self.len {
             if let Some(last) = buf.get_mut((k.max(1) - 1) / 8) {
-                if k % 8 != 0 {
+                if !k.is_multiple_of(8) {
                     *last &= (1u64 << (8 * (k % 8))) - 1;
                 }
             }
@@ -1670,11 +1669,8 @@ impl SentimentScorer {
                 // Bytes <= 0x20: white space, or a control character (rare: slow path); in a
                 // non-ASCII text also bytes >= 0x80 (the slow path). Per byte on the low 7
                 // bits, no carry crosses bytes.
-                let stop = if ASCII {
-                    !(x + 0x5f * LO) & HI
-                } else {
-                    (!((x & !HI) + 0x5f * LO) | x) & HI
-                };
+                let stop =
+                    if ASCII { !(x + 0x5f * LO) & HI } else { (!((x & !HI) + 0x5f * LO) | x) & HI };
                 if stop == 0 {
                     key.add(x, 8, slot);
                     i += 8;
@@ -2385,17 +2381,116 @@ mod tests {
     /// by white space or nothing: a fixed generator.
     fn mixed_texts(count: usize) -> Vec<String> {
         let pieces: &[&str] = &[
-            "good", "GOOD", "Good", "bad", "BAD", "not", "NOT", "isn't", "ISN'T", "n't", "kind",
-            "of", "but", "BUT", "very", "VERY", "no", "least", "at", "kindly", "zork", "gooood",
-            "GOOOOD", "baaad", "sooo", "a", "I", "ok", "lol", "love", "hate", "terrible",
-            "wonderful", "horrible", "extremely", "the", "xoxo", "zzz", "aaa", ",", ".", "!",
-            "!!!", "?", "??", "...", ":)", ":(", ":-)", ";", "'", "\"", "(", ")", "#", "@", "-",
-            "'s", "_", "é", "É", "café", "CAFÉ", "naïve", "NAÏVE", "ПРИВЕТ", "привет",
-            "Привет", "ХОРОШО", "хорошо", "ΣΟΦΟΣ", "σοφος", "ΟΔΟΣ", "Σ", "ς", "ΑΓΑΠΗ", "ΑΣ",
-            "e\u{301}", "E\u{301}", "GOOD\u{301}", "\u{301}", "\u{308}", "日本語", "שלום",
-            "مرحبا", "İ", "ß", "ẞ", "ǅ", "Ⅷ", "ⓐ", "ﬁ", "ñññ", "ÉÉÉ", "😀", "😂", "💔", "❤",
-            "\u{fe0f}", "\u{200d}", "👨\u{200d}👩", "🇺🇸", "🔥", "☕", "♥", "&amp;", "&lt;3",
-            "\u{1}", "\u{7f}", "\u{200b}",
+            "good",
+            "GOOD",
+            "Good",
+            "bad",
+            "BAD",
+            "not",
+            "NOT",
+            "isn't",
+            "ISN'T",
+            "n't",
+            "kind",
+            "of",
+            "but",
+            "BUT",
+            "very",
+            "VERY",
+            "no",
+            "least",
+            "at",
+            "kindly",
+            "zork",
+            "gooood",
+            "GOOOOD",
+            "baaad",
+            "sooo",
+            "a",
+            "I",
+            "ok",
+            "lol",
+            "love",
+            "hate",
+            "terrible",
+            "wonderful",
+            "horrible",
+            "extremely",
+            "the",
+            "xoxo",
+            "zzz",
+            "aaa",
+            ",",
+            ".",
+            "!",
+            "!!!",
+            "?",
+            "??",
+            "...",
+            ":)",
+            ":(",
+            ":-)",
+            ";",
+            "'",
+            "\"",
+            "(",
+            ")",
+            "#",
+            "@",
+            "-",
+            "'s",
+            "_",
+            "é",
+            "É",
+            "café",
+            "CAFÉ",
+            "naïve",
+            "NAÏVE",
+            "ПРИВЕТ",
+            "привет",
+            "Привет",
+            "ХОРОШО",
+            "хорошо",
+            "ΣΟΦΟΣ",
+            "σοφος",
+            "ΟΔΟΣ",
+            "Σ",
+            "ς",
+            "ΑΓΑΠΗ",
+            "ΑΣ",
+            "e\u{301}",
+            "E\u{301}",
+            "GOOD\u{301}",
+            "\u{301}",
+            "\u{308}",
+            "日本語",
+            "שלום",
+            "مرحبا",
+            "İ",
+            "ß",
+            "ẞ",
+            "ǅ",
+            "Ⅷ",
+            "ⓐ",
+            "ﬁ",
+            "ñññ",
+            "ÉÉÉ",
+            "😀",
+            "😂",
+            "💔",
+            "❤",
+            "\u{fe0f}",
+            "\u{200d}",
+            "👨\u{200d}👩",
+            "🇺🇸",
+            "🔥",
+            "☕",
+            "♥",
+            "&amp;",
+            "&lt;3",
+            "\u{1}",
+            "\u{7f}",
+            "\u{200b}",
         ];
         let spaces: &[&str] = &[
             "", " ", " ", " ", "  ", "\t", "\n", "\u{a0}", "\u{2003}", "\u{3000}", "\u{85}",
