@@ -1209,15 +1209,12 @@ struct AsciiKey {
     low: u64,
     /// Whether the word holds `'` (and so may hold `n't`).
     apostrophe: bool,
-    /// Three equal bytes in a row, or more than 8 bytes: for an ASCII word, a candidate for
-    /// [`has_run3`].
-    run3: bool,
 }
 
 impl AsciiKey {
     #[inline(always)]
     fn empty() -> AsciiKey {
-        AsciiKey { len: 0, hash: 0, up: 0, low: 0, apostrophe: false, run3: false }
+        AsciiKey { len: 0, hash: 0, up: 0, low: 0, apostrophe: false }
     }
 
     /// Adds the next `m` (1…8) bytes, `x` (zero above them), lower-cased into `slot`.
@@ -1233,18 +1230,13 @@ impl AsciiKey {
         let q = x ^ (u64::from(b'\'') * LO); // a zero byte where `'` is
         self.apostrophe |= q.wrapping_sub(LO) & !q & HI != 0;
         *slot = x | (u >> 2);
-        // Runs of three within these bytes: a zero byte of `g` at j is one starting at j
-        // (counted for the m - 2 starts whose run ends in these bytes). A word of more than 8
-        // bytes is a candidate at once (a run may cross): `has_run3` decides.
-        let g = (x ^ (x >> 8)) | (x ^ (x >> 16)) | (!0u64 << (8 * m.saturating_sub(2)));
-        self.run3 |= self.len > 0 || g.wrapping_sub(LO) & !g & HI != 0;
         self.len += m;
     }
 
     /// Keeps the first `k` (1…`len`) bytes: those past them zeroed in `buf`, as the hash's
     /// padding. The flags stay those of every byte added: `up` and `low` do not change when
-    /// the dropped bytes are punctuation; `apostrophe` and `run3` are candidates that
-    /// [`has_nt`] and [`has_run3`] decide on the kept bytes.
+    /// the dropped bytes are punctuation; `apostrophe` is a candidate that [`has_nt`]
+    /// decides on the kept bytes.
     #[inline(always)]
     fn truncate(&mut self, k: usize, buf: &mut [u64; KEY_WORDS]) {
         if k < self.len {
@@ -1291,6 +1283,22 @@ impl AsciiKey {
         }
         key.finish(buf);
         Some(key)
+    }
+
+    /// Three equal bytes in a row (of the lower-case bytes in `buf`: a superset of the
+    /// word's own runs), or more than 8 bytes: a candidate for [`has_run3`], which decides.
+    /// Asked only when the elongation retry may apply (a word without a valence), not for
+    /// every word as it is keyed.
+    #[inline(always)]
+    fn run3(&self, buf: &[u64; KEY_WORDS]) -> bool {
+        if self.len > 8 {
+            return true;
+        }
+        // A zero byte of `g` at j is a run starting at j (the len - 2 starts that fit; the
+        // zero padding past the word is masked off).
+        let x = buf[0];
+        let g = (x ^ (x >> 8)) | (x ^ (x >> 16)) | (!0u64 << (8 * self.len.saturating_sub(2)));
+        g.wrapping_sub(LO) & !g & HI != 0
     }
 
     /// Python's `isupper` of the word.
@@ -1721,10 +1729,9 @@ impl SentimentScorer {
                     key.truncate(k, &mut buf);
                     key.finish(&buf);
                     let info = key.get(table, &buf);
-                    // `run3` counted the punctuation too: a candidate only, `has_run3` decides.
                     let retry = elongation
-                        && key.run3
                         && info.is_none_or(|i| i.lex.is_none())
+                        && key.run3(&buf)
                         && token.get(..k).is_some_and(has_run3);
                     if !retry {
                         w.push(key.tok(info, &buf));
@@ -1786,8 +1793,8 @@ impl SentimentScorer {
                 let info = key.get(&self.lexicon.table, &buf);
                 // A run of equal bytes is a run of equal characters only in ASCII.
                 let retry = self.fixes.elongation
-                    && (key.run3 || !ascii)
                     && info.is_none_or(|i| i.lex.is_none())
+                    && (!ascii || key.run3(&buf))
                     && has_run3(token);
                 if !retry {
                     w.push(key.tok(info, &buf));
@@ -1819,7 +1826,10 @@ impl SentimentScorer {
         let mut tbuf = [0u64; KEY_WORDS];
         let Some(skey) = AsciiKey::new(stripped.as_bytes(), &mut sbuf) else { return false };
         let sinfo = skey.get(table, &sbuf);
-        if f.elongation && skey.run3 && sinfo.is_none_or(|i| i.lex.is_none()) && has_run3(stripped)
+        if f.elongation
+            && sinfo.is_none_or(|i| i.lex.is_none())
+            && skey.run3(&sbuf)
+            && has_run3(stripped)
         {
             return false;
         }
@@ -2689,9 +2699,10 @@ mod tests {
             assert_eq!(key.hash, word_hash(lower.as_bytes()), "{w:?}");
             assert_eq!(key.upper(), is_upper(w), "{w:?}");
             assert_eq!(key.apostrophe, w.contains('\''), "{w:?}");
-            if w.is_ascii() {
-                let run = w.as_bytes().windows(3).any(|x| x[0] == x[1] && x[1] == x[2]);
-                assert!(key.run3 == run || (key.run3 && w.len() > 8), "{w:?}");
+            let run = lower.as_bytes().windows(3).any(|x| x[0] == x[1] && x[1] == x[2]);
+            assert!(key.run3(&buf) == run || (key.run3(&buf) && w.len() > 8), "{w:?}");
+            if w.as_bytes().windows(3).any(|x| x[0] == x[1] && x[1] == x[2]) {
+                assert!(key.run3(&buf), "{w:?}: a run of the word is a candidate");
             }
         }
         assert!(AsciiKey::new("x".repeat(65).as_bytes(), &mut [0; KEY_WORDS]).is_none());
