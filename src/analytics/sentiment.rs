@@ -2708,6 +2708,33 @@ mod tests {
         assert!(AsciiKey::new("x".repeat(65).as_bytes(), &mut [0; KEY_WORDS]).is_none());
     }
 
+    /// `AsciiKey::run3` (from the lower-case first word, asked late) never misses a run of
+    /// `has_run3`: every word of 1-9 bytes over `a A b ! '`, and the same words after a
+    /// caseless character (`日`).
+    #[test]
+    fn run3_candidates_cover_every_run() {
+        let alphabet = [b'a', b'A', b'b', b'!', b'\''];
+        let mut checked = 0;
+        for len in 1..=9u32 {
+            for mut n in 0..alphabet.len().pow(len) {
+                let mut w = String::new();
+                for _ in 0..len {
+                    w.push(char::from(alphabet[n % alphabet.len()]));
+                    n /= alphabet.len();
+                }
+                for w in [w.clone(), format!("日{w}")] {
+                    let mut buf = [0u64; KEY_WORDS];
+                    let key = AsciiKey::new(w.as_bytes(), &mut buf).expect("short");
+                    if has_run3(&w) {
+                        assert!(key.run3(&buf), "{w:?}");
+                    }
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > 2_000_000, "{checked}");
+    }
+
     #[test]
     fn has_nt_is_contains_nt() {
         for w in ["don't", "n't", "nt", "n'", "isn'tx", "'n't", "can''t", "won’t", ""] {
