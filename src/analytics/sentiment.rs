@@ -508,30 +508,88 @@ impl Lexicon {
     /// Whether `text` holds a character `emoji` describes: decoded only where a byte can start
     /// one (`emoji_lead`).
     fn has_emoji(&self, text: &str) -> bool {
+        let mut found = false;
+        self.for_each_emoji(text, |_, _, _| {
+            found = true;
+            true
+        });
+        found
+    }
+
+    /// Calls `f(at, character, description)` for each character of `text` that `emoji`
+    /// describes, in order, until `f` returns `true`. Decoded only where a byte can start one
+    /// (`emoji_lead`): with no ASCII emoji, only lead bytes of multi-byte characters (>= 0xc0),
+    /// found 8 bytes at a time.
+    #[inline]
+    fn for_each_emoji<'s>(&'s self, text: &str, mut f: impl FnMut(usize, char, &'s str) -> bool) {
         let b = text.as_bytes();
-        let at = |i: usize| {
-            b.get(i).is_some_and(|&c| self.emoji_lead[usize::from(c >> 6)] >> (c & 63) & 1 != 0)
-                && text
-                    .get(i..)
-                    .and_then(|t| t.chars().next())
-                    .is_some_and(|c| self.emoji(c).is_some())
+        // `true` to stop.
+        let mut at = |i: usize| {
+            if b.get(i).is_none_or(|&c| self.emoji_lead[usize::from(c >> 6)] >> (c & 63) & 1 == 0) {
+                return false;
+            }
+            let Some(c) = text.get(i..).and_then(|t| t.chars().next()) else { return false };
+            self.emoji(c).is_some_and(|d| f(i, c, d))
         };
         if self.emoji_lead[0] | self.emoji_lead[1] != 0 {
-            return (0..b.len()).any(at); // an ASCII emoji: every byte may start one
+            // An ASCII emoji: every byte may start one.
+            for i in 0..b.len() {
+                if at(i) {
+                    return;
+                }
+            }
+            return;
         }
-        // 8 bytes at a time, looking only at lead bytes of multi-byte characters (>= 0xc0).
         let mut chunks = b.chunks_exact(8);
         for (k, c) in (&mut chunks).enumerate() {
             let x = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
             let mut leads = x & (x << 1) & HI;
             while leads != 0 {
                 if at(8 * k + leads.trailing_zeros() as usize / 8) {
-                    return true;
+                    return;
                 }
                 leads &= leads - 1;
             }
         }
-        (b.len() - chunks.remainder().len()..b.len()).any(at)
+        for i in b.len() - chunks.remainder().len()..b.len() {
+            if at(i) {
+                return;
+            }
+        }
+    }
+
+    /// VADER's emoji loop into `out` (each described character replaced by its description,
+    /// after a space unless at the start or right after a space), the text between emoji
+    /// copied whole instead of character by character; `false` (and `out` untouched) when
+    /// `text` holds none. The general path's char loop is its oracle
+    /// (`fast_paths_are_the_general_path`).
+    fn replace_emoji(&self, text: &str, out: &mut String) -> bool {
+        // Bytes of `text` already copied or replaced.
+        let mut done = None::<usize>;
+        let mut prev_space = true;
+        self.for_each_emoji(text, |i, c, d| {
+            let from = match done {
+                Some(d) => d,
+                None => {
+                    out.clear();
+                    0
+                }
+            };
+            if let Some(run) = text.get(from..i).filter(|r| !r.is_empty()) {
+                out.push_str(run);
+                prev_space = run.ends_with(' ');
+            }
+            if !prev_space {
+                out.push(' ');
+            }
+            out.push_str(d);
+            prev_space = false;
+            done = Some(i + c.len_utf8());
+            false
+        });
+        let Some(from) = done else { return false };
+        out.push_str(text.get(from..).unwrap_or_default());
+        true
     }
 
     /// The description of an emoji, if `c` is one the lexicon describes.
@@ -1015,6 +1073,14 @@ fn unicode_space_lead(b: u8) -> bool {
     matches!(b, 0xc2 | 0xe1 | 0xe2 | 0xe3)
 }
 
+/// The length of the character at byte `i` of `text` when it is white space of
+/// Python's `str.split()` ([`is_py_space`]), `None` otherwise.
+#[inline]
+fn space_len(text: &str, i: usize) -> Option<usize> {
+    let c = text.get(i..)?.chars().next()?;
+    is_py_space(c).then(|| c.len_utf8())
+}
+
 /// Python's `str.isspace` for `str.split()`: Unicode white space plus the four separators
 /// U+001C…U+001F.
 fn is_py_space(c: char) -> bool {
@@ -1143,15 +1209,12 @@ struct AsciiKey {
     low: u64,
     /// Whether the word holds `'` (and so may hold `n't`).
     apostrophe: bool,
-    /// Three equal bytes in a row, or more than 8 bytes: for an ASCII word, a candidate for
-    /// [`has_run3`].
-    run3: bool,
 }
 
 impl AsciiKey {
     #[inline(always)]
     fn empty() -> AsciiKey {
-        AsciiKey { len: 0, hash: 0, up: 0, low: 0, apostrophe: false, run3: false }
+        AsciiKey { len: 0, hash: 0, up: 0, low: 0, apostrophe: false }
     }
 
     /// Adds the next `m` (1…8) bytes, `x` (zero above them), lower-cased into `slot`.
@@ -1167,12 +1230,23 @@ impl AsciiKey {
         let q = x ^ (u64::from(b'\'') * LO); // a zero byte where `'` is
         self.apostrophe |= q.wrapping_sub(LO) & !q & HI != 0;
         *slot = x | (u >> 2);
-        // Runs of three within these bytes: a zero byte of `g` at j is one starting at j
-        // (counted for the m - 2 starts whose run ends in these bytes). A word of more than 8
-        // bytes is a candidate at once (a run may cross): `has_run3` decides.
-        let g = (x ^ (x >> 8)) | (x ^ (x >> 16)) | (!0u64 << (8 * m.saturating_sub(2)));
-        self.run3 |= self.len > 0 || g.wrapping_sub(LO) & !g & HI != 0;
         self.len += m;
+    }
+
+    /// Keeps the first `k` (1…`len`) bytes: those past them zeroed in `buf`, as the hash's
+    /// padding. The flags stay those of every byte added: `up` and `low` do not change when
+    /// the dropped bytes are punctuation; `apostrophe` is a candidate that [`has_nt`]
+    /// decides on the kept bytes.
+    #[inline(always)]
+    fn truncate(&mut self, k: usize, buf: &mut [u64; KEY_WORDS]) {
+        if k < self.len {
+            if let Some(last) = buf.get_mut((k.max(1) - 1) / 8) {
+                if !k.is_multiple_of(8) {
+                    *last &= (1u64 << (8 * (k % 8))) - 1;
+                }
+            }
+            self.len = k;
+        }
     }
 
     /// Ends the key: its [`word_hash`], from `buf` (the lower-case words `add` stored).
@@ -1209,6 +1283,22 @@ impl AsciiKey {
         }
         key.finish(buf);
         Some(key)
+    }
+
+    /// Three equal bytes in a row (of the lower-case bytes in `buf`: a superset of the
+    /// word's own runs), or more than 8 bytes: a candidate for [`has_run3`], which decides.
+    /// Asked only when the elongation retry may apply (a word without a valence), not for
+    /// every word as it is keyed.
+    #[inline(always)]
+    fn run3(&self, buf: &[u64; KEY_WORDS]) -> bool {
+        if self.len > 8 {
+            return true;
+        }
+        // A zero byte of `g` at j is a run starting at j (the len - 2 starts that fit; the
+        // zero padding past the word is masked off).
+        let x = buf[0];
+        let g = (x ^ (x >> 8)) | (x ^ (x >> 16)) | (!0u64 << (8 * self.len.saturating_sub(2)));
+        g.wrapping_sub(LO) & !g & HI != 0
     }
 
     /// Python's `isupper` of the word.
@@ -1358,29 +1448,37 @@ impl SentimentScorer {
 
     /// Scores a text. Never panics; an empty or wordless text scores all zeros.
     pub fn score(&self, text: &str) -> Reaction {
-        self.run(text, true).0
+        self.run(text, true, true).0
     }
 
     /// The full scorer, without the neutral shortcut.
     #[cfg(test)]
     fn score_full(&self, text: &str) -> Reaction {
-        self.run(text, false).0
+        self.run(text, false, true).0
+    }
+
+    /// The scorer through its general paths only: every token of every text through
+    /// [`SentimentScorer::push_plain_token`] (the oracle of the tokenizer's fast paths).
+    #[cfg(test)]
+    fn score_general(&self, text: &str) -> Reaction {
+        self.run(text, true, false).0
     }
 
     /// The neutral shortcut alone: `Some` (the exact result of the full scorer) when no word
     /// of `text` has a valence, `None` when the rules must run.
     #[cfg(test)]
     fn neutral(&self, text: &str) -> Option<Reaction> {
-        let (r, decided) = self.run(text, true);
+        let (r, decided) = self.run(text, true, true);
         decided.then_some(r)
     }
 
-    /// The reaction, and whether the neutral shortcut gave it (with `shortcut`).
-    fn run(&self, text: &str, shortcut: bool) -> (Reaction, bool) {
+    /// The reaction, and whether the neutral shortcut gave it (with `shortcut`); `fast`: the
+    /// tokenizer's fast paths (off: the general path alone, for tests).
+    fn run(&self, text: &str, shortcut: bool, fast: bool) -> (Reaction, bool) {
         SCRATCH.with(|s| match s.try_borrow_mut() {
-            Ok(mut s) => self.score_with(text, &mut s, shortcut),
+            Ok(mut s) => self.score_with(text, &mut s, shortcut, fast),
             // Re-entered from the same thread (not possible today): use a fresh scratch.
-            Err(_) => self.score_with(text, &mut Scratch::default(), shortcut),
+            Err(_) => self.score_with(text, &mut Scratch::default(), shortcut, fast),
         })
     }
 
@@ -1393,35 +1491,47 @@ impl SentimentScorer {
     /// [`neutral_of`] (punctuation amplifies a non-zero sum only). So when no word has a
     /// valence, the rules are skipped. `neutral_pass_is_the_full_scorer` compares both, bit
     /// for bit.
-    fn score_with(&self, text: &str, s: &mut Scratch, shortcut: bool) -> (Reaction, bool) {
+    fn score_with(
+        &self,
+        text: &str,
+        s: &mut Scratch,
+        shortcut: bool,
+        fast: bool,
+    ) -> (Reaction, bool) {
         let f = &self.fixes;
         let Scratch { work, work2, words, sent } = s;
-        // 1. HTML entities, then emoji → descriptions (VADER's loop, char by char).
+        // 1. HTML entities, then emoji → descriptions (VADER's loop: each described character
+        // replaced by its description, after a space unless at the start or after a space).
         let mut cur: &str = text;
-        if f.html_entities && cur.as_bytes().contains(&b'&') {
+        if f.html_entities && memchr::memchr(b'&', cur.as_bytes()).is_some() {
             decode_entities(cur, work2);
             cur = work2;
         }
-        if !cur.is_ascii() && self.lexicon.has_emoji(cur) {
-            work.clear();
-            let mut prev_space = true;
-            for c in cur.chars() {
-                if let Some(d) = self.lexicon.emoji(c) {
-                    if !prev_space {
-                        work.push(' ');
+        if !fast {
+            // The general path: VADER's loop, char by char (the oracle of `replace_emoji`).
+            if !cur.is_ascii() && self.lexicon.has_emoji(cur) {
+                work.clear();
+                let mut prev_space = true;
+                for c in cur.chars() {
+                    if let Some(d) = self.lexicon.emoji(c) {
+                        if !prev_space {
+                            work.push(' ');
+                        }
+                        work.push_str(d);
+                        prev_space = false;
+                    } else {
+                        work.push(c);
+                        prev_space = c == ' ';
                     }
-                    work.push_str(d);
-                    prev_space = false;
-                } else {
-                    work.push(c);
-                    prev_space = c == ' ';
                 }
+                cur = work;
             }
+        } else if !cur.is_ascii() && self.lexicon.replace_emoji(cur, work) {
             cur = work;
         }
 
         // 2. Tokens: split on white space, strip punctuation around words, look each up.
-        self.tokenize(cur, words);
+        self.tokenize(cur, words, fast);
         let toks = &words.toks[..];
         let n = toks.len();
         if shortcut && !words.any_lex {
@@ -1474,15 +1584,19 @@ impl SentimentScorer {
 
     /// The tokens of `text` as Python's `str.split()` gives them (an ASCII text split byte by
     /// byte, any other on Unicode white space), each turned into its word and looked up.
-    fn tokenize(&self, text: &str, w: &mut Words) {
+    /// `fast`: through [`SentimentScorer::tokenize_fast`] (off: every token through the
+    /// general path, [`SentimentScorer::tokenize_unicode`], for tests).
+    fn tokenize(&self, text: &str, w: &mut Words, fast: bool) {
         w.toks.clear();
         w.any_lex = false;
         w.lex.clear();
         w.upper = 0;
-        if text.is_ascii() {
-            self.tokenize_ascii(text, w);
-        } else {
+        if !fast {
             self.tokenize_unicode(text, w);
+        } else if text.is_ascii() {
+            self.tokenize_fast::<true>(text, w);
+        } else {
+            self.tokenize_fast::<false>(text, w);
         }
     }
 
@@ -1517,18 +1631,32 @@ impl SentimentScorer {
         }
     }
 
-    /// [`SentimentScorer::tokenize`] of an ASCII text: each token is found, lower-cased,
-    /// hashed and flagged 8 bytes at a time in one pass; a token with punctuation at an end,
-    /// a control character or more than 64 bytes goes to [`SentimentScorer::push_plain_token`].
-    fn tokenize_ascii(&self, text: &str, w: &mut Words) {
+    /// [`SentimentScorer::tokenize`]: each ASCII token is found, lower-cased, hashed and
+    /// flagged 8 bytes at a time in one pass; a token with trailing punctuation is keyed
+    /// with and without it from the same pass (the word chosen as in
+    /// [`SentimentScorer::push_token`]). A token with punctuation first, a control character,
+    /// more than 64 bytes or (`ASCII` false: a text with other characters) a byte >= 0x80 goes
+    /// to [`SentimentScorer::push_plain_token`]. In a non-ASCII text the white space between
+    /// tokens may be Unicode's: decoded only at the bytes that may start one
+    /// ([`unicode_space_lead`]).
+    fn tokenize_fast<const ASCII: bool>(&self, text: &str, w: &mut Words) {
         let b = text.as_bytes();
         let n = b.len();
+        let table = &self.lexicon.table;
+        let elongation = self.fixes.elongation;
         let mut i = 0;
         // The lower-case words of the token in hand (those past its length are stale).
         let mut buf = [0u64; KEY_WORDS];
         loop {
-            while b.get(i).is_some_and(|&c| is_ascii_py_space(c)) {
-                i += 1;
+            loop {
+                match b.get(i) {
+                    Some(&c) if is_ascii_py_space(c) => i += 1,
+                    Some(&c) if !ASCII && unicode_space_lead(c) => match space_len(text, i) {
+                        Some(len) => i += len,
+                        None => break,
+                    },
+                    _ => break,
+                }
             }
             let start = i;
             let Some(&first) = b.get(start) else { break };
@@ -1546,14 +1674,17 @@ impl SentimentScorer {
                         u64::from_le_bytes(c)
                     }
                 };
-                // Bytes <= 0x20: white space, or a control character (rare: slow path).
-                let low = !(x + 0x5f * LO) & HI;
-                if low == 0 {
+                // Bytes <= 0x20: white space, or a control character (rare: slow path); in a
+                // non-ASCII text also bytes >= 0x80 (the slow path). Per byte on the low 7
+                // bits, no carry crosses bytes.
+                let stop =
+                    if ASCII { !(x + 0x5f * LO) & HI } else { (!((x & !HI) + 0x5f * LO) | x) & HI };
+                if stop == 0 {
                     key.add(x, 8, slot);
                     i += 8;
                     continue;
                 }
-                let m = low.trailing_zeros() as usize / 8;
+                let m = stop.trailing_zeros() as usize / 8;
                 if !is_ascii_py_space((x >> (8 * m)) as u8) {
                     fast = false;
                     break;
@@ -1564,27 +1695,82 @@ impl SentimentScorer {
                 }
                 break;
             }
-            // The token's end (past the bytes read when the fast path gave up).
+            // The token's end (past the bytes read when the fast path gave up), and whether
+            // it is ASCII (the bytes before `i` are).
+            let mut ascii = true;
             if !fast || key.len == 0 || b.get(i).is_some_and(|&c| !is_ascii_py_space(c)) {
-                while b.get(i).is_some_and(|&c| !is_ascii_py_space(c)) {
-                    i += 1;
+                if ASCII {
+                    while b.get(i).is_some_and(|&c| !is_ascii_py_space(c)) {
+                        i += 1;
+                    }
+                } else {
+                    while let Some(&c) = b.get(i) {
+                        if c < 0x80 {
+                            if is_ascii_py_space(c) {
+                                break;
+                            }
+                        } else {
+                            if unicode_space_lead(c) && space_len(text, i).is_some() {
+                                break;
+                            }
+                            ascii = false;
+                        }
+                        i += 1;
+                    }
                 }
                 fast = false;
             }
             let Some(token) = text.get(start..i) else { break };
-            if fast && token.as_bytes().last().is_some_and(|&c| !is_punct(c)) {
-                key.finish(&buf);
-                let info = key.get(&self.lexicon.table, &buf);
-                let retry = self.fixes.elongation
-                    && key.run3
-                    && info.is_none_or(|i| i.lex.is_none())
-                    && has_run3(token);
-                if !retry {
-                    w.push(key.tok(info, &buf));
+            if fast {
+                let tb = token.as_bytes();
+                // The word: the token without its trailing punctuation (none leads).
+                let k = tb.iter().rposition(|&c| !is_punct(c)).map_or(0, |p| p + 1);
+                if k == tb.len() || k > 2 {
+                    key.truncate(k, &mut buf);
+                    key.finish(&buf);
+                    let info = key.get(table, &buf);
+                    let retry = elongation
+                        && info.is_none_or(|i| i.lex.is_none())
+                        && key.run3(&buf)
+                        && token.get(..k).is_some_and(has_run3);
+                    if !retry {
+                        w.push(key.tok(info, &buf));
+                        continue;
+                    }
+                } else {
+                    self.push_short_punct_token(key, &mut buf, &tb[..k], w);
                     continue;
                 }
             }
-            self.push_plain_token(token, true, w);
+            self.push_plain_token(token, ascii, w);
+        }
+    }
+
+    /// [`SentimentScorer::push_token`] of an ASCII token of a word of 1 or 2 bytes (`word`)
+    /// and trailing punctuation (`to,` `a...`), `key` the token's (not finished): the token
+    /// itself unless (`short_token_punct`) the word is letters and the token has no valence.
+    /// No run of three fits in 2 bytes. Out of line: inlined, it slowed the common token.
+    #[inline(never)]
+    fn push_short_punct_token(
+        &self,
+        mut key: AsciiKey,
+        buf: &mut [u64; KEY_WORDS],
+        word: &[u8],
+        w: &mut Words,
+    ) {
+        let table = &self.lexicon.table;
+        key.finish(buf);
+        let info = key.get(table, buf);
+        if self.fixes.short_token_punct
+            && word.iter().all(u8::is_ascii_alphabetic)
+            && info.is_none_or(|i| i.lex.is_none())
+        {
+            key.truncate(word.len(), buf);
+            key.finish(buf);
+            let info = key.get(table, buf);
+            w.push(key.tok(info, buf));
+        } else {
+            w.push(key.tok(info, buf));
         }
     }
 
@@ -1607,8 +1793,8 @@ impl SentimentScorer {
                 let info = key.get(&self.lexicon.table, &buf);
                 // A run of equal bytes is a run of equal characters only in ASCII.
                 let retry = self.fixes.elongation
-                    && (key.run3 || !ascii)
                     && info.is_none_or(|i| i.lex.is_none())
+                    && (!ascii || key.run3(&buf))
                     && has_run3(token);
                 if !retry {
                     w.push(key.tok(info, &buf));
@@ -1640,13 +1826,18 @@ impl SentimentScorer {
         let mut tbuf = [0u64; KEY_WORDS];
         let Some(skey) = AsciiKey::new(stripped.as_bytes(), &mut sbuf) else { return false };
         let sinfo = skey.get(table, &sbuf);
-        if f.elongation && skey.run3 && sinfo.is_none_or(|i| i.lex.is_none()) && has_run3(stripped)
+        if f.elongation
+            && sinfo.is_none_or(|i| i.lex.is_none())
+            && skey.run3(&sbuf)
+            && has_run3(stripped)
         {
             return false;
         }
         // The choice of `push_token`, with `lex_get(token)` from the token's own key.
         let mut tkey = None;
+        // `stripped.len() > 2` first: the token's own look-up only matters for shorter words.
         let stripped_word = stripped.len() == token.len()
+            || stripped.len() > 2
             || (f.short_token_punct
                 && !stripped.is_empty()
                 && stripped.bytes().all(|c| c.is_ascii_alphabetic())
@@ -1655,8 +1846,7 @@ impl SentimentScorer {
                     let none = k.get(table, &tbuf).is_none_or(|i| i.lex.is_none());
                     tkey = Some(k);
                     none
-                })
-            || stripped.len() > 2;
+                });
         if stripped_word {
             w.push(skey.tok(sinfo, &sbuf));
             return true;
@@ -2195,6 +2385,199 @@ mod tests {
         assert!(s.neutral("zork 😀").is_none() && s.neutral(":)").is_none());
     }
 
+    /// Texts of pieces that reach the fast paths' edges (ASCII words beside other scripts,
+    /// emoji next to punctuation, capitals in Cyrillic and Greek, final sigma, combining marks,
+    /// Unicode white space, trailing punctuation, runs, 8-byte boundaries, long tokens), joined
+    /// by white space or nothing: a fixed generator.
+    fn mixed_texts(count: usize) -> Vec<String> {
+        let pieces: &[&str] = &[
+            "good",
+            "GOOD",
+            "Good",
+            "bad",
+            "BAD",
+            "not",
+            "NOT",
+            "isn't",
+            "ISN'T",
+            "n't",
+            "kind",
+            "of",
+            "but",
+            "BUT",
+            "very",
+            "VERY",
+            "no",
+            "least",
+            "at",
+            "kindly",
+            "zork",
+            "gooood",
+            "GOOOOD",
+            "baaad",
+            "sooo",
+            "a",
+            "I",
+            "ok",
+            "lol",
+            "love",
+            "hate",
+            "terrible",
+            "wonderful",
+            "horrible",
+            "extremely",
+            "the",
+            "xoxo",
+            "zzz",
+            "aaa",
+            ",",
+            ".",
+            "!",
+            "!!!",
+            "?",
+            "??",
+            "...",
+            ":)",
+            ":(",
+            ":-)",
+            ";",
+            "'",
+            "\"",
+            "(",
+            ")",
+            "#",
+            "@",
+            "-",
+            "'s",
+            "_",
+            "é",
+            "É",
+            "café",
+            "CAFÉ",
+            "naïve",
+            "NAÏVE",
+            "ПРИВЕТ",
+            "привет",
+            "Привет",
+            "ХОРОШО",
+            "хорошо",
+            "ΣΟΦΟΣ",
+            "σοφος",
+            "ΟΔΟΣ",
+            "Σ",
+            "ς",
+            "ΑΓΑΠΗ",
+            "ΑΣ",
+            "e\u{301}",
+            "E\u{301}",
+            "GOOD\u{301}",
+            "\u{301}",
+            "\u{308}",
+            "日本語",
+            "שלום",
+            "مرحبا",
+            "İ",
+            "ß",
+            "ẞ",
+            "ǅ",
+            "Ⅷ",
+            "ⓐ",
+            "ﬁ",
+            "ñññ",
+            "ÉÉÉ",
+            "😀",
+            "😂",
+            "💔",
+            "❤",
+            "\u{fe0f}",
+            "\u{200d}",
+            "👨\u{200d}👩",
+            "🇺🇸",
+            "🔥",
+            "☕",
+            "♥",
+            "&amp;",
+            "&lt;3",
+            "\u{1}",
+            "\u{7f}",
+            "\u{200b}",
+        ];
+        let spaces: &[&str] = &[
+            "", " ", " ", " ", "  ", "\t", "\n", "\u{a0}", "\u{2003}", "\u{3000}", "\u{85}",
+            "\u{1c}", "\u{2028}", "\u{1680}", "\u{202f}", "\u{180e}",
+        ];
+        let long = ["y".repeat(7), "Zz".repeat(4), "w".repeat(9), "a".repeat(63), "B".repeat(65)];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        (0..count)
+            .map(|_| {
+                let mut t = String::new();
+                for _ in 0..1 + next(14) {
+                    t.push_str(spaces[next(spaces.len())]);
+                    match next(12) {
+                        0 => t.push_str(&long[next(long.len())]),
+                        _ => t.push_str(pieces[next(pieces.len())]),
+                    }
+                }
+                t
+            })
+            .collect()
+    }
+
+    /// The tokenizer's fast paths (ASCII tokens of non-ASCII texts, trailing punctuation
+    /// keyed from the token's pass, emoji replaced run by run) against the general path
+    /// (every token through `push_plain_token`, emoji char by char), bit for bit: generated
+    /// mixed texts in both modes and with four fixes off, the shared posts in both modes.
+    #[test]
+    fn fast_paths_are_the_general_path() {
+        let mut texts = mixed_texts(30_000);
+        let generated = streamtrack_workload::WorkloadConfig::default().count(5_000).messages();
+        texts.extend(generated.into_iter().map(|m| m.text));
+        // Generated texts through every scorer, the shared posts through the two modes.
+        let generated_texts = texts.len();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        match std::fs::read_dir(root.join("../shared/data/posts")) {
+            Ok(dir) => {
+                for e in dir.flatten() {
+                    let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                    for l in text.lines() {
+                        if let Ok(v) = serde_json::from_str::<serde_json::Value>(l) {
+                            texts.extend(v["text"].as_str().map(str::to_string));
+                        }
+                    }
+                }
+            }
+            Err(_) => eprintln!("note: ../shared/data/posts absent: shared posts not checked"),
+        }
+        let off: [fn(&mut Fixes); 4] = [
+            |f| f.elongation = false,
+            |f| f.short_token_punct = false,
+            |f| f.html_entities = false,
+            |f| f.emoticon_scope = false,
+        ];
+        let mut scorers = vec![SentimentScorer::new(), SentimentScorer::python_compatible()];
+        for f in off {
+            let mut fixes = Fixes::all();
+            f(&mut fixes);
+            scorers.push(SentimentScorer::new().with_fixes(fixes));
+        }
+        let mut non_ascii = 0;
+        for (k, s) in scorers.iter().enumerate() {
+            let texts = if k < 2 { &texts[..] } else { &texts[..generated_texts] };
+            for t in texts {
+                non_ascii += usize::from(k == 0 && !t.is_ascii());
+                assert_eq!(bits(&s.score(t)), bits(&s.score_general(t)), "{t:?} ({:?})", s.fixes);
+            }
+        }
+        // The generator does reach the non-ASCII path.
+        assert!(non_ascii > 20_000, "{non_ascii}");
+    }
+
     #[test]
     fn caseless_lead_bytes_start_caseless_characters() {
         let mut checked = 0;
@@ -2319,12 +2702,40 @@ mod tests {
             assert_eq!(key.hash, word_hash(lower.as_bytes()), "{w:?}");
             assert_eq!(key.upper(), is_upper(w), "{w:?}");
             assert_eq!(key.apostrophe, w.contains('\''), "{w:?}");
-            if w.is_ascii() {
-                let run = w.as_bytes().windows(3).any(|x| x[0] == x[1] && x[1] == x[2]);
-                assert!(key.run3 == run || (key.run3 && w.len() > 8), "{w:?}");
+            let run = lower.as_bytes().windows(3).any(|x| x[0] == x[1] && x[1] == x[2]);
+            assert!(key.run3(&buf) == run || (key.run3(&buf) && w.len() > 8), "{w:?}");
+            if w.as_bytes().windows(3).any(|x| x[0] == x[1] && x[1] == x[2]) {
+                assert!(key.run3(&buf), "{w:?}: a run of the word is a candidate");
             }
         }
         assert!(AsciiKey::new("x".repeat(65).as_bytes(), &mut [0; KEY_WORDS]).is_none());
+    }
+
+    /// `AsciiKey::run3` (from the lower-case first word, asked late) never misses a run of
+    /// `has_run3`: every word of 1-9 bytes over `a A b ! '`, and the same words after a
+    /// caseless character (`日`).
+    #[test]
+    fn run3_candidates_cover_every_run() {
+        let alphabet = [b'a', b'A', b'b', b'!', b'\''];
+        let mut checked = 0;
+        for len in 1..=9u32 {
+            for mut n in 0..alphabet.len().pow(len) {
+                let mut w = String::new();
+                for _ in 0..len {
+                    w.push(char::from(alphabet[n % alphabet.len()]));
+                    n /= alphabet.len();
+                }
+                for w in [w.clone(), format!("日{w}")] {
+                    let mut buf = [0u64; KEY_WORDS];
+                    let key = AsciiKey::new(w.as_bytes(), &mut buf).expect("short");
+                    if has_run3(&w) {
+                        assert!(key.run3(&buf), "{w:?}");
+                    }
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > 2_000_000, "{checked}");
     }
 
     #[test]
