@@ -1,9 +1,8 @@
-//! A pair key's Bloom filter bits live in the cache line of its first word's block (DESIGN.md,
-//! "Per-word loop and prefetch (issue 20; 2026-12-06)"): the filter is probed for a message's
-//! pair with the first word's hash as well as the pair's. That layout only shows in a filter
-//! of many cache lines, so these rule sets have tens of thousands of keys (a small set's
-//! filter is one line, where every layout looks the same), with first words that begin one
-//! pair key and first words that begin hundreds, against the reference matcher.
+//! Pair keys in a filter of many cache lines (tens of thousands of keys: a small set's filter
+//! is one line), with first words that begin one pair key and first words that begin hundreds,
+//! against the reference matcher. (Written for a layout that put a pair's filter bits in its
+//! first word's cache line, tried and not kept: DESIGN.md, "Per-word loop and prefetch (issue
+//! 20; 2026-12-06)"; the rule sets stay a test of pair keys at scale.)
 
 use streamtrack::matcher::{Matcher, Scratch};
 use streamtrack::reference::ReferenceMatcher;
@@ -27,9 +26,8 @@ impl Rng {
 }
 
 /// Single-word rules `sN`, phrases `aJ bK` (first words beginning one to a few pairs), and
-/// phrases `the bK` and `hub bK` (first words beginning `heavy` pairs each: their cache line
-/// of the filter is the most loaded; past 32 the segment spreads its pairs over the filter
-/// instead), and the rule number of the first phrase.
+/// phrases `the bK` and `hub bK` (first words beginning `heavy` pairs each), and the rule
+/// number of the first phrase.
 fn rules(rng: &mut Rng, heavy: usize) -> (Vec<Rule>, usize, Vec<[String; 2]>) {
     let mut rules: Vec<Rule> =
         (0..30_000).map(|i| Rule::parse(&format!("s{i}")).expect("valid")).collect();
@@ -76,12 +74,12 @@ fn message(rng: &mut Rng, phrases: &[[String; 2]]) -> String {
 }
 
 #[test]
-fn pair_keys_in_their_first_words_cache_line_agree_with_the_reference() {
+fn pair_keys_of_first_words_beginning_few_pairs_agree_with_the_reference() {
     agree_with_the_reference(30, 20);
 }
 
 #[test]
-fn pair_keys_spread_over_the_filter_agree_with_the_reference() {
+fn pair_keys_of_first_words_beginning_hundreds_agree_with_the_reference() {
     agree_with_the_reference(600, 21);
 }
 

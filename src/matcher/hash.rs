@@ -162,29 +162,17 @@ const fn bloom_patterns() -> [u64; 2048] {
 /// A blocked Bloom filter: one `u64` per block, three bits per key, about 16 bits per key.
 /// It answers "certainly absent" for most words that no rule uses, from a block that the
 /// frequent words of a stream keep in cache.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct BloomFilter {
     blocks: Vec<u64>,
     mask: usize,
-    /// The bits of a block number that a pair key takes from its first word: `!7` (the
-    /// first word's cache line, [`BloomFilter::pair_slot`]) or 0 (pairs spread like words).
-    line_bits: usize,
 }
-
-/// The most pair keys one first word may begin for pairs to go into their first word's
-/// cache line (see [`BloomFilter::spread_pairs`]): 32 pairs are 96 of the line's 512 bits, on
-/// top of its ~30 keys at the filter's sizing. The side-by-side corpus's 1M rules have at
-/// most 25 (`the`); the generated workload's at most 10 at 100k rules.
-pub(crate) const MAX_PAIRS_IN_LINE: usize = 32;
-
-/// Filter blocks per 64-byte cache line.
-const LINE_BLOCKS: usize = 8;
 
 impl BloomFilter {
     /// A filter sized for `keys` keys.
     pub(crate) fn with_capacity(keys: usize) -> Self {
         let blocks = (keys / 4).max(1).next_power_of_two();
-        BloomFilter { blocks: vec![0; blocks], mask: blocks - 1, line_bits: !(LINE_BLOCKS - 1) }
+        BloomFilter { blocks: vec![0; blocks], mask: blocks - 1 }
     }
 
     /// A key's block (hash bits 32 and up) and its three bits in it: one of
@@ -204,55 +192,6 @@ impl BloomFilter {
     pub(crate) fn insert(&mut self, h: u64) {
         let (b, bits) = self.slot(h);
         self.blocks[b] |= bits;
-    }
-
-    /// The block and bits of the pair key of hash `h` whose first word has hash `first`:
-    /// one of the 8 blocks of the 64-byte cache line that holds the first word's own block
-    /// (pair hash bits 32-34 choose which), the bits as [`BloomFilter::slot`] draws them. A
-    /// message's pair is probed right after its first word was: the line is in the cache
-    /// already, so a pair costs no miss of its own (at a million rules the filter is 2 MB
-    /// against a 512 KB L2, and pair probes were half of a post's misses). Cost: a line's
-    /// blocks also hold the pairs of its words, so a word that begins many pair keys loads
-    /// its line (DESIGN.md, "Per-word loop and prefetch").
-    ///
-    /// A filter whose keys include a word that begins more than [`MAX_PAIRS_IN_LINE`] pairs
-    /// places every pair by its own hash instead, as a word is placed
-    /// ([`BloomFilter::spread_pairs`]): `line_bits` is then 0 and the first word plays no part.
-    #[inline(always)]
-    fn pair_slot(&self, first: u64, h: u64) -> (usize, u64) {
-        let block = (((first >> 32) as usize & self.line_bits)
-            | ((h >> 32) as usize & !self.line_bits))
-            & self.mask;
-        (block, BLOOM_PATTERNS[h as usize & (BLOOM_PATTERNS.len() - 1)])
-    }
-
-    /// Whether pair keys go into their first word's cache line (tests).
-    #[cfg(test)]
-    pub(crate) fn pairs_in_line(&self) -> bool {
-        self.line_bits != 0
-    }
-
-    /// Places pair keys by their own hash (the layout of word keys) rather than in their
-    /// first word's cache line: for a key set where some word begins more than
-    /// [`MAX_PAIRS_IN_LINE`] pairs, whose line they would fill (then nearly every message
-    /// pair after that word would pass the filter and cost a table probe). Call before any
-    /// pair is inserted.
-    pub(crate) fn spread_pairs(&mut self) {
-        self.line_bits = 0;
-    }
-
-    /// Adds the pair key of hash `h` whose first word has hash `first` (see
-    /// [`BloomFilter::pair_slot`]).
-    pub(crate) fn insert_pair(&mut self, first: u64, h: u64) {
-        let (b, bits) = self.pair_slot(first, h);
-        self.blocks[b] |= bits;
-    }
-
-    /// Whether the pair key of hash `h` whose first word has hash `first` may be present.
-    #[inline(always)]
-    pub(crate) fn may_contain_pair(&self, first: u64, h: u64) -> bool {
-        let (b, bits) = self.pair_slot(first, h);
-        self.blocks[b] & bits == bits
     }
 
     /// Whether the key may be present.
@@ -592,80 +531,6 @@ mod tests {
         }
         // Every pattern has three distinct bits.
         assert!(BLOOM_PATTERNS.iter().all(|p| p.count_ones() == 3));
-    }
-
-    /// Pair keys in their first word's cache line ([`BloomFilter::insert_pair`]): never a
-    /// false negative, and a false-positive rate for absent pairs close to that of pairs
-    /// spread over the filter by their own hash, at the side-by-side corpus's sizing (1M
-    /// keys: 776k words, 226k pairs whose first words begin 1-25 pairs each). After a first
-    /// word of [`MAX_PAIRS_IN_LINE`] pairs (a fuller line) the rate is measured and bounded;
-    /// past that the segment spreads its pairs (DESIGN.md, "Per-word loop and prefetch").
-    #[test]
-    fn pairs_in_their_first_words_line_keep_the_false_positive_rate() {
-        let h = WordHasher::with_seed(7, 8);
-        let scale = if cfg!(miri) { 1_000 } else { 1 };
-        let (words, firsts) = (776_000 / scale, 113_000 / scale);
-        let mut line = BloomFilter::with_capacity(words + 226_000 / scale);
-        let mut spread = line.clone();
-        for i in 0..words {
-            let x = h.hash(format!("w{i}").as_bytes());
-            line.insert(x);
-            spread.insert(x);
-        }
-        let first = |i: usize| h.hash(format!("f{i}").as_bytes());
-        let second = |j: usize| h.hash(format!("s{j}").as_bytes());
-        // First word `i` begins 1 or 2 pairs, every 1,000th 25 (the corpus has 224k pairs
-        // over 113k first words, at most 25 for one).
-        let count = |i: usize| match i {
-            0 => MAX_PAIRS_IN_LINE,
-            i if i % 1_000 == 1 => 25,
-            i => 1 + i % 2,
-        };
-        let mut pairs = 0;
-        for i in 0..firsts {
-            for j in 0..count(i) {
-                let p = pair_hash(first(i), second(j));
-                line.insert_pair(first(i), p);
-                spread.insert(p);
-                pairs += 1;
-            }
-        }
-        for i in 0..firsts {
-            for j in 0..count(i) {
-                assert!(line.may_contain_pair(first(i), pair_hash(first(i), second(j))));
-            }
-        }
-        let probes = 1_000_000 / scale;
-        let (mut line_fp, mut spread_fp, mut heavy_fp) = (0u32, 0u32, 0u32);
-        for k in 0..probes {
-            let f = first(1 + k % (firsts - 1));
-            let p = pair_hash(f, h.hash(format!("absent{k}").as_bytes()));
-            line_fp += u32::from(line.may_contain_pair(f, p));
-            spread_fp += u32::from(spread.may_contain(p));
-            let p0 = pair_hash(first(0), h.hash(format!("absent{k}").as_bytes()));
-            heavy_fp += u32::from(line.may_contain_pair(first(0), p0));
-        }
-        let rate = |n: u32| f64::from(n) / probes as f64;
-        eprintln!(
-            "{pairs} pairs: false positives {:.3}% in the first word's line, {:.3}% spread; \
-             after a first word of {MAX_PAIRS_IN_LINE} pairs {:.3}%",
-            100.0 * rate(line_fp),
-            100.0 * rate(spread_fp),
-            100.0 * rate(heavy_fp)
-        );
-        assert!(rate(line_fp) < 0.01, "{}", rate(line_fp));
-        assert!(line_fp <= spread_fp + spread_fp / 2 + 5, "{line_fp} vs {spread_fp}");
-        assert!(rate(heavy_fp) < 0.05, "{}", rate(heavy_fp));
-        // Spread, the pairs are found with any first word: the hash alone places them.
-        let mut spread_pairs = BloomFilter::with_capacity(1_000);
-        spread_pairs.spread_pairs();
-        for k in 0..200 {
-            spread_pairs.insert_pair(first(k), pair_hash(first(k), second(k)));
-        }
-        for k in 0..200 {
-            assert!(spread_pairs.may_contain(pair_hash(first(k), second(k))));
-            assert!(spread_pairs.may_contain_pair(0, pair_hash(first(k), second(k))));
-        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::matcher::compile::{
     rule_is_exact, term_fingerprint, term_key, KeyKind, OP_TERM, TERM_ID, TERM_KEY, TERM_WORD,
 };
 use crate::matcher::geo::GeoIndex;
-use crate::matcher::hash::{pair_hash, BloomFilter, WordHasher, WordTable, MAX_PAIRS_IN_LINE};
+use crate::matcher::hash::{pair_hash, BloomFilter, WordHasher, WordTable};
 use crate::matcher::substrings::Substrings;
 use crate::rule::{Node, Rule, Term};
 use std::cell::RefCell;
@@ -237,12 +237,6 @@ impl WordQueue {
     }
 }
 
-/// The most pair keys that one first word begins, from the distinct `(first word hash, pair
-/// hash)` of a segment's pair keys, sorted.
-fn most_pairs_per_first_word(pairs: &[(u64, u64)]) -> usize {
-    pairs.chunk_by(|a, b| a.0 == b.0).map(<[_]>::len).max().unwrap_or(0)
-}
-
 /// The key words of a segment, interned (see [`Compiler::intern_key_words`]).
 struct KeyWords {
     table: WordTable,
@@ -334,26 +328,7 @@ impl Compiler {
         let mut post_start = Vec::with_capacity(distinct + 1);
         post_start.push(0);
         let mut postings = Vec::with_capacity(q.items.len());
-        // `distinct` is the number of distinct keys (the table's length once filled).
-        let mut bloom = BloomFilter::with_capacity(distinct);
-        // Pairs go into their first word's cache line of the filter unless some word begins
-        // so many pair keys that its line would fill (`MAX_PAIRS_IN_LINE`).
-        let mut pairs: Vec<(u64, u64)> = std::mem::take(&mut self.pair_firsts)
-            .into_iter()
-            .zip(std::mem::take(&mut self.pair_keys))
-            .collect();
-        pairs.sort_unstable();
-        pairs.dedup();
-        if most_pairs_per_first_word(&pairs) > MAX_PAIRS_IN_LINE {
-            bloom.spread_pairs();
-        }
-        let hasher = self.hasher;
         q.for_each_word(|h, word, occurrences| {
-            // A pair key `a b` goes into the filter's cache line of its first word `a`.
-            match word.iter().position(|&b| b == b' ') {
-                Some(space) => bloom.insert_pair(hasher.hash(&word[..space]), h),
-                None => bloom.insert(h),
-            }
             let id = table.push_word(word);
             postings.extend(occurrences.iter().map(|o| o.posting));
             post_start.push(postings.len() as u32);
@@ -365,16 +340,25 @@ impl Compiler {
             };
             table.place_sorted(h, word, value);
         });
+        let mut bloom = BloomFilter::with_capacity(table.len());
+        let mut last = None;
+        for item in &q.items {
+            if last != Some(item.h) {
+                bloom.insert(item.h);
+                last = Some(item.h);
+            }
+        }
         // A message pair is probed only after a word that may begin one (the presearch asks
         // in the block that word's own probe read), when few words do: where most key words
         // begin some pair (a million rules, half of them phrases over a 100k vocabulary) the
         // bits would pass nearly every word and only add work.
-        let mut firsts: Vec<u64> = pairs.iter().map(|&(first, _)| first).collect();
+        let mut firsts = std::mem::take(&mut self.pair_firsts);
+        firsts.sort_unstable();
         firsts.dedup();
-        let mut pair_keys: Vec<u64> = pairs.iter().map(|&(_, h)| h).collect();
-        pair_keys.sort_unstable();
-        pair_keys.dedup();
-        let single_words = table.len().saturating_sub(pair_keys.len());
+        let mut pairs = std::mem::take(&mut self.pair_keys);
+        pairs.sort_unstable();
+        pairs.dedup();
+        let single_words = table.len().saturating_sub(pairs.len());
         self.gate_pairs = !firsts.is_empty() && firsts.len() * PAIR_GATE_RATIO < single_words;
         if self.gate_pairs {
             for &h in &firsts {

@@ -314,8 +314,7 @@ impl Segment {
                 pass |= u64::from(word) << i;
                 if PAIRS {
                     if !GATE || prev_first {
-                        pairs |=
-                            u64::from(self.bloom.may_contain_pair(prev, pair_hash(prev, h))) << i;
+                        pairs |= u64::from(self.bloom.may_contain(pair_hash(prev, h))) << i;
                     }
                     (prev, prev_first) = (h, first);
                 }
@@ -431,7 +430,7 @@ impl Segment {
                     self.has_pairs && (!self.gate_pairs || self.bloom.may_begin_pair(ph))
                 }) {
                     let pair = pair_hash(ph, h);
-                    if self.bloom.may_contain_pair(ph, pair) {
+                    if self.bloom.may_contain(pair) {
                         pair_key.clear();
                         pair_key.extend_from_slice(pbytes);
                         pair_key.push(b' ');
@@ -649,30 +648,6 @@ mod tests {
             assert!(run(&plain, &text, &mut s).is_empty(), "alpha at {at} alone");
         }
         assert!(run(&plain, "beta alpha", &mut s).is_empty());
-    }
-
-    /// A pair key's filter bits go into its first word's cache line while no word begins
-    /// more than `MAX_PAIRS_IN_LINE` pair keys (counted once each, however many rules share
-    /// them); past that, every pair is placed by its own hash. Found either way.
-    #[test]
-    fn pairs_leave_their_first_words_line_when_one_word_begins_too_many() {
-        use crate::matcher::hash::MAX_PAIRS_IN_LINE;
-        for (n, in_line) in [(MAX_PAIRS_IN_LINE, true), (MAX_PAIRS_IN_LINE + 1, false)] {
-            let mut rules: Vec<Rule> =
-                (0..n).map(|i| Rule::parse(&format!("\"hub w{i}\"")).expect("valid")).collect();
-            // The same pairs again: they count once.
-            rules.extend((0..n).map(|i| Rule::parse(&format!("\"hub w{i}\" -x")).expect("valid")));
-            rules.extend((0..3_000).map(|i| Rule::parse(&format!("s{i}")).expect("valid")));
-            let seg = Segment::build(&rules, WordHasher::with_seed(9, 9));
-            assert_eq!(seg.bloom.pairs_in_line(), in_line, "{n} pairs");
-            let mut s = SegmentScratch::default();
-            for i in [0, n / 2, n - 1] {
-                let text = format!("s1 hub w{i} s2");
-                // Rules `hub wi`, `hub wi -x`, then `s1` and `s2` after the 2n phrases.
-                let want = [i, n + i, 2 * n + 1, 2 * n + 2].map(|r| r as u32);
-                assert_eq!(run(&seg, &text, &mut s), want, "{text}");
-            }
-        }
     }
 
     /// Phrases and multi-word keywords are keyed by a pair of adjacent words: a message that
