@@ -2312,11 +2312,12 @@ mod tests {
         [r.compound, r.pos, r.neu, r.neg, r.mean].map(f64::to_bits)
     }
 
-    #[test]
-    fn neutral_pass_is_the_full_scorer() {
+    /// The texts of the shared posts (`../shared/data/posts/*`, JSON Lines), none (with a
+    /// note) when `../shared` is absent.
+    fn shared_post_texts() -> Vec<String> {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut texts: Vec<String> = Vec::new();
         let posts = root.join("../shared/data/posts");
+        let mut texts = Vec::new();
         match std::fs::read_dir(&posts) {
             Ok(dir) => {
                 for e in dir.flatten() {
@@ -2330,6 +2331,13 @@ mod tests {
             }
             Err(_) => eprintln!("note: {} absent: shared posts not checked", posts.display()),
         }
+        texts
+    }
+
+    #[test]
+    fn neutral_pass_is_the_full_scorer() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut texts: Vec<String> = shared_post_texts();
         let vectors = std::fs::read_to_string(root.join("tests/data/vader_vectors.jsonl"))
             .expect("the frozen vectors are in the repository");
         for l in vectors.lines() {
@@ -2540,20 +2548,7 @@ mod tests {
         texts.extend(generated.into_iter().map(|m| m.text));
         // Generated texts through every scorer, the shared posts through the two modes.
         let generated_texts = texts.len();
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        match std::fs::read_dir(root.join("../shared/data/posts")) {
-            Ok(dir) => {
-                for e in dir.flatten() {
-                    let text = std::fs::read_to_string(e.path()).unwrap_or_default();
-                    for l in text.lines() {
-                        if let Ok(v) = serde_json::from_str::<serde_json::Value>(l) {
-                            texts.extend(v["text"].as_str().map(str::to_string));
-                        }
-                    }
-                }
-            }
-            Err(_) => eprintln!("note: ../shared/data/posts absent: shared posts not checked"),
-        }
+        texts.extend(shared_post_texts());
         let off: [fn(&mut Fixes); 4] = [
             |f| f.elongation = false,
             |f| f.short_token_punct = false,

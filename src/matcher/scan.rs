@@ -948,21 +948,7 @@ mod tests {
 
     /// The (words, no-space runs) `scan_unicode` finds, or `None` where it declines.
     fn unicode_words(text: &str) -> Option<(Vec<String>, Vec<String>)> {
-        let h = WordHasher::with_seed(3, 4);
-        let (mut buf, mut words, mut runs) = (b"x".to_vec(), vec![(0, 0, 0)], vec![(0, 0)]);
-        let mut scratch = UnicodeScratch::default();
-        if !scan_unicode(text, &mut buf, &h, &mut words, &mut runs, &mut scratch) {
-            assert_eq!((buf.len(), words.len(), runs.len()), (1, 1, 1), "left as it was");
-            return None;
-        }
-        let text_of = |a: u32, b: u32| String::from_utf8(buf[a as usize..b as usize].to_vec());
-        let mut out = Vec::new();
-        for &(hash, a, b) in &words[1..] {
-            assert_eq!(hash, h.hash(&buf[a as usize..b as usize]));
-            out.push(text_of(a, b).unwrap());
-        }
-        let runs = runs[1..].iter().map(|&(a, b)| text_of(a, b).unwrap()).collect();
-        Some((out, runs))
+        super::unicode_tests::scanned(text)
     }
 
     fn tokenizer_words_and_runs(s: &str) -> (Vec<String>, Vec<String>) {

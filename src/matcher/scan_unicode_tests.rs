@@ -14,7 +14,7 @@ type WordsAndRuns = (Vec<String>, Vec<String>);
 
 /// What `scan_unicode` finds (checking each hash), or `None` where it declines (checking
 /// that it left everything as it was).
-fn scanned(text: &str) -> Option<WordsAndRuns> {
+pub(super) fn scanned(text: &str) -> Option<WordsAndRuns> {
     let h = WordHasher::with_seed(3, 4);
     let (mut buf, mut words, mut runs) = (b"x".to_vec(), vec![(0, 0, 0)], vec![(0, 0)]);
     let mut scratch = UnicodeScratch::default();
