@@ -13,7 +13,9 @@
 //!
 //! Non-ASCII text that normalises character by character goes to [`scan_unicode`], which
 //! takes each stretch of ASCII bytes (most of a typical non-ASCII message) with the same
-//! 16-byte classification and only the other characters one by one.
+//! 16-byte classification, hands stretches of 24 bytes and more to [`scan_ascii`] (AVX2 where
+//! the CPU has it), blanks URL prefixes as the tokenizer removes them, and takes only the
+//! other characters one by one.
 
 use super::hash::WordHasher;
 use crate::normalize::{plain_char, push_case_folded, CharClass};
