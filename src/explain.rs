@@ -21,7 +21,9 @@
 //! ```
 
 use crate::message::Message;
-use crate::normalize::{is_boundary_at, FieldKind, NormalizedMessage, Tokens, UrlMode};
+use crate::normalize::{
+    is_boundary_at, is_phrase_start_at, FieldKind, NormalizedMessage, Tokens, UrlMode,
+};
 use crate::reference::term_matches;
 use crate::rule::{DistanceUnit, HasKind, IsKind, Node, Rule, Term};
 use std::fmt::{self, Write as _};
@@ -202,7 +204,8 @@ fn term(t: &Term, msg: &NormalizedMessage) -> ExplainNode {
                 let text = f.tokens.text();
                 let spans = occurrences(text, p)
                     .filter(|&i| {
-                        !bounded || (is_boundary_at(text, i) && is_boundary_at(text, i + p.len()))
+                        !bounded
+                            || (is_phrase_start_at(text, i) && is_boundary_at(text, i + p.len()))
                     })
                     .map(|i| i..i + p.len())
                     .collect();

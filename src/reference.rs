@@ -20,7 +20,7 @@
 //! ```
 
 use crate::message::{GeoBox, Message};
-use crate::normalize::{is_boundary_at, FieldKind, NormalizedMessage, Tokens};
+use crate::normalize::{is_boundary_at, is_phrase_start_at, FieldKind, NormalizedMessage, Tokens};
 use crate::rule::{DistanceUnit, HasKind, IsKind, Node, Rule, Term};
 
 /// Evaluates rules one by one, straight from the [rule language](crate::rule_language).
@@ -207,7 +207,7 @@ pub(crate) fn phrase_in(text: &str, p: &str) -> bool {
     let mut from = 0;
     while let Some(k) = text[from..].find(p) {
         let i = from + k;
-        if is_boundary_at(text, i) && is_boundary_at(text, i + p.len()) {
+        if is_phrase_start_at(text, i) && is_boundary_at(text, i + p.len()) {
             return true;
         }
         from = i + step;

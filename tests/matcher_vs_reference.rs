@@ -151,3 +151,23 @@ fn spans_highlight_the_words_of_positive_terms() {
     let grumpy = Message::new("2", "grumpy cat #meme");
     assert!(matcher.find_with_spans(&grumpy, &mut scratch).is_empty());
 }
+
+/// A phrase never starts at a combining mark attached to an emoji (the mark belongs to the
+/// emoji's word); found by the `explain` fuzz target: the reference and explain matched the
+/// phrase `"\u{5b7}"` in `🍕\u{5b7}`, the compiled matcher did not.
+#[test]
+fn a_phrase_does_not_start_at_a_mark_attached_to_an_emoji() {
+    use streamtrack::matcher::{Matcher, Scratch};
+    let rule = streamtrack::Rule::parse("\"\u{5b7}\"").expect("a phrase");
+    for (text, want) in [
+        ("\u{1F355}\u{5b7}", false),
+        ("]\0\u{0}2\0\0\u{2}_\"\u{5b7}\"\u{1F355}\u{5b7}\0\0", false),
+        ("a \u{5b7}", true),
+    ] {
+        let msg = streamtrack::Message::new("1", text);
+        let compiled = !Matcher::new([&rule]).find(&msg, &mut Scratch::new()).is_empty();
+        assert_eq!(streamtrack::reference::matches(&rule, &msg), want, "reference on {text:?}");
+        assert_eq!(compiled, want, "compiled on {text:?}");
+        assert_eq!(streamtrack::explain::explain(&rule, &msg).matched, want, "explain on {text:?}");
+    }
+}

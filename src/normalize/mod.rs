@@ -224,6 +224,24 @@ pub(crate) fn is_boundary_at(text: &str, i: usize) -> bool {
     !(before == Some(CharClass::Word) && after == Some(CharClass::Word))
 }
 
+/// Whether a phrase may start at byte position `i` of the normalised text: a boundary
+/// ([`is_boundary_at`]) that is not a combining mark attached to an emoji. The mark belongs
+/// to the emoji (`🍕` + U+05B7 is one word), so no word, and no phrase, starts there, though a
+/// phrase may end there (`👍` matches `👍\u{301}`). Found by the `explain` fuzz target: the
+/// reference matched the phrase `"\u{5b7}"` in `🍕\u{5b7}`, the compiled matcher did not.
+pub(crate) fn is_phrase_start_at(text: &str, i: usize) -> bool {
+    if !is_boundary_at(text, i) {
+        return false;
+    }
+    let attached_to_emoji = text[i..].chars().next().is_some_and(is_mark)
+        && text[..i]
+            .chars()
+            .rev()
+            .find(|&b| !is_mark(b))
+            .is_some_and(|b| char_class(b) == CharClass::Emoji);
+    !attached_to_emoji
+}
+
 /// Appends the full case folding of `c` (CaseFolding.txt statuses C and F) to `out`.
 #[inline]
 pub(crate) fn push_case_folded(c: char, out: &mut String) {
