@@ -209,13 +209,7 @@ pub(crate) fn is_boundary_at(text: &str, i: usize) -> bool {
     if i == 0 || i >= text.len() {
         return true;
     }
-    if text[i..].chars().next().is_some_and(is_mark)
-        && text[..i]
-            .chars()
-            .rev()
-            .find(|&b| !is_mark(b))
-            .is_some_and(|b| matches!(char_class(b), CharClass::Punct | CharClass::Control))
-    {
+    if attached_to(text, i).is_some_and(|c| matches!(c, CharClass::Punct | CharClass::Control)) {
         return false;
     }
     let before_at = text[..i].char_indices().next_back().map_or(0, |(k, _)| k);
@@ -233,13 +227,16 @@ pub(crate) fn is_phrase_start_at(text: &str, i: usize) -> bool {
     if !is_boundary_at(text, i) {
         return false;
     }
-    let attached_to_emoji = text[i..].chars().next().is_some_and(is_mark)
-        && text[..i]
-            .chars()
-            .rev()
-            .find(|&b| !is_mark(b))
-            .is_some_and(|b| char_class(b) == CharClass::Emoji);
-    !attached_to_emoji
+    attached_to(text, i) != Some(CharClass::Emoji)
+}
+
+/// When byte position `i` of `text` holds a combining mark, the class of the character it is
+/// attached to (the last one before it that is not a mark), if any.
+fn attached_to(text: &str, i: usize) -> Option<CharClass> {
+    if !text[i..].chars().next().is_some_and(is_mark) {
+        return None;
+    }
+    text[..i].chars().rev().find(|&b| !is_mark(b)).map(char_class)
 }
 
 /// Appends the full case folding of `c` (CaseFolding.txt statuses C and F) to `out`.
