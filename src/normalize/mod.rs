@@ -219,15 +219,17 @@ pub(crate) fn is_boundary_at(text: &str, i: usize) -> bool {
 }
 
 /// Whether a phrase may start at byte position `i` of the normalised text: a boundary
-/// ([`is_boundary_at`]) that is not a combining mark attached to an emoji. The mark belongs
-/// to the emoji (`🍕` + U+05B7 is one word), so no word, and no phrase, starts there, though a
-/// phrase may end there (`👍` matches `👍\u{301}`). Found by the `explain` fuzz target: the
-/// reference matched the phrase `"\u{5b7}"` in `🍕\u{5b7}`, the compiled matcher did not.
+/// ([`is_boundary_at`]) that is not a combining mark attached to an emoji or to a character
+/// of a no-space script. The mark belongs to that character (`🍕` + U+05B7 is one word,
+/// `𣍕` + U+05B7 one character of a no-space run), so no word, and no phrase, starts there,
+/// though a phrase may end there (`👍` matches `👍\u{301}`). Found by the `explain` fuzz
+/// target, twice: the reference matched the phrase `"\u{5b7}"` in `🍕\u{5b7}`, then in
+/// `𣍕\u{5b7}`; the compiled matcher, keyed by words, did not.
 pub(crate) fn is_phrase_start_at(text: &str, i: usize) -> bool {
     if !is_boundary_at(text, i) {
         return false;
     }
-    attached_to(text, i) != Some(CharClass::Emoji)
+    !matches!(attached_to(text, i), Some(CharClass::Emoji | CharClass::NoSpace))
 }
 
 /// When byte position `i` of `text` holds a combining mark, the class of the character it is
