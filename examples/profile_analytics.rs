@@ -10,7 +10,13 @@
 //!     target/peers/rules_100k.jsonl target/peers/data/messages.txt 300000
 //! ```
 //! `MODE` is `with` (the default), `without` or `counts` (analytics without reactions);
-//! `RUNS` (default 5) the number of runs.
+//! `RUNS` (default 5) the number of runs. `gen` for RULES or MESSAGES takes the generated
+//! workload's (the first 100k rules of the standard mix; COUNT generated messages), as
+//! `streamtrack bench engine` does without `--rules-file` / `--messages-file`. `STAMP=1`
+//! gives message `i` the event time `T + i / 1000` ms (1M messages a second, about what the
+//! engine runs at): the stage's clock then follows the messages rather than the wall clock,
+//! which under callgrind runs ~60 times slower and would close buckets (burst detectors,
+//! `advance`) ~60 times as often as a real run does.
 //! Sinks read each delivery's reaction, as `streamtrack bench engine --analytics` does.
 
 use std::path::Path;
@@ -21,6 +27,7 @@ use streamtrack::engine::{
 };
 use streamtrack::registry::{NewRule, Registry};
 use streamtrack::Message;
+use streamtrack_workload::{RuleSetConfig, WorkloadConfig};
 
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
@@ -35,15 +42,34 @@ fn main() {
     };
     let count: usize = count.parse().expect("a count");
     let registry = Registry::builder().hash_seed(0x1234, 0x5678).build();
-    let rules = streamtrack::read::read_rules(Path::new(rules)).expect("a rules file");
-    registry.subscribe_all(rules.into_iter().enumerate().map(|(i, e)| NewRule {
+    let rules: Vec<streamtrack::Rule> = if rules == "gen" {
+        RuleSetConfig::default().rules(100_000).iter().filter_map(|g| g.parse().ok()).collect()
+    } else {
+        let read = streamtrack::read::read_rules(Path::new(rules)).expect("a rules file");
+        read.into_iter().map(|e| e.rule).collect()
+    };
+    registry.subscribe_all(rules.into_iter().enumerate().map(|(i, rule)| NewRule {
         subscriber: format!("s{}", i % SUBSCRIBERS),
-        rule: e.rule,
+        rule,
         tag: None,
     }));
     registry.compact();
-    let corpus = streamtrack::read::read_messages(Path::new(messages)).expect("a corpus");
-    let messages: Vec<Message> = corpus.iter().cycle().take(count).cloned().collect();
+    let messages: Vec<Message> = if messages == "gen" {
+        WorkloadConfig::default().count(count).messages()
+    } else {
+        let corpus = streamtrack::read::read_messages(Path::new(messages)).expect("a corpus");
+        corpus.iter().cycle().take(count).cloned().collect()
+    };
+    let messages: Vec<Message> = if std::env::var("STAMP").is_ok_and(|s| s == "1") {
+        let t0 = 1_700_000_000_000i64;
+        messages
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| m.with_timestamp(t0 + i as i64 / 1000))
+            .collect()
+    } else {
+        messages
+    };
     let mode = std::env::var("MODE").unwrap_or_else(|_| "with".into());
     let runs: usize = std::env::var("RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(5);
     for _ in 0..runs {

@@ -219,31 +219,33 @@ impl BurstDetector {
     pub fn push(&mut self, count: f64) -> BurstStep {
         let x = if count.is_finite() && count > 0.0 { count } else { 0.0 };
         let lam = self.expected();
-        // Dispersion beyond 1.5× Poisson (the sampling noise of the variance estimate).
-        let disp = if self.seen >= 2 {
-            (self.var / (1.5 * self.mean.max(1e-9))).clamp(1.0, 50.0)
-        } else {
-            1.0
-        };
-        // Evidence over the last 1, 2 and 3 buckets (each window's own excess is required).
         let mut g: f64 = 0.0;
-        let mut sum = 0.0;
         let mut excess_ok = false;
-        for k in 0..3usize {
-            sum += if k == 0 { x } else { self.recent[k - 1] };
-            let n = (k + 1) as f64;
-            if k as u64 > self.seen {
-                break;
+        // Only a bucket that is itself above the expectation can be in a (starting) burst: at
+        // or under it the evidence is `min(windows, chernoff(x, lam) / disp)` = 0 whatever
+        // the windows say, and their `excess_ok` is not read (a start needs `e >= start_e`,
+        // and `start_e > 0`), so they are not computed (most closed buckets are empty).
+        if x > lam || lam.is_nan() {
+            // Dispersion beyond 1.5× Poisson (the sampling noise of the variance estimate).
+            let disp = if self.seen >= 2 {
+                (self.var / (1.5 * self.mean.max(1e-9))).clamp(1.0, 50.0)
+            } else {
+                1.0
+            };
+            // Evidence over the last 1, 2 and 3 buckets (each window's own excess is required).
+            let mut sum = 0.0;
+            for k in 0..3usize {
+                sum += if k == 0 { x } else { self.recent[k - 1] };
+                let n = (k + 1) as f64;
+                if k as u64 > self.seen {
+                    break;
+                }
+                let gk = chernoff(sum, n * lam) / disp;
+                if gk > g {
+                    g = gk;
+                    excess_ok = sum - n * lam >= self.cfg.min_excess;
+                }
             }
-            let gk = chernoff(sum, n * lam) / disp;
-            if gk > g {
-                g = gk;
-                excess_ok = sum - n * lam >= self.cfg.min_excess;
-            }
-        }
-        // Only a bucket that is itself above the expectation can be in a (starting) burst.
-        if x <= lam {
-            g = g.min(chernoff(x, lam) / disp);
         }
         let e = g / std::f64::consts::LN_10;
         let score = e / (e + SCORE_HALF);
@@ -465,6 +467,102 @@ pub mod synthetic {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `push` before its shortcut for buckets at or under the expectation: the windows'
+    /// evidence always computed, then capped by the bucket's own.
+    fn push_reference(d: &mut BurstDetector, count: f64) -> BurstStep {
+        let x = if count.is_finite() && count > 0.0 { count } else { 0.0 };
+        let lam = d.expected();
+        let disp =
+            if d.seen >= 2 { (d.var / (1.5 * d.mean.max(1e-9))).clamp(1.0, 50.0) } else { 1.0 };
+        let mut g: f64 = 0.0;
+        let mut sum = 0.0;
+        let mut excess_ok = false;
+        for k in 0..3usize {
+            sum += if k == 0 { x } else { d.recent[k - 1] };
+            let n = (k + 1) as f64;
+            if k as u64 > d.seen {
+                break;
+            }
+            let gk = chernoff(sum, n * lam) / disp;
+            if gk > g {
+                g = gk;
+                excess_ok = sum - n * lam >= d.cfg.min_excess;
+            }
+        }
+        if x <= lam {
+            g = g.min(chernoff(x, lam) / disp);
+        }
+        let e = g / std::f64::consts::LN_10;
+        let score = e / (e + SCORE_HALF);
+        let thr = d.cfg.sensitivity.threshold();
+        let start_e = SCORE_HALF * thr / (1.0 - thr);
+        let mut event = None;
+        let warm = d.seen >= u64::from(d.cfg.warmup);
+        if !d.in_burst {
+            if warm && e >= start_e && excess_ok {
+                d.in_burst = true;
+                event = Some(BurstEvent::Start);
+            }
+        } else if e < start_e / 3.0 || x <= lam {
+            d.in_burst = false;
+            event = Some(BurstEvent::End);
+        }
+        d.learn(x);
+        BurstStep { score, burst: d.in_burst, event, expected: lam }
+    }
+
+    /// The shortcut changes no bit: steps and detector states against `push_reference` over
+    /// bursty random streams (long quiet runs, spikes, zeros after spikes, non-finite and
+    /// negative counts), every sensitivity, seasons, a zero `min_expected`.
+    #[test]
+    fn push_matches_the_reference() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let sens = [
+            Sensitivity::Low,
+            Sensitivity::Medium,
+            Sensitivity::High,
+            Sensitivity::Custom(0.999),
+            Sensitivity::Custom(0.001),
+        ];
+        let (mut starts, mut shortcut) = (0, 0);
+        for round in 0..60u64 {
+            let mut cfg = BurstConfig::default().with_sensitivity(sens[(round % 5) as usize]);
+            if round % 3 == 1 {
+                cfg = cfg.with_season(1 + rnd(30) as u32);
+            }
+            if round % 4 == 2 {
+                cfg.min_expected = 0.0;
+            }
+            cfg.warmup = rnd(12) as u32;
+            let mut fast = BurstDetector::new(cfg);
+            let mut slow = fast.clone();
+            let base = rnd(50) as f64;
+            for i in 0..3_000 {
+                let c = match rnd(100) {
+                    0..=39 => 0.0,
+                    40..=79 => (base + rnd(1 + base as u64 / 2 + 2) as f64).floor(),
+                    80..=93 => base * (2 + rnd(8)) as f64 + rnd(20) as f64,
+                    94 => f64::NAN,
+                    95 => -3.0,
+                    96 => f64::INFINITY,
+                    _ => rnd(1_000) as f64 / 7.0,
+                };
+                shortcut += usize::from(c.is_nan() || c <= fast.expected());
+                let (a, b) = (fast.push(c), push_reference(&mut slow, c));
+                assert_eq!(a, b, "round {round}, bucket {i}, count {c}");
+                assert_eq!(format!("{fast:?}"), format!("{slow:?}"));
+                starts += usize::from(a.event == Some(BurstEvent::Start));
+            }
+        }
+        assert!(starts > 100 && shortcut > 50_000, "{starts} starts, {shortcut} shortcuts");
+    }
 
     #[test]
     fn sensitivity_parses() {

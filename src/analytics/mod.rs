@@ -237,6 +237,14 @@ pub struct Analytics {
     slots: Vec<Slot>,
     /// Reused by `record_slots`: per resolution, the first open bucket and the message's.
     at: Vec<(i64, i64)>,
+    /// The (watermark, event time) `at` was computed for.
+    at_for: (i64, i64),
+    /// The series of a key that has not matched yet, one per resolution (cloned for each
+    /// new key).
+    fresh: Box<[Series]>,
+    /// A kept message no series holds any more (dropped by the per-series bound), whose
+    /// allocation the next recorded message reuses; not counted in `recent_bytes`.
+    spare: Option<Arc<Recent>>,
     watermark: i64,
     recent_bytes: usize,
     recent_live: usize,
@@ -258,6 +266,7 @@ impl Analytics {
         }
         let w0 = cfg.resolutions[0].bucket_ms;
         let nested = cfg.resolutions.iter().all(|r| r.bucket_ms % w0 == 0);
+        let fresh = cfg.resolutions.iter().map(|_| Series::new(cfg.burst)).collect();
         Analytics {
             cfg,
             scorers,
@@ -267,6 +276,9 @@ impl Analytics {
             nested,
             slots: Vec::new(),
             at: Vec::new(),
+            at_for: (i64::MIN, i64::MIN),
+            fresh,
+            spare: None,
             watermark: i64::MIN,
             recent_bytes: 0,
             recent_live: 0,
@@ -332,23 +344,34 @@ impl Analytics {
 
     /// The slot of a series, created (empty) on first use.
     pub(crate) fn slot(&mut self, key: &SeriesKey) -> Slot {
-        if let Some(&s) = self.index.get(key) {
-            return s;
+        match self.index.get(key) {
+            Some(&s) => s,
+            None => self.slot_owned(key.clone()),
         }
+    }
+
+    /// [`Analytics::slot`] for a key the caller owns (as the engine stage does, for a series
+    /// it has not met): the key is hashed once, not once to look and once to insert.
+    pub(crate) fn slot_owned(&mut self, key: SeriesKey) -> Slot {
+        use std::collections::hash_map::Entry;
         let slot = Slot(u32::try_from(self.states.len()).unwrap_or(u32::MAX));
-        let n = self.cfg.resolutions.len();
-        let burst = self.cfg.burst;
-        self.states.push(KeyState {
-            key: key.clone(),
-            series: (0..n).map(|_| Series::new(burst)).collect(),
-        });
+        let key = match self.index.entry(key) {
+            Entry::Occupied(e) => return *e.get(),
+            Entry::Vacant(v) => {
+                let key = v.key().clone();
+                v.insert(slot);
+                key
+            }
+        };
+        // A copy of the fresh series (its detectors' constants computed once, not per series).
+        let series = self.fresh.clone();
+        self.states.push(KeyState { key, series });
         self.hot.push(Hot {
             bucket: i64::MIN,
             pending: Cell::default(),
             due: i64::MIN,
             recent: VecDeque::new(),
         });
-        self.index.insert(key.clone(), slot);
         slot
     }
 
@@ -373,21 +396,38 @@ impl Analytics {
             + m.id.len()
             + std::mem::size_of::<Message>() / slots.len().max(1);
         let mut events = Vec::new();
-        // Per resolution, once per message: the first open bucket and the message's bucket.
+        // Per resolution: the first open bucket and the message's bucket; computed again only
+        // when the watermark or the event time moved since the last message (the messages of
+        // a unit share their arrival time: two divisions per resolution saved for most).
         let mut at = std::mem::take(&mut self.at);
-        at.clear();
-        at.extend(self.cfg.resolutions.iter().map(|r| {
-            (
-                intensity::first_open(r, self.watermark, self.cfg.lateness_ms),
-                t.div_euclid(r.bucket_ms),
-            )
-        }));
+        if self.at_for != (self.watermark, t) || at.len() != self.cfg.resolutions.len() {
+            self.at_for = (self.watermark, t);
+            at.clear();
+            at.extend(self.cfg.resolutions.iter().map(|r| {
+                (
+                    intensity::first_open(r, self.watermark, self.cfg.lateness_ms),
+                    t.div_euclid(r.bucket_ms),
+                )
+            }));
+        }
         let b0 = at[0].1;
         // One kept copy per message, shared by its series: one reference count touched per
         // series, on a count no other thread uses (the message's own is the dispatchers').
         let recent = (self.cfg.recent_per_key > 0 && !slots.is_empty()).then(|| {
             self.seq += 1;
-            Arc::new(Recent { time_ms: t, message: m, reaction, seq: self.seq, bytes })
+            let r = Recent { time_ms: t, message: m, reaction, seq: self.seq, bytes };
+            // The allocation of the last kept message every series let go, if any: no
+            // allocation here and no free there (its message is dropped now, in its place).
+            match self.spare.take() {
+                Some(mut spare) => match Arc::get_mut(&mut spare) {
+                    Some(x) => {
+                        *x = r;
+                        spare
+                    }
+                    None => Arc::new(r),
+                },
+                None => Arc::new(r),
+            }
         });
         for &slot in slots {
             let i = slot.0 as usize;
@@ -411,9 +451,12 @@ impl Analytics {
                 self.recent_live += 1;
                 self.order.push_back((slot, r.seq));
                 while hot.recent.len() > self.cfg.recent_per_key {
-                    if let Some(old) = hot.recent.pop_front() {
+                    if let Some(mut old) = hot.recent.pop_front() {
                         self.recent_bytes -= old.bytes;
                         self.recent_live -= 1;
+                        if Arc::get_mut(&mut old).is_some() {
+                            self.spare = Some(old); // no series holds it any more
+                        }
                     }
                 }
             }
@@ -654,6 +697,33 @@ impl Analytics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `record_slots` reuses the last message's buckets when its (watermark, event time)
+    /// pair is the same: a message with the same event time after the watermark moved is
+    /// late, and one with another event time under the same watermark lands in its own
+    /// bucket (either would be wrong with the buckets kept on one of the two alone).
+    #[test]
+    fn buckets_are_recomputed_when_the_watermark_or_the_time_moves() {
+        let mut a = Analytics::new(AnalyticsConfig::default());
+        let key = SeriesKey::rule("r");
+        let t = 1_700_000_000_000i64;
+        let rec = |a: &mut Analytics, id: &str, at: i64, now: i64| {
+            let m = Arc::new(Message::new(id, "m").with_timestamp(at));
+            a.record_scored(m, None, std::slice::from_ref(&key), now);
+        };
+        rec(&mut a, "a", t, t);
+        rec(&mut a, "b", t, t); // same pair: the cached buckets
+        rec(&mut a, "c", t, t + 10_000); // same time, watermark past its second's lateness
+        assert_eq!((a.late(&key, 0), a.late(&key, 1)), (1, 0));
+        rec(&mut a, "d", t + 9_000, t + 10_000); // same watermark, another second
+        rec(&mut a, "e", t + 9_500, t + 10_000); // same second, another time
+        let p = a.series(&key, 0, t, t + 10_000).unwrap();
+        let counts: Vec<(i64, u32)> =
+            p.iter().filter(|p| p.count > 0).map(|p| (p.start_ms - t, p.count)).collect();
+        assert_eq!(counts, [(0, 2), (9_000, 2)]);
+        let m = a.series(&key, 1, t, t + 10_000).unwrap();
+        assert_eq!(m.iter().map(|p| p.count).sum::<u32>(), 5);
+    }
 
     /// The same stream recorded with matches waiting in the pending bucket (nested
     /// resolutions, the default) and with every match going to every resolution at once:

@@ -247,11 +247,12 @@ fn run(
                     for id in rules {
                         let r = rule_keys.entry(*id).or_insert_with(|| {
                             let owner = registry.get(*id).map(|info| info.subscriber.clone());
-                            let rule = a.slot(&SeriesKey::rule(&id.as_u64().to_string()));
+                            let rule =
+                                a.slot_owned(SeriesKey::Rule(id.as_u64().to_string().into()));
                             let sub = owner.as_ref().map(|o| {
-                                *sub_keys
-                                    .entry(o.clone())
-                                    .or_insert_with(|| a.slot(&SeriesKey::Subscriber(o.clone())))
+                                *sub_keys.entry(o.clone()).or_insert_with(|| {
+                                    a.slot_owned(SeriesKey::Subscriber(o.clone()))
+                                })
                             });
                             RuleSeries { rule, sub, owner }
                         });
