@@ -416,11 +416,13 @@
     if (r.status !== 200) return;
     const s = r.body;
     const n = (k, one, many) => k.toLocaleString() + " " + (k === 1 ? one : many);
+    // `deliveries` counts a message once per rule it matched, so it can exceed the messages
+    // in: the page says "rule matches", not "matched".
     // The clock is the stream's: once the input ended (or for a replay) it stays on the
     // latest event time, and says so.
     const when = s.input_ended ? " (input ended)" : s.clock_follows === "events" ? " (stream time)" : "";
     $("figures").textContent = hms(s.clock) + when + " · " + n(s.messages_in, "message", "messages") + " in · " +
-      s.deliveries.toLocaleString() + " matched · " + n(s.rules, "rule", "rules") + " · " + n(s.burst_starts, "burst", "bursts");
+      n(s.deliveries, "rule match", "rule matches") + " · " + n(s.rules, "rule", "rules") + " · " + n(s.burst_starts, "burst", "bursts");
     $("figures").dataset.ended = s.input_ended ? "1" : "";
     if (!!s.input_ended !== !!state.inputEnded) {
       state.inputEnded = !!s.input_ended;

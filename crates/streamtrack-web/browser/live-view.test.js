@@ -105,6 +105,12 @@ async function testMode(bin, outDir) {
     }, null, { timeout: 2000 });
     const latency = Date.now() - t0;
     check(latency <= 2000, "plot point appeared " + latency + " ms after the message entered the input");
+    // The header counts messages in and rule matches (it said "N matched" of a count that
+    // can exceed the messages: a message matching two rules is two).
+    const header = await page.waitForFunction(
+      () => /1 message in · 1 rule match ·/.test(document.getElementById("figures").textContent),
+      null, { timeout: 5000 }).then(() => true, () => false);
+    check(header, "the header says 1 message in · 1 rule match", await page.textContent("#figures"));
     // The rate comes with the same answer and counts the current second (closed buckets
     // only would say 0.0/s for 5 s more).
     const rate = await page.textContent('#charts .card[data-rule="love"] .rate');
