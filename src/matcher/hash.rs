@@ -225,6 +225,50 @@ impl BloomFilter {
         (block & bits == bits, block & first == first)
     }
 
+    /// The presearch's probe loop for up to 64 consecutive message words (`chunk`, word hash
+    /// first) whose pairs are not gated: bit `i` of the first mask says word `i` may be a
+    /// key; with `PAIRS`, bit `i` of the second says the pair of words `i - 1` and `i` may be
+    /// (`prev`: the hash of the word before `chunk[0]`). The same answers as
+    /// [`BloomFilter::may_contain`] on each, in fewer instructions: 29 per word and pair
+    /// against 44 in the loop it replaces (DESIGN.md, "The filter's probe loop …, round
+    /// 3"). The block index is masked by the slice's own length, which lets the compiler
+    /// drop the bounds check; the loop's values stay in registers (inlined into the
+    /// presearch, the filter's pointer and the pair-hash constant were reloaded from the
+    /// stack at every word); and the words are taken last to first, so that each answer is
+    /// shifted in at bit 0 (a constant shift, not one by the word's index).
+    #[inline(always)]
+    pub(crate) fn probe_chunk<const PAIRS: bool>(
+        &self,
+        chunk: &[(u64, u32, u32)],
+        prev: u64,
+    ) -> (u64, u64) {
+        debug_assert!(chunk.len() <= 64);
+        let blocks = &self.blocks[..];
+        if blocks.is_empty() {
+            return (0, 0);
+        }
+        let mask = blocks.len() - 1;
+        let probe = |h: u64| {
+            let bits = BLOOM_PATTERNS[h as usize & (BLOOM_PATTERNS.len() - 1)];
+            u64::from(blocks[(h >> 32) as usize & mask] & bits == bits)
+        };
+        let (mut words, mut pairs) = (0u64, 0u64);
+        for w in chunk.windows(2).rev() {
+            let (a, b) = (w[0].0, w[1].0);
+            words = words << 1 | probe(b);
+            if PAIRS {
+                pairs = pairs << 1 | probe(pair_hash(a, b));
+            }
+        }
+        if let Some(&(h, _, _)) = chunk.first() {
+            words = words << 1 | probe(h);
+            if PAIRS {
+                pairs = pairs << 1 | probe(pair_hash(prev, h));
+            }
+        }
+        (words, pairs)
+    }
+
     /// Whether the word of hash `h` may begin a pair key.
     #[inline(always)]
     pub(crate) fn may_begin_pair(&self, h: u64) -> bool {
@@ -466,6 +510,49 @@ fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The presearch's chunk probe gives, bit for bit, the answers of `may_contain` on each
+    /// word and on each pair (the previous chunk's last word with the first), for chunks of
+    /// every length from 0 to 64, on a filter where about half of the words and pairs are
+    /// keys (so that both answers occur at every position).
+    #[test]
+    fn chunk_probe_answers_as_single_probes() {
+        let h = WordHasher::with_seed(7, 8);
+        let hashes: Vec<u64> = (0..400).map(|i| h.hash(format!("w{i}").as_bytes())).collect();
+        let mut bloom = BloomFilter::with_capacity(400);
+        for (i, w) in hashes.windows(2).enumerate() {
+            if i % 3 == 0 {
+                bloom.insert(w[1]);
+            }
+            if i % 5 < 2 {
+                bloom.insert(pair_hash(w[0], w[1]));
+            }
+        }
+        let words: Vec<(u64, u32, u32)> = hashes.iter().map(|&h| (h, 0, 0)).collect();
+        let (mut seen_word, mut seen_pair) = ([0u64; 2], [0u64; 2]);
+        for len in 0..=64 {
+            for from in 1..=100 {
+                let chunk = &words[from..from + len];
+                let prev = words[from - 1].0;
+                let (w, p) = bloom.probe_chunk::<true>(chunk, prev);
+                let (w_only, p_none) = bloom.probe_chunk::<false>(chunk, prev);
+                let (mut want_w, mut want_p) = (0u64, 0u64);
+                for (i, &(x, _, _)) in chunk.iter().enumerate() {
+                    want_w |= u64::from(bloom.may_contain(x)) << i;
+                    let before = if i == 0 { prev } else { chunk[i - 1].0 };
+                    want_p |= u64::from(bloom.may_contain(pair_hash(before, x))) << i;
+                }
+                assert_eq!((w, p), (want_w, want_p), "{len} words from {from}");
+                assert_eq!((w_only, p_none), (want_w, 0), "{len} words from {from}, no pairs");
+                let valid = u64::MAX >> (64 - len).min(63) >> u32::from(len == 0);
+                seen_word = [seen_word[0] | (!want_w & valid), seen_word[1] | want_w];
+                seen_pair = [seen_pair[0] | (!want_p & valid), seen_pair[1] | want_p];
+            }
+        }
+        // Both answers at every position.
+        assert_eq!((seen_word, seen_pair), ([u64::MAX; 2], [u64::MAX; 2]));
+        assert_eq!(BloomFilter::default().probe_chunk::<true>(&words[1..9], 0), (0, 0));
+    }
 
     /// The "may begin a pair" bit has no false negative, and most other words do not have it
     /// (a message pair is probed only after a word that has it).

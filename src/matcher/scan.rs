@@ -420,8 +420,10 @@ pub(crate) fn scan_field(
     if noticed.url && may_hold_url(text) {
         spare.clear();
         spare.extend_from_slice(text);
-        blank_url_prefixes(spare);
-        if let Some(first) = spare.iter().zip(text).position(|(a, b)| a != b) {
+        // (Returned by the blanking: comparing the copy with the text byte by byte cost
+        // ~550 instructions per post with a URL.)
+        if let Some(first) = blank_url_prefixes(spare) {
+            debug_assert_eq!(Some(first), spare.iter().zip(text).position(|(a, b)| a != b));
             let from = spare[..first].iter().rposition(|&c| is_space(c)).map_or(0, |i| i + 1);
             // A word starting before `from` ends before it (at the space, at the latest).
             let keep = words[first_word..].partition_point(|w| w.1 < (base + from) as u32);
@@ -900,8 +902,9 @@ pub(super) fn may_hold_url(text: &[u8]) -> bool {
 /// scheme and one `www.`, after leading punctuation). The words of the result are those of
 /// the canonical text: the blanked part sits between leading punctuation (no word) and the
 /// rest of the token, so no two words merge or split. Only raw tokens holding a `:` or a
-/// `.` can hold a URL, so only those are examined.
-fn blank_url_prefixes(t: &mut [u8]) {
+/// `.` can hold a URL, so only those are examined. Returns the first byte blanked, if any.
+fn blank_url_prefixes(t: &mut [u8]) -> Option<usize> {
+    let mut first = None;
     let mut done_to = 0;
     let mut k = 0;
     while let Some(off) = memchr::memchr2(b':', b'.', &t[k..]) {
@@ -913,11 +916,16 @@ fn blank_url_prefixes(t: &mut [u8]) {
         let s = t[..pos].iter().rposition(|&c| is_space(c)).map_or(0, |i| i + 1);
         let e = t[pos..].iter().position(|&c| is_space(c)).map_or(t.len(), |i| pos + i);
         if let (Some((from, to)), true) = crate::normalize::ascii_url_prefix(&t[s..e]) {
+            // A prefix is inside a raw token: none of its bytes is a space already.
+            if from < to {
+                first = first.or(Some(s + from));
+            }
             t[s + from..s + to].fill(b' ');
         }
         done_to = e;
         k = e.max(k);
     }
+    first
 }
 
 #[cfg(test)]

@@ -305,19 +305,18 @@ impl Segment {
         let (mut prev, mut prev_first) = (0u64, false);
         for (c, chunk) in all.chunks(64).enumerate() {
             let (mut pass, mut pairs) = (0u64, 0u64);
-            for (i, &(h, _, _)) in chunk.iter().enumerate() {
-                let (word, first) = if GATE {
-                    self.bloom.probe_word(h)
-                } else {
-                    (self.bloom.may_contain(h), false)
-                };
-                pass |= u64::from(word) << i;
-                if PAIRS {
-                    if !GATE || prev_first {
+            if GATE {
+                for (i, &(h, _, _)) in chunk.iter().enumerate() {
+                    let (word, first) = self.bloom.probe_word(h);
+                    pass |= u64::from(word) << i;
+                    if prev_first {
                         pairs |= u64::from(self.bloom.may_contain(pair_hash(prev, h))) << i;
                     }
                     (prev, prev_first) = (h, first);
                 }
+            } else {
+                (pass, pairs) = self.bloom.probe_chunk::<PAIRS>(chunk, prev);
+                prev = chunk.last().map_or(prev, |w| w.0);
             }
             if c == 0 {
                 pairs &= !1; // the first word ends no pair
