@@ -21,6 +21,7 @@
 
 use crate::format::group;
 use crate::format::DialectArg;
+use crate::state::IdMap;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
@@ -260,7 +261,7 @@ impl Drop for FileOut {
 /// One subscriber's stream, written to the shared standard output or to its own file.
 struct RunSink {
     subscriber: String,
-    ids: Arc<HashMap<RuleId, String>>,
+    ids: Arc<IdMap>,
     target: Target,
     state: Arc<OutputState>,
     disconnects: bool,
@@ -597,9 +598,10 @@ pub fn run(args: RunArgs) -> ExitCode {
         rule: e.rule.clone(),
         tag: e.tag.clone(),
     }));
-    let mut ids: HashMap<RuleId, String> = HashMap::with_capacity(results.len());
+    let mut ids = IdMap::with_capacity_and_hasher(results.len(), Default::default());
     let mut subscribers: Vec<String> = Vec::new();
-    let mut seen: HashSet<&str> = HashSet::new();
+    let mut seen: HashSet<&str, foldhash::fast::RandomState> =
+        HashSet::with_capacity_and_hasher(results.len(), Default::default());
     for (e, result) in entries.iter().zip(results) {
         let subscriber = e.subscriber.as_deref().unwrap_or(&e.id);
         match result {
@@ -695,7 +697,7 @@ impl StartProgress {
 fn start(
     args: RunArgs,
     registry: Registry,
-    ids: HashMap<RuleId, String>,
+    ids: IdMap,
     subscribers: Vec<String>,
     starting: StartProgress,
 ) -> ExitCode {
@@ -731,7 +733,7 @@ fn lost(stats: &EngineStats, subscribers: usize, every_drop_is_lost: bool) -> u6
 struct BurstWriter {
     stdout: Option<Stdout>,
     files: HashMap<String, PathBuf>,
-    ids: Arc<HashMap<RuleId, String>>,
+    ids: Arc<IdMap>,
     state: Arc<OutputState>,
 }
 
@@ -781,7 +783,7 @@ impl BurstWriter {
 fn run_engine(
     args: RunArgs,
     registry: Registry,
-    ids: HashMap<RuleId, String>,
+    ids: IdMap,
     subscribers: Vec<String>,
     source: Box<dyn Source>,
     total_bytes: Option<u64>,
