@@ -496,7 +496,7 @@ pub fn read_rules_from<R: Read>(
 ) -> Result<RulesFile, ReadRulesError> {
     let mut out = RulesFile::default();
     let mut errors = Vec::new();
-    let mut first_line: HashMap<String, usize> = HashMap::new();
+    let mut first_line: HashMap<String, usize, foldhash::fast::RandomState> = HashMap::default();
     let mut lines = LineReader::new(reader);
     while let Some((number, line)) = lines.next_line()? {
         let line = match line {

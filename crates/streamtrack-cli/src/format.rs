@@ -132,6 +132,15 @@ fn stdin_input() -> Input {
 /// `FILE:LINE:COLUMN: …` (the first 10) and the file is refused with exit status 2, as is a
 /// file that cannot be read or holds no rules; warnings are printed and the rules used.
 pub fn load_rules(path: &Path, dialect: Dialect) -> Result<Vec<RuleEntry>, ExitCode> {
+    load_rules_with_progress(path, dialect, &mut |_, _| {})
+}
+
+/// [`load_rules`], calling `progress(bytes read, file length)` as the file is read.
+pub fn load_rules_with_progress(
+    path: &Path,
+    dialect: Dialect,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Vec<RuleEntry>, ExitCode> {
     let name = path.display().to_string();
     let fail = |message: String| {
         eprintln!("{message}");
@@ -139,6 +148,8 @@ pub fn load_rules(path: &Path, dialect: Dialect) -> Result<Vec<RuleEntry>, ExitC
     };
     let file = std::fs::File::open(path)
         .map_err(|e| fail(format!("error: cannot read rules {name}: {e}")))?;
+    let len = file.metadata().map_or(0, |m| m.len());
+    let file = CountingReader { inner: file, read: 0, len, progress };
     match read_rules_from(file, dialect, &Parser::new()) {
         Ok(rules) => {
             for w in &rules.warnings {
@@ -164,5 +175,22 @@ pub fn load_rules(path: &Path, dialect: Dialect) -> Result<Vec<RuleEntry>, ExitC
             Err(fail(format!("{name}:{line}: invalid UTF-8; no input was read")))
         }
         Err(e) => Err(fail(format!("error: cannot read rules {name}: {e}"))),
+    }
+}
+
+/// A reader that reports how much of it was read.
+struct CountingReader<'a, R> {
+    inner: R,
+    read: u64,
+    len: u64,
+    progress: &'a mut dyn FnMut(u64, u64),
+}
+
+impl<R: Read> Read for CountingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        (self.progress)(self.read, self.len.max(self.read));
+        Ok(n)
     }
 }

@@ -21,6 +21,7 @@
 
 use crate::format::group;
 use crate::format::DialectArg;
+use crate::state::IdMap;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
@@ -40,7 +41,7 @@ use streamtrack::engine::{
     POLL_INTERVAL,
 };
 use streamtrack::read::BadLines;
-use streamtrack::registry::{Registry, RegistryError, RuleId};
+use streamtrack::registry::{NewRule, Registry, RegistryError, RuleId};
 use streamtrack::Message;
 
 /// The exit statuses, shown by `run --help` (README, "streamtrack run", says the same).
@@ -260,7 +261,7 @@ impl Drop for FileOut {
 /// One subscriber's stream, written to the shared standard output or to its own file.
 struct RunSink {
     subscriber: String,
-    ids: Arc<HashMap<RuleId, String>>,
+    ids: Arc<IdMap>,
     target: Target,
     state: Arc<OutputState>,
     disconnects: bool,
@@ -572,26 +573,41 @@ fn policy(p: PolicyArg) -> FullPolicy {
 
 pub fn run(args: RunArgs) -> ExitCode {
     if let Some(dir) = &args.state {
+        let starting = StartProgress::new(args.quiet, Instant::now());
         return match crate::state::load(dir, args.rules.as_deref(), args.dialect.into()) {
-            Ok((registry, ids, subscribers)) => start(args, registry, ids, subscribers),
+            Ok((registry, ids, subscribers)) => start(args, registry, ids, subscribers, starting),
             Err(code) => code,
         };
     }
     let rules_path = args.rules.clone().expect("clap requires --rules without --state");
-    let entries = match crate::format::load_rules(&rules_path, args.dialect.into()) {
+    let mut starting = StartProgress::new(args.quiet, Instant::now());
+    let entries = match crate::format::load_rules_with_progress(
+        &rules_path,
+        args.dialect.into(),
+        &mut |done, total| starting.count(Instant::now(), "read", done, total, " bytes"),
+    ) {
         Ok(e) => e,
         Err(code) => return code,
     };
+    starting.phase(Instant::now(), &format!("subscribing {} rules", group(entries.len() as u64)));
     let registry = Registry::new();
-    let mut ids: HashMap<RuleId, String> = HashMap::new();
+    // One batch: a single publication and one layer for the whole file (subscribing rule by
+    // rule published and merged layers as it went: 2.7 s for 100k rules, 28 s for 1M).
+    let results = registry.subscribe_all(entries.iter().map(|e| NewRule {
+        subscriber: e.subscriber.clone().unwrap_or_else(|| e.id.clone()),
+        rule: e.rule.clone(),
+        tag: e.tag.clone(),
+    }));
+    let mut ids = IdMap::with_capacity_and_hasher(results.len(), Default::default());
     let mut subscribers: Vec<String> = Vec::new();
-    let mut seen: HashSet<String> = HashSet::new();
-    for e in &entries {
-        let subscriber = e.subscriber.clone().unwrap_or_else(|| e.id.clone());
-        match registry.subscribe(&subscriber, e.rule.clone(), e.tag.clone()) {
+    let mut seen: HashSet<&str, foldhash::fast::RandomState> =
+        HashSet::with_capacity_and_hasher(results.len(), Default::default());
+    for (e, result) in entries.iter().zip(results) {
+        let subscriber = e.subscriber.as_deref().unwrap_or(&e.id);
+        match result {
             Ok(id) => {
-                if seen.insert(subscriber.clone()) {
-                    subscribers.push(subscriber);
+                if seen.insert(subscriber) {
+                    subscribers.push(subscriber.to_owned());
                 }
                 ids.insert(id, e.id.clone());
             }
@@ -608,15 +624,82 @@ pub fn run(args: RunArgs) -> ExitCode {
             }
         }
     }
-    start(args, registry, ids, subscribers)
+    drop(seen);
+    drop(entries);
+    start(args, registry, ids, subscribers, starting)
+}
+
+/// Says on standard error what a long start-up is doing: nothing during the first second (a
+/// quick start stays silent) nor with `--quiet`, then a line when a phase begins and the
+/// counts within a phase at most once a second, e.g.
+/// `loading rules: attached 400,000 of 1,000,000 subscribers`.
+pub(crate) struct StartProgress {
+    quiet: bool,
+    start: Instant,
+    /// When the last line was written (`None`: none yet).
+    last: Option<Instant>,
+}
+
+impl StartProgress {
+    /// How long a start-up stays silent, and the least time between two count lines.
+    const EVERY: Duration = Duration::from_secs(1);
+
+    pub(crate) fn new(quiet: bool, start: Instant) -> Self {
+        StartProgress { quiet, start, last: None }
+    }
+
+    /// The line announcing a phase, when one is due at `now`.
+    fn phase_line(&mut self, now: Instant, what: &str) -> Option<String> {
+        if self.quiet || now.saturating_duration_since(self.start) < Self::EVERY {
+            return None;
+        }
+        self.last = Some(now);
+        Some(format!("loading rules: {what}"))
+    }
+
+    /// The line giving a count, when one is due at `now`.
+    fn count_line(
+        &mut self,
+        now: Instant,
+        what: &str,
+        done: u64,
+        total: u64,
+        unit: &str,
+    ) -> Option<String> {
+        if self.last.is_some_and(|l| now.saturating_duration_since(l) < Self::EVERY) {
+            return None;
+        }
+        self.phase_line(now, &format!("{what} {} of {}{unit}", group(done), group(total)))
+    }
+
+    fn phase(&mut self, now: Instant, what: &str) {
+        if let Some(line) = self.phase_line(now, what) {
+            eprintln!("{line}");
+        }
+    }
+
+    fn count(&mut self, now: Instant, what: &str, done: u64, total: u64, unit: &str) {
+        if let Some(line) = self.count_line(now, what, done, total, unit) {
+            eprintln!("{line}");
+        }
+    }
+
+    /// After the engine started: how long it took, if anything was said.
+    fn done(&self, now: Instant) {
+        if self.last.is_some() {
+            let secs = now.saturating_duration_since(self.start).as_secs_f64();
+            eprintln!("loading rules: started in {secs:.1} s");
+        }
+    }
 }
 
 /// Opens the input and runs the engine over `registry`.
 fn start(
     args: RunArgs,
     registry: Registry,
-    ids: HashMap<RuleId, String>,
+    ids: IdMap,
     subscribers: Vec<String>,
+    starting: StartProgress,
 ) -> ExitCode {
     let input = match crate::format::open_input(args.input.as_deref()) {
         Ok(i) => i,
@@ -625,7 +708,7 @@ fn start(
     let bad = BadLines::to_stderr(input.name.clone());
     let source = JsonLinesSource::new(input.reader).report_bad_lines(bad.clone());
     let bytes = input.len.map(|_| source.bytes_read());
-    run_engine(args, registry, ids, subscribers, Box::new(source), input.len, bytes, bad)
+    run_engine(args, registry, ids, subscribers, Box::new(source), input.len, bytes, bad, starting)
 }
 
 /// Deliveries lost: matches still queued (or being written) and those dropped when a stream
@@ -650,7 +733,7 @@ fn lost(stats: &EngineStats, subscribers: usize, every_drop_is_lost: bool) -> u6
 struct BurstWriter {
     stdout: Option<Stdout>,
     files: HashMap<String, PathBuf>,
-    ids: Arc<HashMap<RuleId, String>>,
+    ids: Arc<IdMap>,
     state: Arc<OutputState>,
 }
 
@@ -700,12 +783,13 @@ impl BurstWriter {
 fn run_engine(
     args: RunArgs,
     registry: Registry,
-    ids: HashMap<RuleId, String>,
+    ids: IdMap,
     subscribers: Vec<String>,
     source: Box<dyn Source>,
     total_bytes: Option<u64>,
     bytes_read: Option<Arc<AtomicU64>>,
     bad: BadLines,
+    mut starting: StartProgress,
 ) -> ExitCode {
     let ids = Arc::new(ids);
     let state = Arc::new(OutputState::default());
@@ -805,7 +889,12 @@ fn run_engine(
         builder = builder.analytics(AnalyticsConfig::default());
     }
     let open_slots = Arc::new(AtomicUsize::new(OPEN_FILES));
+    let total = subscribers.len() as u64;
+    starting.phase(Instant::now(), &format!("attaching {} subscribers", group(total)));
     for (i, s) in subscribers.iter().enumerate() {
+        if i % 4096 == 4095 {
+            starting.count(Instant::now(), "attached", i as u64 + 1, total, " subscribers");
+        }
         let target = match (&stdout, files.get(i)) {
             (Some(out), _) => Target::Stdout(out.clone()),
             (None, Some(path)) => Target::File(FileOut {
@@ -834,6 +923,7 @@ fn run_engine(
         eprintln!("warning: SIGINT/SIGTERM will end the run at once: {e}");
         Arc::new(AtomicI32::new(0))
     });
+    starting.phase(Instant::now(), "starting the engine");
     let start = Instant::now();
     let engine = match builder.start(source) {
         Ok(e) => e,
@@ -842,6 +932,7 @@ fn run_engine(
             return ExitCode::from(1);
         }
     };
+    starting.done(Instant::now());
     let mut signalled: Option<(i32, Instant)> = None;
     let mut stopped_for_output = false;
     while engine.is_running() {
@@ -1012,6 +1103,39 @@ mod tests {
             let stem = f.split('~').next().unwrap();
             assert!(stem.rfind('%').is_none_or(|p| p + 3 <= stem.len()), "{f}");
         }
+    }
+
+    #[test]
+    fn start_up_progress_waits_a_second_then_says_at_most_a_line_a_second() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut p = StartProgress::new(false, t0);
+        // A start-up shorter than a second says nothing.
+        assert_eq!(p.count_line(at(10), "read", 1, 4, " bytes"), None);
+        assert_eq!(p.phase_line(at(999), "subscribing 4 rules"), None);
+        assert_eq!(
+            p.count_line(at(1000), "read", 2_000, 4_000_000, " bytes").as_deref(),
+            Some("loading rules: read 2,000 of 4,000,000 bytes")
+        );
+        // Counts: at most one a second.
+        assert_eq!(p.count_line(at(1999), "read", 3, 4, " bytes"), None);
+        assert_eq!(
+            p.count_line(at(2000), "attached", 400_000, 1_000_000, " subscribers").as_deref(),
+            Some("loading rules: attached 400,000 of 1,000,000 subscribers")
+        );
+        // A phase is announced whenever it begins (after the first second).
+        assert_eq!(
+            p.phase_line(at(2001), "starting the engine").as_deref(),
+            Some("loading rules: starting the engine")
+        );
+        // ... and counts as the last line.
+        assert_eq!(p.count_line(at(2500), "attached", 1, 2, ""), None);
+        assert!(p.count_line(at(3001), "attached", 1, 2, "").is_some());
+        // `--quiet`: nothing at all.
+        let mut q = StartProgress::new(true, t0);
+        assert_eq!(q.count_line(at(5000), "read", 1, 4, " bytes"), None);
+        assert_eq!(q.phase_line(at(5000), "starting the engine"), None);
+        assert!(q.last.is_none());
     }
 
     #[test]

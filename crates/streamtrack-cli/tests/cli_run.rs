@@ -483,3 +483,64 @@ fn out_dir_with_more_subscribers_than_open_files() {
         assert_eq!(complete_json_lines(&text), 10, "{name}");
     }
 }
+
+/// The rules are subscribed in one batch (2026-12-06): a repeated rule is still warned about
+/// with the id it repeats and skipped, each match names the rules-file ids, and a quick start
+/// says nothing about loading.
+#[test]
+fn a_batch_load_keeps_the_rule_ids_and_warns_about_repeats() {
+    let dir = temp_dir("batch");
+    let rules = dir.join("rules.jsonl");
+    std::fs::write(
+        &rules,
+        concat!(
+            "{\"id\":\"a1\",\"value\":\"x\",\"subscriber\":\"alice\"}\n",
+            "{\"id\":\"a2\",\"value\":\"x\",\"subscriber\":\"alice\"}\n",
+            "{\"id\":\"b1\",\"value\":\"y\",\"subscriber\":\"bob\"}\n",
+            "{\"id\":\"own\",\"value\":\"y\"}\n",
+            "{\"id\":\"a3\",\"value\":\"y\",\"subscriber\":\"alice\"}\n",
+        ),
+    )
+    .unwrap();
+    let out = bin()
+        .args(["run", "--rules"])
+        .arg(&rules)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(b"{\"id\":\"m\",\"text\":\"x y\"}\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr
+            .contains("rule 2 (id \"a2\") repeats rule id \"a1\" of subscriber \"alice\"; skipped"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("loading rules"), "{stderr}");
+    assert!(stderr.contains("to 3 subscribers"), "{stderr}");
+    let mut got: Vec<(String, Vec<String>)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let mut ids: Vec<String> = v["matching_rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_string())
+                .collect();
+            ids.sort();
+            (v["subscriber"].as_str().unwrap().to_string(), ids)
+        })
+        .collect();
+    got.sort();
+    let want = |s: &str, ids: &[&str]| (s.to_string(), ids.iter().map(|i| i.to_string()).collect());
+    assert_eq!(
+        got,
+        vec![want("alice", &["a1", "a3"]), want("bob", &["b1"]), want("own", &["own"])]
+    );
+}

@@ -59,8 +59,8 @@ type SharedEventFn = Arc<dyn Fn(&EngineEvent) + Send + Sync>;
 
 #[derive(Default)]
 struct Table {
-    /// Where matches are routed.
-    by_name: HashMap<Arc<str>, Arc<Subscriber>>,
+    /// Where matches are routed (a fast hash: a million names go in at start).
+    by_name: HashMap<Arc<str>, Arc<Subscriber>, foldhash::fast::RandomState>,
     /// Every subscriber whose stream is not finished (attached, or closing).
     live: BTreeMap<u64, Arc<Subscriber>>,
     /// Finished subscribers, oldest first (their figures can still change while a push
