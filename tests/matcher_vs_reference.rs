@@ -176,3 +176,29 @@ fn a_phrase_does_not_start_at_a_mark_attached_to_an_emoji_or_a_no_space_characte
         assert_eq!(streamtrack::explain::explain(&rule, &msg).matched, want, "explain on {text:?}");
     }
 }
+
+/// A URL found in the text is a field of its own; where its body begins with a combining mark
+/// and punctuation comes before it in its raw token, the URL field has a word the text has not
+/// (in the text the mark belongs to the punctuation). Found by the `explain` fuzz target: the
+/// reference and explain matched the phrase `"\u{5b7}"` in the URL of `]http://\u{5b7}`, the
+/// compiled matcher did not.
+#[test]
+fn a_url_field_starting_with_a_mark_is_searched_on_its_own() {
+    use streamtrack::matcher::{Matcher, Scratch};
+    let rule = streamtrack::Rule::parse("\"\u{5b7}\"").expect("a phrase");
+    for (text, want) in [
+        ("]\u{200b}http://\u{5b7}\0\t\0", true),
+        ("]http://\u{5b7}", true),
+        ("(www.\u{5b7}", true),
+        ("]http://\u{200b}\u{5b7}", true),
+        ("http://\u{5b7}", true),
+        ("]http://x\u{5b7}", false),
+        ("]\u{5b7}", false),
+    ] {
+        let msg = streamtrack::Message::new("1", text);
+        let compiled = !Matcher::new([&rule]).find(&msg, &mut Scratch::new()).is_empty();
+        assert_eq!(streamtrack::reference::matches(&rule, &msg), want, "reference on {text:?}");
+        assert_eq!(compiled, want, "compiled on {text:?}");
+        assert_eq!(streamtrack::explain::explain(&rule, &msg).matched, want, "explain on {text:?}");
+    }
+}
