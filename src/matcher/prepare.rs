@@ -125,7 +125,9 @@ impl MessageWords {
         self.set_ready = false;
         self.filter_ready = false;
         self.text_sigil = self.field(&msg.text, hasher).map(|n| n.sigil);
-        if msg.urls.is_none() && !msg.text.is_ascii() {
+        // `text_sigil` is `None` for a non-ASCII text (and for the rare ASCII one the
+        // scanner hands to the tokenizer, which holds no mark): no second `is_ascii` pass.
+        if msg.urls.is_none() && self.text_sigil.is_none() {
             self.url_fields_starting_with_a_mark(&msg.text, hasher);
         }
         for t in [&msg.quoted_text, &msg.retweeted_text].into_iter().flatten() {
@@ -161,11 +163,14 @@ impl MessageWords {
         use crate::normalize::{char_class, is_mark, CharClass};
         let bytes = text.as_bytes();
         // Cheap test first: a mark (after ignorables) right after a `/` or a `.`.
+        // A mark and an ignorable are non-ASCII: an ASCII byte next rules the place out
+        // without decoding.
         let may = memchr::memchr2_iter(b'/', b'.', bytes).any(|i| {
-            text[i + 1..]
-                .chars()
-                .find(|&c| c.is_ascii() || char_class(c) != CharClass::Ignorable)
-                .is_some_and(is_mark)
+            bytes.get(i + 1).is_some_and(|&b| b >= 0x80)
+                && text[i + 1..]
+                    .chars()
+                    .find(|&c| c.is_ascii() || char_class(c) != CharClass::Ignorable)
+                    .is_some_and(is_mark)
         });
         if !may {
             return;
