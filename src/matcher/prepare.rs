@@ -124,12 +124,35 @@ impl MessageWords {
         self.runs.clear();
         self.set_ready = false;
         self.filter_ready = false;
+        // Cleared by the non-ASCII scanner if it took the whole text in its first pass and
+        // saw no non-ASCII character after a `/` or a `.`.
+        self.unicode.non_ascii_after_slash_or_dot = true;
         self.text_sigil = self.field(&msg.text, hasher).map(|n| n.sigil);
         // `text_sigil` is `None` for a non-ASCII text (and for the rare ASCII one the
         // scanner hands to the tokenizer, which holds no mark): no second `is_ascii` pass.
-        if msg.urls.is_none() && self.text_sigil.is_none() {
+        if msg.urls.is_none()
+            && self.text_sigil.is_none()
+            && self.unicode.non_ascii_after_slash_or_dot
+        {
             self.url_fields_starting_with_a_mark(&msg.text, hasher);
         }
+        // Most posts have no other field: one test for all of them (the loops below cost ~50
+        // instructions per post when every field was absent; issue 20, round 4).
+        let others = msg.quoted_text.is_some()
+            || msg.retweeted_text.is_some()
+            || msg.urls.is_some()
+            || msg.media.is_some()
+            || msg.hashtags.is_some()
+            || msg.mentions.is_some();
+        if others {
+            self.other_fields(msg, hasher);
+        }
+        self.ready = true;
+    }
+
+    /// The words of the fields besides the text: quoted and retweeted texts, given URLs
+    /// (expanded and displayed), hashtags and mentions.
+    fn other_fields(&mut self, msg: &Message, hasher: &WordHasher) {
         for t in [&msg.quoted_text, &msg.retweeted_text].into_iter().flatten() {
             self.field(t, hasher);
         }
@@ -149,7 +172,6 @@ impl MessageWords {
                 self.fold_buf = f;
             }
         }
-        self.ready = true;
     }
 
     /// The URL fields found in a text (no `urls` given) hold only words of the text, except

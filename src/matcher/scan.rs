@@ -169,6 +169,11 @@ mod swar {
 ///
 /// On x86-64 CPUs with AVX2 (detected at run time) the bytes are classified 32 at a time
 /// ([`avx2`]), elsewhere 16 at a time; the words found are the same.
+///
+/// Inlined, with the 16-byte scan out of line: the dispatch is a test and a jump (it was a
+/// function of its own whose frame, sized for the inlined 16-byte scan, cost ~25
+/// instructions per call; issue 20, round 4).
+#[inline]
 pub(crate) fn scan_ascii(
     text: &[u8],
     buf: &mut Vec<u8>,
@@ -181,6 +186,17 @@ pub(crate) fn scan_ascii(
         // SAFETY: the CPU has AVX2 (just checked).
         return unsafe { avx2::scan_ascii(text, buf, hasher, words) };
     }
+    scan_ascii_narrow(text, buf, hasher, words)
+}
+
+/// [`scan_ascii`] 16 bytes at a time (SSE2 on x86-64, SWAR elsewhere).
+#[inline(never)]
+fn scan_ascii_narrow(
+    text: &[u8],
+    buf: &mut Vec<u8>,
+    hasher: &WordHasher,
+    words: &mut Vec<(u64, u32, u32)>,
+) -> Option<Noticed> {
     scan_ascii_with::<Narrow>(text, buf, hasher, words)
 }
 
@@ -327,8 +343,12 @@ fn scan_ascii_with<C: Chunk>(
     let chunks = if C::WHOLE_BLOCKS { blocks * per_block } else { n.div_ceil(C::BYTES) };
     buf.extend_from_slice(text);
     // Zero padding: a chunk never cuts a read, and a word's last 8-byte load stays inside
-    // the buffer.
-    buf.resize(base + chunks * C::BYTES + 8, 0);
+    // the buffer. At most 63 + 8 bytes: appended as a constant-size copy (a few vector
+    // stores), then cut to length (`resize` called `memset`: ~30 instructions per post).
+    const PADDING: [u8; 72] = [0; 72];
+    buf.extend_from_slice(&PADDING);
+    buf.truncate(base + chunks * C::BYTES + 8);
+    debug_assert_eq!(buf.len(), base + chunks * C::BYTES + 8, "padding");
     let area = &mut buf[base..];
     let (mut sigil, mut url) = (0u64, false);
     let mut carry = 0u64; // 1 if the byte before the block is a word byte
@@ -609,6 +629,12 @@ pub(crate) struct UnicodeScratch {
     spare: Vec<u8>,
     /// The characters of a non-ASCII raw token that may hold a URL (ignorables left out).
     chars: Vec<(usize, char)>,
+    /// Whether the last text [`scan_unicode`] took may hold a non-ASCII character right after
+    /// a `/` or a `.`: `false` only when its first pass took the whole text and saw none
+    /// (the caller sets it to `true` first). What
+    /// `MessageWords::url_fields_starting_with_a_mark` looks for with two `memchr` passes
+    /// (~290 instructions per non-ASCII post; issue 20, round 4).
+    pub(crate) non_ascii_after_slash_or_dot: bool,
 }
 
 /// The words of a non-ASCII `text` without the full tokenisation, for texts whose every
@@ -629,8 +655,13 @@ pub(crate) fn scan_unicode(
     runs: &mut Vec<(u32, u32)>,
     scratch: &mut UnicodeScratch,
 ) -> bool {
-    match scan_plain(text, buf, hasher, words, runs, &mut scratch.fold, true) {
-        Plain::Done => return true,
+    let (first, after_slash_or_dot) =
+        scan_plain(text, buf, hasher, words, runs, &mut scratch.fold, true);
+    match first {
+        Plain::Done => {
+            scratch.non_ascii_after_slash_or_dot = after_slash_or_dot;
+            return true;
+        }
         Plain::Declined => return false,
         Plain::Url => {}
     }
@@ -641,7 +672,8 @@ pub(crate) fn scan_unicode(
     // Blanking replaces whole characters by spaces: still UTF-8.
     let done = match std::str::from_utf8(&spare) {
         Ok(blanked) => {
-            scan_plain(blanked, buf, hasher, words, runs, &mut scratch.fold, false) == Plain::Done
+            let fold = &mut scratch.fold;
+            scan_plain(blanked, buf, hasher, words, runs, fold, false).0 == Plain::Done
         }
         Err(_) => false,
     };
@@ -750,7 +782,8 @@ fn ascii_run(s: &[u8]) -> usize {
 }
 
 /// [`scan_unicode`] on a text: [`Plain::Url`] if `urls` and the text may hold a URL prefix.
-/// `fold` is scratch space.
+/// `fold` is scratch space. Also returns whether a non-ASCII character it took follows a `/`
+/// or a `.` (meaningful with [`Plain::Done`]: it took them all).
 ///
 /// Stretches of up to 16 ASCII bytes are classified at once (as [`scan_ascii`] does), their
 /// words taken from the edges of the word mask; the other characters one by one. Words are
@@ -763,7 +796,7 @@ fn scan_plain(
     runs: &mut Vec<(u32, u32)>,
     fold: &mut String,
     urls: bool,
-) -> Plain {
+) -> (Plain, bool) {
     let marks = (buf.len(), words.len(), runs.len());
     let bytes = text.as_bytes();
     let n = bytes.len();
@@ -776,6 +809,9 @@ fn scan_plain(
     // of the ASCII bytes miss it). (Any ignorable cost 350 instructions per non-ASCII post:
     // emoji sequences hold ZWJs and `U+FE0F`s, and most posts a `.` or a `:`.)
     let mut ignorable = false;
+    // A non-ASCII character after a `/` or a `.` (a local: as a store per character through
+    // a `&mut bool` parameter it cost ~26 instructions per non-ASCII post).
+    let mut slash_or_dot = false;
     let mut result = 'scan: loop {
         let Some(&b) = bytes.get(i) else { break Plain::Done };
         if b < 0x80 {
@@ -830,6 +866,7 @@ fn scan_plain(
             continue;
         }
         let c = text[i..].chars().next().expect("a char boundary");
+        slash_or_dot |= i > 0 && matches!(bytes[i - 1], b'/' | b'.');
         let source = &bytes[i..i + c.len_utf8()];
         i += source.len();
         let (class, folds) = match plain_char(c) {
@@ -887,7 +924,7 @@ fn scan_plain(
         words.truncate(marks.1);
         runs.truncate(marks.2);
     }
-    result
+    (result, slash_or_dot)
 }
 
 /// Whether `text` may hold a URL prefix (`://` or `www.` in any case), which tokenising

@@ -17,10 +17,15 @@ type WordsAndRuns = (Vec<String>, Vec<String>);
 pub(super) fn scanned(text: &str) -> Option<WordsAndRuns> {
     let h = WordHasher::with_seed(3, 4);
     let (mut buf, mut words, mut runs) = (b"x".to_vec(), vec![(0, 0, 0)], vec![(0, 0)]);
-    let mut scratch = UnicodeScratch::default();
+    let mut scratch = UnicodeScratch { non_ascii_after_slash_or_dot: true, ..Default::default() };
     if !scan_unicode(text, &mut buf, &h, &mut words, &mut runs, &mut scratch) {
         assert_eq!((buf.len(), words.len(), runs.len()), (1, 1, 1), "left as it was");
         return None;
+    }
+    // What `MessageWords::fill` skips the mark check on: never `false` where a non-ASCII
+    // character follows a `/` or a `.`.
+    if non_ascii_after_slash_or_dot(text) {
+        assert!(scratch.non_ascii_after_slash_or_dot, "non-ASCII after `/` or `.` in {text:?}");
     }
     let text_of = |a: u32, b: u32| String::from_utf8(buf[a as usize..b as usize].to_vec());
     let mut out = Vec::new();
@@ -30,6 +35,49 @@ pub(super) fn scanned(text: &str) -> Option<WordsAndRuns> {
     }
     let runs = runs[1..].iter().map(|&(a, b)| text_of(a, b).expect("UTF-8 runs")).collect();
     Some((out, runs))
+}
+
+/// The definition of `UnicodeScratch::non_ascii_after_slash_or_dot`.
+fn non_ascii_after_slash_or_dot(text: &str) -> bool {
+    text.as_bytes().windows(2).any(|w| matches!(w[0], b'/' | b'.') && w[1] >= 0x80)
+}
+
+/// The non-ASCII scanner says whether a non-ASCII character follows a `/` or a `.` (where
+/// `MessageWords::fill` looks for a URL whose body begins with a combining mark), exactly
+/// when its first pass takes the text (no URL prefix), conservatively (`true`) otherwise.
+/// Fails if the scanner misses such a place or if the flag is never cleared.
+#[test]
+fn the_scanner_notes_non_ascii_after_a_slash_or_a_dot() {
+    let exact = [
+        ("é a/b c.d", false),
+        ("a/é", true),
+        ("a.é", true),
+        ("end.😭", true),
+        ("x.com/Ж é", true),
+        ("abcdefghijklmnopqrstuvwxyz0123456789/é", true),
+        ("abcdefghijklmnopqrstuvwxyz0123456789.東京", true),
+        ("abcdefghijklmnopqrstuvwxyz0123456789 é/x", false),
+        ("é/ é. /é", true),
+        ("/é", true),
+        ("é", false),
+        ("😭/😭", true),
+        ("😭 / 😭", false),
+    ];
+    for (text, want) in exact {
+        assert_eq!(non_ascii_after_slash_or_dot(text), want, "{text:?}");
+        let h = WordHasher::with_seed(3, 4);
+        let (mut buf, mut words, mut runs) = (Vec::new(), Vec::new(), Vec::new());
+        let mut scratch =
+            UnicodeScratch { non_ascii_after_slash_or_dot: !want, ..Default::default() };
+        assert!(scan_unicode(text, &mut buf, &h, &mut words, &mut runs, &mut scratch), "{text:?}");
+        assert_eq!(scratch.non_ascii_after_slash_or_dot, want, "{text:?}");
+    }
+    // A URL prefix: the first pass stops there, and the flag stays as the caller set it.
+    let h = WordHasher::with_seed(3, 4);
+    let (mut buf, mut words, mut runs) = (Vec::new(), Vec::new(), Vec::new());
+    let mut scratch = UnicodeScratch { non_ascii_after_slash_or_dot: true, ..Default::default() };
+    assert!(scan_unicode("é http://x y", &mut buf, &h, &mut words, &mut runs, &mut scratch));
+    assert!(scratch.non_ascii_after_slash_or_dot);
 }
 
 /// What `MessageWords::field` finds, whichever path it takes.
