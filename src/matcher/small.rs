@@ -476,7 +476,10 @@ impl SmallSet {
     #[inline(always)]
     fn may_have(&self, k: Key) -> bool {
         let h = self.filter_bit(k);
-        self.filter[(h >> 6) as usize] & (1 << (h & 63)) != 0
+        // `h >> 6` is below the filter's length, a power of two: the mask only lets the
+        // compiler see it (an `and` instead of a compare and a branch per run).
+        let words = self.filter.len();
+        self.filter[(h >> 6) as usize & (words - 1)] & (1 << (h & 63)) != 0
     }
 
     /// The number of distinct keys.
@@ -639,11 +642,39 @@ impl Probe for (&SmallSet, &SmallSet) {
 
 /// `false` if no rule can match `msg` (no key present, the message safe); `true` if some
 /// rule may. `fold` is scratch space for case folding.
+///
+/// On x86-64 CPUs with BMI1 and BMI2 (nearly all since 2013), the same code compiled for
+/// them ([`may_match_bmi`]): the scan's variable shifts and bit tricks become one
+/// instruction each (`shrx`, `blsr`, `tzcnt`), -5% instructions per post at 1k rules on the
+/// shared corpus (DESIGN.md, "The small-set prefilter", 1k round 2).
+#[inline]
 fn may_match<P: Probe>(p: &P, msg: &Message, fold: &mut String) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("bmi1") && std::arch::is_x86_feature_detected!("bmi2") {
+        // SAFETY: `may_match_bmi` only requires BMI1 and BMI2, which the CPU running this was
+        // just found to have. It is `may_match_in` (safe code) compiled for them.
+        #[allow(unsafe_code)]
+        return unsafe { may_match_bmi(p, msg, fold) };
+    }
+    may_match_in(p, msg, fold)
+}
+
+/// [`may_match_in`] compiled for BMI1 and BMI2 (see [`may_match`]). Not AVX: compiled with
+/// AVX2 as well (VEX-encoded SSE), it ran 7-10% slower than the baseline build on the
+/// shared corpus although it took 8.5% fewer instructions (not analysed).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "bmi1,bmi2")]
+fn may_match_bmi<P: Probe>(p: &P, msg: &Message, fold: &mut String) -> bool {
+    may_match_in(p, msg, fold)
+}
+
+/// See [`may_match`]. Inlined, with the text's scan, into the baseline and the BMI builds.
+#[inline(always)]
+fn may_match_in<P: Probe>(p: &P, msg: &Message, fold: &mut String) -> bool {
     if p.geo() && (msg.coordinates.is_some() || msg.place.is_some()) {
         return true;
     }
-    if scan(p, &msg.text, fold) {
+    if scan_in(p, &msg.text, fold) {
         return true;
     }
     // Every other string a term can read: usually none is present.
@@ -670,8 +701,15 @@ fn may_match<P: Probe>(p: &P, msg: &Message, fold: &mut String) -> bool {
         .any(|list| list.iter().flatten().any(|s| scan(p, s, fold)))
 }
 
-/// Whether `text` holds a key or an unsafe character.
+/// Whether `text` holds a key or an unsafe character (the strings other than the text,
+/// usually absent: one baseline copy of [`scan_in`]).
 fn scan<P: Probe>(p: &P, text: &str, fold: &mut String) -> bool {
+    scan_in(p, text, fold)
+}
+
+/// See [`scan`]; inlined into [`may_match_in`] for the text.
+#[inline(always)]
+fn scan_in<P: Probe>(p: &P, text: &str, fold: &mut String) -> bool {
     let b = text.as_bytes();
     let url = UrlCache::default();
     if b.len() < 64 {
@@ -1058,8 +1096,13 @@ mod tests {
         SmallSet::build(&refs, 0x1234_5678_9abc_def1, true)
     }
 
+    /// The prefilter's answer for `text`, the same from the build `may_match` dispatches to
+    /// (the BMI one on a CPU with BMI1 and BMI2) and from the baseline build.
     fn may(s: &SmallSet, text: &str) -> bool {
-        s.may_match(&Message::new("1", text), &mut String::new())
+        let msg = Message::new("1", text);
+        let got = s.may_match(&msg, &mut String::new());
+        assert_eq!(got, may_match_in(s, &msg, &mut String::new()), "{text:?}");
+        got
     }
 
     #[test]
