@@ -97,6 +97,8 @@ pub mod reference;
 pub mod registry;
 pub mod rule;
 mod sync;
+#[cfg(test)]
+mod test_rng;
 
 pub use registry::{NewRule, Registry, Snapshot};
 pub use rule::{Dialect, Rule, RuleError};

@@ -9,6 +9,8 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use streamtrack::analytics::{Analytics, AnalyticsConfig, Recent, SeriesKey};
 use streamtrack::Message;
+#[path = "common/rng.rs"]
+mod rng;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -168,13 +170,7 @@ proptest! {
 /// eviction order are compacted many times over).
 #[test]
 fn a_long_stream_matches_the_model() {
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let mut rnd = |n: u64| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x % n
-    };
+    let mut rnd = rng::xorshift(0x2545_f491_4f6c_dd1du64);
     let ops: Vec<Op> = (0..20_000)
         .map(|_| match rnd(40) {
             0 => Op::Advance { step: rnd(10_000) as i64 },

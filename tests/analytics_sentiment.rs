@@ -4,6 +4,8 @@
 use std::path::Path;
 use streamtrack::analytics::{Fixes, Label, LanguageScorers, Lexicon, SentimentScorer};
 use streamtrack::Message;
+#[path = "common/rng.rs"]
+mod rng;
 
 /// Frozen vectors of `vaderSentiment` 3.3.2 (made by `scripts/vader_vectors.py`, unrounded).
 fn vectors() -> Vec<(String, [f64; 4])> {
@@ -484,13 +486,8 @@ fn edge_texts() -> Vec<String> {
     .collect();
     pieces.extend(long);
     let seps = [" ", " ", " ", "  ", "\t", "\n", "\u{a0}", "\u{3000}", "", ""];
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let mut next = |n: usize| {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        (x % n as u64) as usize
-    };
+    let mut rnd = rng::xorshift(0x2545_f491_4f6c_dd1du64);
+    let mut next = |n: usize| rnd(n as u64) as usize;
     (0..4000)
         .map(|_| {
             let mut t = String::new();

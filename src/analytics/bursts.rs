@@ -517,13 +517,7 @@ mod tests {
     /// negative counts), every sensitivity, seasons, a zero `min_expected`.
     #[test]
     fn push_matches_the_reference() {
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut rnd = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rnd = crate::test_rng::xorshift(0x9e37_79b9_7f4a_7c15u64);
         let sens = [
             Sensitivity::Low,
             Sensitivity::Medium,

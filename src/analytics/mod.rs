@@ -752,13 +752,7 @@ mod tests {
         }
         assert_eq!((fast.late(&keys[0], 0), fast.late(&keys[0], 1)), (1, 0));
         assert_eq!(direct.late(&keys[0], 0), 1);
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut rnd = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut rnd = crate::test_rng::xorshift(0x9e37_79b9_7f4a_7c15u64);
         let mut now = 1_700_000_000_000i64;
         let (mut from, mut closes) = (now, 0);
         for step in 0..30_000u64 {

@@ -1252,13 +1252,7 @@ mod tests {
             &["abcabcabc", "aaaaaaaaaaaa"],
             &["\u{e9}"],
         ];
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut next = crate::test_rng::xorshift(0x9e37_79b9_7f4a_7c15u64);
         let runs = if cfg!(miri) { 1 } else { 16 };
         let seps = ["-", " ", "..", "\u{e9}", "\u{a0}", "\u{1f355}"];
         for words in sets {
