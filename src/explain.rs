@@ -22,7 +22,8 @@
 
 use crate::message::Message;
 use crate::normalize::{
-    is_boundary_at, is_phrase_start_at, FieldKind, NormalizedMessage, Tokens, UrlMode,
+    is_boundary_at, is_phrase_start_at, no_space_run_holds, FieldKind, NormalizedMessage, Tokens,
+    UrlMode,
 };
 use crate::reference::term_matches;
 use crate::rule::{DistanceUnit, HasKind, IsKind, Node, Rule, Term};
@@ -333,7 +334,7 @@ fn scattered(msg: &NormalizedMessage, words: &[String], how: &str) -> Option<Str
 
 fn word_at(t: &Tokens, i: usize, w: &str) -> bool {
     let text = t.word_text(i);
-    text == w || (t.words()[i].no_space && !w.is_empty() && text.contains(w))
+    text == w || (t.words()[i].no_space && !w.is_empty() && no_space_run_holds(text, w, true, true))
 }
 
 /// Word ranges `[start, end)` where `words` sit consecutively (as the reference matches).
@@ -348,13 +349,7 @@ fn sequences(t: &Tokens, words: &[String]) -> Vec<Range<usize>> {
             words.iter().enumerate().all(|(j, r)| {
                 let w = t.word_text(s + j);
                 w == r
-                    || (t.words()[s + j].no_space
-                        && match (j == 0, j == k - 1) {
-                            (true, true) => w.contains(r.as_str()),
-                            (true, false) => w.ends_with(r.as_str()),
-                            (false, true) => w.starts_with(r.as_str()),
-                            (false, false) => false,
-                        })
+                    || (t.words()[s + j].no_space && no_space_run_holds(w, r, j == 0, j == k - 1))
             })
         })
         .map(|s| s..s + k)

@@ -20,7 +20,9 @@
 //! ```
 
 use crate::message::{GeoBox, Message};
-use crate::normalize::{is_boundary_at, is_phrase_start_at, FieldKind, NormalizedMessage, Tokens};
+use crate::normalize::{
+    is_boundary_at, is_phrase_start_at, no_space_run_holds, FieldKind, NormalizedMessage, Tokens,
+};
 use crate::rule::{DistanceUnit, HasKind, IsKind, Node, Rule, Term};
 
 /// Evaluates rules one by one, straight from the [rule language](crate::rule_language).
@@ -178,12 +180,7 @@ fn word_matches(t: &Tokens, i: usize, r: &str, first: bool, last: bool) -> bool 
     if !t.words()[i].no_space {
         return false;
     }
-    match (first, last) {
-        (true, true) => w.contains(r),
-        (true, false) => w.ends_with(r),
-        (false, true) => w.starts_with(r),
-        (false, false) => false,
-    }
+    no_space_run_holds(w, r, first, last)
 }
 
 /// Whether `words` appear at consecutive positions of the field.

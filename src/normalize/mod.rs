@@ -232,6 +232,23 @@ pub(crate) fn is_phrase_start_at(text: &str, i: usize) -> bool {
     !matches!(attached_to(text, i), Some(CharClass::Emoji | CharClass::NoSpace))
 }
 
+/// Whether the rule word `r` sits in the no-space run `w`: anywhere (a word alone), as a
+/// suffix (the first of several words) or as a prefix (the last of several). An occurrence
+/// that begins with a combining mark counts only at the run's start: inside the run the mark
+/// belongs to the character before it (`\u{5b6}` is not in `む\u{5b6}`, as no phrase starts
+/// there: [`is_phrase_start_at`]; found by the `explain` fuzz target). One definition for the
+/// reference matcher and `explain`.
+pub(crate) fn no_space_run_holds(w: &str, r: &str, first: bool, last: bool) -> bool {
+    let at_start_only = r.chars().next().is_some_and(is_mark);
+    match (first, last) {
+        (true, true) if at_start_only => w.starts_with(r),
+        (true, true) => w.contains(r),
+        (true, false) => w.ends_with(r) && (!at_start_only || w.len() == r.len()),
+        (false, true) => w.starts_with(r),
+        (false, false) => false,
+    }
+}
+
 /// When byte position `i` of `text` holds a combining mark, the class of the character it is
 /// attached to (the last one before it that is not a mark), if any.
 fn attached_to(text: &str, i: usize) -> Option<CharClass> {
