@@ -51,17 +51,23 @@ proptest! {
     }
 }
 
-/// Found by a 1,000,000-case run: a phrase's words are not always whole words of a matching
-/// message. `👍` followed by a combining mark is one word (`👍` with the mark), yet a phrase
-/// ending in `👍` matches there (the boundary check sees an emoji, not a word character), so
-/// the matcher must not require the emoji as a word before checking the phrase.
+/// Found by a 1,000,000-case run (2026-11-26): `👍` followed by a combining mark is one word
+/// (`👍` with the mark), yet the reference let a phrase end between the two, and a phrase
+/// ending in `👍` matched there. Since 2026-12-06 (a one-word phrase `"👍"`, which the
+/// compiled matcher, keyed by the word, never matched there) no phrase ends inside an emoji's
+/// word, as the keyword `👍` never matched it; a mark after white space is a word of its own.
 #[test]
-fn phrase_ending_in_an_emoji_matches_before_a_combining_mark() {
+fn a_phrase_does_not_end_between_an_emoji_and_its_mark() {
     for (rule, text, want) in [
-        ("\"οδοσ 👍\"", "ΟΔΟΣ 👍\u{301}", true),
-        ("\"ok 👍\"", "ok 👍\u{301} and more", true),
-        ("\"ok 👍\" cafe", "OK 👍\u{301} cafe", true),
+        ("\"οδοσ 👍\"", "ΟΔΟΣ 👍\u{301}", false),
+        ("\"ok 👍\"", "ok 👍\u{301} and more", false),
+        ("\"ok 👍\" cafe", "OK 👍\u{301} cafe", false),
         ("\"ok 👍\"", "ok 👎\u{301}", false),
+        ("\"👍\"", "👍\u{301}", false),
+        ("\"👍\"", "x 👍\u{301}\u{302} y", false),
+        ("\"👍\"", "👍 \u{301}", true),
+        ("\"ok 👍\"", "ok 👍 \u{301}", true),
+        ("\"👍\"", "👍\u{301}👍", true),
     ] {
         let rules = vec![Rule::parse(rule).unwrap()];
         let messages = vec![Message::new("1", text)];

@@ -108,6 +108,29 @@ fn no_space_scripts_match_inside_runs_and_at_script_changes() {
     assert!(!hits(&rule("phone"), &text("iPhone欲しい")));
 }
 
+/// The same bullet's last sentences: a combining mark belongs to the character before it, so
+/// no match starts at one inside a no-space run or after an emoji, and none ends between an
+/// emoji and its mark.
+/// The compiled matcher is asked as well (the cases come from fuzzing, where they disagreed).
+#[test]
+fn a_match_never_starts_at_a_mark_inside_a_run_or_after_an_emoji() {
+    let compiled = |r: &Rule, t: &str| {
+        let matcher = streamtrack::matcher::Matcher::new(std::slice::from_ref(r));
+        !matcher.find(&text(t), &mut streamtrack::matcher::Scratch::new()).is_empty()
+    };
+    for (r, t, expected) in [
+        (rule("\u{5b6}"), "\u{3080}\u{5b6}", false),
+        (rule("\u{5b6}"), "\u{5b6}\u{3080}", true),
+        (rule("\"\u{5b7}\""), "\u{1f355}\u{5b7}", false),
+        (rule("\"\u{1f44d}\""), "\u{1f44d}\u{301}", false),
+        (rule("\"\u{1f44d}\""), "\u{1f44d} \u{301}", true),
+        (rule("\u{1f44d}"), "\u{1f44d}\u{301}", false),
+    ] {
+        assert_eq!(hits(&r, &text(t)), expected, "reference: {r:?} in {t:?}");
+        assert_eq!(compiled(&r, t), expected, "compiled: {r:?} in {t:?}");
+    }
+}
+
 #[test]
 fn a_keyword_of_several_words_matches_them_consecutively_in_one_field() {
     let r = rule("coca-cola");

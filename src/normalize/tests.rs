@@ -51,4 +51,7 @@ fn no_boundary_between_a_character_and_its_mark() {
     assert!(is_boundary_at(t, 3), "after the mark, before the quote");
     assert!(is_boundary_at(t, 7), "a mark after a space starts its own word");
     assert!(!is_boundary_at("x\u{5b7}", 1), "a word's own mark");
+    assert!(!is_boundary_at("\u{1f44d}\u{301}", 4), "an emoji's own mark");
+    assert!(is_boundary_at("\u{1f44d} \u{301}", 4), "before the space");
+    assert!(is_boundary_at("\u{1f44d}\u{1f44d}", 4), "between two emoji");
 }
