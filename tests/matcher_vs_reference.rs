@@ -81,6 +81,32 @@ fn a_phrase_does_not_end_between_an_emoji_and_its_mark() {
     }
 }
 
+/// A phrase whose first occurrence in a field sits inside a word (no boundary) may occur
+/// again, overlapping it, where it counts: `x1 x1` in `cafex1 x1 x1`. The compiled matcher's
+/// verification searched occurrences without overlap and missed it (found by
+/// `tests/registry_small_set.rs` at 20,000 cases, with the second `x1` from a URL).
+#[test]
+fn a_phrase_overlapping_an_occurrence_inside_a_word_is_found() {
+    for (rule, text, want) in [
+        ("\"x1 x1\"", "cafex1 x1 x1", true),
+        ("\"x1 x1\"", " caféx1  x1 http://x1 ", true),
+        ("\"x1 x1\" strasse", "Straße cafex1 x1 x1", true),
+        ("\"ab ab\"", "xab ab ab", true),
+        ("\"ab ab\"", "xab ab abc", false),
+        ("\"ab ab ab\"", "cab ab ab ab", true),
+    ] {
+        let rules = vec![Rule::parse(rule).unwrap()];
+        let messages = vec![Message::new("1", text)];
+        let reference = ReferenceMatcher::new(rules.clone());
+        assert_eq!(
+            reference.matching(&messages[0]).is_empty(),
+            !want,
+            "reference: {rule} / {text:?}"
+        );
+        check(&rules, &messages).unwrap();
+    }
+}
+
 /// Points the JSON reader would refuse (off the map, not a number) can still be set through
 /// the API: the geo index must not lose a match the reference finds (found by the
 /// `match_vs_reference` fuzz target: a latitude of -179.9 measured by `point_radius`).

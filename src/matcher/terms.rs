@@ -110,11 +110,26 @@ fn sample_bucket(id: &str) -> u64 {
 }
 
 /// Whether the normalised phrase `p` occurs in `text` with neither end between two word
-/// characters (as [`is_boundary_at`] decides).
+/// characters (as [`is_boundary_at`] decides). Every occurrence is tried, overlapping ones
+/// included: in `cafex1 x1 x1` the phrase `x1 x1` first occurs inside `cafex1` (no boundary),
+/// and the one that counts starts within that one (a non-overlapping search skipped it; found
+/// by `tests/registry_small_set.rs` at 20,000 cases).
 pub(crate) fn phrase_in(text: &str, p: &str) -> bool {
-    !p.is_empty()
-        && memchr::memmem::find_iter(text.as_bytes(), p.as_bytes())
-            .any(|i| is_boundary_at(text, i) && is_boundary_at(text, i + p.len()))
+    if p.is_empty() {
+        return false;
+    }
+    let finder = memchr::memmem::Finder::new(p.as_bytes());
+    let mut from = 0;
+    while let Some(k) = finder.find(&text.as_bytes()[from..]) {
+        let i = from + k;
+        if is_boundary_at(text, i) && is_boundary_at(text, i + p.len()) {
+            return true;
+        }
+        // `p` is UTF-8, so an occurrence starts on a character's first byte: the next one
+        // starts after this one's first byte at the earliest.
+        from = i + 1;
+    }
+    false
 }
 
 /// Whether rule word `r` fits field word `i` of `t` as word `j` of `k` consecutive rule words:
