@@ -24,6 +24,19 @@ fn bench(extra: &[&str]) -> serde_json::Value {
     serde_json::from_str(line).expect("JSON")
 }
 
+/// The tests of this binary run in parallel and each writes its corpus: the files must not be
+/// shared (they were once, and a test read the other's `rules.jsonl` while it was rewritten:
+/// `"rules": 0`).
+#[test]
+fn each_corpus_is_a_file_of_its_own() {
+    let (a, b) = (tiny_corpus(), tiny_corpus());
+    assert_ne!(a.0, b.0);
+    assert_ne!(a.1, b.1);
+    let again = support::temp_file("rules.jsonl", "changed");
+    assert_ne!(again, a.0);
+    assert!(std::fs::read_to_string(&a.0).expect("kept").contains("apple"));
+}
+
 #[test]
 fn a_given_corpus_is_what_the_engine_runs_over() {
     let o = bench(&["--latency-seconds", "0.1", "--rate", "1000", "--fanout", "10"]);

@@ -11,11 +11,15 @@ pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_streamtrack"))
 }
 
-/// Writes `content` to `name` in this test binary's own temp folder (named after the test
-/// binary and the process, so parallel suites never share files).
+/// Writes `content` to `name` in a temp folder of its own: named after the test binary, the
+/// process and the call, so neither parallel suites nor the parallel tests of one binary share
+/// a file (two tests writing the same `rules.jsonl` at once once left one of them an empty
+/// file to read: `bench_engine_cli`, 2026-12-06).
 pub fn temp_file(name: &str, content: impl AsRef<[u8]>) -> PathBuf {
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!(
-        "streamtrack-{}-{}",
+        "streamtrack-{}-{}/{call}",
         env!("CARGO_CRATE_NAME"),
         std::process::id()
     ));
