@@ -172,7 +172,9 @@ impl BloomFilter {
     /// A filter sized for `keys` keys.
     pub(crate) fn with_capacity(keys: usize) -> Self {
         let blocks = (keys / 4).max(1).next_power_of_two();
-        BloomFilter { blocks: vec![0; blocks], mask: blocks - 1 }
+        let v = vec![0; blocks];
+        super::pages::advise_huge_pages(&v);
+        BloomFilter { blocks: v, mask: blocks - 1 }
     }
 
     /// A key's block (hash bits 32 and up) and its three bits in it: one of
@@ -342,9 +344,11 @@ impl WordTable {
     /// A table for about `words` words (it grows past that).
     pub(crate) fn with_capacity(hasher: WordHasher, words: usize) -> Self {
         let cap = (words * 2).max(8).next_power_of_two();
+        let slots = vec![[0, 0]; cap];
+        super::pages::advise_huge_pages(&slots);
         WordTable {
             hasher,
-            slots: vec![[0, 0]; cap],
+            slots,
             mask: cap - 1,
             shift: shift_for(cap),
             cursor: 0,
@@ -510,6 +514,31 @@ fn eq_bytes(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The two tables every message word is looked up in get huge pages as they are filled
+    /// (`pages.rs`); the assertion fails in THP's `madvise` mode without the advice.
+    #[cfg(all(target_os = "linux", not(miri)))]
+    #[test]
+    fn the_filter_and_the_word_table_are_backed_by_huge_pages() {
+        use crate::matcher::pages::tests::{huge_kb_at, FRESH_BYTES};
+        let mut table = WordTable::with_capacity(WordHasher::with_seed(1, 2), FRESH_BYTES / 32);
+        for i in (0..table.slots.len()).step_by(256) {
+            table.slots[i][0] = 1;
+        }
+        let mut bloom = BloomFilter::with_capacity(FRESH_BYTES / 2);
+        for i in (0..bloom.blocks.len()).step_by(512) {
+            bloom.blocks[i] = 1;
+        }
+        assert!(table.slots.len() * 16 >= FRESH_BYTES && bloom.blocks.len() * 8 >= FRESH_BYTES);
+        let middle = |p: *const u8, bytes: usize| p as usize + bytes / 2;
+        for (what, at) in [
+            ("word table", middle(table.slots.as_ptr().cast(), table.slots.len() * 16)),
+            ("Bloom filter", middle(bloom.blocks.as_ptr().cast(), bloom.blocks.len() * 8)),
+        ] {
+            let Some(kb) = huge_kb_at(at) else { return };
+            assert!(kb >= 2048, "the {what}'s mapping holds {kb} kB of huge pages");
+        }
+    }
 
     /// The presearch's chunk probe gives, bit for bit, the answers of `may_contain` on each
     /// word and on each pair (the previous chunk's last word with the first), for chunks of

@@ -34,6 +34,7 @@ mod chars;
 mod compile;
 mod geo;
 pub(crate) mod hash;
+mod pages;
 mod prepare;
 mod proximity;
 mod scan;
