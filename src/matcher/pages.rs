@@ -59,12 +59,23 @@ pub(crate) mod tests {
     /// The kB of huge pages of the mapping holding `addr`, from `/proc/self/smaps`; `None`
     /// when this machine cannot say (no THP, THP turned off, no `/proc`): callers skip.
     pub(crate) fn huge_kb_at(addr: usize) -> Option<u64> {
-        let mode = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").ok()?;
-        if mode.contains("[never]") || !super::enabled() {
+        if !super::enabled() {
+            eprintln!("skipped: STREAMTRACK_HUGE_PAGES turns the advice off");
+            return None;
+        }
+        let Ok(mode) = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+        else {
+            eprintln!("skipped: this kernel has no transparent huge pages");
+            return None;
+        };
+        if mode.contains("[never]") {
             eprintln!("skipped: transparent huge pages are off here ({})", mode.trim());
             return None;
         }
-        let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+        let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+            eprintln!("skipped: no /proc/self/smaps to read the page sizes from");
+            return None;
+        };
         let mut inside = false;
         for line in smaps.lines() {
             let range = line.split(' ').next().unwrap_or("");
@@ -81,7 +92,7 @@ pub(crate) mod tests {
                 }
             }
         }
-        None
+        panic!("no mapping of /proc/self/smaps holds {addr:#x} with an AnonHugePages line")
     }
 
     /// Large enough for glibc's `calloc` to map fresh, untouched memory (its mmap threshold
