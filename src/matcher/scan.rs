@@ -525,6 +525,28 @@ impl Emitter<'_> {
         self.at = end;
     }
 
+    /// Appends the character of `len` (2 to 4) bytes at `bytes[i..]` with one 4-byte copy:
+    /// the bytes past it are overwritten by what follows or lie past the text's end (as
+    /// after [`Emitter::ascii_chunk`]). [`Emitter::push`]'s copy, of a length known only at
+    /// run time, was a `memcpy` call per character.
+    #[inline(always)]
+    fn push_char(&mut self, bytes: &[u8], i: usize, len: usize) {
+        let end = self.at + len;
+        if end + 8 > self.buf.len() {
+            self.buf.resize(end + ROOM, 0);
+        }
+        let four = match bytes.get(i..i + 4) {
+            Some(s) => <[u8; 4]>::try_from(s).expect("4 bytes"),
+            None => {
+                let mut t = [0u8; 4];
+                t[..len].copy_from_slice(&bytes[i..i + len]);
+                t
+            }
+        };
+        self.buf[self.at..self.at + 4].copy_from_slice(&four);
+        self.at = end;
+    }
+
     /// Takes a long stretch of ASCII bytes (`s`, followed in the text by a non-ASCII
     /// character or the end) with [`scan_ascii`], the ASCII scanner (32-byte chunks with
     /// AVX2), and joins its words to what comes before and after: a word open before the
@@ -781,6 +803,24 @@ fn ascii_run(s: &[u8]) -> usize {
     k + s[k..].iter().take_while(|b| b.is_ascii()).count()
 }
 
+/// The character that starts at `bytes[i]`, a lead byte of at least two bytes in valid
+/// UTF-8 (`bytes` is a `str`'s), and its length. Decoded from the bytes: `text[i..].chars()`
+/// also checked that `i` is a character boundary, and went through an `Option` and
+/// `len_utf8` (~15 instructions per non-ASCII character).
+#[inline(always)]
+fn char_at(bytes: &[u8], i: usize) -> (char, usize) {
+    let b = u32::from(bytes[i]);
+    let tail = |k: usize| u32::from(bytes[i + k] & 0x3f);
+    let (code, len) = if b < 0xe0 {
+        (((b & 0x1f) << 6) | tail(1), 2)
+    } else if b < 0xf0 {
+        (((b & 0x0f) << 12) | (tail(1) << 6) | tail(2), 3)
+    } else {
+        (((b & 0x07) << 18) | (tail(1) << 12) | (tail(2) << 6) | tail(3), 4)
+    };
+    (char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER), len)
+}
+
 /// [`scan_unicode`] on a text: [`Plain::Url`] if `urls` and the text may hold a URL prefix.
 /// `fold` is scratch space. Also returns whether a non-ASCII character it took follows a `/`
 /// or a `.` (meaningful with [`Plain::Done`]: it took them all).
@@ -865,22 +905,22 @@ fn scan_plain(
             i += len as usize;
             continue;
         }
-        let c = text[i..].chars().next().expect("a char boundary");
+        let (c, len) = char_at(bytes, i);
+        debug_assert_eq!(Some(c), text[i..].chars().next());
         slash_or_dot |= i > 0 && matches!(bytes[i - 1], b'/' | b'.');
-        let source = &bytes[i..i + c.len_utf8()];
-        i += source.len();
+        let at = i;
+        i += len;
         let (class, folds) = match plain_char(c) {
             Some((CharClass::Ignorable, _, _)) => {
                 // Inside a `://` or a `www.` only after one of their characters (the first
                 // ignorable of a run sees it).
-                let at = i - source.len();
                 ignorable |= at > 0 && matches!(bytes[at - 1], b':' | b'/' | b'w' | b'W');
                 continue;
             }
             // A combining mark belongs to the word it follows. (After anything else it joins a
             // separator or may compose with an emoji: the general path decides.)
             Some((_, false, true)) if e.kind != NONE => {
-                e.push(source);
+                e.push_char(bytes, at, len);
                 continue;
             }
             Some((class, folds, false)) => (class, folds),
@@ -906,7 +946,7 @@ fn scan_plain(
             }
             e.push(fold.as_bytes());
         } else {
-            e.push(source);
+            e.push_char(bytes, at, len);
         }
         if class == CharClass::Emoji {
             e.flush();
