@@ -321,14 +321,16 @@ impl Compiler {
     /// value for a word of at most 8 bytes with one posting is that posting, see
     /// `INLINE_POSTING`), its Bloom filter, and the words' postings (`post_start` from 0 and
     /// `postings`, in id order), all written front to back. `min_words` sizes the table as
-    /// [`WordTable::with_capacity`] does.
-    fn intern_key_words(&mut self, min_words: usize) -> KeyWords {
+    /// [`WordTable::with_capacity`] does; `others` (the other terms, their postings) is the
+    /// room left in `post_start` and `postings` for what is appended after the words', so
+    /// that neither grows into a new allocation (without the huge pages asked for here).
+    fn intern_key_words(&mut self, min_words: usize, others: (usize, usize)) -> KeyWords {
         let q = &mut self.key_words;
         let distinct = q.sort();
         let mut table = WordTable::for_sorted(self.hasher, min_words, distinct, q.bytes.len());
-        let mut post_start = Vec::with_capacity(distinct + 1);
+        let mut post_start = Vec::with_capacity(distinct + 1 + others.0);
         post_start.push(0);
-        let mut postings = Vec::with_capacity(q.items.len());
+        let mut postings = Vec::with_capacity(q.items.len() + others.1);
         pages::advise_huge_pages(&post_start);
         pages::advise_huge_pages(&postings);
         q.for_each_word(|h, word, occurrences| {
@@ -529,7 +531,7 @@ impl Segment {
         // The presearch's table is kept at most a quarter full for short probes (at 1M rules
         // half full made matching 25% slower).
         let KeyWords { table: words, bloom, mut post_start, mut postings } =
-            c.intern_key_words(rules.len());
+            c.intern_key_words(rules.len(), (c.terms.len(), entries.len()));
         clock.mark("key words (table, Bloom filter)");
         let verify_words = c.intern_verify_words();
         clock.mark("verification words");
@@ -618,6 +620,8 @@ impl Segment {
             for i in 0..n_others {
                 fill[i + 1] += fill[i];
             }
+            debug_assert!(post_start.capacity() - post_start.len() >= n_others, "room reserved");
+            debug_assert!(postings.capacity() - postings.len() >= entries.len(), "room reserved");
             post_start.extend(fill[1..].iter().map(|&f| base + f));
             postings.resize(postings.len() + entries.len(), 0);
             for &(k, e) in &entries {
