@@ -128,8 +128,9 @@ impl MessageWords {
         // saw no non-ASCII character after a `/` or a `.`.
         self.unicode.non_ascii_after_slash_or_dot = true;
         self.text_sigil = self.field(&msg.text, hasher).map(|n| n.sigil);
-        // `text_sigil` is `None` for a non-ASCII text (and for the rare ASCII one the
-        // scanner hands to the tokenizer, which holds no mark): no second `is_ascii` pass.
+        // `text_sigil` is `None` for a text the ASCII scanner did not take (a non-ASCII one
+        // `scan_mixed` declines, or the rare ASCII one handed to the tokenizer, which holds
+        // no mark; `scan_mixed` declines a mark after a `/` or a `.`): no second pass.
         if msg.urls.is_none()
             && self.text_sigil.is_none()
             && self.unicode.non_ascii_after_slash_or_dot
@@ -274,9 +275,11 @@ impl MessageWords {
         self.set_ready = true;
     }
 
-    /// The words of one field: by the SSE2 scanner when the text is ASCII, by the
-    /// per-character scanner when every character normalises on its own, else by the full
-    /// tokenizer. Returns what the ASCII scanner noticed, if it ran.
+    /// The words of one field: by the ASCII scanner when the text is ASCII or its non-ASCII
+    /// characters normalise in place ([`scan::scan_mixed`]), by the per-character scanner
+    /// when every character normalises on its own, else by the full tokenizer. Returns what
+    /// the ASCII scanner noticed, if it took the text (no URL prefix in a non-ASCII one, and
+    /// no combining mark after a `/` or a `.`: it declines those).
     pub(crate) fn field(&mut self, text: &str, hasher: &WordHasher) -> Option<scan::Noticed> {
         let bytes = text.as_bytes();
         // Decided once (issue 20): the ASCII scanner gives up at the first non-ASCII chunk,
@@ -287,6 +290,10 @@ impl MessageWords {
             if noticed.is_some() {
                 return noticed;
             }
+        } else if let Some(noticed) =
+            scan::scan_mixed(text, &mut self.bytes, hasher, &mut self.words, &mut self.unicode)
+        {
+            return Some(noticed);
         } else if scan::scan_unicode(
             text,
             &mut self.bytes,
@@ -337,21 +344,28 @@ impl Prepared {
         self.facts.reset();
     }
 
-    /// For a message whose only searchable field is an ASCII text (entity fields extracted
-    /// from the text add nothing a phrase could match), that field's normalised text, built
-    /// without the full tokenisation.
+    /// For a message whose only searchable field is its text, that field's normalised text,
+    /// built without the full tokenisation: for an ASCII text (entity fields extracted from
+    /// it add nothing a phrase could match), and for a non-ASCII one with no entity to
+    /// extract (no `#`, `@`, `$`, no URL prefix) whose characters normalise on their own.
     pub(crate) fn simple_text(&mut self, msg: &Message) -> Option<&str> {
         if self.simple_ready.is_none() {
-            let simple = msg.text.is_ascii()
-                && msg.quoted_text.is_none()
+            let one_field = msg.quoted_text.is_none()
                 && msg.retweeted_text.is_none()
                 && msg.urls.is_none()
                 && msg.media.is_none()
                 && msg.hashtags.is_none()
                 && msg.mentions.is_none();
-            if simple {
-                crate::normalize::ascii_normalized_text(&msg.text, &mut self.simple);
-            }
+            let simple = one_field
+                && if msg.text.is_ascii() {
+                    crate::normalize::ascii_normalized_text(&msg.text, &mut self.simple);
+                    true
+                } else {
+                    let b = msg.text.as_bytes();
+                    memchr::memchr3(b'#', b'@', b'$', b).is_none()
+                        && !scan::may_hold_url(b)
+                        && crate::normalize::plain_normalized_text(&msg.text, &mut self.simple)
+                };
             self.simple_ready = Some(simple);
         }
         (self.simple_ready == Some(true)).then_some(self.simple.as_str())

@@ -37,6 +37,26 @@ pub(super) fn scanned(text: &str) -> Option<WordsAndRuns> {
     Some((out, runs))
 }
 
+/// What `scan_mixed` finds (checking each hash), or `None` where it declines (checking
+/// that it left everything as it was).
+fn mixed_scanned(text: &str) -> Option<Vec<String>> {
+    let h = WordHasher::with_seed(3, 4);
+    let (mut buf, mut words) = (b"x".to_vec(), vec![(0, 0, 0)]);
+    let mut scratch = UnicodeScratch::default();
+    let Some(noticed) = scan_mixed(text, &mut buf, &h, &mut words, &mut scratch) else {
+        assert_eq!((buf.len(), words.len()), (1, 1), "left as it was");
+        return None;
+    };
+    assert_eq!(noticed.sigil, text.contains(['#', '@', '$']), "sigils of {text:?}");
+    let mut out = Vec::new();
+    for &(hash, a, b) in &words[1..] {
+        let word = &buf[a as usize..b as usize];
+        assert_eq!(hash, h.hash(word), "hash of a word");
+        out.push(String::from_utf8(word.to_vec()).expect("UTF-8 words"));
+    }
+    Some(out)
+}
+
 /// The definition of `UnicodeScratch::non_ascii_after_slash_or_dot`.
 fn non_ascii_after_slash_or_dot(text: &str) -> bool {
     text.as_bytes().windows(2).any(|w| matches!(w[0], b'/' | b'.') && w[1] >= 0x80)
@@ -106,9 +126,26 @@ fn tokenizer(text: &str) -> WordsAndRuns {
     (words, runs)
 }
 
-/// Checks `text` both ways; returns whether the scanner took it.
+/// The normalised text a phrase is looked for in, built without the full view where the
+/// message allows (`Prepared::simple_text`), or `None`; checked against the full view (one
+/// field, that text).
+fn simple_text(text: &str) -> Option<String> {
+    let msg = crate::Message::new("1", text);
+    let mut prepared = crate::matcher::prepare::Prepared::default();
+    let simple = prepared.simple_text(&msg)?.to_owned();
+    let fields = prepared.get(&msg).fields();
+    assert_eq!(fields.len(), 1, "one field in {text:?}");
+    assert_eq!(simple, fields[0].tokens.text(), "normalised text of {text:?}");
+    Some(simple)
+}
+
+/// Checks `text` all ways; returns whether the per-character scanner took it.
 fn check(text: &str) -> bool {
+    simple_text(text);
     let want = tokenizer(text);
+    if let Some(found) = mixed_scanned(text) {
+        assert_eq!((found, Vec::new()), want, "scan_mixed of {text:?}");
+    }
     assert_eq!(field(&mut MessageWords::default(), text), want, "field of {text:?}");
     match scanned(text) {
         Some(found) => {
@@ -157,6 +194,59 @@ fn urls_in_non_ascii_text_are_blanked_like_the_tokenizer_removes_them() {
     // start the token): the scanner declines, the tokenizer decides.
     for s in ["http://\u{301}x é", "(http://\u{301}x é", "é www.\u{300}y"] {
         check(s);
+    }
+}
+
+/// The mixed scanner takes posts whose non-ASCII characters are letters (accented, Cyrillic,
+/// Greek, folded in place), marks after letters, emoji (a word each, also between letters and
+/// across the 64-byte blocks' edges) and separators, as the tokenizer words them; and it
+/// declines what needs more (no-space scripts, foldings of another length, a mark not after a
+/// letter, an ignorable inside a word or a URL prefix, URL prefixes). Fails if it declined
+/// every post (the path unused) or took one wrongly.
+#[test]
+fn the_mixed_scanner_takes_letters_marks_emoji_and_separators_in_place() {
+    let pad = |k: usize| "a".repeat(k);
+    let mut taken = vec![
+        "café 😂 Київ МИР ΣΊΣΥΦΟΣ soufflé… “quoted” — x".to_string(),
+        "😎😎🤔 feed😂you a😂b 🍕👨\u{200d}👩\u{200d}👧 x❤\u{fe0f} y".to_string(),
+        "#tag @user $x 🇺🇸 ok".to_string(),
+        "Crème brûlée, naïve résumé: Ångström!".to_string(),
+        "\u{a0}x\u{3000}y\u{2003}z\u{85}".to_string(),
+        "Ж".to_string(),
+        "😭".to_string(),
+        "ＡＢＣ ｗｗｗ".to_string(),
+        "é http://x.com «www.Bücher.de» x\u{a0}https://www.q.r www.www.x".to_string(),
+        "😭 https://t.co/DeQ7q1nge6 😂 http://ΣΑΣ.gr/ς".to_string(),
+        "a.b: c... x:y é".to_string(),
+    ];
+    // Every position of an emoji, an accented letter and a Cyrillic word around the 64- and
+    // 128-byte edges, between letters and after a space.
+    for k in 56..70 {
+        for c in ["😂", "é", "Ж", "👍🏽"] {
+            taken.push(format!("{}{c}{}", pad(k), pad(3)));
+            taken.push(format!("{} {c} {}", pad(k), pad(70)));
+            taken.push(format!("{}{c}{c}{}", pad(k + 60), pad(2)));
+        }
+    }
+    for text in &taken {
+        assert!(mixed_scanned(text).is_some(), "scan_mixed should take {text:?}");
+        check(text);
+        if !text.contains(['#', '@', '$']) && !may_hold_url(text.as_bytes()) {
+            assert!(simple_text(text).is_some(), "a simple text: {text:?}");
+        }
+    }
+    for text in [
+        "東京 tower",
+        "straße",
+        "ẞ big",
+        "x \u{301}y",
+        "😭\u{301}",
+        "ab\u{200b}cd é",
+        "http:\u{200b}//x.com é",
+        "ภาษา",
+    ] {
+        assert!(mixed_scanned(text).is_none(), "scan_mixed should decline {text:?}");
+        check(text);
     }
 }
 
@@ -287,13 +377,22 @@ fn every_non_ascii_post_of_the_corpus() {
         return;
     };
     let mut words = MessageWords::default();
-    let (mut posts, mut taken) = (0, 0);
+    let (mut posts, mut taken, mut mixed, mut simple) = (0, 0, 0, 0);
     for post in corpus.lines().filter(|l| !l.is_ascii()) {
         posts += 1;
-        assert_eq!(field(&mut words, post), tokenizer(post), "{post:?}");
-        taken += usize::from(scanned(post).is_some_and(|found| found == tokenizer(post)));
+        let want = tokenizer(post);
+        assert_eq!(field(&mut words, post), want, "{post:?}");
+        taken += usize::from(scanned(post).is_some_and(|found| found == want));
+        if let Some(found) = mixed_scanned(post) {
+            assert_eq!((found, Vec::new()), want, "scan_mixed of {post:?}");
+            mixed += 1;
+        }
+        simple += usize::from(simple_text(post).is_some());
     }
-    eprintln!("{taken} of {posts} non-ASCII posts taken by the scanner");
+    eprintln!(
+        "{taken} of {posts} non-ASCII posts taken by the scanner, {mixed} by the mixed \
+         scanner; {simple} with a simple normalised text"
+    );
     assert!(posts > 0, "a corpus with non-ASCII posts");
     assert_eq!(taken, posts, "the scanner takes every non-ASCII post of the corpus");
 }

@@ -276,6 +276,26 @@ pub(crate) fn push_case_folded(c: char, out: &mut String) {
     }
 }
 
+/// The full case folding of `c` when it is one character (as [`push_case_folded`] would
+/// append), `None` when it is several (`ß` -> `ss`).
+#[inline]
+pub(crate) fn case_folded_char(c: char) -> Option<char> {
+    if c.is_ascii() {
+        return Some(c.to_ascii_lowercase());
+    }
+    if flags(c).is_some_and(|f| f & FOLDS == 0) {
+        return Some(c);
+    }
+    match tables::CASE_FOLD.binary_search_by_key(&(c as u32), |&(cp, _)| cp) {
+        Ok(i) => {
+            let mut folded = tables::CASE_FOLD[i].1.chars();
+            let one = folded.next()?;
+            folded.next().is_none().then_some(one)
+        }
+        Err(_) => Some(c),
+    }
+}
+
 /// Appends the caseless normal form of `chars` (NFC, full case folding, NFC) to `out`.
 ///
 /// Fast paths, all exact: ASCII is lower-cased; characters that neither NFC nor folding can
@@ -865,6 +885,61 @@ pub(crate) fn ascii_normalized_text(text: &str, out: &mut String) {
         out.push_str(&text[s + rest..i]);
         out[start..].make_ascii_lowercase();
     }
+}
+
+/// The normalised text ([`Tokens::text`]) of a text whose every character normalises on its
+/// own ([`plain_char`]) and which holds no URL prefix, written to `out` character by character
+/// without the word and raw-token lists: ignorables dropped, raw tokens case-folded and
+/// joined by single spaces. Returns `false` (`out` then unspecified) for any other text: a
+/// character that needs NFC or folds to one that does, or an ignorable right after a `:`,
+/// `/` or `w` (it may hide a URL prefix: `www\u{200b}.`); the caller checks for the
+/// prefixes themselves (`://`, `www.`). For phrases on a non-ASCII post (issue 20): the full
+/// view cost ~21,000 instructions per post that needed it.
+pub(crate) fn plain_normalized_text(text: &str, out: &mut String) -> bool {
+    out.clear();
+    // A raw token has ended: a space goes before the next character kept.
+    let mut gap = false;
+    let mut prev = 0u8;
+    for c in text.chars() {
+        if c.is_ascii() {
+            prev = c as u8;
+            if ASCII_SPACE[c as usize] {
+                gap = true;
+                continue;
+            }
+            if gap && !out.is_empty() {
+                out.push(' ');
+            }
+            gap = false;
+            out.push(c.to_ascii_lowercase());
+            continue;
+        }
+        let Some((class, folds, _)) = plain_char(c) else { return false };
+        match class {
+            CharClass::Ignorable if matches!(prev, b':' | b'/' | b'w' | b'W') => return false,
+            CharClass::Ignorable => continue,
+            CharClass::Space => {
+                prev = b' ';
+                gap = true;
+                continue;
+            }
+            _ => prev = 0,
+        }
+        if gap && !out.is_empty() {
+            out.push(' ');
+        }
+        gap = false;
+        if folds {
+            let at = out.len();
+            push_case_folded(c, out);
+            if !out[at..].chars().all(|f| f.is_ascii() || plain_char(f).is_some()) {
+                return false;
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    true
 }
 
 /// ASCII bytes that are white space.
