@@ -290,9 +290,14 @@ impl MessageWords {
             if noticed.is_some() {
                 return noticed;
             }
-        } else if let Some(noticed) =
-            scan::scan_mixed(text, &mut self.bytes, hasher, &mut self.words, &mut self.unicode)
-        {
+        } else if let Some(noticed) = scan::scan_mixed(
+            text,
+            &mut self.bytes,
+            hasher,
+            &mut self.words,
+            &mut self.runs,
+            &mut self.unicode,
+        ) {
             return Some(noticed);
         } else if scan::scan_unicode(
             text,

@@ -197,7 +197,7 @@ fn scan_ascii_narrow(
     hasher: &WordHasher,
     words: &mut Vec<(u64, u32, u32)>,
 ) -> Option<Noticed> {
-    scan_ascii_with::<Narrow, false>(text, buf, hasher, words)
+    scan_ascii_with::<Narrow, false>(text, buf, hasher, words, &mut Vec::new())
 }
 
 /// The words of a non-ASCII `text` by the ASCII scanner's blocks, for a text whose
@@ -218,11 +218,12 @@ pub(crate) fn scan_mixed(
     buf: &mut Vec<u8>,
     hasher: &WordHasher,
     words: &mut Vec<(u64, u32, u32)>,
+    runs: &mut Vec<(u32, u32)>,
     scratch: &mut UnicodeScratch,
 ) -> Option<Noticed> {
-    let (base, first_word) = (buf.len(), words.len());
+    let (base, first_word, first_run) = (buf.len(), words.len(), runs.len());
     let bytes = text.as_bytes();
-    let noticed = scan_mixed_bytes(bytes, buf, hasher, words)?;
+    let noticed = scan_mixed_bytes(bytes, buf, hasher, words, runs)?;
     if noticed.url && may_hold_url(bytes) {
         let mut spare = std::mem::take(&mut scratch.spare);
         spare.clear();
@@ -230,15 +231,19 @@ pub(crate) fn scan_mixed(
         let from = blank_url_prefixes_unicode(text, &mut spare, &mut scratch.chars);
         // A word starting before the raw token at `from` ends before it (at the white space
         // before it, at the latest).
-        let keep = words[first_word..].partition_point(|w| w.1 < (base + from) as u32);
+        let cut = (base + from) as u32;
+        let keep = words[first_word..].partition_point(|w| w.1 < cut);
         words.truncate(first_word + keep);
+        let keep = runs[first_run..].partition_point(|r| r.0 < cut);
+        runs.truncate(first_run + keep);
         // (Blanking replaces whole characters by spaces: `spare[from..]` is UTF-8, and the
         // prefixes left in it, as the second `www.` of `www.www.x`, are not removed.)
-        let again = scan_mixed_bytes(&spare[from..], buf, hasher, words);
+        let again = scan_mixed_bytes(&spare[from..], buf, hasher, words, runs);
         scratch.spare = spare;
         if again.is_none() {
             buf.truncate(base);
             words.truncate(first_word);
+            runs.truncate(first_run);
             return None;
         }
     }
@@ -252,14 +257,15 @@ fn scan_mixed_bytes(
     buf: &mut Vec<u8>,
     hasher: &WordHasher,
     words: &mut Vec<(u64, u32, u32)>,
+    runs: &mut Vec<(u32, u32)>,
 ) -> Option<Noticed> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         #[allow(unsafe_code)]
         // SAFETY: the CPU has AVX2 (just checked).
-        return unsafe { avx2::scan_mixed(text, buf, hasher, words) };
+        return unsafe { avx2::scan_mixed(text, buf, hasher, words, runs) };
     }
-    scan_mixed_narrow(text, buf, hasher, words)
+    scan_mixed_narrow(text, buf, hasher, words, runs)
 }
 
 /// [`scan_mixed`] 16 bytes at a time (SSE2 on x86-64, SWAR elsewhere).
@@ -269,8 +275,9 @@ fn scan_mixed_narrow(
     buf: &mut Vec<u8>,
     hasher: &WordHasher,
     words: &mut Vec<(u64, u32, u32)>,
+    runs: &mut Vec<(u32, u32)>,
 ) -> Option<Noticed> {
-    scan_ascii_with::<Narrow, true>(text, buf, hasher, words)
+    scan_ascii_with::<Narrow, true>(text, buf, hasher, words, runs)
 }
 
 /// The masks of one chunk of [`Chunk::BYTES`] bytes (bit `i` for byte `i`): word bytes,
@@ -342,7 +349,7 @@ mod avx2 {
         hasher: &WordHasher,
         words: &mut Vec<(u64, u32, u32)>,
     ) -> Option<Noticed> {
-        scan_ascii_with::<Wide, false>(text, buf, hasher, words)
+        scan_ascii_with::<Wide, false>(text, buf, hasher, words, &mut Vec::new())
     }
 
     /// [`super::scan_mixed`] on a CPU with AVX2.
@@ -356,8 +363,9 @@ mod avx2 {
         buf: &mut Vec<u8>,
         hasher: &WordHasher,
         words: &mut Vec<(u64, u32, u32)>,
+        runs: &mut Vec<(u32, u32)>,
     ) -> Option<Noticed> {
-        scan_ascii_with::<Wide, true>(text, buf, hasher, words)
+        scan_ascii_with::<Wide, true>(text, buf, hasher, words, runs)
     }
 
     /// 32-byte chunks (AVX2).
@@ -423,9 +431,11 @@ fn scan_ascii_with<C: Chunk, const MIXED: bool>(
     buf: &mut Vec<u8>,
     hasher: &WordHasher,
     words: &mut Vec<(u64, u32, u32)>,
+    runs: &mut Vec<(u32, u32)>,
 ) -> Option<Noticed> {
     let base = buf.len();
     let first_word = words.len();
+    let first_run = runs.len();
     let n = text.len();
     words.reserve(n / 2 + 1);
     let per_block = 64 / C::BYTES;
@@ -442,9 +452,11 @@ fn scan_ascii_with<C: Chunk, const MIXED: bool>(
     let area = &mut buf[base..];
     let (mut sigil, mut url) = (0u64, false);
     let mut carry = 0u64; // 1 if the byte before the block is a word byte
-    let mut open = usize::MAX; // start of a word that runs into the next block
-                               // `MIXED`: what a character crossing into the next block leaves it.
-    let mut spill = Spill::default();
+                          // The start of a word that runs into the next block.
+    let mut open = usize::MAX;
+    // `MIXED`: what a character crossing into the next block leaves it, and the no-space run
+    // being read.
+    let mut mixed = Mixed { spill: Spill::default(), run: None, runs, base };
     /// Hashes the word `area[start..end]` and records it.
     #[inline(always)]
     fn emit(
@@ -492,21 +504,18 @@ fn scan_ascii_with<C: Chunk, const MIXED: bool>(
         // `MIXED`: word boundaries between two word bytes (around an emoji).
         let mut breaks = 0u64;
         if MIXED {
-            mask |= spill.word;
-            breaks = spill.brk;
+            mask |= mixed.spill.word;
+            breaks = mixed.spill.brk;
             if non_ascii != 0 {
-                let taken =
-                    mixed_block(area, at, non_ascii & !spill.skip, carry, &mut mask, &mut breaks);
-                match taken {
-                    Some(next) => spill = next,
-                    None => {
-                        buf.truncate(base);
-                        words.truncate(first_word);
-                        return None;
-                    }
+                let todo = non_ascii & !mixed.spill.skip;
+                if !mixed_block(area, at, todo, carry, (&mut mask, &mut breaks), &mut mixed) {
+                    buf.truncate(base);
+                    words.truncate(first_word);
+                    mixed.runs.truncate(first_run);
+                    return None;
                 }
             } else {
-                spill = Spill::default();
+                mixed.spill = Spill::default();
             }
         }
         let shifted = (mask << 1) | carry;
@@ -537,6 +546,9 @@ fn scan_ascii_with<C: Chunk, const MIXED: bool>(
     if open != usize::MAX {
         emit(&buf[base..], open, n, base, hasher, words);
     }
+    if let Some((start, end)) = mixed.run {
+        mixed.runs.push(((base + start) as u32, (base + end) as u32));
+    }
     Some(Noticed { url, sigil: sigil != 0 })
 }
 
@@ -552,68 +564,90 @@ struct Spill {
     skip: u64,
 }
 
-/// The non-ASCII characters of a 64-byte block in [`scan_mixed`]: `non_ascii` has a bit per
+/// What [`scan_mixed`] carries from block to block besides the word scan's own state.
+struct Mixed<'r> {
+    /// What a character crossing the end of the last block leaves the next one.
+    spill: Spill,
+    /// The no-space run being read (its bytes in the scan's area), if any: the characters
+    /// of a run are non-ASCII, so it is read by [`mixed_block`] alone.
+    run: Option<(usize, usize)>,
+    /// Where finished runs go, as `(start, end)` in `buf`.
+    runs: &'r mut Vec<(u32, u32)>,
+    /// Where the area starts in `buf`.
+    base: usize,
+}
+
+/// The non-ASCII characters of a 64-byte block in [`scan_mixed`]: `todo` has a bit per
 /// non-ASCII byte of `area[at..at + 64]` not taken yet (all but the continuation of a
-/// character from the block before), `carry` whether the byte before the block is a word
-/// byte. Adds the characters' bytes to the block's word mask and the word boundaries an
-/// emoji needs (it is a word of its own, even between letters) to `breaks`; case-folds
-/// letters in place. Returns what a character crossing into the next block leaves it, or
-/// `None` (the scan declines) for a character that does not normalise on its own in place:
-/// one [`plain_char`] refuses, a no-space letter (it makes runs, not words), a folding of
-/// another length, a combining mark not after a letter, or an ignorable that the tokenizer
-/// would drop from inside a word or a URL prefix. These rules are [`scan_plain`]'s, for
-/// a word that must keep its bytes where they are.
+/// character from the block before); `carry` says whether the byte before the block is a word
+/// byte. Adds the characters' bytes to the block's word mask (`masks.0`) and the word
+/// boundaries an emoji needs (it is a word of its own, even between letters) to `masks.1`;
+/// case-folds letters in place; reads no-space runs (CJK, Thai) into `state`, and leaves
+/// there what a character crossing into the next block leaves it. Returns `false` (the scan
+/// declines) at a character that does not normalise on its own in place: one [`plain_char`]
+/// refuses, a folding of another length, a combining mark not after a letter, or an ignorable
+/// that the tokenizer would drop from inside a word, a run or a URL prefix. These rules are
+/// [`scan_plain`]'s, for words and runs that keep their bytes where they are.
 #[inline(never)]
 fn mixed_block(
     area: &mut [u8],
     at: usize,
-    non_ascii: u64,
+    mut todo: u64,
     carry: u64,
-    mask: &mut u64,
-    breaks: &mut u64,
-) -> Option<Spill> {
+    masks: (&mut u64, &mut u64),
+    state: &mut Mixed<'_>,
+) -> bool {
+    let (word, breaks) = masks;
     let mut spill = Spill::default();
-    let mut todo = non_ascii;
     while todo != 0 {
         let p = todo.trailing_zeros() as usize;
         let (c, len) = char_at(area, at + p);
         let bytes = ((1u64 << len) - 1) << p;
         todo &= !bytes;
         // (The bits of a character crossing the block's end are cut by the shift.)
-        let crossing = p + len > 64;
-        let rest = if crossing { (1u64 << (p + len - 64)) - 1 } else { 0 };
-        // Whether the character before continues a word (a letter or a digit, not an emoji).
-        let after_word = {
-            let prev = if p == 0 { carry } else { (*mask >> (p - 1)) & 1 };
-            prev != 0 && (*breaks >> p) & 1 == 0
+        let rest = if p + len > 64 { (1u64 << (p + len - 64)) - 1 } else { 0 };
+        spill.skip |= rest;
+        // Whether the character before continues a word (a letter or a digit, not an emoji),
+        // or a no-space run.
+        let after_word = |word: u64, breaks: u64| {
+            let before = if p == 0 { carry } else { (word >> (p - 1)) & 1 };
+            before != 0 && (breaks >> p) & 1 == 0
         };
-        let (class, folds, mark) = plain_char(c)?;
-        match class {
+        let after_run = state.run.is_some_and(|(_, end)| end == at + p);
+        let Some((class, folds, mark)) = plain_char(c) else { return false };
+        let in_run = match class {
             CharClass::Ignorable => {
-                // Dropped by the tokenizer: from inside a word it joins the two halves, and
-                // inside `://` or `www.` it hides a URL prefix from the byte checks. (Some
-                // are marks too, as `U+FE0F`: this comes first.)
+                // Dropped by the tokenizer: from inside a word or a run it joins the two
+                // halves, and inside `://` or `www.` it hides a URL prefix from the byte
+                // checks. (Some are marks too, as `U+FE0F`: this comes first.)
                 let before = (at + p).checked_sub(1).map(|i| area[i]);
-                if after_word || matches!(before, Some(b':' | b'/' | b'w')) {
-                    return None;
+                if after_run
+                    || after_word(*word, *breaks)
+                    || matches!(before, Some(b':' | b'/' | b'w'))
+                {
+                    return false;
                 }
-                spill.skip |= rest;
                 continue;
             }
-            _ if mark => {
-                // A combining mark belongs to the letter it follows.
-                if folds || !after_word {
-                    return None;
-                }
-            }
-            CharClass::Word => {
+            // A combining mark belongs to the letter (or no-space letter) it follows.
+            _ if mark => match (folds, after_run) {
+                (false, true) => true,
+                (false, false) if after_word(*word, *breaks) => false,
+                _ => return false,
+            },
+            CharClass::Word | CharClass::NoSpace => {
                 if folds {
-                    let f = crate::normalize::case_folded_char(c)?;
-                    if f.len_utf8() != len || !(f.is_ascii() || plain_char(f).is_some()) {
-                        return None;
+                    let f = crate::normalize::case_folded_char(c);
+                    match f {
+                        Some(f)
+                            if f.len_utf8() == len && (f.is_ascii() || plain_char(f).is_some()) =>
+                        {
+                            f.encode_utf8(&mut area[at + p..at + p + len]);
+                        }
+                        _ => return false,
                     }
-                    f.encode_utf8(&mut area[at + p..at + p + len]);
                 }
+                class == CharClass::NoSpace
             }
             CharClass::Emoji if !folds => {
                 *breaks |= 1u64 << p;
@@ -622,18 +656,30 @@ fn mixed_block(
                 } else {
                     spill.brk = 1u64 << (p + len - 64);
                 }
+                false
             }
-            CharClass::Punct | CharClass::Space | CharClass::Control => {
-                spill.skip |= rest;
-                continue;
-            }
-            _ => return None,
+            CharClass::Punct | CharClass::Space | CharClass::Control => continue,
+            _ => return false,
+        };
+        if in_run {
+            // A run goes on while its characters follow each other (ASCII bytes, emoji,
+            // punctuation and letters of spaced scripts end it).
+            let start = match state.run {
+                Some((start, _)) if after_run => start,
+                Some((start, end)) => {
+                    state.runs.push(((state.base + start) as u32, (state.base + end) as u32));
+                    at + p
+                }
+                None => at + p,
+            };
+            state.run = Some((start, at + p + len));
+        } else {
+            *word |= bytes;
+            spill.word |= rest;
         }
-        *mask |= bytes;
-        spill.word |= rest;
-        spill.skip |= rest;
     }
-    Some(spill)
+    state.spill = spill;
+    true
 }
 
 /// [`scan_ascii`] with URL canonicalisation: if the text may hold a URL prefix, the prefixes
@@ -1404,7 +1450,7 @@ mod tests {
     /// `may_hold_url` says yes; `None` (all left as it was) for non-ASCII text.
     fn scans_agree(text: &[u8]) {
         let wide = run_scan(scan_ascii, text);
-        let narrow = run_scan(scan_ascii_with::<Narrow, false>, text);
+        let narrow = run_scan(scan_ascii_narrow, text);
         assert_eq!(wide, narrow, "{:?}", String::from_utf8_lossy(text));
         let (found, words, buf) = narrow;
         let Some(noticed) = found else {
