@@ -11,11 +11,13 @@
 //! notes whether the text holds a `:` or a word `www` (it may hold a URL: see [`scan_field`])
 //! and any of `#`, `@`, `$` (it may hold entities).
 //!
-//! Non-ASCII text that normalises character by character goes to [`scan_unicode`], which
-//! takes each stretch of ASCII bytes (most of a typical non-ASCII message) with the same
-//! 16-byte classification, hands stretches of 24 bytes and more to [`scan_ascii`] (AVX2 where
-//! the CPU has it), blanks URL prefixes as the tokenizer removes them, and takes only the
-//! other characters one by one.
+//! Non-ASCII text goes first to [`scan_mixed`]: the same block scan, each block's non-ASCII
+//! characters (letters, marks, emoji, separators, no-space letters that normalise in place)
+//! added to its word mask or to a no-space run by [`mixed_block`]. What that declines (a
+//! folding of another length, an ignorable inside a word, ...) and normalises character by
+//! character goes to [`scan_unicode`], which takes each stretch of ASCII bytes with the same
+//! 16-byte classification, hands stretches of 24 bytes and more to [`scan_ascii`], blanks URL
+//! prefixes as the tokenizer removes them, and takes only the other characters one by one.
 
 use super::hash::WordHasher;
 use crate::normalize::{plain_char, push_case_folded, CharClass};

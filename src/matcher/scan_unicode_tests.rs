@@ -223,6 +223,18 @@ fn the_mixed_scanner_takes_letters_marks_emoji_and_separators_in_place() {
     ];
     // Every position of an emoji, an accented letter and a Cyrillic word around the 64- and
     // 128-byte edges, between letters and after a space.
+    if cfg!(miri) {
+        // Under Miri, which runs this test for the scanners' `unsafe` (SSE2, AVX2), a few
+        // texts with characters across the block's edge, against the tokenizer only.
+        for text in [
+            taken[0].clone(),
+            format!("{}😂{}", pad(62), pad(3)),
+            format!("{}東京 é{}", pad(63), pad(70)),
+        ] {
+            assert_eq!(mixed_scanned(&text), Some(tokenizer(&text)), "{text:?}");
+        }
+        return;
+    }
     for k in 56..70 {
         for c in ["😂", "é", "Ж", "👍🏽", "東京", "ภา"] {
             taken.push(format!("{}{c}{}", pad(k), pad(3)));
