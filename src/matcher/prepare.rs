@@ -278,8 +278,8 @@ impl MessageWords {
     /// The words of one field: by the ASCII scanner when the text is ASCII or its non-ASCII
     /// characters normalise in place ([`scan::scan_mixed`]), by the per-character scanner
     /// when every character normalises on its own, else by the full tokenizer. Returns what
-    /// the ASCII scanner noticed, if it took the text (no URL prefix in a non-ASCII one, and
-    /// no combining mark after a `/` or a `.`: it declines those).
+    /// the ASCII scanner noticed, if it took the text (`scan_mixed` declines a combining mark
+    /// after a `/` or a `.`, which `fill` then looks for).
     pub(crate) fn field(&mut self, text: &str, hasher: &WordHasher) -> Option<scan::Noticed> {
         let bytes = text.as_bytes();
         // Decided once (issue 20): the ASCII scanner gives up at the first non-ASCII chunk,

@@ -202,15 +202,15 @@ fn scan_ascii_narrow(
     scan_ascii_with::<Narrow, false>(text, buf, hasher, words, &mut Vec::new())
 }
 
-/// The words of a non-ASCII `text` by the ASCII scanner's blocks, for a text whose
-/// non-ASCII characters are each a letter, mark, emoji or separator that normalises in place
-/// (most non-ASCII posts: English with an emoji or an accented or Cyrillic word): the
-/// block's word mask is completed by [`mixed_block`] for its non-ASCII characters, so the
-/// text costs about what an ASCII one does. URL prefixes are blanked as the tokenizer removes
-/// them ([`blank_url_prefixes_unicode`]), and the text scanned again from the raw token
-/// holding the first one, as [`scan_field`] does. Returns `None`, with `buf` and `words` as
-/// they were, where the text needs more ([`scan_unicode`]): a character `mixed_block`
-/// declines.
+/// The words and no-space runs of a non-ASCII `text` by the ASCII scanner's blocks, for a
+/// text whose non-ASCII characters are each a letter, mark, emoji, separator or no-space
+/// letter that normalises in place (most non-ASCII posts: English with an emoji or an
+/// accented, Cyrillic or CJK word): [`mixed_block`] completes a block's word mask with its
+/// non-ASCII characters and reads the runs, so the text costs about what an ASCII one does.
+/// URL prefixes are blanked as the tokenizer removes them ([`blank_url_prefixes_unicode`]),
+/// and the text scanned again from the raw token holding the first one, as [`scan_field`]
+/// does. Returns `None`, with `buf`, `words` and `runs` as they were, where the text needs
+/// more ([`scan_unicode`]): a character `mixed_block` declines.
 ///
 /// [`scan_unicode`] took the stretches between non-ASCII characters, cut the ASCII scan at
 /// each, and cost ~3,200 instructions per non-ASCII post of the side-by-side corpus against

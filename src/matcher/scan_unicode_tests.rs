@@ -27,14 +27,24 @@ pub(super) fn scanned(text: &str) -> Option<WordsAndRuns> {
     if non_ascii_after_slash_or_dot(text) {
         assert!(scratch.non_ascii_after_slash_or_dot, "non-ASCII after `/` or `.` in {text:?}");
     }
+    Some(found(&h, &buf, &words[1..], &runs[1..]))
+}
+
+/// The texts of the words and runs a scanner found in `buf`, each word's hash checked.
+fn found(
+    h: &WordHasher,
+    buf: &[u8],
+    words: &[(u64, u32, u32)],
+    runs: &[(u32, u32)],
+) -> WordsAndRuns {
     let text_of = |a: u32, b: u32| String::from_utf8(buf[a as usize..b as usize].to_vec());
     let mut out = Vec::new();
-    for &(hash, a, b) in &words[1..] {
+    for &(hash, a, b) in words {
         assert_eq!(hash, h.hash(&buf[a as usize..b as usize]), "hash of a word");
         out.push(text_of(a, b).expect("UTF-8 words"));
     }
-    let runs = runs[1..].iter().map(|&(a, b)| text_of(a, b).expect("UTF-8 runs")).collect();
-    Some((out, runs))
+    let runs = runs.iter().map(|&(a, b)| text_of(a, b).expect("UTF-8 runs")).collect();
+    (out, runs)
 }
 
 /// What `scan_mixed` finds (checking each hash), or `None` where it declines (checking
@@ -48,14 +58,7 @@ fn mixed_scanned(text: &str) -> Option<WordsAndRuns> {
         return None;
     };
     assert_eq!(noticed.sigil, text.contains(['#', '@', '$']), "sigils of {text:?}");
-    let text_of = |a: u32, b: u32| String::from_utf8(buf[a as usize..b as usize].to_vec());
-    let mut out = Vec::new();
-    for &(hash, a, b) in &words[1..] {
-        assert_eq!(hash, h.hash(&buf[a as usize..b as usize]), "hash of a word");
-        out.push(text_of(a, b).expect("UTF-8 words"));
-    }
-    let runs = runs[1..].iter().map(|&(a, b)| text_of(a, b).expect("UTF-8 runs")).collect();
-    Some((out, runs))
+    Some(found(&h, &buf, &words[1..], &runs[1..]))
 }
 
 /// The definition of `UnicodeScratch::non_ascii_after_slash_or_dot`.
