@@ -227,10 +227,7 @@ pub(crate) fn scan_mixed(
     let bytes = text.as_bytes();
     let noticed = scan_mixed_bytes(bytes, buf, hasher, words, runs)?;
     if noticed.url && may_hold_url(bytes) {
-        let mut spare = std::mem::take(&mut scratch.spare);
-        spare.clear();
-        spare.extend_from_slice(bytes);
-        let from = blank_url_prefixes_unicode(text, &mut spare, &mut scratch.chars);
+        let (spare, from) = blanked_copy(text, scratch);
         // A word starting before the raw token at `from` ends before it (at the white space
         // before it, at the latest).
         let cut = (base + from) as u32;
@@ -453,8 +450,9 @@ fn scan_ascii_with<C: Chunk, const MIXED: bool>(
     debug_assert_eq!(buf.len(), base + chunks * C::BYTES + 8, "padding");
     let area = &mut buf[base..];
     let (mut sigil, mut url) = (0u64, false);
-    let mut carry = 0u64; // 1 if the byte before the block is a word byte
-                          // The start of a word that runs into the next block.
+    // 1 if the byte before the block is a word byte.
+    let mut carry = 0u64;
+    // The start of a word that runs into the next block.
     let mut open = usize::MAX;
     // `MIXED`: what a character crossing into the next block leaves it, and the no-space run
     // being read.
@@ -947,10 +945,7 @@ pub(crate) fn scan_unicode(
         Plain::Declined => return false,
         Plain::Url => {}
     }
-    let mut spare = std::mem::take(&mut scratch.spare);
-    spare.clear();
-    spare.extend_from_slice(text.as_bytes());
-    blank_url_prefixes_unicode(text, &mut spare, &mut scratch.chars);
+    let (spare, _) = blanked_copy(text, scratch);
     // Blanking replaces whole characters by spaces: still UTF-8.
     let done = match std::str::from_utf8(&spare) {
         Ok(blanked) => {
@@ -961,6 +956,17 @@ pub(crate) fn scan_unicode(
     };
     scratch.spare = spare;
     done
+}
+
+/// A copy of `text` with its URL prefixes blanked ([`blank_url_prefixes_unicode`]), in
+/// `scratch.spare`'s buffer (the caller gives it back), and where the first raw token with a
+/// prefix starts.
+fn blanked_copy(text: &str, scratch: &mut UnicodeScratch) -> (Vec<u8>, usize) {
+    let mut spare = std::mem::take(&mut scratch.spare);
+    spare.clear();
+    spare.extend_from_slice(text.as_bytes());
+    let from = blank_url_prefixes_unicode(text, &mut spare, &mut scratch.chars);
+    (spare, from)
 }
 
 /// Overwrites with spaces, in `t` (a copy of `text`), the part of each raw token of `text`

@@ -259,6 +259,17 @@ fn attached_to(text: &str, i: usize) -> Option<CharClass> {
     text[..i].chars().rev().find(|&b| !is_mark(b)).map(char_class)
 }
 
+/// The full case folding of the non-ASCII `c` (CaseFolding.txt statuses C and F), or `None`
+/// when folding leaves it as it is.
+#[inline]
+fn non_ascii_folding(c: char) -> Option<&'static str> {
+    if flags(c).is_some_and(|f| f & FOLDS == 0) {
+        return None;
+    }
+    let i = tables::CASE_FOLD.binary_search_by_key(&(c as u32), |&(cp, _)| cp).ok()?;
+    Some(tables::CASE_FOLD[i].1)
+}
+
 /// Appends the full case folding of `c` (CaseFolding.txt statuses C and F) to `out`.
 #[inline]
 pub(crate) fn push_case_folded(c: char, out: &mut String) {
@@ -266,13 +277,9 @@ pub(crate) fn push_case_folded(c: char, out: &mut String) {
         out.push(c.to_ascii_lowercase());
         return;
     }
-    if flags(c).is_some_and(|f| f & FOLDS == 0) {
-        out.push(c);
-        return;
-    }
-    match tables::CASE_FOLD.binary_search_by_key(&(c as u32), |&(cp, _)| cp) {
-        Ok(i) => out.push_str(tables::CASE_FOLD[i].1),
-        Err(_) => out.push(c),
+    match non_ascii_folding(c) {
+        Some(folded) => out.push_str(folded),
+        None => out.push(c),
     }
 }
 
@@ -283,17 +290,10 @@ pub(crate) fn case_folded_char(c: char) -> Option<char> {
     if c.is_ascii() {
         return Some(c.to_ascii_lowercase());
     }
-    if flags(c).is_some_and(|f| f & FOLDS == 0) {
-        return Some(c);
-    }
-    match tables::CASE_FOLD.binary_search_by_key(&(c as u32), |&(cp, _)| cp) {
-        Ok(i) => {
-            let mut folded = tables::CASE_FOLD[i].1.chars();
-            let one = folded.next()?;
-            folded.next().is_none().then_some(one)
-        }
-        Err(_) => Some(c),
-    }
+    let Some(folded) = non_ascii_folding(c) else { return Some(c) };
+    let mut chars = folded.chars();
+    let one = chars.next()?;
+    chars.next().is_none().then_some(one)
 }
 
 /// Appends the caseless normal form of `chars` (NFC, full case folding, NFC) to `out`.
