@@ -18,6 +18,13 @@ use std::time::Instant;
 use streamtrack::matcher::{Matcher, Scratch};
 use streamtrack::Message;
 
+/// The command-line tool's allocator, as `streamtrack bench match` uses: with the system
+/// allocator the posts' texts end up scattered among the freed memory of a million parsed
+/// rules, and at 1M rules a post cost ~880 ns instead of the bench's ~560, most of the
+/// difference a cache miss on the first read of each text (DESIGN.md, "Batches").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[inline(never)]
 fn match_all(matcher: &Matcher, posts: &[Message], scratch: &mut Scratch) -> usize {
     posts.iter().map(|m| matcher.find(m, scratch).len()).sum()
