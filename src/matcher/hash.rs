@@ -229,9 +229,10 @@ impl BloomFilter {
 
     /// The presearch's probe loop for up to 64 consecutive message words (`chunk`, word hash
     /// first) whose pairs are not gated: bit `i` of the first mask says word `i` may be a
-    /// key; with `PAIRS`, bit `i` of the second says the pair of words `i - 1` and `i` may be
-    /// (`prev`: the hash of the word before `chunk[0]`). The same answers as
-    /// [`BloomFilter::may_contain`] on each, in fewer instructions: 29 per word and pair
+    /// key (in this filter); with `PAIRS`, bit `i` of the second says the pair of words
+    /// `i - 1` and `i` may be one (in `pair_filter`, the pair keys' own; `prev`: the hash of
+    /// the word before `chunk[0]`). The same answers as [`BloomFilter::may_contain`] on
+    /// each, in fewer instructions: 29 per word and pair
     /// against 44 in the loop it replaces (DESIGN.md, "The filter's probe loop …, round
     /// 3"). The block index is masked by the slice's own length, which lets the compiler
     /// drop the bounds check; the loop's values stay in registers (inlined into the
@@ -241,31 +242,37 @@ impl BloomFilter {
     #[inline(always)]
     pub(crate) fn probe_chunk<const PAIRS: bool>(
         &self,
+        pair_filter: &BloomFilter,
         chunk: &[(u64, u32, u32)],
         prev: u64,
     ) -> (u64, u64) {
         debug_assert!(chunk.len() <= 64);
-        let blocks = &self.blocks[..];
-        if blocks.is_empty() {
+        let (blocks, pair_blocks) = (&self.blocks[..], &pair_filter.blocks[..]);
+        if blocks.is_empty() || (PAIRS && pair_blocks.is_empty()) {
             return (0, 0);
         }
         let mask = blocks.len() - 1;
+        let pair_mask = if PAIRS { pair_blocks.len() - 1 } else { 0 };
         let probe = |h: u64| {
             let bits = BLOOM_PATTERNS[h as usize & (BLOOM_PATTERNS.len() - 1)];
             u64::from(blocks[(h >> 32) as usize & mask] & bits == bits)
+        };
+        let probe_pair = |h: u64| {
+            let bits = BLOOM_PATTERNS[h as usize & (BLOOM_PATTERNS.len() - 1)];
+            u64::from(pair_blocks[(h >> 32) as usize & pair_mask] & bits == bits)
         };
         let (mut words, mut pairs) = (0u64, 0u64);
         for w in chunk.windows(2).rev() {
             let (a, b) = (w[0].0, w[1].0);
             words = words << 1 | probe(b);
             if PAIRS {
-                pairs = pairs << 1 | probe(pair_hash(a, b));
+                pairs = pairs << 1 | probe_pair(pair_hash(a, b));
             }
         }
         if let Some(&(h, _, _)) = chunk.first() {
             words = words << 1 | probe(h);
             if PAIRS {
-                pairs = pairs << 1 | probe(pair_hash(prev, h));
+                pairs = pairs << 1 | probe_pair(pair_hash(prev, h));
             }
         }
         (words, pairs)
@@ -563,8 +570,8 @@ mod tests {
             for from in 1..=100 {
                 let chunk = &words[from..from + len];
                 let prev = words[from - 1].0;
-                let (w, p) = bloom.probe_chunk::<true>(chunk, prev);
-                let (w_only, p_none) = bloom.probe_chunk::<false>(chunk, prev);
+                let (w, p) = bloom.probe_chunk::<true>(&bloom, chunk, prev);
+                let (w_only, p_none) = bloom.probe_chunk::<false>(&bloom, chunk, prev);
                 let (mut want_w, mut want_p) = (0u64, 0u64);
                 for (i, &(x, _, _)) in chunk.iter().enumerate() {
                     want_w |= u64::from(bloom.may_contain(x)) << i;
@@ -580,7 +587,7 @@ mod tests {
         }
         // Both answers at every position.
         assert_eq!((seen_word, seen_pair), ([u64::MAX; 2], [u64::MAX; 2]));
-        assert_eq!(BloomFilter::default().probe_chunk::<true>(&words[1..9], 0), (0, 0));
+        assert_eq!(BloomFilter::default().probe_chunk::<true>(&bloom, &words[1..9], 0), (0, 0));
     }
 
     /// The "may begin a pair" bit has no false negative, and most other words do not have it

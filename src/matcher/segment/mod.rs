@@ -129,7 +129,10 @@ impl std::hash::Hasher for KeyedHasher {
 #[derive(Clone, Debug)]
 pub(crate) struct Segment {
     words: WordTable,
+    /// The filter of the single-word keys (and the pair gate's marks).
     bloom: BloomFilter,
+    /// The filter of the pair keys.
+    pair_bloom: BloomFilter,
     verify_words: VerifyWords,
     no_space: Option<Substrings>,
     contains: Option<Substrings>,
@@ -310,12 +313,12 @@ impl Segment {
                     let (word, first) = self.bloom.probe_word(h);
                     pass |= u64::from(word) << i;
                     if prev_first {
-                        pairs |= u64::from(self.bloom.may_contain(pair_hash(prev, h))) << i;
+                        pairs |= u64::from(self.pair_bloom.may_contain(pair_hash(prev, h))) << i;
                     }
                     (prev, prev_first) = (h, first);
                 }
             } else {
-                (pass, pairs) = self.bloom.probe_chunk::<PAIRS>(chunk, prev);
+                (pass, pairs) = self.bloom.probe_chunk::<PAIRS>(&self.pair_bloom, chunk, prev);
                 prev = chunk.last().map_or(prev, |w| w.0);
             }
             if c == 0 {
@@ -429,7 +432,7 @@ impl Segment {
                     self.has_pairs && (!self.gate_pairs || self.bloom.may_begin_pair(ph))
                 }) {
                     let pair = pair_hash(ph, h);
-                    if self.bloom.may_contain(pair) {
+                    if self.pair_bloom.may_contain(pair) {
                         pair_key.clear();
                         pair_key.extend_from_slice(pbytes);
                         pair_key.push(b' ');
@@ -574,6 +577,7 @@ impl Segment {
         self.words.heap_bytes()
             + self.verify_words.heap_bytes()
             + self.bloom.heap_bytes()
+            + self.pair_bloom.heap_bytes()
             + self.no_space.as_ref().map_or(0, Substrings::heap_bytes)
             + self.contains.as_ref().map_or(0, Substrings::heap_bytes)
             + [
