@@ -352,26 +352,21 @@ impl Compiler {
         // Pair keys have a filter of their own: a post's pairs are far more varied than its
         // words, so their probes miss the caches more, and their own filter is a fraction of
         // the words' (at 1M rules of the shared corpus 0.5 MB against 2 MB).
-        let mut bloom = BloomFilter::with_capacity(table.len().saturating_sub(pairs.len()));
+        let single_words = table.len().saturating_sub(pairs.len());
+        let mut bloom = BloomFilter::with_capacity(single_words);
         let mut pair_bloom = BloomFilter::with_capacity(pairs.len());
-        // The queue and the pair hashes are both in hash order: one walk finds the pairs.
-        let mut next_pair = pairs.iter().peekable();
         let mut last = None;
         for item in &q.items {
-            debug_assert!(last.is_none_or(|l| l <= item.h), "the queue is in hash order");
-            while next_pair.next_if(|&&p| p < item.h).is_some() {}
-            if next_pair.peek() == Some(&&item.h) {
-                // A pair's hash, which a word's may equal: each key by its bytes (a pair key
-                // is `a b`, a word never holds a space).
-                if q.word(item).contains(&b' ') {
+            // A pair key is `a b`; a word never holds a space.
+            let pair = q.word(item).contains(&b' ');
+            if last != Some((item.h, pair)) {
+                if pair {
                     pair_bloom.insert(item.h);
                 } else {
                     bloom.insert(item.h);
                 }
-            } else if last != Some(item.h) {
-                bloom.insert(item.h);
+                last = Some((item.h, pair));
             }
-            last = Some(item.h);
         }
         // A message pair is probed only after a word that may begin one (the presearch asks
         // in the block that word's own probe read), when few words do: where most key words
@@ -380,7 +375,6 @@ impl Compiler {
         let mut firsts = std::mem::take(&mut self.pair_firsts);
         firsts.sort_unstable();
         firsts.dedup();
-        let single_words = table.len().saturating_sub(pairs.len());
         self.gate_pairs = !firsts.is_empty() && firsts.len() * PAIR_GATE_RATIO < single_words;
         if self.gate_pairs {
             for &h in &firsts {
