@@ -11,7 +11,9 @@
 //! (`side_by_side.sh` writes the rules and the corpus under `target/peers`.) Instructions
 //! per post = the collected total / the posts matched (printed). `REPS=n` matches the posts
 //! `n` times and prints the best pass; the CPU time per post (this thread's, from
-//! `/proc/thread-self/schedstat`) is the figure to compare on a busy machine.
+//! `/proc/thread-self/schedstat`) is the figure to compare on a busy machine. The posts go
+//! through `Matcher::find_each`, as in `streamtrack bench match`; `ONE_BY_ONE=1` calls
+//! `Matcher::find` for each instead (no prefetching of the next posts).
 
 use std::path::Path;
 use std::time::Instant;
@@ -26,9 +28,21 @@ use streamtrack::Message;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// The posts by one batch call (`Matcher::find_each`, which requests the next posts from
+/// memory while one is matched), or with `ONE_BY_ONE=1` by one `find` call each.
 #[inline(never)]
-fn match_all(matcher: &Matcher, posts: &[Message], scratch: &mut Scratch) -> usize {
-    posts.iter().map(|m| matcher.find(m, scratch).len()).sum()
+fn match_all(
+    matcher: &Matcher,
+    posts: &[Message],
+    scratch: &mut Scratch,
+    one_by_one: bool,
+) -> usize {
+    if one_by_one {
+        return posts.iter().map(|m| matcher.find(m, scratch).len()).sum();
+    }
+    let mut matched = 0;
+    matcher.find_each(posts, scratch, |_, found| matched += found.len());
+    matched
 }
 
 fn main() {
@@ -61,12 +75,13 @@ fn main() {
         .cloned()
         .collect();
     let bytes: usize = posts.iter().map(|m| m.text.len()).sum();
+    let one_by_one = std::env::var("ONE_BY_ONE").as_deref() == Ok("1");
     let reps: usize = std::env::var("REPS").ok().and_then(|r| r.parse().ok()).unwrap_or(1);
     let n = posts.len().max(1) as f64;
     let (mut wall, mut cpu, mut matched) = (f64::MAX, f64::MAX, 0);
     for _ in 0..reps.max(1) {
         let (t, c) = (Instant::now(), thread_cpu_ns());
-        matched = match_all(&matcher, &posts, &mut scratch);
+        matched = match_all(&matcher, &posts, &mut scratch, one_by_one);
         wall = wall.min(t.elapsed().as_secs_f64() * 1e9 / n);
         cpu = cpu.min(thread_cpu_ns().zip(c).map_or(f64::NAN, |(b, a)| (b - a) as f64 / n));
     }

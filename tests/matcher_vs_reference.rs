@@ -18,7 +18,7 @@ fn check(rules: &[Rule], messages: &[Message]) -> Result<usize, TestCaseError> {
     let mut scratch = Scratch::new();
     let mut total = 0;
     for m in messages {
-        let want: Vec<u32> = reference.matching(m).into_iter().map(|i| i as u32).collect();
+        let want = reference_ids(&reference, m);
         let got = compiled.find(m, &mut scratch).to_vec();
         prop_assert_eq!(
             &got,
@@ -34,7 +34,17 @@ fn check(rules: &[Rule], messages: &[Message]) -> Result<usize, TestCaseError> {
         );
         total += got.len();
     }
+    // The batch call answers as `find` does, message by message.
+    let mut batch = Vec::new();
+    compiled.find_each(messages, &mut scratch, |i, found| batch.push((i, found.to_vec())));
+    let one_by_one: Vec<(usize, Vec<u32>)> =
+        messages.iter().enumerate().map(|(i, m)| (i, reference_ids(&reference, m))).collect();
+    prop_assert_eq!(batch, one_by_one, "find_each");
     Ok(total)
+}
+
+fn reference_ids(reference: &ReferenceMatcher, m: &Message) -> Vec<u32> {
+    reference.matching(m).into_iter().map(|i| i as u32).collect()
 }
 
 proptest! {

@@ -60,6 +60,13 @@ fn matching_with_a_warm_scratch_allocates_nothing() {
     let made = allocations() - before;
     assert_eq!(second, first);
     assert_eq!(made, 0, "{made} allocations matching {} messages a second time", messages.len());
+    // The batch call too (it prefetches the next messages; it allocates nothing either).
+    let before = allocations();
+    let mut batch = 0;
+    matcher.find_each(&messages, &mut scratch, |_, found| batch += found.len());
+    let made = allocations() - before;
+    assert_eq!(batch, first);
+    assert_eq!(made, 0, "{made} allocations matching {} messages by find_each", messages.len());
 }
 
 #[test]

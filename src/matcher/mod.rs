@@ -35,6 +35,7 @@ mod compile;
 mod geo;
 pub(crate) mod hash;
 mod pages;
+pub(crate) mod prefetch;
 mod prepare;
 mod proximity;
 mod scan;
@@ -194,6 +195,39 @@ impl Matcher {
         }
         self.segment.find(msg, &mut scratch.norm, &mut scratch.segment, &mut scratch.results);
         &scratch.results
+    }
+
+    /// [`Matcher::find`] for each message of a batch, in order: `each(i, rules)` receives
+    /// the index of `messages[i]` and its matching rules. The same answers as calling
+    /// `find` in a loop, faster on batches that are not in cache: while a message is matched,
+    /// the next ones are requested from memory (the struct two ahead, the text one ahead),
+    /// which took 2-3% off a post of the shared corpus at 100k rules and 7% at 1M (DESIGN.md,
+    /// "Prefetching the next messages"). Takes messages by value or behind a pointer
+    /// (`&[Message]`, `&[Arc<Message>]`).
+    ///
+    /// ```
+    /// use streamtrack::matcher::{Matcher, Scratch};
+    /// use streamtrack::{Message, Rule};
+    /// let matcher = Matcher::new(&[Rule::parse("snow").unwrap()]);
+    /// let batch = [Message::new("1", "Snow!"), Message::new("2", "rain"), Message::new("3", "snow day")];
+    /// let mut hits = Vec::new();
+    /// matcher.find_each(&batch, &mut Scratch::new(), |i, rules| {
+    ///     if !rules.is_empty() {
+    ///         hits.push(batch[i].id.clone());
+    ///     }
+    /// });
+    /// assert_eq!(hits, ["1", "3"]);
+    /// ```
+    pub fn find_each<M: std::borrow::Borrow<Message>>(
+        &self,
+        messages: &[M],
+        scratch: &mut Scratch,
+        mut each: impl FnMut(usize, &[u32]),
+    ) {
+        for (i, m) in messages.iter().enumerate() {
+            prefetch::ahead(messages, i);
+            each(i, self.find(m.borrow(), scratch));
+        }
     }
 
     /// Like [`Matcher::find`], with the byte ranges of `msg.text` to highlight for each

@@ -204,6 +204,8 @@ pub(super) fn matcher(shared: &Arc<Shared>) {
             rules: Vec::with_capacity(stage_sizes.1),
         });
         for (i, message) in work.messages.iter().enumerate() {
+            // The next messages from memory while this one is matched (as `find_each` does).
+            crate::matcher::prefetch::ahead(&work.messages, i);
             snapshot.find_routed_into(message, &mut scratch, &mut found);
             if found.is_empty() {
                 continue;
