@@ -1,4 +1,5 @@
-//! Prefetching the messages of a batch one and two steps ahead of matching.
+//! Prefetching the messages of a batch one and two steps ahead of matching (and, through
+//! [`line()`], the filter blocks the scanner requests as it hashes words).
 //!
 //! A `Message` is 432 bytes of fields (seven or eight cache lines) and its text a heap string
 //! of its own. Matched one after the other from a batch (`Vec<Message>`, or the engine's
@@ -34,24 +35,30 @@ pub(crate) fn ahead<M: Borrow<Message>>(messages: &[M], i: usize) {
 /// Requests the cache lines of `len` bytes from `start` into L1.
 #[inline(always)]
 fn lines(start: *const u8, len: usize) {
+    let mut off = 0;
+    while off < len {
+        line(start.wrapping_add(off));
+        off += 64;
+    }
+}
+
+/// Requests the cache line holding `at` into L1. `at` points into a live object (callers
+/// take it from a reference or a slice).
+#[inline(always)]
+pub(crate) fn line(at: *const u8) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let mut off = 0;
-        while off < len {
-            // SAFETY: a prefetch is a hint to the cache: it reads no value into the program,
-            // writes nothing and never faults, whatever the address; and every address here
-            // is inside the one live object `start` points into (`len` is at most its size).
-            // `_mm_prefetch` needs SSE, part of every x86-64 CPU.
-            #[allow(unsafe_code)]
-            unsafe {
-                _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(off) as *const i8);
-            }
-            off += 64;
+        // SAFETY: a prefetch is a hint to the cache: it reads no value into the program,
+        // writes nothing and never faults, whatever the address; and every caller's address
+        // is inside a live object. `_mm_prefetch` needs SSE, part of every x86-64 CPU.
+        #[allow(unsafe_code)]
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(at.cast::<i8>());
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (start, len);
+    let _ = at;
 }
 
 #[cfg(test)]

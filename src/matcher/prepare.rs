@@ -118,7 +118,7 @@ pub(crate) fn filter_bit(h: u64) -> (usize, u64) {
 }
 
 impl MessageWords {
-    pub(crate) fn fill(&mut self, msg: &Message, hasher: &WordHasher) {
+    pub(crate) fn fill(&mut self, msg: &Message, hasher: &WordHasher, filter: &[u64]) {
         self.bytes.clear();
         self.words.clear();
         self.runs.clear();
@@ -127,7 +127,7 @@ impl MessageWords {
         // Cleared by the non-ASCII scanner if it took the whole text in its first pass and
         // saw no non-ASCII character after a `/` or a `.`.
         self.unicode.non_ascii_after_slash_or_dot = true;
-        self.text_sigil = self.field(&msg.text, hasher).map(|n| n.sigil);
+        self.text_sigil = self.field(&msg.text, hasher, filter).map(|n| n.sigil);
         // `text_sigil` is `None` for a text the ASCII scanner did not take (a non-ASCII one
         // `scan_mixed` declines, or the rare ASCII one handed to the tokenizer, which holds
         // no mark; `scan_mixed` declines a mark after a `/` or a `.`): no second pass.
@@ -135,7 +135,7 @@ impl MessageWords {
             && self.text_sigil.is_none()
             && self.unicode.non_ascii_after_slash_or_dot
         {
-            self.url_fields_starting_with_a_mark(&msg.text, hasher);
+            self.url_fields_starting_with_a_mark(&msg.text, hasher, filter);
         }
         // Most posts have no other field: one test for all of them (the loops below cost ~45
         // instructions per post when every field was absent; issue 20, round 4).
@@ -146,21 +146,21 @@ impl MessageWords {
             || msg.hashtags.is_some()
             || msg.mentions.is_some();
         if others {
-            self.other_fields(msg, hasher);
+            self.other_fields(msg, hasher, filter);
         }
         self.ready = true;
     }
 
     /// The words of the fields besides the text: quoted and retweeted texts, given URLs
     /// (expanded and displayed), hashtags and mentions.
-    fn other_fields(&mut self, msg: &Message, hasher: &WordHasher) {
+    fn other_fields(&mut self, msg: &Message, hasher: &WordHasher, filter: &[u64]) {
         for t in [&msg.quoted_text, &msg.retweeted_text].into_iter().flatten() {
-            self.field(t, hasher);
+            self.field(t, hasher, filter);
         }
         for list in [&msg.urls, &msg.media].into_iter().flatten() {
             for u in list {
                 for t in [&u.expanded_url, &u.display_url].into_iter().flatten() {
-                    self.field(t, hasher);
+                    self.field(t, hasher, filter);
                 }
             }
         }
@@ -169,7 +169,7 @@ impl MessageWords {
                 let mut f = std::mem::take(&mut self.fold_buf);
                 f.clear();
                 crate::normalize::push_fold(v.trim_start_matches(['#', '@', '$']), &mut f);
-                self.field(&f, hasher);
+                self.field(&f, hasher, filter);
                 self.fold_buf = f;
             }
         }
@@ -182,7 +182,7 @@ impl MessageWords {
     /// scanned as fields of their own. Found by the `explain` fuzz target: the reference
     /// matched the phrase `"\u{5b7}"` in that URL field, the compiled matcher did not.
     #[cold]
-    fn url_fields_starting_with_a_mark(&mut self, text: &str, hasher: &WordHasher) {
+    fn url_fields_starting_with_a_mark(&mut self, text: &str, hasher: &WordHasher, filter: &[u64]) {
         use crate::normalize::{char_class, is_mark, CharClass};
         let bytes = text.as_bytes();
         // Cheap test first: a mark (after ignorables) right after a `/` or a `.`.
@@ -205,7 +205,7 @@ impl MessageWords {
             }
         });
         for url in &urls {
-            self.field(url, hasher);
+            self.field(url, hasher, filter);
         }
     }
 
@@ -280,13 +280,24 @@ impl MessageWords {
     /// when every character normalises on its own, else by the full tokenizer. Returns what
     /// the ASCII scanner noticed, if it took the text (`scan_mixed` declines a combining mark
     /// after a `/` or a `.`, which `fill` then looks for).
-    pub(crate) fn field(&mut self, text: &str, hasher: &WordHasher) -> Option<scan::Noticed> {
+    pub(crate) fn field(
+        &mut self,
+        text: &str,
+        hasher: &WordHasher,
+        filter: &[u64],
+    ) -> Option<scan::Noticed> {
         let bytes = text.as_bytes();
         // Decided once (issue 20): the ASCII scanner gives up at the first non-ASCII chunk,
         // and its work was thrown away for every non-ASCII text.
         if scan::is_ascii(bytes) {
-            let noticed =
-                scan::scan_field(bytes, &mut self.bytes, &mut self.spare, hasher, &mut self.words);
+            let noticed = scan::scan_field(
+                bytes,
+                &mut self.bytes,
+                &mut self.spare,
+                hasher,
+                filter,
+                &mut self.words,
+            );
             if noticed.is_some() {
                 return noticed;
             }
@@ -294,6 +305,7 @@ impl MessageWords {
             text,
             &mut self.bytes,
             hasher,
+            filter,
             &mut self.words,
             &mut self.runs,
             &mut self.unicode,
@@ -377,13 +389,16 @@ impl Prepared {
     }
 
     /// The words of `msg` (the same message since the last reset) and its other facts.
+    /// `filter`: the blocks of the filter the words will be probed in, to request as they
+    /// are hashed ([`crate::matcher::hash::BloomFilter::blocks_to_prefetch`]; may be empty).
     pub(crate) fn words_and_facts(
         &mut self,
         msg: &Message,
         hasher: &WordHasher,
+        filter: &[u64],
     ) -> (&MessageWords, &mut MessageFacts) {
         if !self.words.ready {
-            self.words.fill(msg, hasher);
+            self.words.fill(msg, hasher, filter);
         }
         (&self.words, &mut self.facts)
     }
@@ -397,7 +412,7 @@ impl Prepared {
         word: impl Fn() -> &'w [u8],
     ) -> bool {
         if !self.words.ready {
-            self.words.fill(msg, hasher);
+            self.words.fill(msg, hasher, &[]);
         }
         self.words.contains(h, word)
     }
@@ -429,7 +444,7 @@ mod tests {
         // Every word three times, so that the set skips repeats.
         let text: String = (0..120).map(|i| format!("w{} ", i % 40)).collect();
         let mut words = MessageWords::default();
-        words.fill(&Message::new("1", text), &hasher);
+        words.fill(&Message::new("1", text), &hasher, &[]);
         let present: Vec<String> = (0..40).map(|i| format!("w{i}")).collect();
         let absent: Vec<String> = (40..60).map(|i| format!("w{i}")).collect();
         for w in &absent {
@@ -447,7 +462,7 @@ mod tests {
         assert!(words.set_ready, "the set is built for present words");
         assert_eq!(words.set.iter().filter(|&&e| e != 0).count(), 40, "one entry per word");
         // A fresh fill forgets the previous message's words.
-        words.fill(&Message::new("2", "alpha beta"), &hasher);
+        words.fill(&Message::new("2", "alpha beta"), &hasher, &[]);
         assert!(!words.set_ready && !words.filter_ready);
         assert!(words.contains(hasher.hash(b"beta"), || b"beta"));
         assert!(!words.contains(hasher.hash(b"w3"), || b"w3"));

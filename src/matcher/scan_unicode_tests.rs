@@ -53,7 +53,9 @@ fn mixed_scanned(text: &str) -> Option<WordsAndRuns> {
     let h = WordHasher::with_seed(3, 4);
     let (mut buf, mut words, mut runs) = (b"x".to_vec(), vec![(0, 0, 0)], vec![(0, 0)]);
     let mut scratch = UnicodeScratch::default();
-    let Some(noticed) = scan_mixed(text, &mut buf, &h, &mut words, &mut runs, &mut scratch) else {
+    let Some(noticed) =
+        scan_mixed(text, &mut buf, &h, &[0; 8], &mut words, &mut runs, &mut scratch)
+    else {
         assert_eq!((buf.len(), words.len(), runs.len()), (1, 1, 1), "left as it was");
         return None;
     };
@@ -110,7 +112,7 @@ fn field(words: &mut MessageWords, text: &str) -> WordsAndRuns {
     words.bytes.clear();
     words.words.clear();
     words.runs.clear();
-    words.field(text, &h);
+    words.field(text, &h, &[0; 8]);
     let text_of = |a: u32, b: u32| {
         String::from_utf8(words.bytes[a as usize..b as usize].to_vec()).expect("UTF-8")
     };

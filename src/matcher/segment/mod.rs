@@ -355,7 +355,8 @@ impl Segment {
     /// The presearch without the full normalised view: the words of every field (found once
     /// per message and shared by all segments), entity, user and geo lookups.
     fn collect_hits_fast(&self, msg: &Message, prepared: &mut Prepared, s: &mut SegmentScratch) {
-        let (words, facts) = prepared.words_and_facts(msg, self.words.hasher());
+        let (words, facts) =
+            prepared.words_and_facts(msg, self.words.hasher(), self.bloom.blocks_to_prefetch());
         match (self.has_pairs, self.gate_pairs) {
             (false, _) => self.lookup_words::<false, false>(words, s),
             (true, false) => self.lookup_words::<true, false>(words, s),
