@@ -186,7 +186,7 @@ impl BloomFilter {
     /// instructions per probe, more than the table probes it saved).
     #[inline(always)]
     fn slot(&self, h: u64) -> (usize, u64) {
-        let block = (h >> 32) as usize & self.mask;
+        let block = block_index(h, self.mask);
         (block, BLOOM_PATTERNS[h as usize & (BLOOM_PATTERNS.len() - 1)])
     }
 
@@ -255,13 +255,13 @@ impl BloomFilter {
         let pair_mask = if PAIRS { pair_blocks.len() - 1 } else { 0 };
         let probe = |h: u64| {
             let bits = BLOOM_PATTERNS[h as usize & (BLOOM_PATTERNS.len() - 1)];
-            u64::from(blocks[(h >> 32) as usize & mask] & bits == bits)
+            u64::from(blocks[block_index(h, mask)] & bits == bits)
         };
         // Two closures, not one taking the blocks as arguments: that one kept both filters'
         // bases and masks in memory and cost ~300 instructions more per post.
         let probe_pair = |h: u64| {
             let bits = BLOOM_PATTERNS[h as usize & (BLOOM_PATTERNS.len() - 1)];
-            u64::from(pair_blocks[(h >> 32) as usize & pair_mask] & bits == bits)
+            u64::from(pair_blocks[block_index(h, pair_mask)] & bits == bits)
         };
         let (mut words, mut pairs) = (0u64, 0u64);
         for w in chunk.windows(2).rev() {
@@ -309,13 +309,20 @@ impl BloomFilter {
 /// an L2 of 2 MiB (100k rules: 256 KiB, no requests; 1M rules: 2 MiB).
 const PREFETCH_MIN_BYTES: usize = 1 << 20;
 
+/// The block of a filter of `mask + 1` blocks (a power of two) that key hash `h` sets and
+/// probes: hash bits 32 and up (bits 0-10 choose its pattern). One definition for the
+/// probes, the chunk probe loop and the scanner's requests ([`prefetch_block`]).
+#[inline(always)]
+fn block_index(h: u64, mask: usize) -> usize {
+    (h >> 32) as usize & mask
+}
+
 /// Requests from memory the block that a probe of hash `h` reads in `blocks` (the blocks
-/// [`BloomFilter::blocks_to_prefetch`] gives; empty: nothing), with the block index of
-/// [`BloomFilter::may_contain`].
+/// [`BloomFilter::blocks_to_prefetch`] gives; empty: nothing).
 #[inline(always)]
 pub(crate) fn prefetch_block(blocks: &[u64], h: u64) {
     if let Some(mask) = blocks.len().checked_sub(1) {
-        super::prefetch::line(blocks.as_ptr().wrapping_add((h >> 32) as usize & mask).cast());
+        super::prefetch::line(blocks.as_ptr().wrapping_add(block_index(h, mask)).cast());
     }
 }
 
