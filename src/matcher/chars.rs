@@ -46,6 +46,15 @@ struct Node {
     own: u32,
     /// The nearest node on the failure chain with a pattern (0 = none).
     dict: u32,
+    /// Bit `c % 64` set for each character id `c` it has a child on: a step on any other
+    /// character fails without reading the edges (most steps of a failure walk fail).
+    child_bits: u64,
+}
+
+/// The bit of character id `c` in [`Node::child_bits`].
+#[inline(always)]
+fn char_bit(c: u32) -> u64 {
+    1 << (c & 63)
 }
 
 /// The byte length of the UTF-8 sequence led by `b` (1 for bytes that lead nothing, so a
@@ -127,6 +136,7 @@ impl CharAutomaton {
             node_list[n].first_edge = edges.len() as u32;
             node_list[n].edge_count = list.len() as u32;
             node_list[n].own = own[n];
+            node_list[n].child_bits = list.iter().fold(0, |b, &(c, _)| b | char_bit(c));
             edges.extend_from_slice(list);
         }
         let cap = (char_ids.len() * 2).max(16).next_power_of_two();
@@ -183,6 +193,9 @@ impl CharAutomaton {
             return Some(self.root[c as usize]).filter(|&t| t != 0);
         }
         let n = self.nodes[node as usize];
+        if n.child_bits & char_bit(c) == 0 {
+            return None;
+        }
         let children = &self.edges[n.first_edge as usize..(n.first_edge + n.edge_count) as usize];
         if children.len() <= LINEAR_EDGES {
             children.iter().find(|&&(x, _)| x == c).map(|&(_, t)| t)
@@ -330,6 +343,26 @@ mod tests {
             patterns.sort();
             patterns.dedup();
             let a = CharAutomaton::build(&patterns, seed);
+            proptest::prop_assert_eq!(found(&a, &text), naive(&patterns, &text));
+        }
+
+        /// More than 64 distinct characters, so that characters share a bit of a node's
+        /// `child_bits` (the bit lets a step skip the edges only when it is clear).
+        #[test]
+        fn agrees_with_brute_force_when_child_bits_collide(
+            patterns in proptest::collection::vec(
+                proptest::collection::vec(0u32..160, 1..4), 1..200),
+            text in proptest::collection::vec(0u32..170, 0..40),
+            seed: u64,
+        ) {
+            let to_text = |ids: &[u32]| -> String {
+                ids.iter().map(|&i| char::from_u32(0x4e00 + i).expect("CJK")).collect()
+            };
+            let mut patterns: Vec<String> = patterns.iter().map(|p| to_text(p)).collect();
+            patterns.sort();
+            patterns.dedup();
+            let a = CharAutomaton::build(&patterns, seed);
+            let text = to_text(&text);
             proptest::prop_assert_eq!(found(&a, &text), naive(&patterns, &text));
         }
     }
