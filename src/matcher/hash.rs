@@ -280,6 +280,32 @@ impl BloomFilter {
         (words, pairs)
     }
 
+    /// [`BloomFilter::probe_chunk`] for a filter whose pairs are gated
+    /// ([`BloomFilter::mark_pair_first`]): bit `i` of the first mask says word `i` of `chunk`
+    /// may be a key, bit `i` of the second that it may begin a pair key; both from the one
+    /// block load per word. The same answers as [`BloomFilter::probe_word`] on each word, in
+    /// fewer instructions (the loop it replaces took ~33 a word: an index-dependent shift per
+    /// answer, and the iterator's own bookkeeping): words taken last to first, each answer
+    /// shifted in at bit 0, as in [`BloomFilter::probe_chunk`].
+    #[inline(always)]
+    pub(crate) fn probe_chunk_gated(&self, chunk: &[(u64, u32, u32)]) -> (u64, u64) {
+        debug_assert!(chunk.len() <= 64);
+        let blocks = &self.blocks[..];
+        if blocks.is_empty() {
+            return (0, 0);
+        }
+        let mask = blocks.len() - 1;
+        let (mut words, mut firsts) = (0u64, 0u64);
+        for &(h, _, _) in chunk.iter().rev() {
+            let block = blocks[block_index(h, mask)];
+            let bits = BLOOM_PATTERNS[h as usize & (BLOOM_PATTERNS.len() - 1)];
+            let first = Self::first_bits(h);
+            words = words << 1 | u64::from(block & bits == bits);
+            firsts = firsts << 1 | u64::from(block & first == first);
+        }
+        (words, firsts)
+    }
+
     /// The blocks for the scanner to request as it hashes a message's words
     /// ([`prefetch_block`]), so that the probes find them in cache: all of them for a filter
     /// of [`PREFETCH_MIN_BYTES`] or more, none for a smaller one (it stays in L2, and the
@@ -624,6 +650,43 @@ mod tests {
         // Both answers at every position.
         assert_eq!((seen_word, seen_pair), ([u64::MAX; 2], [u64::MAX; 2]));
         assert_eq!(BloomFilter::default().probe_chunk::<true>(&bloom, &words[1..9], 0), (0, 0));
+    }
+
+    /// The gated chunk probe gives, bit for bit, `probe_word`'s two answers on each word, for
+    /// chunks of every length from 0 to 64, on a filter where about a third of the words are
+    /// keys and a fifth begin pairs (so that both answers occur at every position).
+    #[test]
+    fn gated_chunk_probe_answers_as_single_probes() {
+        let h = WordHasher::with_seed(9, 10);
+        let hashes: Vec<u64> = (0..400).map(|i| h.hash(format!("w{i}").as_bytes())).collect();
+        let mut bloom = BloomFilter::with_capacity(400);
+        for (i, &x) in hashes.iter().enumerate() {
+            if i % 3 == 0 {
+                bloom.insert(x);
+            }
+            if i % 5 == 1 {
+                bloom.mark_pair_first(x);
+            }
+        }
+        let words: Vec<(u64, u32, u32)> = hashes.iter().map(|&h| (h, 0, 0)).collect();
+        let (mut seen_word, mut seen_first) = ([0u64; 2], [0u64; 2]);
+        for len in 0..=64 {
+            for from in 0..=100 {
+                let chunk = &words[from..from + len];
+                let (mut want_w, mut want_f) = (0u64, 0u64);
+                for (i, &(x, _, _)) in chunk.iter().enumerate() {
+                    let (word, first) = bloom.probe_word(x);
+                    want_w |= u64::from(word) << i;
+                    want_f |= u64::from(first) << i;
+                }
+                assert_eq!(bloom.probe_chunk_gated(chunk), (want_w, want_f), "{len} from {from}");
+                let valid = u64::MAX >> (64 - len).min(63) >> u32::from(len == 0);
+                seen_word = [seen_word[0] | (!want_w & valid), seen_word[1] | want_w];
+                seen_first = [seen_first[0] | (!want_f & valid), seen_first[1] | want_f];
+            }
+        }
+        assert_eq!((seen_word, seen_first), ([u64::MAX; 2], [u64::MAX; 2]));
+        assert_eq!(BloomFilter::default().probe_chunk_gated(&words[1..9]), (0, 0));
     }
 
     /// The "may begin a pair" bit has no false negative, and most other words do not have it

@@ -307,20 +307,24 @@ impl Segment {
         // The previous word's hash, and whether it may begin a pair key.
         let (mut prev, mut prev_first) = (0u64, false);
         for (c, chunk) in all.chunks(64).enumerate() {
-            let (mut pass, mut pairs) = (0u64, 0u64);
-            if GATE {
-                for (i, &(h, _, _)) in chunk.iter().enumerate() {
-                    let (word, first) = self.bloom.probe_word(h);
-                    pass |= u64::from(word) << i;
-                    if prev_first {
-                        pairs |= u64::from(self.pair_bloom.may_contain(pair_hash(prev, h))) << i;
-                    }
-                    (prev, prev_first) = (h, first);
+            let (pass, mut pairs) = if GATE {
+                let (pass, firsts) = self.bloom.probe_chunk_gated(chunk);
+                // Bit `i`: word `i - 1` (the previous chunk's last for `i = 0`) may begin a
+                // pair; only those pairs are probed.
+                let gated =
+                    (firsts << 1 | u64::from(prev_first)) & (u64::MAX >> (64 - chunk.len()));
+                let mut pairs = 0u64;
+                for i in bits(gated) {
+                    let before = if i == 0 { prev } else { chunk[i - 1].0 };
+                    let pair = pair_hash(before, chunk[i].0);
+                    pairs |= u64::from(self.pair_bloom.may_contain(pair)) << i;
                 }
+                prev_first = firsts >> (chunk.len() - 1) & 1 == 1;
+                (pass, pairs)
             } else {
-                (pass, pairs) = self.bloom.probe_chunk::<PAIRS>(&self.pair_bloom, chunk, prev);
-                prev = chunk.last().map_or(prev, |w| w.0);
-            }
+                self.bloom.probe_chunk::<PAIRS>(&self.pair_bloom, chunk, prev)
+            };
+            prev = chunk.last().map_or(prev, |w| w.0);
             if c == 0 {
                 pairs &= !1; // the first word ends no pair
             }
