@@ -210,3 +210,36 @@ fn scan_ascii_token(token: &str, f: &mut impl FnMut(EntityKind, &str)) {
         i += 1;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tags(text: &str) -> Vec<(EntityKind, String)> {
+        let mut out = Vec::new();
+        EntityScanner::default().scan_tags(text, |k, v| out.push((k, v.to_string())));
+        out
+    }
+
+    proptest::proptest! {
+        /// The tags of an ASCII text are those found when the text is not ASCII (a leading
+        /// non-ASCII token without a sigil) and those of the full entity scan without its URLs,
+        /// raw tokens split at every kind of white space (a tag after a tab inside what would
+        /// otherwise be a URL token is a tag).
+        #[test]
+        fn ascii_tags_are_those_of_the_general_search(
+            text in "((www\\.|http://|[#@$])?[#@$a-cB1_./:]{0,6}[ \t\u{b}\u{1c}-\u{1f}\r\n]{1,2}){0,8}"
+        ) {
+            let general = tags(&format!("é {text}"));
+            let mut all = Vec::new();
+            EntityScanner::default().scan(&text, |k, v| {
+                if k != EntityKind::Url {
+                    all.push((k, v.to_string()));
+                }
+            });
+            let ascii = tags(&text);
+            proptest::prop_assert_eq!(&ascii, &general);
+            proptest::prop_assert_eq!(&ascii, &all);
+        }
+    }
+}
