@@ -2,7 +2,10 @@
 //!
 //! `cargo run --release --example profile_match -- 100000 20` (rules, seconds), then e.g.
 //! `perf record -g target/release/examples/profile_match 100000 20`. It uses the
-//! command-line tool's allocator (jemalloc), as `streamtrack bench match` does.
+//! command-line tool's allocator (jemalloc), as `streamtrack bench match` does, and matches
+//! through `Matcher::find_each` as it does (`ONE_BY_ONE=1`: one `Matcher::find` call a
+//! message). `ASCII_ONLY=1` / `NON_ASCII_ONLY=1` keep only those messages; `MESSAGES=N`
+//! sets their number; `STAGES=1` also times tokenising and preparing them.
 
 use std::collections::HashSet;
 use std::time::Instant;
