@@ -20,7 +20,7 @@
 //! prefixes as the tokenizer removes them, and takes only the other characters one by one.
 
 use super::hash::WordHasher;
-use crate::normalize::{plain_char, push_case_folded, CharClass};
+use crate::normalize::{plain_char, push_case_folded, reorderable_mark, CharClass};
 
 /// What a scan noticed besides the words.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -487,7 +487,7 @@ fn scan_blocks<C: Chunk, const MIXED: bool, const PREFETCH: bool>(
     let mut open = usize::MAX;
     // `MIXED`: what a character crossing into the next block leaves it, and the no-space run
     // being read.
-    let mut mixed = Mixed { spill: Spill::default(), run: None, runs, base };
+    let mut mixed = Mixed { spill: Spill::default(), run: None, runs, base, last_mark: (0, 0) };
     /// Hashes the word `area[start..end]` and records it.
     #[inline(always)]
     fn emit<const PREFETCH: bool>(
@@ -628,6 +628,10 @@ struct Mixed<'r> {
     runs: &'r mut Vec<(u32, u32)>,
     /// Where the area starts in `buf`.
     base: usize,
+    /// The end (in the area) and the combining class of the last reorderable mark taken
+    /// ([`reorderable_mark`]): a mark right after it with a lower class would be moved by
+    /// NFC.
+    last_mark: (usize, u8),
 }
 
 /// The non-ASCII characters of a 64-byte block in [`scan_mixed`]: `todo` has a bit per
@@ -667,7 +671,17 @@ fn mixed_block(
             before != 0 && (breaks >> p) & 1 == 0
         };
         let after_run = state.run.is_some_and(|(_, end)| end == at + p);
-        let Some((class, folds, mark)) = plain_char(c) else { return false };
+        let (class, folds, mark) = match plain_char(c) {
+            Some(plain) => plain,
+            // A Thai or Lao mark in canonical order after the mark before it (if any).
+            None => match reorderable_mark(c) {
+                Some(ccc) if !(state.last_mark.0 == at + p && state.last_mark.1 > ccc) => {
+                    state.last_mark = (at + p + len, ccc);
+                    (CharClass::NoSpace, false, true)
+                }
+                _ => return false,
+            },
+        };
         let in_run = match class {
             CharClass::Ignorable => {
                 // Dropped by the tokenizer: from inside a word or a run it joins the two
@@ -697,6 +711,9 @@ fn mixed_block(
                         {
                             f.encode_utf8(&mut area[at + p..at + p + len]);
                         }
+                        // `ß` folds to `ss`, two bytes too (a mark after it that could
+                        // compose with the `s` is not plain: the scan declines there).
+                        None if c == 'ß' => area[at + p..at + p + 2].copy_from_slice(b"ss"),
                         _ => return false,
                     }
                 }

@@ -254,14 +254,35 @@ fn the_mixed_scanner_takes_letters_marks_emoji_and_separators_in_place() {
             assert!(simple_text(text).is_some(), "a simple text: {text:?}");
         }
     }
+    // `ß` (folded to `ss` in place) and Thai and Lao marks in canonical order (103 before 107,
+    // 9 alone), in words and runs, across the block's edges: taken, as the tokenizer reads
+    // them.
+    let mut in_place = vec![
+        "straße STRAßE ßa aß ß".to_string(),
+        "ข้าว กุ้ง ผู้ ที่ น้ำ ปุ่ม ภาษาไทย ບໍ່ ກູ້".to_string(),
+        "x กุ้ง😂ที่ a ผู้ b".to_string(),
+    ];
+    for k in 56..70 {
+        for c in ["ß", "กุ้ง", "ที่", "ກູ້"] {
+            in_place.push(format!("{}{c}{}", pad(k), pad(3)));
+            in_place.push(format!("{} {c} {}", pad(k), pad(70)));
+            in_place.push(format!("{}{c}{c}{}", pad(k + 60), pad(2)));
+        }
+    }
+    for text in &in_place {
+        assert!(mixed_scanned(text).is_some(), "scan_mixed should take {text:?}");
+        check(text);
+    }
     for text in [
         "東\u{200b}京 tower",
-        "straße",
         "ẞ big",
         "x \u{301}y",
         "😭\u{301}",
         "ab\u{200b}cd é",
-        "ข้าว",
+        // Marks out of canonical order (NFC reorders them): 107 before 103, 103 before 9.
+        "ก\u{e49}\u{e38}ง",
+        "ก\u{e38}\u{e3a}",
+        "ß\u{301}",
         "http:\u{200b}//x.com é",
     ] {
         assert!(mixed_scanned(text).is_none(), "scan_mixed should decline {text:?}");
@@ -339,6 +360,11 @@ fn piece() -> impl Strategy<Value = String> {
         "مرحبا",
         "مَرْحَبًا",
         "한국어",
+        "กุ้ง",
+        "ที่",
+        "ก\u{e49}\u{e38}ง",
+        "ບໍ່",
+        "ß\u{301}",
         "e\u{301}",
         "\u{212b}",
     ]);
@@ -353,6 +379,7 @@ fn piece() -> impl Strategy<Value = String> {
         1 => "[\u{ad}\u{200b}\u{200d}\u{200e}\u{200f}\u{fe0f}\u{2060}]",
         1 => "[\u{300}-\u{36f}]",
         1 => "[àéîõüßİΣσςДжΐǅﬁẞⓂ㎒]{1,3}",
+        1 => "[กข\u{e31}\u{e34}\u{e38}\u{e39}\u{e3a}\u{e47}-\u{e4e}ກ\u{eb8}\u{ec8}-\u{ecb}]{1,4}",
         1 => "\\PC{1,3}",
     ]
 }

@@ -181,6 +181,24 @@ pub(crate) fn plain_char(c: char) -> Option<(CharClass, bool, bool)> {
     (f & NFC_UNSTABLE == 0).then(|| (CLASSES[(f & 7) as usize], f & FOLDS != 0, f & MARK != 0))
 }
 
+/// For the presearch's word scanner: the canonical combining class of a Thai or Lao
+/// combining mark that NFC changes only by reordering (it composes with nothing and
+/// decomposes to itself: checked against the `unicode-normalization` crate by a test), else
+/// `None`. A text holding such a mark normalises in place where the marks of each sequence
+/// are already in canonical order (their classes never decrease), as written Thai is.
+#[inline]
+pub(crate) fn reorderable_mark(c: char) -> Option<u8> {
+    match c {
+        '\u{e38}' | '\u{e39}' => Some(103),
+        '\u{e3a}' => Some(9),
+        '\u{e48}'..='\u{e4b}' => Some(107),
+        '\u{eb8}' | '\u{eb9}' => Some(118),
+        '\u{eba}' => Some(9),
+        '\u{ec8}'..='\u{ecb}' => Some(122),
+        _ => None,
+    }
+}
+
 /// The class a character has in context: a combining mark takes the class of the character
 /// it is attached to (the nearest non-mark before it in the same raw token).
 fn class_in_context(text: &str, at: usize) -> Option<CharClass> {

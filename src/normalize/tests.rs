@@ -55,3 +55,30 @@ fn no_boundary_between_a_character_and_its_mark() {
     assert!(is_boundary_at("\u{1f44d} \u{301}", 4), "before the space");
     assert!(is_boundary_at("\u{1f44d}\u{1f44d}", 4), "between two emoji");
 }
+
+/// The marks the word scanner takes out of the NFC tables' fast path
+/// ([`reorderable_mark`]) have the combining class it uses, decompose to themselves and
+/// compose with no character, before or after them: NFC can only reorder them; and a Thai
+/// mark after its letter is kept in place by NFC when the classes do not decrease, moved
+/// when they do.
+#[test]
+fn reorderable_marks_only_reorder_under_nfc() {
+    use unicode_normalization::char::{canonical_combining_class, compose, decompose_canonical};
+    let marks: Vec<char> =
+        ('\u{e00}'..='\u{eff}').filter(|&c| reorderable_mark(c).is_some()).collect();
+    assert_eq!(marks.len(), 14);
+    for &m in &marks {
+        assert_eq!(Some(canonical_combining_class(m)), reorderable_mark(m), "{m:?}");
+        let mut parts = Vec::new();
+        decompose_canonical(m, |d| parts.push(d));
+        assert_eq!(parts, [m], "{m:?} decomposes");
+        for x in (0..=0x10_ffff).filter_map(char::from_u32) {
+            assert_eq!(compose(x, m), None, "{x:?} + {m:?}");
+            assert_eq!(compose(m, x), None, "{m:?} + {x:?}");
+        }
+        assert!(plain_char(m).is_none(), "{m:?} is not plain: the scanner asks");
+    }
+    let nfc = |s: &str| s.nfc().collect::<String>();
+    assert_eq!(nfc("ก\u{e38}\u{e49}"), "ก\u{e38}\u{e49}");
+    assert_eq!(nfc("ก\u{e49}\u{e38}"), "ก\u{e38}\u{e49}");
+}
