@@ -240,13 +240,7 @@ fn the_mixed_scanner_takes_letters_marks_emoji_and_separators_in_place() {
         }
         return;
     }
-    for k in 56..70 {
-        for c in ["😂", "é", "Ж", "👍🏽", "東京", "ภา"] {
-            taken.push(format!("{}{c}{}", pad(k), pad(3)));
-            taken.push(format!("{} {c} {}", pad(k), pad(70)));
-            taken.push(format!("{}{c}{c}{}", pad(k + 60), pad(2)));
-        }
-    }
+    taken.extend(around_block_edges(&["😂", "é", "Ж", "👍🏽", "東京", "ภา"]));
     for text in &taken {
         assert!(mixed_scanned(text).is_some(), "scan_mixed should take {text:?}");
         check(text);
@@ -258,17 +252,11 @@ fn the_mixed_scanner_takes_letters_marks_emoji_and_separators_in_place() {
     // 9 alone), in words and runs, across the block's edges: taken, as the tokenizer reads
     // them.
     let mut in_place = vec![
-        "straße STRAßE ßa aß ß".to_string(),
+        "straße STRAßE ßa aß ß e\u{fb03}cient \u{fb04}ow".to_string(),
         "ข้าว กุ้ง ผู้ ที่ น้ำ ปุ่ม ภาษาไทย ບໍ່ ກູ້".to_string(),
         "x กุ้ง😂ที่ a ผู้ b".to_string(),
     ];
-    for k in 56..70 {
-        for c in ["ß", "กุ้ง", "ที่", "ກູ້"] {
-            in_place.push(format!("{}{c}{}", pad(k), pad(3)));
-            in_place.push(format!("{} {c} {}", pad(k), pad(70)));
-            in_place.push(format!("{}{c}{c}{}", pad(k + 60), pad(2)));
-        }
-    }
+    in_place.extend(around_block_edges(&["ß", "\u{fb03}", "กุ้ง", "ที่", "ກູ້"]));
     for text in &in_place {
         assert!(mixed_scanned(text).is_some(), "scan_mixed should take {text:?}");
         check(text);
@@ -276,6 +264,7 @@ fn the_mixed_scanner_takes_letters_marks_emoji_and_separators_in_place() {
     for text in [
         "東\u{200b}京 tower",
         "ẞ big",
+        "\u{fb01}ne",
         "x \u{301}y",
         "😭\u{301}",
         "ab\u{200b}cd é",
@@ -288,6 +277,21 @@ fn the_mixed_scanner_takes_letters_marks_emoji_and_separators_in_place() {
         assert!(mixed_scanned(text).is_none(), "scan_mixed should decline {text:?}");
         check(text);
     }
+}
+
+/// Texts with each of `pieces` at every offset from 56 to 69 and, twice in a row, from 116 to
+/// 129 (across the first and second 64-byte block edges), between letters and after a space.
+fn around_block_edges(pieces: &[&str]) -> Vec<String> {
+    let pad = |k: usize| "a".repeat(k);
+    let mut out = Vec::new();
+    for k in 56..70 {
+        for c in pieces {
+            out.push(format!("{}{c}{}", pad(k), pad(3)));
+            out.push(format!("{} {c} {}", pad(k), pad(70)));
+            out.push(format!("{}{c}{c}{}", pad(k + 60), pad(2)));
+        }
+    }
+    out
 }
 
 /// Pieces of generated posts: what the corpus's non-ASCII posts hold, and the cases that
@@ -378,7 +382,7 @@ fn piece() -> impl Strategy<Value = String> {
         3 => words.prop_map(String::from),
         1 => "[\u{ad}\u{200b}\u{200d}\u{200e}\u{200f}\u{fe0f}\u{2060}]",
         1 => "[\u{300}-\u{36f}]",
-        1 => "[àéîõüßİΣσςДжΐǅﬁẞⓂ㎒]{1,3}",
+        1 => "[àéîõüßİΣσςДжΐǅﬁﬃﬄẞⓂ㎒]{1,3}",
         1 => "[กข\u{e31}\u{e34}\u{e38}\u{e39}\u{e3a}\u{e47}-\u{e4e}ກ\u{eb8}\u{ec8}-\u{ecb}]{1,4}",
         1 => "\\PC{1,3}",
     ]

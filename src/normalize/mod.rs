@@ -182,21 +182,18 @@ pub(crate) fn plain_char(c: char) -> Option<(CharClass, bool, bool)> {
 }
 
 /// For the presearch's word scanner: the canonical combining class of a Thai or Lao
-/// combining mark that NFC changes only by reordering (it composes with nothing and
-/// decomposes to itself: checked against the `unicode-normalization` crate by a test), else
-/// `None`. A text holding such a mark normalises in place where the marks of each sequence
-/// are already in canonical order (their classes never decrease), as written Thai is.
+/// combining mark (a non-zero class in U+0E00-U+0EFF), which NFC changes only by reordering:
+/// those marks compose with nothing and decompose to themselves (checked against every
+/// character by a test). A text holding them normalises in place where the marks of each
+/// sequence are already in canonical order (their classes never decrease), as written Thai
+/// is. `None` for any other character.
 #[inline]
 pub(crate) fn reorderable_mark(c: char) -> Option<u8> {
-    match c {
-        '\u{e38}' | '\u{e39}' => Some(103),
-        '\u{e3a}' => Some(9),
-        '\u{e48}'..='\u{e4b}' => Some(107),
-        '\u{eb8}' | '\u{eb9}' => Some(118),
-        '\u{eba}' => Some(9),
-        '\u{ec8}'..='\u{ecb}' => Some(122),
-        _ => None,
+    if !matches!(c, '\u{e00}'..='\u{eff}') {
+        return None;
     }
+    let class = unicode_normalization::char::canonical_combining_class(c);
+    (class != 0).then_some(class)
 }
 
 /// The class a character has in context: a combining mark takes the class of the character
@@ -301,17 +298,20 @@ pub(crate) fn push_case_folded(c: char, out: &mut String) {
     }
 }
 
-/// The full case folding of `c` when it is one character (as [`push_case_folded`] would
-/// append), `None` when it is several (`ß` -> `ss`).
+/// For the presearch's word scanner: the full case folding of the non-ASCII `c` (as
+/// [`push_case_folded`] would append it) when it can be written in place of `c`: as many
+/// bytes, and one character that is ASCII or plain ([`plain_char`]), or ASCII letters only
+/// (`ß` to `ss`, `ﬃ` to `ffi`). `None` when it cannot (`ﬁ` to `fi`, `ẞ` to `ss`) or when `c`
+/// does not fold.
 #[inline]
-pub(crate) fn case_folded_char(c: char) -> Option<char> {
-    if c.is_ascii() {
-        return Some(c.to_ascii_lowercase());
-    }
-    let Some(folded) = non_ascii_folding(c) else { return Some(c) };
+pub(crate) fn fold_in_place(c: char) -> Option<&'static str> {
+    let folded = non_ascii_folding(c)?;
     let mut chars = folded.chars();
-    let one = chars.next()?;
-    chars.next().is_none().then_some(one)
+    let fits = match (chars.next(), chars.next()) {
+        (Some(one), None) => one.is_ascii() || plain_char(one).is_some(),
+        _ => folded.is_ascii(),
+    };
+    (fits && folded.len() == c.len_utf8()).then_some(folded)
 }
 
 /// Appends the caseless normal form of `chars` (NFC, full case folding, NFC) to `out`.

@@ -57,10 +57,10 @@ fn no_boundary_between_a_character_and_its_mark() {
 }
 
 /// The marks the word scanner takes out of the NFC tables' fast path
-/// ([`reorderable_mark`]) have the combining class it uses, decompose to themselves and
-/// compose with no character, before or after them: NFC can only reorder them; and a Thai
-/// mark after its letter is kept in place by NFC when the classes do not decrease, moved
-/// when they do.
+/// ([`reorderable_mark`]: the 14 Thai and Lao marks with a non-zero class) decompose to
+/// themselves and compose with no character, before or after them: NFC can only reorder
+/// them; and a Thai mark after its letter is kept in place by NFC when the classes do not
+/// decrease, moved when they do.
 #[test]
 fn reorderable_marks_only_reorder_under_nfc() {
     use unicode_normalization::char::{canonical_combining_class, compose, decompose_canonical};
@@ -81,4 +81,24 @@ fn reorderable_marks_only_reorder_under_nfc() {
     let nfc = |s: &str| s.nfc().collect::<String>();
     assert_eq!(nfc("ก\u{e38}\u{e49}"), "ก\u{e38}\u{e49}");
     assert_eq!(nfc("ก\u{e49}\u{e38}"), "ก\u{e38}\u{e49}");
+}
+
+/// The folds the word scanner writes in place are the full folding, only where it has the
+/// character's length and the characters the scanner can take.
+#[test]
+fn folds_in_place_only_where_they_fit() {
+    assert_eq!(fold_in_place('É'), Some("é"));
+    assert_eq!(fold_in_place('Σ'), Some("σ"));
+    assert_eq!(fold_in_place('ß'), Some("ss"));
+    assert_eq!(fold_in_place('\u{fb03}'), Some("ffi"));
+    assert_eq!(fold_in_place('\u{fb01}'), None, "ﬁ folds to two bytes");
+    assert_eq!(fold_in_place('\u{1e9e}'), None, "ẞ folds to two bytes");
+    assert_eq!(fold_in_place('\u{1e96}'), None, "ẖ folds to h and a mark that is not plain");
+    assert_eq!(fold_in_place('é'), None, "no folding");
+    for c in ('\u{80}'..='\u{ffff}').filter(|c| fold_in_place(*c).is_some()) {
+        let mut folded = String::new();
+        push_case_folded(c, &mut folded);
+        assert_eq!(fold_in_place(c), Some(folded.as_str()), "{c:?}");
+        assert_eq!(folded.len(), c.len_utf8(), "{c:?}");
+    }
 }
