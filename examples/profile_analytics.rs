@@ -10,7 +10,8 @@
 //!     target/peers/rules_100k.jsonl target/peers/data/messages.txt 300000
 //! ```
 //! `MODE` is `with` (the default), `without` or `counts` (analytics without reactions);
-//! `RUNS` (default 5) the number of runs. `gen` for RULES or MESSAGES takes the generated
+//! `RUNS` (default 5) the number of runs, `THREADS` the matcher threads (default: the
+//! engine's). `gen` for RULES or MESSAGES takes the generated
 //! workload's (the first 100k rules of the standard mix; COUNT generated messages), as
 //! `streamtrack bench engine` does without `--rules-file` / `--messages-file`. `STAMP=1`
 //! gives message `i` the event time `T + i / 1000` ms (1M messages a second, about what the
@@ -18,6 +19,8 @@
 //! which under callgrind runs ~60 times slower and would close buckets (burst detectors,
 //! `advance`) ~60 times as often as a real run does.
 //! Sinks read each delivery's reaction, as `streamtrack bench engine --analytics` does.
+//! Each run prints its throughput and the CPU time of the whole process during it (all
+//! threads; 10 ms ticks): the figure to compare on a busy machine.
 
 use std::path::Path;
 use std::time::Instant;
@@ -75,6 +78,9 @@ fn main() {
     for _ in 0..runs {
         let config = SubscriberConfig::new().capacity(1 << 16).policy(FullPolicy::Block);
         let mut builder = Engine::builder(registry.clone()).subscriber_defaults(config);
+        if let Some(n) = std::env::var("THREADS").ok().and_then(|t| t.parse().ok()) {
+            builder = builder.matcher_threads(n);
+        }
         match mode.as_str() {
             "with" => builder = builder.analytics(AnalyticsConfig::default()),
             "counts" => {
@@ -97,11 +103,14 @@ fn main() {
             );
         }
         let input = messages.clone();
+        let cpu0 = streamtrack_workload::process_cpu_secs();
         let start = Instant::now();
         let done = builder.start(IterSource::new(input)).expect("the engine starts").join();
+        let cpu = cpu0.zip(streamtrack_workload::process_cpu_secs()).map_or(0.0, |(a, b)| b - a);
         println!(
-            "{mode}: {:.3} M msgs/s, {} matched",
+            "{mode}: {:.3} M msgs/s, {:.2} CPU s, {} matched",
             count as f64 / start.elapsed().as_secs_f64() / 1e6,
+            cpu,
             done.stats.matched
         );
     }

@@ -197,3 +197,62 @@ fn burst_events(rules: &[(&str, &str)], messages: Vec<Message>) -> Vec<(String, 
     let events = events.lock().unwrap().clone();
     events
 }
+
+/// A source that hands over `full` units of 64 matching messages at once, then waits (open,
+/// nothing to read) until `release` fires: a burst, then silence.
+struct BurstThenSilence {
+    left: usize,
+    next: usize,
+    release: std::sync::mpsc::Receiver<()>,
+}
+
+impl streamtrack::engine::Source for BurstThenSilence {
+    fn next_batch(
+        &mut self,
+        out: &mut Vec<Message>,
+        max: usize,
+    ) -> Result<streamtrack::engine::SourceStatus, streamtrack::engine::SourceError> {
+        if self.left == 0 {
+            // Silence: blocked in the source as a live input with nothing to read is.
+            let _ = self.release.recv();
+            return Ok(streamtrack::engine::SourceStatus::Ended);
+        }
+        for _ in 0..max.min(self.left) {
+            out.push(Message::new(self.next.to_string(), "launch day"));
+            self.next += 1;
+            self.left -= 1;
+        }
+        Ok(streamtrack::engine::SourceStatus::Open)
+    }
+
+    fn wants_acks(&self) -> bool {
+        false
+    }
+}
+
+/// Matches of full units are gathered before they reach the stage; when the source then
+/// goes quiet (blocked, the stream open), the stage still records them within a moment, not
+/// at the next message or the end.
+#[test]
+fn a_burst_of_full_units_is_recorded_while_the_stream_is_quiet() {
+    let (release, rx) = std::sync::mpsc::channel();
+    let n = 64 * 3;
+    let engine = Engine::builder(registry())
+        .matcher_threads(2)
+        .analytics(AnalyticsConfig::default())
+        .attach("alice", channel_sink(usize::MAX).0)
+        .start(BurstThenSilence { left: n, next: 0, release: rx })
+        .unwrap();
+    let figures = engine.analytics().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let recorded = || figures.lock().unwrap().stats().messages;
+    while recorded() < n as u64 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let while_quiet = recorded();
+    // Released before any assertion, so that a failure does not leave the source waiting.
+    release.send(()).unwrap();
+    engine.join();
+    assert_eq!(while_quiet, n as u64, "recorded while the source waits");
+    assert_eq!(recorded(), n as u64);
+}

@@ -82,7 +82,9 @@
 //!   sink that fails or panics disconnects its subscriber only.
 //! - **Analytics (optional).** With [`EngineBuilder::analytics`], the emitting thread also
 //!   hands each unit's matched messages and rule ids, in order, to the analytics stage's own
-//!   threads through a bounded queue; each delivery carries its message's reaction cell
+//!   threads through a bounded queue (gathered into batches while the source is saturated,
+//!   so that a sparse stream does not wake the stage per unit); each delivery carries its
+//!   message's reaction cell
 //!   ([`Delivery::reaction`]), computed once per message off the matcher threads; bursts
 //!   come out as [`EngineEvent::Burst`].
 //! - **End of stream.** At the end of the source's stream, on [`Engine::shutdown`] or a fatal

@@ -13,7 +13,7 @@ use super::{
     DisconnectCode, EngineError, EngineEvent, EngineStats, MatchingRule, MatchingRules, Sink,
     Source, SourceError, SourceErrorKind, SourceStatus, SubscriberConfig, SubscriberStats,
 };
-use crate::analytics::stage::{self, Stage, StageBatch};
+use crate::analytics::stage::{self, Stage, StageBatch, Staged};
 use crate::analytics::{Analytics, AnalyticsConfig, LanguageScorers};
 use crate::registry::{Registry, Routed, Scratch, Snapshot};
 use crate::sync::{lock_std as lock, unpoison};

@@ -198,8 +198,10 @@ pub(super) fn matcher(shared: &Arc<Shared>) {
         // Borrowed from the snapshot: no reference counting per matching rule.
         // Sized as the last unit's, so that a large fan-out does not grow it step by step.
         let mut found: Vec<Routed<'_>> = Vec::with_capacity(found_capacity);
+        let arrived = shared.stage.as_ref().map_or(0, |_| stage::now_ms());
         let mut stage_batch = shared.stage.as_ref().map(|_| StageBatch {
-            now_ms: stage::now_ms(),
+            partial: work.messages.len() < shared.batch_size,
+            now_ms: arrived,
             messages: Vec::with_capacity(stage_sizes.0),
             rules: Vec::with_capacity(stage_sizes.1),
         });
@@ -220,7 +222,12 @@ pub(super) fn matcher(shared: &Arc<Shared>) {
             if let (Some(stage), Some(b)) = (&shared.stage, &mut stage_batch) {
                 cell = stage.cell();
                 b.rules.extend(found.iter().map(|r| r.key.id));
-                b.messages.push((message.clone(), cell.clone(), b.rules.len()));
+                b.messages.push(Staged {
+                    message: message.clone(),
+                    cell: cell.clone(),
+                    rules_end: b.rules.len(),
+                    arrived_ms: arrived,
+                });
             }
             for (f, found_rule) in found.iter().enumerate() {
                 let s = routes.slot(shared, found_rule);
