@@ -65,13 +65,6 @@ pub fn run(args: BurstsArgs) -> ExitCode {
     }
     let mut det = BurstDetector::new(cfg);
     let mut out = BufWriter::new(io::stdout().lock());
-    if !args.json {
-        let _ = writeln!(
-            out,
-            "{:<26} {:>10} {:>10} {:>6}  burst",
-            "timestamp", "value", "expected", "score"
-        );
-    }
     let mut header_seen = false;
     let mut last_ts: Option<i64> = None;
     for (n, line) in reader.lines().enumerate() {
@@ -95,6 +88,15 @@ pub fn run(args: BurstsArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
             header_seen = true;
+            // The table's header once the input's is known good: a refused input prints
+            // nothing on standard output.
+            if !args.json {
+                let _ = writeln!(
+                    out,
+                    "{:<26} {:>10} {:>10} {:>6}  burst",
+                    "timestamp", "value", "expected", "score"
+                );
+            }
             continue;
         }
         let (ts, value) = match parse_row(line) {

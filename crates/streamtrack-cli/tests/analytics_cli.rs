@@ -153,6 +153,14 @@ fn bursts_errors_name_the_line() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(want), "{input:?}: {err}");
     }
+    // A refused header prints nothing on standard output, in the table form too (it printed
+    // the table's header line before reading the input's).
+    for input in ["time,value\n2024-03-01T10:00:00Z,1\n", ""] {
+        let f = temp_file("bad.csv", input);
+        let o = run(&["bursts", f.to_str().unwrap()], "");
+        assert_eq!(o.status.code(), Some(2), "{input:?}");
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "", "{input:?}");
+    }
     let f = temp_file("ok.csv", "timestamp,value\n2024-03-01T10:00:00Z,1\n");
     let o = run(&["bursts", "--sensitivity", "loud", f.to_str().unwrap()], "");
     assert_eq!(o.status.code(), Some(2));
