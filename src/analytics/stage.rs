@@ -100,16 +100,12 @@ pub(crate) struct Staged {
     pub arrived_ms: i64,
 }
 
-/// The units gathered since the last batch was sent. Sent by the emitter (one thread at a
-/// time) while it holds the lock, and taken by the stage only with `try_lock`: everything in
-/// the channel is then older than what is here, and nothing is sent while the stage holds
-/// it, so the stage keeps source order (see [`Inbox`]).
-#[derive(Default)]
-struct Pending {
-    batch: StageBatch,
-    /// Arrival time of the first message gathered.
-    since_ms: i64,
-}
+/// The units gathered since the last batch was sent (one `StageBatch`; its first match's
+/// arrival time is the batch's age). Sent by the emitter (one thread at a time) while it
+/// holds the lock, and taken by the stage only with `try_lock`: everything in the channel is
+/// then older than what is here, and nothing is sent while the stage holds it, so the stage
+/// keeps source order (see [`Inbox`]).
+type Pending = Mutex<StageBatch>;
 
 enum Work {
     Batch(StageBatch),
@@ -121,7 +117,7 @@ type Report = Arc<dyn Fn(&EngineEvent) + Send + Sync>;
 /// The running stage, held by the engine.
 pub(crate) struct Stage {
     tx: Sender<Work>,
-    pending: Arc<Mutex<Pending>>,
+    pending: Arc<Pending>,
     analytics: Arc<Mutex<Analytics>>,
     scoring: Option<Arc<Scoring>>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -136,7 +132,7 @@ pub(crate) struct Stage {
 /// recorder without reactions).
 struct Inbox {
     rx: Receiver<Work>,
-    pending: Arc<Mutex<Pending>>,
+    pending: Arc<Pending>,
     /// Work taken from the channel and the gathered batch, in order, not handed out yet.
     ready: std::collections::VecDeque<Work>,
     /// How long without work before the gathered batch is taken.
@@ -164,9 +160,9 @@ impl Inbox {
                 Err(TryLockError::WouldBlock) => None,
             };
             if let Some(mut p) = pending {
-                if !p.batch.messages.is_empty() {
+                if !p.messages.is_empty() {
                     self.ready.extend(self.rx.try_iter());
-                    self.ready.push_back(Work::Batch(std::mem::take(&mut p.batch)));
+                    self.ready.push_back(Work::Batch(std::mem::take(&mut *p)));
                     continue;
                 }
             }
@@ -208,7 +204,7 @@ impl Stage {
             cfg.sentiment.then(|| Arc::new(Scoring { scorers, scored: AtomicU64::new(0) }));
         let analytics = Arc::new(Mutex::new(Analytics::new(cfg)));
         let (tx, rx) = crossbeam_channel::bounded(STAGE_QUEUE);
-        let pending = Arc::new(Mutex::new(Pending::default()));
+        let pending = Arc::new(Pending::default());
         let inbox = Inbox {
             rx,
             pending: pending.clone(),
@@ -255,35 +251,32 @@ impl Stage {
     /// Called by the emitter only (one thread at a time, in source order).
     pub(crate) fn send(&self, batch: StageBatch) {
         let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        if !batch.messages.is_empty() {
-            let p = &mut *p;
-            if p.batch.messages.is_empty() {
-                p.since_ms = batch.messages.first().map_or(0, |m| m.arrived_ms);
-            }
-            let at = p.batch.rules.len();
-            p.batch.rules.extend_from_slice(&batch.rules);
-            p.batch.messages.extend(
+        let (now, partial) = (batch.now_ms, batch.partial);
+        if p.messages.is_empty() {
+            // Nothing gathered: the unit's batch is taken whole (no copy).
+            *p = batch;
+        } else {
+            let at = p.rules.len();
+            p.rules.extend_from_slice(&batch.rules);
+            p.messages.extend(
                 batch.messages.into_iter().map(|m| Staged { rules_end: at + m.rules_end, ..m }),
             );
         }
-        let due = p.batch.messages.len() >= GATHER_MESSAGES
-            || batch.partial
-            || batch.now_ms.saturating_sub(p.since_ms) >= self.gather_ms;
-        if due && !p.batch.messages.is_empty() {
-            // Sent under the lock: the stage takes a gathered batch only with `try_lock`.
-            let b = std::mem::take(&mut p.batch);
-            self.sent.fetch_add(1, Ordering::Relaxed);
-            let _ = self.tx.send(Work::Batch(b));
+        let first = p.messages.first().map_or(now, |m| m.arrived_ms);
+        if partial
+            || p.messages.len() >= GATHER_MESSAGES
+            || now.saturating_sub(first) >= self.gather_ms
+        {
+            self.send_gathered(&mut p);
         }
     }
 
-    /// Sends what is gathered.
-    fn flush(&self) {
-        let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        if !p.batch.messages.is_empty() {
-            let b = std::mem::take(&mut p.batch);
+    /// Sends what is gathered in `p` (the pending batch, locked: the stage takes it only
+    /// with `try_lock`), if anything.
+    fn send_gathered(&self, p: &mut StageBatch) {
+        if !p.messages.is_empty() {
             self.sent.fetch_add(1, Ordering::Relaxed);
-            let _ = self.tx.send(Work::Batch(b));
+            let _ = self.tx.send(Work::Batch(std::mem::take(p)));
         }
     }
 
@@ -294,7 +287,7 @@ impl Stage {
 
     /// Lets the stage record everything sent so far, then stops its thread.
     pub(crate) fn finish(&self) {
-        self.flush();
+        self.send_gathered(&mut self.pending.lock().unwrap_or_else(PoisonError::into_inner));
         let _ = self.tx.send(Work::End);
         let handle = self.thread.lock().unwrap_or_else(PoisonError::into_inner).take();
         if let Some(h) = handle {

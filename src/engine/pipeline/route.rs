@@ -198,10 +198,9 @@ pub(super) fn matcher(shared: &Arc<Shared>) {
         // Borrowed from the snapshot: no reference counting per matching rule.
         // Sized as the last unit's, so that a large fan-out does not grow it step by step.
         let mut found: Vec<Routed<'_>> = Vec::with_capacity(found_capacity);
-        let arrived = shared.stage.as_ref().map_or(0, |_| stage::now_ms());
         let mut stage_batch = shared.stage.as_ref().map(|_| StageBatch {
             partial: work.messages.len() < shared.batch_size,
-            now_ms: arrived,
+            now_ms: stage::now_ms(),
             messages: Vec::with_capacity(stage_sizes.0),
             rules: Vec::with_capacity(stage_sizes.1),
         });
@@ -226,7 +225,7 @@ pub(super) fn matcher(shared: &Arc<Shared>) {
                     message: message.clone(),
                     cell: cell.clone(),
                     rules_end: b.rules.len(),
-                    arrived_ms: arrived,
+                    arrived_ms: b.now_ms,
                 });
             }
             for (f, found_rule) in found.iter().enumerate() {
