@@ -75,9 +75,6 @@ struct Compiler {
     /// Evaluated terms by fingerprint (the first term with each fingerprint).
     eval_terms: HashMap<u64, u32, KeyedState>,
     terms: Vec<TermSlot>,
-    /// The verification words' indexes, in the order of their ops in `programs` (written
-    /// into the ops by the final pass over the programs).
-    verify_ids: Vec<u32>,
     /// Whether some key is a word pair.
     has_pairs: bool,
     /// The hashes of the pair keys' first words (marked in the Bloom filter).
@@ -187,9 +184,10 @@ impl WordQueue {
                 at[b] += 1;
                 byte_at[b] += len;
             }
+            let mut spare = Vec::new();
             for b in 0..buckets {
-                items[starts[b] as usize..starts[b + 1] as usize]
-                    .sort_unstable_by_key(|q| (q.h, q.target));
+                let run = &mut items[starts[b] as usize..starts[b + 1] as usize];
+                sort_bucket(run, &mut spare, shift - SUB_BITS);
             }
             self.items = items;
             self.bytes = bytes;
@@ -236,6 +234,104 @@ impl WordQueue {
             i = j;
         }
     }
+}
+
+/// Hash bits of the second radix pass, within a bucket of the first.
+const SUB_BITS: u32 = 8;
+
+/// Runs of at most this many words are sorted by insertion.
+const INSERTION_RUN: usize = 24;
+
+/// Sorts `run` (a bucket of [`WordQueue::sort`]'s radix pass: its words in queue order) by
+/// `(hash, queue order)`: a second, stable counting pass on the `SUB_BITS` hash bits below
+/// `shift + SUB_BITS`, then each sub-bucket (a word or two, or one word's occurrences,
+/// already in queue order) by insertion. A comparison sort of the bucket cost ~500
+/// instructions a word, a quarter of the compile at a million rules.
+fn sort_bucket(run: &mut [QueuedWord], spare: &mut Vec<QueuedWord>, shift: u32) {
+    if run.len() <= INSERTION_RUN {
+        insertion_sort(run);
+        return;
+    }
+    let digit = |q: &QueuedWord| (q.h >> shift) as usize & ((1 << SUB_BITS) - 1);
+    let mut ends = [0u32; (1 << SUB_BITS) + 1];
+    for q in run.iter() {
+        ends[digit(q) + 1] += 1;
+    }
+    for d in 0..1 << SUB_BITS {
+        ends[d + 1] += ends[d];
+    }
+    spare.clear();
+    spare.extend_from_slice(run);
+    let mut at = ends;
+    for q in spare.iter() {
+        let d = digit(q);
+        run[at[d] as usize] = *q;
+        at[d] += 1;
+    }
+    for d in 0..1 << SUB_BITS {
+        let sub = &mut run[ends[d] as usize..ends[d + 1] as usize];
+        if sub.len() <= INSERTION_RUN {
+            insertion_sort(sub);
+        } else {
+            // Many words with these hash bits: most likely one word's occurrences (sorted
+            // already, which the sort sees in one pass).
+            sub.sort_by_key(|q| (q.h, q.target));
+        }
+    }
+}
+
+/// Sorts a short run by `(hash, queue order)`.
+fn insertion_sort(run: &mut [QueuedWord]) {
+    for i in 1..run.len() {
+        let q = run[i];
+        let mut j = i;
+        while j > 0 && (run[j - 1].h, run[j - 1].target) > (q.h, q.target) {
+            run[j] = run[j - 1];
+            j -= 1;
+        }
+        run[j] = q;
+    }
+}
+
+/// Interns the queued verification words (in hash order); returns them and each queued
+/// word's index, in queue order (the order of their ops in the programs).
+fn intern_verify_words(mut q: WordQueue) -> (VerifyWords, Vec<u32>) {
+    let distinct = q.sort();
+    let mut words = VerifyWords {
+        arena: Vec::with_capacity(q.bytes.len()),
+        ends: Vec::with_capacity(distinct),
+    };
+    let mut ids = vec![0; q.items.len()];
+    q.for_each_word(|_, word, occurrences| {
+        let i = words.ends.len() as u32;
+        assert!(i <= TERM_ID, "too many distinct words in one segment");
+        words.arena.extend_from_slice(word);
+        words.ends.push(words.arena.len() as u32);
+        for o in occurrences {
+            ids[o.target as usize] = i;
+        }
+    });
+    words.arena.shrink_to_fit();
+    words.ends.shrink_to_fit();
+    (words, ids)
+}
+
+/// Verification words from which they are interned on a thread of their own (a million
+/// rules of the generated workload queue ~1.7 million).
+const PARALLEL_VERIFY_WORDS: usize = 50_000;
+
+/// From how many verification words and substring terms each is done on a thread of its own
+/// while the key words are interned.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Helpers {
+    pub(crate) verify_words: usize,
+    pub(crate) substrings: usize,
+}
+
+impl Helpers {
+    /// Where a thread's start (tens of microseconds) is a small part of the work.
+    pub(crate) const BY_SIZE: Helpers =
+        Helpers { verify_words: PARALLEL_VERIFY_WORDS, substrings: PARALLEL_SUBSTRINGS };
 }
 
 /// The key words of a segment, interned (see [`Compiler::intern_key_words`]).
@@ -385,32 +481,6 @@ impl Compiler {
         KeyWords { table, bloom, pair_bloom, post_start, postings }
     }
 
-    /// Interns the queued verification words: their indexes (in hash order) go to
-    /// `verify_ids`, in op order.
-    fn intern_verify_words(&mut self) -> VerifyWords {
-        let q = &mut self.verify_words;
-        let distinct = q.sort();
-        let mut words = VerifyWords {
-            arena: Vec::with_capacity(q.bytes.len()),
-            ends: Vec::with_capacity(distinct),
-        };
-        self.verify_ids = vec![0; q.items.len()];
-        let ids = &mut self.verify_ids;
-        q.for_each_word(|_, word, occurrences| {
-            let i = words.ends.len() as u32;
-            assert!(i <= TERM_ID, "too many distinct words in one segment");
-            words.arena.extend_from_slice(word);
-            words.ends.push(words.arena.len() as u32);
-            for o in occurrences {
-                ids[o.target as usize] = i;
-            }
-        });
-        *q = WordQueue::default();
-        words.arena.shrink_to_fit();
-        words.ends.shrink_to_fit();
-        words
-    }
-
     /// Appends the ops a program uses for `term` and returns how many terms they check: its
     /// prerequisite words (see [`for_each_prerequisite_word`]), then the term itself: a word, a key
     /// term (entities, users, no-space words: found by the presearch) or an evaluated term.
@@ -457,6 +527,16 @@ impl Segment {
         rules: impl IntoIterator<Item = &'a Rule>,
         hasher: WordHasher,
     ) -> Segment {
+        Segment::build_with(rules, hasher, Helpers::BY_SIZE)
+    }
+
+    /// [`Segment::build`], with the sizes from which the parts after the rules get threads of
+    /// their own.
+    pub(crate) fn build_with<'a>(
+        rules: impl IntoIterator<Item = &'a Rule>,
+        hasher: WordHasher,
+        helpers: Helpers,
+    ) -> Segment {
         let mut clock = PhaseClock::start();
         let rules: Vec<&Rule> = rules.into_iter().collect();
         let mut c = Compiler {
@@ -475,7 +555,6 @@ impl Segment {
             geo: GeoIndex::default(),
             eval_terms: HashMap::with_hasher(KeyedState(hasher)),
             terms: Vec::with_capacity(rules.len()),
-            verify_ids: Vec::new(),
             has_pairs: false,
             pair_firsts: Vec::new(),
             pair_keys: Vec::new(),
@@ -539,62 +618,28 @@ impl Segment {
             }
         }
         clock.mark("rules (keys, programs)");
-        // The presearch's table is kept at most a quarter full for short probes (at 1M rules
-        // half full made matching 25% slower).
-        let KeyWords { table: words, bloom, pair_bloom, mut post_start, mut postings } =
-            c.intern_key_words(rules.len(), (c.terms.len(), entries.len()));
-        clock.mark("key words (table, Bloom filter)");
-        let verify_words = c.intern_verify_words();
-        clock.mark("verification words");
-        // Final term ids: words first (a word's id is its word-table id), then the others.
-        let n_words = words.len() as u32;
-        let fix = |id: u32| if id & OTHER != 0 { n_words + (id & !OTHER) } else { id };
-        let mut verify_ids = c.verify_ids.iter();
-        for &start in &prog_start {
-            if start == u32::MAX {
-                continue;
-            }
-            // Skip the header; ops follow in prefix order, operands in place.
-            let mut pc = start as usize + 1;
-            let end = pc + op_len(programs[pc]);
-            while pc < end {
-                let op = programs[pc];
-                if op >> 30 == OP_TERM && op & TERM_WORD == 0 {
-                    // Key and evaluated terms hold their index among the non-word terms.
-                    let id = fix(OTHER | (op & TERM_ID));
-                    assert!(id < TERM_KEY, "too many terms in one segment");
-                    programs[pc] = (OP_TERM << 30) | (op & TERM_KEY) | id;
-                } else if op >> 30 == OP_TERM {
-                    // Programs are walked in the order they were emitted, as the words were
-                    // queued.
-                    programs[pc] |= verify_ids.next().expect("a verification word per op");
-                }
-                pc += if op >> 30 == OP_TERM { op_len(op) } else { 1 };
-            }
-        }
-        assert!(verify_ids.next().is_none(), "every verification word has an op");
-        clock.mark("renumbering");
-        for index in [
-            &mut c.raw_tokens,
-            &mut c.hashtags,
-            &mut c.mentions,
-            &mut c.cashtags,
-            &mut c.from,
-            &mut c.to,
-            &mut c.follow,
-        ] {
-            index.values_mut().for_each(|v| *v = fix(*v));
-        }
-        let mut no_space =
-            std::mem::replace(&mut c.no_space, HashMap::with_hasher(KeyedState(hasher)));
-        let mut contains =
-            std::mem::replace(&mut c.contains, HashMap::with_hasher(KeyedState(hasher)));
-        no_space.values_mut().for_each(|v| *v = fix(*v));
-        contains.values_mut().for_each(|v| *v = fix(*v));
-        // Building the Aho-Corasick automata is a fifth of the compile at a million rules and
-        // needs nothing else: with many substring terms it runs on a second thread while
-        // this one finishes the rest (on one thread if the thread cannot be started).
-        let parallel = no_space.len() + contains.len() >= PARALLEL_SUBSTRINGS;
+        // What follows the rules falls in three independent parts: the key words (the
+        // presearch's table and filters, this thread), the verification words and the
+        // substring automata (each on a thread of its own when it is big enough; on this
+        // thread if it is small or a thread cannot be started). At a million rules they took
+        // 115, 75 and 30 ms one after the other.
+        let verify_queue = std::mem::take(&mut c.verify_words);
+        let parallel_verify = verify_queue.items.len() >= helpers.verify_words;
+        let verify_queue = Mutex::new(Some(verify_queue));
+        let intern_verify = || {
+            let t = Instant::now();
+            let queue = verify_queue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+                .expect("interned once");
+            (intern_verify_words(queue), t.elapsed().as_secs_f64())
+        };
+        // The substring terms keep their ids among the other terms until the word table is
+        // built (the final ids are written into the automata's term lists after).
+        let no_space = std::mem::replace(&mut c.no_space, HashMap::with_hasher(KeyedState(hasher)));
+        let contains = std::mem::replace(&mut c.contains, HashMap::with_hasher(KeyedState(hasher)));
+        let parallel_substrings = no_space.len() + contains.len() >= helpers.substrings;
         let substrings = Mutex::new(Some((no_space, contains)));
         let char_seed = hasher.hash(b"the no-space character table");
         let build_substrings = || {
@@ -611,14 +656,64 @@ impl Segment {
             (built, t.elapsed().as_secs_f64())
         };
         std::thread::scope(|scope| {
-            let helper = if parallel {
-                std::thread::Builder::new()
-                    .name("streamtrack-compile".into())
-                    .spawn_scoped(scope, build_substrings)
-                    .ok()
-            } else {
-                None
+            let spawn = |parallel: bool, name: &str| {
+                parallel.then(|| std::thread::Builder::new().name(name.into()))
             };
+            let verify_helper = spawn(parallel_verify, "streamtrack-compile-words")
+                .and_then(|b| b.spawn_scoped(scope, intern_verify).ok());
+            let substring_helper = spawn(parallel_substrings, "streamtrack-compile")
+                .and_then(|b| b.spawn_scoped(scope, build_substrings).ok());
+            // The presearch's table is kept at most a quarter full for short probes (at 1M
+            // rules half full made matching 25% slower).
+            let KeyWords { table: words, bloom, pair_bloom, mut post_start, mut postings } =
+                c.intern_key_words(rules.len(), (c.terms.len(), entries.len()));
+            clock.mark("key words (table, Bloom filter)");
+            let ((verify_words, verify_ids), verify_secs) = match verify_helper.map(|h| h.join()) {
+                Some(Ok(interned)) => interned,
+                Some(Err(panic)) => std::panic::resume_unwind(panic),
+                None => intern_verify(),
+            };
+            clock.mark("verification words (waited for)");
+            clock.add("  verification words (interned)", verify_secs);
+            // Final term ids: words first (a word's id is its word-table id), then the others.
+            let n_words = words.len() as u32;
+            let fix = |id: u32| if id & OTHER != 0 { n_words + (id & !OTHER) } else { id };
+            let mut verify_ids = verify_ids.iter();
+            for &start in &prog_start {
+                if start == u32::MAX {
+                    continue;
+                }
+                // Skip the header; ops follow in prefix order, operands in place.
+                let mut pc = start as usize + 1;
+                let end = pc + op_len(programs[pc]);
+                while pc < end {
+                    let op = programs[pc];
+                    if op >> 30 == OP_TERM && op & TERM_WORD == 0 {
+                        // Key and evaluated terms hold their index among the non-word terms.
+                        let id = fix(OTHER | (op & TERM_ID));
+                        assert!(id < TERM_KEY, "too many terms in one segment");
+                        programs[pc] = (OP_TERM << 30) | (op & TERM_KEY) | id;
+                    } else if op >> 30 == OP_TERM {
+                        // Programs are walked in the order they were emitted, as the words
+                        // were queued.
+                        programs[pc] |= verify_ids.next().expect("a verification word per op");
+                    }
+                    pc += if op >> 30 == OP_TERM { op_len(op) } else { 1 };
+                }
+            }
+            assert!(verify_ids.next().is_none(), "every verification word has an op");
+            clock.mark("renumbering");
+            for index in [
+                &mut c.raw_tokens,
+                &mut c.hashtags,
+                &mut c.mentions,
+                &mut c.cashtags,
+                &mut c.from,
+                &mut c.to,
+                &mut c.follow,
+            ] {
+                index.values_mut().for_each(|v| *v = fix(*v));
+            }
             clock.mark("value indexes");
             c.geo.remap(fix);
             // Postings of the other terms after the words' (counting sort).
@@ -644,11 +739,15 @@ impl Segment {
             clock.mark("postings");
             programs.shrink_to_fit();
             clock.mark("shrinking");
-            let ((no_space, contains), substring_secs) = match helper.map(|h| h.join()) {
-                Some(Ok(built)) => built,
-                Some(Err(panic)) => std::panic::resume_unwind(panic),
-                None => build_substrings(),
-            };
+            let ((mut no_space, mut contains), substring_secs) =
+                match substring_helper.map(|h| h.join()) {
+                    Some(Ok(built)) => built,
+                    Some(Err(panic)) => std::panic::resume_unwind(panic),
+                    None => build_substrings(),
+                };
+            for automaton in [&mut no_space, &mut contains].into_iter().flatten() {
+                automaton.terms.iter_mut().for_each(|t| *t = fix(*t));
+            }
             clock.mark("substring automata (waited for)");
             clock.add("  substring automata (built)", substring_secs);
             clock.publish();
@@ -716,38 +815,82 @@ mod tests {
         );
     }
 
-    /// The radix pass (a queue of more than 256 words) moves each word with its bytes and
-    /// keeps the occurrences of a word in queue order; the result is what one plain sort
-    /// gives, pairs included.
+    /// The radix passes (a queue of more than 256 words: buckets by the hash's top bits, then
+    /// sub-buckets by the next bits, short runs by insertion, a hot word's many occurrences by
+    /// a merge sort) move each word with its bytes and keep the occurrences of a word in queue
+    /// order; the result is what one plain sort gives, pairs included, at sizes from one
+    /// bucket's worth to hundreds of buckets.
     #[test]
     fn the_radix_sort_equals_a_plain_sort() {
-        let hasher = WordHasher::with_seed(3, 4);
-        let mut q = WordQueue::default();
-        let mut want: Vec<(u64, Vec<u8>, u32)> = Vec::new();
-        for i in 0..5000u32 {
-            let w = format!("w{}", (i * 7919) % 1300);
-            let posting = i;
-            if i % 5 == 0 {
-                let (a, b) = (w.as_bytes(), b"next".as_slice());
-                let h = pair_hash(hasher.hash(a), hasher.hash(b));
-                q.push_pair(h, a, b, posting);
-                want.push((h, [a, b" ", b].concat(), posting));
-            } else {
-                let h = hasher.hash(w.as_bytes());
-                q.push(h, w.as_bytes(), posting);
-                want.push((h, w.into_bytes(), posting));
+        for (n, distinct) in [(300u32, 290u32), (5000, 1300), (70_000, 40_000)] {
+            let hasher = WordHasher::with_seed(3, u64::from(n));
+            let mut q = WordQueue::default();
+            let mut want: Vec<(u64, Vec<u8>, u32)> = Vec::new();
+            for i in 0..n {
+                // Every seventh word is one hot word: a sub-bucket of hundreds of occurrences.
+                let w = if i % 7 == 3 {
+                    "hot".to_string()
+                } else {
+                    format!("w{}", (i * 7919) % distinct)
+                };
+                let posting = i;
+                if i % 5 == 0 {
+                    let (a, b) = (w.as_bytes(), b"next".as_slice());
+                    let h = pair_hash(hasher.hash(a), hasher.hash(b));
+                    q.push_pair(h, a, b, posting);
+                    want.push((h, [a, b" ", b].concat(), posting));
+                } else {
+                    let h = hasher.hash(w.as_bytes());
+                    q.push(h, w.as_bytes(), posting);
+                    want.push((h, w.into_bytes(), posting));
+                }
+            }
+            let distinct = q.sort();
+            want.sort_by_key(|w| (w.0, w.2));
+            let mut grouped: Vec<(u64, Vec<u8>, Vec<u32>)> = Vec::new();
+            for (h, w, p) in want {
+                match grouped.last_mut() {
+                    Some(g) if g.0 == h && g.1 == w => g.2.push(p),
+                    _ => grouped.push((h, w, vec![p])),
+                }
+            }
+            assert_eq!(distinct, grouped.len(), "{n} words");
+            assert_eq!(words_of(&q), grouped, "{n} words");
+        }
+    }
+
+    /// A bucket's own sort (its words share the hash's bits above the sub-pass's), on runs
+    /// with equal hashes, hashes equal in the sub-pass's bits, and reversed input.
+    #[test]
+    fn a_bucket_sorts_by_hash_then_queue_order() {
+        let mut spare = Vec::new();
+        for len in [0usize, 1, 2, 24, 25, 100, 1000] {
+            for shape in 0..3u64 {
+                let mut run: Vec<QueuedWord> = (0..len as u32)
+                    .map(|i| {
+                        let k = u64::from(i);
+                        let h = match shape {
+                            // Distinct hashes in reverse order, differing in the sub-pass's
+                            // bits (the bits above them are the bucket's, the same for all).
+                            0 => {
+                                (1u64 << 60)
+                                    | ((len as u64 - k) & 255) << 42
+                                    | (len as u64 - k) >> 8
+                            }
+                            // Few hashes, each repeated: runs of one word.
+                            1 => (k * 2_654_435_761 % 5) << 42,
+                            // Equal in the sub-pass's bits, different below them.
+                            _ => (len as u64 - k) * 977,
+                        };
+                        QueuedWord { h, target: i, ..QueuedWord::default() }
+                    })
+                    .collect();
+                let mut want = run.clone();
+                want.sort_by_key(|q| (q.h, q.target));
+                sort_bucket(&mut run, &mut spare, 42);
+                let key = |v: &[QueuedWord]| v.iter().map(|q| (q.h, q.target)).collect::<Vec<_>>();
+                assert_eq!(key(&run), key(&want), "{len} words, shape {shape}");
             }
         }
-        let distinct = q.sort();
-        want.sort_by_key(|w| (w.0, w.2));
-        let mut grouped: Vec<(u64, Vec<u8>, Vec<u32>)> = Vec::new();
-        for (h, w, p) in want {
-            match grouped.last_mut() {
-                Some(g) if g.0 == h && g.1 == w => g.2.push(p),
-                _ => grouped.push((h, w, vec![p])),
-            }
-        }
-        assert_eq!(distinct, grouped.len());
-        assert_eq!(words_of(&q), grouped);
     }
 }

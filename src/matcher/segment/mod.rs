@@ -658,6 +658,55 @@ mod tests {
         assert!(run(&plain, "beta alpha", &mut s).is_empty());
     }
 
+    /// The parts compiled after the rules (verification words, substring automata) on
+    /// threads of their own or on the calling thread: the same segment, found by the same
+    /// matches (generated rules and posts: Japanese words in no-space runs, phrases and ANDs
+    /// with verification words; and `contains:` values).
+    #[test]
+    fn helper_threads_build_the_same_segment() {
+        let mut rules: Vec<Rule> = streamtrack_workload::RuleSetConfig::default()
+            .rules(20_000)
+            .iter()
+            .map(|g| Rule::parse(&g.value).expect("generated rules parse"))
+            .collect();
+        rules.extend(
+            ["contains:\"ea\"", "contains:\"ro\" -lea", "contains:\"の\""]
+                .iter()
+                .map(|r| Rule::parse(r).expect("valid")),
+        );
+        let texts: Vec<String> = streamtrack_workload::WorkloadConfig::default()
+            .count(3_000)
+            .messages()
+            .into_iter()
+            .map(|m| m.text)
+            .collect();
+        let build = |helpers| Segment::build_with(&rules, WordHasher::with_seed(7, 8), helpers);
+        let threads = build(build::Helpers { verify_words: 0, substrings: 0 });
+        let inline = build(build::Helpers { verify_words: usize::MAX, substrings: usize::MAX });
+        assert!(threads.no_space.is_some() && threads.contains.is_some());
+        let mut s = SegmentScratch::default();
+        let (mut generated, mut no_space, mut contains) = (0, 0, 0);
+        let japanese: Vec<bool> = rules
+            .iter()
+            .map(|r| format!("{r:?}").chars().any(|c| ('\u{3040}'..='\u{9fff}').contains(&c)))
+            .collect();
+        for text in &texts {
+            let found = run(&threads, text, &mut s);
+            assert_eq!(found, run(&inline, text, &mut s), "{text:?}");
+            for r in found.iter().map(|&r| r as usize) {
+                match r {
+                    20_000.. => contains += 1,
+                    _ if japanese[r] => no_space += 1,
+                    _ => generated += 1,
+                }
+            }
+        }
+        assert!(
+            generated > 100 && no_space > 5 && contains > 1_000,
+            "{generated} {no_space} {contains}"
+        );
+    }
+
     /// Phrases and multi-word keywords are keyed by a pair of adjacent words: a message that
     /// has their words, but not next to each other, wakes none of them (with a single-word
     /// key, each such message made the rule a candidate to verify).
