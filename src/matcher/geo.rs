@@ -146,6 +146,20 @@ impl GeoIndex {
         self.all.iter_mut().for_each(|v| *v = f(*v));
     }
 
+    /// The ids of the terms inserted, in order.
+    pub(crate) fn ids(&self) -> &[u32] {
+        &self.all
+    }
+
+    /// Adds the terms of `other` (their ids distinct from this index's).
+    pub(crate) fn append(&mut self, other: GeoIndex) {
+        for (cell, ids) in other.cells {
+            self.cells.entry(cell).or_default().extend(ids);
+        }
+        self.wide.extend(other.wide);
+        self.all.extend(other.all);
+    }
+
     /// Heap bytes used.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.cells.capacity() * (4 + 24 + 1)

@@ -101,6 +101,20 @@ const PAIR_GATE_RATIO: usize = 8;
 struct WordQueue {
     bytes: Vec<u8>,
     items: Vec<QueuedWord>,
+    /// Queues appended whole ([`WordQueue::append`]), each with the offset of its program
+    /// counters: moved into this one by the sort's radix pass rather than copied before it
+    /// (the copy touched tens of megabytes of fresh pages at a million rules).
+    appended: Vec<(WordQueue, u32)>,
+}
+
+/// A posting of a queue appended with program offset `offset`: a program counter moved by it
+/// (`pc << 1`); an exact rule's number (`rule << 1 | 1`) is the segment's already.
+fn moved_posting(posting: u32, offset: u32) -> u32 {
+    if posting & 1 == 1 {
+        posting
+    } else {
+        posting + (offset << 1)
+    }
 }
 
 /// A queued word: its hash, its bytes in [`WordQueue::bytes`] and where its id goes.
@@ -142,6 +156,34 @@ impl WordQueue {
         self.items.push(QueuedWord { h, start, end: self.bytes.len() as u32, target, posting });
     }
 
+    /// Queues `other`'s words after this queue's (and after those appended before), its
+    /// program counters moved by `program_offset`.
+    fn append(&mut self, other: WordQueue, program_offset: u32) {
+        debug_assert!(other.appended.is_empty(), "appended once");
+        self.appended.push((other, program_offset));
+    }
+
+    /// The words queued, appended ones included.
+    fn len(&self) -> usize {
+        self.items.len() + self.appended.iter().map(|(q, _)| q.items.len()).sum::<usize>()
+    }
+
+    /// Moves the appended queues' words into this one's lists.
+    fn flatten(&mut self) {
+        for (other, offset) in std::mem::take(&mut self.appended) {
+            let (bytes, items) = (self.bytes.len() as u32, self.items.len() as u32);
+            self.bytes.extend_from_slice(&other.bytes);
+            assert!(self.bytes.len() < u32::MAX as usize, "too many word bytes in one segment");
+            self.items.extend(other.items.iter().map(|q| QueuedWord {
+                h: q.h,
+                start: q.start + bytes,
+                end: q.end + bytes,
+                target: q.target + items,
+                posting: moved_posting(q.posting, offset),
+            }));
+        }
+    }
+
     fn word(&self, q: &QueuedWord) -> &[u8] {
         &self.bytes[q.start as usize..q.end as usize]
     }
@@ -153,16 +195,28 @@ impl WordQueue {
     /// the whole queue at once, then reading each word's bytes in hash order, was a cache and
     /// TLB miss per word (as slow as the one-at-a-time table inserts it replaced).
     fn sort(&mut self) -> usize {
-        let n = self.items.len();
+        let n = self.len();
         let bits = (usize::BITS - (n / 256).leading_zeros()).min(14);
         if bits == 0 {
+            self.flatten();
             self.items.sort_unstable_by_key(|q| (q.h, q.target));
         } else {
             let shift = 64 - bits;
             let buckets = 1usize << bits;
+            // This queue and the appended ones, each with its first word's place in the
+            // whole queue and its program offset.
+            let appended = std::mem::take(&mut self.appended);
+            let mut parts: Vec<(&WordQueue, u32, u32)> = vec![(&*self, 0, 0)];
+            let mut first = self.items.len() as u32;
+            for (q, offset) in &appended {
+                parts.push((q, first, *offset));
+                first += q.items.len() as u32;
+            }
+            let total_bytes: usize = parts.iter().map(|(q, ..)| q.bytes.len()).sum();
+            assert!(total_bytes < u32::MAX as usize, "too many word bytes in one segment");
             let mut starts = vec![0u32; buckets + 1];
             let mut byte_starts = vec![0u32; buckets + 1];
-            for q in &self.items {
+            for q in parts.iter().flat_map(|(p, ..)| &p.items) {
                 let b = (q.h >> shift) as usize;
                 starts[b + 1] += 1;
                 byte_starts[b + 1] += q.end - q.start;
@@ -172,18 +226,28 @@ impl WordQueue {
                 byte_starts[b + 1] += byte_starts[b];
             }
             let mut items = vec![QueuedWord::default(); n];
-            let mut bytes = vec![0u8; self.bytes.len()];
+            let mut bytes = vec![0u8; total_bytes];
             let (mut at, mut byte_at) = (starts.clone(), byte_starts);
-            for q in &self.items {
-                let b = (q.h >> shift) as usize;
-                let (i, start) = (at[b] as usize, byte_at[b]);
-                let len = q.end - q.start;
-                bytes[start as usize..(start + len) as usize]
-                    .copy_from_slice(&self.bytes[q.start as usize..q.end as usize]);
-                items[i] = QueuedWord { start, end: start + len, ..*q };
-                at[b] += 1;
-                byte_at[b] += len;
+            for &(part, first, offset) in &parts {
+                for q in &part.items {
+                    let b = (q.h >> shift) as usize;
+                    let (i, start) = (at[b] as usize, byte_at[b]);
+                    let len = q.end - q.start;
+                    bytes[start as usize..(start + len) as usize]
+                        .copy_from_slice(&part.bytes[q.start as usize..q.end as usize]);
+                    items[i] = QueuedWord {
+                        h: q.h,
+                        start,
+                        end: start + len,
+                        target: q.target + first,
+                        posting: moved_posting(q.posting, offset),
+                    };
+                    at[b] += 1;
+                    byte_at[b] += len;
+                }
             }
+            drop(parts);
+            drop(appended);
             let mut spare = Vec::new();
             for b in 0..buckets {
                 let run = &mut items[starts[b] as usize..starts[b + 1] as usize];
@@ -316,6 +380,9 @@ fn intern_verify_words(mut q: WordQueue) -> (VerifyWords, Vec<u32>) {
     (words, ids)
 }
 
+/// Rules from which the second half is read on a thread of its own.
+const PARALLEL_RULES: usize = 100_000;
+
 /// Verification words from which they are interned on a thread of their own (a million
 /// rules of the generated workload queue ~1.7 million).
 const PARALLEL_VERIFY_WORDS: usize = 50_000;
@@ -324,14 +391,18 @@ const PARALLEL_VERIFY_WORDS: usize = 50_000;
 /// while the key words are interned.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Helpers {
+    pub(crate) rules: usize,
     pub(crate) verify_words: usize,
     pub(crate) substrings: usize,
 }
 
 impl Helpers {
     /// Where a thread's start (tens of microseconds) is a small part of the work.
-    pub(crate) const BY_SIZE: Helpers =
-        Helpers { verify_words: PARALLEL_VERIFY_WORDS, substrings: PARALLEL_SUBSTRINGS };
+    pub(crate) const BY_SIZE: Helpers = Helpers {
+        rules: PARALLEL_RULES,
+        verify_words: PARALLEL_VERIFY_WORDS,
+        substrings: PARALLEL_SUBSTRINGS,
+    };
 }
 
 /// The key words of a segment, interned (see [`Compiler::intern_key_words`]).
@@ -351,6 +422,201 @@ fn intern_value(index: &mut ValueIndex, terms: &mut Vec<TermSlot>, value: &str) 
     terms.push(TermSlot::Key);
     index.insert(value.into(), t);
     t
+}
+
+/// What the rule loop writes besides the compiler's interned terms and queues.
+#[derive(Default)]
+struct RuleParts {
+    /// Postings of the keys other than words (their index among the other terms).
+    entries: Vec<(u32, u32)>,
+    prog_start: Vec<u32>,
+    programs: Vec<u32>,
+    unkeyed: Vec<u32>,
+}
+
+impl Compiler {
+    /// A compiler for `rules` rules.
+    fn new(hasher: WordHasher, rules: usize) -> Compiler {
+        let mut c = Compiler {
+            hasher,
+            key_words: WordQueue::default(),
+            verify_words: WordQueue::default(),
+            no_space: HashMap::with_hasher(KeyedState(hasher)),
+            contains: HashMap::with_hasher(KeyedState(hasher)),
+            raw_tokens: HashMap::with_hasher(KeyedState(hasher)),
+            hashtags: HashMap::with_hasher(KeyedState(hasher)),
+            mentions: HashMap::with_hasher(KeyedState(hasher)),
+            cashtags: HashMap::with_hasher(KeyedState(hasher)),
+            from: HashMap::with_hasher(KeyedState(hasher)),
+            to: HashMap::with_hasher(KeyedState(hasher)),
+            follow: HashMap::with_hasher(KeyedState(hasher)),
+            geo: GeoIndex::default(),
+            eval_terms: HashMap::with_hasher(KeyedState(hasher)),
+            terms: Vec::with_capacity(rules),
+            has_pairs: false,
+            pair_firsts: Vec::new(),
+            pair_keys: Vec::new(),
+            gate_pairs: false,
+        };
+        // Sizes up front: a key per rule is the common case, a verification word per two.
+        c.key_words.items.reserve(rules);
+        c.key_words.bytes.reserve(rules * 8);
+        c.verify_words.items.reserve(rules / 2);
+        c.verify_words.bytes.reserve(rules * 4);
+        c
+    }
+
+    /// Reads `rules` (rule `first + k` is `rules[k]`): their keys queued or interned, their
+    /// programs written.
+    fn compile_rules(&mut self, rules: &[&Rule], first: usize, parts: &mut RuleParts) {
+        let mut keys = Vec::new();
+        for (k, rule) in rules.iter().enumerate() {
+            let i = first + k;
+            let root = rule.root();
+            // A single keyword of one word (60-80% of a rule set): its own exact key, straight.
+            if let Node::Term(Term::Keyword(words)) = root {
+                if let [w] = &words[..] {
+                    if !is_no_space_word(w) {
+                        parts.prog_start.push(u32::MAX);
+                        self.push_key_word(w, (i as u32) << 1 | 1);
+                        continue;
+                    }
+                }
+            }
+            let exact = rule_is_exact(root);
+            // A posting is `rule << 1 | 1` for an exact rule, else `pc << 1` for the rule's
+            // program at `pc`: a header (the rule's number), then its ops.
+            let posting = if exact {
+                parts.prog_start.push(u32::MAX);
+                (i as u32) << 1 | 1
+            } else {
+                let pc = parts.programs.len() as u32;
+                assert!(pc < INLINE_POSTING >> 2, "segment programs too large");
+                parts.prog_start.push(pc);
+                parts.programs.push(i as u32);
+                emit_program(root, &mut parts.programs, &mut |t, out| self.program_terms(t, out));
+                pc << 1
+            };
+            keys.clear();
+            match key_terms(root, &mut keys) {
+                Some(_) => {
+                    for (t, key) in keys.drain(..) {
+                        match key {
+                            KeyKind::Word(w) => self.push_key_word(&w, posting),
+                            KeyKind::Pair(a, b) => self.push_key_pair(&a, &b, posting),
+                            key => parts.entries.push((self.key_term(key, t) & !OTHER, posting)),
+                        }
+                    }
+                }
+                None => parts.unkeyed.push(posting >> 1),
+            }
+        }
+    }
+
+    /// Appends `other`, the compiler of the rules after this one's, and its parts: its terms
+    /// interned here (a value or evaluated term both have is one term), their ids renumbered
+    /// in its programs and postings, its program counters and queue positions offset.
+    fn append(&mut self, parts: &mut RuleParts, other: Compiler, theirs: RuleParts) {
+        let Compiler {
+            key_words,
+            verify_words,
+            no_space,
+            contains,
+            raw_tokens,
+            hashtags,
+            mentions,
+            cashtags,
+            from,
+            to,
+            follow,
+            mut geo,
+            terms,
+            has_pairs,
+            pair_firsts,
+            pair_keys,
+            ..
+        } = other;
+        // Their term `j` (an index among the other terms) is `remap[j]` here (`OTHER | index`).
+        let mut remap = vec![u32::MAX; terms.len()];
+        for (index, values) in [
+            (&mut self.raw_tokens, raw_tokens),
+            (&mut self.hashtags, hashtags),
+            (&mut self.mentions, mentions),
+            (&mut self.cashtags, cashtags),
+            (&mut self.from, from),
+            (&mut self.to, to),
+            (&mut self.follow, follow),
+        ] {
+            for (value, t) in values {
+                remap[(t & !OTHER) as usize] = intern_value(index, &mut self.terms, &value);
+            }
+        }
+        for (index, values) in [(&mut self.no_space, no_space), (&mut self.contains, contains)] {
+            for (value, t) in values {
+                let terms = &mut self.terms;
+                remap[(t & !OTHER) as usize] = *index.entry(value).or_insert_with(|| {
+                    terms.push(TermSlot::Key);
+                    OTHER | (terms.len() as u32 - 1)
+                });
+            }
+        }
+        for &t in geo.ids() {
+            remap[(t & !OTHER) as usize] = OTHER | self.terms.len() as u32;
+            self.terms.push(TermSlot::Key);
+        }
+        geo.remap(|t| remap[(t & !OTHER) as usize]);
+        self.geo.append(geo);
+        for (j, slot) in terms.into_iter().enumerate() {
+            let TermSlot::Eval(term) = slot else { continue };
+            let fp = term_fingerprint(&term, &KeyedState(self.hasher));
+            let known = self.eval_terms.get(&fp).copied().filter(
+                |&t| matches!(&self.terms[(t & !OTHER) as usize], TermSlot::Eval(b) if **b == *term),
+            );
+            remap[j] = match known {
+                Some(t) => t,
+                None => {
+                    let t = OTHER | self.terms.len() as u32;
+                    self.terms.push(TermSlot::Eval(term));
+                    self.eval_terms.entry(fp).or_insert(t);
+                    t
+                }
+            };
+        }
+        assert!(remap.iter().all(|&t| t != u32::MAX), "every term of the second half renumbered");
+        let index = |t: u32| remap[t as usize] & !OTHER;
+        // Their programs after ours: key and evaluated terms renumbered (words keep their
+        // inline hash; their indexes are written in after `intern_verify_words`).
+        let offset = parts.programs.len() as u32;
+        let RuleParts { entries, prog_start, mut programs, unkeyed } = theirs;
+        for &start in &prog_start {
+            if start == u32::MAX {
+                continue;
+            }
+            let mut pc = start as usize + 1;
+            let end = pc + op_len(programs[pc]);
+            while pc < end {
+                let op = programs[pc];
+                if op >> 30 == OP_TERM && op & TERM_WORD == 0 {
+                    programs[pc] = (OP_TERM << 30) | (op & TERM_KEY) | index(op & TERM_ID);
+                }
+                pc += if op >> 30 == OP_TERM { op_len(op) } else { 1 };
+            }
+        }
+        assert!(
+            offset as usize + programs.len() < (INLINE_POSTING >> 2) as usize,
+            "segment programs too large"
+        );
+        let posting = |p: u32| moved_posting(p, offset);
+        parts.prog_start.extend(prog_start.iter().map(|&s| s.checked_add(offset).unwrap_or(s)));
+        parts.programs.extend_from_slice(&programs);
+        parts.entries.extend(entries.iter().map(|&(k, p)| (index(k), posting(p))));
+        parts.unkeyed.extend(unkeyed.iter().map(|&pc| pc + offset));
+        self.key_words.append(key_words, offset);
+        self.verify_words.append(verify_words, 0);
+        self.has_pairs |= has_pairs;
+        self.pair_firsts.extend(pair_firsts);
+        self.pair_keys.extend(pair_keys);
+    }
 }
 
 impl Compiler {
@@ -539,92 +805,55 @@ impl Segment {
     ) -> Segment {
         let mut clock = PhaseClock::start();
         let rules: Vec<&Rule> = rules.into_iter().collect();
-        let mut c = Compiler {
-            hasher,
-            key_words: WordQueue::default(),
-            verify_words: WordQueue::default(),
-            no_space: HashMap::with_hasher(KeyedState(hasher)),
-            contains: HashMap::with_hasher(KeyedState(hasher)),
-            raw_tokens: HashMap::with_hasher(KeyedState(hasher)),
-            hashtags: HashMap::with_hasher(KeyedState(hasher)),
-            mentions: HashMap::with_hasher(KeyedState(hasher)),
-            cashtags: HashMap::with_hasher(KeyedState(hasher)),
-            from: HashMap::with_hasher(KeyedState(hasher)),
-            to: HashMap::with_hasher(KeyedState(hasher)),
-            follow: HashMap::with_hasher(KeyedState(hasher)),
-            geo: GeoIndex::default(),
-            eval_terms: HashMap::with_hasher(KeyedState(hasher)),
-            terms: Vec::with_capacity(rules.len()),
-            has_pairs: false,
-            pair_firsts: Vec::new(),
-            pair_keys: Vec::new(),
-            gate_pairs: false,
-        };
-        // Postings of the keys other than words (their index among the other terms).
-        let mut entries: Vec<(u32, u32)> = Vec::new();
-        let mut prog_start = Vec::with_capacity(rules.len());
-        let mut programs = Vec::new();
-        let mut unkeyed = Vec::new();
-        let mut keys = Vec::new();
-        clock.mark("set up");
-        // Sizes up front: a key per rule is the common case, a verification word per two.
-        c.key_words.items.reserve(rules.len());
-        c.key_words.bytes.reserve(rules.len() * 8);
-        c.verify_words.items.reserve(rules.len() / 2);
-        c.verify_words.bytes.reserve(rules.len() * 4);
+        let mut c = Compiler::new(hasher, rules.len());
+        let mut parts = RuleParts::default();
         // About 2 words of program per rule on the side-by-side corpus, 3.3 on the generated
         // workload: 4 keeps the advised buffer (a grown one would be a new allocation
         // without huge pages); the shrink below returns the rest in place.
-        programs.reserve(rules.len() * 4);
-        pages::advise_huge_pages(&programs);
-        for (i, rule) in rules.iter().enumerate() {
-            let root = rule.root();
-            // A single keyword of one word (60-80% of a rule set): its own exact key, straight.
-            if let Node::Term(Term::Keyword(words)) = root {
-                if let [w] = &words[..] {
-                    if !is_no_space_word(w) {
-                        prog_start.push(u32::MAX);
-                        c.push_key_word(w, (i as u32) << 1 | 1);
-                        continue;
-                    }
-                }
+        parts.programs.reserve(rules.len() * 4);
+        pages::advise_huge_pages(&parts.programs);
+        parts.prog_start.reserve(rules.len());
+        clock.mark("set up");
+        // The rules in two halves, the second on a thread of its own (then appended: its term
+        // ids renumbered, its programs and queues offset), when there are enough of them.
+        let split = if rules.len() >= helpers.rules { rules.len() / 2 } else { rules.len() };
+        let (head, tail) = rules.split_at(split);
+        let compile_tail = || {
+            let mut c = Compiler::new(hasher, tail.len());
+            let mut parts = RuleParts::default();
+            parts.programs.reserve(tail.len() * 4);
+            parts.prog_start.reserve(tail.len());
+            c.compile_rules(tail, split, &mut parts);
+            (c, parts)
+        };
+        std::thread::scope(|scope| {
+            let helper = (!tail.is_empty())
+                .then(|| std::thread::Builder::new().name("streamtrack-compile-rules".into()))
+                .and_then(|b| b.spawn_scoped(scope, compile_tail).ok());
+            c.compile_rules(head, 0, &mut parts);
+            if !tail.is_empty() {
+                clock.mark("rules, first half");
+                let (other, other_parts) = match helper.map(|h| h.join()) {
+                    Some(Ok(compiled)) => compiled,
+                    Some(Err(panic)) => std::panic::resume_unwind(panic),
+                    None => compile_tail(),
+                };
+                clock.mark("rules, second half (waited for)");
+                c.append(&mut parts, other, other_parts);
+                clock.mark("rules, second half appended");
             }
-            let exact = rule_is_exact(root);
-            // A posting is `rule << 1 | 1` for an exact rule, else `pc << 1` for the rule's
-            // program at `pc`: a header (the rule's number), then its ops.
-            let posting = if exact {
-                prog_start.push(u32::MAX);
-                (i as u32) << 1 | 1
-            } else {
-                let pc = programs.len() as u32;
-                assert!(pc < INLINE_POSTING >> 2, "segment programs too large");
-                prog_start.push(pc);
-                programs.push(i as u32);
-                emit_program(root, &mut programs, &mut |t, out| c.program_terms(t, out));
-                pc << 1
-            };
-            keys.clear();
-            match key_terms(root, &mut keys) {
-                Some(_) => {
-                    for (t, key) in keys.drain(..) {
-                        match key {
-                            KeyKind::Word(w) => c.push_key_word(&w, posting),
-                            KeyKind::Pair(a, b) => c.push_key_pair(&a, &b, posting),
-                            key => entries.push((c.key_term(key, t) & !OTHER, posting)),
-                        }
-                    }
-                }
-                None => unkeyed.push(posting >> 1),
-            }
+        });
+        let RuleParts { entries, prog_start, mut programs, unkeyed } = parts;
+        if tail.is_empty() {
+            clock.mark("rules (keys, programs)");
         }
-        clock.mark("rules (keys, programs)");
         // What follows the rules falls in three independent parts: the key words (the
         // presearch's table and filters, this thread), the verification words and the
         // substring automata (each on a thread of its own when it is big enough; on this
         // thread if it is small or a thread cannot be started). At a million rules they took
         // 115, 75 and 30 ms one after the other.
         let verify_queue = std::mem::take(&mut c.verify_words);
-        let parallel_verify = verify_queue.items.len() >= helpers.verify_words;
+        let parallel_verify = verify_queue.len() >= helpers.verify_words;
         let verify_queue = Mutex::new(Some(verify_queue));
         let intern_verify = || {
             let t = Instant::now();
@@ -818,44 +1047,62 @@ mod tests {
     /// The radix passes (a queue of more than 256 words: buckets by the hash's top bits, then
     /// sub-buckets by the next bits, short runs by insertion, a hot word's many occurrences by
     /// a merge sort) move each word with its bytes and keep the occurrences of a word in queue
-    /// order; the result is what one plain sort gives, pairs included, at sizes from one
-    /// bucket's worth to hundreds of buckets.
+    /// order; the result is what one plain sort gives, pairs included, at sizes from a plain
+    /// sort's (under 256) to hundreds of buckets; and the same when the second half of the
+    /// words was queued apart and appended (the compile's second half of the rules: its
+    /// program counters moved).
     #[test]
     fn the_radix_sort_equals_a_plain_sort() {
-        for (n, distinct) in [(300u32, 290u32), (5000, 1300), (70_000, 40_000)] {
-            let hasher = WordHasher::with_seed(3, u64::from(n));
-            let mut q = WordQueue::default();
-            let mut want: Vec<(u64, Vec<u8>, u32)> = Vec::new();
-            for i in 0..n {
-                // Every seventh word is one hot word: a sub-bucket of hundreds of occurrences.
-                let w = if i % 7 == 3 {
-                    "hot".to_string()
-                } else {
-                    format!("w{}", (i * 7919) % distinct)
-                };
-                let posting = i;
-                if i % 5 == 0 {
-                    let (a, b) = (w.as_bytes(), b"next".as_slice());
-                    let h = pair_hash(hasher.hash(a), hasher.hash(b));
-                    q.push_pair(h, a, b, posting);
-                    want.push((h, [a, b" ", b].concat(), posting));
-                } else {
-                    let h = hasher.hash(w.as_bytes());
-                    q.push(h, w.as_bytes(), posting);
-                    want.push((h, w.into_bytes(), posting));
+        for (n, distinct) in [(100u32, 90u32), (300, 290), (5000, 1300), (70_000, 40_000)] {
+            for split in [None, Some(n / 2), Some(n / 3)] {
+                let hasher = WordHasher::with_seed(3, u64::from(n));
+                let (mut q, mut tail) = (WordQueue::default(), WordQueue::default());
+                let offset = 1_000_000;
+                let mut want: Vec<(u64, Vec<u8>, u32, u32)> = Vec::new();
+                for i in 0..n {
+                    // Every seventh word is one hot word: a sub-bucket of hundreds.
+                    let w = if i % 7 == 3 {
+                        "hot".to_string()
+                    } else {
+                        format!("w{}", (i * 7919) % distinct)
+                    };
+                    // Odd postings (exact rules) stay; even ones (programs) move.
+                    let posting = i * 3;
+                    let (queue, moved) = match split {
+                        Some(at) if i >= at => (&mut tail, moved_posting(posting, offset)),
+                        _ => (&mut q, posting),
+                    };
+                    if i % 5 == 0 {
+                        let (a, b) = (w.as_bytes(), b"next".as_slice());
+                        let h = pair_hash(hasher.hash(a), hasher.hash(b));
+                        queue.push_pair(h, a, b, posting);
+                        want.push((h, [a, b" ", b].concat(), i, moved));
+                    } else {
+                        let h = hasher.hash(w.as_bytes());
+                        queue.push(h, w.as_bytes(), posting);
+                        want.push((h, w.into_bytes(), i, moved));
+                    }
                 }
-            }
-            let distinct = q.sort();
-            want.sort_by_key(|w| (w.0, w.2));
-            let mut grouped: Vec<(u64, Vec<u8>, Vec<u32>)> = Vec::new();
-            for (h, w, p) in want {
-                match grouped.last_mut() {
-                    Some(g) if g.0 == h && g.1 == w => g.2.push(p),
-                    _ => grouped.push((h, w, vec![p])),
+                if split.is_some() {
+                    q.append(tail, offset);
                 }
+                assert_eq!(q.len(), n as usize);
+                let distinct = q.sort();
+                want.sort_by_key(|w| (w.0, w.2));
+                let mut grouped: Vec<(u64, Vec<u8>, Vec<u32>)> = Vec::new();
+                for (h, w, _, p) in want {
+                    match grouped.last_mut() {
+                        Some(g) if g.0 == h && g.1 == w => g.2.push(p),
+                        _ => grouped.push((h, w, vec![p])),
+                    }
+                }
+                assert_eq!(distinct, grouped.len(), "{n} words, split {split:?}");
+                assert_eq!(words_of(&q), grouped, "{n} words, split {split:?}");
+                let targets: Vec<u32> = q.items.iter().map(|w| w.target).collect();
+                let mut sorted = targets.clone();
+                sorted.sort_unstable();
+                assert!(sorted.iter().copied().eq(0..n), "each place in the queue once");
             }
-            assert_eq!(distinct, grouped.len(), "{n} words");
-            assert_eq!(words_of(&q), grouped, "{n} words");
         }
     }
 

@@ -658,53 +658,97 @@ mod tests {
         assert!(run(&plain, "beta alpha", &mut s).is_empty());
     }
 
-    /// The parts compiled after the rules (verification words, substring automata) on
-    /// threads of their own or on the calling thread: the same segment, found by the same
-    /// matches (generated rules and posts: Japanese words in no-space runs, phrases and ANDs
-    /// with verification words; and `contains:` values).
+    /// The rules read in two halves (the second on a helper thread, then appended), and the
+    /// parts compiled after the rules (verification words, substring automata) on threads of
+    /// their own, or everything on the calling thread: the same matches. Generated rules and
+    /// posts (Japanese words in no-space runs, phrases and ANDs with verification words), and
+    /// rules of every other kind of key at the start and at the end, so that both halves
+    /// intern the same values (one term each after the append).
     #[test]
     fn helper_threads_build_the_same_segment() {
-        let mut rules: Vec<Rule> = streamtrack_workload::RuleSetConfig::default()
+        let special: Vec<Rule> = [
+            "contains:\"ea\"",
+            "contains:\"ro\" -lea",
+            "contains:\"の\"",
+            "#launch",
+            "@acme lea",
+            "$ACME",
+            "from:alice",
+            "to:bob ree",
+            "point_radius:[-10 0 100km]",
+            "bounding_box:[0 40 10 50]",
+            "x has:geo",
+            "lang:fr lea",
+            "\"lea ree\"",
+            "\"ree lea\" -#launch",
+        ]
+        .iter()
+        .map(|r| Rule::parse(r).expect("valid"))
+        .collect();
+        let generated: Vec<Rule> = streamtrack_workload::RuleSetConfig::default()
             .rules(20_000)
             .iter()
             .map(|g| Rule::parse(&g.value).expect("generated rules parse"))
             .collect();
-        rules.extend(
-            ["contains:\"ea\"", "contains:\"ro\" -lea", "contains:\"の\""]
-                .iter()
-                .map(|r| Rule::parse(r).expect("valid")),
-        );
-        let texts: Vec<String> = streamtrack_workload::WorkloadConfig::default()
+        let rules: Vec<Rule> = special.iter().chain(&generated).chain(&special).cloned().collect();
+        let mut messages: Vec<Message> = streamtrack_workload::WorkloadConfig::default()
             .count(3_000)
             .messages()
             .into_iter()
-            .map(|m| m.text)
+            .enumerate()
+            .map(|(i, m)| Message::new(i.to_string(), m.text))
             .collect();
+        for (i, (lon, lat)) in [(5.0, 45.0), (-10.0, 0.5), (120.0, -30.0)].into_iter().enumerate() {
+            let text = "x lea ree #launch @acme $ACME ree lea";
+            let m = Message::new(format!("c{i}"), text).with_coordinates(lon, lat);
+            let mut reply = m.clone().with_user("alice").with_lang("fr");
+            reply.in_reply_to_user = Some("bob".into());
+            messages.push(reply);
+            messages.push(m);
+        }
         let build = |helpers| Segment::build_with(&rules, WordHasher::with_seed(7, 8), helpers);
-        let threads = build(build::Helpers { verify_words: 0, substrings: 0 });
-        let inline = build(build::Helpers { verify_words: usize::MAX, substrings: usize::MAX });
+        let threads = build(build::Helpers { rules: 0, verify_words: 0, substrings: 0 });
+        let inline = build(build::Helpers {
+            rules: usize::MAX,
+            verify_words: usize::MAX,
+            substrings: usize::MAX,
+        });
         assert!(threads.no_space.is_some() && threads.contains.is_some());
+        assert_eq!(threads.terms.len(), inline.terms.len(), "each value interned once");
         let mut s = SegmentScratch::default();
-        let (mut generated, mut no_space, mut contains) = (0, 0, 0);
+        let find = |seg: &Segment, m: &Message, s: &mut SegmentScratch| {
+            let mut found = Vec::new();
+            seg.find(m, &mut Prepared::default(), s, &mut found);
+            found
+        };
+        let (n, last) = (special.len(), special.len() + generated.len());
         let japanese: Vec<bool> = rules
             .iter()
             .map(|r| format!("{r:?}").chars().any(|c| ('\u{3040}'..='\u{9fff}').contains(&c)))
             .collect();
-        for text in &texts {
-            let found = run(&threads, text, &mut s);
-            assert_eq!(found, run(&inline, text, &mut s), "{text:?}");
+        let (mut first_half, mut second_half, mut no_space, mut generated_hits) = (0, 0, 0, 0);
+        for m in &messages {
+            let found = find(&threads, m, &mut s);
+            assert_eq!(found, find(&inline, m, &mut s), "{m:?}");
             for r in found.iter().map(|&r| r as usize) {
                 match r {
-                    20_000.. => contains += 1,
+                    _ if r < n => first_half += 1,
+                    _ if r >= last => second_half += 1,
                     _ if japanese[r] => no_space += 1,
-                    _ => generated += 1,
+                    _ => generated_hits += 1,
                 }
             }
         }
         assert!(
-            generated > 100 && no_space > 5 && contains > 1_000,
-            "{generated} {no_space} {contains}"
+            generated_hits > 100 && no_space > 5 && first_half > 1_000 && second_half > 1_000,
+            "{generated_hits} {no_space} {first_half} {second_half}"
         );
+        // Every special rule matched some post, in both halves.
+        let all: Vec<Vec<u32>> = messages.iter().map(|m| find(&threads, m, &mut s)).collect();
+        for (k, rule) in special.iter().enumerate() {
+            let hit = |r: usize| all.iter().any(|f| f.contains(&(r as u32)));
+            assert!(hit(k) && hit(last + k), "{rule:?}");
+        }
     }
 
     /// Phrases and multi-word keywords are keyed by a pair of adjacent words: a message that
