@@ -708,11 +708,7 @@ mod tests {
         }
         let build = |helpers| Segment::build_with(&rules, WordHasher::with_seed(7, 8), helpers);
         let threads = build(build::Helpers { rules: 0, verify_words: 0, substrings: 0 });
-        let inline = build(build::Helpers {
-            rules: usize::MAX,
-            verify_words: usize::MAX,
-            substrings: usize::MAX,
-        });
+        let inline = build(build::Helpers::NONE);
         assert!(threads.no_space.is_some() && threads.contains.is_some());
         assert_eq!(threads.terms.len(), inline.terms.len(), "each value interned once");
         let mut s = SegmentScratch::default();
