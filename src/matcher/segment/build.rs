@@ -387,8 +387,9 @@ const PARALLEL_RULES: usize = 100_000;
 /// rules of the generated workload queue ~1.7 million).
 const PARALLEL_VERIFY_WORDS: usize = 50_000;
 
-/// From how many verification words and substring terms each is done on a thread of its own
-/// while the key words are interned.
+/// From how many rules the second half of them is read on a thread of its own, and from how
+/// many verification words and substring terms each is done on a thread of its own while the
+/// key words are interned.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Helpers {
     pub(crate) rules: usize,
@@ -401,9 +402,9 @@ impl Helpers {
     pub(crate) const NONE: Helpers =
         Helpers { rules: usize::MAX, verify_words: usize::MAX, substrings: usize::MAX };
 
-    /// [`Helpers::BY_SIZE`] where the process may run on more than one core, else
-    /// [`Helpers::NONE`] (on one core the split and the helpers only interleave: 1M rules
-    /// took 0.54-0.62 s instead of 0.51-0.53 pinned to one core).
+    /// [`Helpers::BY_SIZE`] where the process may run on more than one core (its CPU
+    /// affinity included), else [`Helpers::NONE`]: on one core the halves and the helpers only
+    /// interleave (1M rules pinned to one core: 0.49-0.54 s with them, 0.47-0.49 without).
     pub(crate) fn for_this_machine() -> Helpers {
         static CORES: OnceLock<usize> = OnceLock::new();
         let cores =
@@ -823,7 +824,8 @@ impl Segment {
     ) -> Segment {
         let mut clock = PhaseClock::start();
         let rules: Vec<&Rule> = rules.into_iter().collect();
-        let mut c = Compiler::new(hasher, rules.len());
+        let split = if rules.len() >= helpers.rules { rules.len() / 2 } else { rules.len() };
+        let mut c = Compiler::new(hasher, split);
         let mut parts = RuleParts::default();
         // About 2 words of program per rule on the side-by-side corpus, 3.3 on the generated
         // workload: 4 keeps the advised buffer (a grown one would be a new allocation
@@ -834,7 +836,6 @@ impl Segment {
         clock.mark("set up");
         // The rules in two halves, the second on a thread of its own (then appended: its term
         // ids renumbered, its programs and queues offset), when there are enough of them.
-        let split = if rules.len() >= helpers.rules { rules.len() / 2 } else { rules.len() };
         let (head, tail) = rules.split_at(split);
         let compile_tail = || {
             let mut c = Compiler::new(hasher, tail.len());
