@@ -357,6 +357,28 @@ fn insertion_sort(run: &mut [QueuedWord]) {
     }
 }
 
+/// Calls `f` on each `OP_TERM` op of the programs starting at `prog_start` (`u32::MAX`: none),
+/// in program order.
+fn for_each_term_op(programs: &mut [u32], prog_start: &[u32], mut f: impl FnMut(&mut u32)) {
+    for &start in prog_start {
+        if start == u32::MAX {
+            continue;
+        }
+        // Skip the header; ops follow in prefix order, operands in place.
+        let mut pc = start as usize + 1;
+        let end = pc + op_len(programs[pc]);
+        while pc < end {
+            let op = programs[pc];
+            if op >> 30 == OP_TERM {
+                f(&mut programs[pc]);
+                pc += op_len(op);
+            } else {
+                pc += 1;
+            }
+        }
+    }
+}
+
 /// Interns the queued verification words (in hash order); returns them and each queued
 /// word's index, in queue order (the order of their ops in the programs).
 fn intern_verify_words(mut q: WordQueue) -> (VerifyWords, Vec<u32>) {
@@ -607,20 +629,11 @@ impl Compiler {
         // inline hash; their indexes are written in after `intern_verify_words`).
         let offset = parts.programs.len() as u32;
         let RuleParts { entries, prog_start, mut programs, unkeyed } = theirs;
-        for &start in &prog_start {
-            if start == u32::MAX {
-                continue;
+        for_each_term_op(&mut programs, &prog_start, |op| {
+            if *op & TERM_WORD == 0 {
+                *op = (OP_TERM << 30) | (*op & TERM_KEY) | index(*op & TERM_ID);
             }
-            let mut pc = start as usize + 1;
-            let end = pc + op_len(programs[pc]);
-            while pc < end {
-                let op = programs[pc];
-                if op >> 30 == OP_TERM && op & TERM_WORD == 0 {
-                    programs[pc] = (OP_TERM << 30) | (op & TERM_KEY) | index(op & TERM_ID);
-                }
-                pc += if op >> 30 == OP_TERM { op_len(op) } else { 1 };
-            }
-        }
+        });
         assert!(
             offset as usize + programs.len() < (INLINE_POSTING >> 2) as usize,
             "segment programs too large"
@@ -927,28 +940,17 @@ impl Segment {
             let n_words = words.len() as u32;
             let fix = |id: u32| if id & OTHER != 0 { n_words + (id & !OTHER) } else { id };
             let mut verify_ids = verify_ids.iter();
-            for &start in &prog_start {
-                if start == u32::MAX {
-                    continue;
+            // Programs are walked in the order they were emitted, as the words were queued.
+            for_each_term_op(&mut programs, &prog_start, |op| {
+                if *op & TERM_WORD == 0 {
+                    // Key and evaluated terms hold their index among the non-word terms.
+                    let id = fix(OTHER | (*op & TERM_ID));
+                    assert!(id < TERM_KEY, "too many terms in one segment");
+                    *op = (OP_TERM << 30) | (*op & TERM_KEY) | id;
+                } else {
+                    *op |= verify_ids.next().expect("a verification word per op");
                 }
-                // Skip the header; ops follow in prefix order, operands in place.
-                let mut pc = start as usize + 1;
-                let end = pc + op_len(programs[pc]);
-                while pc < end {
-                    let op = programs[pc];
-                    if op >> 30 == OP_TERM && op & TERM_WORD == 0 {
-                        // Key and evaluated terms hold their index among the non-word terms.
-                        let id = fix(OTHER | (op & TERM_ID));
-                        assert!(id < TERM_KEY, "too many terms in one segment");
-                        programs[pc] = (OP_TERM << 30) | (op & TERM_KEY) | id;
-                    } else if op >> 30 == OP_TERM {
-                        // Programs are walked in the order they were emitted, as the words
-                        // were queued.
-                        programs[pc] |= verify_ids.next().expect("a verification word per op");
-                    }
-                    pc += if op >> 30 == OP_TERM { op_len(op) } else { 1 };
-                }
-            }
+            });
             assert!(verify_ids.next().is_none(), "every verification word has an op");
             clock.mark("renumbering");
             for index in [
