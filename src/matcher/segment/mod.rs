@@ -747,6 +747,29 @@ mod tests {
         }
     }
 
+    /// A rule nested as deep as the parser allows compiles in the second half, on a helper
+    /// thread (whose stack is a spawned thread's, not the main thread's).
+    #[test]
+    fn a_deeply_nested_rule_compiles_on_a_helper_thread() {
+        let mut text = String::from("last");
+        for i in (0..250).rev() {
+            text = if i % 2 == 0 { format!("w{i} OR ({text})") } else { format!("w{i} ({text})") };
+        }
+        let deep = crate::rule::Parser::builder()
+            .max_depth(256)
+            .max_rule_chars(1 << 16)
+            .build()
+            .parse(&text, crate::Dialect::Rule)
+            .expect("within the parser's cap");
+        let rules = [Rule::parse("first").expect("valid"), deep];
+        let all = build::Helpers { rules: 0, verify_words: 0, substrings: 0 };
+        let seg = Segment::build_with(&rules, WordHasher::with_seed(1, 2), all);
+        let mut s = SegmentScratch::default();
+        assert_eq!(run(&seg, "w0", &mut s), [1]);
+        assert_eq!(run(&seg, "w1 w2 first", &mut s), [0, 1]);
+        assert!(run(&seg, "w1 w3", &mut s).is_empty());
+    }
+
     /// Phrases and multi-word keywords are keyed by a pair of adjacent words: a message that
     /// has their words, but not next to each other, wakes none of them (with a single-word
     /// key, each such message made the rule a candidate to verify).
