@@ -465,6 +465,18 @@ fn intern_value(index: &mut ValueIndex, terms: &mut Vec<TermSlot>, value: &str) 
     t
 }
 
+/// [`intern_value`] for the substring terms' maps (keyed by `String`, the automata's input).
+fn intern_string(
+    index: &mut HashMap<String, u32, KeyedState>,
+    terms: &mut Vec<TermSlot>,
+    value: String,
+) -> u32 {
+    *index.entry(value).or_insert_with(|| {
+        terms.push(TermSlot::Key);
+        OTHER | (terms.len() as u32 - 1)
+    })
+}
+
 /// What the rule loop writes besides the compiler's interned terms and queues.
 #[derive(Default)]
 struct RuleParts {
@@ -473,6 +485,19 @@ struct RuleParts {
     prog_start: Vec<u32>,
     programs: Vec<u32>,
     unkeyed: Vec<u32>,
+}
+
+impl RuleParts {
+    /// Room for `rules` rules: about 2 words of program per rule on the side-by-side corpus,
+    /// 3.3 on the generated workload; 4 keeps a buffer advised for huge pages from growing
+    /// into a new allocation (the shrink at the end returns the rest in place).
+    fn with_capacity(rules: usize) -> RuleParts {
+        RuleParts {
+            prog_start: Vec::with_capacity(rules),
+            programs: Vec::with_capacity(rules * 4),
+            ..RuleParts::default()
+        }
+    }
 }
 
 impl Compiler {
@@ -594,11 +619,7 @@ impl Compiler {
         }
         for (index, values) in [(&mut self.no_space, no_space), (&mut self.contains, contains)] {
             for (value, t) in values {
-                let terms = &mut self.terms;
-                remap[(t & !OTHER) as usize] = *index.entry(value).or_insert_with(|| {
-                    terms.push(TermSlot::Key);
-                    OTHER | (terms.len() as u32 - 1)
-                });
+                remap[(t & !OTHER) as usize] = intern_string(index, &mut self.terms, value);
             }
         }
         for &t in geo.ids() {
@@ -608,20 +629,10 @@ impl Compiler {
         geo.remap(|t| remap[(t & !OTHER) as usize]);
         self.geo.append(geo);
         for (j, slot) in terms.into_iter().enumerate() {
-            let TermSlot::Eval(term) = slot else { continue };
-            let fp = term_fingerprint(&term, &KeyedState(self.hasher));
-            let known = self.eval_terms.get(&fp).copied().filter(
-                |&t| matches!(&self.terms[(t & !OTHER) as usize], TermSlot::Eval(b) if **b == *term),
-            );
-            remap[j] = match known {
-                Some(t) => t,
-                None => {
-                    let t = OTHER | self.terms.len() as u32;
-                    self.terms.push(TermSlot::Eval(term));
-                    self.eval_terms.entry(fp).or_insert(t);
-                    t
-                }
-            };
+            if let TermSlot::Eval(term) = slot {
+                let (fp, known) = self.find_eval(&term);
+                remap[j] = known.unwrap_or_else(|| self.push_eval(fp, term));
+            }
         }
         assert!(remap.iter().all(|&t| t != u32::MAX), "every term of the second half renumbered");
         let index = |t: u32| remap[t as usize] & !OTHER;
@@ -660,14 +671,8 @@ impl Compiler {
             KeyKind::Word(_) | KeyKind::Pair(..) => {
                 unreachable!("word and pair keys are queued, not interned one by one")
             }
-            KeyKind::NoSpaceWord(w) => *self.no_space.entry(w.into_owned()).or_insert_with(|| {
-                terms.push(TermSlot::Key);
-                OTHER | (terms.len() as u32 - 1)
-            }),
-            KeyKind::Contains(s) => *self.contains.entry(s.into_owned()).or_insert_with(|| {
-                terms.push(TermSlot::Key);
-                OTHER | (terms.len() as u32 - 1)
-            }),
+            KeyKind::NoSpaceWord(w) => intern_string(&mut self.no_space, terms, w.into_owned()),
+            KeyKind::Contains(s) => intern_string(&mut self.contains, terms, s.into_owned()),
             KeyKind::RawToken(v) => intern_value(&mut self.raw_tokens, terms, &v),
             KeyKind::Hashtag(v) => intern_value(&mut self.hashtags, terms, &v),
             KeyKind::Mention(v) => intern_value(&mut self.mentions, terms, &v),
@@ -779,6 +784,24 @@ impl Compiler {
         KeyWords { table, bloom, pair_bloom, post_start, postings }
     }
 
+    /// The fingerprint of evaluated term `term` and the id (`OTHER | index`) of an equal
+    /// term interned before, if any (else [`Compiler::push_eval`] with that fingerprint).
+    fn find_eval(&self, term: &Term) -> (u64, Option<u32>) {
+        let fp = term_fingerprint(term, &KeyedState(self.hasher));
+        let known = self.eval_terms.get(&fp).copied().filter(
+            |&t| matches!(&self.terms[(t & !OTHER) as usize], TermSlot::Eval(b) if **b == *term),
+        );
+        (fp, known)
+    }
+
+    /// Interns a new evaluated term of fingerprint `fp`; its id.
+    fn push_eval(&mut self, fp: u64, term: Box<Term>) -> u32 {
+        let t = OTHER | self.terms.len() as u32;
+        self.terms.push(TermSlot::Eval(term));
+        self.eval_terms.entry(fp).or_insert(t);
+        t
+    }
+
     /// Appends the ops a program uses for `term` and returns how many terms they check: its
     /// prerequisite words (see [`for_each_prerequisite_word`]), then the term itself: a word, a key
     /// term (entities, users, no-space words: found by the presearch) or an evaluated term.
@@ -801,19 +824,8 @@ impl Compiler {
             self.push_word_term(w, out);
             n += 1;
         });
-        let fp = term_fingerprint(term, &KeyedState(self.hasher));
-        let known = self.eval_terms.get(&fp).copied().filter(
-            |&t| matches!(&self.terms[(t & !OTHER) as usize], TermSlot::Eval(b) if **b == *term),
-        );
-        let t = match known {
-            Some(t) => t,
-            None => {
-                let t = OTHER | self.terms.len() as u32;
-                self.terms.push(TermSlot::Eval(Box::new(term.clone())));
-                self.eval_terms.entry(fp).or_insert(t);
-                t
-            }
-        };
+        let (fp, known) = self.find_eval(term);
+        let t = known.unwrap_or_else(|| self.push_eval(fp, Box::new(term.clone())));
         out.push((OP_TERM << 30) | (t & !OTHER));
         n + 1
     }
@@ -839,22 +851,16 @@ impl Segment {
         let rules: Vec<&Rule> = rules.into_iter().collect();
         let split = if rules.len() >= helpers.rules { rules.len() / 2 } else { rules.len() };
         let mut c = Compiler::new(hasher, split);
-        let mut parts = RuleParts::default();
-        // About 2 words of program per rule on the side-by-side corpus, 3.3 on the generated
-        // workload: 4 keeps the advised buffer (a grown one would be a new allocation
-        // without huge pages); the shrink below returns the rest in place.
-        parts.programs.reserve(rules.len() * 4);
+        // Room for both halves' programs (the second's are appended).
+        let mut parts = RuleParts::with_capacity(rules.len());
         pages::advise_huge_pages(&parts.programs);
-        parts.prog_start.reserve(rules.len());
         clock.mark("set up");
         // The rules in two halves, the second on a thread of its own (then appended: its term
         // ids renumbered, its programs and queues offset), when there are enough of them.
         let (head, tail) = rules.split_at(split);
         let compile_tail = || {
             let mut c = Compiler::new(hasher, tail.len());
-            let mut parts = RuleParts::default();
-            parts.programs.reserve(tail.len() * 4);
-            parts.prog_start.reserve(tail.len());
+            let mut parts = RuleParts::with_capacity(tail.len());
             c.compile_rules(tail, split, &mut parts);
             (c, parts)
         };
