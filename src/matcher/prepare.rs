@@ -42,6 +42,8 @@ pub(crate) struct MessageFacts {
     pub(crate) entities_ready: bool,
     pub(crate) user: Option<String>,
     pub(crate) reply_to: Option<String>,
+    pub(crate) user_kind: NameKind,
+    pub(crate) reply_to_kind: NameKind,
     pub(crate) names_ready: bool,
 }
 
@@ -61,24 +63,56 @@ impl MessageFacts {
     }
 
     /// The author's and the replied-to user's screen names, folded, without a leading `@`.
-    pub(crate) fn names(&mut self, msg: &Message) -> [Option<&str>; 2] {
+    /// A name already in its folded form (ASCII without capitals: most screen names) is
+    /// the message's own string; only the others are folded into `user` / `reply_to`.
+    pub(crate) fn names<'a>(&'a mut self, msg: &'a Message) -> [Option<&'a str>; 2] {
         if !self.names_ready {
-            for (name, out) in
-                [(&msg.user, &mut self.user), (&msg.in_reply_to_user, &mut self.reply_to)]
-            {
-                match name {
+            for (name, out, kind) in [
+                (&msg.user, &mut self.user, &mut self.user_kind),
+                (&msg.in_reply_to_user, &mut self.reply_to, &mut self.reply_to_kind),
+            ] {
+                *kind = match name {
+                    None => NameKind::Absent,
+                    Some(n) if is_folded_ascii(n.as_bytes()) => NameKind::AsIs,
                     Some(n) => {
                         let f = out.get_or_insert_with(String::new);
                         f.clear();
                         crate::normalize::push_fold(n.trim_start_matches('@'), f);
+                        NameKind::Folded
                     }
-                    None => *out = None,
-                }
+                };
             }
             self.names_ready = true;
         }
-        [self.user.as_deref(), self.reply_to.as_deref()]
+        let pick =
+            |kind: NameKind, given: &'a Option<String>, folded: &'a Option<String>| match kind {
+                NameKind::Absent => None,
+                NameKind::AsIs => given.as_deref(),
+                NameKind::Folded => folded.as_deref(),
+            };
+        [
+            pick(self.user_kind, &msg.user, &self.user),
+            pick(self.reply_to_kind, &msg.in_reply_to_user, &self.reply_to),
+        ]
     }
+}
+
+/// Where [`MessageFacts::names`] finds a folded screen name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum NameKind {
+    /// The message has none.
+    #[default]
+    Absent,
+    /// The message's own string is its folded form.
+    AsIs,
+    /// Folded into the facts' own string.
+    Folded,
+}
+
+/// Whether `name` is its own folded form without a leading `@`: ASCII without capitals
+/// (folding changes nothing there), so that it can be looked up as it is, not copied.
+fn is_folded_ascii(name: &[u8]) -> bool {
+    name.first() != Some(&b'@') && name.iter().all(|&b| b < 0x80 && !b.is_ascii_uppercase())
 }
 
 /// The words of every field of a message, in normal form, with their hashes: what every
@@ -110,6 +144,10 @@ pub(crate) struct MessageWords {
     pub(crate) set: Vec<u32>,
     pub(crate) set_ready: bool,
 }
+
+/// Up to this many words, [`MessageWords::contains`] compares the hashes one by one instead
+/// of building its filter and set.
+pub(crate) const LINEAR_WORDS: usize = 64;
 
 /// The bit of `filter` for hash `h` (high bits: the set's index takes the low ones).
 pub(crate) fn filter_bit(h: u64) -> (usize, u64) {
@@ -212,6 +250,15 @@ impl MessageWords {
     /// Whether the message has the word `word` (hash `h`) in any field. The word's bytes are
     /// read only to confirm a hash match (so a word that is absent costs no read of them).
     pub(crate) fn contains<'w>(&mut self, h: u64, word: impl Fn() -> &'w [u8]) -> bool {
+        if self.words.len() <= LINEAR_WORDS {
+            // A post's few words: comparing their hashes costs less than building the
+            // filter (and, for a present word, the set) that a message is asked about only
+            // once or twice (0.5 questions a message on the generated workload).
+            return self
+                .words
+                .iter()
+                .any(|&(wh, a, b)| wh == h && &self.bytes[a as usize..b as usize] == word());
+        }
         if !self.filter_ready {
             self.filter = [0; 16];
             for &(wh, _, _) in &self.words {
@@ -469,18 +516,54 @@ mod tests {
     }
 
     /// Words sharing a hash (a collision, forced here) are all kept and told apart by their
-    /// bytes; repeats of each are kept once.
+    /// bytes; repeats of each are kept once. Both ways of answering: a post's few words
+    /// compared one by one, and more words than that through the filter and the set.
     #[test]
     fn message_words_tell_colliding_words_apart() {
-        let mut words = MessageWords::default();
-        words.bytes.extend_from_slice(b"w3w17w3w17other");
-        words.words = vec![(42, 0, 2), (42, 2, 5), (42, 5, 7), (42, 7, 10), (42 + 1024, 10, 15)];
-        words.ready = true;
-        assert!(words.contains(42, || b"w3"));
-        assert!(words.contains(42, || b"w17"));
-        assert!(!words.contains(42, || b"nope"), "collision with an absent word");
-        assert!(words.contains(42 + 1024, || b"other"));
-        assert!(!words.contains(42 + 1024, || b"w3"));
-        assert_eq!(words.set.iter().filter(|&&e| e != 0).count(), 3, "one entry per word");
+        for padding in [0, LINEAR_WORDS] {
+            let mut words = MessageWords::default();
+            words.bytes.extend_from_slice(b"w3w17w3w17other");
+            words.words =
+                vec![(42, 0, 2), (42, 2, 5), (42, 5, 7), (42, 7, 10), (42 + 1024, 10, 15)];
+            // Distinct padding words ("p0", "p1", ...), hashed apart from the rest.
+            for i in 0..padding {
+                let a = words.bytes.len() as u32;
+                words.bytes.extend_from_slice(format!("p{i}").as_bytes());
+                words.words.push((7 + (i as u64) * 4096, a, words.bytes.len() as u32));
+            }
+            words.ready = true;
+            assert!(words.contains(42, || b"w3"), "padding {padding}");
+            assert!(words.contains(42, || b"w17"), "padding {padding}");
+            assert!(!words.contains(42, || b"nope"), "collision with an absent word");
+            assert!(words.contains(42 + 1024, || b"other"), "padding {padding}");
+            assert!(!words.contains(42 + 1024, || b"w3"), "padding {padding}");
+            assert!(words.contains(7 + 4096, || b"p1") == (padding > 1), "padding {padding}");
+            let linear = words.words.len() <= LINEAR_WORDS;
+            assert_eq!(words.set_ready, !linear, "padding {padding}");
+            if !linear {
+                let entries = words.set.iter().filter(|&&e| e != 0).count();
+                assert_eq!(entries, 3 + padding, "one entry per word");
+            }
+        }
+    }
+
+    /// Short word lists (compared one by one) answer as the filter and set do: every word
+    /// present, absent words, the same word twice, an empty message.
+    #[test]
+    fn short_word_lists_answer_without_the_set() {
+        let hasher = WordHasher::with_seed(3, 5);
+        for n in [0, 1, 2, 7, LINEAR_WORDS - 1, LINEAR_WORDS, LINEAR_WORDS + 1, 3 * LINEAR_WORDS] {
+            let text: String = (0..n).map(|i| format!("v{} ", i % 20)).collect();
+            let mut words = MessageWords::default();
+            words.fill(&Message::new("1", text), &hasher, &[]);
+            assert_eq!(words.words.len(), n);
+            for i in 0..40 {
+                let w = format!("v{i}");
+                let want = i < 20 && i < n;
+                let got = words.contains(hasher.hash(w.as_bytes()), || w.as_bytes());
+                assert_eq!(got, want, "{w} among {n} words");
+            }
+            assert_eq!(words.filter_ready, n > LINEAR_WORDS, "{n} words");
+        }
     }
 }

@@ -154,7 +154,11 @@ pub fn message() -> impl Strategy<Value = Message> {
     (
         prop::collection::vec(piece.clone(), 0..16).prop_map(|v| v.concat()),
         prop::option::of(prop::collection::vec(piece, 1..6).prop_map(|v| v.concat())),
-        prop::option::of(prop::sample::select(&["alice", "Bob", "carol"][..])),
+        // Screen names as given (capitals, a leading `@`) and already folded: the presearch
+        // looks the folded ones up as they are.
+        prop::option::of(prop::sample::select(
+            &["alice", "Bob", "carol", "@alice", "@@bob", "ALICE", "bOb", "b\u{f6}b"][..],
+        )),
         prop::option::of(prop::sample::select(&["en", "ja", "zh-Hant", "EN"][..])),
         prop::option::of((-20.0f64..20.0, 35.0f64..55.0)),
         0u8..8,
@@ -173,7 +177,7 @@ pub fn message() -> impl Strategy<Value = Message> {
             }
             if flags & 4 == 4 {
                 m.is_reply = true;
-                m.in_reply_to_user = Some("bob".into());
+                m.in_reply_to_user = Some(["bob", "@Bob", "BOB"][usize::from(id % 3)].into());
                 m.in_reply_to_user_id = Some("7".into());
             }
             match id % 7 {
