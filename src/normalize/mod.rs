@@ -742,11 +742,33 @@ impl Tokens {
                 }
                 if self.text[norm_at..] != whole[..] {
                     self.text.truncate(norm_at);
-                    self.text.push_str(&whole);
                     pieces.truncate(pieces_before);
+                    // The first character apart when its own form and the rest's add up to
+                    // the piece's (a `:` before two vowel signs NFC composes into one): a
+                    // word of the rest must not take the `:` into its source range.
+                    let (next_off, _) = body[i + 1];
+                    push_caseless(std::iter::once(c), &mut self.text, &mut scratch);
+                    let rest_at = self.text.len();
+                    push_caseless(
+                        body[i + 1..j].iter().map(|&(_, c)| c),
+                        &mut self.text,
+                        &mut scratch,
+                    );
                     let (last_off, last_c) = body[j - 1];
-                    let source = src..last_off + last_c.len_utf8();
-                    pieces.push(Piece { norm: norm_at, source, identity: false });
+                    if self.text[norm_at..] == whole[..] {
+                        pieces.push(Piece {
+                            norm: norm_at,
+                            source: src..next_off,
+                            identity: false,
+                        });
+                        let source = next_off..last_off + last_c.len_utf8();
+                        pieces.push(Piece { norm: rest_at, source, identity: false });
+                    } else {
+                        self.text.truncate(norm_at);
+                        self.text.push_str(&whole);
+                        let source = src..last_off + last_c.len_utf8();
+                        pieces.push(Piece { norm: norm_at, source, identity: false });
+                    }
                 }
                 self.piece_text = whole;
             }
