@@ -143,11 +143,18 @@ pub(crate) struct MessageWords {
     /// Open-addressing set over `words` (`index + 1`, 0 = empty), built on first need.
     pub(crate) set: Vec<u32>,
     pub(crate) set_ready: bool,
+    /// Questions [`MessageWords::contains`] answered for this message by comparing hashes.
+    pub(crate) linear_questions: u32,
 }
 
 /// Up to this many words, [`MessageWords::contains`] compares the hashes one by one instead
-/// of building its filter and set.
+/// of building its filter and set, for the first [`LINEAR_QUESTIONS`] questions.
 pub(crate) const LINEAR_WORDS: usize = 64;
+
+/// Questions per message answered by comparing hashes before the filter and set are built:
+/// at 100k generated rules a post is asked 0.5 on average, at 1M (6.4 candidate rules a post)
+/// many more, and the set's constant-time answers pay for its building after a few.
+pub(crate) const LINEAR_QUESTIONS: u32 = 4;
 
 /// The bit of `filter` for hash `h` (high bits: the set's index takes the low ones).
 pub(crate) fn filter_bit(h: u64) -> (usize, u64) {
@@ -162,6 +169,7 @@ impl MessageWords {
         self.runs.clear();
         self.set_ready = false;
         self.filter_ready = false;
+        self.linear_questions = 0;
         // Cleared by the non-ASCII scanner if it took the whole text in its first pass and
         // saw no non-ASCII character after a `/` or a `.`.
         self.unicode.non_ascii_after_slash_or_dot = true;
@@ -250,10 +258,11 @@ impl MessageWords {
     /// Whether the message has the word `word` (hash `h`) in any field. The word's bytes are
     /// read only to confirm a hash match (so a word that is absent costs no read of them).
     pub(crate) fn contains<'w>(&mut self, h: u64, word: impl Fn() -> &'w [u8]) -> bool {
-        if self.words.len() <= LINEAR_WORDS {
+        if self.words.len() <= LINEAR_WORDS && self.linear_questions < LINEAR_QUESTIONS {
             // A post's few words: comparing their hashes costs less than building the
-            // filter (and, for a present word, the set) that a message is asked about only
-            // once or twice (0.5 questions a message on the generated workload).
+            // filter (and, for a present word, the set) when a message is asked only once
+            // or twice (0.5 questions a message on the generated workload at 100k rules).
+            self.linear_questions += 1;
             return self
                 .words
                 .iter()
@@ -516,54 +525,73 @@ mod tests {
     }
 
     /// Words sharing a hash (a collision, forced here) are all kept and told apart by their
-    /// bytes; repeats of each are kept once. Both ways of answering: a post's few words
-    /// compared one by one, and more words than that through the filter and the set.
+    /// bytes; repeats of each are kept once. Every way of answering: a post's few words
+    /// compared one by one, the same after [`LINEAR_QUESTIONS`] questions (the filter and the
+    /// set), and more words than [`LINEAR_WORDS`] (the filter and the set at once).
     #[test]
     fn message_words_tell_colliding_words_apart() {
-        for padding in [0, LINEAR_WORDS] {
-            let mut words = MessageWords::default();
-            words.bytes.extend_from_slice(b"w3w17w3w17other");
-            words.words =
-                vec![(42, 0, 2), (42, 2, 5), (42, 5, 7), (42, 7, 10), (42 + 1024, 10, 15)];
-            // Distinct padding words ("p0", "p1", ...), hashed apart from the rest.
-            for i in 0..padding {
-                let a = words.bytes.len() as u32;
-                words.bytes.extend_from_slice(format!("p{i}").as_bytes());
-                words.words.push((7 + (i as u64) * 4096, a, words.bytes.len() as u32));
-            }
-            words.ready = true;
-            assert!(words.contains(42, || b"w3"), "padding {padding}");
-            assert!(words.contains(42, || b"w17"), "padding {padding}");
-            assert!(!words.contains(42, || b"nope"), "collision with an absent word");
-            assert!(words.contains(42 + 1024, || b"other"), "padding {padding}");
-            assert!(!words.contains(42 + 1024, || b"w3"), "padding {padding}");
-            assert!(words.contains(7 + 4096, || b"p1") == (padding > 1), "padding {padding}");
-            let linear = words.words.len() <= LINEAR_WORDS;
-            assert_eq!(words.set_ready, !linear, "padding {padding}");
-            if !linear {
-                let entries = words.set.iter().filter(|&&e| e != 0).count();
-                assert_eq!(entries, 3 + padding, "one entry per word");
+        for (padding, warm_up) in [(0, 0), (0, LINEAR_QUESTIONS), (LINEAR_WORDS, 0)] {
+            let make = || {
+                let mut words = MessageWords::default();
+                words.bytes.extend_from_slice(b"w3w17w3w17other");
+                words.words =
+                    vec![(42, 0, 2), (42, 2, 5), (42, 5, 7), (42, 7, 10), (42 + 1024, 10, 15)];
+                // Distinct padding words ("p0", "p1", ...), hashed apart from the rest.
+                for i in 0..padding {
+                    let a = words.bytes.len() as u32;
+                    words.bytes.extend_from_slice(format!("p{i}").as_bytes());
+                    words.words.push((7 + (i as u64) * 4096, a, words.bytes.len() as u32));
+                }
+                words.ready = true;
+                for _ in 0..warm_up {
+                    assert!(!words.contains(99, || b"absent"));
+                }
+                words
+            };
+            let set = padding > 0 || warm_up > 0;
+            let case = format!("padding {padding}, warm-up {warm_up}");
+            let questions: [(u64, &[u8], bool); 6] = [
+                (42, b"w3", true),
+                (42, b"w17", true),
+                (42, b"nope", false),
+                (42 + 1024, b"other", true),
+                (42 + 1024, b"w3", false),
+                (7 + 4096, b"p1", padding > 1),
+            ];
+            for (h, w, want) in questions {
+                let mut words = make();
+                assert_eq!(words.contains(h, || w), want, "{case}: {w:?}");
+                // (These small hashes share one filter bit, so the set is built whenever
+                // the filter is asked.)
+                assert_eq!(words.set_ready, set, "{case}: {w:?}");
+                if words.set_ready {
+                    let entries = words.set.iter().filter(|&&e| e != 0).count();
+                    assert_eq!(entries, 3 + padding, "one entry per word");
+                }
             }
         }
     }
 
-    /// Short word lists (compared one by one) answer as the filter and set do: every word
-    /// present, absent words, the same word twice, an empty message.
+    /// Short word lists answer as the filter and set do, one by one for the first
+    /// [`LINEAR_QUESTIONS`] questions of a message and through the filter and set after them:
+    /// every word present, absent words, the same word twice, an empty message; a new
+    /// message starts one by one again.
     #[test]
     fn short_word_lists_answer_without_the_set() {
         let hasher = WordHasher::with_seed(3, 5);
+        let mut words = MessageWords::default();
         for n in [0, 1, 2, 7, LINEAR_WORDS - 1, LINEAR_WORDS, LINEAR_WORDS + 1, 3 * LINEAR_WORDS] {
             let text: String = (0..n).map(|i| format!("v{} ", i % 20)).collect();
-            let mut words = MessageWords::default();
             words.fill(&Message::new("1", text), &hasher, &[]);
             assert_eq!(words.words.len(), n);
-            for i in 0..40 {
+            for (q, i) in (0..40).enumerate() {
                 let w = format!("v{i}");
                 let want = i < 20 && i < n;
                 let got = words.contains(hasher.hash(w.as_bytes()), || w.as_bytes());
                 assert_eq!(got, want, "{w} among {n} words");
+                let linear = n <= LINEAR_WORDS && q < LINEAR_QUESTIONS as usize;
+                assert_eq!(words.filter_ready, !linear, "{n} words, question {q}");
             }
-            assert_eq!(words.filter_ready, n > LINEAR_WORDS, "{n} words");
         }
     }
 }
