@@ -129,6 +129,20 @@ struct QueuedWord {
     posting: u32,
 }
 
+impl QueuedWord {
+    /// This word of a queue appended at place `first` with program offset `program_offset`
+    /// (see [`WordQueue::append`]), its bytes moved to `start`.
+    fn moved(&self, start: u32, first: u32, program_offset: u32) -> QueuedWord {
+        QueuedWord {
+            h: self.h,
+            start,
+            end: start + (self.end - self.start),
+            target: self.target + first,
+            posting: moved_posting(self.posting, program_offset),
+        }
+    }
+}
+
 /// Substring terms (no-space words and `contains:` values) from which their automata are
 /// built on a second thread (the thread costs tens of microseconds; the automata for this
 /// many take milliseconds).
@@ -174,13 +188,7 @@ impl WordQueue {
             let (bytes, items) = (self.bytes.len() as u32, self.items.len() as u32);
             self.bytes.extend_from_slice(&other.bytes);
             assert!(self.bytes.len() < u32::MAX as usize, "too many word bytes in one segment");
-            self.items.extend(other.items.iter().map(|q| QueuedWord {
-                h: q.h,
-                start: q.start + bytes,
-                end: q.end + bytes,
-                target: q.target + items,
-                posting: moved_posting(q.posting, offset),
-            }));
+            self.items.extend(other.items.iter().map(|q| q.moved(q.start + bytes, items, offset)));
         }
     }
 
@@ -235,13 +243,7 @@ impl WordQueue {
                     let len = q.end - q.start;
                     bytes[start as usize..(start + len) as usize]
                         .copy_from_slice(&part.bytes[q.start as usize..q.end as usize]);
-                    items[i] = QueuedWord {
-                        h: q.h,
-                        start,
-                        end: start + len,
-                        target: q.target + first,
-                        posting: moved_posting(q.posting, offset),
-                    };
+                    items[i] = q.moved(start, first, offset);
                     at[b] += 1;
                     byte_at[b] += len;
                 }
@@ -650,7 +652,10 @@ impl Compiler {
             "segment programs too large"
         );
         let posting = |p: u32| moved_posting(p, offset);
-        parts.prog_start.extend(prog_start.iter().map(|&s| s.checked_add(offset).unwrap_or(s)));
+        // (`u32::MAX`: an exact rule, no program.)
+        parts
+            .prog_start
+            .extend(prog_start.iter().map(|&s| if s == u32::MAX { s } else { s + offset }));
         parts.programs.extend_from_slice(&programs);
         parts.entries.extend(entries.iter().map(|&(k, p)| (index(k), posting(p))));
         parts.unkeyed.extend(unkeyed.iter().map(|&pc| pc + offset));
