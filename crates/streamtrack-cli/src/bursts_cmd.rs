@@ -108,11 +108,12 @@ pub fn run(args: BurstsArgs) -> ExitCode {
             }
         };
         let ms = parse_timestamp(ts).unwrap_or_default();
-        if last_ts.is_some_and(|t| ms < t) {
+        // One row per bucket, in time order: a row at or before the last one is refused
+        // (read as the next bucket, a repeated time would shift every later bucket by one).
+        if let Some(t) = last_ts.filter(|&t| ms <= t) {
             let _ = out.flush();
-            eprintln!(
-                "error: {name} line {line_no}: timestamp {ts:?} is earlier than the row before"
-            );
+            let what = if ms == t { "repeats the time of" } else { "is earlier than" };
+            eprintln!("error: {name} line {line_no}: timestamp {ts:?} {what} the row before (one row per bucket)");
             return ExitCode::from(2);
         }
         last_ts = Some(ms);

@@ -143,6 +143,11 @@ fn bursts_errors_name_the_line() {
         ("timestamp,value\n2024-03-01T10:00:00Z,-1\n", "line 2"),
         ("timestamp,value\n2024-03-01T10:00:00Z\n", "line 2"),
         ("timestamp,value\n2024-03-01T10:05:00Z,1\n2024-03-01T10:01:00Z,1\n", "line 3"),
+        // The same bucket twice (the same instant written two ways).
+        (
+            "timestamp,value\n2024-03-01 10:05:00,1\n2024-03-01T10:05:00Z,2\n",
+            "line 3: timestamp \"2024-03-01T10:05:00Z\" repeats",
+        ),
         ("timestamp,value\n2024-02-30T10:00:00Z,1\n", "line 2"),
         ("", "line 1"),
     ];
