@@ -10,6 +10,7 @@
 //! vectors in `tests/data/vader_vectors.jsonl`); the default, [`Fixes::all`], departs from it on
 //! purpose in the places listed on [`Fixes`], each with a test.
 
+use crate::normalize::is_ascii;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
@@ -1507,6 +1508,9 @@ impl SentimentScorer {
             decode_entities(cur, work2);
             cur = work2;
         }
+        // Asked once (the emoji check and the tokenizer's choice), again only if the emoji
+        // descriptions replaced the text.
+        let mut ascii = is_ascii(cur.as_bytes());
         if !fast {
             // The general path: VADER's loop, char by char (the oracle of `replace_emoji`).
             if !cur.is_ascii() && self.lexicon.has_emoji(cur) {
@@ -1526,12 +1530,13 @@ impl SentimentScorer {
                 }
                 cur = work;
             }
-        } else if !cur.is_ascii() && self.lexicon.replace_emoji(cur, work) {
+        } else if !ascii && self.lexicon.replace_emoji(cur, work) {
             cur = work;
+            ascii = is_ascii(cur.as_bytes());
         }
 
         // 2. Tokens: split on white space, strip punctuation around words, look each up.
-        self.tokenize(cur, words, fast);
+        self.tokenize(cur, ascii, words, fast);
         let toks = &words.toks[..];
         let n = toks.len();
         if shortcut && !words.any_lex {
@@ -1585,15 +1590,16 @@ impl SentimentScorer {
     /// The tokens of `text` as Python's `str.split()` gives them (an ASCII text split byte by
     /// byte, any other on Unicode white space), each turned into its word and looked up.
     /// `fast`: through [`SentimentScorer::tokenize_fast`] (off: every token through the
-    /// general path, [`SentimentScorer::tokenize_unicode`], for tests).
-    fn tokenize(&self, text: &str, w: &mut Words, fast: bool) {
+    /// general path, [`SentimentScorer::tokenize_unicode`], for tests). `ascii`: whether
+    /// `text` is ASCII.
+    fn tokenize(&self, text: &str, ascii: bool, w: &mut Words, fast: bool) {
         w.toks.clear();
         w.any_lex = false;
         w.lex.clear();
         w.upper = 0;
         if !fast {
             self.tokenize_unicode(text, w);
-        } else if text.is_ascii() {
+        } else if ascii {
             self.tokenize_fast::<true>(text, w);
         } else {
             self.tokenize_fast::<false>(text, w);
@@ -1724,7 +1730,10 @@ impl SentimentScorer {
             if fast {
                 let tb = token.as_bytes();
                 // The word: the token without its trailing punctuation (none leads).
-                let k = tb.iter().rposition(|&c| !is_punct(c)).map_or(0, |p| p + 1);
+                let k = match tb.last() {
+                    Some(&c) if !is_punct(c) => tb.len(), // most tokens: no loop
+                    _ => tb.iter().rposition(|&c| !is_punct(c)).map_or(0, |p| p + 1),
+                };
                 if k == tb.len() || k > 2 {
                     key.truncate(k, &mut buf);
                     key.finish(&buf);

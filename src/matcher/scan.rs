@@ -1107,21 +1107,8 @@ enum Plain {
     Declined,
 }
 
-/// Whether `text` is ASCII: the OR of its 8-byte words (the last one overlapping), with no
-/// branch per word. `<[u8]>::is_ascii` took ~170 instructions on a 137-byte post of the
-/// side-by-side corpus, this ~40 (callgrind; issue 20): it runs on every field, to send it
-/// to [`scan_field`] or [`scan_unicode`].
-#[inline]
-pub(crate) fn is_ascii(text: &[u8]) -> bool {
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let load = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
-    let Some(last) = text.len().checked_sub(8) else {
-        return text.iter().fold(0, |acc, &b| acc | b) < 0x80;
-    };
-    let mut words = text.chunks_exact(8);
-    let acc = words.by_ref().fold(load(&text[last..]), |acc, w| acc | load(w));
-    acc & HIGH == 0
-}
+/// [`crate::normalize::is_ascii`]: sends every field to [`scan_field`] or [`scan_unicode`].
+pub(crate) use crate::normalize::is_ascii;
 
 /// ASCII stretches at least this long are taken by [`scan_ascii`] ([`Emitter::ascii_stretch`]),
 /// shorter ones 16 bytes at a time ([`Emitter::ascii_chunk`]).

@@ -371,6 +371,23 @@ pub fn fold(text: &str) -> String {
     out
 }
 
+/// Whether `text` is ASCII: the OR of its 8-byte words (the last one overlapping), with no
+/// branch per word. `<[u8]>::is_ascii` takes 64-byte blocks with SSE2 and the rest byte by
+/// byte: ~170 instructions on a 137-byte post of the side-by-side corpus, this ~40
+/// (callgrind; issue 20). The matcher asks it of every field, the sentiment scorer of every
+/// text.
+#[inline]
+pub(crate) fn is_ascii(text: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let load = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    let Some(last) = text.len().checked_sub(8) else {
+        return text.iter().fold(0, |acc, &b| acc | b) < 0x80;
+    };
+    let mut words = text.chunks_exact(8);
+    let acc = words.by_ref().fold(load(&text[last..]), |acc, w| acc | load(w));
+    acc & HIGH == 0
+}
+
 /// Appends [`fold`]`(text)` to `out`. Allocates nothing once `out` has grown: the working
 /// string of the general path is kept per thread (matching a hashtag or a screen name with
 /// a character that folds must not allocate per message).
