@@ -1668,6 +1668,8 @@ impl SentimentScorer {
             let Some(&first) = b.get(start) else { break };
             let mut key = AsciiKey::empty();
             let mut fast = !is_punct(first);
+            // Whether the loop saw the token end: at a white space byte (or past the text).
+            let mut ended = false;
             for slot in &mut buf[..if fast { KEY_WORDS } else { 0 }] {
                 // The next 8 bytes, spaces past the end.
                 let x = match b.get(i..i + 8) {
@@ -1699,12 +1701,13 @@ impl SentimentScorer {
                     key.add(x & ((1u64 << (8 * m)) - 1), m, slot);
                     i += m;
                 }
+                ended = true;
                 break;
             }
             // The token's end (past the bytes read when the fast path gave up), and whether
             // it is ASCII (the bytes before `i` are).
             let mut ascii = true;
-            if !fast || key.len == 0 || b.get(i).is_some_and(|&c| !is_ascii_py_space(c)) {
+            if !fast || !ended || key.len == 0 {
                 if ASCII {
                     while b.get(i).is_some_and(|&c| !is_ascii_py_space(c)) {
                         i += 1;
