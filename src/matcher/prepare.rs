@@ -345,7 +345,8 @@ impl MessageWords {
         let bytes = text.as_bytes();
         // Decided once (issue 20): the ASCII scanner gives up at the first non-ASCII chunk,
         // and its work was thrown away for every non-ASCII text.
-        if scan::is_ascii(bytes) {
+        // Sends the field to the ASCII or the non-ASCII scanner.
+        if crate::normalize::is_ascii(bytes) {
             let noticed = scan::scan_field(
                 bytes,
                 &mut self.bytes,

@@ -1107,9 +1107,6 @@ enum Plain {
     Declined,
 }
 
-/// [`crate::normalize::is_ascii`]: sends every field to [`scan_field`] or [`scan_unicode`].
-pub(crate) use crate::normalize::is_ascii;
-
 /// ASCII stretches at least this long are taken by [`scan_ascii`] ([`Emitter::ascii_stretch`]),
 /// shorter ones 16 bytes at a time ([`Emitter::ascii_chunk`]).
 const LONG_ASCII: usize = 24;

@@ -102,3 +102,20 @@ fn folds_in_place_only_where_they_fit() {
         assert_eq!(folded.len(), c.len_utf8(), "{c:?}");
     }
 }
+
+/// `is_ascii` (the matcher's choice of scanner, the sentiment scorer's of tokenizer) agrees
+/// with the standard library's at every length and with a non-ASCII byte at every position.
+#[test]
+fn is_ascii_agrees_with_the_standard_library() {
+    for len in 0..40 {
+        let text = vec![b'a'; len];
+        assert!(is_ascii(&text), "{len}");
+        for at in 0..len {
+            for high in [0x80, 0xc3, 0xff] {
+                let mut t = text.clone();
+                t[at] = high;
+                assert_eq!(is_ascii(&t), t.is_ascii(), "{len} {at}");
+            }
+        }
+    }
+}
