@@ -23,7 +23,7 @@ use streamtrack::Message;
 /// The command-line tool's allocator, as `streamtrack bench match` uses: with the system
 /// allocator the posts' texts end up scattered among the freed memory of a million parsed
 /// rules, and at 1M rules a post cost ~880 ns instead of the bench's ~560, a third of it
-/// spent on a cache miss at the first read of each text (DESIGN.md, "Batches and
+/// spent on a cache miss at the first read of each text (bench/journal.md, "Batches and
 /// prefetching one post ahead").
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -1,8 +1,8 @@
 //! Pair keys in a filter of many cache lines (tens of thousands of keys: a small set's filter
 //! is one line), with first words that begin one pair key and first words that begin hundreds,
 //! against the reference matcher. (Written for a layout that put a pair's filter bits in its
-//! first word's cache line, tried and not kept: DESIGN.md, "Per-word loop and prefetch (issue
-//! 20; 2026-12-06)"; the rule sets stay a test of pair keys at scale.)
+//! first word's cache line, tried and not kept: bench/journal.md, "Per-word loop and prefetch
+//! (issue 20; 2026-12-06)"; the rule sets stay a test of pair keys at scale.)
 
 use streamtrack::matcher::{Matcher, Scratch};
 use streamtrack::reference::ReferenceMatcher;

@@ -181,7 +181,7 @@ impl BloomFilter {
     /// [`BLOOM_PATTERNS`], chosen by hash bits 0-10 (one load from a 16 KB table that stays
     /// in L1, where three variable shifts took about ten instructions per probe). A probe
     /// that shares its pattern with one of its block's ~3 keys is a false positive: with
-    /// 2,048 patterns that adds about 0.15 points to the rate (DESIGN.md, "Per-post costs at
+    /// 2,048 patterns that adds about 0.15 points to the rate (bench/journal.md, "Per-post costs at
     /// 100k-1M rules"; rotating the pattern by six more hash bits removed it, at 5-6
     /// instructions per probe, more than the table probes it saved).
     #[inline(always)]
@@ -235,7 +235,7 @@ impl BloomFilter {
     /// `i - 1` and `i` may be one (in `pair_filter`, the pair keys' own; `prev`: the hash of
     /// the word before `chunk[0]`). The same answers as [`BloomFilter::may_contain`] on
     /// each, in fewer instructions: 29 per word and pair
-    /// against 44 in the loop it replaces (DESIGN.md, "The filter's probe loop …, round
+    /// against 44 in the loop it replaces (bench/journal.md, "The filter's probe loop …, round
     /// 3"). The block index is masked by the slice's own length, which lets the compiler
     /// drop the bounds check; the loop's values stay in registers (inlined into the
     /// presearch, the filter's pointer and the pair-hash constant were reloaded from the
@@ -311,7 +311,7 @@ impl BloomFilter {
     /// The blocks for the scanner to request as it hashes a message's words
     /// ([`prefetch_block`]), so that the probes find them in cache: all of them for a filter
     /// of [`PREFETCH_MIN_BYTES`] or more, none for a smaller one (it stays in L2, and the
-    /// requests only cost instructions; DESIGN.md, "The filter's blocks requested during the
+    /// requests only cost instructions; bench/journal.md, "The filter's blocks requested during the
     /// scan").
     pub(crate) fn blocks_to_prefetch(&self) -> &[u64] {
         if self.blocks.len() * 8 >= PREFETCH_MIN_BYTES {

@@ -197,11 +197,11 @@ impl Matcher {
         &scratch.results
     }
 
-    /// [`Matcher::find`] for each message of a batch, in order: `each(i, rules)` receives
-    /// the index of `messages[i]` and its matching rules. The same answers as calling
-    /// `find` in a loop, faster on batches that are not in cache: while a message is matched,
-    /// the next ones are requested from memory (the struct two ahead, the text one ahead),
-    /// which took 2-3% off a post of the shared corpus at 100k rules and 7% at 1M (DESIGN.md,
+    /// [`Matcher::find`] for each message of a batch, in order: `each(i, rules)` receives the
+    /// index of `messages[i]` and its matching rules. The same answers as calling `find` in a
+    /// loop, faster on batches that are not in cache: while a message is matched, the next ones
+    /// are requested from memory (the struct two ahead, the text one ahead), which took 2-3%
+    /// off a post of the shared corpus at 100k rules and 7% at 1M (bench/journal.md,
     /// "Prefetching the next messages"). Takes messages by value or behind a pointer
     /// (`&[Message]`, `&[Arc<Message>]`).
     ///

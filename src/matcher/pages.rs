@@ -6,7 +6,7 @@
 //! (`madvise(MADV_HUGEPAGE)`, transparent huge pages in their default `madvise` mode), but only
 //! for memory not yet touched: so each large table is advised right after its allocation,
 //! before it is filled, at its final size. Asked later, the kernel would have to copy the
-//! table (`MADV_COLLAPSE`: 24-114 ms of a 1M-rule compile; DESIGN.md, "Huge pages").
+//! table (`MADV_COLLAPSE`: 24-114 ms of a 1M-rule compile; bench/journal.md, "Huge pages").
 //!
 //! `STREAMTRACK_HUGE_PAGES=off` (or `0`) turns the advice off, e.g. where memory is tight:
 //! a partly used 2 MiB page costs up to 2 MiB of resident memory.

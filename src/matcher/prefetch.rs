@@ -6,7 +6,7 @@
 //! `Vec<Arc<Message>>`), each message costs two misses before any matching work: the struct
 //! (its text's pointer and the fields the presearch asks about) and then the text. `perf
 //! annotate` of the shared corpus at 100k rules put ~45 ns of a ~300 ns post on those two
-//! loads (DESIGN.md, "Prefetching the next messages"). So while message `i` is matched, the
+//! loads (bench/journal.md, "Prefetching the next messages"). So while message `i` is matched, the
 //! lines of message `i + 2`'s struct are requested, and the first lines of message `i + 1`'s
 //! text (its struct arrived during the last message). Requesting only the texts cost more
 //! than it saved: the text's pointer is in the struct, whose load then stalled the core.

@@ -334,7 +334,7 @@ impl Chunk for Narrow {
 /// The AVX2 scan: 32-byte chunks, for CPUs that have AVX2 (detected at run time by
 /// [`scan_ascii`]). A 64-byte block is two classifications instead of four, in a loop of
 /// constant length (the text padded to whole blocks): a 137-byte post of the side-by-side
-/// corpus takes 6 instead of 9; see DESIGN.md ("Per-post costs at 100k-1M rules", round 2).
+/// corpus takes 6 instead of 9; see bench/journal.md ("Per-post costs at 100k-1M rules", round 2).
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod avx2 {

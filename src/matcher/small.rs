@@ -36,8 +36,9 @@ use crate::rule::{Node, Rule, Term};
 use crate::Message;
 
 /// Above this many distinct keys the prefilter is not built unless forced: measured on the
-/// shared side-by-side corpus and the generated workload (DESIGN.md, "The small-set
-/// prefilter"), past it too many posts hold some key for skipping to pay for the scan.
+/// shared side-by-side corpus and the generated workload (DESIGN.md, "The small-set prefilter";
+/// the table in bench/journal.md), past it too many posts hold some key for skipping to pay for
+/// the scan.
 pub(crate) const AUTO_MAX_KEYS: usize = 20_000;
 
 /// A message key (see the module documentation): an ASCII run's first 8 bytes, lower-cased,
@@ -646,7 +647,7 @@ impl Probe for (&SmallSet, &SmallSet) {
 /// On x86-64 CPUs with BMI1 and BMI2 (nearly all since 2013), the same code compiled for
 /// them ([`may_match_bmi`]): the scan's variable shifts and bit tricks become one
 /// instruction each (`shrx`, `blsr`, `tzcnt`), -5% instructions per post at 1k rules on the
-/// shared corpus (DESIGN.md, "The small-set prefilter", 1k round 2).
+/// shared corpus (bench/journal.md, "1k rules back past Hyperscan").
 #[inline]
 fn may_match<P: Probe>(p: &P, msg: &Message, fold: &mut String) -> bool {
     #[cfg(target_arch = "x86_64")]
