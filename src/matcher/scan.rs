@@ -211,8 +211,9 @@ fn scan_ascii_narrow(
 /// reads the runs, so the text costs about what an ASCII one does. URL prefixes are blanked as
 /// the tokenizer removes them ([`blank_url_prefixes_unicode`]), and the text scanned again from
 /// the raw token holding the first one (what [`scan_field`] does for ASCII text only past
-/// [`MAX_PREFIXES`] prefixes). Returns `None`, with `buf`, `words` and `runs` as they were,
-/// where the text needs more ([`scan_unicode`]): a character `mixed_block` declines.
+/// [`MAX_PREFIXES`] prefixes or where a word crosses a prefix's edge). Returns `None`, with
+/// `buf`, `words` and `runs` as they were, where the text needs more ([`scan_unicode`]): a
+/// character `mixed_block` declines.
 ///
 /// [`scan_unicode`] took the stretches between non-ASCII characters, cut the ASCII scan at
 /// each, and cost ~3,200 instructions per non-ASCII post of the side-by-side corpus against
@@ -334,7 +335,8 @@ impl Chunk for Narrow {
 /// The AVX2 scan: 32-byte chunks, for CPUs that have AVX2 (detected at run time by
 /// [`scan_ascii`]). A 64-byte block is two classifications instead of four, in a loop of
 /// constant length (the text padded to whole blocks): a 137-byte post of the side-by-side
-/// corpus takes 6 instead of 9; see bench/journal.md ("Per-post costs at 100k-1M rules", round 2).
+/// corpus takes 6 instead of 9; see bench/journal.md ("Per-post costs at 100k-1M rules",
+/// round 2).
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod avx2 {
@@ -834,6 +836,9 @@ fn drop_prefix_words(
     first: usize,
 ) -> bool {
     let mut inside = [(0, 0); MAX_PREFIXES];
+    if prefixes.len() > MAX_PREFIXES {
+        return false;
+    }
     let field = &words[first..];
     for (span, &(from, to)) in inside.iter_mut().zip(prefixes) {
         let (from, to) = ((base + from) as u32, (base + to) as u32);
