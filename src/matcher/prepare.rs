@@ -345,7 +345,6 @@ impl MessageWords {
         let bytes = text.as_bytes();
         // Decided once (issue 20): the ASCII scanner gives up at the first non-ASCII chunk,
         // and its work was thrown away for every non-ASCII text.
-        // Sends the field to the ASCII or the non-ASCII scanner.
         if crate::normalize::is_ascii(bytes) {
             let noticed = scan::scan_field(
                 bytes,

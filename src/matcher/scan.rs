@@ -779,11 +779,16 @@ pub(crate) fn scan_field(
         None => false,
     };
     if !dropped {
+        // The prefixes blanked in a copy: the blanked part sits between leading punctuation
+        // (no word) and the rest of the token, so no two words merge or split.
         spare.clear();
         spare.extend_from_slice(text);
-        // (Returned by the blanking: comparing the copy with the text byte by byte cost
-        // ~550 instructions per post with a URL.)
-        if let Some(first) = blank_url_prefixes(spare) {
+        let mut first = None;
+        for_each_url_prefix(text, |from, to| {
+            first.get_or_insert(from);
+            spare[from..to].fill(b' ');
+        });
+        if let Some(first) = first {
             debug_assert_eq!(Some(first), spare.iter().zip(text).position(|(a, b)| a != b));
             let from = spare[..first].iter().rposition(|&c| is_space(c)).map_or(0, |i| i + 1);
             // A word starting before `from` ends before it (at the space, at the latest).
@@ -799,12 +804,12 @@ pub(crate) fn scan_field(
 /// The most URL prefixes of one field whose words [`scan_field`] drops in place.
 const MAX_PREFIXES: usize = 8;
 
-/// The URL prefixes tokenising removes from the ASCII `text` (as [`blank_url_prefixes`]
-/// finds them), in text order, as byte ranges into `out`; how many, or `None` past
-/// [`MAX_PREFIXES`]. A prefix holds a `:` followed by `//` or a `.` after `www`, so only the
-/// raw tokens holding one are examined (a post's other dots and colons cost nothing more).
-fn url_prefixes(t: &[u8], out: &mut [(usize, usize); MAX_PREFIXES]) -> Option<usize> {
-    let (mut n, mut done_to) = (0, 0);
+/// Calls `f(from, to)` with the byte range of each URL prefix tokenising removes from the
+/// ASCII `t` (scheme, `://`, `www.`, after a raw token's leading punctuation), in text order.
+/// A prefix holds a `:` followed by `//` or a `.` after `www`, so only the raw tokens holding
+/// one are examined (a post's other dots and colons cost a comparison each).
+fn for_each_url_prefix(t: &[u8], mut f: impl FnMut(usize, usize)) {
+    let mut done_to = 0;
     for pos in memchr::memchr2_iter(b':', b'.', t) {
         let candidate = if t[pos] == b':' {
             t[pos + 1..].starts_with(b"//")
@@ -817,12 +822,23 @@ fn url_prefixes(t: &[u8], out: &mut [(usize, usize); MAX_PREFIXES]) -> Option<us
         let s = t[..pos].iter().rposition(|&c| is_space(c)).map_or(0, |i| i + 1);
         let e = t[pos..].iter().position(|&c| is_space(c)).map_or(t.len(), |i| pos + i);
         if let (Some((from, to)), true) = crate::normalize::ascii_url_prefix(&t[s..e]) {
-            *out.get_mut(n)? = (s + from, s + to);
-            n += 1;
+            f(s + from, s + to);
         }
         done_to = e;
     }
-    Some(n)
+}
+
+/// The URL prefixes of the ASCII `t` ([`for_each_url_prefix`]) as byte ranges into `out`;
+/// how many, or `None` past [`MAX_PREFIXES`].
+fn url_prefixes(t: &[u8], out: &mut [(usize, usize); MAX_PREFIXES]) -> Option<usize> {
+    let mut n = 0;
+    for_each_url_prefix(t, |from, to| {
+        if let Some(slot) = out.get_mut(n) {
+            *slot = (from, to);
+        }
+        n += 1;
+    });
+    (n <= MAX_PREFIXES).then_some(n)
 }
 
 /// Drops from `words[first..]` (spans into the buffer, the field's text at `base`) the words
@@ -856,7 +872,7 @@ fn drop_prefix_words(
     true
 }
 
-/// Whether the ASCII byte `c` separates raw tokens (what [`blank_url_prefixes`] takes a
+/// Whether the ASCII byte `c` separates raw tokens (what [`for_each_url_prefix`] takes a
 /// token's bounds from).
 fn is_space(c: u8) -> bool {
     crate::normalize::char_class(c as char) == crate::normalize::CharClass::Space
@@ -1113,7 +1129,7 @@ fn blanked_copy(text: &str, scratch: &mut UnicodeScratch) -> (Vec<u8>, usize) {
 }
 
 /// Overwrites with spaces, in `t` (a copy of `text`), the part of each raw token of `text`
-/// that URL canonicalisation removes: what [`blank_url_prefixes`] does for ASCII text, with
+/// that URL canonicalisation removes: what [`scan_field`] blanks in ASCII text, with
 /// raw tokens split at every white-space character and each non-ASCII token's prefix found
 /// by the tokenizer's own [`url_prefix`] (over its characters, ignorables left out, as
 /// the tokenizer gives them). The blanked part is ASCII (scheme, `://`, `www.`) plus the
@@ -1375,36 +1391,6 @@ pub(super) fn may_hold_url(text: &[u8]) -> bool {
             .any(|i| i >= 3 && text[i - 3..i].eq_ignore_ascii_case(b"www"))
 }
 
-/// Overwrites with spaces the part of each raw token that URL canonicalisation removes (the
-/// scheme and one `www.`, after leading punctuation). The words of the result are those of
-/// the canonical text: the blanked part sits between leading punctuation (no word) and the
-/// rest of the token, so no two words merge or split. Only raw tokens holding a `:` or a
-/// `.` can hold a URL, so only those are examined. Returns the first byte blanked, if any.
-fn blank_url_prefixes(t: &mut [u8]) -> Option<usize> {
-    let mut first = None;
-    let mut done_to = 0;
-    let mut k = 0;
-    while let Some(off) = memchr::memchr2(b':', b'.', &t[k..]) {
-        let pos = k + off;
-        k = pos + 1;
-        if pos < done_to {
-            continue;
-        }
-        let s = t[..pos].iter().rposition(|&c| is_space(c)).map_or(0, |i| i + 1);
-        let e = t[pos..].iter().position(|&c| is_space(c)).map_or(t.len(), |i| pos + i);
-        if let (Some((from, to)), true) = crate::normalize::ascii_url_prefix(&t[s..e]) {
-            // A prefix is inside a raw token: none of its bytes is a space already.
-            if from < to {
-                first = first.or(Some(s + from));
-            }
-            t[s + from..s + to].fill(b' ');
-        }
-        done_to = e;
-        k = e.max(k);
-    }
-    first
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1561,9 +1547,36 @@ mod tests {
         }
     }
 
+    /// The blanking as it was before prefixes were found from `://` and `www.` alone: every
+    /// `:` and `.` of the text, the raw token around it examined (the reference the
+    /// prefix finder is checked against). Returns the first byte blanked, if any.
+    fn blank_url_prefixes_at_every_dot(t: &mut [u8]) -> Option<usize> {
+        let mut first = None;
+        let mut done_to = 0;
+        let mut k = 0;
+        while let Some(off) = memchr::memchr2(b':', b'.', &t[k..]) {
+            let pos = k + off;
+            k = pos + 1;
+            if pos < done_to {
+                continue;
+            }
+            let s = t[..pos].iter().rposition(|&c| is_space(c)).map_or(0, |i| i + 1);
+            let e = t[pos..].iter().position(|&c| is_space(c)).map_or(t.len(), |i| pos + i);
+            if let (Some((from, to)), true) = crate::normalize::ascii_url_prefix(&t[s..e]) {
+                if from < to {
+                    first = first.or(Some(s + from));
+                }
+                t[s + from..s + to].fill(b' ');
+            }
+            done_to = e;
+            k = e.max(k);
+        }
+        first
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(cases()))]
-        /// `url_prefixes` finds exactly the ranges `blank_url_prefixes` blanks (examining
+        /// `url_prefixes` finds exactly the ranges the every-dot blanking blanks (examining
         /// only the raw tokens with a `://` or a `www.`), and `None` only past its bound.
         #[test]
         #[cfg_attr(miri, ignore = "too slow under Miri")]
@@ -1580,7 +1593,7 @@ mod tests {
         ) {
             let t = pieces.concat().into_bytes();
             let mut copy = t.clone();
-            blank_url_prefixes(&mut copy);
+            blank_url_prefixes_at_every_dot(&mut copy);
             let mut blanked = Vec::new();
             for i in (0..t.len()).filter(|&i| copy[i] != t[i]) {
                 match blanked.last_mut() {
