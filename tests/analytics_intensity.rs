@@ -1,7 +1,6 @@
 //! Intensity series, late and out-of-order messages, the ring of recent messages, reactions
 //! per bucket, top-k and memory per active rule.
 
-use std::sync::Arc;
 use streamtrack::analytics::{Analytics, AnalyticsConfig, BurstEvent, Resolution, SeriesKey};
 use streamtrack::message::time::parse_timestamp;
 use streamtrack::Message;
@@ -95,7 +94,8 @@ fn reaction_is_computed_once_and_counted_per_bucket() {
     assert!(out.reaction.unwrap().compound > 0.5);
     let ra = a.recent(&keys[0], i64::MIN, i64::MAX);
     let rs = a.recent(&keys[2], i64::MIN, i64::MAX);
-    assert!(Arc::ptr_eq(&ra[0].message, &rs[0].message), "the kept message is shared");
+    assert_eq!(ra[0].message, rs[0].message, "every series keeps the message");
+    assert_eq!(ra[0].reaction, out.reaction, "with its reaction");
     for k in &keys {
         let p = a.series(k, 0, T0, T0).unwrap()[0];
         assert_eq!((p.count, p.pos, p.neu, p.neg), (3, 1, 1, 1), "{k:?}");
@@ -115,16 +115,13 @@ fn ring_keeps_the_last_n_per_series_and_respects_the_memory_cap() {
     // Time-range query.
     assert_eq!(a.recent(&k, T0 + 250, T0 + 350).len(), 1);
 
-    // A global cap of about 10 entries' worth, shared by two series.
-    let one = {
-        let mut b = Analytics::new(AnalyticsConfig::default());
-        b.record(&msg("00", "y", T0), std::slice::from_ref(&k), T0);
-        b.recent_bytes()
-    };
-    let cap = one * 10;
+    // A global cap of 4 KiB (16 chunks of 256 bytes, two of these 116-byte messages with
+    // their reactions each), shared by two series: the newest are held, the oldest dropped
+    // and counted.
+    let cap = 4096;
     let mut b = Analytics::new(AnalyticsConfig::default().with_recent(100, cap));
     let (x, y) = (SeriesKey::rule("x"), SeriesKey::rule("y"));
-    for i in 0..50 {
+    for i in 0..100 {
         let key = if i % 2 == 0 { &x } else { &y };
         b.record(
             &msg(&format!("{i:02}"), "y", T0 + i * 10),
@@ -133,14 +130,17 @@ fn ring_keeps_the_last_n_per_series_and_respects_the_memory_cap() {
         );
         assert!(b.recent_bytes() <= cap);
     }
-    let kept: Vec<_> = b
+    let mut kept: Vec<i64> = b
         .recent(&x, i64::MIN, i64::MAX)
         .into_iter()
         .chain(b.recent(&y, i64::MIN, i64::MAX))
+        .map(|r| r.message.id.parse().unwrap())
         .collect();
-    assert_eq!(kept.len(), 10);
-    assert!(kept.iter().all(|r| r.message.id.parse::<i64>().unwrap() >= 40), "the oldest go first");
-    assert_eq!(b.stats().recent_evicted, 40);
+    kept.sort_unstable();
+    let n = kept.len() as i64;
+    assert_eq!(kept, (100 - n..100).collect::<Vec<_>>(), "the oldest go first");
+    assert!(n >= 28, "{n} kept: at least the 14 chunks the cap holds beside the newest");
+    assert_eq!(b.stats().recent_evicted, 100 - n as u64, "each dropped message counted once");
 }
 
 #[test]

@@ -113,6 +113,34 @@ fn snapshot_matches_without_allocating(snapshot: &streamtrack::registry::Snapsho
     assert_eq!(made, 0, "{made} allocations matching {} messages a second time", messages.len());
 }
 
+/// Keeping matched messages allocates nothing once the log is full: each message is copied
+/// into a chunk the log reuses, and the series' rings stay at their bound.
+#[test]
+fn keeping_messages_in_a_full_log_allocates_nothing() {
+    use streamtrack::analytics::{Analytics, AnalyticsConfig, SeriesKey};
+    let mut cfg = AnalyticsConfig::default().with_recent(50, 256 << 10);
+    cfg.sentiment = false;
+    let mut a = Analytics::new(cfg);
+    let keys: Vec<SeriesKey> = (0..8).map(|i| SeriesKey::rule(&i.to_string())).collect();
+    let messages = WorkloadConfig::default().count(3_000).messages();
+    let now = 1_700_000_000_000; // one second: no bucket closes, no event to allocate
+    let mut record = |a: &mut Analytics| {
+        for (i, m) in messages.iter().enumerate() {
+            a.record_scored(m, None, &keys[i % 8..(i % 8 + 2).min(8)], now);
+        }
+    };
+    for _ in 0..4 {
+        record(&mut a); // the log fills and cycles; the rings reach their bound
+    }
+    let evicted = a.stats().recent_evicted;
+    assert!(evicted > 0, "the log is full");
+    let before = allocations();
+    record(&mut a);
+    let made = allocations() - before;
+    assert!(a.stats().recent_evicted > evicted, "the log cycled during the count");
+    assert_eq!(made, 0, "{made} allocations keeping {} messages", messages.len());
+}
+
 #[test]
 fn scoring_reactions_once_warm_allocates_nothing() {
     use streamtrack::analytics::SentimentScorer;

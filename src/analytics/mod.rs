@@ -25,18 +25,21 @@
 
 pub mod bursts;
 pub mod intensity;
+mod kept;
 pub mod sentiment;
 pub(crate) mod stage;
 
 pub use bursts::{BurstConfig, BurstDetector, BurstEvent, BurstStep, Sensitivity};
 use intensity::Cell;
 pub use intensity::{Point, Resolution, SeriesEvent};
+pub use kept::Recent;
 pub use sentiment::{
     Fixes, Label, LanguageScorers, Lexicon, LexiconError, Reaction, SentimentScorer,
 };
 
 use crate::Message;
 use intensity::Series;
+use kept::KeptLog;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
@@ -94,9 +97,10 @@ pub struct AnalyticsConfig {
     pub burst: BurstConfig,
     /// Whether messages are scored for reactions (default on).
     pub sentiment: bool,
-    /// The last matched messages kept per series (default 100).
+    /// The last matched messages kept per series (default 100), the last recorded.
     pub recent_per_key: usize,
-    /// Memory cap of all kept messages together, in bytes (default 64 MiB); the oldest go first.
+    /// Memory cap of all kept messages together, in bytes (default 64 MiB); the oldest go
+    /// first, a chunk (1/16 of the cap, from 256 bytes to 1 MiB) at a time.
     pub recent_memory_cap: usize,
     /// Closed buckets the rate of [`Analytics::top_by_rate`] is taken over (default 10).
     pub rate_window: i64,
@@ -140,19 +144,6 @@ impl AnalyticsConfig {
     }
 }
 
-/// A matched message kept for the conversation view.
-#[derive(Clone, Debug)]
-pub struct Recent {
-    /// Event time (or arrival time when the message had none), ms since the epoch.
-    pub time_ms: i64,
-    /// The message, shared by every series that keeps it.
-    pub message: Arc<Message>,
-    /// Its reaction, when scored.
-    pub reaction: Option<Reaction>,
-    seq: u64,
-    bytes: usize,
-}
-
 /// A burst start or end of one series.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AnalyticsEvent {
@@ -184,7 +175,8 @@ pub struct AnalyticsStats {
     pub late: u64,
     /// Messages whose event time was after their arrival time (counted at arrival time).
     pub future_clamped: u64,
-    /// Kept messages dropped to respect the memory cap.
+    /// Kept messages dropped to respect the memory cap (counted once a message, however
+    /// many series kept it; a message larger than the cap is counted when it comes).
     pub recent_evicted: u64,
 }
 
@@ -198,7 +190,7 @@ struct KeyState {
 /// What recording a match touches, per series, in one contiguous `Vec` (one or two cache
 /// lines a series, rather than a walk through its resolutions' states): the counts of the
 /// pending bucket of the finest resolution, the watermark at which the series next has
-/// buckets to close, and the kept messages.
+/// buckets to close, and the addresses of its kept messages.
 struct Hot {
     /// The finest resolution's bucket the pending counts belong to (`i64::MIN`: none).
     bucket: i64,
@@ -208,8 +200,9 @@ struct Hot {
     pending: Cell,
     /// While the watermark is under this, no bucket of the series is due to close.
     due: i64,
-    /// The kept messages, oldest first (shared with every other series of the message).
-    recent: VecDeque<Arc<Recent>>,
+    /// Its kept messages' addresses in `Analytics::kept`, in the order recorded (those gone
+    /// from the log are skipped when read, and leave with the per-series bound).
+    recent: VecDeque<u64>,
 }
 
 /// A series' place in [`Analytics`]: what the engine stage keeps per rule and subscriber, so
@@ -242,14 +235,9 @@ pub struct Analytics {
     /// The series of a key that has not matched yet, one per resolution (cloned for each
     /// new key).
     fresh: Box<[Series]>,
-    /// A kept message no series holds any more (dropped by the per-series bound), whose
-    /// allocation the next recorded message reuses; not counted in `recent_bytes`.
-    spare: Option<Arc<Recent>>,
+    /// The kept messages of every series, one copy a message.
+    kept: KeptLog,
     watermark: i64,
-    recent_bytes: usize,
-    recent_live: usize,
-    order: VecDeque<(Slot, u64)>,
-    seq: u64,
     stats: AnalyticsStats,
 }
 
@@ -268,6 +256,7 @@ impl Analytics {
         let nested = cfg.resolutions.iter().all(|r| r.bucket_ms % w0 == 0);
         let fresh = cfg.resolutions.iter().map(|_| Series::new(cfg.burst)).collect();
         Analytics {
+            kept: KeptLog::new(cfg.recent_memory_cap),
             cfg,
             scorers,
             index: HashMap::new(),
@@ -278,12 +267,7 @@ impl Analytics {
             at: Vec::new(),
             at_for: (i64::MIN, i64::MIN),
             fresh,
-            spare: None,
             watermark: i64::MIN,
-            recent_bytes: 0,
-            recent_live: 0,
-            order: VecDeque::new(),
-            seq: 0,
             stats: AnalyticsStats::default(),
         }
     }
@@ -295,7 +279,7 @@ impl Analytics {
 
     /// The counters.
     pub fn stats(&self) -> AnalyticsStats {
-        self.stats
+        AnalyticsStats { recent_evicted: self.kept.evicted(), ..self.stats }
     }
 
     /// Scores a message's reaction with the scorer of its language.
@@ -311,25 +295,14 @@ impl Analytics {
             self.stats.scored += 1;
             self.scorers.score_message(m)
         });
-        let events = self.record_scored(Arc::new(m.clone()), reaction, keys, now_ms);
-        Recorded { reaction, events }
-    }
-
-    /// [`Analytics::record`] for a message the caller already shares (as the engine does):
-    /// the kept copy is this `Arc`, not a clone of the message.
-    pub fn record_shared(&mut self, m: &Arc<Message>, keys: &[SeriesKey], now_ms: i64) -> Recorded {
-        let reaction = self.cfg.sentiment.then(|| {
-            self.stats.scored += 1;
-            self.scorers.score_message(m)
-        });
-        let events = self.record_scored(m.clone(), reaction, keys, now_ms);
+        let events = self.record_scored(m, reaction, keys, now_ms);
         Recorded { reaction, events }
     }
 
     /// Records a message whose reaction the caller already has (or `None`).
     pub fn record_scored(
         &mut self,
-        m: Arc<Message>,
+        m: &Message,
         reaction: Option<Reaction>,
         keys: &[SeriesKey],
         now_ms: i64,
@@ -378,7 +351,7 @@ impl Analytics {
     /// [`Analytics::record_scored`] for series given by slot (as the engine stage does).
     pub(crate) fn record_slots(
         &mut self,
-        m: Arc<Message>,
+        m: &Message,
         reaction: Option<Reaction>,
         slots: &[Slot],
         now_ms: i64,
@@ -391,10 +364,6 @@ impl Analytics {
             t = self.watermark;
         }
         let compound = reaction.map(|r| r.compound);
-        let bytes = std::mem::size_of::<Recent>()
-            + m.text.len()
-            + m.id.len()
-            + std::mem::size_of::<Message>() / slots.len().max(1);
         let mut events = Vec::new();
         // Per resolution: the first open bucket and the message's bucket; computed again only
         // when the watermark or the event time moved since the last message (the messages of
@@ -411,24 +380,10 @@ impl Analytics {
             }));
         }
         let b0 = at[0].1;
-        // One kept copy per message, shared by its series: one reference count touched per
-        // series, on a count no other thread uses (the message's own is the dispatchers').
-        let recent = (self.cfg.recent_per_key > 0 && !slots.is_empty()).then(|| {
-            self.seq += 1;
-            let r = Recent { time_ms: t, message: m, reaction, seq: self.seq, bytes };
-            // The allocation of the last kept message every series let go, if any: no
-            // allocation here and no free there (its message is dropped now, in its place).
-            match self.spare.take() {
-                Some(mut spare) => match Arc::get_mut(&mut spare) {
-                    Some(x) => {
-                        *x = r;
-                        spare
-                    }
-                    None => Arc::new(r),
-                },
-                None => Arc::new(r),
-            }
-        });
+        // One copy a message in the log, its address in each series' ring.
+        let kept = (self.cfg.recent_per_key > 0 && !slots.is_empty())
+            .then(|| self.kept.push(t, reaction, m))
+            .flatten();
         for &slot in slots {
             let i = slot.0 as usize;
             let Some(hot) = self.hot.get_mut(i) else { continue };
@@ -439,30 +394,15 @@ impl Analytics {
             } else {
                 self.slow_record(i, compound, &at, &mut events);
             }
-            if let Some(r) = &recent {
+            if let Some(addr) = kept {
                 let hot = &mut self.hot[i];
-                if hot.recent.back().is_none_or(|x| x.time_ms <= t) {
-                    hot.recent.push_back(r.clone());
-                } else {
-                    let pos = hot.recent.partition_point(|x| x.time_ms <= t);
-                    hot.recent.insert(pos, r.clone());
-                }
-                self.recent_bytes += bytes;
-                self.recent_live += 1;
-                self.order.push_back((slot, r.seq));
-                while hot.recent.len() > self.cfg.recent_per_key {
-                    if let Some(mut old) = hot.recent.pop_front() {
-                        self.recent_bytes -= old.bytes;
-                        self.recent_live -= 1;
-                        if Arc::get_mut(&mut old).is_some() {
-                            self.spare = Some(old); // no series holds it any more
-                        }
-                    }
+                hot.recent.push_back(addr);
+                if hot.recent.len() > self.cfg.recent_per_key {
+                    hot.recent.pop_front();
                 }
             }
         }
         self.at = at;
-        self.enforce_recent_cap();
         events
     }
 
@@ -536,32 +476,6 @@ impl Analytics {
         }
     }
 
-    /// Drops the oldest kept messages (over all series) until under the memory cap.
-    fn enforce_recent_cap(&mut self) {
-        while self.recent_bytes > self.cfg.recent_memory_cap {
-            let Some((slot, seq)) = self.order.pop_front() else { break };
-            if let Some(st) = self.hot.get_mut(slot.0 as usize) {
-                if let Some(i) = st.recent.iter().position(|r| r.seq == seq) {
-                    if let Some(old) = st.recent.remove(i) {
-                        self.recent_bytes -= old.bytes;
-                        self.recent_live -= 1;
-                        self.stats.recent_evicted += 1;
-                    }
-                }
-            }
-        }
-        // Entries already dropped by the per-series bound are stale here: compact.
-        if self.order.len() > 2 * self.recent_live + 1024 {
-            let live: std::collections::HashSet<(u32, u64)> = self
-                .hot
-                .iter()
-                .enumerate()
-                .flat_map(|(i, st)| st.recent.iter().map(move |r| (i as u32, r.seq)))
-                .collect();
-            self.order.retain(|e| live.contains(&(e.0 .0, e.1)));
-        }
-    }
-
     /// Moves the watermark to `now_ms` and closes the buckets it passed in every series;
     /// returns the burst starts and ends.
     pub fn advance(&mut self, now_ms: i64) -> Vec<AnalyticsEvent> {
@@ -613,15 +527,28 @@ impl Analytics {
         Some(st.series[res].points(r, from, to_ms, pending))
     }
 
-    /// The kept messages of a series with event time in `[from_ms, to_ms]`, oldest first.
-    pub fn recent(&self, key: &SeriesKey, from_ms: i64, to_ms: i64) -> Vec<&Recent> {
-        self.index.get(key).and_then(|s| self.hot.get(s.0 as usize)).map_or_else(Vec::new, |st| {
-            st.recent
-                .iter()
-                .map(|r| &**r)
-                .filter(|r| r.time_ms >= from_ms && r.time_ms <= to_ms)
-                .collect()
-        })
+    /// The kept messages of a series with event time in `[from_ms, to_ms]`, oldest first
+    /// (by event time; in the order recorded for equal times). Each is read back from its
+    /// compact copy: one allocation a message.
+    pub fn recent(&self, key: &SeriesKey, from_ms: i64, to_ms: i64) -> Vec<Recent> {
+        let Some(hot) = self.index.get(key).and_then(|s| self.hot.get(s.0 as usize)) else {
+            return Vec::new();
+        };
+        let mut v: Vec<Recent> = hot
+            .recent
+            .iter()
+            .filter_map(|&a| self.kept.get(a))
+            .filter(|r| r.time_ms >= from_ms && r.time_ms <= to_ms)
+            .collect();
+        v.sort_by_key(|r| r.time_ms);
+        v
+    }
+
+    /// The last kept message recorded for a series (what a view shows as its latest),
+    /// without reading back the others.
+    pub fn latest(&self, key: &SeriesKey) -> Option<Recent> {
+        let hot = self.index.get(key).and_then(|s| self.hot.get(s.0 as usize))?;
+        hot.recent.back().and_then(|&a| self.kept.get(a))
     }
 
     /// Late messages of a series at resolution `res`.
@@ -685,12 +612,13 @@ impl Analytics {
         std::mem::size_of::<(SeriesKey, KeyState, Hot)>()
             + key.name().len()
             + st.series.iter().map(Series::bytes).sum::<usize>()
-            + hot.recent.capacity() * std::mem::size_of::<Arc<Recent>>()
+            + hot.recent.capacity() * std::mem::size_of::<u64>()
     }
 
-    /// Bytes of all kept messages, as counted against the memory cap.
+    /// Bytes of all kept messages, as counted against the memory cap (the log's chunks,
+    /// taken as needed).
     pub fn recent_bytes(&self) -> usize {
-        self.recent_bytes
+        self.kept.bytes()
     }
 }
 
@@ -708,8 +636,8 @@ mod tests {
         let key = SeriesKey::rule("r");
         let t = 1_700_000_000_000i64;
         let rec = |a: &mut Analytics, id: &str, at: i64, now: i64| {
-            let m = Arc::new(Message::new(id, "m").with_timestamp(at));
-            a.record_scored(m, None, std::slice::from_ref(&key), now);
+            let m = Message::new(id, "m").with_timestamp(at);
+            a.record_scored(&m, None, std::slice::from_ref(&key), now);
         };
         rec(&mut a, "a", t, t);
         rec(&mut a, "b", t, t); // same pair: the cached buckets
@@ -723,6 +651,27 @@ mod tests {
         assert_eq!(counts, [(0, 2), (9_000, 2)]);
         let m = a.series(&key, 1, t, t + 10_000).unwrap();
         assert_eq!(m.iter().map(|p| p.count).sum::<u32>(), 5);
+    }
+
+    /// A message recorded for several series is copied into the log once; each series reads
+    /// it back, and a message kept by no series (the bound is 0) is not copied at all.
+    #[test]
+    fn a_message_is_kept_once_however_many_series_keep_it() {
+        let keys: Vec<SeriesKey> = (0..4).map(|i| SeriesKey::rule(&i.to_string())).collect();
+        let mut a = Analytics::new(AnalyticsConfig::default());
+        for i in 0..3 {
+            a.record(&Message::new(i.to_string(), "a launch"), &keys, 1_000 + i);
+        }
+        assert_eq!(a.kept.entries(), 3);
+        for k in &keys {
+            let ids: Vec<String> =
+                a.recent(k, i64::MIN, i64::MAX).iter().map(|r| r.message.id.clone()).collect();
+            assert_eq!(ids, ["0", "1", "2"], "{k:?}");
+        }
+        let mut none = Analytics::new(AnalyticsConfig::default().with_recent(0, 1 << 20));
+        none.record(&Message::new("0", "a launch"), &keys, 1_000);
+        assert_eq!((none.kept.entries(), none.recent_bytes()), (0, 0));
+        assert!(none.recent(&keys[0], i64::MIN, i64::MAX).is_empty());
     }
 
     /// The same stream recorded with matches waiting in the pending bucket (nested
@@ -742,12 +691,12 @@ mod tests {
         // on time for its minute.
         let t = 1_700_000_000_000i64;
         for (a, m_t, now) in [(0, t, t), (1, t + 10, t + 6_000)] {
-            let m = Arc::new(Message::new(a.to_string(), "m").with_timestamp(m_t));
+            let m = Message::new(a.to_string(), "m").with_timestamp(m_t);
             for x in [&mut fast, &mut direct] {
                 if a == 1 {
                     x.advance(now);
                 }
-                x.record_scored(m.clone(), None, &keys[..1], now);
+                x.record_scored(&m, None, &keys[..1], now);
             }
         }
         assert_eq!((fast.late(&keys[0], 0), fast.late(&keys[0], 1)), (1, 0));
@@ -768,7 +717,7 @@ mod tests {
                 94..=96 => now - 5_000 - rnd(400_000) as i64, // late for some resolutions
                 _ => now + 1 + rnd(3_000) as i64,   // in the future: counted at arrival
             };
-            let m = Arc::new(Message::new(step.to_string(), "m").with_timestamp(t));
+            let m = Message::new(step.to_string(), "m").with_timestamp(t);
             let first = rnd(6) as usize;
             let ks: Vec<SeriesKey> =
                 (0..=rnd(3) as usize).map(|k| keys[(first + 2 * k) % 6].clone()).collect();
@@ -779,8 +728,8 @@ mod tests {
                     ..Reaction::default()
                 }),
             };
-            let a = fast.record_scored(m.clone(), reaction, &ks, now);
-            let b = direct.record_scored(m, reaction, &ks, now);
+            let a = fast.record_scored(&m, reaction, &ks, now);
+            let b = direct.record_scored(&m, reaction, &ks, now);
             assert_eq!(a, b, "events of match {step}");
             if rnd(50) == 0 {
                 let (a, b) = (fast.advance(now), direct.advance(now));

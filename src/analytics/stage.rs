@@ -432,7 +432,7 @@ fn run(
                     let reaction = cell.map(|c| c.get(&message));
                     let now = message.timestamp.unwrap_or(arrived);
                     clock = clock.max(now);
-                    events.extend(a.record_slots(message, reaction, &slots, now));
+                    events.extend(a.record_slots(&message, reaction, &slots, now));
                 }
             }
             None => {}

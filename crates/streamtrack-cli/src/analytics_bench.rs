@@ -296,7 +296,7 @@ pub fn run(args: AnalyticsBench) -> ExitCode {
                 if mode > 0 && !hits.is_empty() {
                     ks.clear();
                     ks.extend(hits.iter().map(|&h| keys[h as usize].clone()));
-                    a.record_shared(m, &ks, 1_700_000_000_000 + i as i64);
+                    a.record(m, &ks, 1_700_000_000_000 + i as i64);
                     n += 1;
                 }
             }

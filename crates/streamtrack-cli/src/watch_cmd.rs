@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
-use streamtrack::analytics::{Analytics, AnalyticsConfig, BurstEvent, SeriesKey};
+use streamtrack::analytics::{Analytics, AnalyticsConfig, BurstEvent, Recent, SeriesKey};
 use streamtrack::engine::jsonl::JsonLinesSource;
 use streamtrack::engine::{
     Engine, EngineEvent, Source, SourceError, SourceErrorKind, SourceStatus,
@@ -428,7 +428,7 @@ impl Watch {
                     marks: vec![false; spark],
                     ..RowData::default()
                 };
-                let mut latest: Option<(i64, &str)> = None;
+                let mut latest: Option<Recent> = None;
                 for (key, _) in &row.rules {
                     d.rate += rate_of(key);
                     if a.in_burst(key, 0) {
@@ -453,13 +453,13 @@ impl Watch {
                             }
                         }
                     }
-                    if let Some(r) = a.recent(key, i64::MIN, i64::MAX).last() {
-                        if latest.is_none_or(|(t, _)| r.time_ms >= t) {
-                            latest = Some((r.time_ms, &r.message.text));
+                    if let Some(r) = a.latest(key) {
+                        if latest.as_ref().is_none_or(|l| r.time_ms >= l.time_ms) {
+                            latest = Some(r);
                         }
                     }
                 }
-                d.latest = latest.map(|(_, t)| t.to_string());
+                d.latest = latest.map(|r| r.message.text.clone());
                 d
             })
             .collect();
@@ -477,10 +477,11 @@ impl Watch {
         {
             let a = self.analytics.lock().unwrap_or_else(PoisonError::into_inner);
             header.matched = a.stats().messages;
+            // A message kept by several rules of the row is shown once.
             let mut seen = HashSet::new();
             for (key, _) in &r.rules {
                 for m in a.recent(key, i64::MIN, i64::MAX) {
-                    if seen.insert(Arc::as_ptr(&m.message)) {
+                    if seen.insert((m.time_ms, m.message.id.clone(), m.message.text.clone())) {
                         msgs.push((m.time_ms, m.message.clone(), m.reaction.map(|x| x.compound)));
                     }
                 }
