@@ -124,7 +124,7 @@ fn keeping_messages_in_a_full_log_allocates_nothing() {
     let keys: Vec<SeriesKey> = (0..8).map(|i| SeriesKey::rule(&i.to_string())).collect();
     let messages = WorkloadConfig::default().count(3_000).messages();
     let now = 1_700_000_000_000; // one second: no bucket closes, no event to allocate
-    let mut record = |a: &mut Analytics| {
+    let record = |a: &mut Analytics| {
         for (i, m) in messages.iter().enumerate() {
             a.record_scored(m, None, &keys[i % 8..(i % 8 + 2).min(8)], now);
         }
