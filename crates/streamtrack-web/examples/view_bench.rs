@@ -26,6 +26,10 @@ use streamtrack::{Message, Rule};
 use streamtrack_web::{NewViewRule, Server, ServerConfig, View, ViewConfig, ViewRules};
 use streamtrack_workload::{process_cpu_secs, RuleSetConfig, WorkloadConfig};
 
+/// The command-line tool's allocator (see its `main.rs`): the figures are `serve`'s.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const RULES: usize = 100_000;
 const SUBSCRIBERS: usize = 1_000;
 const CLIENTS: usize = 50;
@@ -68,11 +72,13 @@ fn registry(rules: &[Rule]) -> Registry {
     reg
 }
 
-/// Opens an SSE stream and reads it on a thread until `stop`; returns the events read.
+/// Opens an SSE stream and reads it on a thread until `stop`, counting the events and the
+/// bytes read.
 fn client(
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     read: Arc<AtomicU64>,
+    bytes: Arc<AtomicU64>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut s = TcpStream::connect(addr).unwrap();
@@ -84,8 +90,11 @@ fn client(
             line.clear();
             match r.read_line(&mut line) {
                 Ok(0) => break,
-                Ok(_) if line.starts_with("event:") => {
-                    read.fetch_add(1, Ordering::Relaxed);
+                Ok(n) => {
+                    bytes.fetch_add(n as u64, Ordering::Relaxed);
+                    if line.starts_with("event:") {
+                        read.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 _ => {}
             }
@@ -125,15 +134,16 @@ struct Rates {
     cpu: f64,
 }
 
-fn with_view(rules: &[Rule], messages: &[Message]) -> (Rates, u64, u64) {
+fn with_view(rules: &[Rule], messages: &[Message]) -> (Rates, u64, u64, u64) {
     let view = View::new(ViewRules::Plain(registry(rules)), ViewConfig::default());
     let server =
         Server::start("127.0.0.1:0".parse().unwrap(), view.clone(), ServerConfig::default())
             .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let read = Arc::new(AtomicU64::new(0));
-    let clients: Vec<_> =
-        (0..CLIENTS).map(|_| client(server.local_addr(), stop.clone(), read.clone())).collect();
+    let (read, bytes) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| client(server.local_addr(), stop.clone(), read.clone(), bytes.clone()))
+        .collect();
     std::thread::sleep(Duration::from_millis(300));
     let input = IterSource::new(messages.to_vec());
     let (t, cpu) = (Instant::now(), process_cpu_secs());
@@ -145,7 +155,7 @@ fn with_view(rules: &[Rule], messages: &[Message]) -> (Rates, u64, u64) {
         let _ = c.join();
     }
     server.stop();
-    (rate, view.hub().last_id(), read.load(Ordering::Relaxed))
+    (rate, view.hub().last_id(), read.load(Ordering::Relaxed), bytes.load(Ordering::Relaxed))
 }
 
 fn latency(seconds: u64) -> Vec<f64> {
@@ -220,12 +230,12 @@ fn main() {
     for round in 0..2 {
         let p = plain(&rules, &messages, false);
         let st = plain(&rules, &messages, true);
-        let (v, published, read) = with_view(&rules, &messages);
+        let (v, published, read, bytes) = with_view(&rules, &messages);
         println!(
             "round {round}: engine alone {:>8.0} msgs/s ({:.0} per CPU-s); engine + analytics stage \
              {:>8.0} msgs/s ({:.0}); + the view and {CLIENTS} SSE clients {:>8.0} msgs/s ({:.0}) \
-             ({published} events published, {read} read)",
-            p.wall, p.cpu, st.wall, st.cpu, v.wall, v.cpu
+             ({published} events published, {read} read, {:.1} MB read by all clients)",
+            p.wall, p.cpu, st.wall, st.cpu, v.wall, v.cpu, bytes as f64 / 1e6
         );
         a.push(p);
         s.push(st);
