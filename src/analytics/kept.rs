@@ -138,10 +138,19 @@ impl KeptLog {
 
     /// The entry at `addr`, or `None` when it is gone.
     pub(crate) fn get(&self, addr: u64) -> Option<Recent> {
+        decode(self.bytes_at(addr)?)
+    }
+
+    /// The time of the entry at `addr` (its first field), without decoding the rest.
+    pub(crate) fn time_at(&self, addr: u64) -> Option<i64> {
+        Reader { buf: self.bytes_at(addr)? }.i64()
+    }
+
+    fn bytes_at(&self, addr: u64) -> Option<&[u8]> {
         let i = self.chunks.partition_point(|c| c.start <= addr).checked_sub(1)?;
         let c = &self.chunks[i];
         let off = usize::try_from(addr - c.start).ok()?;
-        decode(c.buf.get(off..)?)
+        c.buf.get(off..)
     }
 
     /// Bytes held (the chunks' capacities), at most the cap.

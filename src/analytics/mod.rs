@@ -528,20 +528,20 @@ impl Analytics {
     }
 
     /// The kept messages of a series with event time in `[from_ms, to_ms]`, oldest first
-    /// (by event time; in the order recorded for equal times). Each is read back from its
-    /// compact copy: one allocation a message.
+    /// (by event time; in the order recorded for equal times). Only those in the range are
+    /// read back from their compact copies (one allocation a message).
     pub fn recent(&self, key: &SeriesKey, from_ms: i64, to_ms: i64) -> Vec<Recent> {
         let Some(hot) = self.index.get(key).and_then(|s| self.hot.get(s.0 as usize)) else {
             return Vec::new();
         };
-        let mut v: Vec<Recent> = hot
+        let mut at: Vec<(i64, u64)> = hot
             .recent
             .iter()
-            .filter_map(|&a| self.kept.get(a))
-            .filter(|r| r.time_ms >= from_ms && r.time_ms <= to_ms)
+            .filter_map(|&a| Some((self.kept.time_at(a)?, a)))
+            .filter(|&(t, _)| t >= from_ms && t <= to_ms)
             .collect();
-        v.sort_by_key(|r| r.time_ms);
-        v
+        at.sort_by_key(|&(t, _)| t);
+        at.into_iter().filter_map(|(_, a)| self.kept.get(a)).collect()
     }
 
     /// The last kept message recorded for a series (what a view shows as its latest),
