@@ -111,7 +111,11 @@ impl KeptLog {
             Some(a) => self.next = a + scratch.len() as u64,
             None => self.evicted += 1,
         }
-        self.scratch = scratch;
+        // Kept for the next message, unless a rare huge one grew it past a chunk (it is not
+        // counted against the cap).
+        if scratch.capacity() <= MAX_CHUNK {
+            self.scratch = scratch;
+        }
         addr
     }
 
@@ -559,6 +563,17 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A huge message is kept in a chunk of its own and leaves no encoding buffer of its
+    /// size behind (that buffer is outside the cap).
+    #[test]
+    fn a_huge_message_leaves_no_scratch_behind() {
+        let mut log = KeptLog::new(8 << 20);
+        let a = log.push(0, None, &Message::new("1", "x".repeat(3 << 20))).expect("kept");
+        assert!(log.scratch.capacity() <= MAX_CHUNK, "{}", log.scratch.capacity());
+        assert_eq!(log.get(a).expect("held").message.text.len(), 3 << 20);
+        assert!(log.bytes() <= 8 << 20);
     }
 
     /// A message larger than the whole cap is not kept and is counted; one larger than a
