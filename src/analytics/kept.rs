@@ -93,7 +93,7 @@ impl KeptLog {
         scratch.clear();
         let encoded = encode(&mut scratch, time_ms, reaction, m);
         let addr = match encoded {
-            Some(()) if scratch.len() <= self.cap && !scratch.is_empty() => {
+            Some(()) if scratch.len() <= self.cap => {
                 let size = scratch.len();
                 if self.chunks.back().is_none_or(|c| c.buf.capacity() - c.buf.len() < size) {
                     self.open_chunk(size);
@@ -253,27 +253,13 @@ fn encode(out: &mut Vec<u8>, time_ms: i64, reaction: Option<Reaction>, m: &Messa
         put_opt_str(out, s.as_deref())?;
     }
     for list in [urls, media] {
-        match list {
-            None => out.extend_from_slice(&ABSENT.to_le_bytes()),
-            Some(v) => {
-                put_len(out, v.len())?;
-                for u in v {
-                    put_opt_str(out, u.expanded_url.as_deref())?;
-                    put_opt_str(out, u.display_url.as_deref())?;
-                }
-            }
-        }
+        put_opt_list(out, list.as_deref(), |out, u| {
+            put_opt_str(out, u.expanded_url.as_deref())?;
+            put_opt_str(out, u.display_url.as_deref())
+        })?;
     }
     for list in [hashtags, mentions, cashtags] {
-        match list {
-            None => out.extend_from_slice(&ABSENT.to_le_bytes()),
-            Some(v) => {
-                put_len(out, v.len())?;
-                for s in v {
-                    put_str(out, s)?;
-                }
-            }
-        }
+        put_opt_list(out, list.as_deref(), |out, s| put_str(out, s))?;
     }
     Some(())
 }
@@ -288,6 +274,20 @@ fn put_str(out: &mut Vec<u8>, s: &str) -> Option<()> {
     put_len(out, s.len())?;
     out.extend_from_slice(s.as_bytes());
     Some(())
+}
+
+/// An optional list: its length and items, or the length `ABSENT`.
+fn put_opt_list<T>(
+    out: &mut Vec<u8>,
+    list: Option<&[T]>,
+    mut put: impl FnMut(&mut Vec<u8>, &T) -> Option<()>,
+) -> Option<()> {
+    let Some(items) = list else {
+        out.extend_from_slice(&ABSENT.to_le_bytes());
+        return Some(());
+    };
+    put_len(out, items.len())?;
+    items.iter().try_for_each(|x| put(out, x))
 }
 
 fn put_opt_str(out: &mut Vec<u8>, s: Option<&str>) -> Option<()> {
@@ -323,59 +323,28 @@ fn decode(buf: &[u8]) -> Option<Recent> {
     } else {
         None
     };
-    let id = r.string()?;
-    let text = r.string()?;
-    let mut opt = [(); 7].map(|()| None);
-    for s in &mut opt {
-        *s = r.opt_string()?;
-    }
-    let [user, user_id, lang, quoted_text, retweeted_text, in_reply_to_user, in_reply_to_user_id] =
-        opt;
-    let mut url_lists = [None, None];
-    for list in &mut url_lists {
-        *list = match r.len()? {
-            None => None,
-            Some(n) => Some(
-                (0..n)
-                    .map(|_| {
-                        Some(UrlEntity {
-                            expanded_url: r.opt_string()?,
-                            display_url: r.opt_string()?,
-                        })
-                    })
-                    .collect::<Option<Vec<_>>>()?,
-            ),
-        };
-    }
-    let [urls, media] = url_lists;
-    let mut str_lists = [None, None, None];
-    for list in &mut str_lists {
-        *list = match r.len()? {
-            None => None,
-            Some(n) => Some((0..n).map(|_| r.string()).collect::<Option<Vec<_>>>()?),
-        };
-    }
-    let [hashtags, mentions, cashtags] = str_lists;
+    // Fields in the order `encode` wrote them (a struct expression evaluates its fields in
+    // the order written).
     let message = Message {
-        id,
-        text,
-        user,
-        user_id,
-        lang,
-        urls,
-        media,
-        hashtags,
-        mentions,
-        cashtags,
+        id: r.string()?,
+        text: r.string()?,
+        user: r.opt_string()?,
+        user_id: r.opt_string()?,
+        lang: r.opt_string()?,
+        quoted_text: r.opt_string()?,
+        retweeted_text: r.opt_string()?,
+        in_reply_to_user: r.opt_string()?,
+        in_reply_to_user_id: r.opt_string()?,
+        urls: r.opt_list(Reader::url_entity)?,
+        media: r.opt_list(Reader::url_entity)?,
+        hashtags: r.opt_list(Reader::string)?,
+        mentions: r.opt_list(Reader::string)?,
+        cashtags: r.opt_list(Reader::string)?,
         coordinates,
         place,
         is_retweet: flags & IS_RETWEET != 0,
         is_reply: flags & IS_REPLY != 0,
         is_quote: flags & IS_QUOTE != 0,
-        quoted_text,
-        retweeted_text,
-        in_reply_to_user,
-        in_reply_to_user_id,
         timestamp,
         #[cfg(feature = "json")]
         source: None,
@@ -406,6 +375,17 @@ impl Reader<'_> {
     fn len(&mut self) -> Option<Option<usize>> {
         let n = self.take().map(u32::from_le_bytes)?;
         Some((n != ABSENT).then_some(n as usize))
+    }
+    /// An optional list of items read by `item`.
+    fn opt_list<T>(
+        &mut self,
+        mut item: impl FnMut(&mut Self) -> Option<T>,
+    ) -> Option<Option<Vec<T>>> {
+        let Some(n) = self.len()? else { return Some(None) };
+        Some(Some((0..n).map(|_| item(self)).collect::<Option<Vec<T>>>()?))
+    }
+    fn url_entity(&mut self) -> Option<UrlEntity> {
+        Some(UrlEntity { expanded_url: self.opt_string()?, display_url: self.opt_string()? })
     }
     fn string(&mut self) -> Option<String> {
         self.opt_string()?
